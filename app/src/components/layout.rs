@@ -1,0 +1,42 @@
+//! The frame around every page: brand, navigation to every area, content.
+
+use domain::areas::Area;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    // Effects run only in the browser, so this attribute appears once hydration has finished;
+    // browser tests wait for it before they interact.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+
+    view! {
+        <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
+            <header class="topbar">
+                <A href="/" attr:class="brand">
+                    <span class="brand-mark" aria-hidden="true">"⚓"</span>
+                    " Berth"
+                </A>
+                <nav aria-label="Main">
+                    <ul class="nav">
+                        {Area::ALL
+                            .into_iter()
+                            .map(|area| {
+                                view! {
+                                    <li>
+                                        <A href=area.path()>{area.title()}</A>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                </nav>
+            </header>
+            <main class="content">{children()}</main>
+            <footer class="footer">
+                "Berth " {env!("CARGO_PKG_VERSION")} " · self-service for shared Kubernetes clusters"
+            </footer>
+        </div>
+    }
+}

@@ -1,0 +1,3 @@
+//! Building blocks shared by the pages.
+
+pub mod layout;

@@ -1,0 +1,95 @@
+//! Berth's user interface.
+//!
+//! Compiled twice: with `ssr` into the server, which renders every page to HTML, and with
+//! `hydrate` to WebAssembly, which takes those pages over in the browser.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod components;
+pub mod pages;
+
+use domain::areas::Area;
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+use components::layout::Layout;
+use pages::{home::HomePage, not_found::NotFound, planned::PlannedArea};
+
+/// The HTML document around the app; the server renders it for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="light dark" />
+                // No favicon yet; an empty one keeps browsers from asking for /favicon.ico.
+                <link rel="icon" href="data:," />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="berth-css" href="/pkg/berth.css" />
+        <Title formatter=|page: String| format!("{page} · Berth") />
+        <Router>
+            <Layout>
+                <Routes fallback=NotFound>
+                    <Route path=StaticSegment("") view=HomePage />
+                    <Route
+                        path=StaticSegment(Area::Onboarding.slug())
+                        view=|| view! { <PlannedArea area=Area::Onboarding /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Namespaces.slug())
+                        view=|| view! { <PlannedArea area=Area::Namespaces /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Rollouts.slug())
+                        view=|| view! { <PlannedArea area=Area::Rollouts /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Cost.slug())
+                        view=|| view! { <PlannedArea area=Area::Cost /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Idle.slug())
+                        view=|| view! { <PlannedArea area=Area::Idle /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Access.slug())
+                        view=|| view! { <PlannedArea area=Area::Access /> }
+                    />
+                    <Route
+                        path=StaticSegment(Area::Audit.slug())
+                        view=|| view! { <PlannedArea area=Area::Audit /> }
+                    />
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}
+
+/// Entry point of the WASM bundle: takes over the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,7 @@
+//! Pure logic and shared types of Berth: computed from values, never from I/O.
+//!
+//! Both the server and the hydrated UI depend on this crate, so it stays free of any async
+//! runtime, database or cluster client.
+
+pub mod areas;
+pub mod health;

@@ -1,0 +1,46 @@
+//! Command-line interface of the `berth` binary.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Self-service portal for shared Kubernetes clusters"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the portal in production: configuration from --config and BERTH_* variables.
+    Serve(ServeArgs),
+    /// Start everything on this machine: a private Postgres unless DATABASE_URL is set.
+    Demo(DemoArgs),
+    /// Apply database migrations to the configured database and exit.
+    Migrate(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file; BERTH_* environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Port to serve on, on 127.0.0.1.
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Where the demo keeps its Postgres data and logs; reused by the next `berth demo`.
+    #[arg(long, value_name = "DIR", default_value = ".berth-demo")]
+    pub state_dir: PathBuf,
+    /// A TOML configuration file, as for `serve`; the demo needs none.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,487 @@
+//! Typed configuration: a TOML file overlaid by `BERTH_*` environment variables, validated once
+//! at start so that every problem is reported together, each on its own line with its fix.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Which command is loading the configuration: they differ in what is required.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Production: a database URL is required, logs are JSON.
+    Serve,
+    /// `berth migrate`: only the database matters.
+    Migrate,
+    /// `berth demo`: everything has a default, logs are readable text.
+    Demo,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Where the built site lives (`pkg/berth.js`, `pkg/berth_bg.wasm`, `pkg/berth.css`).
+    pub site_root: PathBuf,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// Absent only in demo mode, which then starts its own Postgres.
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    /// An `EnvFilter` directive such as `info,server=debug`; `RUST_LOG` overrides it.
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+/// Every problem found, so an operator fixes them in one round.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.problems.as_slice() {
+            [one] => write!(f, "invalid configuration: {one}"),
+            many => {
+                write!(f, "invalid configuration ({} problems):", many.len())?;
+                for problem in many {
+                    write!(f, "\n  - {problem}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    fn one(problem: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![problem.into()],
+        }
+    }
+}
+
+/// The file as written: every key optional, unknown keys rejected (a typo should not pass).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    site_root: Option<PathBuf>,
+    #[serde(default)]
+    database: RawDatabase,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: Option<String>,
+    max_connections: Option<u32>,
+    connect_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    request_timeout_secs: Option<u64>,
+    body_limit_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    filter: Option<String>,
+    format: Option<String>,
+}
+
+/// The environment variables Berth reads, and the file key each overrides.
+pub const ENV_VARIABLES: &[(&str, &str)] = &[
+    ("BERTH_LISTEN", "listen"),
+    ("BERTH_SITE_ROOT", "site_root"),
+    ("BERTH_DATABASE_URL", "database.url"),
+    ("BERTH_DATABASE_MAX_CONNECTIONS", "database.max_connections"),
+    (
+        "BERTH_DATABASE_CONNECT_TIMEOUT_SECS",
+        "database.connect_timeout_secs",
+    ),
+    (
+        "BERTH_HTTP_REQUEST_TIMEOUT_SECS",
+        "http.request_timeout_secs",
+    ),
+    ("BERTH_HTTP_BODY_LIMIT_BYTES", "http.body_limit_bytes"),
+    ("BERTH_LOG_FILTER", "log.filter"),
+    ("BERTH_LOG_FORMAT", "log.format"),
+];
+
+const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
+const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+
+impl Config {
+    /// Loads the file (if any), overlays the environment, validates.
+    ///
+    /// `env` is passed in rather than read here so tests can state it exactly.
+    pub fn load(
+        mode: Mode,
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = match file {
+            Some(path) => read_file(path)?,
+            None => RawConfig::default(),
+        };
+        let mut problems = Vec::new();
+        overlay_env(&mut raw, env, &mut problems);
+        let config = validate(mode, raw, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigError::one(format!(
+            "cannot read config file {}: {err}; check the --config path",
+            path.display()
+        ))
+    })?;
+    toml::from_str(&text).map_err(|err| {
+        let place = err
+            .span()
+            .map(|span| {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!(" at line {line}")
+            })
+            .unwrap_or_default();
+        ConfigError::one(format!(
+            "config file {} is not valid{place}: {}",
+            path.display(),
+            err.message().trim()
+        ))
+    })
+}
+
+fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mut Vec<String>) {
+    // `DATABASE_URL` is the name every Postgres tool knows; the BERTH_ one wins when both exist.
+    if let Some(url) = env
+        .get("BERTH_DATABASE_URL")
+        .or_else(|| env.get("DATABASE_URL"))
+    {
+        raw.database.url = Some(url.clone());
+    }
+    if let Some(v) = env.get("BERTH_LISTEN") {
+        raw.listen = Some(v.clone());
+    }
+    if let Some(v) = env.get("BERTH_SITE_ROOT") {
+        raw.site_root = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env.get("BERTH_LOG_FILTER") {
+        raw.log.filter = Some(v.clone());
+    }
+    if let Some(v) = env.get("BERTH_LOG_FORMAT") {
+        raw.log.format = Some(v.clone());
+    }
+    parse_env(env, "BERTH_DATABASE_MAX_CONNECTIONS", problems, |v| {
+        raw.database.max_connections = Some(v)
+    });
+    parse_env(env, "BERTH_DATABASE_CONNECT_TIMEOUT_SECS", problems, |v| {
+        raw.database.connect_timeout_secs = Some(v)
+    });
+    parse_env(env, "BERTH_HTTP_REQUEST_TIMEOUT_SECS", problems, |v| {
+        raw.http.request_timeout_secs = Some(v)
+    });
+    parse_env(env, "BERTH_HTTP_BODY_LIMIT_BYTES", problems, |v| {
+        raw.http.body_limit_bytes = Some(v)
+    });
+    for name in env.keys() {
+        let known = ENV_VARIABLES.iter().any(|(known, _)| known == name);
+        // BERTH_PG_BINDIR is read by the local Postgres launcher, not by this struct.
+        if name.starts_with("BERTH_") && !known && name != "BERTH_PG_BINDIR" {
+            problems.push(format!(
+                "unknown environment variable {name}; known ones are {}",
+                ENV_VARIABLES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+}
+
+fn parse_env<T: FromStr>(
+    env: &HashMap<String, String>,
+    name: &str,
+    problems: &mut Vec<String>,
+    set: impl FnOnce(T),
+) {
+    if let Some(text) = env.get(name) {
+        match text.trim().parse::<T>() {
+            Ok(value) => set(value),
+            Err(_) => problems.push(format!("{name}={text:?} is not a whole number")),
+        }
+    }
+}
+
+fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
+    let default_listen = match mode {
+        Mode::Demo => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        Mode::Serve | Mode::Migrate => SocketAddr::from(([0, 0, 0, 0], 8080)),
+    };
+    let listen = match raw.listen {
+        None => default_listen,
+        Some(text) => text.parse().unwrap_or_else(|_| {
+            problems.push(format!(
+                "listen = {text:?} is not an address such as 0.0.0.0:8080 (set `listen` or BERTH_LISTEN)"
+            ));
+            default_listen
+        }),
+    };
+
+    let url = raw.database.url.filter(|u| !u.trim().is_empty());
+    match &url {
+        None if mode != Mode::Demo => problems.push(
+            "no database URL: set BERTH_DATABASE_URL (or DATABASE_URL, or `database.url` in the \
+             config file) to postgres://user:password@host:5432/berth"
+                .to_owned(),
+        ),
+        Some(u) if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) => problems
+            .push(
+                "the database URL must start with postgres:// or postgresql:// \
+                 (BERTH_DATABASE_URL or `database.url`)"
+                    .to_owned(),
+            ),
+        _ => {}
+    }
+    let max_connections = raw.database.max_connections.unwrap_or(10);
+    if max_connections == 0 {
+        problems.push("database.max_connections must be at least 1".to_owned());
+    }
+    let connect_timeout_secs = raw.database.connect_timeout_secs.unwrap_or(5);
+    if connect_timeout_secs == 0 {
+        problems.push("database.connect_timeout_secs must be at least 1".to_owned());
+    }
+
+    let request_timeout_secs = raw
+        .http
+        .request_timeout_secs
+        .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECS);
+    if request_timeout_secs == 0 {
+        problems.push("http.request_timeout_secs must be at least 1".to_owned());
+    }
+    let body_limit_bytes = raw.http.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT);
+    if body_limit_bytes < 1024 {
+        problems.push(format!(
+            "http.body_limit_bytes = {body_limit_bytes} is too small to carry a form; use at least 1024"
+        ));
+    }
+
+    let filter = raw.log.filter.unwrap_or_else(|| "info".to_owned());
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&filter) {
+        problems.push(format!(
+            "log.filter = {filter:?} is not a valid filter ({err}); e.g. \"info,server=debug\""
+        ));
+    }
+    let format = match raw.log.format.as_deref() {
+        None => match mode {
+            Mode::Demo => LogFormat::Pretty,
+            Mode::Serve | Mode::Migrate => LogFormat::Json,
+        },
+        Some("json") => LogFormat::Json,
+        Some("pretty") | Some("text") => LogFormat::Pretty,
+        Some(other) => {
+            problems.push(format!(
+                "log.format = {other:?} is not one of \"json\", \"pretty\" (BERTH_LOG_FORMAT)"
+            ));
+            LogFormat::Json
+        }
+    };
+
+    Config {
+        listen,
+        site_root: raw
+            .site_root
+            .unwrap_or_else(|| PathBuf::from("target/site")),
+        database: DatabaseConfig {
+            url,
+            max_connections,
+            connect_timeout: Duration::from_secs(connect_timeout_secs),
+        },
+        http: HttpConfig {
+            request_timeout: Duration::from_secs(request_timeout_secs),
+            body_limit_bytes,
+        },
+        log: LogConfig { filter, format },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn serve_without_database_url_names_the_variable() {
+        let err = Config::load(Mode::Serve, None, &env(&[])).expect_err("must fail");
+        assert_eq!(err.problems.len(), 1);
+        assert!(err.problems[0].contains("BERTH_DATABASE_URL"), "{err}");
+    }
+
+    #[test]
+    fn demo_needs_nothing() {
+        let config = Config::load(Mode::Demo, None, &env(&[])).expect("defaults");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 3000)));
+        assert_eq!(config.database.url, None);
+        assert_eq!(config.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let f = file("listen = \"127.0.0.1:9000\"\n[database]\nurl = \"postgres://a@h/db\"\n");
+        let config = Config::load(
+            Mode::Serve,
+            Some(f.path()),
+            &env(&[
+                ("BERTH_LISTEN", "127.0.0.1:9100"),
+                ("BERTH_HTTP_BODY_LIMIT_BYTES", "4096"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.listen.port(), 9100);
+        assert_eq!(config.http.body_limit_bytes, 4096);
+        assert_eq!(config.database.url.as_deref(), Some("postgres://a@h/db"));
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn berth_database_url_wins_over_database_url() {
+        let config = Config::load(
+            Mode::Serve,
+            None,
+            &env(&[
+                ("DATABASE_URL", "postgres://generic/db"),
+                ("BERTH_DATABASE_URL", "postgres://berth/db"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(config.database.url.as_deref(), Some("postgres://berth/db"));
+    }
+
+    #[test]
+    fn malformed_file_is_one_line_with_its_line_number() {
+        let f = file("listen = \"127.0.0.1:9000\"\n[database\nurl = 1\n");
+        let err = Config::load(Mode::Serve, Some(f.path()), &env(&[])).expect_err("must fail");
+        let text = err.to_string();
+        assert!(!text.contains('\n'), "one line: {text}");
+        assert!(text.contains("line 2"), "{text}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected() {
+        let f = file("[database]\nurl = \"postgres://h/db\"\npasword = \"x\"\n");
+        let err = Config::load(Mode::Serve, Some(f.path()), &env(&[])).expect_err("must fail");
+        assert!(err.to_string().contains("pasword"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let err = Config::load(
+            Mode::Serve,
+            Some(Path::new("/nonexistent/berth.toml")),
+            &env(&[]),
+        )
+        .expect_err("must fail");
+        assert!(err.to_string().contains("/nonexistent/berth.toml"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::load(
+            Mode::Serve,
+            None,
+            &env(&[
+                ("BERTH_LISTEN", "nowhere"),
+                ("BERTH_DATABASE_URL", "mysql://h/db"),
+                ("BERTH_HTTP_REQUEST_TIMEOUT_SECS", "soon"),
+                ("BERTH_LOG_FORMAT", "xml"),
+                ("BERTH_LOG_FILTER", "info,=[bad"),
+                ("BERTH_COLOUR", "blue"),
+            ]),
+        )
+        .expect_err("must fail");
+        assert_eq!(err.problems.len(), 6, "{err}");
+        for needle in [
+            "BERTH_LISTEN",
+            "postgres://",
+            "BERTH_HTTP_REQUEST_TIMEOUT_SECS",
+            "BERTH_LOG_FORMAT",
+            "log.filter",
+            "BERTH_COLOUR",
+        ] {
+            assert!(
+                err.to_string().contains(needle),
+                "{needle} missing in {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_and_tiny_limits_are_refused() {
+        let err = Config::load(
+            Mode::Demo,
+            None,
+            &env(&[
+                ("BERTH_HTTP_BODY_LIMIT_BYTES", "10"),
+                ("BERTH_DATABASE_MAX_CONNECTIONS", "0"),
+            ]),
+        )
+        .expect_err("must fail");
+        assert_eq!(err.problems.len(), 2, "{err}");
+    }
+}

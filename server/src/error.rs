@@ -1,0 +1,32 @@
+//! The top-level error of the `berth` commands: each variant reads as one line that names the
+//! problem and the fix.
+
+use std::net::SocketAddr;
+
+use crate::config::ConfigError;
+use crate::store::StoreError;
+use crate::store::local_postgres::LocalPostgresError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    LocalPostgres(#[from] LocalPostgresError),
+    #[error("{addr} is already in use: stop the process holding it or {hint}")]
+    AddressInUse {
+        addr: SocketAddr,
+        hint: &'static str,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server stopped with an error: {0}")]
+    Serve(std::io::Error),
+    #[error("cannot set up logging: {0}")]
+    Telemetry(String),
+}

@@ -1,0 +1,30 @@
+//! `/healthz`: the process is alive. `/readyz`: its dependencies answer.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::json;
+
+use super::AppState;
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let readiness = state.services.readiness().await;
+    match readiness.reason() {
+        None => (StatusCode::OK, Json(readiness)).into_response(),
+        Some(reason) => {
+            tracing::warn!(%reason, "not ready");
+            let body = json!({
+                "error": "not_ready",
+                "message": reason,
+                "ready": false,
+                "checks": readiness.checks,
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}

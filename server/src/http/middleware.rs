@@ -1,0 +1,75 @@
+//! The layers every request passes: request id, trace span, timeout, compression, body limit.
+
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use http::{Request, StatusCode, header};
+use tower::util::MapResponseLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{MakeSpan, TraceLayer};
+use tracing::Span;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::config::HttpConfig;
+
+/// Wraps `router` in the middleware; the last layer added is the first a request meets.
+pub fn apply(router: Router<AppState>, http: &HttpConfig) -> Router<AppState> {
+    let limit = http.body_limit_bytes;
+    let seconds = http.request_timeout.as_secs();
+    router
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(MapResponseLayer::new(move |response| {
+            json_for_bare_errors(response, limit, seconds)
+        }))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            http.request_timeout,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(RequestSpan))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A span per request carrying its id, so every log line of a request can be found.
+#[derive(Clone, Debug)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            uri = %request.uri(),
+            request_id = %id,
+        )
+    }
+}
+
+/// The body-limit and timeout layers answer with an empty or plain-text body; clients get the
+/// same JSON error shape as from any handler.
+fn json_for_bare_errors(response: Response, limit: usize, seconds: u64) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout { seconds }.into_response(),
+        _ => response,
+    }
+}

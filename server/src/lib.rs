@@ -1,0 +1,13 @@
+//! The `berth` binary as a library, so integration tests drive the real router and start-up.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod serve;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+
+pub use error::Error;

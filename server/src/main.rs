@@ -1,0 +1,22 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use server::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(args) => server::serve::run(args).await,
+        Command::Demo(args) => server::demo::run(args).await,
+        Command::Migrate(args) => server::serve::migrate(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // One readable line per problem, no panic trace: this is what an operator sees.
+            eprintln!("berth: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! `berth serve` and `berth migrate`: production start-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::cli::ServeArgs;
+use crate::config::{Config, ConfigError, Mode};
+use crate::error::Error;
+use crate::http::{self, AppState};
+use crate::services::Services;
+use crate::store::Store;
+use crate::telemetry;
+
+pub async fn run(args: ServeArgs) -> Result<(), Error> {
+    let config = Config::load(Mode::Serve, args.config.as_deref(), &environment())?;
+    telemetry::init(&config.log)?;
+    let url = database_url(&config)?;
+    // Bind before touching the database: a taken port is the cheapest mistake to report.
+    let listener = http::bind(config.listen, "set another `listen` (BERTH_LISTEN)").await?;
+    let store = Store::connect(&url, &config.database).await?;
+    store.migrate().await?;
+    warn_if_site_missing(&config);
+    tracing::info!(listen = %config.listen, "serving");
+    let result = serve_with(listener, store.clone(), &config, http::shutdown_signal()).await;
+    store.close().await;
+    result
+}
+
+pub async fn migrate(args: ServeArgs) -> Result<(), Error> {
+    let config = Config::load(Mode::Migrate, args.config.as_deref(), &environment())?;
+    telemetry::init(&config.log)?;
+    let store = Store::connect(&database_url(&config)?, &config.database).await?;
+    store.migrate().await?;
+    store.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+/// The router on `listener`, until `shutdown` resolves. Shared by serve, demo and the tests.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Store,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let state = AppState {
+        leptos_options: http::leptos_options(config),
+        services: Arc::new(Services::new(store)),
+    };
+    http::serve(listener, http::router(state, &config.http), shutdown).await
+}
+
+pub fn environment() -> HashMap<String, String> {
+    std::env::vars().collect()
+}
+
+fn database_url(config: &Config) -> Result<String, ConfigError> {
+    config.database.url.clone().ok_or_else(|| ConfigError {
+        problems: vec!["no database URL: set BERTH_DATABASE_URL".to_owned()],
+    })
+}
+
+/// Pages still render without the WASM bundle, but nothing on them reacts; say so early.
+pub fn warn_if_site_missing(config: &Config) {
+    let js = config.site_root.join("pkg").join("berth.js");
+    if !js.is_file() {
+        tracing::warn!(
+            path = %js.display(),
+            "the browser bundle is missing, so pages will not be interactive; build it with `make site`"
+        );
+    }
+}

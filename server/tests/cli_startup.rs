@@ -1,0 +1,210 @@
+//! The `berth` binary's start-up: bad input is one line naming the fix; the demo keeps its data.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestPostgres, scratch_dir};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn berth() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    // Start from a clean slate: nothing from the developer's shell leaks into the test.
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BERTH_") || name == "DATABASE_URL" || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null()).output().expect("run berth")
+}
+
+/// The failure is reported on exactly one line of stderr, with no panic.
+fn assert_one_line_failure(out: &Output, needles: &[&str]) -> String {
+    assert!(!out.status.success(), "must fail");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("berth: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line expected in {stderr:?}");
+    for needle in needles {
+        assert!(
+            lines[0].contains(needle),
+            "{needle:?} not in {:?}",
+            lines[0]
+        );
+    }
+    lines[0].to_owned()
+}
+
+#[test]
+fn serve_without_a_database_url_says_which_variable_to_set() {
+    let out = run(berth().arg("serve"));
+    assert_one_line_failure(&out, &["BERTH_DATABASE_URL"]);
+}
+
+#[test]
+fn a_malformed_config_file_is_named_with_its_line() {
+    let dir = scratch_dir("cfg-");
+    let path = dir.path().join("berth.toml");
+    std::fs::write(&path, "listen = \"0.0.0.0:8080\"\n[database\n").expect("write");
+    let out = run(berth().arg("serve").arg("--config").arg(&path));
+    assert_one_line_failure(&out, &["berth.toml", "line 2"]);
+}
+
+#[test]
+fn an_unreachable_database_is_named_with_the_fix() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let out = run(berth()
+        .arg("serve")
+        .env(
+            "BERTH_DATABASE_URL",
+            format!("postgres://berth:secret@127.0.0.1:{port}/berth"),
+        )
+        .env("BERTH_LISTEN", "127.0.0.1:0")
+        .env("BERTH_DATABASE_CONNECT_TIMEOUT_SECS", "2"));
+    let line = assert_one_line_failure(
+        &out,
+        &[
+            "cannot reach the database",
+            &format!("127.0.0.1:{port}/berth"),
+            "BERTH_DATABASE_URL",
+        ],
+    );
+    assert!(!line.contains("secret"), "password leaked: {line}");
+}
+
+#[test]
+fn a_port_in_use_is_named_with_the_fix() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = run(berth()
+        .arg("demo")
+        .arg("--port")
+        .arg(port.to_string())
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"));
+    assert_one_line_failure(&out, &[&format!("127.0.0.1:{port}"), "in use", "--port"]);
+}
+
+/// Waits for the demo to print its URL; returns what it printed until then.
+fn wait_for_url(child: &mut Child) -> Vec<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the URL appeared so the demo never writes into a closed pipe.
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let done = line.contains("Berth demo is running at");
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("demo exited early ({status}): {seen:?}");
+        }
+    }
+    let _ = child.kill();
+    panic!("demo did not come up: {seen:?}");
+}
+
+fn stop_with_ctrl_c(mut child: Child) {
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    kill(pid, Signal::SIGINT).expect("signal demo");
+    let status = child.wait().expect("wait demo");
+    assert!(status.success(), "demo exit status {status}");
+}
+
+#[tokio::test]
+async fn demo_starts_its_own_postgres_and_reuses_it_next_time() {
+    let state = scratch_dir("demo-");
+    let state_dir = state.path().join("state");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let start = || {
+        berth()
+            .arg("demo")
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .env("BERTH_LOG_FILTER", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn demo")
+    };
+
+    let mut first = start();
+    let printed = wait_for_url(&mut first).join("\n");
+    assert!(
+        printed.contains("created a new Postgres cluster"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&state_dir.display().to_string()),
+        "{printed}"
+    );
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    stop_with_ctrl_c(first);
+    // A clean stop leaves no running postmaster behind.
+    assert!(!state_dir.join("postgres/postmaster.pid").exists());
+
+    let mut second = start();
+    let printed = wait_for_url(&mut second).join("\n");
+    assert!(
+        !printed.contains("created a new Postgres cluster"),
+        "{printed}"
+    );
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+    stop_with_ctrl_c(second);
+}
+
+#[test]
+fn migrate_applies_the_schema_and_is_idempotent() {
+    let pg = TestPostgres::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(pg.database("berth_migrate"));
+    for _ in 0..2 {
+        let out = run(berth().arg("migrate").env("BERTH_DATABASE_URL", &url));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let count: i64 = runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        sqlx::query_scalar("SELECT count(*) FROM berth_instance")
+            .fetch_one(&pool)
+            .await
+            .expect("query")
+    });
+    assert_eq!(count, 1);
+}

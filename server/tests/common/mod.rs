@@ -1,0 +1,179 @@
+//! Test harness: a fresh Postgres per test and the real router on a random loopback port.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use server::config::{Config, Mode};
+use server::store::local_postgres::{Durability, LocalPostgres, PgBinaries};
+use server::store::{self, Store};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where test state lives: inside the target directory, which the `postgres` user can reach
+/// (a root-owned 0700 /tmp directory would not do when tests run as root).
+pub fn scratch_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// A scratch directory others may traverse, removed when dropped.
+pub fn scratch_dir(prefix: &str) -> TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(scratch_root()).expect("create target tmp dir");
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(scratch_root())
+        .expect("create scratch dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod scratch dir");
+    dir
+}
+
+/// `initdb` once per machine (it takes seconds); each test copies the result.
+fn template(binaries: &PgBinaries) -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = scratch_root().join("pg-template");
+        if !dir.join("PG_VERSION").is_file() {
+            let staging = scratch_root().join(format!("pg-template-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&staging);
+            binaries
+                .init(&staging, Durability::Fast)
+                .expect("initdb for the test template");
+            // Another test binary may have won the race; either copy is fine.
+            if std::fs::rename(&staging, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&staging);
+            }
+        }
+        dir
+    })
+}
+
+/// A Postgres server of the test's own, stopped when dropped.
+pub struct TestPostgres {
+    pub server: Option<LocalPostgres>,
+    _dir: TempDir,
+}
+
+impl TestPostgres {
+    pub fn start() -> TestPostgres {
+        let binaries = PgBinaries::locate().expect("PostgreSQL binaries");
+        let template = template(&binaries);
+        let dir = scratch_dir("pg-");
+        let data = dir.path().join("data");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template)
+            .arg(&data)
+            .status()
+            .expect("run cp");
+        assert!(status.success(), "copying the Postgres template failed");
+        let server = binaries
+            .start(&data, &dir.path().join("postgres.log"), Durability::Fast)
+            .expect("start Postgres");
+        TestPostgres {
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub fn admin_url(&self) -> String {
+        self.server().url("postgres")
+    }
+
+    pub fn server(&self) -> &LocalPostgres {
+        self.server.as_ref().expect("Postgres already stopped")
+    }
+
+    /// A fresh, empty database on this server.
+    pub async fn database(&self, name: &str) -> String {
+        store::ensure_database(&self.admin_url(), name)
+            .await
+            .expect("create test database");
+        self.server().url(name)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+pub fn test_config() -> Config {
+    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).expect("demo defaults");
+    // No bundle in integration tests: pages render, nothing hydrates.
+    config.site_root = scratch_root().join("no-site");
+    config
+}
+
+/// The real router, migrated database and all, on a random loopback port.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(database_url: &str, config: Config) -> TestApp {
+        let store = Store::connect(database_url, &config.database)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            server::serve::serve_with(listener, store, &config, shutdown)
+                .await
+                .expect("server ran");
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
