@@ -1,0 +1,56 @@
+// Starts `berth demo` on the run's port with a state directory of its own, waits until it
+// serves, and stops it (Ctrl-C, so it shuts its Postgres down cleanly) when the run ends.
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+const repo = path.resolve(__dirname, '..');
+
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  const port = process.env.E2E_PORT;
+  if (!port) throw new Error('E2E_PORT is not set; playwright.config.ts sets it');
+  const binary = path.join(repo, 'target', 'debug', 'berth');
+  const stateDir = path.join(repo, 'target', 'e2e', `state-${port}`);
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(path.dirname(stateDir), { recursive: true });
+
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) {
+    if (name.startsWith('BERTH_') || name === 'DATABASE_URL') delete env[name];
+  }
+  const demo = spawn(binary, ['demo', '--port', port, '--state-dir', stateDir], {
+    cwd: repo,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  demo.stdout.on('data', (chunk) => (output += chunk));
+  demo.stderr.on('data', (chunk) => (output += chunk));
+
+  const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
+  const started = Date.now();
+  while (!output.includes('Berth demo is running at')) {
+    if (demo.exitCode !== null) {
+      throw new Error(`berth demo exited with ${demo.exitCode}:\n${output}`);
+    }
+    if (Date.now() - started > 120_000) {
+      demo.kill('SIGKILL');
+      throw new Error(`berth demo did not start within 120 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  return async () => {
+    demo.kill('SIGINT');
+    const code = await Promise.race([
+      exited,
+      new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000)),
+    ]);
+    if (code === 'timeout') {
+      demo.kill('SIGKILL');
+      throw new Error(`berth demo did not stop within 30 s:\n${output}`);
+    }
+    if (code !== 0) throw new Error(`berth demo exited with ${code}:\n${output}`);
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,87 @@
+// The portal shell in a real browser: it renders, hydrates, reacts without reloading, and
+// every navigation link leads to its page, with no console errors on the way.
+import { expect, test, type Page } from '@playwright/test';
+
+const AREAS = [
+  { title: 'Onboarding', path: '/onboarding' },
+  { title: 'Namespaces', path: '/namespaces' },
+  { title: 'Rollouts', path: '/rollouts' },
+  { title: 'Cost', path: '/cost' },
+  { title: 'Idle resources', path: '/idle' },
+  { title: 'Access', path: '/access' },
+  { title: 'Audit', path: '/audit' },
+];
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('requestfailed', (req) => errors.push(`request failed: ${req.url()}`));
+  return errors;
+}
+
+test('home page renders, hydrates and answers a click without reloading', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/');
+  await expect(page).toHaveTitle('Home · Berth');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Berth');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+
+  // A full reload would wipe this.
+  await page.evaluate(() => ((window as unknown as Record<string, string>).berthMarker = 'kept'));
+  await expect(page.locator('#readiness-result')).toHaveText('Not checked yet.');
+  await page.getByRole('button', { name: 'Check now' }).click();
+  await expect(page.locator('#readiness-result')).toContainText('Ready: every dependency answers.');
+  await expect(page.locator('#readiness-result')).toContainText(/postgres: answered in \d+ ms/);
+  expect(await page.evaluate(() => (window as unknown as Record<string, string>).berthMarker)).toBe(
+    'kept',
+  );
+  expect(errors).toEqual([]);
+});
+
+test('every navigation link leads to its page in place', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await page.evaluate(() => ((window as unknown as Record<string, string>).berthMarker = 'kept'));
+
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  for (const area of AREAS) {
+    await nav.getByRole('link', { name: area.title, exact: true }).click();
+    await expect(page).toHaveURL(area.path);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(area.title);
+    await expect(page).toHaveTitle(`${area.title} · Berth`);
+    await expect(nav.getByRole('link', { name: area.title, exact: true })).toHaveAttribute(
+      'aria-current',
+      'page',
+    );
+  }
+  // Client-side navigation: the page was never reloaded.
+  expect(await page.evaluate(() => (window as unknown as Record<string, string>).berthMarker)).toBe(
+    'kept',
+  );
+
+  await page.getByRole('link', { name: /Berth/ }).first().click();
+  await expect(page).toHaveURL('/');
+  expect(errors).toEqual([]);
+});
+
+test('every area page loads directly', async ({ page }) => {
+  const errors = collectErrors(page);
+  for (const area of AREAS) {
+    const response = await page.goto(area.path);
+    expect(response?.status()).toBe(200);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText(area.title);
+    await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  }
+  expect(errors).toEqual([]);
+});
+
+test('an unknown address shows the 404 page', async ({ page }) => {
+  const response = await page.goto('/no/such/page');
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Page not found');
+  await expect(page).toHaveTitle('Not found · Berth');
+});

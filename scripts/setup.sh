@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what building and testing Berth needs, skipping whatever is already there, so the
+# second run takes seconds. Everything comes from the package registries: Debian, crates.io, npm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# --- Debian packages: PostgreSQL server binaries, Chromium for the browser tests -------------
+missing=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
+if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} (apt)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The package starts a system-wide cluster on port 5432; Berth never uses it.
+fi
+
+# --- Rust: the WebAssembly target and the wasm-bindgen CLI that matches Cargo.lock ------------
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+want=$(sed -n '/^name = "wasm-bindgen"$/{n;s/^version = "\(.*\)"$/\1/p;}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  say "installing wasm-bindgen-cli $want (about 4 minutes)"
+  # Not --locked: its own lock file wants a crate version the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+
+# --- npm: Playwright for the browser tests (it drives Debian's Chromium, downloads nothing) ---
+if ! cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>/dev/null; then
+  say "installing end2end npm packages"
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi

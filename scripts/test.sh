@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Everything `make test` checks, in order: formatting, lints (server and browser builds), the
+# Rust tests of the workspace, then the browser tests against `berth demo`. Every step runs even
+# when an earlier one fails, so one run shows all problems; the last line sums up.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+failed_steps=()
+
+step() {
+  local name=$1; shift
+  printf '\n==> %s\n' "$name"
+  if ! "$@" 2>&1 | tee -a "$log"; then
+    failed_steps+=("$name")
+  fi
+}
+
+step "cargo fmt --check" cargo fmt --all --check
+step "clippy (server)" cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (browser)" cargo clippy -p app --target wasm32-unknown-unknown --features hydrate -- -D warnings
+step "cargo test" cargo test --workspace
+step "build the site" scripts/site.sh
+step "build berth" cargo build -p server --bin berth
+step "browser tests" bash -c 'cd end2end && npx playwright test'
+
+# Sum the runners' own counts: cargo's "test result:" lines and Playwright's "N passed/failed".
+passed=$(grep -Eo '(ok|FAILED)\. [0-9]+ passed' "$log" | awk '{s+=$2} END {print s+0}')
+failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s+=$2} END {print s+0}')
+pw_passed=$(grep -E '^\s+[0-9]+ passed \(' "$log" | awk '{s+=$1} END {print s+0}')
+pw_failed=$(grep -E '^\s+[0-9]+ failed$' "$log" | awk '{s+=$1} END {print s+0}')
+passed=$((passed + pw_passed))
+failed=$((failed + pw_failed))
+
+echo
+if [ ${#failed_steps[@]} -gt 0 ]; then
+  echo "failed steps: ${failed_steps[*]}"
+  # A step that failed before its tests ran (fmt, clippy, a build) counts as a failure too.
+  [ "$failed" -eq 0 ] && failed=${#failed_steps[@]}
+  echo "summary: $passed passed, $failed failed"
+  exit 1
+fi
+echo "summary: $passed passed, $failed failed"
