@@ -10,10 +10,13 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# --- Debian packages: PostgreSQL server binaries, Chromium for the browser tests -------------
+# --- Debian packages: PostgreSQL, Chromium for the browser tests, kubectl ---------------------
 missing=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
 if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# kubectl for the sandbox conformance tests. Machines of this kind ship one (the `kubectl`
+# package, which conflicts with Debian's); Debian's `kubernetes-client` fills in elsewhere.
+if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

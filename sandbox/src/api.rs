@@ -180,9 +180,16 @@ fn discovery(state: &ApiState, path: &str) -> Result<Response, ApiError> {
             "groups": resources::groups().iter().map(|(g, v)| api_group(g, v)).collect::<Vec<_>>(),
         }),
         "/api/v1" => resource_list("", "v1"),
+        "/openapi/v3" => openapi_root(),
         _ => {
             let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             match parts.as_slice() {
+                ["openapi", "v3", "api", "v1"] => openapi_group_version("", "v1"),
+                ["openapi", "v3", "apis", group, version]
+                    if resources::groups().contains(&(*group, *version)) =>
+                {
+                    openapi_group_version(group, version)
+                }
                 ["apis", group] => match resources::groups().iter().find(|(g, _)| g == group) {
                     Some((g, v)) => {
                         let mut group = api_group(g, v);
@@ -200,6 +207,87 @@ fn discovery(state: &ApiState, path: &str) -> Result<Response, ApiError> {
         }
     };
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// The OpenAPI v3 index: one document per group version. kubectl reads it to learn that the
+/// server validates fields itself (`fieldValidation`), so it needs no schemas of its own.
+fn openapi_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut gvs = vec![("", "v1")];
+    gvs.extend(resources::groups());
+    for (group, version) in gvs {
+        let path = if group.is_empty() {
+            format!("api/{version}")
+        } else {
+            format!("apis/{group}/{version}")
+        };
+        paths.insert(
+            path.clone(),
+            json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash=sandbox") }),
+        );
+    }
+    json!({ "paths": paths })
+}
+
+/// A group version's OpenAPI v3 document: the PATCH operation of each resource, with the
+/// `fieldValidation` parameter and the patch types the sandbox accepts. Object schemas are
+/// open (`x-kubernetes-preserve-unknown-fields`), so clients defer validation to the server.
+fn openapi_group_version(group: &str, version: &str) -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for rt in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version && r.stored)
+    {
+        let prefix = if group.is_empty() {
+            format!("/api/{version}")
+        } else {
+            format!("/apis/{group}/{version}")
+        };
+        let item = if rt.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", rt.plural)
+        } else {
+            format!("{prefix}/{}/{{name}}", rt.plural)
+        };
+        let gvk = json!({ "group": group, "version": version, "kind": rt.kind });
+        paths.insert(item, json!({
+            "patch": {
+                "x-kubernetes-group-version-kind": gvk,
+                "x-kubernetes-action": "patch",
+                "parameters": [
+                    { "name": "fieldValidation", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+                    { "name": "fieldManager", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+                    { "name": "dryRun", "in": "query", "schema": { "type": "string", "uniqueItems": true } },
+                    { "name": "force", "in": "query", "schema": { "type": "boolean", "uniqueItems": true } },
+                ],
+                "requestBody": { "content": {
+                    "application/json-patch+json": { "schema": { "type": "object" } },
+                    "application/merge-patch+json": { "schema": { "type": "object" } },
+                    "application/apply-patch+yaml": { "schema": { "type": "object" } },
+                } },
+                "responses": { "200": { "description": "OK" } },
+            }
+        }));
+        let schema_name = format!(
+            "io.berth.sandbox.{}.{}",
+            if group.is_empty() { "core" } else { group },
+            rt.kind
+        );
+        schemas.insert(
+            schema_name,
+            json!({
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": true,
+                "x-kubernetes-group-version-kind": [gvk],
+            }),
+        );
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": { "title": "Kubernetes (Berth sandbox)", "version": "v1.31.0" },
+        "paths": paths,
+        "components": { "schemas": schemas },
+    })
 }
 
 fn api_group(group: &str, version: &str) -> Value {

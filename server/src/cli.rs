@@ -23,6 +23,18 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply database migrations to the configured database and exit.
     Migrate(ServeArgs),
+    /// Run the sandbox cluster (a Kubernetes API stand-in) alone, for kubectl and kube-rs.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Where to write the administrator's kubeconfig.
+    #[arg(long, value_name = "FILE", default_value = "sandbox.kubeconfig")]
+    pub kubeconfig: PathBuf,
 }
 
 #[derive(Debug, Args)]

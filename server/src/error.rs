@@ -27,6 +27,13 @@ pub enum Error {
     },
     #[error("the HTTP server stopped with an error: {0}")]
     Serve(std::io::Error),
+    #[error("the sandbox cluster failed: {0}")]
+    Sandbox(#[from] sandbox::SandboxError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot set up logging: {0}")]
     Telemetry(String),
 }

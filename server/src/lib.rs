@@ -5,6 +5,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod sandbox_cmd;
 pub mod serve;
 pub mod services;
 pub mod store;

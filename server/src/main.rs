@@ -10,6 +10,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => server::serve::run(args).await,
         Command::Demo(args) => server::demo::run(args).await,
         Command::Migrate(args) => server::serve::migrate(args).await,
+        Command::Sandbox(args) => server::sandbox_cmd::run(args).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
