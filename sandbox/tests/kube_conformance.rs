@@ -703,3 +703,153 @@ async fn discovery_finds_the_served_resources() {
     let version = client.apiserver_version().await.expect("version");
     assert_eq!(version.major, "1");
 }
+
+#[tokio::test]
+async fn finalizers_hold_deletion_until_removed() {
+    let (_sandbox, client) = start().await;
+    namespace(&client, "a").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "a");
+    let mut cm = config_map("held", &[]);
+    cm.metadata.finalizers = Some(vec!["example.com/cleanup".to_owned()]);
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let marked = api.get("held").await.expect("still there");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+
+    let release = json!({"metadata": {"finalizers": null}});
+    api.patch("held", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .expect("release");
+    assert!(
+        api.get_opt("held").await.expect("get").is_none(),
+        "gone once the last finalizer is removed"
+    );
+}
+
+#[tokio::test]
+async fn deletecollection_honours_selectors() {
+    let (_sandbox, client) = start().await;
+    namespace(&client, "a").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "a");
+    for (name, track) in [("a1", "canary"), ("a2", "canary"), ("a3", "stable")] {
+        api.create(
+            &PostParams::default(),
+            &config_map(name, &[("track", track)]),
+        )
+        .await
+        .expect("create");
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("track=canary"),
+    )
+    .await
+    .expect("deletecollection");
+    let left: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|c| c.name_any())
+        .collect();
+    assert_eq!(left, ["a3"]);
+}
+
+#[tokio::test]
+async fn watches_send_bookmarks_and_follow_selectors() {
+    let options = SandboxOptions {
+        bookmark_interval: Duration::from_millis(200),
+        ..SandboxOptions::default()
+    };
+    let (_sandbox, client) = start_with(options).await;
+    namespace(&client, "a").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "a");
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .unwrap_or_default();
+    let mut params = WatchParams::default().labels("track=canary").timeout(10);
+    params.bookmarks = true;
+    let mut stream = api.watch(&params, &rv).await.expect("watch").boxed();
+
+    api.create(
+        &PostParams::default(),
+        &config_map("m", &[("track", "canary")]),
+    )
+    .await
+    .expect("create");
+    let moved = json!({"metadata": {"labels": {"track": "stable"}}});
+    api.patch("m", &PatchParams::default(), &Patch::Merge(&moved))
+        .await
+        .expect("relabel");
+
+    let mut seen = Vec::new();
+    let mut bookmarks = 0;
+    while seen.len() < 2 || bookmarks == 0 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(cm)))) => seen.push(format!("added {}", cm.name_any())),
+            Ok(Ok(Some(WatchEvent::Deleted(cm)))) => {
+                seen.push(format!("deleted {}", cm.name_any()))
+            }
+            Ok(Ok(Some(WatchEvent::Bookmark(b)))) => {
+                assert!(!b.metadata.resource_version.is_empty());
+                bookmarks += 1;
+            }
+            other => panic!("unexpected {other:?} after {seen:?}"),
+        }
+    }
+    // Leaving the selection reads as a deletion to this watch.
+    assert_eq!(seen, ["added m", "deleted m"]);
+}
+
+#[tokio::test]
+async fn subject_access_review_answers_for_another_user() {
+    use k8s_openapi::api::authorization::v1::{SubjectAccessReview, SubjectAccessReviewSpec};
+    let (_sandbox, client) = start().await;
+    namespace(&client, "a").await;
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), "a");
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "viewers"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "auditors"}]
+    }))
+    .expect("binding");
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    let reviews: Api<SubjectAccessReview> = Api::all(client);
+    let ask = |verb: &str| SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some("dora".to_owned()),
+            groups: Some(vec!["auditors".to_owned()]),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some("a".to_owned()),
+                verb: Some(verb.to_owned()),
+                resource: Some("pods".to_owned()),
+                ..ResourceAttributes::default()
+            }),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let list = reviews
+        .create(&PostParams::default(), &ask("list"))
+        .await
+        .expect("review");
+    assert_eq!(list.status.map(|s| s.allowed), Some(true));
+    let delete = reviews
+        .create(&PostParams::default(), &ask("delete"))
+        .await
+        .expect("review");
+    assert_eq!(delete.status.map(|s| s.allowed), Some(false));
+}
