@@ -5,9 +5,11 @@
 //! tokens, RBAC, discovery, get / list / watch, create / update / patch / apply / delete.
 //! Nothing here depends on Berth's own crates.
 
+pub mod admission;
 pub mod api;
 pub mod patch;
 pub mod pki;
+pub mod quantity;
 pub mod rbac;
 pub mod request_info;
 pub mod resources;

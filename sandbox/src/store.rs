@@ -166,6 +166,32 @@ impl Store {
         self.lock().rv
     }
 
+    /// Reads the tables under the lock: controllers use it to see a consistent picture.
+    pub fn read<R>(&self, f: impl FnOnce(&crate::admission::Tables) -> R) -> R {
+        f(&self.lock().tables)
+    }
+
+    /// A receiver of every change from now on.
+    pub fn subscribe(&self) -> EventReceiver {
+        self.events.subscribe()
+    }
+
+    /// Objects of one type in one namespace (all of them for cluster-scoped types).
+    pub fn list_in(&self, rt: &'static ResourceType, ns: &str) -> Vec<Value> {
+        let inner = self.lock();
+        if rt.namespaced {
+            crate::admission::in_namespace(&inner.tables, table_key(rt), ns)
+                .cloned()
+                .collect()
+        } else {
+            inner
+                .tables
+                .get(table_key(rt))
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default()
+        }
+    }
+
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
         let inner = self.lock();
         inner
@@ -251,6 +277,9 @@ impl Store {
         let causes = validation::validate(rt.kind, &object);
         if !causes.is_empty() {
             return Err(ApiError::invalid(rt.kind, rt.group, &name, causes));
+        }
+        if rt.namespaced {
+            crate::admission::admit(&inner.tables, rt, ns, &mut object)?;
         }
         let key = (
             if rt.namespaced {
