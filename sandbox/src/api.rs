@@ -43,6 +43,16 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
+impl crate::controllers::Cluster for ApiState {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn authority(&self) -> &Authority {
+        &self.authority
+    }
+}
+
 const MAX_WATCH: Duration = Duration::from_secs(1800);
 
 fn json_response(status: StatusCode, body: &Value) -> Response {

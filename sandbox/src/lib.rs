@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod controllers;
 pub mod patch;
 pub mod pki;
 pub mod quantity;
@@ -68,6 +69,70 @@ pub struct SandboxOptions {
     pub history_limit: usize,
     /// How often watches that allow bookmarks get one.
     pub bookmark_interval: Duration,
+    /// How fast scripted time runs (pod readiness delays, job run times); 1 is real time.
+    pub clock_speed: f64,
+    /// Nodes to start with; `None` gives three default workers.
+    pub nodes: Option<Vec<NodeSpec>>,
+}
+
+/// A node of the simulated cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    pub name: String,
+    /// Cores.
+    pub cpu: f64,
+    /// Bytes.
+    pub memory: f64,
+    pub pods: u32,
+    pub labels: Vec<(String, String)>,
+}
+
+impl NodeSpec {
+    pub fn worker(name: &str, cpu: f64, memory_gib: f64, instance_type: &str) -> NodeSpec {
+        NodeSpec {
+            name: name.to_owned(),
+            cpu,
+            memory: memory_gib * 1024.0 * 1024.0 * 1024.0,
+            pods: 110,
+            labels: vec![(
+                "node.kubernetes.io/instance-type".to_owned(),
+                instance_type.to_owned(),
+            )],
+        }
+    }
+
+    /// The Node object; allocatable keeps back what the system reserves, as kubelets do.
+    pub fn to_object(&self) -> serde_json::Value {
+        let mut labels = serde_json::Map::new();
+        labels.insert("kubernetes.io/hostname".into(), self.name.clone().into());
+        labels.insert("kubernetes.io/os".into(), "linux".into());
+        labels.insert("kubernetes.io/arch".into(), "amd64".into());
+        for (k, v) in &self.labels {
+            labels.insert(k.clone(), v.clone().into());
+        }
+        let reserved_cpu = (self.cpu * 0.05).min(0.2);
+        let reserved_memory = (self.memory * 0.05).min(512.0 * 1024.0 * 1024.0);
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": labels},
+            "spec": {},
+            "status": {
+                "capacity": {
+                    "cpu": quantity::format_cpu(self.cpu),
+                    "memory": quantity::format_bytes(self.memory),
+                    "pods": self.pods.to_string(),
+                },
+                "allocatable": {
+                    "cpu": quantity::format_cpu(self.cpu - reserved_cpu),
+                    "memory": quantity::format_bytes((self.memory - reserved_memory).round()),
+                    "pods": self.pods.to_string(),
+                },
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}],
+                "nodeInfo": {"kubeletVersion": "v1.31.0-berth-sandbox", "osImage": "Berth sandbox", "containerRuntimeVersion": "sandbox://1.0", "architecture": "amd64", "operatingSystem": "linux"},
+            },
+        })
+    }
 }
 
 impl Default for SandboxOptions {
@@ -76,6 +141,8 @@ impl Default for SandboxOptions {
             port: 0,
             history_limit: 10_000,
             bookmark_interval: Duration::from_secs(10),
+            clock_speed: 1.0,
+            nodes: None,
         }
     }
 }
@@ -127,11 +194,28 @@ impl Sandbox {
             bookmark_interval: options.bookmark_interval,
         });
         bootstrap(&state.store)?;
+        let nodes = options.nodes.clone().unwrap_or_else(|| {
+            (1..=3)
+                .map(|i| NodeSpec::worker(&format!("worker-{i}"), 4.0, 16.0, "m5.xlarge"))
+                .collect()
+        });
+        let node_rt = resources::find("", "v1", "nodes")
+            .ok_or_else(|| SandboxError::Bootstrap("no nodes".into()))?;
+        for node in nodes {
+            state
+                .store
+                .create(node_rt, "", node.to_object())
+                .map_err(|e| SandboxError::Bootstrap(e.message))?;
+        }
 
         let router = Router::new()
             .fallback(api::handle)
             .with_state(state.clone());
         let (shutdown, stopped) = watch::channel(false);
+        let clock = controllers::Clock {
+            speed: options.clock_speed,
+        };
+        tokio::spawn(controllers::run(state.clone(), clock, stopped.clone()));
         let task = tokio::spawn(accept_loop(
             listener,
             tokio_rustls::TlsAcceptor::from(tls),
