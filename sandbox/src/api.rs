@@ -354,6 +354,9 @@ async fn resource(
     query: &HashMap<String, String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    if rt.group == "metrics.k8s.io" {
+        return metrics_response(state, rt, res, query);
+    }
     if !rt.stored {
         return review(state, identity, rt, res, &body);
     }
@@ -1042,6 +1045,80 @@ fn applied_fields(object: &Value) -> BTreeSet<patch::FieldPath> {
                     && matches!(second, Some("f:name") | Some("f:namespace"))))
         })
         .collect()
+}
+
+/// PodMetrics and NodeMetrics, computed now from the pods' usage profiles.
+fn metrics_response(
+    state: &ApiState,
+    rt: &'static ResourceType,
+    res: &ResourceRequest,
+    query: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    if !matches!(res.verb.as_str(), "get" | "list") {
+        return Err(ApiError::method_not_allowed(format!(
+            "{} only supports get and list",
+            rt.qualified()
+        )));
+    }
+    let now = jiff::Timestamp::now().as_second();
+    let pods_rt = resources::find("", "v1", "pods").ok_or_else(|| ApiError::internal("no pods"))?;
+    let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let items: Vec<Value> = if rt.kind == "PodMetrics" {
+        let pods = match &res.namespace {
+            Some(ns) => state.store.list_in(pods_rt, ns),
+            None => {
+                state
+                    .store
+                    .list(pods_rt, &Query::default(), None, None)
+                    .items
+            }
+        };
+        pods.iter()
+            .filter(|p| labels.matches(&store::labels_of(p)))
+            .filter(|p| res.name.as_ref().is_none_or(|n| store::name_of(p) == n))
+            .filter_map(|p| crate::metrics::pod_metrics(p, now))
+            .collect()
+    } else {
+        let nodes_rt =
+            resources::find("", "v1", "nodes").ok_or_else(|| ApiError::internal("no nodes"))?;
+        let pods = state
+            .store
+            .list(pods_rt, &Query::default(), None, None)
+            .items;
+        state
+            .store
+            .list_in(nodes_rt, "")
+            .iter()
+            .filter(|n| labels.matches(&store::labels_of(n)))
+            .filter(|n| {
+                res.name
+                    .as_ref()
+                    .is_none_or(|name| store::name_of(n) == name)
+            })
+            .map(|n| crate::metrics::node_metrics(n, &pods, now))
+            .collect()
+    };
+    match &res.name {
+        Some(name) => match items.into_iter().next() {
+            Some(item) => Ok(json_response(StatusCode::OK, &item)),
+            None => Err(ApiError::not_found(
+                &rt.qualified(),
+                rt.group,
+                rt.plural,
+                name,
+            )),
+        },
+        None => Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "kind": rt.list_kind(),
+                "apiVersion": rt.api_version(),
+                "metadata": {},
+                "items": items,
+            }),
+        )),
+    }
 }
 
 /// SelfSubjectAccessReview and SubjectAccessReview, answered by the same evaluator.

@@ -8,12 +8,14 @@
 pub mod admission;
 pub mod api;
 pub mod controllers;
+pub mod metrics;
 pub mod patch;
 pub mod pki;
 pub mod quantity;
 pub mod rbac;
 pub mod request_info;
 pub mod resources;
+pub mod scenario;
 pub mod selectors;
 pub mod status;
 pub mod store;
@@ -58,6 +60,8 @@ pub enum SandboxError {
     Kubeconfig(String),
     #[error("bootstrapping the cluster failed: {0}")]
     Bootstrap(String),
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
 }
 
 /// How to run the sandbox.
@@ -71,8 +75,10 @@ pub struct SandboxOptions {
     pub bookmark_interval: Duration,
     /// How fast scripted time runs (pod readiness delays, job run times); 1 is real time.
     pub clock_speed: f64,
-    /// Nodes to start with; `None` gives three default workers.
+    /// Nodes to start with; `None` gives three default workers (or the scenario's nodes).
     pub nodes: Option<Vec<NodeSpec>>,
+    /// Teams, namespaces and workloads to start with.
+    pub scenario: Option<scenario::Scenario>,
 }
 
 /// A node of the simulated cluster.
@@ -143,6 +149,7 @@ impl Default for SandboxOptions {
             bookmark_interval: Duration::from_secs(10),
             clock_speed: 1.0,
             nodes: None,
+            scenario: None,
         }
     }
 }
@@ -194,7 +201,12 @@ impl Sandbox {
             bookmark_interval: options.bookmark_interval,
         });
         bootstrap(&state.store)?;
-        let nodes = options.nodes.clone().unwrap_or_else(|| {
+        let scenario_nodes = options
+            .scenario
+            .as_ref()
+            .map(|s| s.node_specs())
+            .filter(|n| !n.is_empty());
+        let nodes = options.nodes.clone().or(scenario_nodes).unwrap_or_else(|| {
             (1..=3)
                 .map(|i| NodeSpec::worker(&format!("worker-{i}"), 4.0, 16.0, "m5.xlarge"))
                 .collect()
@@ -212,9 +224,19 @@ impl Sandbox {
             .fallback(api::handle)
             .with_state(state.clone());
         let (shutdown, stopped) = watch::channel(false);
-        let clock = controllers::Clock {
-            speed: options.clock_speed,
-        };
+        let mut speed = options.clock_speed;
+        if let Some(scenario) = &options.scenario {
+            let report = scenario.load(&state.store)?;
+            tracing::info!(
+                namespaces = report.namespaces,
+                workloads = report.workloads,
+                pods = report.pods,
+                "scenario {} loaded",
+                scenario.name
+            );
+            speed = scenario.clock_speed.unwrap_or(speed);
+        }
+        let clock = controllers::Clock { speed };
         tokio::spawn(controllers::run(state.clone(), clock, stopped.clone()));
         let task = tokio::spawn(accept_loop(
             listener,

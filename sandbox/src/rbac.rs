@@ -222,6 +222,7 @@ pub fn bootstrap_objects() -> Vec<Value> {
         rule(&["networking.k8s.io"], &["ingresses", "ingresses/status", "networkpolicies"], READ),
         rule(&["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"], READ),
         rule(&["coordination.k8s.io"], &["leases"], READ),
+        rule(&["metrics.k8s.io"], &["pods", "nodes"], READ),
     ];
     let mut edit_rules = view_rules.clone();
     edit_rules.extend([

@@ -45,7 +45,9 @@ impl ResourceType {
     }
 
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.stored {
+        if self.group == "metrics.k8s.io" {
+            &["get", "list"]
+        } else if self.stored {
             &[
                 "create",
                 "delete",
@@ -157,6 +159,9 @@ pub static RESOURCES: &[ResourceType] = &[
     // authorization.k8s.io/v1: answered, never stored
     review("authorization.k8s.io", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false),
     review("authorization.k8s.io", "SubjectAccessReview", "subjectaccessreviews", false),
+    // metrics.k8s.io/v1beta1: computed from usage profiles, never stored
+    ResourceType { version: "v1beta1", singular: "", ..review("metrics.k8s.io", "PodMetrics", "pods", true) },
+    ResourceType { version: "v1beta1", singular: "", ..review("metrics.k8s.io", "NodeMetrics", "nodes", false) },
 ];
 
 /// Looks a resource up by group, version and plural name.

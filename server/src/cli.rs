@@ -35,6 +35,9 @@ pub struct SandboxArgs {
     /// Where to write the administrator's kubeconfig.
     #[arg(long, value_name = "FILE", default_value = "sandbox.kubeconfig")]
     pub kubeconfig: PathBuf,
+    /// A scenario to start with: `demo`, `large`, or a YAML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub scenario: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::scenario::Scenario;
+use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::cli::SandboxArgs;
 use crate::config::{LogConfig, LogFormat};
@@ -15,8 +16,13 @@ pub async fn run(args: SandboxArgs) -> Result<(), Error> {
         filter: "info".to_owned(),
         format: LogFormat::Pretty,
     })?;
+    let scenario = match &args.scenario {
+        Some(name) => Some(Scenario::named(name).map_err(SandboxError::from)?),
+        None => None,
+    };
     let sandbox = Sandbox::start(SandboxOptions {
         port: args.port,
+        scenario,
         ..SandboxOptions::default()
     })
     .await?;

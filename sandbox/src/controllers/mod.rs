@@ -33,6 +33,29 @@ impl Clock {
     }
 }
 
+pub use pods::{READY_AFTER, RUN_SECONDS, SCRIPT};
+
+/// For scenario loading: the same hash, names and defaults the controllers produce.
+pub fn template_hash_of(template: &Value) -> String {
+    template_hash(template)
+}
+
+pub fn owner_reference_of(kind: &str, api_version: &str, owner: &Value) -> Value {
+    owner_reference(kind, api_version, owner)
+}
+
+pub fn now_string() -> String {
+    now()
+}
+
+pub fn random_suffix_string() -> String {
+    random_suffix()
+}
+
+pub fn qos_class_of(pod: &Value) -> &'static str {
+    pods::qos_class(pod)
+}
+
 /// What a controller is asked to look at.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
@@ -68,7 +91,7 @@ impl Context<'_> {
     }
 }
 
-pub(crate) fn rt(group: &str, plural: &str) -> &'static ResourceType {
+pub fn rt(group: &str, plural: &str) -> &'static ResourceType {
     let version = match group {
         "autoscaling" => "v2",
         _ => "v1",
@@ -80,7 +103,7 @@ pub(crate) fn rt(group: &str, plural: &str) -> &'static ResourceType {
     }
 }
 
-pub(crate) fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
+pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
     object
         .get("metadata")
         .and_then(|m| m.get(field))

@@ -185,8 +185,10 @@ fn bind(
         short_cpu += usize::from(!fits_cpu);
         short_memory += usize::from(!fits_mem);
         short_pods += usize::from(!fits_pods);
-        if fits_cpu && fits_mem && fits_pods && best.as_ref().is_none_or(|(_, c)| *free_cpu > *c) {
-            best = Some((name.clone(), *free_cpu));
+        // Most free CPU wins; free pod slots break ties so identical nodes share the load.
+        let score = *free_cpu + *free_pods * 0.001;
+        if fits_cpu && fits_mem && fits_pods && best.as_ref().is_none_or(|(_, s)| score > *s) {
+            best = Some((name.clone(), score));
         }
     }
     let pods = rt("", "pods");
@@ -283,8 +285,9 @@ pub fn pod(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiError> 
         .unwrap_or_default()
         .to_owned();
     if node.is_empty() {
-        let mut room = node_room(ctx);
-        return bind(ctx, &pod, &mut room);
+        // Binding happens in one batch per pass: computing free room is a scan of all pods.
+        ctx.wake_after(std::time::Duration::ZERO, Target::Unscheduled);
+        return Ok(());
     }
     let phase = pod
         .pointer("/status/phase")

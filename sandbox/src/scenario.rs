@@ -1,0 +1,673 @@
+//! Scenarios: a cluster's nodes, teams, namespaces and workloads, from YAML. Steady workloads
+//! are written already rolled out (Deployment, ReplicaSet and Ready pods bound to nodes) so a
+//! large cluster loads in seconds; rolling, stalled and scripted ones are left to the
+//! controllers so they move while you watch.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::controllers::{owner_reference_of, template_hash_of};
+use crate::metrics;
+use crate::quantity;
+use crate::resources;
+use crate::status::ApiError;
+use crate::store::Store;
+use crate::{NodeSpec, controllers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("the scenario is not valid YAML: {0}")]
+    Parse(String),
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("loading the scenario failed at {what}: {message}")]
+    Load { what: String, message: String },
+    #[error("unknown built-in scenario {0:?}; built in are `demo` and `large`")]
+    Unknown(String),
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub name: String,
+    /// How fast scripted time runs; 1 is real time.
+    #[serde(default)]
+    pub clock_speed: Option<f64>,
+    #[serde(default)]
+    pub nodes: Vec<NodeGroup>,
+    #[serde(default)]
+    pub teams: Vec<Team>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    pub name: String,
+    #[serde(default = "one")]
+    pub count: u32,
+    pub cpu: f64,
+    /// e.g. `32Gi`.
+    pub memory: String,
+    #[serde(default = "default_pods")]
+    pub pods: u32,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_pods() -> u32 {
+    110
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Team {
+    pub name: String,
+    #[serde(default)]
+    pub cost_centre: String,
+    #[serde(default)]
+    pub contact: String,
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceSpec>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// A ResourceQuota's `spec.hard`.
+    #[serde(default)]
+    pub quota: BTreeMap<String, String>,
+    /// LimitRange container defaults: `default` and `defaultRequest`.
+    #[serde(default)]
+    pub limits: Option<LimitDefaults>,
+    #[serde(default)]
+    pub workloads: Vec<Workload>,
+    #[serde(default)]
+    pub pvcs: Vec<Pvc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitDefaults {
+    #[serde(default)]
+    pub default: BTreeMap<String, String>,
+    #[serde(default, rename = "defaultRequest")]
+    pub default_request: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub name: String,
+    #[serde(default = "deployment_kind")]
+    pub kind: String,
+    #[serde(default = "one")]
+    pub replicas: u32,
+    pub image: String,
+    #[serde(default)]
+    pub requests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: BTreeMap<String, String>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    /// `never-ready`, `crash-loop`, `fail` (jobs).
+    #[serde(default)]
+    pub script: Option<String>,
+    /// Seconds from start to Ready.
+    #[serde(default)]
+    pub ready_after: Option<f64>,
+    /// `stable`, `canary`, `alpha`: the seeds' release nomenclature, as a label.
+    #[serde(default)]
+    pub release: Option<String>,
+    /// CronJob schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// Job and CronJob pods run this long.
+    #[serde(default)]
+    pub run_seconds: Option<f64>,
+    /// `settled` (default: written already rolled out) or `live` (left to the controllers).
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub probes: bool,
+}
+
+fn deployment_kind() -> String {
+    "Deployment".to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Usage {
+    #[serde(default = "steady")]
+    pub profile: String,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default)]
+    pub memory: Option<String>,
+}
+
+fn steady() -> String {
+    "steady".to_owned()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pvc {
+    pub name: String,
+    pub size: String,
+    #[serde(default = "yes")]
+    pub bound: bool,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The built-in demo company.
+pub const DEMO: &str = include_str!("../scenarios/demo.yaml");
+
+impl Scenario {
+    pub fn from_yaml(text: &str) -> Result<Scenario, ScenarioError> {
+        serde_yaml::from_str(text).map_err(|e| ScenarioError::Parse(e.to_string()))
+    }
+
+    /// `demo`, `large` (2,000 namespaces, 10,000 deployments, 50,000 pods) or a file path.
+    pub fn named(name: &str) -> Result<Scenario, ScenarioError> {
+        match name {
+            "demo" => Scenario::from_yaml(DEMO),
+            "large" => Ok(Scenario::large(2_000, 10_000, 50_000)),
+            path if path.ends_with(".yaml") || path.ends_with(".yml") || path.contains('/') => {
+                let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Scenario::from_yaml(&text)
+            }
+            other => Err(ScenarioError::Unknown(other.to_owned())),
+        }
+    }
+
+    /// A parametrised big cluster for benchmarks: `namespaces` namespaces across 20 teams,
+    /// `deployments` deployments spread over them, `pods` pods spread over the deployments.
+    pub fn large(namespaces: usize, deployments: usize, pods: usize) -> Scenario {
+        let per_node_pods = 110usize;
+        let node_count = pods.div_ceil(per_node_pods - 10).max(3);
+        let nodes = vec![NodeGroup {
+            name: "large".to_owned(),
+            count: u32::try_from(node_count).unwrap_or(u32::MAX),
+            cpu: 64.0,
+            memory: "256Gi".to_owned(),
+            pods: u32::try_from(per_node_pods).unwrap_or(110),
+            labels: BTreeMap::from([(
+                "node.kubernetes.io/instance-type".to_owned(),
+                "m5.16xlarge".to_owned(),
+            )]),
+        }];
+        let teams_count = 20usize;
+        let mut teams: Vec<Team> = (0..teams_count)
+            .map(|t| Team {
+                name: format!("team-{t:02}"),
+                cost_centre: format!("CC-{:04}", 1000 + t),
+                contact: format!("team-{t:02}@example.com"),
+                namespaces: Vec::new(),
+            })
+            .collect();
+        let profiles = ["steady", "diurnal", "spiky", "idle"];
+        for n in 0..namespaces {
+            let mut workloads = Vec::new();
+            let mut d = n;
+            while d < deployments {
+                // Spread pods evenly: deployment d gets pods/deployments, the first few one more.
+                let base = pods / deployments.max(1);
+                let extra = usize::from(d < pods % deployments.max(1));
+                workloads.push(Workload {
+                    name: format!("svc-{d:05}"),
+                    kind: deployment_kind(),
+                    replicas: u32::try_from(base + extra).unwrap_or(1),
+                    image: format!("registry.example.com/svc-{d:05}:1.{}.0", d % 7),
+                    requests: BTreeMap::from([
+                        ("cpu".to_owned(), "50m".to_owned()),
+                        ("memory".to_owned(), "64Mi".to_owned()),
+                    ]),
+                    limits: BTreeMap::from([
+                        ("cpu".to_owned(), "100m".to_owned()),
+                        ("memory".to_owned(), "128Mi".to_owned()),
+                    ]),
+                    usage: Some(Usage {
+                        profile: profiles[d % profiles.len()].to_owned(),
+                        cpu: None,
+                        memory: None,
+                    }),
+                    script: None,
+                    ready_after: None,
+                    release: Some("stable".to_owned()),
+                    schedule: None,
+                    run_seconds: None,
+                    state: None,
+                    probes: d % 3 != 0,
+                });
+                d += namespaces.max(1);
+            }
+            let team = &mut teams[n % teams_count];
+            team.namespaces.push(NamespaceSpec {
+                name: format!("ns-{n:04}"),
+                owner: format!("owner-{n:04}@example.com"),
+                labels: BTreeMap::new(),
+                annotations: BTreeMap::new(),
+                quota: BTreeMap::new(),
+                limits: None,
+                workloads,
+                pvcs: Vec::new(),
+            });
+        }
+        Scenario {
+            name: "large".to_owned(),
+            clock_speed: None,
+            nodes,
+            teams,
+        }
+    }
+
+    pub fn node_specs(&self) -> Vec<NodeSpec> {
+        let mut out = Vec::new();
+        for group in &self.nodes {
+            for i in 1..=group.count {
+                let name = if group.count == 1 {
+                    group.name.clone()
+                } else {
+                    format!("{}-{i}", group.name)
+                };
+                out.push(NodeSpec {
+                    name,
+                    cpu: group.cpu,
+                    memory: quantity::parse(&group.memory).unwrap_or(0.0),
+                    pods: group.pods,
+                    labels: group
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Writes the scenario's objects into `store` (its nodes must already be there).
+    pub fn load(&self, store: &Store) -> Result<LoadReport, ScenarioError> {
+        let mut placer = Placer::new(store);
+        let mut report = LoadReport::default();
+        for team in &self.teams {
+            for ns in &team.namespaces {
+                load_namespace(store, team, ns, &mut placer, &mut report)?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What a load created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub namespaces: usize,
+    pub workloads: usize,
+    pub pods: usize,
+}
+
+fn fail(what: &str) -> impl Fn(ApiError) -> ScenarioError + '_ {
+    move |e| ScenarioError::Load {
+        what: what.to_owned(),
+        message: e.message,
+    }
+}
+
+fn rt(group: &str, plural: &str) -> &'static resources::ResourceType {
+    controllers::rt(group, plural)
+}
+
+fn load_namespace(
+    store: &Store,
+    team: &Team,
+    spec: &NamespaceSpec,
+    placer: &mut Placer,
+    report: &mut LoadReport,
+) -> Result<(), ScenarioError> {
+    let mut labels: BTreeMap<String, String> = spec.labels.clone();
+    labels.insert("berth.dev/team".to_owned(), team.name.clone());
+    let mut annotations = spec.annotations.clone();
+    annotations
+        .entry("berth.dev/team".to_owned())
+        .or_insert_with(|| team.name.clone());
+    if !team.cost_centre.is_empty() {
+        annotations
+            .entry("berth.dev/cost-centre".to_owned())
+            .or_insert_with(|| team.cost_centre.clone());
+    }
+    if !team.contact.is_empty() {
+        annotations
+            .entry("berth.dev/contact".to_owned())
+            .or_insert_with(|| team.contact.clone());
+    }
+    if !spec.owner.is_empty() {
+        annotations
+            .entry("berth.dev/owner".to_owned())
+            .or_insert_with(|| spec.owner.clone());
+    }
+    let what = format!("namespace {}", spec.name);
+    store
+        .create(rt("", "namespaces"), "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.name, "labels": labels, "annotations": annotations}}))
+        .map_err(fail(&what))?;
+    store
+        .create(
+            rt("", "serviceaccounts"),
+            &spec.name,
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        )
+        .map_err(fail(&what))?;
+    report.namespaces += 1;
+    if let Some(limits) = &spec.limits {
+        let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults"},
+            "spec": {"limits": [{"type": "Container", "default": limits.default, "defaultRequest": limits.default_request}]}});
+        store
+            .create(rt("", "limitranges"), &spec.name, lr)
+            .map_err(fail(&what))?;
+    }
+    // The quota goes in last, so the scenario's own objects are not refused by it.
+    for pvc in &spec.pvcs {
+        load_pvc(store, &spec.name, pvc)
+            .map_err(fail(&format!("pvc {}/{}", spec.name, pvc.name)))?;
+    }
+    for workload in &spec.workloads {
+        let what = format!("workload {}/{}", spec.name, workload.name);
+        report.pods += load_workload(store, &spec.name, workload, placer).map_err(fail(&what))?;
+        report.workloads += 1;
+    }
+    if !spec.quota.is_empty() {
+        let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "team-quota"}, "spec": {"hard": spec.quota}});
+        store
+            .create(rt("", "resourcequotas"), &spec.name, quota)
+            .map_err(fail(&what))?;
+    }
+    Ok(())
+}
+
+fn load_pvc(store: &Store, ns: &str, pvc: &Pvc) -> Result<(), ApiError> {
+    let class = pvc
+        .storage_class
+        .clone()
+        .unwrap_or_else(|| "standard".to_owned());
+    let mut claim = json!({
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+        "metadata": {"name": pvc.name},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": pvc.size}}},
+        "status": {"phase": "Pending"},
+    });
+    if pvc.bound {
+        let pv_name = format!("pv-{ns}-{}", pvc.name);
+        claim["spec"]["volumeName"] = json!(pv_name);
+        claim["status"] = json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": pvc.size}});
+        let pv = json!({
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": pv_name},
+            "spec": {"capacity": {"storage": pvc.size}, "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                     "persistentVolumeReclaimPolicy": "Delete", "claimRef": {"namespace": ns, "name": pvc.name, "kind": "PersistentVolumeClaim", "apiVersion": "v1"},
+                     "hostPath": {"path": format!("/var/sandbox/{ns}/{}", pvc.name)}},
+            "status": {"phase": "Bound"},
+        });
+        store.create(rt("", "persistentvolumes"), "", pv)?;
+    }
+    store.create(rt("", "persistentvolumeclaims"), ns, claim)?;
+    Ok(())
+}
+
+fn pod_template(workload: &Workload) -> Value {
+    let mut labels = json!({"app": workload.name});
+    if let Some(release) = &workload.release {
+        labels["release"] = json!(release);
+    }
+    let mut annotations = serde_json::Map::new();
+    if let Some(usage) = &workload.usage {
+        annotations.insert(metrics::PROFILE.to_owned(), json!(usage.profile));
+        if let Some(cpu) = &usage.cpu {
+            annotations.insert(metrics::CPU_USAGE.to_owned(), json!(cpu));
+        }
+        if let Some(memory) = &usage.memory {
+            annotations.insert(metrics::MEMORY_USAGE.to_owned(), json!(memory));
+        }
+    }
+    if let Some(script) = &workload.script {
+        annotations.insert(controllers::SCRIPT.to_owned(), json!(script));
+    }
+    if let Some(seconds) = workload.ready_after {
+        annotations.insert(
+            controllers::READY_AFTER.to_owned(),
+            json!(seconds.to_string()),
+        );
+    }
+    if let Some(seconds) = workload.run_seconds {
+        annotations.insert(
+            controllers::RUN_SECONDS.to_owned(),
+            json!(seconds.to_string()),
+        );
+    }
+    let mut container = json!({"name": workload.name, "image": workload.image});
+    let mut resources = serde_json::Map::new();
+    if !workload.requests.is_empty() {
+        resources.insert("requests".into(), json!(workload.requests));
+    }
+    if !workload.limits.is_empty() {
+        resources.insert("limits".into(), json!(workload.limits));
+    }
+    if !resources.is_empty() {
+        container["resources"] = Value::Object(resources);
+    }
+    if workload.probes {
+        container["readinessProbe"] =
+            json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10});
+        container["livenessProbe"] =
+            json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 20});
+    }
+    let batch = matches!(workload.kind.as_str(), "Job" | "CronJob");
+    let mut spec = json!({"containers": [container]});
+    if batch {
+        spec["restartPolicy"] = json!("Never");
+    }
+    json!({"metadata": {"labels": labels, "annotations": annotations}, "spec": spec})
+}
+
+/// Returns how many pods it wrote directly.
+fn load_workload(
+    store: &Store,
+    ns: &str,
+    workload: &Workload,
+    placer: &mut Placer,
+) -> Result<usize, ApiError> {
+    let template = pod_template(workload);
+    let labels = template["metadata"]["labels"].clone();
+    let selector = json!({"matchLabels": {"app": workload.name}});
+    let live = workload.state.as_deref() == Some("live") || workload.script.is_some();
+    let meta = json!({"name": workload.name, "labels": labels});
+    match workload.kind.as_str() {
+        "Deployment" if !live => settled_deployment(store, ns, workload, template, placer),
+        "Deployment" => {
+            let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
+                "spec": {"replicas": workload.replicas, "selector": selector, "template": template, "progressDeadlineSeconds": 120}});
+            store.create(rt("apps", "deployments"), ns, d)?;
+            Ok(0)
+        }
+        "StatefulSet" => {
+            let s = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
+                "spec": {"replicas": workload.replicas, "serviceName": workload.name, "selector": selector, "template": template}});
+            store.create(rt("apps", "statefulsets"), ns, s)?;
+            Ok(0)
+        }
+        "DaemonSet" => {
+            let s = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": {"selector": selector, "template": template}});
+            store.create(rt("apps", "daemonsets"), ns, s)?;
+            Ok(0)
+        }
+        "Job" => {
+            let j = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": {"backoffLimit": 2, "template": template}});
+            store.create(rt("batch", "jobs"), ns, j)?;
+            Ok(0)
+        }
+        "CronJob" => {
+            let schedule = workload
+                .schedule
+                .clone()
+                .unwrap_or_else(|| "0 * * * *".to_owned());
+            let c = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
+                "spec": {"schedule": schedule, "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}}}});
+            store.create(rt("batch", "cronjobs"), ns, c)?;
+            Ok(0)
+        }
+        other => Err(ApiError::bad_request(format!(
+            "unknown workload kind {other:?}"
+        ))),
+    }
+}
+
+/// A Deployment at rest: its ReplicaSet at revision 1 and every pod Running and Ready.
+fn settled_deployment(
+    store: &Store,
+    ns: &str,
+    workload: &Workload,
+    template: Value,
+    placer: &mut Placer,
+) -> Result<usize, ApiError> {
+    let replicas = workload.replicas;
+    let hash = template_hash_of(&template);
+    let stamp = controllers::now_string();
+    let d = store.create(
+        rt("apps", "deployments"),
+        ns,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": workload.name, "labels": template["metadata"]["labels"].clone(), "annotations": {"deployment.kubernetes.io/revision": "1"}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": workload.name}}, "template": template}}),
+    )?;
+    let mut rs_template = template.clone();
+    rs_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let rs_name = format!("{}-{hash}", workload.name);
+    let rs = store.create(
+        rt("apps", "replicasets"),
+        ns,
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": rs_name, "labels": rs_template["metadata"]["labels"].clone(),
+                "annotations": {"deployment.kubernetes.io/revision": "1", "deployment.kubernetes.io/desired-replicas": replicas.to_string()},
+                "ownerReferences": [owner_reference_of("Deployment", "apps/v1", &d)]},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": workload.name, "pod-template-hash": hash}}, "template": rs_template},
+            "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "observedGeneration": 1}}),
+    )?;
+    let mut written = 0;
+    let (requests, _) = crate::admission::pod_resources(&json!({"spec": template["spec"].clone()}));
+    for _ in 0..replicas {
+        let name = format!("{rs_name}-{}", controllers::random_suffix_string());
+        let node = placer.place(
+            requests.get("cpu").copied().unwrap_or(0.0),
+            requests.get("memory").copied().unwrap_or(0.0),
+        );
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": rs_template["metadata"]["labels"].clone(), "annotations": rs_template["metadata"]["annotations"].clone(),
+                "ownerReferences": [owner_reference_of("ReplicaSet", "apps/v1", &rs)]},
+            "spec": rs_template["spec"].clone()});
+        pod["spec"]["restartPolicy"] = json!("Always");
+        if let Some(node) = node {
+            pod["spec"]["nodeName"] = json!(node);
+            let containers: Vec<Value> = template["spec"]["containers"].as_array().cloned().unwrap_or_default().iter().map(|c| json!({
+                "name": c["name"], "image": c["image"], "ready": true, "started": true, "restartCount": 0,
+                "state": {"running": {"startedAt": stamp}},
+            })).collect();
+            let ready = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": stamp});
+            pod["status"] = json!({
+                "phase": "Running", "startTime": stamp, "hostIP": "10.0.0.2", "podIP": "10.244.0.10",
+                "qosClass": controllers::qos_class_of(&pod),
+                "conditions": [ready("Initialized"), ready("Ready"), ready("ContainersReady"), ready("PodScheduled")],
+                "containerStatuses": containers,
+            });
+        }
+        store.create(rt("", "pods"), ns, pod)?;
+        written += 1;
+    }
+    let available = |reason: &str, message: String| json!({"status": "True", "lastUpdateTime": stamp, "lastTransitionTime": stamp, "reason": reason, "message": message});
+    let mut a = available(
+        "MinimumReplicasAvailable",
+        "Deployment has minimum availability.".to_owned(),
+    );
+    a["type"] = json!("Available");
+    let mut p = available(
+        "NewReplicaSetAvailable",
+        format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+    );
+    p["type"] = json!("Progressing");
+    store.modify(rt("apps", "deployments"), ns, &workload.name, crate::store::Part::Status, |obj| {
+        obj["status"] = json!({"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
+            "availableReplicas": replicas, "unavailableReplicas": 0, "conditions": [a.clone(), p.clone()]});
+        Ok(())
+    })?;
+    Ok(written)
+}
+
+/// First-fit placement of pre-settled pods on the scenario's nodes.
+struct Placer {
+    nodes: Vec<(String, f64, f64, u32)>,
+    next: usize,
+}
+
+impl Placer {
+    fn new(store: &Store) -> Placer {
+        let nodes = store
+            .list_in(rt("", "nodes"), "")
+            .iter()
+            .map(|n| {
+                let q = |r: &str| {
+                    n.pointer(&format!("/status/allocatable/{r}"))
+                        .and_then(quantity::of)
+                        .unwrap_or(0.0)
+                };
+                (
+                    controllers::meta_str(n, "name").to_owned(),
+                    q("cpu"),
+                    q("memory"),
+                    q("pods") as u32,
+                )
+            })
+            .collect();
+        Placer { nodes, next: 0 }
+    }
+
+    /// Round-robin over the nodes that still have room; `None` leaves the pod to the scheduler.
+    fn place(&mut self, cpu: f64, memory: f64) -> Option<String> {
+        let count = self.nodes.len();
+        for step in 0..count {
+            let i = (self.next + step) % count;
+            let node = &mut self.nodes[i];
+            if node.1 >= cpu && node.2 >= memory && node.3 > 0 {
+                node.1 -= cpu;
+                node.2 -= memory;
+                node.3 -= 1;
+                self.next = (i + 1) % count;
+                return Some(node.0.clone());
+            }
+        }
+        None
+    }
+}
