@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use crate::cluster::ClusterConfig;
+
 /// Which command is loading the configuration: they differ in what is required.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -35,6 +37,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +104,15 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    cluster: RawCluster,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +154,8 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ("BERTH_HTTP_BODY_LIMIT_BYTES", "http.body_limit_bytes"),
     ("BERTH_LOG_FILTER", "log.filter"),
     ("BERTH_LOG_FORMAT", "log.format"),
+    ("BERTH_CLUSTER_KUBECONFIG", "cluster.kubeconfig"),
+    ("BERTH_CLUSTER_CONTEXT", "cluster.context"),
 ];
 
 const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -213,6 +227,15 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     }
     if let Some(v) = env.get("BERTH_LOG_FORMAT") {
         raw.log.format = Some(v.clone());
+    }
+    if let Some(v) = env
+        .get("BERTH_CLUSTER_KUBECONFIG")
+        .filter(|v| !v.is_empty())
+    {
+        raw.cluster.kubeconfig = Some(PathBuf::from(v));
+    }
+    if let Some(v) = env.get("BERTH_CLUSTER_CONTEXT").filter(|v| !v.is_empty()) {
+        raw.cluster.context = Some(v.clone());
     }
     parse_env(env, "BERTH_DATABASE_MAX_CONNECTIONS", problems, |v| {
         raw.database.max_connections = Some(v)
@@ -345,6 +368,10 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             body_limit_bytes,
         },
         log: LogConfig { filter, format },
+        cluster: ClusterConfig {
+            kubeconfig: raw.cluster.kubeconfig,
+            context: raw.cluster.context,
+        },
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     LocalPostgres(#[from] LocalPostgresError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("{addr} is already in use: stop the process holding it or {hint}")]
     AddressInUse {
         addr: SocketAddr,

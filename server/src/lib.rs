@@ -1,6 +1,7 @@
 //! The `berth` binary as a library, so integration tests drive the real router and start-up.
 
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod error;

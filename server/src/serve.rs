@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::cli::ServeArgs;
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, Mode};
 use crate::error::Error;
 use crate::http::{self, AppState};
@@ -19,9 +20,17 @@ pub async fn run(args: ServeArgs) -> Result<(), Error> {
     let listener = http::bind(config.listen, "set another `listen` (BERTH_LISTEN)").await?;
     let store = Store::connect(&url, &config.database).await?;
     store.migrate().await?;
+    let cluster = Cluster::connect(&config.cluster).await?;
     warn_if_site_missing(&config);
     tracing::info!(listen = %config.listen, "serving");
-    let result = serve_with(listener, store.clone(), &config, http::shutdown_signal()).await;
+    let result = serve_with(
+        listener,
+        store.clone(),
+        cluster,
+        &config,
+        http::shutdown_signal(),
+    )
+    .await;
     store.close().await;
     result
 }
@@ -40,12 +49,13 @@ pub async fn migrate(args: ServeArgs) -> Result<(), Error> {
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     store: Store,
+    cluster: Cluster,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
     let state = AppState {
         leptos_options: http::leptos_options(config),
-        services: Arc::new(Services::new(store)),
+        services: Arc::new(Services::new(store, cluster)),
     };
     http::serve(listener, http::router(state, &config.http), shutdown).await
 }

@@ -208,3 +208,19 @@ fn migrate_applies_the_schema_and_is_idempotent() {
     });
     assert_eq!(count, 1);
 }
+
+#[test]
+fn a_missing_kubeconfig_is_named_with_the_fix() {
+    let pg = TestPostgres::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let url = runtime.block_on(pg.database("berth_serve"));
+    let out = run(berth()
+        .arg("serve")
+        .env("BERTH_DATABASE_URL", &url)
+        .env("BERTH_LISTEN", "127.0.0.1:0")
+        .env("BERTH_CLUSTER_KUBECONFIG", "/nonexistent/kubeconfig"));
+    assert_one_line_failure(
+        &out,
+        &["/nonexistent/kubeconfig", "BERTH_CLUSTER_KUBECONFIG"],
+    );
+}

@@ -36,6 +36,9 @@ async fn readyz_follows_postgres_up_and_down() {
     assert_eq!(body["checks"][0]["name"], "postgres");
     let detail = body["checks"][0]["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("schema version 1"), "{detail}");
+    assert_eq!(body["checks"][1]["name"], "cluster");
+    let detail = body["checks"][1]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("Kubernetes v1."), "{detail}");
 
     pg.stop();
 
@@ -48,6 +51,23 @@ async fn readyz_follows_postgres_up_and_down() {
     assert!(message.starts_with("postgres: "), "{message}");
     // Liveness does not depend on the database.
     assert_eq!(app.get("/healthz").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_reports_a_cluster_that_stopped_answering() {
+    let (_pg, mut app) = app_with_db().await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    app.stop_cluster().await;
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("cluster: https://127.0.0.1:"),
+        "{message}"
+    );
+    assert_eq!(body["checks"][0]["ok"], true, "postgres is still fine");
     app.stop().await;
 }
 

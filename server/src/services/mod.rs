@@ -4,21 +4,25 @@
 use app::backend::Backend;
 use domain::health::Readiness;
 
+use crate::cluster::Cluster;
 use crate::store::Store;
 
 /// Everything the HTTP layer and the server functions call.
 #[derive(Clone, Debug)]
 pub struct Services {
     store: Store,
+    cluster: Cluster,
 }
 
 impl Services {
-    pub fn new(store: Store) -> Self {
-        Services { store }
+    pub fn new(store: Store, cluster: Cluster) -> Self {
+        Services { store, cluster }
     }
 
+    /// Postgres and the cluster, probed at the same time.
     pub async fn readiness(&self) -> Readiness {
-        Readiness::from_checks(vec![self.store.probe().await])
+        let (postgres, cluster) = tokio::join!(self.store.probe(), self.cluster.probe());
+        Readiness::from_checks(vec![postgres, cluster])
     }
 }
 

@@ -110,20 +110,33 @@ pub fn test_config() -> Config {
     config
 }
 
-/// The real router, migrated database and all, on a random loopback port.
+/// The real router, migrated database and all, on a random loopback port, talking to a
+/// sandbox cluster of its own through a kubeconfig file.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    pub sandbox: Option<sandbox::Sandbox>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    _dir: TempDir,
 }
 
 impl TestApp {
-    pub async fn spawn(database_url: &str, config: Config) -> TestApp {
+    pub async fn spawn(database_url: &str, mut config: Config) -> TestApp {
         let store = Store::connect(database_url, &config.database)
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let dir = scratch_dir("app-");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, cluster.admin_kubeconfig()).expect("write kubeconfig");
+        config.cluster.kubeconfig = Some(kubeconfig);
+        let connection = server::cluster::Cluster::connect(&config.cluster)
+            .await
+            .expect("cluster client");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -133,7 +146,7 @@ impl TestApp {
             let shutdown = async {
                 let _ = rx.await;
             };
-            server::serve::serve_with(listener, store, &config, shutdown)
+            server::serve::serve_with(listener, store, connection, &config, shutdown)
                 .await
                 .expect("server ran");
         });
@@ -143,8 +156,17 @@ impl TestApp {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
+            sandbox: Some(cluster),
             shutdown: Some(tx),
             task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// Takes the cluster away, as an outage would.
+    pub async fn stop_cluster(&mut self) {
+        if let Some(cluster) = self.sandbox.take() {
+            cluster.stop().await;
         }
     }
 

@@ -1,0 +1,118 @@
+//! Everything that talks to Kubernetes, through kube-rs. Berth connects to the sandbox of
+//! `berth demo` exactly as to a real cluster: with a kubeconfig, or in-cluster config in a pod.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use domain::health::Check;
+
+/// How long a readiness probe may wait for the API server.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug, Default)]
+pub struct ClusterConfig {
+    /// A kubeconfig file; without one, in-cluster config or the usual KUBECONFIG lookup.
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of that kubeconfig other than its current one.
+    pub context: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "cannot read the kubeconfig {path}: {reason}; fix BERTH_CLUSTER_KUBECONFIG or `cluster.kubeconfig`"
+    )]
+    Kubeconfig { path: PathBuf, reason: String },
+    #[error(
+        "no cluster configured: set BERTH_CLUSTER_KUBECONFIG (or `cluster.kubeconfig`), or run \
+         Berth in a pod with a service account ({0})"
+    )]
+    NoConfig(String),
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(String),
+}
+
+/// A connection to the cluster's API server.
+#[derive(Clone)]
+pub struct Cluster {
+    client: kube::Client,
+    /// The API server's URL, for messages.
+    server: String,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Builds the client; does not require the API server to answer yet (readiness reports it).
+    pub async fn connect(config: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        let options = kube::config::KubeConfigOptions {
+            context: config.context.clone(),
+            ..Default::default()
+        };
+        let kube_config = match &config.kubeconfig {
+            Some(path) => {
+                let fail = |reason: String| ClusterError::Kubeconfig {
+                    path: path.clone(),
+                    reason,
+                };
+                let kubeconfig =
+                    kube::config::Kubeconfig::read_from(path).map_err(|e| fail(e.to_string()))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| ClusterError::NoConfig(e.to_string()))?,
+        };
+        let server = kube_config.cluster_url.to_string();
+        let client =
+            kube::Client::try_from(kube_config).map_err(|e| ClusterError::Client(e.to_string()))?;
+        Ok(Cluster { client, server })
+    }
+
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
+    /// Whether the API server answers, and which version it runs.
+    pub async fn probe(&self) -> Check {
+        let started = Instant::now();
+        match tokio::time::timeout(PROBE_TIMEOUT, self.client.apiserver_version()).await {
+            Ok(Ok(version)) => Check::ok(
+                "cluster",
+                format!(
+                    "answered in {} ms, Kubernetes {}",
+                    started.elapsed().as_millis(),
+                    version.git_version
+                ),
+            ),
+            Ok(Err(err)) => Check::failed(
+                "cluster",
+                format!(
+                    "{} did not answer: {}",
+                    self.server,
+                    first_line(&err.to_string())
+                ),
+            ),
+            Err(_) => Check::failed(
+                "cluster",
+                format!(
+                    "{} gave no answer within {} s",
+                    self.server,
+                    PROBE_TIMEOUT.as_secs()
+                ),
+            ),
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_owned()
+}
