@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what is missing first.
 SHELL := bash
 
-.PHONY: demo test setup site site-release server check clean-demo
+.PHONY: demo test setup site site-release server check clean-demo bench
 
 demo: setup server site
 	./target/debug/berth demo $(DEMO_ARGS)
@@ -30,3 +30,7 @@ check:
 # Forget the demo's data (its Postgres cluster lives there).
 clean-demo:
 	rm -rf .berth-demo
+
+# Figures for the issues' speed targets (release build; prints, asserts nothing).
+bench:
+	cargo bench -p sandbox --bench large_scenario

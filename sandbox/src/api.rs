@@ -618,17 +618,36 @@ fn list(
                 .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?,
         ),
     };
-    let result = store.list(rt, &q, limit, after.as_ref());
-    Ok(json_response(
+    let page = store.list_json(rt, &q, limit, after.as_ref());
+    // The items are already JSON: the body is assembled around them, not re-serialised.
+    let mut metadata = json!({ "resourceVersion": page.resource_version.to_string() });
+    if let Some(c) = page.continue_token {
+        metadata["continue"] = json!(c);
+    }
+    if let Some(r) = page.remaining {
+        metadata["remainingItemCount"] = json!(r);
+    }
+    let size: usize = page.items.iter().map(|i| i.len() + 1).sum();
+    let mut body = String::with_capacity(size + 256);
+    body.push_str(&format!(
+        "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",
+        json!(rt.list_kind()),
+        json!(rt.api_version()),
+        metadata
+    ));
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("]}");
+    Ok((
         StatusCode::OK,
-        &list_body(
-            rt,
-            result.items,
-            result.resource_version,
-            result.continue_token,
-            result.remaining,
-        ),
-    ))
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 fn watch(

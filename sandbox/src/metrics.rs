@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn usage_follows_the_profile() {
-        let noon = 1_763_812_800 + 14 * 3600; // a day's 14:00 UTC
+        let noon = 1_763_769_600 + 14 * 3600; // 14:00 UTC on a day
         let night = noon - 12 * 3600;
         let cpu = |p: &str, t: i64| pod_usage(&pod(p), t)[0].1;
         assert!(

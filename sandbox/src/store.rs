@@ -78,6 +78,15 @@ pub struct ListResult {
     pub remaining: Option<usize>,
 }
 
+/// One page of a list, of objects or of their JSON text.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub resource_version: u64,
+    pub continue_token: Option<String>,
+    pub remaining: Option<usize>,
+}
+
 /// Parameters of a list or watch.
 #[derive(Clone, Debug, Default)]
 pub struct Query {
@@ -87,7 +96,16 @@ pub struct Query {
 }
 
 impl Query {
+    pub fn is_everything(&self) -> bool {
+        self.namespace.is_none()
+            && self.labels == LabelSelector::default()
+            && self.fields == FieldSelector::default()
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
+        if self.is_everything() {
+            return true;
+        }
         if let Some(ns) = &self.namespace
             && object
                 .pointer("/metadata/namespace")
@@ -115,8 +133,32 @@ pub fn labels_of(object: &Value) -> BTreeMap<String, String> {
 struct Inner {
     rv: u64,
     tables: HashMap<&'static str, BTreeMap<Key, Value>>,
+    /// Each object's JSON, kept beside it so a list of 50,000 pods is a concatenation rather
+    /// than a deep copy and a serialisation under load.
+    texts: HashMap<&'static str, HashMap<Key, Arc<str>>>,
     history: VecDeque<Arc<Event>>,
     history_limit: usize,
+}
+
+impl Inner {
+    fn put(&mut self, rt: &ResourceType, key: Key, value: Value) {
+        let text: Arc<str> = value.to_string().into();
+        self.texts
+            .entry(table_key(rt))
+            .or_default()
+            .insert(key.clone(), text);
+        self.tables
+            .entry(table_key(rt))
+            .or_default()
+            .insert(key, value);
+    }
+
+    fn take(&mut self, rt: &ResourceType, key: &Key) -> Option<Value> {
+        if let Some(t) = self.texts.get_mut(table_key(rt)) {
+            t.remove(key);
+        }
+        self.tables.get_mut(table_key(rt))?.remove(key)
+    }
 }
 
 pub struct Store {
@@ -149,6 +191,7 @@ impl Store {
             inner: Mutex::new(Inner {
                 rv: 1,
                 tables: HashMap::new(),
+                texts: HashMap::new(),
                 history: VecDeque::new(),
                 history_limit: history_limit.max(1),
             }),
@@ -209,6 +252,42 @@ impl Store {
         limit: Option<usize>,
         continue_after: Option<&Key>,
     ) -> ListResult {
+        let page = self.list_with(rt, query, limit, continue_after, |_, _, v| v.clone());
+        ListResult {
+            items: page.items,
+            resource_version: page.resource_version,
+            continue_token: page.continue_token,
+            remaining: page.remaining,
+        }
+    }
+
+    /// Like [`Store::list`], but each item as the JSON text kept beside it: what the API
+    /// sends, without copying or serialising objects.
+    pub fn list_json(
+        &self,
+        rt: &'static ResourceType,
+        query: &Query,
+        limit: Option<usize>,
+        continue_after: Option<&Key>,
+    ) -> Page<Arc<str>> {
+        self.list_with(rt, query, limit, continue_after, |inner, key, value| {
+            inner
+                .texts
+                .get(table_key(rt))
+                .and_then(|t| t.get(key))
+                .cloned()
+                .unwrap_or_else(|| value.to_string().into())
+        })
+    }
+
+    fn list_with<T>(
+        &self,
+        rt: &'static ResourceType,
+        query: &Query,
+        limit: Option<usize>,
+        continue_after: Option<&Key>,
+        pick: impl Fn(&Inner, &Key, &Value) -> T,
+    ) -> Page<T> {
         let inner = self.lock();
         let mut items = Vec::new();
         let mut continue_token = None;
@@ -223,7 +302,7 @@ impl Store {
             };
             let mut matching = range.filter(|(_, v)| query.matches(v));
             for (key, value) in matching.by_ref() {
-                items.push(value.clone());
+                items.push(pick(&inner, key, value));
                 if limit.is_some_and(|l| items.len() >= l) {
                     continue_token = Some(key.clone());
                     break;
@@ -238,7 +317,7 @@ impl Store {
                 }
             }
         }
-        ListResult {
+        Page {
             items,
             resource_version: inner.rv,
             continue_token: continue_token.map(|(ns, name)| encode_continue(inner.rv, &ns, &name)),
@@ -331,11 +410,7 @@ impl Store {
                 labels.insert("kubernetes.io/metadata.name".into(), json!(name));
             }
         }
-        inner
-            .tables
-            .entry(table_key(rt))
-            .or_default()
-            .insert(key, object.clone());
+        inner.put(rt, key, object.clone());
         self.record(&mut inner, rt, EventType::Added, object.clone(), None);
         Ok(object)
     }
@@ -474,18 +549,12 @@ impl Store {
             .is_some_and(|f| !f.is_empty());
         if deleting && !finalizers_left {
             // The last finalizer went: the object is gone now.
-            if let Some(t) = inner.tables.get_mut(table_key(rt)) {
-                t.remove(&key);
-            }
+            inner.take(rt, &key);
             self.record(&mut inner, rt, EventType::Deleted, new.clone(), Some(old));
             self.after_removal(&mut inner, rt, &new, Propagation::Background);
             return Ok(new);
         }
-        inner
-            .tables
-            .entry(table_key(rt))
-            .or_default()
-            .insert(key, new.clone());
+        inner.put(rt, key, new.clone());
         self.record(&mut inner, rt, EventType::Modified, new.clone(), Some(old));
         Ok(new)
     }
@@ -573,11 +642,7 @@ impl Store {
                 if is_namespace {
                     marked["status"] = json!({"phase": "Terminating"});
                 }
-                inner
-                    .tables
-                    .entry(table_key(rt))
-                    .or_default()
-                    .insert(key.clone(), marked.clone());
+                inner.put(rt, key.clone(), marked.clone());
                 self.record(
                     inner,
                     rt,
@@ -591,9 +656,7 @@ impl Store {
             }
             return marked;
         }
-        if let Some(t) = inner.tables.get_mut(table_key(rt)) {
-            t.remove(&key);
-        }
+        inner.take(rt, &key);
         inner.rv += 1;
         let rv = inner.rv;
         let mut gone = current.clone();
@@ -640,7 +703,7 @@ impl Store {
         }
         let namespaces = resources::find("", "v1", "namespaces")?;
         let key = (String::new(), ns.to_owned());
-        let current = inner.tables.get_mut(table_key(namespaces))?.remove(&key)?;
+        let current = inner.take(namespaces, &key)?;
         inner.rv += 1;
         let rv = inner.rv;
         let mut gone = current.clone();
@@ -731,11 +794,7 @@ impl Store {
             inner.rv += 1;
             let rv = inner.rv;
             metadata_mut(&mut new).insert("resourceVersion".into(), json!(rv.to_string()));
-            inner
-                .tables
-                .entry(table_key(rt))
-                .or_default()
-                .insert(key, new.clone());
+            inner.put(rt, key, new.clone());
             self.record(inner, rt, EventType::Modified, new, Some(old));
         }
     }

@@ -155,35 +155,42 @@ async fn stale_updates_conflict() {
 
 #[tokio::test]
 async fn status_is_a_subresource_and_generation_counts_spec_changes() {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    // No controller in the sandbox writes PodDisruptionBudget status, so the test owns it.
     let (_sandbox, client) = start().await;
     namespace(&client, "a").await;
-    let api: Api<Deployment> = Api::namespaced(client, "a");
+    let api: Api<PodDisruptionBudget> = Api::namespaced(client, "a");
+    let pdb: PodDisruptionBudget = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}
+    }))
+    .expect("pdb");
     let created = api
-        .create(&PostParams::default(), &deployment("web"))
+        .create(&PostParams::default(), &pdb)
         .await
         .expect("create");
     assert_eq!(created.metadata.generation, Some(1));
 
-    let status = json!({"status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2}});
+    let status = json!({"status": {"observedGeneration": 1, "currentHealthy": 2, "desiredHealthy": 1, "disruptionsAllowed": 1, "expectedPods": 2}});
     let with_status = api
         .patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
         .await
         .expect("status");
     assert_eq!(
-        with_status.status.as_ref().and_then(|s| s.ready_replicas),
+        with_status.status.as_ref().and_then(|s| s.current_healthy),
         Some(2)
     );
     assert_eq!(with_status.metadata.generation, Some(1));
 
     // Status sent to the main resource is ignored; a spec change bumps generation.
-    let patch = json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 0}});
-    let scaled = api
+    let patch = json!({"spec": {"minAvailable": 2}, "status": {"currentHealthy": 0}});
+    let changed = api
         .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
         .await
-        .expect("scale");
-    assert_eq!(scaled.metadata.generation, Some(2));
+        .expect("spec change");
+    assert_eq!(changed.metadata.generation, Some(2));
     assert_eq!(
-        scaled.status.as_ref().and_then(|s| s.ready_replicas),
+        changed.status.as_ref().and_then(|s| s.current_healthy),
         Some(2)
     );
 
@@ -496,7 +503,7 @@ async fn owner_references_cascade() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "a");
     let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), "a");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "a");
-    let owner_ref = |kind: &str, api_version: &str, name: &str, uid: &str| json!([{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": true}]);
+    let owner_ref = |kind: &str, api_version: &str, name: &str, uid: &str| json!([{"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": false}]);
 
     for (name, policy) in [("bg", None), ("orphan", Some("Orphan"))] {
         let d = deployments

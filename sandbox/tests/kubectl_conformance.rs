@@ -329,31 +329,103 @@ async fn rollout_status_set_image_history_and_undo() {
     std::fs::write(&file, FAST_DEPLOYMENT).expect("write");
     kubectl.ok(&["apply", "-f", &file.to_string_lossy()]).await;
 
-    let status = kubectl.ok(&["rollout", "status", "deployment/web", "-n", "demo", "--timeout=30s"]).await;
-    assert!(status.trim_end().ends_with("deployment \"web\" successfully rolled out"), "{status}");
+    let status = kubectl
+        .ok(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(
+        status
+            .trim_end()
+            .ends_with("deployment \"web\" successfully rolled out"),
+        "{status}"
+    );
 
-    kubectl.ok(&["set", "image", "deployment/web", "web=nginx:1.28", "-n", "demo"]).await;
-    let status = kubectl.ok(&["rollout", "status", "deployment/web", "-n", "demo", "--timeout=30s"]).await;
+    kubectl
+        .ok(&[
+            "set",
+            "image",
+            "deployment/web",
+            "web=nginx:1.28",
+            "-n",
+            "demo",
+        ])
+        .await;
+    let status = kubectl
+        .ok(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
     assert!(status.contains("successfully rolled out"), "{status}");
 
-    let history = kubectl.ok(&["rollout", "history", "deployment/web", "-n", "demo"]).await;
-    let revisions: Vec<&str> = history.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
+    let history = kubectl
+        .ok(&["rollout", "history", "deployment/web", "-n", "demo"])
+        .await;
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(revisions, ["1", "2"], "{history}");
 
-    let undo = kubectl.ok(&["rollout", "undo", "deployment/web", "-n", "demo"]).await;
+    let undo = kubectl
+        .ok(&["rollout", "undo", "deployment/web", "-n", "demo"])
+        .await;
     assert!(undo.contains("rolled back"), "{undo}");
-    kubectl.ok(&["rollout", "status", "deployment/web", "-n", "demo", "--timeout=30s"]).await;
-    let image = kubectl.ok(&["get", "deployment", "web", "-n", "demo", "-o", "jsonpath={.spec.template.spec.containers[0].image}"]).await;
+    kubectl
+        .ok(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
+    let image = kubectl
+        .ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
     assert_eq!(image, "nginx:1.27");
-    let history = kubectl.ok(&["rollout", "history", "deployment/web", "-n", "demo"]).await;
-    let revisions: Vec<&str> = history.lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(revisions, ["2", "3"], "the old revision comes back as the newest: {history}");
+    let history = kubectl
+        .ok(&["rollout", "history", "deployment/web", "-n", "demo"])
+        .await;
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        revisions,
+        ["2", "3"],
+        "the old revision comes back as the newest: {history}"
+    );
 
     let top = kubectl.ok(&["top", "pods", "-n", "demo"]).await;
     assert_eq!(top.lines().count(), 4, "a header and three pods: {top}");
     assert!(top.lines().skip(1).all(|l| l.starts_with("web-")), "{top}");
     let nodes = kubectl.ok(&["top", "nodes"]).await;
-    assert!(nodes.contains("worker-1") && nodes.contains("CPU%"), "{nodes}");
+    assert!(
+        nodes.contains("worker-1") && nodes.contains("CPU%"),
+        "{nodes}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,14 +433,29 @@ async fn a_stalled_rollout_fails_rollout_status() {
     let (_sandbox, dir, kubectl) = setup().await;
     kubectl.ok(&["create", "namespace", "demo"]).await;
     let stalled = FAST_DEPLOYMENT
-        .replace("sandbox.berth.dev/ready-after: \"0.2\"", "sandbox.berth.dev/script: never-ready")
+        .replace(
+            "sandbox.berth.dev/ready-after: \"0.2\"",
+            "sandbox.berth.dev/script: never-ready",
+        )
         .replace("replicas: 3", "replicas: 1\n  progressDeadlineSeconds: 2");
     let file = dir.path().join("stalled.yaml");
     std::fs::write(&file, stalled).expect("write");
     kubectl.ok(&["apply", "-f", &file.to_string_lossy()]).await;
-    let (ok, _, stderr) = kubectl.run(&["rollout", "status", "deployment/web", "-n", "demo", "--timeout=30s"]).await;
+    let (ok, _, stderr) = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
     assert!(!ok);
-    assert!(stderr.contains("deployment \"web\" exceeded its progress deadline"), "{stderr}");
+    assert!(
+        stderr.contains("deployment \"web\" exceeded its progress deadline"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -376,16 +463,29 @@ async fn quota_refusal_certificate_approval_and_namespace_deletion() {
     use base64::Engine;
     let (_sandbox, dir, kubectl) = setup().await;
     kubectl.ok(&["create", "namespace", "capped"]).await;
-    kubectl.ok(&["create", "quota", "small", "-n", "capped", "--hard=pods=1,requests.cpu=200m"]).await;
-    let pod = |name: &str| format!(
-        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: capped\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    resources:\n      requests: {{cpu: 150m}}\n"
-    );
+    kubectl
+        .ok(&[
+            "create",
+            "quota",
+            "small",
+            "-n",
+            "capped",
+            "--hard=pods=1,requests.cpu=200m",
+        ])
+        .await;
+    let pod = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: capped\nspec:\n  containers:\n  - name: c\n    image: busybox:1.36\n    resources:\n      requests: {{cpu: 150m}}\n"
+        )
+    };
     let first = dir.path().join("p1.yaml");
     std::fs::write(&first, pod("p1")).expect("write");
     kubectl.ok(&["apply", "-f", &first.to_string_lossy()]).await;
     let second = dir.path().join("p2.yaml");
     std::fs::write(&second, pod("p2")).expect("write");
-    let (ok, _, stderr) = kubectl.run(&["apply", "-f", &second.to_string_lossy()]).await;
+    let (ok, _, stderr) = kubectl
+        .run(&["apply", "-f", &second.to_string_lossy()])
+        .await;
     assert!(!ok);
     assert!(
         stderr.contains("pods \"p2\" is forbidden: exceeded quota: small, requested: pods=1,requests.cpu=150m, used: pods=1,requests.cpu=150m, limited: pods=1,requests.cpu=200m"),
@@ -395,29 +495,54 @@ async fn quota_refusal_certificate_approval_and_namespace_deletion() {
     // A CSR approved with kubectl is signed by the cluster.
     let key = rcgen::KeyPair::generate().expect("key");
     let mut params = rcgen::CertificateParams::default();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "frank");
-    let request = params.serialize_request(&key).expect("csr").pem().expect("pem");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "frank");
+    let request = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
     let csr = format!(
         "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: frank\nspec:\n  request: {}\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 600\n  usages: [client auth]\n",
         base64::engine::general_purpose::STANDARD.encode(request)
     );
     let csr_file = dir.path().join("csr.yaml");
     std::fs::write(&csr_file, csr).expect("write");
-    kubectl.ok(&["apply", "-f", &csr_file.to_string_lossy()]).await;
-    assert!(kubectl.ok(&["certificate", "approve", "frank"]).await.contains("approved"));
+    kubectl
+        .ok(&["apply", "-f", &csr_file.to_string_lossy()])
+        .await;
+    assert!(
+        kubectl
+            .ok(&["certificate", "approve", "frank"])
+            .await
+            .contains("approved")
+    );
     let mut signed = String::new();
     for _ in 0..50 {
-        signed = kubectl.ok(&["get", "csr", "frank", "-o", "jsonpath={.status.certificate}"]).await;
+        signed = kubectl
+            .ok(&[
+                "get",
+                "csr",
+                "frank",
+                "-o",
+                "jsonpath={.status.certificate}",
+            ])
+            .await;
         if !signed.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pem = base64::engine::general_purpose::STANDARD.decode(signed.trim()).expect("base64");
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(signed.trim())
+        .expect("base64");
     assert!(String::from_utf8_lossy(&pem).starts_with("-----BEGIN CERTIFICATE-----"));
 
     // Deleting a namespace waits until it and its contents are gone.
-    let deleted = kubectl.ok(&["delete", "namespace", "capped", "--timeout=30s"]).await;
+    let deleted = kubectl
+        .ok(&["delete", "namespace", "capped", "--timeout=30s"])
+        .await;
     assert_eq!(deleted.trim(), "namespace \"capped\" deleted");
     let (ok, _, stderr) = kubectl.run(&["get", "namespace", "capped"]).await;
     assert!(!ok && stderr.contains("not found"), "{stderr}");

@@ -404,8 +404,13 @@ pub(crate) fn owned_by<'a>(
         o.pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
             .is_some_and(|refs| {
-                refs.iter()
-                    .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid.as_str()))
+                // Controllers act only on what they control, as the real ones follow controllerRef.
+                refs.iter().any(|r| {
+                    r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
+                        && r.get("controller")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                })
             })
     })
 }
