@@ -509,3 +509,50 @@ async fn approved_csrs_are_signed_and_the_certificate_logs_in_until_it_expires()
         "an expired certificate is refused"
     );
 }
+
+#[tokio::test]
+async fn a_cronjob_spawns_a_job_when_its_schedule_comes_round() {
+    use k8s_openapi::api::batch::v1::CronJob;
+    let (_sandbox, client) = start().await;
+    namespace(&client, "a").await;
+    let api: Api<CronJob> = Api::namespaced(client.clone(), "a");
+    let cj: CronJob = serde_json::from_value(json!({
+        "metadata": {"name": "tick"},
+        "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {
+            "metadata": {"annotations": {"sandbox.berth.dev/run-seconds": "0.2"}},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "t", "image": "busybox:1.36"}]}
+        }}}}
+    }))
+    .expect("cronjob");
+    api.create(&PostParams::default(), &cj)
+        .await
+        .expect("create");
+    // Pretend the last run was two minutes ago, so a scheduled minute has passed since.
+    let earlier = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(120))
+        .expect("time");
+    let status =
+        json!({"status": {"lastScheduleTime": earlier.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}});
+    api.patch_status("tick", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .expect("status");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "a");
+    let job = eventually(10, "a job from the cronjob", || async {
+        jobs.list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|j| j.name_any().starts_with("tick-"))
+    })
+    .await;
+    assert_eq!(
+        job.owner_references().first().map(|o| o.kind.as_str()),
+        Some("CronJob")
+    );
+    eventually(10, "the spawned job completes", || async {
+        let j = jobs.get(&job.name_any()).await.ok()?;
+        (j.status?.succeeded == Some(1)).then_some(())
+    })
+    .await;
+}
