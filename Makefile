@@ -34,3 +34,4 @@ clean-demo:
 # Figures for the issues' speed targets (release build; prints, asserts nothing).
 bench:
 	cargo bench -p sandbox --bench large_scenario
+	cargo bench -p server --bench audit_append

@@ -3,5 +3,7 @@
 //! Both the server and the hydrated UI depend on this crate, so it stays free of any async
 //! runtime, database or cluster client.
 
+pub mod access;
 pub mod areas;
+pub mod audit;
 pub mod health;

@@ -25,6 +25,20 @@ pub enum Command {
     Migrate(ServeArgs),
     /// Run the sandbox cluster (a Kubernetes API stand-in) alone, for kubectl and kube-rs.
     Sandbox(SandboxArgs),
+    /// The audit trail.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Prove the hash chain intact (exit 0 with a count) or name the first broken event.
+    Verify(ServeArgs),
 }
 
 #[derive(Debug, Args)]

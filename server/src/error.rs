@@ -36,6 +36,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("audit chain broken at event {seq}: {reason}")]
+    AuditBroken { seq: i64, reason: String },
     #[error("cannot set up logging: {0}")]
     Telemetry(String),
 }

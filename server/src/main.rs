@@ -11,6 +11,9 @@ async fn main() -> ExitCode {
         Command::Demo(args) => server::demo::run(args).await,
         Command::Migrate(args) => server::serve::migrate(args).await,
         Command::Sandbox(args) => server::sandbox_cmd::run(args).await,
+        Command::Audit(args) => match args.command {
+            server::cli::AuditCommand::Verify(args) => server::serve::verify_audit(args).await,
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -45,6 +45,24 @@ pub async fn migrate(args: ServeArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `berth audit verify`: walks the chain; a broken chain is an error naming the event.
+pub async fn verify_audit(args: ServeArgs) -> Result<(), Error> {
+    let config = Config::load(Mode::Migrate, args.config.as_deref(), &environment())?;
+    let store = Store::connect(&database_url(&config)?, &config.database).await?;
+    let outcome = store.verify_audit().await;
+    store.close().await;
+    match outcome? {
+        Ok(count) => {
+            println!("audit chain intact: {count} events");
+            Ok(())
+        }
+        Err(broken) => Err(Error::AuditBroken {
+            seq: broken.seq,
+            reason: broken.reason,
+        }),
+    }
+}
+
 /// The router on `listener`, until `shutdown` resolves. Shared by serve, demo and the tests.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,

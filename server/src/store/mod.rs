@@ -1,5 +1,6 @@
 //! Everything that talks to Postgres.
 
+pub mod audit;
 pub mod local_postgres;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,196 @@
+//! The audit trail in Postgres: appends chained by hash under one lock, so concurrent writers
+//! cannot fork the chain; reads with filters; verification of the whole chain.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::audit::{self, Broken, Event, GENESIS, NewEvent};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use super::{Store, StoreError};
+
+/// Advisory-lock key that serialises appends (any constant, unique within Berth).
+const APPEND_LOCK: i64 = 0x0b57_a0d1_7000_0001;
+
+/// Which events to read, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub namespace: Option<String>,
+    /// Any of these namespaces (a manager's teams); `None` means no restriction.
+    pub namespaces_in: Option<Vec<String>>,
+    pub outcome: Option<String>,
+    pub since_micros: Option<i64>,
+    pub until_micros: Option<i64>,
+    /// Only events older than this sequence number: the cursor of the next page.
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Appends `event` inside the caller's transaction, so it commits (or rolls back) with the
+/// change it records. The lock is held until that transaction ends.
+pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *conn)
+        .await?;
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let at_micros = now_micros();
+    let hash = audit::event_hash(seq, at_micros, event, &prev_hash);
+    sqlx::query(
+        "INSERT INTO audit_events (seq, at_micros, occurred_at, actor_id, actor_display, actor_roles, \
+         source, request_id, action, target_kind, target_namespace, target_name, before, after, \
+         outcome, prev_hash, hash) \
+         VALUES ($1, $2, to_timestamp($2::double precision / 1000000), $3, $4, $5, $6, $7, $8, $9, \
+         $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(seq)
+    .bind(at_micros)
+    .bind(&event.actor_id)
+    .bind(&event.actor_display)
+    .bind(&event.actor_roles)
+    .bind(&event.source)
+    .bind(&event.request_id)
+    .bind(&event.action)
+    .bind(&event.target_kind)
+    .bind(&event.target_namespace)
+    .bind(&event.target_name)
+    .bind(event.before.as_ref().map(sqlx::types::Json))
+    .bind(event.after.as_ref().map(sqlx::types::Json))
+    .bind(&event.outcome)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Event {
+        seq,
+        at_micros,
+        body: event.clone(),
+        prev_hash,
+        hash,
+    })
+}
+
+const COLUMNS: &str = "seq, at_micros, actor_id, actor_display, actor_roles, source, request_id, \
+    action, target_kind, target_namespace, target_name, before, after, outcome, prev_hash, hash";
+
+fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
+    let before: Option<sqlx::types::Json<serde_json::Value>> = row.try_get("before")?;
+    let after: Option<sqlx::types::Json<serde_json::Value>> = row.try_get("after")?;
+    Ok(Event {
+        seq: row.try_get("seq")?,
+        at_micros: row.try_get("at_micros")?,
+        body: NewEvent {
+            actor_id: row.try_get("actor_id")?,
+            actor_display: row.try_get("actor_display")?,
+            actor_roles: row.try_get("actor_roles")?,
+            source: row.try_get("source")?,
+            request_id: row.try_get("request_id")?,
+            action: row.try_get("action")?,
+            target_kind: row.try_get("target_kind")?,
+            target_namespace: row.try_get("target_namespace")?,
+            target_name: row.try_get("target_name")?,
+            before: before.map(|j| j.0),
+            after: after.map(|j| j.0),
+            outcome: row.try_get("outcome")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+impl Store {
+    /// Records an event in a transaction of its own (sign-in and other events that change
+    /// nothing else).
+    pub async fn record(&self, event: &NewEvent) -> Result<Event, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let stored = append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Events matching `filter`, newest first.
+    pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<Event>, StoreError> {
+        let mut query =
+            sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_events WHERE true"));
+        if let Some(v) = &filter.actor {
+            query.push(" AND actor_id = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.action {
+            query.push(" AND action = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.namespace {
+            query.push(" AND target_namespace = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.namespaces_in {
+            query
+                .push(" AND target_namespace = ANY(")
+                .push_bind(v.clone())
+                .push(")");
+        }
+        if let Some(v) = &filter.outcome {
+            query.push(" AND outcome = ").push_bind(v.clone());
+        }
+        if let Some(v) = filter.since_micros {
+            query.push(" AND at_micros >= ").push_bind(v);
+        }
+        if let Some(v) = filter.until_micros {
+            query.push(" AND at_micros < ").push_bind(v);
+        }
+        if let Some(v) = filter.before_seq {
+            query.push(" AND seq < ").push_bind(v);
+        }
+        query
+            .push(" ORDER BY seq DESC LIMIT ")
+            .push_bind(filter.limit.clamp(1, 10_000));
+        let rows = query.build().fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Walks the whole chain in order. `Ok(Ok(count))` when intact.
+    pub async fn verify_audit(&self) -> Result<Result<u64, Broken>, StoreError> {
+        const BATCH: i64 = 5_000;
+        let mut prev = GENESIS.to_owned();
+        let mut next = 1i64;
+        let mut total = 0u64;
+        loop {
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
+            ))
+            .bind(next)
+            .bind(BATCH)
+            .fetch_all(self.pool())
+            .await?;
+            if rows.is_empty() {
+                return Ok(Ok(total));
+            }
+            let events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+            match audit::verify(&events, &prev, next) {
+                Ok(count) => total += count,
+                Err(broken) => return Ok(Err(broken)),
+            }
+            if let Some(last) = events.last() {
+                prev = last.hash.clone();
+                next = last.seq + 1;
+            }
+        }
+    }
+}
