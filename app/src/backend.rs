@@ -3,12 +3,24 @@
 
 use std::sync::Arc;
 
+use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
+use domain::identity::{CurrentUser, SignInOptions};
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
+
+    /// How visitors may sign in here.
+    async fn sign_in_options(&self) -> SignInOptions;
+
+    /// The audit events `user` may see that match `query`; `Err` carries a message for them.
+    async fn search_audit(
+        &self,
+        user: &CurrentUser,
+        query: AuditQuery,
+    ) -> Result<AuditPage, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -18,7 +18,10 @@ use leptos_router::{
 };
 
 use components::layout::Layout;
-use pages::{home::HomePage, not_found::NotFound, planned::PlannedArea};
+use pages::{
+    audit::AuditPage, home::HomePage, me::MePage, not_found::NotFound, planned::PlannedArea,
+    signin::SignInPage,
+};
 
 /// The HTML document around the app; the server renders it for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -76,10 +79,9 @@ pub fn App() -> impl IntoView {
                         path=StaticSegment(Area::Access.slug())
                         view=|| view! { <PlannedArea area=Area::Access /> }
                     />
-                    <Route
-                        path=StaticSegment(Area::Audit.slug())
-                        view=|| view! { <PlannedArea area=Area::Audit /> }
-                    />
+                    <Route path=StaticSegment(Area::Audit.slug()) view=AuditPage />
+                    <Route path=StaticSegment("signin") view=SignInPage />
+                    <Route path=StaticSegment("me") view=MePage />
                 </Routes>
             </Layout>
         </Router>

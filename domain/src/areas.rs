@@ -101,8 +101,11 @@ impl Area {
     }
 
     pub fn availability(self) -> Availability {
-        // Nothing beyond the shell is built yet; each area flips when its capability lands.
-        Availability::Planned
+        // Each area flips when its capability lands.
+        match self {
+            Area::Audit => Availability::Available,
+            _ => Availability::Planned,
+        }
     }
 
     pub fn from_slug(slug: &str) -> Option<Area> {

@@ -41,6 +41,38 @@ pub struct Event {
     pub hash: String,
 }
 
+/// A search of the audit trail, as the Audit page and `/api/v1/audit` take it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub namespace: Option<String>,
+    pub outcome: Option<String>,
+    /// Inclusive, `YYYY-MM-DD` or RFC 3339.
+    pub since: Option<String>,
+    /// Exclusive, `YYYY-MM-DD` or RFC 3339.
+    pub until: Option<String>,
+    /// The next page: events older than this sequence number.
+    pub before: Option<i64>,
+    pub limit: Option<i64>,
+}
+
+/// One page of results, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<Event>,
+    /// Pass as `before` for the next page; `None` at the end.
+    pub next_before: Option<i64>,
+}
+
+/// What the Audit page gets: a page, or why it may not see one (not signed in, not allowed,
+/// a bad filter), which it shows instead of failing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum AuditAnswer {
+    Page(AuditPage),
+    Refused(String),
+}
+
 /// JSON with object keys sorted and no insignificant whitespace: the same bytes for the same
 /// value whatever order a database or a library hands the keys back in.
 pub fn canonical_json(value: &Value) -> String {
@@ -119,9 +151,8 @@ pub fn verify<'a>(
     first_seq: i64,
 ) -> Result<u64, Broken> {
     let mut prev = expected_prev.to_owned();
-    let mut next_seq = first_seq;
     let mut count = 0;
-    for event in events {
+    for (next_seq, event) in (first_seq..).zip(events) {
         if event.seq != next_seq {
             return Err(Broken {
                 seq: event.seq,
@@ -146,7 +177,6 @@ pub fn verify<'a>(
             });
         }
         prev = event.hash.clone();
-        next_seq += 1;
         count += 1;
     }
     Ok(count)

@@ -7,3 +7,4 @@ pub mod access;
 pub mod areas;
 pub mod audit;
 pub mod health;
+pub mod identity;

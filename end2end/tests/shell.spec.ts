@@ -85,3 +85,28 @@ test('an unknown address shows the 404 page', async ({ page }) => {
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Page not found');
   await expect(page).toHaveTitle('Not found · Berth');
 });
+
+test('a demo persona signs in, reads the audit trail and signs out', async ({ page }) => {
+  const errors = collectErrors(page);
+  await page.goto('/signin');
+  await expect(page).toHaveTitle('Sign in · Berth');
+  await page.getByRole('button', { name: 'Sign in as Sam SRE' }).click();
+  await expect(page).toHaveURL('/');
+  await expect(page.locator('#user-name')).toHaveText('Sam SRE');
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Audit', exact: true }).click();
+  await expect(page).toHaveURL('/audit');
+  await expect(page.locator('#audit-table')).toContainText('session.sign_in');
+  await expect(page.locator('#audit-table')).toContainText('Sam SRE (demo:sam)');
+
+  await page.getByRole('link', { name: 'Sam SRE' }).click();
+  await expect(page.locator('#me-roles')).toHaveText('developer, sre');
+  await page.getByRole('button', { name: 'Sign out' }).first().click();
+  await expect(page).toHaveURL('/signin');
+  await expect(page.locator('#sign-in-link')).toBeVisible();
+
+  // Signed out, the audit trail is closed.
+  await page.goto('/audit');
+  await expect(page.locator('#audit-error')).toContainText('sign in to see the audit trail');
+  expect(errors).toEqual([]);
+});

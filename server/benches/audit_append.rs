@@ -30,23 +30,38 @@ fn event(writer: usize, i: usize) -> NewEvent {
 
 #[tokio::main]
 async fn main() {
-    let dir = std::env::current_dir().unwrap_or_default().join("target").join("bench-pg");
+    let dir = std::env::current_dir()
+        .unwrap_or_default()
+        .join("target")
+        .join("bench-pg");
     let _ = std::fs::remove_dir_all(&dir);
     let run = async {
         let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let data = dir.join("data");
-        binaries.init(&data, Durability::Durable).map_err(|e| e.to_string())?;
-        let pg = binaries.start(&data, &dir.join("postgres.log"), Durability::Durable).map_err(|e| e.to_string())?;
+        binaries
+            .init(&data, Durability::Durable)
+            .map_err(|e| e.to_string())?;
+        let pg = binaries
+            .start(&data, &dir.join("postgres.log"), Durability::Durable)
+            .map_err(|e| e.to_string())?;
         let url = pg.url("postgres");
-        let config = DatabaseConfig { url: Some(url.clone()), max_connections: 16, connect_timeout: std::time::Duration::from_secs(5) };
-        let store = Store::connect(&url, &config).await.map_err(|e| e.to_string())?;
+        let config = DatabaseConfig {
+            url: Some(url.clone()),
+            max_connections: 16,
+            connect_timeout: std::time::Duration::from_secs(5),
+        };
+        let store = Store::connect(&url, &config)
+            .await
+            .map_err(|e| e.to_string())?;
         store.migrate().await.map_err(|e| e.to_string())?;
         sqlx::query("CREATE TABLE plain (id bigserial PRIMARY KEY, body jsonb NOT NULL)")
             .execute(store.pool())
             .await
             .map_err(|e| e.to_string())?;
-        println!("{WRITERS} concurrent writers x {PER_WRITER} appends, each in its own committed transaction (durable Postgres)");
+        println!(
+            "{WRITERS} concurrent writers x {PER_WRITER} appends, each in its own committed transaction (durable Postgres)"
+        );
 
         let started = Instant::now();
         let mut tasks = Vec::new();
@@ -54,7 +69,10 @@ async fn main() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..PER_WRITER {
-                    store.record(&event(w, i)).await.map_err(|e| e.to_string())?;
+                    store
+                        .record(&event(w, i))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok::<(), String>(())
             }));

@@ -38,6 +38,19 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub cluster: ClusterConfig,
+    pub auth: AuthConfig,
+    /// Loaded for `berth demo`: demo sign-in exists.
+    pub demo: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// A session unused this long ends.
+    pub session_idle: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub session_absolute: Duration,
+    /// Mark the session cookie `Secure` (always, when Berth is served over https).
+    pub secure_cookies: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +119,16 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     cluster: RawCluster,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    session_idle_minutes: Option<u64>,
+    session_absolute_hours: Option<u64>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,6 +179,15 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ("BERTH_LOG_FORMAT", "log.format"),
     ("BERTH_CLUSTER_KUBECONFIG", "cluster.kubeconfig"),
     ("BERTH_CLUSTER_CONTEXT", "cluster.context"),
+    (
+        "BERTH_AUTH_SESSION_IDLE_MINUTES",
+        "auth.session_idle_minutes",
+    ),
+    (
+        "BERTH_AUTH_SESSION_ABSOLUTE_HOURS",
+        "auth.session_absolute_hours",
+    ),
+    ("BERTH_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
 ];
 
 const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -249,6 +281,21 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     parse_env(env, "BERTH_HTTP_BODY_LIMIT_BYTES", problems, |v| {
         raw.http.body_limit_bytes = Some(v)
     });
+    parse_env(env, "BERTH_AUTH_SESSION_IDLE_MINUTES", problems, |v| {
+        raw.auth.session_idle_minutes = Some(v)
+    });
+    parse_env(env, "BERTH_AUTH_SESSION_ABSOLUTE_HOURS", problems, |v| {
+        raw.auth.session_absolute_hours = Some(v)
+    });
+    if let Some(v) = env.get("BERTH_AUTH_SECURE_COOKIES") {
+        match v.trim() {
+            "true" | "1" => raw.auth.secure_cookies = Some(true),
+            "false" | "0" => raw.auth.secure_cookies = Some(false),
+            other => problems.push(format!(
+                "BERTH_AUTH_SECURE_COOKIES={other:?} is not true or false"
+            )),
+        }
+    }
     for name in env.keys() {
         let known = ENV_VARIABLES.iter().any(|(known, _)| known == name);
         // BERTH_PG_BINDIR is read by the local Postgres launcher, not by this struct.
@@ -372,6 +419,25 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             kubeconfig: raw.cluster.kubeconfig,
             context: raw.cluster.context,
         },
+        auth: validate_auth(mode, raw.auth, problems),
+        demo: mode == Mode::Demo,
+    }
+}
+
+fn validate_auth(mode: Mode, raw: RawAuth, problems: &mut Vec<String>) -> AuthConfig {
+    let idle = raw.session_idle_minutes.unwrap_or(8 * 60);
+    let absolute = raw.session_absolute_hours.unwrap_or(24);
+    if idle == 0 {
+        problems.push("auth.session_idle_minutes must be at least 1".to_owned());
+    }
+    if absolute == 0 {
+        problems.push("auth.session_absolute_hours must be at least 1".to_owned());
+    }
+    AuthConfig {
+        session_idle: Duration::from_secs(idle * 60),
+        session_absolute: Duration::from_secs(absolute * 3600),
+        // The demo runs on plain http on loopback; production sits behind https.
+        secure_cookies: raw.secure_cookies.unwrap_or(mode != Mode::Demo),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `berth` binary as a library, so integration tests drive the real router and start-up.
 
+pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod config;

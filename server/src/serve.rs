@@ -73,7 +73,9 @@ pub async fn serve_with(
 ) -> Result<(), Error> {
     let state = AppState {
         leptos_options: http::leptos_options(config),
-        services: Arc::new(Services::new(store, cluster)),
+        services: Arc::new(Services::new(store, cluster, config.demo)),
+        auth: config.auth.clone(),
+        demo: config.demo,
     };
     http::serve(listener, http::router(state, &config.http), shutdown).await
 }

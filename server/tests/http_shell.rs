@@ -4,7 +4,7 @@ mod common;
 
 use app::api::CheckReadiness;
 use common::{TestApp, TestPostgres, test_config};
-use domain::areas::Area;
+use domain::areas::{Area, Availability};
 use leptos::server_fn::ServerFn;
 use serde_json::Value;
 
@@ -35,7 +35,7 @@ async fn readyz_follows_postgres_up_and_down() {
     assert_eq!(body["ready"], true);
     assert_eq!(body["checks"][0]["name"], "postgres");
     let detail = body["checks"][0]["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("schema version 1"), "{detail}");
+    assert!(detail.contains("schema version "), "{detail}");
     assert_eq!(body["checks"][1]["name"], "cluster");
     let detail = body["checks"][1]["detail"].as_str().unwrap_or_default();
     assert!(detail.contains("Kubernetes v1."), "{detail}");
@@ -103,7 +103,10 @@ async fn every_area_page_renders_with_its_title_and_the_navigation() {
 #[tokio::test]
 async fn planned_areas_say_so_instead_of_inventing_data() {
     let (_pg, app) = app_with_db().await;
-    for area in Area::ALL {
+    for area in Area::ALL
+        .into_iter()
+        .filter(|a| a.availability() == Availability::Planned)
+    {
         let html = app.get(&area.path()).await.text().await.expect("body");
         assert!(html.contains(area.summary()), "{}", area.path());
         assert!(html.contains("not built yet"), "{}", area.path());
@@ -134,6 +137,7 @@ async fn a_body_over_the_limit_gets_413_in_the_json_error_shape() {
         let res = app
             .client
             .post(app.url(path))
+            .header("origin", &app.base)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(vec![b'a'; 10_000])
             .send()
@@ -154,6 +158,7 @@ async fn a_body_over_the_limit_gets_413_in_the_json_error_shape() {
     let res = app
         .client
         .post(app.url(CheckReadiness::PATH))
+        .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("")
         .send()
@@ -169,6 +174,7 @@ async fn the_readiness_server_function_reports_postgres() {
     let res = app
         .client
         .post(app.url(CheckReadiness::PATH))
+        .header("origin", &app.base)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body("")

@@ -4,6 +4,37 @@ use domain::areas::Area;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use crate::api::who_am_i;
+
+/// The signed-in user with a sign-out button, or a sign-in link.
+#[component]
+fn UserChip() -> impl IntoView {
+    let user = Resource::new(|| (), |_| who_am_i());
+    view! {
+        <div class="user-chip">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(u)) => {
+                            let name = u.display_name.clone();
+                            let roles = u.role_names().join(", ");
+                            view! {
+                                <A href="/me" attr:id="user-name">{name}</A>
+                                <span class="muted">" · " {roles}</span>
+                                <form method="post" action="/auth/signout" class="inline">
+                                    <button class="link-button" type="submit">"Sign out"</button>
+                                </form>
+                            }
+                                .into_any()
+                        }
+                        _ => view! { <A href="/signin" attr:id="sign-in-link">"Sign in"</A> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </div>
+    }
+}
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     // Effects run only in the browser, so this attribute appears once hydration has finished;
@@ -32,6 +63,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             .collect_view()}
                     </ul>
                 </nav>
+                <UserChip />
             </header>
             <main class="content">{children()}</main>
             <footer class="footer">

@@ -1,5 +1,8 @@
 //! One module per screen.
 
+pub mod audit;
 pub mod home;
+pub mod me;
 pub mod not_found;
 pub mod planned;
+pub mod signin;

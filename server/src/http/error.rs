@@ -11,6 +11,19 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("the request took longer than {seconds} s and was stopped")]
     Timeout { seconds: u64 },
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(
+        "cross-site request refused: a state-changing request must come from this site's own pages \
+         (its Origin or Referer did not match the host)"
+    )]
+    CrossSite,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("a dependency is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -18,6 +31,10 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -26,6 +43,11 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Timeout { .. } => "timeout",
+            ApiError::Unauthenticated => "unauthenticated",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::CrossSite => "cross_site",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unavailable(_) => "unavailable",
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The Axum router: Leptos pages and server functions, health endpoints, middleware.
 
+mod audit;
+pub mod auth;
 mod error;
 mod health;
 mod middleware;
@@ -10,13 +12,13 @@ use app::backend::SharedBackend;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
+use axum::routing::{get, post};
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 
-use crate::config::{Config, HttpConfig};
+use crate::config::{AuthConfig, Config, HttpConfig};
 use crate::error::Error;
 use crate::services::Services;
 
@@ -27,6 +29,9 @@ pub use error::ApiError;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub services: Arc<Services>,
+    pub auth: AuthConfig,
+    /// `berth demo`: the demo sign-in route exists only then.
+    pub demo: bool,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -49,9 +54,16 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let routes = generate_route_list(App);
     let backend: SharedBackend = state.services.clone();
     let options = state.leptos_options.clone();
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/auth/signout", post(auth::sign_out))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/audit", get(audit::list));
+    if state.demo {
+        router = router.route("/auth/demo", post(auth::demo_sign_in));
+    }
+    let router = router
         .leptos_routes_with_context(
             &state,
             routes,
@@ -59,7 +71,16 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             move || shell(options.clone()),
         )
         // Static files under the site root, else the 404 page.
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Inner first: the origin check needs the session the outer layer found.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::same_origin,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::load_session,
+        ));
     middleware::apply(router, http).with_state(state)
 }
 
@@ -80,7 +101,9 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    axum::serve(listener, router)
+    // Peer addresses reach handlers for the audit trail's source field.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(Error::Serve)

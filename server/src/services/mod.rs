@@ -2,21 +2,52 @@
 //! UI's [`Backend`].
 
 use app::backend::Backend;
+use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
+use domain::identity::{CurrentUser, Persona, SignInOptions};
+
+pub mod audit;
 
 use crate::cluster::Cluster;
 use crate::store::Store;
+
+/// The service layer's error: what the HTTP layer turns into a status and a message.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the cluster did not answer: {0}")]
+    Cluster(String),
+}
 
 /// Everything the HTTP layer and the server functions call.
 #[derive(Clone, Debug)]
 pub struct Services {
     store: Store,
     cluster: Cluster,
+    /// `berth demo`: demo personas may sign in.
+    demo: bool,
 }
 
 impl Services {
-    pub fn new(store: Store, cluster: Cluster) -> Self {
-        Services { store, cluster }
+    pub fn new(store: Store, cluster: Cluster, demo: bool) -> Self {
+        Services {
+            store,
+            cluster,
+            demo,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// Postgres and the cluster, probed at the same time.
@@ -30,5 +61,32 @@ impl Services {
 impl Backend for Services {
     async fn readiness(&self) -> Readiness {
         Services::readiness(self).await
+    }
+
+    async fn sign_in_options(&self) -> SignInOptions {
+        let personas = if self.demo {
+            crate::auth::demo_personas()
+                .into_iter()
+                .map(|p| Persona {
+                    roles: p.role_names(),
+                    id: p.id,
+                    display_name: p.display_name,
+                    teams: p.teams,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SignInOptions { personas }
+    }
+
+    async fn search_audit(
+        &self,
+        user: &CurrentUser,
+        query: AuditQuery,
+    ) -> Result<AuditPage, String> {
+        Services::search_audit(self, user, &query, 500)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

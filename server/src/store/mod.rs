@@ -1,6 +1,7 @@
 //! Everything that talks to Postgres.
 
 pub mod audit;
+pub mod identity;
 pub mod local_postgres;
 
 use std::time::{Duration, Instant};

@@ -1,0 +1,59 @@
+//! Sign-in: the demo personas in `berth demo`; the identity provider otherwise.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::sign_in_choices;
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let options = Resource::new(|| (), |_| sign_in_choices());
+    view! {
+        <Title text="Sign in" />
+        <section>
+            <h1>"Sign in"</h1>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match options.await {
+                        Ok(opts) if !opts.personas.is_empty() => {
+                            view! {
+                                <p class="lede">
+                                    "This is the demo: choose who to be. Each persona has the roles and teams shown."
+                                </p>
+                                <ul class="cards personas">
+                                    {opts
+                                        .personas
+                                        .into_iter()
+                                        .map(|p| {
+                                            let label = format!("Sign in as {}", p.display_name);
+                                            view! {
+                                                <li class="card">
+                                                    <h3>{p.display_name.clone()}</h3>
+                                                    <p>{p.roles.join(", ")} " · teams: " {p.teams.join(", ")}</p>
+                                                    <form method="post" action="/auth/demo">
+                                                        <input type="hidden" name="persona" value=p.id.clone() />
+                                                        <button class="button" type="submit">{label}</button>
+                                                    </form>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                                .into_any()
+                        }
+                        Ok(_) => {
+                            view! {
+                                <p class="notice">
+                                    "Sign-in through your identity provider (OpenID Connect) is not built yet."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

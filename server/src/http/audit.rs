@@ -1,0 +1,130 @@
+//! `GET /api/v1/audit`: the audit trail as JSON, JSON lines or CSV, filtered as the Audit page
+//! filters it, with the same authorisation.
+
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Response};
+use domain::audit::{AuditQuery, Event};
+use domain::identity::SignedIn;
+use http::header;
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::services::ServiceError;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Params {
+    #[serde(flatten)]
+    query: AuditQuery,
+    /// `json` (default), `jsonl` or `csv`.
+    format: Option<String>,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::BadInput(why) => ApiError::BadRequest(why),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+pub fn to_csv(events: &[Event]) -> String {
+    let mut out = String::from(
+        "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash\n",
+    );
+    for e in events {
+        let time = jiff::Timestamp::from_microsecond(e.at_micros)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let json =
+            |v: &Option<serde_json::Value>| v.as_ref().map(|v| v.to_string()).unwrap_or_default();
+        let fields = [
+            e.seq.to_string(),
+            time,
+            e.body.actor_id.clone(),
+            e.body.actor_display.clone(),
+            e.body.actor_roles.join(" "),
+            e.body.source.clone(),
+            e.body.request_id.clone(),
+            e.body.action.clone(),
+            e.body.target_kind.clone(),
+            e.body.target_namespace.clone(),
+            e.body.target_name.clone(),
+            e.body.outcome.clone(),
+            json(&e.body.before),
+            json(&e.body.after),
+            e.hash.clone(),
+        ];
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push('\n');
+    }
+    out
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    request: Request,
+) -> Response {
+    let Some(SignedIn(user)) = request.extensions().get::<SignedIn>() else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    let export = matches!(params.format.as_deref(), Some("csv") | Some("jsonl"));
+    let max = if export { 10_000 } else { 500 };
+    let page = match state.services.search_audit(user, &params.query, max).await {
+        Ok(page) => page,
+        Err(err) => return ApiError::from(err).into_response(),
+    };
+    match params.format.as_deref() {
+        None | Some("json") => axum::Json(page).into_response(),
+        Some("jsonl") => {
+            let body: String = page
+                .events
+                .iter()
+                .map(|e| serde_json::to_string(e).unwrap_or_default() + "\n")
+                .collect();
+            (
+                [
+                    (header::CONTENT_TYPE, "application/x-ndjson"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"audit.jsonl\"",
+                    ),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Some("csv") => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"audit.csv\"",
+                ),
+            ],
+            to_csv(&page.events),
+        )
+            .into_response(),
+        Some(other) => {
+            ApiError::BadRequest(format!("format must be json, jsonl or csv, not {other:?}"))
+                .into_response()
+        }
+    }
+}

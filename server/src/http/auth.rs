@@ -1,0 +1,281 @@
+//! Sessions on requests, the same-origin guard against forged posts, demo sign-in, sign-out.
+
+use std::net::SocketAddr;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::audit::NewEvent;
+use domain::identity::{CurrentUser, SignedIn};
+use http::{HeaderMap, HeaderValue, Method, header};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::{SESSION_COOKIE, demo_personas};
+
+/// The session token of a request, for sign-out.
+#[derive(Clone, Debug)]
+pub struct SessionToken(pub String);
+
+/// Who made a request and from where, for the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct RequestOrigin {
+    pub source: String,
+    pub request_id: String,
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn origin_of(request: &Request) -> RequestOrigin {
+    RequestOrigin {
+        source: request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default(),
+        request_id: request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+/// An audit event by `user` (or an anonymous visitor) about this request.
+pub fn event(
+    user: Option<&CurrentUser>,
+    origin: &RequestOrigin,
+    action: &str,
+    outcome: &str,
+) -> NewEvent {
+    NewEvent {
+        actor_id: user
+            .map(|u| u.id.clone())
+            .unwrap_or_else(|| "anonymous".to_owned()),
+        actor_display: user.map(|u| u.display_name.clone()).unwrap_or_default(),
+        actor_roles: user.map(CurrentUser::role_names).unwrap_or_default(),
+        source: origin.source.clone(),
+        request_id: origin.request_id.clone(),
+        action: action.to_owned(),
+        target_kind: String::new(),
+        target_namespace: String::new(),
+        target_name: String::new(),
+        before: None,
+        after: None,
+        outcome: outcome.to_owned(),
+    }
+}
+
+/// Finds the session of the request's cookie and marks the request with its user.
+pub async fn load_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let origin = origin_of(&request);
+    request.extensions_mut().insert(origin);
+    if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
+        match state
+            .services
+            .store()
+            .session_user(&token, state.auth.session_idle)
+            .await
+        {
+            Ok(Some(user)) => {
+                request.extensions_mut().insert(SignedIn(user));
+            }
+            Ok(None) => {}
+            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        }
+        request.extensions_mut().insert(SessionToken(token));
+    }
+    next.run(request).await
+}
+
+fn host_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map(|(_, r)| r)?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+/// Refuses state-changing requests that a browser sent from another site: the Origin (or,
+/// failing that, the Referer) must name this host. API calls with a bearer token carry no
+/// ambient credentials and pass.
+pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "));
+    if unsafe_method && !bearer {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        let claimed = request
+            .headers()
+            .get(header::ORIGIN)
+            .or_else(|| request.headers().get(header::REFERER))
+            .and_then(|v| v.to_str().ok());
+        let same = match (host, claimed.and_then(host_of)) {
+            (Some(h), Some(c)) => h.eq_ignore_ascii_case(c),
+            _ => false,
+        };
+        if !same {
+            let user = request.extensions().get::<SignedIn>().map(|s| s.0.clone());
+            let origin = request
+                .extensions()
+                .get::<RequestOrigin>()
+                .cloned()
+                .unwrap_or_default();
+            let mut refused = event(
+                user.as_ref(),
+                &origin,
+                "request.cross_site_refused",
+                "denied",
+            );
+            refused.target_kind = "Request".to_owned();
+            refused.target_name = format!("{} {}", request.method(), request.uri().path());
+            refused.after = Some(serde_json::json!({ "origin": claimed, "host": host }));
+            if let Err(err) = state.services.store().record(&refused).await {
+                tracing::error!(error = %err, "could not audit a refused cross-site request");
+            }
+            return ApiError::CrossSite.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn session_cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text = format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    );
+    HeaderValue::from_str(&text)
+        .unwrap_or_else(|_| HeaderValue::from_static("berth_session=; Max-Age=0"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DemoSignIn {
+    persona: String,
+}
+
+/// `POST /auth/demo`: sign in as a demo persona. Routed only in `berth demo`.
+pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Response {
+    let origin = request
+        .extensions()
+        .get::<RequestOrigin>()
+        .cloned()
+        .unwrap_or_default();
+    let form =
+        <Form<DemoSignIn> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
+            .await;
+    let store = state.services.store();
+    let Some(persona) = form
+        .ok()
+        .and_then(|Form(f)| demo_personas().into_iter().find(|p| p.id == f.persona))
+    else {
+        let failed = event(None, &origin, "session.sign_in", "failure");
+        if let Err(err) = store.record(&failed).await {
+            return ApiError::Unavailable(err.to_string()).into_response();
+        }
+        return ApiError::BadRequest("there is no such demo persona".to_owned()).into_response();
+    };
+    let outcome = async {
+        store.upsert_user(&persona).await?;
+        let token = store
+            .create_session(&persona.id, state.auth.session_absolute)
+            .await?;
+        store
+            .record(&event(
+                Some(&persona),
+                &origin,
+                "session.sign_in",
+                "success",
+            ))
+            .await?;
+        Ok::<String, crate::store::StoreError>(token)
+    }
+    .await;
+    match outcome {
+        Ok(token) => {
+            let mut response = Redirect::to("/").into_response();
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                session_cookie(
+                    &token,
+                    state.auth.session_absolute.as_secs(),
+                    state.auth.secure_cookies,
+                ),
+            );
+            response
+        }
+        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+    }
+}
+
+/// `POST /auth/signout`: ends the session on the server, then forgets the cookie.
+pub async fn sign_out(State(state): State<AppState>, request: Request) -> Response {
+    let origin = request
+        .extensions()
+        .get::<RequestOrigin>()
+        .cloned()
+        .unwrap_or_default();
+    let user = request.extensions().get::<SignedIn>().map(|s| s.0.clone());
+    let store = state.services.store();
+    if let Some(SessionToken(token)) = request.extensions().get::<SessionToken>() {
+        match store.end_session(token).await {
+            Ok(true) => {
+                if let Err(err) = store
+                    .record(&event(
+                        user.as_ref(),
+                        &origin,
+                        "session.sign_out",
+                        "success",
+                    ))
+                    .await
+                {
+                    return ApiError::Unavailable(err.to_string()).into_response();
+                }
+            }
+            Ok(false) => {}
+            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        }
+    }
+    let mut response = Redirect::to("/signin").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        session_cookie("", 0, state.auth.secure_cookies),
+    );
+    response
+}
+
+/// `GET /api/v1/me`: who the session belongs to.
+pub async fn me(request: Request) -> Response {
+    match request.extensions().get::<SignedIn>() {
+        Some(SignedIn(user)) => axum::Json(serde_json::json!({
+            "id": user.id,
+            "email": user.email,
+            "display_name": user.display_name,
+            "roles": user.role_names(),
+            "teams": user.teams,
+        }))
+        .into_response(),
+        None => ApiError::Unauthenticated.into_response(),
+    }
+}

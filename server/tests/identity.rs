@@ -1,0 +1,264 @@
+//! Sign-in, sessions, the cross-site guard and the audit API, over real HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestApp, TestPostgres, test_config};
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use serde_json::Value;
+
+async fn app() -> (TestPostgres, TestApp) {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let app = TestApp::spawn(&url, test_config()).await;
+    (pg, app)
+}
+
+/// Signs in as a demo persona; returns the `Cookie` header value.
+async fn sign_in(app: &TestApp, persona: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/auth/demo"))
+        .header(ORIGIN, &app.base)
+        .form(&[("persona", persona)])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(res.status(), 303, "sign-in redirects");
+    assert_eq!(
+        res.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+        Some("/")
+    );
+    let cookie = res
+        .headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing in {cookie}"
+        );
+    }
+    assert!(!cookie.contains("Secure"), "the demo serves plain http");
+    cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+async fn me(app: &TestApp, cookie: &str) -> reqwest::Response {
+    app.client
+        .get(app.url("/api/v1/me"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("me")
+}
+
+async fn audit(app: &TestApp, cookie: &str, query: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(&format!("/api/v1/audit?{query}")))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("audit")
+}
+
+#[tokio::test]
+async fn demo_sign_in_sign_out_and_replay() {
+    let (_pg, app) = app().await;
+    assert_eq!(app.get("/api/v1/me").await.status(), 401);
+    let cookie = sign_in(&app, "demo:dana").await;
+    let body: Value = me(&app, &cookie).await.json().await.expect("json");
+    assert_eq!(body["display_name"], "Dana Developer");
+    assert_eq!(body["roles"], serde_json::json!(["developer"]));
+    assert_eq!(body["teams"], serde_json::json!(["payments", "checkout"]));
+
+    let res = app
+        .client
+        .post(app.url("/auth/signout"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, &app.base)
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(res.status(), 303);
+    assert!(
+        res.headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .contains("Max-Age=0")
+    );
+    // The old cookie is dead on the server, not just forgotten by the browser.
+    assert_eq!(me(&app, &cookie).await.status(), 401);
+
+    let sre = sign_in(&app, "demo:sam").await;
+    let page: Value = audit(&app, &sre, "actor=demo:dana")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let actions: Vec<&str> = page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(actions, ["session.sign_out", "session.sign_in"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_persona_is_refused_and_audited() {
+    let (_pg, app) = app().await;
+    let res = app
+        .client
+        .post(app.url("/auth/demo"))
+        .header(ORIGIN, &app.base)
+        .form(&[("persona", "demo:mallory")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "bad_request");
+    let sre = sign_in(&app, "demo:sam").await;
+    let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forged_cross_site_posts_are_refused_and_change_nothing() {
+    let (_pg, app) = app().await;
+    let cookie = sign_in(&app, "demo:mike").await;
+    for origin in [Some("http://evil.example"), None] {
+        let mut req = app
+            .client
+            .post(app.url("/auth/signout"))
+            .header(COOKIE, &cookie);
+        if let Some(o) = origin {
+            req = req.header(ORIGIN, o);
+        }
+        let res = req.send().await.expect("post");
+        assert_eq!(res.status(), 403, "origin {origin:?}");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "cross_site");
+    }
+    assert_eq!(
+        me(&app, &cookie).await.status(),
+        200,
+        "the session survived the forged sign-out"
+    );
+    let sre = sign_in(&app, "demo:sam").await;
+    let page: Value = audit(&app, &sre, "outcome=denied")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let events = page["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["action"], "request.cross_site_refused");
+    assert_eq!(events[0]["actor_id"], "demo:mike");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_expire() {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let mut config = test_config();
+    config.auth.session_idle = Duration::from_secs(1);
+    let app = TestApp::spawn(&url, config).await;
+    let cookie = sign_in(&app, "demo:dana").await;
+    assert_eq!(me(&app, &cookie).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let res = me(&app, &cookie).await;
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["message"], "sign in first");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_api_follows_the_policy_and_exports() {
+    let (_pg, app) = app().await;
+    let dana = sign_in(&app, "demo:dana").await;
+    let res = audit(&app, &dana, "").await;
+    assert_eq!(res.status(), 403, "developers do not read the audit trail");
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("SREs and admins"),
+        "{body}"
+    );
+
+    let ada = sign_in(&app, "demo:ada").await;
+    let csv = audit(&app, &ada, "format=csv").await;
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.expect("csv");
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .starts_with("seq,time,actor")
+    );
+    assert_eq!(lines.count(), 2, "dana's and ada's sign-ins");
+    let jsonl = audit(&app, &ada, "format=jsonl&actor=demo:ada")
+        .await
+        .text()
+        .await
+        .expect("jsonl");
+    let first: Value =
+        serde_json::from_str(jsonl.lines().next().unwrap_or_default()).expect("a JSON line");
+    assert_eq!(first["action"], "session.sign_in");
+    assert_eq!(audit(&app, &ada, "since=yesterday").await.status(), 400);
+
+    // A manager sees the events of their teams' namespaces only.
+    let mike = sign_in(&app, "demo:mike").await;
+    let res = audit(&app, &mike, "namespace=search-prod").await;
+    assert_eq!(res.status(), 403);
+    let page: Value = audit(&app, &mike, "").await.json().await.expect("json");
+    assert_eq!(
+        page["events"].as_array().map(Vec::len),
+        Some(0),
+        "no payments namespaces exist in this cluster"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn serve_mode_has_no_demo_sign_in() {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let mut config = test_config();
+    config.demo = false;
+    let app = TestApp::spawn(&url, config).await;
+    let res = app
+        .client
+        .post(app.url("/auth/demo"))
+        .header(ORIGIN, &app.base)
+        .form(&[("persona", "demo:ada")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+    app.stop().await;
+}
