@@ -262,3 +262,151 @@ async fn serve_mode_has_no_demo_sign_in() {
     assert!(res.headers().get(SET_COOKIE).is_none());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
+    let (_pg, app) = app().await;
+    let cookie = sign_in(&app, "demo:sam").await;
+    let create = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/tokens"))
+            .header(COOKIE, &cookie)
+            .header(ORIGIN, &app.base)
+            .json(&body)
+            .send()
+    };
+    for (bad, why) in [
+        (serde_json::json!({"name": ""}), "name"),
+        (
+            serde_json::json!({"name": "ci", "expires_in_days": 999}),
+            "expires_in_days",
+        ),
+        (serde_json::json!({"nom": "ci"}), "JSON"),
+    ] {
+        let res = create(bad).await.expect("post");
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["message"].as_str().unwrap_or_default().contains(why),
+            "{body}"
+        );
+    }
+    let res = create(serde_json::json!({"name": "ci pipeline", "expires_in_days": 30}))
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    let made: Value = res.json().await.expect("json");
+    let token = made["token"].as_str().unwrap_or_default().to_owned();
+    let id = made["id"].as_str().unwrap_or_default().to_owned();
+    assert!(token.starts_with("berth_") && token.len() > 40, "{token}");
+
+    // The listing never shows the token again.
+    let list = app
+        .client
+        .get(app.url("/api/v1/tokens"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        list.contains("ci pipeline") && !list.contains(&token),
+        "{list}"
+    );
+
+    // A script with the token acts as its owner, without cookies or an Origin.
+    let bearer = |t: &str| app.client.get(app.url("/api/v1/me")).bearer_auth(t).send();
+    let me: Value = bearer(&token)
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(me["id"], "demo:sam");
+    let audit = app
+        .client
+        .get(app.url("/api/v1/audit?action=token.create"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("audit");
+    assert_eq!(audit.status(), 200);
+
+    let res = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, &app.base)
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(res.status(), 204);
+    let res = bearer(&token).await.expect("me");
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "bad_token");
+    assert_eq!(bearer("berth_made_up").await.expect("me").status(), 401);
+
+    // Creation, revocation and the refused tokens are all on the record.
+    let res = app
+        .client
+        .get(app.url("/api/v1/audit?limit=10"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .expect("audit");
+    let status = res.status();
+    let text = res.text().await.expect("body");
+    let page: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
+    let actions: Vec<(String, String)> = page["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("token.create", "success"),
+        ("token.revoke", "success"),
+        ("token.authenticate", "failure"),
+    ] {
+        assert!(
+            actions
+                .iter()
+                .any(|(a, o)| a == expected.0 && o == expected.1),
+            "{expected:?} not in {actions:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_audit_queries_get_clear_messages() {
+    let (_pg, app) = app().await;
+    let ada = sign_in(&app, "demo:ada").await;
+    for (query, needle) in [
+        ("limit=ten", "limit"),
+        ("outcome=maybe", "outcome"),
+        ("colour=red", "colour"),
+        ("format=xml", "format"),
+    ] {
+        let res = audit(&app, &ada, query).await;
+        assert_eq!(res.status(), 400, "{query}");
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{query}: {body}"
+        );
+    }
+    app.stop().await;
+}

@@ -1,6 +1,7 @@
 //! `GET /api/v1/audit`: the audit trail as JSON, JSON lines or CSV, filtered as the Audit page
 //! filters it, with the same authorisation.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use domain::audit::{AuditQuery, Event};
@@ -12,12 +13,47 @@ use super::AppState;
 use super::error::ApiError;
 use crate::services::ServiceError;
 
+/// The query string, every value as text: numbers are parsed here with a clear message
+/// (serde's flattening would refuse "10" as a number).
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Params {
-    #[serde(flatten)]
-    query: AuditQuery,
+    actor: Option<String>,
+    action: Option<String>,
+    namespace: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    before: Option<String>,
+    limit: Option<String>,
     /// `json` (default), `jsonl` or `csv`.
     format: Option<String>,
+}
+
+fn number(field: &str, value: Option<&String>) -> Result<Option<i64>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(format!("{field} must be a whole number, not {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+impl Params {
+    fn query(&self) -> Result<AuditQuery, ApiError> {
+        Ok(AuditQuery {
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            namespace: self.namespace.clone(),
+            outcome: self.outcome.clone(),
+            since: self.since.clone(),
+            until: self.until.clone(),
+            before: number("before", self.before.as_ref())?,
+            limit: number("limit", self.limit.as_ref())?,
+        })
+    }
 }
 
 impl From<ServiceError> for ApiError {
@@ -79,15 +115,23 @@ pub fn to_csv(events: &[Event]) -> String {
 
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<Params>,
+    params: Result<Query<Params>, QueryRejection>,
     request: Request,
 ) -> Response {
     let Some(SignedIn(user)) = request.extensions().get::<SignedIn>() else {
         return ApiError::Unauthenticated.into_response();
     };
+    let params = match params {
+        Ok(Query(p)) => p,
+        Err(rejection) => return ApiError::BadRequest(rejection.body_text()).into_response(),
+    };
+    let query = match params.query() {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
     let export = matches!(params.format.as_deref(), Some("csv") | Some("jsonl"));
     let max = if export { 10_000 } else { 500 };
-    let page = match state.services.search_audit(user, &params.query, max).await {
+    let page = match state.services.search_audit(user, &query, max).await {
         Ok(page) => page,
         Err(err) => return ApiError::from(err).into_response(),
     };

@@ -85,7 +85,32 @@ pub async fn load_session(
     next: Next,
 ) -> Response {
     let origin = origin_of(&request);
-    request.extensions_mut().insert(origin);
+    request.extensions_mut().insert(origin.clone());
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    if let Some(token) = bearer {
+        // A script's token: it either names a live token or the request goes no further.
+        let store = state.services.store();
+        match store.token_user(&token).await {
+            Ok(Some(user)) => {
+                request.extensions_mut().insert(SignedIn(user));
+                return next.run(request).await;
+            }
+            Ok(None) => {
+                let mut failed = event(None, &origin, "token.authenticate", "failure");
+                failed.target_kind = "ApiToken".to_owned();
+                if let Err(err) = store.record(&failed).await {
+                    return ApiError::Unavailable(err.to_string()).into_response();
+                }
+                return ApiError::BadToken.into_response();
+            }
+            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        }
+    }
     if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
         match state
             .services

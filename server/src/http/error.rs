@@ -13,6 +13,10 @@ pub enum ApiError {
     Timeout { seconds: u64 },
     #[error("sign in first")]
     Unauthenticated,
+    #[error("the API token is unknown, expired or revoked")]
+    BadToken,
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Forbidden(String),
     #[error(
@@ -31,7 +35,8 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::BadToken => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -44,6 +49,8 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Timeout { .. } => "timeout",
             ApiError::Unauthenticated => "unauthenticated",
+            ApiError::BadToken => "bad_token",
+            ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::CrossSite => "cross_site",
             ApiError::BadRequest(_) => "bad_request",

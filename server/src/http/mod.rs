@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 mod health;
 mod middleware;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -59,7 +60,9 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/auth/signout", post(auth::sign_out))
         .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/audit", get(audit::list));
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

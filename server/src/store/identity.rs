@@ -106,3 +106,130 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 }
+
+/// A token as its owner may see it: never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked: bool,
+    pub last_used_at: Option<String>,
+}
+
+/// Prefix that makes Berth tokens recognisable (to people and to secret scanners).
+pub const TOKEN_PREFIX: &str = "berth_";
+
+impl Store {
+    /// Makes a token for `user_id`; returns its id, the token (to show once) and its expiry,
+    /// with the audit event in the same transaction.
+    pub async fn create_token(
+        &self,
+        user_id: &str,
+        name: &str,
+        lifetime: Duration,
+        audit_event: domain::audit::NewEvent,
+    ) -> Result<(TokenInfo, String), StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let token = format!("{TOKEN_PREFIX}{}", new_token());
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, expires_at) \
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
+             RETURNING created_at::text AS created_at, expires_at::text AS expires_at",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(name)
+        .bind(token_hash(&token))
+        .bind(secs(lifetime))
+        .fetch_one(&mut *tx)
+        .await?;
+        let info = TokenInfo {
+            id: id.clone(),
+            name: name.to_owned(),
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked: false,
+            last_used_at: None,
+        };
+        let mut event = audit_event;
+        event.target_kind = "ApiToken".to_owned();
+        event.target_name = id;
+        event.after = Some(serde_json::json!({ "name": info.name, "expires_at": info.expires_at }));
+        super::audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok((info, token))
+    }
+
+    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at::text AS created_at, expires_at::text AS expires_at, \
+             revoked_at IS NOT NULL AS revoked, last_used_at::text AS last_used_at \
+             FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
+        )
+        .bind(user_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    revoked: r.try_get("revoked")?,
+                    last_used_at: r.try_get("last_used_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Revokes one of `user_id`'s live tokens, audited in the same transaction; false when
+    /// there is no such live token of theirs.
+    pub async fn revoke_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        audit_event: domain::audit::NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let mut event = audit_event;
+        event.target_kind = "ApiToken".to_owned();
+        event.target_name = id.to_owned();
+        super::audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The owner of a live (unrevoked, unexpired) token, noting its use.
+    pub async fn token_user(&self, token: &str) -> Result<Option<CurrentUser>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE api_tokens t SET last_used_at = now() FROM users u \
+             WHERE t.token_hash = $1 AND t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > now() \
+             RETURNING u.id, u.email, u.display_name, u.roles, u.teams",
+        )
+        .bind(token_hash(token))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let roles: Vec<String> = row.try_get("roles")?;
+        Ok(Some(CurrentUser {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            display_name: row.try_get("display_name")?,
+            roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            teams: row.try_get("teams")?,
+        }))
+    }
+}

@@ -1,0 +1,125 @@
+//! `/api/v1/tokens`: personal API tokens — made (shown once), listed, revoked.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, http::StatusCode};
+use domain::access::{Action, Decision, Target, decide};
+use domain::identity::SignedIn;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::{RequestOrigin, event};
+use super::error::ApiError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    name: String,
+    /// 1 to 365; 90 when absent.
+    expires_in_days: Option<u64>,
+}
+
+fn signed_in(user: Option<Extension<SignedIn>>) -> Result<domain::identity::CurrentUser, ApiError> {
+    let user = user
+        .map(|Extension(SignedIn(u))| u)
+        .ok_or(ApiError::Unauthenticated)?;
+    match decide(
+        &user.actor(),
+        Action::ManageOwnTokens,
+        &Target::requested_by(&user.id),
+    ) {
+        Decision::Allow => Ok(user),
+        Decision::Deny(why) => Err(ApiError::Forbidden(why)),
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+    Extension(origin): Extension<RequestOrigin>,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Response {
+    let user = match signed_in(user) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let Json(request) = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            return ApiError::BadRequest(format!(
+                "the body must be JSON like {{\"name\": \"ci\", \"expires_in_days\": 30}}: {}",
+                rejection.body_text()
+            ))
+            .into_response();
+        }
+    };
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return ApiError::BadRequest("name must be 1 to 64 characters".to_owned()).into_response();
+    }
+    let days = request.expires_in_days.unwrap_or(90);
+    if !(1..=365).contains(&days) {
+        return ApiError::BadRequest(format!(
+            "expires_in_days must be between 1 and 365, not {days}"
+        ))
+        .into_response();
+    }
+    let audit = event(Some(&user), &origin, "token.create", "success");
+    match state
+        .services
+        .store()
+        .create_token(&user.id, name, Duration::from_secs(days * 86_400), audit)
+        .await
+    {
+        Ok((info, token)) => (
+            StatusCode::CREATED,
+            Json(serde_json::json!({
+                "id": info.id,
+                "name": info.name,
+                "expires_at": info.expires_at,
+                "token": token,
+                "note": "this is the only time the token is shown",
+            })),
+        )
+            .into_response(),
+        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn>>) -> Response {
+    let user = match signed_in(user) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    match state.services.store().list_tokens(&user.id).await {
+        Ok(tokens) => Json(tokens).into_response(),
+        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+    }
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+    Extension(origin): Extension<RequestOrigin>,
+    Path(id): Path<String>,
+) -> Response {
+    let user = match signed_in(user) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    let audit = event(Some(&user), &origin, "token.revoke", "success");
+    match state
+        .services
+        .store()
+        .revoke_token(&user.id, &id, audit)
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => ApiError::NotFound(format!("you have no live token {id}")).into_response(),
+        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+    }
+}
