@@ -3,7 +3,7 @@
 
 use domain::audit::{AuditAnswer, AuditQuery};
 use domain::health::Readiness;
-use domain::identity::{CurrentUser, SignInOptions};
+use domain::identity::{CurrentUser, NewTokenView, SignInOptions, TokenView};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -54,4 +54,47 @@ pub async fn search_audit(query: AuditQuery) -> Result<AuditAnswer, ServerFnErro
         Ok(page) => AuditAnswer::Page(page),
         Err(why) => AuditAnswer::Refused(why),
     })
+}
+
+#[cfg(feature = "ssr")]
+fn request_origin() -> domain::identity::RequestOrigin {
+    use_context::<http::request::Parts>()
+        .and_then(|p| {
+            p.extensions
+                .get::<domain::identity::RequestOrigin>()
+                .cloned()
+        })
+        .unwrap_or_default()
+}
+
+/// The signed-in user's API tokens.
+#[server]
+pub async fn my_tokens() -> Result<Vec<TokenView>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .list_tokens(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Makes an API token; the answer is the only time the token is shown.
+#[server]
+pub async fn make_token(
+    name: String,
+    days: u64,
+) -> Result<Result<NewTokenView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .create_token(&user, &request_origin(), name, days)
+        .await)
+}
+
+#[server]
+pub async fn drop_token(id: String) -> Result<Result<(), String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?.revoke_token(&user, &request_origin(), id).await)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
-use domain::identity::{CurrentUser, SignInOptions};
+use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, TokenView};
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -21,6 +21,25 @@ pub trait Backend: Send + Sync + 'static {
         user: &CurrentUser,
         query: AuditQuery,
     ) -> Result<AuditPage, String>;
+
+    /// `user`'s API tokens, without the tokens themselves.
+    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String>;
+
+    /// Makes a token; the answer carries the token, shown this once.
+    async fn create_token(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        name: String,
+        days: u64,
+    ) -> Result<NewTokenView, String>;
+
+    async fn revoke_token(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+    ) -> Result<(), String>;
 }
 
 /// How the backend travels through Leptos context.

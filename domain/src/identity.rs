@@ -39,6 +39,14 @@ impl CurrentUser {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedIn(pub CurrentUser);
 
+/// Where a request came from, for the audit trail: put in request extensions by the server.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestOrigin {
+    /// The client's address.
+    pub source: String,
+    pub request_id: String,
+}
+
 /// A demo persona offered on the sign-in page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Persona {
@@ -53,4 +61,52 @@ pub struct Persona {
 pub struct SignInOptions {
     /// Only in `berth demo`.
     pub personas: Vec<Persona>,
+}
+
+/// An API token as its owner sees it in lists: never the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: String,
+    pub revoked: bool,
+    pub last_used_at: Option<String>,
+}
+
+/// A token just made: the only time `token` leaves the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTokenView {
+    pub id: String,
+    pub name: String,
+    pub expires_at: String,
+    pub token: String,
+}
+
+/// Checks a token request; the message says what to fix.
+pub fn validate_token_request(name: &str, days: u64) -> Result<(), String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err("name must be 1 to 64 characters".to_owned());
+    }
+    if !(1..=365).contains(&days) {
+        return Err(format!(
+            "expires_in_days must be between 1 and 365, not {days}"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_requests_are_checked() {
+        assert!(validate_token_request("ci", 30).is_ok());
+        assert!(validate_token_request("  ", 30).is_err());
+        assert!(validate_token_request(&"x".repeat(65), 30).is_err());
+        assert!(validate_token_request("ci", 0).is_err());
+        assert!(validate_token_request("ci", 366).is_err());
+    }
 }

@@ -110,3 +110,30 @@ test('a demo persona signs in, reads the audit trail and signs out', async ({ pa
   await expect(page.locator('#audit-error')).toContainText('sign in to see the audit trail');
   expect(errors).toEqual([]);
 });
+
+test('a user makes an API token, sees it once, and revokes it', async ({ page, request }) => {
+  const errors = collectErrors(page);
+  await page.goto('/signin');
+  await page.getByRole('button', { name: 'Sign in as Dana Developer' }).click();
+  await expect(page.locator('#user-name')).toHaveText('Dana Developer');
+  await page.goto('/me');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(page.locator('#me-teams')).toHaveText('payments, checkout');
+
+  await page.getByPlaceholder('ci pipeline').fill('release bot');
+  await page.getByRole('button', { name: 'Make a token' }).click();
+  const token = (await page.locator('#new-token-value').textContent()) ?? '';
+  expect(token).toMatch(/^berth_[0-9a-f]{64}$/);
+  await expect(page.locator('#token-table')).toContainText('release bot');
+
+  // The token works for a script, without the browser's cookie.
+  const me = await request.get('/api/v1/me', { headers: { Authorization: `Bearer ${token}` } });
+  expect(me.status()).toBe(200);
+  expect((await me.json()).id).toBe('demo:dana');
+
+  await page.getByRole('button', { name: 'Revoke' }).click();
+  await expect(page.locator('#token-table')).toContainText('revoked');
+  const after = await request.get('/api/v1/me', { headers: { Authorization: `Bearer ${token}` } });
+  expect(after.status()).toBe(401);
+  expect(errors).toEqual([]);
+});

@@ -19,12 +19,7 @@ use crate::auth::{SESSION_COOKIE, demo_personas};
 #[derive(Clone, Debug)]
 pub struct SessionToken(pub String);
 
-/// Who made a request and from where, for the audit trail.
-#[derive(Clone, Debug, Default)]
-pub struct RequestOrigin {
-    pub source: String,
-    pub request_id: String,
-}
+pub use domain::identity::RequestOrigin;
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers

@@ -58,15 +58,9 @@ pub async fn create(
         }
     };
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return ApiError::BadRequest("name must be 1 to 64 characters".to_owned()).into_response();
-    }
     let days = request.expires_in_days.unwrap_or(90);
-    if !(1..=365).contains(&days) {
-        return ApiError::BadRequest(format!(
-            "expires_in_days must be between 1 and 365, not {days}"
-        ))
-        .into_response();
+    if let Err(why) = domain::identity::validate_token_request(name, days) {
+        return ApiError::BadRequest(why).into_response();
     }
     let audit = event(Some(&user), &origin, "token.create", "success");
     match state

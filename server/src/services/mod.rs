@@ -4,7 +4,9 @@
 use app::backend::Backend;
 use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
-use domain::identity::{CurrentUser, Persona, SignInOptions};
+use domain::identity::{
+    CurrentUser, NewTokenView, Persona, RequestOrigin, SignInOptions, TokenView,
+};
 
 pub mod audit;
 
@@ -88,5 +90,66 @@ impl Backend for Services {
         Services::search_audit(self, user, &query, 500)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String> {
+        let tokens = self
+            .store
+            .list_tokens(&user.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(tokens
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                name: t.name,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                revoked: t.revoked,
+                last_used_at: t.last_used_at,
+            })
+            .collect())
+    }
+
+    async fn create_token(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        name: String,
+        days: u64,
+    ) -> Result<NewTokenView, String> {
+        let name = name.trim().to_owned();
+        domain::identity::validate_token_request(&name, days)?;
+        let event = crate::http::auth::event(Some(user), origin, "token.create", "success");
+        let (info, token) = self
+            .store
+            .create_token(
+                &user.id,
+                &name,
+                std::time::Duration::from_secs(days * 86_400),
+                event,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(NewTokenView {
+            id: info.id,
+            name: info.name,
+            expires_at: info.expires_at,
+            token,
+        })
+    }
+
+    async fn revoke_token(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+    ) -> Result<(), String> {
+        let event = crate::http::auth::event(Some(user), origin, "token.revoke", "success");
+        match self.store.revoke_token(&user.id, &id, event).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(format!("you have no live token {id}")),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
