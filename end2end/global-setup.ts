@@ -1,7 +1,7 @@
 // Starts `berth demo` on the run's port with a state directory of its own, waits until it
 // serves, and stops it (Ctrl-C, so it shuts its Postgres down cleanly) when the run ends.
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const repo = path.resolve(__dirname, '..');
@@ -9,16 +9,63 @@ const repo = path.resolve(__dirname, '..');
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const port = process.env.E2E_PORT;
   if (!port) throw new Error('E2E_PORT is not set; playwright.config.ts sets it');
+  const oidcPort = process.env.E2E_OIDC_PORT;
+  if (!oidcPort) throw new Error('E2E_OIDC_PORT is not set; playwright.config.ts sets it');
   const binary = path.join(repo, 'target', 'debug', 'berth');
   const stateDir = path.join(repo, 'target', 'e2e', `state-${port}`);
   rmSync(stateDir, { recursive: true, force: true });
-  mkdirSync(path.dirname(stateDir), { recursive: true });
+  mkdirSync(stateDir, { recursive: true });
+
+  // A real OpenID Connect provider first, so Berth can be configured to use it.
+  const berthUrl = `http://127.0.0.1:${port}`;
+  const issuer = `http://127.0.0.1:${oidcPort}`;
+  const provider = spawn(process.execPath, [path.join(__dirname, 'oidc', 'provider.mjs')], {
+    env: { ...process.env, OIDC_PORT: oidcPort, BERTH_URL: berthUrl },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let providerOutput = '';
+  provider.stdout.on('data', (c) => (providerOutput += c));
+  provider.stderr.on('data', (c) => (providerOutput += c));
+  const providerStarted = Date.now();
+  for (;;) {
+    try {
+      const res = await fetch(`${issuer}/.well-known/openid-configuration`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (provider.exitCode !== null || Date.now() - providerStarted > 30_000) {
+      provider.kill('SIGKILL');
+      throw new Error(`the OIDC provider did not start:\n${providerOutput}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const config = path.join(stateDir, 'berth.toml');
+  writeFileSync(
+    config,
+    [
+      '[oidc]',
+      `issuer_url = "${issuer}"`,
+      'client_id = "berth"',
+      'client_secret = "berth-test-secret"',
+      `redirect_url = "${berthUrl}/auth/oidc/callback"`,
+      '',
+      '[oidc.roles]',
+      '"platform-sre" = "sre"',
+      '"eng-managers" = "manager"',
+      '',
+      '[oidc.teams]',
+      '"team-payments" = "payments"',
+      '"platform-sre" = "platform"',
+      '',
+    ].join('\n'),
+  );
 
   const env = { ...process.env };
   for (const name of Object.keys(env)) {
     if (name.startsWith('BERTH_') || name === 'DATABASE_URL') delete env[name];
   }
-  const demo = spawn(binary, ['demo', '--port', port, '--state-dir', stateDir], {
+  const demo = spawn(binary, ['demo', '--port', port, '--state-dir', stateDir, '--config', config], {
     cwd: repo,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -31,16 +78,19 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const started = Date.now();
   while (!output.includes('Berth demo is running at')) {
     if (demo.exitCode !== null) {
+      provider.kill('SIGKILL');
       throw new Error(`berth demo exited with ${demo.exitCode}:\n${output}`);
     }
     if (Date.now() - started > 120_000) {
       demo.kill('SIGKILL');
+      provider.kill('SIGKILL');
       throw new Error(`berth demo did not start within 120 s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
 
   return async () => {
+    provider.kill('SIGTERM');
     demo.kill('SIGINT');
     const code = await Promise.race([
       exited,

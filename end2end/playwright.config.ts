@@ -3,14 +3,17 @@ import { execFileSync } from 'node:child_process';
 
 // One free loopback port for the whole run. The config is evaluated again in every worker, so
 // the first evaluation stores the port in the environment the workers inherit.
-if (!process.env.E2E_PORT) {
-  process.env.E2E_PORT = execFileSync(process.execPath, [
+function freePort(): string {
+  return execFileSync(process.execPath, [
     '-e',
     "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})",
   ])
     .toString()
     .trim();
 }
+if (!process.env.E2E_PORT) process.env.E2E_PORT = freePort();
+// The OpenID Connect provider the sign-in test goes through.
+if (!process.env.E2E_OIDC_PORT) process.env.E2E_OIDC_PORT = freePort();
 
 export default defineConfig({
   testDir: './tests',

@@ -61,6 +61,8 @@ pub struct Persona {
 pub struct SignInOptions {
     /// Only in `berth demo`.
     pub personas: Vec<Persona>,
+    /// The identity provider's issuer, when OpenID Connect is configured.
+    pub oidc_issuer: Option<String>,
 }
 
 /// An API token as its owner sees it in lists: never the token.
@@ -108,5 +110,74 @@ mod tests {
         assert!(validate_token_request(&"x".repeat(65), 30).is_err());
         assert!(validate_token_request("ci", 0).is_err());
         assert!(validate_token_request("ci", 366).is_err());
+    }
+}
+
+/// Roles and teams from the identity provider's groups, through the configured mapping.
+/// Everyone is at least a developer; `admin` is granted only to the listed subjects or emails.
+pub fn map_groups(
+    groups: &[String],
+    roles: &std::collections::BTreeMap<String, Role>,
+    teams: &std::collections::BTreeMap<String, String>,
+    admins: &[String],
+    subject: &str,
+    email: &str,
+) -> (Vec<Role>, Vec<String>) {
+    let mut mapped: Vec<Role> = groups
+        .iter()
+        .filter_map(|g| roles.get(g).copied())
+        .filter(|r| *r != Role::Admin)
+        .collect();
+    if admins
+        .iter()
+        .any(|a| a == subject || (!email.is_empty() && a.eq_ignore_ascii_case(email)))
+    {
+        mapped.push(Role::Admin);
+    }
+    mapped.sort();
+    mapped.dedup();
+    let mut mapped_teams: Vec<String> = groups
+        .iter()
+        .filter_map(|g| teams.get(g).cloned())
+        .collect();
+    mapped_teams.sort();
+    mapped_teams.dedup();
+    (mapped, mapped_teams)
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn groups_map_to_roles_and_teams_and_admin_needs_listing() {
+        let roles = BTreeMap::from([
+            ("platform-sre".to_owned(), Role::Sre),
+            ("eng-managers".to_owned(), Role::Manager),
+            ("everyone-admins".to_owned(), Role::Admin),
+        ]);
+        let teams = BTreeMap::from([("team-payments".to_owned(), "payments".to_owned())]);
+        let groups = vec![
+            "eng-managers".to_owned(),
+            "team-payments".to_owned(),
+            "everyone-admins".to_owned(),
+            "misc".to_owned(),
+        ];
+        let (r, t) = map_groups(&groups, &roles, &teams, &[], "bob", "bob@example.com");
+        assert_eq!(
+            (r, t),
+            (vec![Role::Manager], vec!["payments".to_owned()]),
+            "a group alone never makes an admin"
+        );
+        let (r, _) = map_groups(
+            &[],
+            &roles,
+            &teams,
+            &["Alice@Example.com".to_owned()],
+            "alice",
+            "alice@example.com",
+        );
+        assert_eq!(r, vec![Role::Admin]);
     }
 }

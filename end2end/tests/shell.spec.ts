@@ -137,3 +137,23 @@ test('a user makes an API token, sees it once, and revokes it', async ({ page, r
   expect(after.status()).toBe(401);
   expect(errors).toEqual([]);
 });
+
+test('a user signs in through the OpenID Connect provider with roles from their groups', async ({ page }) => {
+  await page.goto('/signin');
+  await page.locator('#oidc-sign-in').click();
+  // The provider's own login form (oidc-provider's development interactions).
+  await page.locator('input[name="login"]').fill('bob');
+  await page.locator('input[name="password"]').fill('any password');
+  await page.locator('button[type="submit"]').click();
+  const consent = page.getByRole('button', { name: 'Continue' });
+  if (await consent.isVisible({ timeout: 5_000 }).catch(() => false)) await consent.click();
+
+  await expect(page).toHaveURL('/');
+  await expect(page.locator('#user-name')).toHaveText('Bob Manager');
+  await page.goto('/me');
+  await expect(page.locator('#me-roles')).toHaveText('developer, manager');
+  await expect(page.locator('#me-teams')).toHaveText('payments');
+  await page.getByRole('button', { name: 'Sign out' }).first().click();
+  await expect(page).toHaveURL('/signin');
+  await expect(page.locator('#sign-in-link')).toBeVisible();
+});

@@ -1,13 +1,14 @@
 //! Typed configuration: a TOML file overlaid by `BERTH_*` environment variables, validated once
 //! at start so that every problem is reported together, each on its own line with its fix.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use domain::access::Role;
 use serde::Deserialize;
 
 pub use crate::cluster::ClusterConfig;
@@ -39,8 +40,25 @@ pub struct Config {
     pub log: LogConfig,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
+    /// Sign-in through an OpenID Connect provider, when configured.
+    pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
     pub demo: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// Where the provider sends the browser back: `<Berth URL>/auth/oidc/callback`.
+    pub redirect_url: String,
+    /// Group → role (`developer`, `manager`, `sre`; admins are listed below).
+    pub roles: BTreeMap<String, Role>,
+    /// Group → team.
+    pub teams: BTreeMap<String, String>,
+    /// Subjects or emails of the admins.
+    pub admins: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +139,23 @@ struct RawConfig {
     cluster: RawCluster,
     #[serde(default)]
     auth: RawAuth,
+    #[serde(default)]
+    oidc: RawOidc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_url: Option<String>,
+    #[serde(default)]
+    roles: BTreeMap<String, String>,
+    #[serde(default)]
+    teams: BTreeMap<String, String>,
+    #[serde(default)]
+    admins: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +223,10 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
         "auth.session_absolute_hours",
     ),
     ("BERTH_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
+    ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
+    ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
+    ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
+    ("BERTH_OIDC_REDIRECT_URL", "oidc.redirect_url"),
 ];
 
 const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -265,6 +304,16 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
         .filter(|v| !v.is_empty())
     {
         raw.cluster.kubeconfig = Some(PathBuf::from(v));
+    }
+    for (name, slot) in [
+        ("BERTH_OIDC_ISSUER_URL", &mut raw.oidc.issuer_url),
+        ("BERTH_OIDC_CLIENT_ID", &mut raw.oidc.client_id),
+        ("BERTH_OIDC_CLIENT_SECRET", &mut raw.oidc.client_secret),
+        ("BERTH_OIDC_REDIRECT_URL", &mut raw.oidc.redirect_url),
+    ] {
+        if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
+            *slot = Some(v.clone());
+        }
     }
     if let Some(v) = env.get("BERTH_CLUSTER_CONTEXT").filter(|v| !v.is_empty()) {
         raw.cluster.context = Some(v.clone());
@@ -420,8 +469,53 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             context: raw.cluster.context,
         },
         auth: validate_auth(mode, raw.auth, problems),
+        oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
+}
+
+fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig> {
+    let any = raw.issuer_url.is_some() || raw.client_id.is_some() || raw.redirect_url.is_some();
+    if !any {
+        return None;
+    }
+    let mut required = |value: Option<String>, key: &str, env: &str| match value
+        .filter(|v| v.starts_with("http://") || v.starts_with("https://") || !key.ends_with("url"))
+    {
+        Some(v) => v,
+        None => {
+            problems.push(format!(
+                "oidc.{key} is missing or not a URL (set it in [oidc] or {env})"
+            ));
+            String::new()
+        }
+    };
+    let issuer_url = required(raw.issuer_url, "issuer_url", "BERTH_OIDC_ISSUER_URL");
+    let client_id = required(raw.client_id, "client_id", "BERTH_OIDC_CLIENT_ID");
+    let redirect_url = required(raw.redirect_url, "redirect_url", "BERTH_OIDC_REDIRECT_URL");
+    let mut roles = BTreeMap::new();
+    for (group, role) in raw.roles {
+        match Role::parse(&role) {
+            Some(Role::Admin) => problems.push(format!(
+                "oidc.roles maps {group:?} to admin; list admins by subject or email in oidc.admins instead"
+            )),
+            Some(r) => {
+                roles.insert(group, r);
+            }
+            None => problems.push(format!(
+                "oidc.roles maps {group:?} to {role:?}, which is not developer, manager or sre"
+            )),
+        }
+    }
+    Some(OidcConfig {
+        issuer_url,
+        client_id,
+        client_secret: raw.client_secret.filter(|s| !s.is_empty()),
+        redirect_url,
+        roles,
+        teams: raw.teams,
+        admins: raw.admins,
+    })
 }
 
 fn validate_auth(mode: Mode, raw: RawAuth, problems: &mut Vec<String>) -> AuthConfig {
@@ -561,6 +655,29 @@ mod tests {
                 err.to_string().contains(needle),
                 "{needle} missing in {err}"
             );
+        }
+    }
+
+    #[test]
+    fn oidc_needs_its_urls_and_known_roles() {
+        let f = file(
+            "[database]\nurl = \"postgres://h/db\"\n[oidc]\nissuer_url = \"https://login.example.com\"\nclient_id = \"berth\"\nredirect_url = \"https://berth.example.com/auth/oidc/callback\"\n[oidc.roles]\nsres = \"sre\"\n[oidc.teams]\nteam-payments = \"payments\"\n",
+        );
+        let config = Config::load(Mode::Serve, Some(f.path()), &env(&[])).expect("valid");
+        let oidc = config.oidc.expect("oidc");
+        assert_eq!(oidc.roles.get("sres"), Some(&Role::Sre));
+        assert_eq!(
+            oidc.teams.get("team-payments").map(String::as_str),
+            Some("payments")
+        );
+
+        let f = file(
+            "[database]\nurl = \"postgres://h/db\"\n[oidc]\nclient_id = \"berth\"\n[oidc.roles]\nops = \"root\"\nboss = \"admin\"\n",
+        );
+        let err = Config::load(Mode::Serve, Some(f.path()), &env(&[])).expect_err("invalid");
+        let text = err.to_string();
+        for needle in ["issuer_url", "redirect_url", "\"root\"", "oidc.admins"] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
         }
     }
 

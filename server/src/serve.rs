@@ -73,8 +73,14 @@ pub async fn serve_with(
 ) -> Result<(), Error> {
     let state = AppState {
         leptos_options: http::leptos_options(config),
-        services: Arc::new(Services::new(store, cluster, config.demo)),
+        services: Arc::new(Services::new(
+            store,
+            cluster,
+            config.demo,
+            config.oidc.as_ref().map(|o| o.issuer_url.clone()),
+        )),
         auth: config.auth.clone(),
+        oidc: config.oidc.clone().map(Arc::new),
         demo: config.demo,
     };
     http::serve(listener, http::router(state, &config.http), shutdown).await

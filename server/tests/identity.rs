@@ -410,3 +410,59 @@ async fn bad_audit_queries_get_clear_messages() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let mut config = test_config();
+    config.oidc = Some(server::config::OidcConfig {
+        // Nothing listens here: a refused state must be refused before the provider is asked.
+        issuer_url: "http://127.0.0.1:9".to_owned(),
+        client_id: "berth".to_owned(),
+        client_secret: None,
+        redirect_url: "http://127.0.0.1:9/auth/oidc/callback".to_owned(),
+        roles: Default::default(),
+        teams: Default::default(),
+        admins: Vec::new(),
+    });
+    let app = TestApp::spawn(&url, config).await;
+    let res = app
+        .get("/auth/oidc/callback?code=stolen&state=forged")
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(
+        body["message"],
+        "sign-in failed: unknown, expired or already used state"
+    );
+    let res = app
+        .get("/auth/oidc/callback?error=access_denied&error_description=nope")
+        .await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get(SET_COOKIE).is_none());
+
+    let sre = sign_in(&app, "demo:sam").await;
+    let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["events"].as_array().map(Vec::len), Some(2));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_oidc_configured_its_routes_say_so() {
+    let (_pg, app) = app().await;
+    let res = app.get("/auth/oidc/login").await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not configured")
+    );
+    app.stop().await;
+}

@@ -15,38 +15,44 @@ pub fn SignInPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match options.await {
-                        Ok(opts) if !opts.personas.is_empty() => {
+                        Ok(opts) => {
+                            let nothing = opts.personas.is_empty() && opts.oidc_issuer.is_none();
                             view! {
-                                <p class="lede">
-                                    "This is the demo: choose who to be. Each persona has the roles and teams shown."
-                                </p>
-                                <ul class="cards personas">
-                                    {opts
-                                        .personas
-                                        .into_iter()
-                                        .map(|p| {
-                                            let label = format!("Sign in as {}", p.display_name);
-                                            view! {
-                                                <li class="card">
-                                                    <h3>{p.display_name.clone()}</h3>
-                                                    <p>{p.roles.join(", ")} " · teams: " {p.teams.join(", ")}</p>
-                                                    <form method="post" action="/auth/demo">
-                                                        <input type="hidden" name="persona" value=p.id.clone() />
-                                                        <button class="button" type="submit">{label}</button>
-                                                    </form>
-                                                </li>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
-                            }
-                                .into_any()
-                        }
-                        Ok(_) => {
-                            view! {
-                                <p class="notice">
-                                    "Sign-in through your identity provider (OpenID Connect) is not built yet."
-                                </p>
+                                {opts.oidc_issuer.map(|issuer| view! {
+                                    <p>
+                                        <a class="button" id="oidc-sign-in" href="/auth/oidc/login" rel="external">
+                                            "Sign in with your identity provider"
+                                        </a>
+                                        <span class="muted">" (" {issuer} ")"</span>
+                                    </p>
+                                })}
+                                {(!opts.personas.is_empty()).then(|| view! {
+                                    <p class="lede">
+                                        "This is the demo: choose who to be. Each persona has the roles and teams shown."
+                                    </p>
+                                    <ul class="cards personas">
+                                        {opts
+                                            .personas
+                                            .into_iter()
+                                            .map(|p| {
+                                                let label = format!("Sign in as {}", p.display_name);
+                                                view! {
+                                                    <li class="card">
+                                                        <h3>{p.display_name.clone()}</h3>
+                                                        <p>{p.roles.join(", ")} " · teams: " {p.teams.join(", ")}</p>
+                                                        <form method="post" action="/auth/demo">
+                                                            <input type="hidden" name="persona" value=p.id.clone() />
+                                                            <button class="button" type="submit">{label}</button>
+                                                        </form>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                })}
+                                {nothing.then(|| view! {
+                                    <p class="notice">"No way to sign in is configured: set up [oidc] in Berth's configuration."</p>
+                                })}
                             }
                                 .into_any()
                         }

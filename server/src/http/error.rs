@@ -16,6 +16,8 @@ pub enum ApiError {
     #[error("the API token is unknown, expired or revoked")]
     BadToken,
     #[error("{0}")]
+    SignInFailed(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
@@ -35,7 +37,9 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unauthenticated | ApiError::BadToken => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::BadToken | ApiError::SignInFailed(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::Timeout { .. } => "timeout",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::BadToken => "bad_token",
+            ApiError::SignInFailed(_) => "sign_in_failed",
             ApiError::NotFound(_) => "not_found",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::CrossSite => "cross_site",

@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 mod health;
 mod middleware;
+mod oidc;
 mod tokens;
 
 use std::sync::Arc;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub services: Arc<Services>,
     pub auth: AuthConfig,
+    /// Sign-in through an identity provider, when configured.
+    pub oidc: Option<Arc<crate::config::OidcConfig>>,
     /// `berth demo`: the demo sign-in route exists only then.
     pub demo: bool,
 }
@@ -60,6 +63,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/auth/signout", post(auth::sign_out))
         .route("/api/v1/me", get(auth::me))
+        .route("/auth/oidc/login", get(oidc::login))
+        .route("/auth/oidc/callback", get(oidc::callback))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));

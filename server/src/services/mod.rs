@@ -33,14 +33,17 @@ pub struct Services {
     cluster: Cluster,
     /// `berth demo`: demo personas may sign in.
     demo: bool,
+    /// The identity provider's issuer, when configured.
+    oidc_issuer: Option<String>,
 }
 
 impl Services {
-    pub fn new(store: Store, cluster: Cluster, demo: bool) -> Self {
+    pub fn new(store: Store, cluster: Cluster, demo: bool, oidc_issuer: Option<String>) -> Self {
         Services {
             store,
             cluster,
             demo,
+            oidc_issuer,
         }
     }
 
@@ -79,7 +82,10 @@ impl Backend for Services {
         } else {
             Vec::new()
         };
-        SignInOptions { personas }
+        SignInOptions {
+            personas,
+            oidc_issuer: self.oidc_issuer.clone(),
+        }
     }
 
     async fn search_audit(

@@ -233,3 +233,39 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Remembers a sign-in sent to the identity provider.
+    pub async fn save_oidc_login(
+        &self,
+        state: &str,
+        nonce: &str,
+        verifier: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM oidc_logins WHERE created_at < now() - interval '10 minutes'")
+            .execute(self.pool())
+            .await?;
+        sqlx::query("INSERT INTO oidc_logins (state, nonce, pkce_verifier) VALUES ($1, $2, $3)")
+            .bind(state)
+            .bind(nonce)
+            .bind(verifier)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The nonce and PKCE verifier of a pending sign-in, removed so the state works once.
+    pub async fn take_oidc_login(
+        &self,
+        state: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "DELETE FROM oidc_logins WHERE state = $1 AND created_at > now() - interval '10 minutes' \
+             RETURNING nonce, pkce_verifier",
+        )
+        .bind(state)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row)
+    }
+}

@@ -1,0 +1,269 @@
+//! Sign-in through an OpenID Connect provider: authorization code flow with PKCE, state and
+//! nonce kept server-side and consumed once; roles and teams from the groups claim.
+
+use axum::extract::{Query, Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use domain::identity::{CurrentUser, map_groups};
+use openidconnect::core::{CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreResponseType};
+use openidconnect::{
+    AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse, UserInfoClaims,
+};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::{RequestOrigin, event, session_cookie};
+use super::error::ApiError;
+use crate::config::OidcConfig;
+
+/// The `groups` claim, which standard claims do not include.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+struct Groups {
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+impl AdditionalClaims for Groups {}
+
+fn http_client() -> Result<openidconnect::reqwest::Client, String> {
+    openidconnect::reqwest::ClientBuilder::new()
+        // Following redirects would let a provider steer Berth's requests anywhere.
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+async fn metadata(
+    config: &OidcConfig,
+    http: &openidconnect::reqwest::Client,
+) -> Result<CoreProviderMetadata, String> {
+    let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| e.to_string())?;
+    CoreProviderMetadata::discover_async(issuer, http)
+        .await
+        .map_err(|e| format!("discovery at {} failed: {e}", config.issuer_url))
+}
+
+/// `GET /auth/oidc/login`: off to the provider.
+pub async fn login(State(state): State<AppState>) -> Response {
+    let Some(config) = state.oidc.as_deref() else {
+        return ApiError::NotFound(
+            "sign-in through an identity provider is not configured".to_owned(),
+        )
+        .into_response();
+    };
+    let outcome = async {
+        let http = http_client()?;
+        let client = CoreClient::from_provider_metadata(
+            metadata(config, &http).await?,
+            ClientId::new(config.client_id.clone()),
+            config.client_secret.clone().map(ClientSecret::new),
+        )
+        .set_redirect_uri(
+            RedirectUrl::new(config.redirect_url.clone()).map_err(|e| e.to_string())?,
+        );
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, csrf, nonce) = client
+            .authorize_url(
+                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".to_owned()))
+            .add_scope(Scope::new("profile".to_owned()))
+            .add_scope(Scope::new("groups".to_owned()))
+            .set_pkce_challenge(challenge)
+            .url();
+        state
+            .services
+            .store()
+            .save_oidc_login(csrf.secret(), nonce.secret(), verifier.secret())
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<String, String>(url.to_string())
+    }
+    .await;
+    match outcome {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(why) => ApiError::Unavailable(why).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /auth/oidc/callback`: the provider sends the browser back with a code.
+pub async fn callback(
+    State(state): State<AppState>,
+    Query(params): Query<Callback>,
+    request: Request,
+) -> Response {
+    let origin = request
+        .extensions()
+        .get::<RequestOrigin>()
+        .cloned()
+        .unwrap_or_default();
+    let store = state.services.store();
+    let Some(config) = state.oidc.as_deref() else {
+        return ApiError::NotFound(
+            "sign-in through an identity provider is not configured".to_owned(),
+        )
+        .into_response();
+    };
+    if let Some(error) = params.error {
+        return refuse(
+            store,
+            &origin,
+            format!(
+                "the provider said {error}: {}",
+                params.error_description.unwrap_or_default()
+            ),
+            401,
+        )
+        .await;
+    }
+    let (Some(code), Some(csrf)) = (params.code, params.state) else {
+        return refuse(
+            store,
+            &origin,
+            "the callback carries no code or state".to_owned(),
+            400,
+        )
+        .await;
+    };
+    let pending = match store.take_oidc_login(&csrf).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return refuse(
+                store,
+                &origin,
+                "unknown, expired or already used state".to_owned(),
+                400,
+            )
+            .await;
+        }
+        Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+    };
+    let user = match exchange(config, code, pending).await {
+        Ok(u) => u,
+        Err(why) => return refuse(store, &origin, why, 401).await,
+    };
+    let outcome = async {
+        store.upsert_user(&user).await?;
+        let token = store
+            .create_session(&user.id, state.auth.session_absolute)
+            .await?;
+        let mut signed_in = event(Some(&user), &origin, "session.sign_in", "success");
+        signed_in.target_kind = "OidcLogin".to_owned();
+        signed_in.after =
+            Some(serde_json::json!({ "roles": user.role_names(), "teams": user.teams }));
+        store.record(&signed_in).await?;
+        Ok::<String, crate::store::StoreError>(token)
+    }
+    .await;
+    match outcome {
+        Ok(token) => {
+            let mut response = Redirect::to("/").into_response();
+            response.headers_mut().insert(
+                http::header::SET_COOKIE,
+                session_cookie(
+                    &token,
+                    state.auth.session_absolute.as_secs(),
+                    state.auth.secure_cookies,
+                ),
+            );
+            response
+        }
+        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+    }
+}
+
+/// Records a failed sign-in and answers with why.
+async fn refuse(
+    store: &crate::store::Store,
+    origin: &RequestOrigin,
+    why: String,
+    code: u16,
+) -> Response {
+    let mut failed = event(None, origin, "session.sign_in", "failure");
+    failed.target_kind = "OidcLogin".to_owned();
+    failed.after = Some(serde_json::json!({ "reason": why }));
+    if let Err(err) = store.record(&failed).await {
+        return ApiError::Unavailable(err.to_string()).into_response();
+    }
+    let message = format!("sign-in failed: {why}");
+    if code == 401 {
+        ApiError::SignInFailed(message).into_response()
+    } else {
+        ApiError::BadRequest(message).into_response()
+    }
+}
+
+/// Code for tokens; the ID token checked against the nonce; groups from the userinfo endpoint.
+async fn exchange(
+    config: &OidcConfig,
+    code: String,
+    pending: (String, String),
+) -> Result<CurrentUser, String> {
+    let (nonce, verifier) = pending;
+    let http = http_client()?;
+    let client = CoreClient::from_provider_metadata(
+        metadata(config, &http).await?,
+        ClientId::new(config.client_id.clone()),
+        config.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(config.redirect_url.clone()).map_err(|e| e.to_string())?);
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|e| e.to_string())?
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&http)
+        .await
+        .map_err(|e| format!("the token exchange failed: {e}"))?;
+    let id_token = tokens
+        .id_token()
+        .ok_or("the provider returned no ID token")?;
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &Nonce::new(nonce))
+        .map_err(|e| format!("the ID token is not valid: {e}"))?;
+    let subject = claims.subject().clone();
+    let info: UserInfoClaims<Groups, CoreGenderClaim> = client
+        .user_info(tokens.access_token().clone(), Some(subject.clone()))
+        .map_err(|e| e.to_string())?
+        .request_async(&http)
+        .await
+        .map_err(|e| format!("the userinfo request failed: {e}"))?;
+    let email = info
+        .email()
+        .or(claims.email())
+        .map(|e| e.as_str().to_owned())
+        .unwrap_or_default();
+    let name = info
+        .name()
+        .or(claims.name())
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_else(|| email.clone());
+    let groups = &info.additional_claims().groups;
+    let (roles, teams) = map_groups(
+        groups,
+        &config.roles,
+        &config.teams,
+        &config.admins,
+        subject.as_str(),
+        &email,
+    );
+    Ok(CurrentUser {
+        id: format!("oidc:{}", subject.as_str()),
+        email,
+        display_name: name,
+        roles,
+        teams,
+    })
+}
