@@ -216,22 +216,10 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
         }
         return ApiError::BadRequest("there is no such demo persona".to_owned()).into_response();
     };
-    let outcome = async {
-        store.upsert_user(&persona).await?;
-        let token = store
-            .create_session(&persona.id, state.auth.session_absolute)
-            .await?;
-        store
-            .record(&event(
-                Some(&persona),
-                &origin,
-                "session.sign_in",
-                "success",
-            ))
-            .await?;
-        Ok::<String, crate::store::StoreError>(token)
-    }
-    .await;
+    let signed_in = event(Some(&persona), &origin, "session.sign_in", "success");
+    let outcome = store
+        .sign_in(&persona, state.auth.session_absolute, &signed_in)
+        .await;
     match outcome {
         Ok(token) => {
             let mut response = Redirect::to("/").into_response();
@@ -259,22 +247,9 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Respon
     let user = request.extensions().get::<SignedIn>().map(|s| s.0.clone());
     let store = state.services.store();
     if let Some(SessionToken(token)) = request.extensions().get::<SessionToken>() {
-        match store.end_session(token).await {
-            Ok(true) => {
-                if let Err(err) = store
-                    .record(&event(
-                        user.as_ref(),
-                        &origin,
-                        "session.sign_out",
-                        "success",
-                    ))
-                    .await
-                {
-                    return ApiError::Unavailable(err.to_string()).into_response();
-                }
-            }
-            Ok(false) => {}
-            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        let signed_out = event(user.as_ref(), &origin, "session.sign_out", "success");
+        if let Err(err) = store.sign_out(token, &signed_out).await {
+            return ApiError::Unavailable(err.to_string()).into_response();
         }
     }
     let mut response = Redirect::to("/signin").into_response();

@@ -154,19 +154,12 @@ pub async fn callback(
         Ok(u) => u,
         Err(why) => return refuse(store, &origin, why, 401).await,
     };
-    let outcome = async {
-        store.upsert_user(&user).await?;
-        let token = store
-            .create_session(&user.id, state.auth.session_absolute)
-            .await?;
-        let mut signed_in = event(Some(&user), &origin, "session.sign_in", "success");
-        signed_in.target_kind = "OidcLogin".to_owned();
-        signed_in.after =
-            Some(serde_json::json!({ "roles": user.role_names(), "teams": user.teams }));
-        store.record(&signed_in).await?;
-        Ok::<String, crate::store::StoreError>(token)
-    }
-    .await;
+    let mut signed_in = event(Some(&user), &origin, "session.sign_in", "success");
+    signed_in.target_kind = "OidcLogin".to_owned();
+    signed_in.after = Some(serde_json::json!({ "roles": user.role_names(), "teams": user.teams }));
+    let outcome = store
+        .sign_in(&user, state.auth.session_absolute, &signed_in)
+        .await;
     match outcome {
         Ok(token) => {
             let mut response = Redirect::to("/").into_response();

@@ -31,43 +31,6 @@ fn secs(d: Duration) -> f64 {
 }
 
 impl Store {
-    /// Creates or refreshes a user from what the identity provider says of them.
-    pub async fn upsert_user(&self, user: &CurrentUser) -> Result<(), StoreError> {
-        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO users (id, email, display_name, roles, teams) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (id) DO UPDATE SET email = $2, display_name = $3, roles = $4, teams = $5, \
-             last_seen_at = now()",
-        )
-        .bind(&user.id)
-        .bind(&user.email)
-        .bind(&user.display_name)
-        .bind(&roles)
-        .bind(&user.teams)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Starts a session and returns the token for the cookie.
-    pub async fn create_session(
-        &self,
-        user_id: &str,
-        absolute: Duration,
-    ) -> Result<String, StoreError> {
-        let token = new_token();
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) \
-             VALUES ($1, $2, now() + make_interval(secs => $3))",
-        )
-        .bind(token_hash(&token))
-        .bind(user_id)
-        .bind(secs(absolute))
-        .execute(self.pool())
-        .await?;
-        Ok(token)
-    }
-
     /// The user of a live session, touching it; `None` once it ended, expired or sat idle.
     pub async fn session_user(
         &self,
@@ -93,17 +56,6 @@ impl Store {
             roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
             teams: row.try_get("teams")?,
         }))
-    }
-
-    /// Ends a session now; later requests with its cookie are anonymous.
-    pub async fn end_session(&self, token: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE sessions SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL",
-        )
-        .bind(token_hash(token))
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() > 0)
     }
 }
 
@@ -267,5 +219,65 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         Ok(row)
+    }
+}
+
+impl Store {
+    /// Signs `user` in: refreshes the user, starts a session and records `audit_event`, all in
+    /// one transaction, so there is never a session without its audit event (or the reverse).
+    pub async fn sign_in(
+        &self,
+        user: &CurrentUser,
+        absolute: Duration,
+        audit_event: &domain::audit::NewEvent,
+    ) -> Result<String, StoreError> {
+        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+        let token = new_token();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, roles, teams) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (id) DO UPDATE SET email = $2, display_name = $3, roles = $4, teams = $5, \
+             last_seen_at = now()",
+        )
+        .bind(&user.id)
+        .bind(&user.email)
+        .bind(&user.display_name)
+        .bind(&roles)
+        .bind(&user.teams)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) \
+             VALUES ($1, $2, now() + make_interval(secs => $3))",
+        )
+        .bind(token_hash(&token))
+        .bind(&user.id)
+        .bind(secs(absolute))
+        .execute(&mut *tx)
+        .await?;
+        super::audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(token)
+    }
+
+    /// Ends a session and records `audit_event` in one transaction; false if it had ended.
+    pub async fn sign_out(
+        &self,
+        token: &str,
+        audit_event: &domain::audit::NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE sessions SET ended_at = now() WHERE token_hash = $1 AND ended_at IS NULL",
+        )
+        .bind(token_hash(token))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::append(&mut tx, audit_event).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
