@@ -220,6 +220,14 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
     let outcome = store
         .sign_in(&persona, state.auth.session_absolute, &signed_in)
         .await;
+    signed_in_response(&state, outcome)
+}
+
+/// After a sign-in: home, with the session cookie; or why it could not be stored.
+pub fn signed_in_response(
+    state: &AppState,
+    outcome: Result<String, crate::store::StoreError>,
+) -> Response {
     match outcome {
         Ok(token) => {
             let mut response = Redirect::to("/").into_response();

@@ -13,7 +13,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::{RequestOrigin, event, session_cookie};
+use super::auth::{RequestOrigin, event, signed_in_response};
 use super::error::ApiError;
 use crate::config::OidcConfig;
 
@@ -160,21 +160,7 @@ pub async fn callback(
     let outcome = store
         .sign_in(&user, state.auth.session_absolute, &signed_in)
         .await;
-    match outcome {
-        Ok(token) => {
-            let mut response = Redirect::to("/").into_response();
-            response.headers_mut().insert(
-                http::header::SET_COOKIE,
-                session_cookie(
-                    &token,
-                    state.auth.session_absolute.as_secs(),
-                    state.auth.secure_cookies,
-                ),
-            );
-            response
-        }
-        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
-    }
+    signed_in_response(&state, outcome)
 }
 
 /// Records a failed sign-in and answers with why.

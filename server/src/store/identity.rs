@@ -26,6 +26,18 @@ fn new_token() -> String {
     )
 }
 
+/// A user from a row with id, email, display_name, roles and teams.
+fn user_from_row(row: &sqlx::postgres::PgRow) -> Result<CurrentUser, sqlx::Error> {
+    let roles: Vec<String> = row.try_get("roles")?;
+    Ok(CurrentUser {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
+        teams: row.try_get("teams")?,
+    })
+}
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -47,15 +59,10 @@ impl Store {
         .bind(secs(idle))
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let roles: Vec<String> = row.try_get("roles")?;
-        Ok(Some(CurrentUser {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            display_name: row.try_get("display_name")?,
-            roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            teams: row.try_get("teams")?,
-        }))
+        row.as_ref()
+            .map(user_from_row)
+            .transpose()
+            .map_err(StoreError::from)
     }
 }
 
@@ -174,15 +181,10 @@ impl Store {
         .bind(token_hash(token))
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let roles: Vec<String> = row.try_get("roles")?;
-        Ok(Some(CurrentUser {
-            id: row.try_get("id")?,
-            email: row.try_get("email")?,
-            display_name: row.try_get("display_name")?,
-            roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            teams: row.try_get("teams")?,
-        }))
+        row.as_ref()
+            .map(user_from_row)
+            .transpose()
+            .map_err(StoreError::from)
     }
 }
 
