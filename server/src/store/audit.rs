@@ -86,6 +86,74 @@ pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, 
     })
 }
 
+type Reply = tokio::sync::oneshot::Sender<Result<Event, StoreError>>;
+
+/// The single writer behind [`Store::record`]: takes what has queued up, appends it in order
+/// in one transaction, commits, then answers every caller.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    queue: tokio::sync::mpsc::Sender<(NewEvent, Reply)>,
+}
+
+/// Events one batch may carry.
+const BATCH: usize = 256;
+
+impl Recorder {
+    pub fn start(pool: sqlx::PgPool) -> Recorder {
+        let (queue, mut incoming) = tokio::sync::mpsc::channel::<(NewEvent, Reply)>(4 * BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = incoming.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < BATCH {
+                    match incoming.try_recv() {
+                        Ok(next) => batch.push(next),
+                        Err(_) => break,
+                    }
+                }
+                let written = write_batch(&pool, &batch).await;
+                match written {
+                    Ok(events) => {
+                        for ((_, reply), event) in batch.into_iter().zip(events) {
+                            let _ = reply.send(Ok(event));
+                        }
+                    }
+                    Err(err) => {
+                        let message = err.to_string();
+                        for (_, reply) in batch {
+                            let _ = reply.send(Err(StoreError::Audit(message.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        Recorder { queue }
+    }
+
+    async fn record(&self, event: NewEvent) -> Result<Event, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .send((event, reply))
+            .await
+            .map_err(|_| StoreError::Audit("the audit writer has stopped".to_owned()))?;
+        answer.await.map_err(|_| {
+            StoreError::Audit("the audit writer stopped before answering".to_owned())
+        })?
+    }
+}
+
+async fn write_batch(
+    pool: &sqlx::PgPool,
+    batch: &[(NewEvent, Reply)],
+) -> Result<Vec<Event>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut events = Vec::with_capacity(batch.len());
+    for (event, _) in batch {
+        events.push(append(&mut tx, event).await?);
+    }
+    tx.commit().await?;
+    Ok(events)
+}
+
 const COLUMNS: &str = "seq, at_micros, actor_id, actor_display, actor_roles, source, request_id, \
     action, target_kind, target_namespace, target_name, before, after, outcome, prev_hash, hash";
 
@@ -115,13 +183,12 @@ fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
 }
 
 impl Store {
-    /// Records an event in a transaction of its own (sign-in and other events that change
-    /// nothing else).
+    /// Records an event that changes nothing else (a refused request, a failed sign-in).
+    /// Returns once it is committed. Such events from concurrent requests share a transaction,
+    /// so one commit (one WAL flush) carries many; events that record a state change are
+    /// appended in that change's own transaction with [`append`] instead.
     pub async fn record(&self, event: &NewEvent) -> Result<Event, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let stored = append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(stored)
+        self.recorder.record(event.clone()).await
     }
 
     /// Events matching `filter`, newest first.

@@ -29,12 +29,16 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("recording the audit event failed: {0}")]
+    Audit(String),
 }
 
 /// The connection pool and the queries on it.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Events recorded on their own go through one writer that commits them in batches.
+    recorder: audit::Recorder,
 }
 
 impl Store {
@@ -54,7 +58,8 @@ impl Store {
                 target,
                 reason: first_line(&err.to_string()),
             })?;
-        Ok(Store { pool })
+        let recorder = audit::Recorder::start(pool.clone());
+        Ok(Store { pool, recorder })
     }
 
     pub fn pool(&self) -> &PgPool {
