@@ -53,6 +53,8 @@ pub struct OidcConfig {
     pub client_secret: Option<String>,
     /// Where the provider sends the browser back: `<Berth URL>/auth/oidc/callback`.
     pub redirect_url: String,
+    /// Scopes besides `openid`; the groups claim usually needs its own.
+    pub scopes: Vec<String>,
     /// Group → role (`developer`, `manager`, `sre`; admins are listed below).
     pub roles: BTreeMap<String, Role>,
     /// Group → team.
@@ -150,6 +152,7 @@ struct RawOidc {
     client_id: Option<String>,
     client_secret: Option<String>,
     redirect_url: Option<String>,
+    scopes: Option<Vec<String>>,
     #[serde(default)]
     roles: BTreeMap<String, String>,
     #[serde(default)]
@@ -512,6 +515,18 @@ fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig>
         client_id,
         client_secret: raw.client_secret.filter(|s| !s.is_empty()),
         redirect_url,
+        scopes: raw
+            .scopes
+            .unwrap_or_else(|| {
+                vec![
+                    "email".to_owned(),
+                    "profile".to_owned(),
+                    "groups".to_owned(),
+                ]
+            })
+            .into_iter()
+            .filter(|s| s != "openid")
+            .collect(),
         roles,
         teams: raw.teams,
         admins: raw.admins,

@@ -422,6 +422,7 @@ async fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
         client_id: "berth".to_owned(),
         client_secret: None,
         redirect_url: "http://127.0.0.1:9/auth/oidc/callback".to_owned(),
+        scopes: vec!["email".to_owned(), "groups".to_owned()],
         roles: Default::default(),
         teams: Default::default(),
         admins: Vec::new(),

@@ -64,17 +64,17 @@ pub async fn login(State(state): State<AppState>) -> Response {
             RedirectUrl::new(config.redirect_url.clone()).map_err(|e| e.to_string())?,
         );
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, csrf, nonce) = client
+        let mut request = client
             .authorize_url(
                 AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
                 CsrfToken::new_random,
                 Nonce::new_random,
             )
-            .add_scope(Scope::new("email".to_owned()))
-            .add_scope(Scope::new("profile".to_owned()))
-            .add_scope(Scope::new("groups".to_owned()))
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        for scope in &config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, csrf, nonce) = request.url();
         state
             .services
             .store()
