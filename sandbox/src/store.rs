@@ -140,7 +140,26 @@ struct Inner {
     history_limit: usize,
 }
 
+/// Where an object of `rt` lives in its table.
+fn key_for(rt: &ResourceType, ns: &str, name: &str) -> Key {
+    let ns = if rt.namespaced {
+        ns.to_owned()
+    } else {
+        String::new()
+    };
+    (ns, name.to_owned())
+}
+
 impl Inner {
+    /// A copy of the stored object, or the API's 404.
+    fn current(&self, rt: &ResourceType, key: &Key, name: &str) -> Result<Value, ApiError> {
+        self.tables
+            .get(table_key(rt))
+            .and_then(|t| t.get(key))
+            .cloned()
+            .ok_or_else(|| not_found(rt, name))
+    }
+
     fn put(&mut self, rt: &ResourceType, key: Key, value: Value) {
         let text: Arc<str> = value.to_string().into();
         self.texts
@@ -236,13 +255,7 @@ impl Store {
     }
 
     pub fn get(&self, rt: &'static ResourceType, ns: &str, name: &str) -> Result<Value, ApiError> {
-        let inner = self.lock();
-        inner
-            .tables
-            .get(table_key(rt))
-            .and_then(|t| t.get(&(ns.to_owned(), name.to_owned())))
-            .cloned()
-            .ok_or_else(|| not_found(rt, name))
+        self.lock().current(rt, &key_for(rt, ns, name), name)
     }
 
     pub fn list(
@@ -360,14 +373,7 @@ impl Store {
         if rt.namespaced {
             crate::admission::admit(&inner.tables, rt, ns, &mut object)?;
         }
-        let key = (
-            if rt.namespaced {
-                ns.to_owned()
-            } else {
-                String::new()
-            },
-            name.clone(),
-        );
+        let key = key_for(rt, ns, &name);
         if inner
             .tables
             .get(table_key(rt))
@@ -454,20 +460,8 @@ impl Store {
         change: impl FnOnce(&mut Value) -> Result<(), ApiError>,
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let key = (
-            if rt.namespaced {
-                ns.to_owned()
-            } else {
-                String::new()
-            },
-            name.to_owned(),
-        );
-        let old = inner
-            .tables
-            .get(table_key(rt))
-            .and_then(|t| t.get(&key))
-            .cloned()
-            .ok_or_else(|| not_found(rt, name))?;
+        let key = key_for(rt, ns, name);
+        let old = inner.current(rt, &key, name)?;
         let mut new = old.clone();
         change(&mut new)?;
         if name_of(&new) != name {
@@ -571,20 +565,8 @@ impl Store {
         expected_rv: Option<&str>,
     ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
-        let key = (
-            if rt.namespaced {
-                ns.to_owned()
-            } else {
-                String::new()
-            },
-            name.to_owned(),
-        );
-        let current = inner
-            .tables
-            .get(table_key(rt))
-            .and_then(|t| t.get(&key))
-            .cloned()
-            .ok_or_else(|| not_found(rt, name))?;
+        let key = key_for(rt, ns, name);
+        let current = inner.current(rt, &key, name)?;
         if let Some(uid) = expected_uid
             && current.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid)
         {
