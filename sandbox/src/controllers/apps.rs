@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Context, Target, events, meta_str, now, owned_by, owner_reference, parse_time, pod_active,
-    pod_ready, rt, template_hash,
+    Context, Target, events, flag_at, int_at, meta_str, now, owned_by, owner_reference, parse_time,
+    pod_active, pod_ready, rt, template_hash,
 };
 use crate::status::ApiError;
 use crate::store::{Part, Propagation};
@@ -14,10 +14,7 @@ pub const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH_LABEL: &str = "pod-template-hash";
 
 fn replicas(object: &Value) -> i64 {
-    object
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
+    int_at(object, "/spec/replicas", 1)
 }
 
 fn status_i64(object: &Value, field: &str) -> i64 {
@@ -268,10 +265,7 @@ pub fn deployment(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), Api
         return Ok(());
     }
     let desired = replicas(&d);
-    let paused = d
-        .pointer("/spec/paused")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let paused = flag_at(&d, "/spec/paused", false);
     let template = bare_template(d.pointer("/spec/template").unwrap_or(&Value::Null));
     let all = ctx.store.list_in(sets, ns);
     let mut owned: Vec<Value> = owned_by(&all, &d).cloned().collect();
@@ -436,10 +430,7 @@ fn scale(
 
 /// Old ReplicaSets beyond `revisionHistoryLimit` that run nothing are deleted.
 fn cleanup(ctx: &mut Context<'_>, d: &Value, owned: &[Value]) -> Result<(), ApiError> {
-    let limit = d
-        .pointer("/spec/revisionHistoryLimit")
-        .and_then(Value::as_i64)
-        .unwrap_or(10);
+    let limit = int_at(d, "/spec/revisionHistoryLimit", 10);
     let mut idle: Vec<&Value> = owned
         .iter()
         .filter(|rs| replicas(rs) == 0 && status_i64(rs, "replicas") == 0)
@@ -530,18 +521,12 @@ fn update_status(
     ]
     .iter()
     .any(|k| previous.get(*k) != counts.get(*k));
-    let generation = d
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
+    let generation = int_at(d, "/metadata/generation", 1);
     let observed_before = previous
         .get("observedGeneration")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let paused = d
-        .pointer("/spec/paused")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let paused = flag_at(d, "/spec/paused", false);
     let unavailable = resolve(
         d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
         desired,
@@ -574,10 +559,7 @@ fn update_status(
     };
     let prev_progress = prev_cond("Progressing");
     let complete = updated == desired && sum("replicas") == desired && available == desired;
-    let deadline = d
-        .pointer("/spec/progressDeadlineSeconds")
-        .and_then(Value::as_i64)
-        .unwrap_or(600);
+    let deadline = int_at(d, "/spec/progressDeadlineSeconds", 600);
     let progress_cond = if paused {
         condition(
             "Progressing",

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::apps::create_pod;
-use super::{Context, meta_str, now, owned_by, owner_reference, parse_time, rt};
+use super::{Context, flag_at, int_at, meta_str, now, owned_by, owner_reference, parse_time, rt};
 use crate::status::ApiError;
 use crate::store::{Part, Propagation};
 
@@ -25,22 +25,10 @@ pub fn job(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiError> 
     if finished {
         return Ok(());
     }
-    let completions = job
-        .pointer("/spec/completions")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let parallelism = job
-        .pointer("/spec/parallelism")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let backoff_limit = job
-        .pointer("/spec/backoffLimit")
-        .and_then(Value::as_i64)
-        .unwrap_or(6);
-    let suspended = job
-        .pointer("/spec/suspend")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let completions = int_at(&job, "/spec/completions", 1);
+    let parallelism = int_at(&job, "/spec/parallelism", 1);
+    let backoff_limit = int_at(&job, "/spec/backoffLimit", 6);
+    let suspended = flag_at(&job, "/spec/suspend", false);
     let all = ctx.store.list_in(rt("", "pods"), ns);
     let pods: Vec<&Value> = owned_by(&all, &job).collect();
     let phase = |p: &Value| {
@@ -186,10 +174,7 @@ pub fn cronjob(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiErr
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let suspended = cj
-        .pointer("/spec/suspend")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let suspended = flag_at(&cj, "/spec/suspend", false);
     let all_jobs = ctx.store.list_in(jobs_rt, ns);
     let mut owned: Vec<Value> = owned_by(&all_jobs, &cj).cloned().collect();
     let done = |j: &Value, kind: &str| {
@@ -273,16 +258,9 @@ pub fn cronjob(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiErr
     for (kind, limit) in [
         (
             "Complete",
-            cj.pointer("/spec/successfulJobsHistoryLimit")
-                .and_then(Value::as_i64)
-                .unwrap_or(3),
+            int_at(&cj, "/spec/successfulJobsHistoryLimit", 3),
         ),
-        (
-            "Failed",
-            cj.pointer("/spec/failedJobsHistoryLimit")
-                .and_then(Value::as_i64)
-                .unwrap_or(1),
-        ),
+        ("Failed", int_at(&cj, "/spec/failedJobsHistoryLimit", 1)),
     ] {
         let mut finished: Vec<&Value> = owned.iter().filter(|j| done(j, kind)).collect();
         finished.sort_by_key(|j| meta_str(j, "creationTimestamp").to_owned());

@@ -415,6 +415,22 @@ pub(crate) fn owned_by<'a>(
     })
 }
 
+/// An integer field of an object, or `default` when it is absent.
+pub(crate) fn int_at(object: &Value, pointer: &str, default: i64) -> i64 {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(default)
+}
+
+/// A boolean field of an object, or `default` when it is absent.
+pub(crate) fn flag_at(object: &Value, pointer: &str, default: bool) -> bool {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_bool)
+        .unwrap_or(default)
+}
+
 /// Whether a pod is Ready (its Ready condition is True).
 pub(crate) fn pod_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Context, Target, events, meta_str, now, parse_time, pod_active, pod_ready, rt};
+use super::{
+    Context, Target, events, flag_at, int_at, meta_str, now, parse_time, pod_active, pod_ready, rt,
+};
 use crate::admission::pod_resources;
 use crate::quantity;
 use crate::status::ApiError;
@@ -87,10 +89,7 @@ fn node_room(ctx: &Context<'_>) -> BTreeMap<String, (f64, f64, f64, Value)> {
     ctx.store.read(|tables| {
         let mut room: BTreeMap<String, (f64, f64, f64, Value)> = BTreeMap::new();
         for node in tables.get("nodes").into_iter().flat_map(|t| t.values()) {
-            let unschedulable = node
-                .pointer("/spec/unschedulable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let unschedulable = flag_at(node, "/spec/unschedulable", false);
             if unschedulable {
                 continue;
             }
@@ -402,10 +401,7 @@ pub fn pod(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiError> 
         "crash-loop" => {
             // Restarts back off as the kubelet's do: 10 s, 20 s, 40 s … capped at 5 min.
             let restarts = crash_restarts(elapsed_sim);
-            let current = pod
-                .pointer("/status/containerStatuses/0/restartCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
+            let current = int_at(&pod, "/status/containerStatuses/0/restartCount", 0);
             if restarts != current {
                 let updated = ctx.store.modify(pods, ns, name, Part::Status, |p| {
                     let state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}});

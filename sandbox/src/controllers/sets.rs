@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::apps::create_pod;
-use super::{Context, meta_str, owned_by, pod_active, pod_ready, rt, template_hash};
+use super::{Context, int_at, meta_str, owned_by, pod_active, pod_ready, rt, template_hash};
 use crate::status::ApiError;
 use crate::store::{Part, Propagation};
 
@@ -37,14 +37,8 @@ pub fn statefulset(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), Ap
     if sts.pointer("/metadata/deletionTimestamp").is_some() {
         return Ok(());
     }
-    let desired = sts
-        .pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1);
-    let partition = sts
-        .pointer("/spec/updateStrategy/rollingUpdate/partition")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
+    let desired = int_at(&sts, "/spec/replicas", 1);
+    let partition = int_at(&sts, "/spec/updateStrategy/rollingUpdate/partition", 0);
     let on_delete = sts
         .pointer("/spec/updateStrategy/type")
         .and_then(Value::as_str)
