@@ -20,10 +20,13 @@ step() {
 step "cargo fmt --check" cargo fmt --all --check
 step "clippy (server)" cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (browser)" cargo clippy -p app --target wasm32-unknown-unknown --features hydrate -- -D warnings
-step "cargo test" cargo test --workspace
+step "build the tests" cargo test --workspace --no-run
+# Tests that hang must fail the run, not outlast CI: the runs themselves take a few minutes, so
+# the bounds are generous. `timeout` signals its whole process group (servers included).
+step "cargo test" timeout -k 30s 30m cargo test --workspace
 step "build the site" scripts/site.sh
 step "build berth" cargo build -p server --bin berth
-step "browser tests" bash -c 'cd end2end && npx playwright test'
+step "browser tests" timeout -k 30s 15m bash -c 'cd end2end && npx playwright test'
 
 # Sum the runners' own counts: cargo's "test result:" lines and Playwright's "N passed/failed".
 passed=$(grep -Eo '(ok|FAILED)\. [0-9]+ passed' "$log" | awk '{s+=$2} END {print s+0}')

@@ -24,16 +24,23 @@ fn signed_in() -> Option<CurrentUser> {
         .map(|s| s.0)
 }
 
+/// The signed-in user as the page is rendered: on the server from the request, in the browser
+/// read back from the page (see [`crate::session::provide_signed_in`]).
+pub fn current_user() -> Option<CurrentUser> {
+    #[cfg(feature = "ssr")]
+    {
+        signed_in()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
 /// Whether Berth's dependencies answer right now.
 #[server]
 pub async fn check_readiness() -> Result<Readiness, ServerFnError> {
     Ok(backend()?.readiness().await)
-}
-
-/// Who is signed in, if anyone.
-#[server]
-pub async fn who_am_i() -> Result<Option<CurrentUser>, ServerFnError> {
-    Ok(signed_in())
 }
 
 #[server]

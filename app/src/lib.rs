@@ -8,6 +8,7 @@ pub mod api;
 pub mod backend;
 pub mod components;
 pub mod pages;
+pub mod session;
 
 use domain::areas::Area;
 use leptos::prelude::*;
@@ -47,6 +48,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    session::provide_signed_in();
 
     view! {
         <Stylesheet id="berth-css" href="/pkg/berth.css" />

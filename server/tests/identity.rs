@@ -64,406 +64,426 @@ async fn audit(app: &TestApp, cookie: &str, query: &str) -> reqwest::Response {
         .expect("audit")
 }
 
-#[tokio::test]
-async fn demo_sign_in_sign_out_and_replay() {
-    let (_pg, app) = app().await;
-    assert_eq!(app.get("/api/v1/me").await.status(), 401);
-    let cookie = sign_in(&app, "demo:dana").await;
-    let body: Value = me(&app, &cookie).await.json().await.expect("json");
-    assert_eq!(body["display_name"], "Dana Developer");
-    assert_eq!(body["roles"], serde_json::json!(["developer"]));
-    assert_eq!(body["teams"], serde_json::json!(["payments", "checkout"]));
+#[test]
+fn demo_sign_in_sign_out_and_replay() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        assert_eq!(app.get("/api/v1/me").await.status(), 401);
+        let cookie = sign_in(&app, "demo:dana").await;
+        let body: Value = me(&app, &cookie).await.json().await.expect("json");
+        assert_eq!(body["display_name"], "Dana Developer");
+        assert_eq!(body["roles"], serde_json::json!(["developer"]));
+        assert_eq!(body["teams"], serde_json::json!(["payments", "checkout"]));
 
-    let res = app
-        .client
-        .post(app.url("/auth/signout"))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .send()
-        .await
-        .expect("sign out");
-    assert_eq!(res.status(), 303);
-    assert!(
-        res.headers()
-            .get(SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .contains("Max-Age=0")
-    );
-    // The old cookie is dead on the server, not just forgotten by the browser.
-    assert_eq!(me(&app, &cookie).await.status(), 401);
-
-    let sre = sign_in(&app, "demo:sam").await;
-    let page: Value = audit(&app, &sre, "actor=demo:dana")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let actions: Vec<&str> = page["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["action"].as_str())
-        .collect();
-    assert_eq!(actions, ["session.sign_out", "session.sign_in"]);
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn an_unknown_persona_is_refused_and_audited() {
-    let (_pg, app) = app().await;
-    let res = app
-        .client
-        .post(app.url("/auth/demo"))
-        .header(ORIGIN, &app.base)
-        .form(&[("persona", "demo:mallory")])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(res.status(), 400);
-    assert!(res.headers().get(SET_COOKIE).is_none());
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["error"], "bad_request");
-    let sre = sign_in(&app, "demo:sam").await;
-    let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn forged_cross_site_posts_are_refused_and_change_nothing() {
-    let (_pg, app) = app().await;
-    let cookie = sign_in(&app, "demo:mike").await;
-    for origin in [Some("http://evil.example"), None] {
-        let mut req = app
+        let res = app
             .client
             .post(app.url("/auth/signout"))
-            .header(COOKIE, &cookie);
-        if let Some(o) = origin {
-            req = req.header(ORIGIN, o);
-        }
-        let res = req.send().await.expect("post");
-        assert_eq!(res.status(), 403, "origin {origin:?}");
-        let body: Value = res.json().await.expect("json");
-        assert_eq!(body["error"], "cross_site");
-    }
-    assert_eq!(
-        me(&app, &cookie).await.status(),
-        200,
-        "the session survived the forged sign-out"
-    );
-    let sre = sign_in(&app, "demo:sam").await;
-    let page: Value = audit(&app, &sre, "outcome=denied")
-        .await
-        .json()
-        .await
-        .expect("json");
-    let events = page["events"].as_array().cloned().unwrap_or_default();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["action"], "request.cross_site_refused");
-    assert_eq!(events[0]["actor_id"], "demo:mike");
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn idle_sessions_expire() {
-    let pg = TestPostgres::start();
-    let url = pg.database("berth_test").await;
-    let mut config = test_config();
-    config.auth.session_idle = Duration::from_secs(1);
-    let app = TestApp::spawn(&url, config).await;
-    let cookie = sign_in(&app, "demo:dana").await;
-    assert_eq!(me(&app, &cookie).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let res = me(&app, &cookie).await;
-    assert_eq!(res.status(), 401);
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["message"], "sign in first");
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn the_audit_api_follows_the_policy_and_exports() {
-    let (_pg, app) = app().await;
-    let dana = sign_in(&app, "demo:dana").await;
-    let res = audit(&app, &dana, "").await;
-    assert_eq!(res.status(), 403, "developers do not read the audit trail");
-    let body: Value = res.json().await.expect("json");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("SREs and admins"),
-        "{body}"
-    );
-
-    let ada = sign_in(&app, "demo:ada").await;
-    let csv = audit(&app, &ada, "format=csv").await;
-    assert_eq!(csv.status(), 200);
-    assert!(
-        csv.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .starts_with("text/csv")
-    );
-    let text = csv.text().await.expect("csv");
-    let mut lines = text.lines();
-    assert!(
-        lines
-            .next()
-            .unwrap_or_default()
-            .starts_with("seq,time,actor")
-    );
-    assert_eq!(lines.count(), 2, "dana's and ada's sign-ins");
-    let jsonl = audit(&app, &ada, "format=jsonl&actor=demo:ada")
-        .await
-        .text()
-        .await
-        .expect("jsonl");
-    let first: Value =
-        serde_json::from_str(jsonl.lines().next().unwrap_or_default()).expect("a JSON line");
-    assert_eq!(first["action"], "session.sign_in");
-    assert_eq!(audit(&app, &ada, "since=yesterday").await.status(), 400);
-
-    // A manager sees the events of their teams' namespaces only.
-    let mike = sign_in(&app, "demo:mike").await;
-    let res = audit(&app, &mike, "namespace=search-prod").await;
-    assert_eq!(res.status(), 403);
-    let page: Value = audit(&app, &mike, "").await.json().await.expect("json");
-    assert_eq!(
-        page["events"].as_array().map(Vec::len),
-        Some(0),
-        "no payments namespaces exist in this cluster"
-    );
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn serve_mode_has_no_demo_sign_in() {
-    let pg = TestPostgres::start();
-    let url = pg.database("berth_test").await;
-    let mut config = test_config();
-    config.demo = false;
-    let app = TestApp::spawn(&url, config).await;
-    let res = app
-        .client
-        .post(app.url("/auth/demo"))
-        .header(ORIGIN, &app.base)
-        .form(&[("persona", "demo:ada")])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(res.status(), 404);
-    assert!(res.headers().get(SET_COOKIE).is_none());
-    app.stop().await;
-}
-
-#[tokio::test]
-async fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
-    let (_pg, app) = app().await;
-    let cookie = sign_in(&app, "demo:sam").await;
-    let create = |body: Value| {
-        app.client
-            .post(app.url("/api/v1/tokens"))
             .header(COOKIE, &cookie)
             .header(ORIGIN, &app.base)
-            .json(&body)
             .send()
-    };
-    for (bad, why) in [
-        (serde_json::json!({"name": ""}), "name"),
-        (
-            serde_json::json!({"name": "ci", "expires_in_days": 999}),
-            "expires_in_days",
-        ),
-        (serde_json::json!({"nom": "ci"}), "JSON"),
-    ] {
-        let res = create(bad).await.expect("post");
-        assert_eq!(res.status(), 400);
-        let body: Value = res.json().await.expect("json");
+            .await
+            .expect("sign out");
+        assert_eq!(res.status(), 303);
         assert!(
-            body["message"].as_str().unwrap_or_default().contains(why),
-            "{body}"
+            res.headers()
+                .get(SET_COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .contains("Max-Age=0")
         );
-    }
-    let res = create(serde_json::json!({"name": "ci pipeline", "expires_in_days": 30}))
-        .await
-        .expect("post");
-    assert_eq!(res.status(), 201);
-    let made: Value = res.json().await.expect("json");
-    let token = made["token"].as_str().unwrap_or_default().to_owned();
-    let id = made["id"].as_str().unwrap_or_default().to_owned();
-    assert!(token.starts_with("berth_") && token.len() > 40, "{token}");
+        // The old cookie is dead on the server, not just forgotten by the browser.
+        assert_eq!(me(&app, &cookie).await.status(), 401);
 
-    // The listing never shows the token again.
-    let list = app
-        .client
-        .get(app.url("/api/v1/tokens"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("list")
-        .text()
-        .await
-        .expect("body");
-    assert!(
-        list.contains("ci pipeline") && !list.contains(&token),
-        "{list}"
-    );
-
-    // A script with the token acts as its owner, without cookies or an Origin.
-    let bearer = |t: &str| app.client.get(app.url("/api/v1/me")).bearer_auth(t).send();
-    let me: Value = bearer(&token)
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(me["id"], "demo:sam");
-    let audit = app
-        .client
-        .get(app.url("/api/v1/audit?action=token.create"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("audit");
-    assert_eq!(audit.status(), 200);
-
-    let res = app
-        .client
-        .delete(app.url(&format!("/api/v1/tokens/{id}")))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .send()
-        .await
-        .expect("revoke");
-    assert_eq!(res.status(), 204);
-    let res = bearer(&token).await.expect("me");
-    assert_eq!(res.status(), 401);
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(body["error"], "bad_token");
-    assert_eq!(bearer("berth_made_up").await.expect("me").status(), 401);
-
-    // Creation, revocation and the refused tokens are all on the record.
-    let res = app
-        .client
-        .get(app.url("/api/v1/audit?limit=10"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .expect("audit");
-    let status = res.status();
-    let text = res.text().await.expect("body");
-    let page: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
-    let actions: Vec<(String, String)> = page["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["action"].as_str().unwrap_or_default().to_owned(),
-                e["outcome"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    for expected in [
-        ("token.create", "success"),
-        ("token.revoke", "success"),
-        ("token.authenticate", "failure"),
-    ] {
-        assert!(
-            actions
-                .iter()
-                .any(|(a, o)| a == expected.0 && o == expected.1),
-            "{expected:?} not in {actions:?}"
-        );
-    }
-    app.stop().await;
+        let sre = sign_in(&app, "demo:sam").await;
+        let page: Value = audit(&app, &sre, "actor=demo:dana")
+            .await
+            .json()
+            .await
+            .expect("json");
+        let actions: Vec<&str> = page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert_eq!(actions, ["session.sign_out", "session.sign_in"]);
+        app.stop().await;
+    });
 }
 
-#[tokio::test]
-async fn bad_audit_queries_get_clear_messages() {
-    let (_pg, app) = app().await;
-    let ada = sign_in(&app, "demo:ada").await;
-    for (query, needle) in [
-        ("limit=ten", "limit"),
-        ("outcome=maybe", "outcome"),
-        ("colour=red", "colour"),
-        ("format=xml", "format"),
-    ] {
-        let res = audit(&app, &ada, query).await;
-        assert_eq!(res.status(), 400, "{query}");
+#[test]
+fn an_unknown_persona_is_refused_and_audited() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let res = app
+            .client
+            .post(app.url("/auth/demo"))
+            .header(ORIGIN, &app.base)
+            .form(&[("persona", "demo:mallory")])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 400);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "bad_request");
+        let sre = sign_in(&app, "demo:sam").await;
+        let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
+        app.stop().await;
+    });
+}
+
+#[test]
+fn forged_cross_site_posts_are_refused_and_change_nothing() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let cookie = sign_in(&app, "demo:mike").await;
+        for origin in [Some("http://evil.example"), None] {
+            let mut req = app
+                .client
+                .post(app.url("/auth/signout"))
+                .header(COOKIE, &cookie);
+            if let Some(o) = origin {
+                req = req.header(ORIGIN, o);
+            }
+            let res = req.send().await.expect("post");
+            assert_eq!(res.status(), 403, "origin {origin:?}");
+            let body: Value = res.json().await.expect("json");
+            assert_eq!(body["error"], "cross_site");
+        }
+        assert_eq!(
+            me(&app, &cookie).await.status(),
+            200,
+            "the session survived the forged sign-out"
+        );
+        let sre = sign_in(&app, "demo:sam").await;
+        let page: Value = audit(&app, &sre, "outcome=denied")
+            .await
+            .json()
+            .await
+            .expect("json");
+        let events = page["events"].as_array().cloned().unwrap_or_default();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["action"], "request.cross_site_refused");
+        assert_eq!(events[0]["actor_id"], "demo:mike");
+        app.stop().await;
+    });
+}
+
+#[test]
+fn idle_sessions_expire() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.auth.session_idle = Duration::from_secs(1);
+        let app = TestApp::spawn(&url, config).await;
+        let cookie = sign_in(&app, "demo:dana").await;
+        assert_eq!(me(&app, &cookie).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
+        let res = me(&app, &cookie).await;
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["message"], "sign in first");
+        app.stop().await;
+    });
+}
+
+#[test]
+fn the_audit_api_follows_the_policy_and_exports() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let res = audit(&app, &dana, "").await;
+        assert_eq!(res.status(), 403, "developers do not read the audit trail");
         let body: Value = res.json().await.expect("json");
         assert!(
             body["message"]
                 .as_str()
                 .unwrap_or_default()
-                .contains(needle),
-            "{query}: {body}"
+                .contains("SREs and admins"),
+            "{body}"
         );
-    }
-    app.stop().await;
-}
 
-#[tokio::test]
-async fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
-    let pg = TestPostgres::start();
-    let url = pg.database("berth_test").await;
-    let mut config = test_config();
-    config.oidc = Some(server::config::OidcConfig {
-        // Nothing listens here: a refused state must be refused before the provider is asked.
-        issuer_url: "http://127.0.0.1:9".to_owned(),
-        client_id: "berth".to_owned(),
-        client_secret: None,
-        redirect_url: "http://127.0.0.1:9/auth/oidc/callback".to_owned(),
-        scopes: vec!["email".to_owned(), "groups".to_owned()],
-        roles: Default::default(),
-        teams: Default::default(),
-        admins: Vec::new(),
+        let ada = sign_in(&app, "demo:ada").await;
+        let csv = audit(&app, &ada, "format=csv").await;
+        assert_eq!(csv.status(), 200);
+        assert!(
+            csv.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .starts_with("text/csv")
+        );
+        let text = csv.text().await.expect("csv");
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap_or_default()
+                .starts_with("seq,time,actor")
+        );
+        assert_eq!(lines.count(), 2, "dana's and ada's sign-ins");
+        let jsonl = audit(&app, &ada, "format=jsonl&actor=demo:ada")
+            .await
+            .text()
+            .await
+            .expect("jsonl");
+        let first: Value =
+            serde_json::from_str(jsonl.lines().next().unwrap_or_default()).expect("a JSON line");
+        assert_eq!(first["action"], "session.sign_in");
+        assert_eq!(audit(&app, &ada, "since=yesterday").await.status(), 400);
+
+        // A manager sees the events of their teams' namespaces only.
+        let mike = sign_in(&app, "demo:mike").await;
+        let res = audit(&app, &mike, "namespace=search-prod").await;
+        assert_eq!(res.status(), 403);
+        let page: Value = audit(&app, &mike, "").await.json().await.expect("json");
+        assert_eq!(
+            page["events"].as_array().map(Vec::len),
+            Some(0),
+            "no payments namespaces exist in this cluster"
+        );
+        app.stop().await;
     });
-    let app = TestApp::spawn(&url, config).await;
-    let res = app
-        .get("/auth/oidc/callback?code=stolen&state=forged")
-        .await;
-    assert_eq!(res.status(), 400);
-    let body: Value = res.json().await.expect("json");
-    assert_eq!(
-        body["message"],
-        "sign-in failed: unknown, expired or already used state"
-    );
-    let res = app
-        .get("/auth/oidc/callback?error=access_denied&error_description=nope")
-        .await;
-    assert_eq!(res.status(), 401);
-    assert!(res.headers().get(SET_COOKIE).is_none());
-
-    let sre = sign_in(&app, "demo:sam").await;
-    let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(page["events"].as_array().map(Vec::len), Some(2));
-    app.stop().await;
 }
 
-#[tokio::test]
-async fn without_oidc_configured_its_routes_say_so() {
-    let (_pg, app) = app().await;
-    let res = app.get("/auth/oidc/login").await;
-    assert_eq!(res.status(), 404);
-    let body: Value = res.json().await.expect("json");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not configured")
-    );
-    app.stop().await;
+#[test]
+fn serve_mode_has_no_demo_sign_in() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.demo = false;
+        let app = TestApp::spawn(&url, config).await;
+        let res = app
+            .client
+            .post(app.url("/auth/demo"))
+            .header(ORIGIN, &app.base)
+            .form(&[("persona", "demo:ada")])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 404);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+        app.stop().await;
+    });
+}
+
+#[test]
+fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let cookie = sign_in(&app, "demo:sam").await;
+        let create = |body: Value| {
+            app.client
+                .post(app.url("/api/v1/tokens"))
+                .header(COOKIE, &cookie)
+                .header(ORIGIN, &app.base)
+                .json(&body)
+                .send()
+        };
+        for (bad, why) in [
+            (serde_json::json!({"name": ""}), "name"),
+            (
+                serde_json::json!({"name": "ci", "expires_in_days": 999}),
+                "expires_in_days",
+            ),
+            (serde_json::json!({"nom": "ci"}), "JSON"),
+        ] {
+            let res = create(bad).await.expect("post");
+            assert_eq!(res.status(), 400);
+            let body: Value = res.json().await.expect("json");
+            assert!(
+                body["message"].as_str().unwrap_or_default().contains(why),
+                "{body}"
+            );
+        }
+        let res = create(serde_json::json!({"name": "ci pipeline", "expires_in_days": 30}))
+            .await
+            .expect("post");
+        assert_eq!(res.status(), 201);
+        let made: Value = res.json().await.expect("json");
+        let token = made["token"].as_str().unwrap_or_default().to_owned();
+        let id = made["id"].as_str().unwrap_or_default().to_owned();
+        assert!(token.starts_with("berth_") && token.len() > 40, "{token}");
+
+        // The listing never shows the token again.
+        let list = app
+            .client
+            .get(app.url("/api/v1/tokens"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            list.contains("ci pipeline") && !list.contains(&token),
+            "{list}"
+        );
+
+        // A script with the token acts as its owner, without cookies or an Origin.
+        let bearer = |t: &str| app.client.get(app.url("/api/v1/me")).bearer_auth(t).send();
+        let me: Value = bearer(&token)
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(me["id"], "demo:sam");
+        let audit = app
+            .client
+            .get(app.url("/api/v1/audit?action=token.create"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("audit");
+        assert_eq!(audit.status(), 200);
+
+        let res = app
+            .client
+            .delete(app.url(&format!("/api/v1/tokens/{id}")))
+            .header(COOKIE, &cookie)
+            .header(ORIGIN, &app.base)
+            .send()
+            .await
+            .expect("revoke");
+        assert_eq!(res.status(), 204);
+        let res = bearer(&token).await.expect("me");
+        assert_eq!(res.status(), 401);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "bad_token");
+        assert_eq!(bearer("berth_made_up").await.expect("me").status(), 401);
+
+        // Creation, revocation and the refused tokens are all on the record.
+        let res = app
+            .client
+            .get(app.url("/api/v1/audit?limit=10"))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .expect("audit");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let page: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
+        let actions: Vec<(String, String)> = page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap_or_default().to_owned(),
+                    e["outcome"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        for expected in [
+            ("token.create", "success"),
+            ("token.revoke", "success"),
+            ("token.authenticate", "failure"),
+        ] {
+            assert!(
+                actions
+                    .iter()
+                    .any(|(a, o)| a == expected.0 && o == expected.1),
+                "{expected:?} not in {actions:?}"
+            );
+        }
+        app.stop().await;
+    });
+}
+
+#[test]
+fn bad_audit_queries_get_clear_messages() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let ada = sign_in(&app, "demo:ada").await;
+        for (query, needle) in [
+            ("limit=ten", "limit"),
+            ("outcome=maybe", "outcome"),
+            ("colour=red", "colour"),
+            ("format=xml", "format"),
+        ] {
+            let res = audit(&app, &ada, query).await;
+            assert_eq!(res.status(), 400, "{query}");
+            let body: Value = res.json().await.expect("json");
+            assert!(
+                body["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(needle),
+                "{query}: {body}"
+            );
+        }
+        app.stop().await;
+    });
+}
+
+#[test]
+fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.oidc = Some(server::config::OidcConfig {
+            // Nothing listens here: a refused state must be refused before the provider is asked.
+            issuer_url: "http://127.0.0.1:9".to_owned(),
+            client_id: "berth".to_owned(),
+            client_secret: None,
+            redirect_url: "http://127.0.0.1:9/auth/oidc/callback".to_owned(),
+            scopes: vec!["email".to_owned(), "groups".to_owned()],
+            roles: Default::default(),
+            teams: Default::default(),
+            admins: Vec::new(),
+        });
+        let app = TestApp::spawn(&url, config).await;
+        let res = app
+            .get("/auth/oidc/callback?code=stolen&state=forged")
+            .await;
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(
+            body["message"],
+            "sign-in failed: unknown, expired or already used state"
+        );
+        let res = app
+            .get("/auth/oidc/callback?error=access_denied&error_description=nope")
+            .await;
+        assert_eq!(res.status(), 401);
+        assert!(res.headers().get(SET_COOKIE).is_none());
+
+        let sre = sign_in(&app, "demo:sam").await;
+        let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(page["events"].as_array().map(Vec::len), Some(2));
+        app.stop().await;
+    });
+}
+
+#[test]
+fn without_oidc_configured_its_routes_say_so() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let res = app.get("/auth/oidc/login").await;
+        assert_eq!(res.status(), 404);
+        let body: Value = res.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not configured")
+        );
+        app.stop().await;
+    });
 }

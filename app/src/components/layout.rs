@@ -4,35 +4,27 @@ use domain::areas::Area;
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::who_am_i;
+use crate::session::signed_in_user;
 
 /// The signed-in user with a sign-out button, or a sign-in link.
 #[component]
 fn UserChip() -> impl IntoView {
-    let user = Resource::new(|| (), |_| who_am_i());
-    view! {
-        <div class="user-chip">
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match user.await {
-                        Ok(Some(u)) => {
-                            let name = u.display_name.clone();
-                            let roles = u.role_names().join(", ");
-                            view! {
-                                <A href="/me" attr:id="user-name">{name}</A>
-                                <span class="muted">" · " {roles}</span>
-                                <form method="post" action="/auth/signout" class="inline">
-                                    <button class="link-button" type="submit">"Sign out"</button>
-                                </form>
-                            }
-                                .into_any()
-                        }
-                        _ => view! { <A href="/signin" attr:id="sign-in-link">"Sign in"</A> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </div>
-    }
+    let chip = match signed_in_user() {
+        Some(u) => {
+            let name = u.display_name.clone();
+            let roles = u.role_names().join(", ");
+            view! {
+                <A href="/me" attr:id="user-name">{name}</A>
+                <span class="muted">" · " {roles}</span>
+                <form method="post" action="/auth/signout" class="inline">
+                    <button class="link-button" type="submit">"Sign out"</button>
+                </form>
+            }
+            .into_any()
+        }
+        None => view! { <A href="/signin" attr:id="sign-in-link">"Sign in"</A> }.into_any(),
+    };
+    view! { <div class="user-chip">{chip}</div> }
 }
 
 #[component]

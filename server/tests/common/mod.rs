@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -30,6 +31,23 @@ pub fn scratch_dir(prefix: &str) -> TempDir {
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
         .expect("chmod scratch dir");
     dir
+}
+
+/// Runs a test on the one runtime its binary shares, as production runs every request on one
+/// runtime. Leptos's streaming renderer can lose a wake-up when independent runtimes render
+/// pages at once in the same process (seen as a page body that never ends when two
+/// `#[tokio::test]`s ran side by side); one runtime per process never showed it.
+pub fn run<F: Future>(test: F) -> F::Output {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("test runtime")
+        })
+        .block_on(test)
 }
 
 /// `initdb` once per machine (it takes seconds); each test copies the result.
@@ -154,6 +172,8 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A hung request fails its test instead of stalling the whole run.
+                .timeout(std::time::Duration::from_secs(20))
                 .build()
                 .expect("client"),
             sandbox: Some(cluster),
