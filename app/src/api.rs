@@ -4,6 +4,7 @@
 use domain::audit::{AuditAnswer, AuditQuery};
 use domain::health::Readiness;
 use domain::identity::{CurrentUser, NewTokenView, SignInOptions, TokenView};
+use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -104,4 +105,57 @@ pub async fn drop_token(id: String) -> Result<Result<(), String>, ServerFnError>
         return Ok(Err("sign in first".to_owned()));
     };
     Ok(backend()?.revoke_token(&user, &request_origin(), id).await)
+}
+
+/// Teams and tiers for the onboarding form.
+#[server]
+pub async fn onboarding_options() -> Result<OnboardingChoices, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .onboarding_choices(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Field errors and the preview of a draft; read-only, so the form may ask on every change.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn check_draft(draft: NamespaceDraft) -> Result<DraftCheck, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .check_namespace_draft(&user, draft)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn submit_draft(draft: NamespaceDraft) -> Result<SubmitOutcome, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .submit_namespace_request(&user, &request_origin(), draft)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server]
+pub async fn list_namespace_requests() -> Result<Vec<RequestView>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .namespace_requests(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Approve or deny; the answer is the request as it now stands, or why not.
+#[server]
+pub async fn decide_request(
+    id: String,
+    approve: bool,
+    reason: String,
+) -> Result<Result<RequestView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .decide_namespace_request(&user, &request_origin(), id, approve, reason)
+        .await)
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
 use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, TokenView};
+use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -40,6 +41,35 @@ pub trait Backend: Send + Sync + 'static {
         origin: &RequestOrigin,
         id: String,
     ) -> Result<(), String>;
+
+    /// Teams and tiers the onboarding form offers `user`.
+    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, String>;
+
+    /// Field errors and the manifest preview of a draft, while it is typed.
+    async fn check_namespace_draft(
+        &self,
+        user: &CurrentUser,
+        draft: NamespaceDraft,
+    ) -> Result<DraftCheck, String>;
+
+    async fn submit_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: NamespaceDraft,
+    ) -> Result<SubmitOutcome, String>;
+
+    /// The namespace requests `user` may see, newest first.
+    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String>;
+
+    async fn decide_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        approve: bool,
+        reason: String,
+    ) -> Result<RequestView, String>;
 }
 
 /// How the backend travels through Leptos context.

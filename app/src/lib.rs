@@ -20,8 +20,8 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, home::HomePage, me::MePage, not_found::NotFound, planned::PlannedArea,
-    signin::SignInPage,
+    audit::AuditPage, home::HomePage, me::MePage, not_found::NotFound, onboarding::OnboardingPage,
+    planned::PlannedArea, signin::SignInPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -57,10 +57,7 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage />
-                    <Route
-                        path=StaticSegment(Area::Onboarding.slug())
-                        view=|| view! { <PlannedArea area=Area::Onboarding /> }
-                    />
+                    <Route path=StaticSegment(Area::Onboarding.slug()) view=OnboardingPage />
                     <Route
                         path=StaticSegment(Area::Namespaces.slug())
                         view=|| view! { <PlannedArea area=Area::Namespaces /> }

@@ -8,3 +8,6 @@ pub mod areas;
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod quantity;
+pub mod tenancy;
+pub mod yaml;

@@ -40,6 +40,7 @@ pub struct Config {
     pub log: LogConfig,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
+    pub tenancy: TenancyConfig,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
@@ -61,6 +62,16 @@ pub struct OidcConfig {
     pub teams: BTreeMap<String, String>,
     /// Subjects or emails of the admins.
     pub admins: Vec<String>,
+}
+
+/// Namespace onboarding.
+#[derive(Clone, Debug)]
+pub struct TenancyConfig {
+    /// Name prefixes nobody may request, besides `kube-`, `berth` and `default`.
+    pub reserved_prefixes: Vec<String>,
+    /// How often the provisioner looks for work it was not woken for (after a restart, or
+    /// work another replica approved).
+    pub provision_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -142,6 +153,8 @@ struct RawConfig {
     #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
+    tenancy: RawTenancy,
+    #[serde(default)]
     oidc: RawOidc,
 }
 
@@ -159,6 +172,13 @@ struct RawOidc {
     teams: BTreeMap<String, String>,
     #[serde(default)]
     admins: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenancy {
+    reserved_prefixes: Option<Vec<String>>,
+    provision_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +246,10 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
         "auth.session_absolute_hours",
     ),
     ("BERTH_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
+    (
+        "BERTH_TENANCY_PROVISION_INTERVAL_SECS",
+        "tenancy.provision_interval_secs",
+    ),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
     ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
@@ -333,6 +357,12 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     parse_env(env, "BERTH_HTTP_BODY_LIMIT_BYTES", problems, |v| {
         raw.http.body_limit_bytes = Some(v)
     });
+    parse_env(
+        env,
+        "BERTH_TENANCY_PROVISION_INTERVAL_SECS",
+        problems,
+        |v| raw.tenancy.provision_interval_secs = Some(v),
+    );
     parse_env(env, "BERTH_AUTH_SESSION_IDLE_MINUTES", problems, |v| {
         raw.auth.session_idle_minutes = Some(v)
     });
@@ -472,6 +502,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             context: raw.cluster.context,
         },
         auth: validate_auth(mode, raw.auth, problems),
+        tenancy: validate_tenancy(raw.tenancy, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -531,6 +562,29 @@ fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig>
         teams: raw.teams,
         admins: raw.admins,
     })
+}
+
+fn validate_tenancy(raw: RawTenancy, problems: &mut Vec<String>) -> TenancyConfig {
+    let reserved_prefixes = raw.reserved_prefixes.unwrap_or_default();
+    for prefix in &reserved_prefixes {
+        let lowercase_label = prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if prefix.is_empty() || !lowercase_label {
+            problems.push(format!(
+                "tenancy.reserved_prefixes: {prefix:?} is not the start of a namespace name \
+                 (lower-case letters, digits, '-')"
+            ));
+        }
+    }
+    let secs = raw.provision_interval_secs.unwrap_or(5);
+    if secs == 0 {
+        problems.push("tenancy.provision_interval_secs must be at least 1".to_owned());
+    }
+    TenancyConfig {
+        reserved_prefixes,
+        provision_interval: Duration::from_secs(secs.max(1)),
+    }
 }
 
 fn validate_auth(mode: Mode, raw: RawAuth, problems: &mut Vec<String>) -> AuthConfig {

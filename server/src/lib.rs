@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod reconcile;
 pub mod sandbox_cmd;
 pub mod serve;
 pub mod services;

@@ -8,6 +8,7 @@ use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, Mode};
 use crate::error::Error;
 use crate::http::{self, AppState};
+use crate::reconcile::provision::Provisioner;
 use crate::services::Services;
 use crate::store::Store;
 use crate::telemetry;
@@ -71,19 +72,31 @@ pub async fn serve_with(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let state = AppState {
-        leptos_options: http::leptos_options(config),
-        services: Arc::new(Services::new(
+    store
+        .seed_tiers(&domain::tenancy::seed_tiers())
+        .await
+        .map_err(Error::Store)?;
+    let services = Arc::new(Services::new(store.clone(), cluster.clone(), config));
+    // Background loops live as long as the server; each takes its advisory lock first.
+    let provisioner = tokio::spawn(
+        Provisioner::new(
             store,
             cluster,
-            config.demo,
-            config.oidc.as_ref().map(|o| o.issuer_url.clone()),
-        )),
+            services.provision_signal(),
+            config.tenancy.provision_interval,
+        )
+        .run(),
+    );
+    let state = AppState {
+        leptos_options: http::leptos_options(config),
+        services,
         auth: config.auth.clone(),
         oidc: config.oidc.clone().map(Arc::new),
         demo: config.demo,
     };
-    http::serve(listener, http::router(state, &config.http), shutdown).await
+    let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
+    provisioner.abort();
+    served
 }
 
 pub fn environment() -> HashMap<String, String> {

@@ -4,5 +4,6 @@ pub mod audit;
 pub mod home;
 pub mod me;
 pub mod not_found;
+pub mod onboarding;
 pub mod planned;
 pub mod signin;

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use domain::health::Check;
 
+pub mod apply;
+
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 

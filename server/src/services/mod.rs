@@ -7,10 +7,17 @@ use domain::health::Readiness;
 use domain::identity::{
     CurrentUser, NewTokenView, Persona, RequestOrigin, SignInOptions, TokenView,
 };
+use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 pub mod audit;
+pub mod tenancy;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
+use crate::config::{Config, TenancyConfig};
 use crate::store::Store;
 
 /// The service layer's error: what the HTTP layer turns into a status and a message.
@@ -24,6 +31,11 @@ pub enum ServiceError {
     Store(#[from] crate::store::StoreError),
     #[error("the cluster did not answer: {0}")]
     Cluster(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Someone else got there first.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Everything the HTTP layer and the server functions call.
@@ -35,16 +47,34 @@ pub struct Services {
     demo: bool,
     /// The identity provider's issuer, when configured.
     oidc_issuer: Option<String>,
+    tenancy: TenancyConfig,
+    /// Wakes the provisioner when a request is approved.
+    provision: Arc<Notify>,
 }
 
 impl Services {
-    pub fn new(store: Store, cluster: Cluster, demo: bool, oidc_issuer: Option<String>) -> Self {
+    pub fn new(store: Store, cluster: Cluster, config: &Config) -> Self {
         Services {
             store,
             cluster,
-            demo,
-            oidc_issuer,
+            demo: config.demo,
+            oidc_issuer: config.oidc.as_ref().map(|o| o.issuer_url.clone()),
+            tenancy: config.tenancy.clone(),
+            provision: Arc::new(Notify::new()),
         }
+    }
+
+    pub fn tenancy(&self) -> &TenancyConfig {
+        &self.tenancy
+    }
+
+    /// What the provisioner waits on besides its interval.
+    pub fn provision_signal(&self) -> Arc<Notify> {
+        self.provision.clone()
+    }
+
+    fn wake_provisioner(&self) {
+        self.provision.notify_one();
     }
 
     pub fn store(&self) -> &Store {
@@ -157,5 +187,51 @@ impl Backend for Services {
             Ok(false) => Err(format!("you have no live token {id}")),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, String> {
+        Services::onboarding_choices(self, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn check_namespace_draft(
+        &self,
+        user: &CurrentUser,
+        draft: NamespaceDraft,
+    ) -> Result<DraftCheck, String> {
+        self.check_draft(user, &draft)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn submit_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: NamespaceDraft,
+    ) -> Result<SubmitOutcome, String> {
+        Services::submit_namespace_request(self, user, origin, draft)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String> {
+        Services::namespace_requests(self, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn decide_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        approve: bool,
+        reason: String,
+    ) -> Result<RequestView, String> {
+        Services::decide_namespace_request(self, user, origin, &id, approve, &reason)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

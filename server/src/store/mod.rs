@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod identity;
 pub mod local_postgres;
+pub mod tenancy;
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,12 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("recording the audit event failed: {0}")]
     Audit(String),
+    /// Someone else changed it first; the message says what.
+    #[error("{0}")]
+    Conflict(String),
+    /// A stored value Berth cannot read back.
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
 }
 
 /// The connection pool and the queries on it.

@@ -1,0 +1,408 @@
+//! Onboarding: ask for a namespace (with live checks and the manifest preview), and follow
+//! requests through review and provisioning.
+
+use std::time::Duration;
+
+use domain::tenancy::{
+    DraftCheck, FieldError, Lifetime, NamespaceDraft, RequestState, RequestView, SubmitOutcome,
+};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{
+    DecideRequest, SubmitDraft, check_draft, list_namespace_requests, onboarding_options,
+};
+use crate::session::signed_in_user;
+
+#[component]
+pub fn OnboardingPage() -> impl IntoView {
+    let body = match signed_in_user() {
+        Some(user) => view! {
+            <RequestForm default_team=user.teams.first().cloned().unwrap_or_default() contact=user.email.clone() />
+            <RequestsTable />
+        }
+        .into_any(),
+        None => view! {
+            <p>"Sign in to ask for a namespace. " <a href="/signin">"Sign in"</a></p>
+        }
+        .into_any(),
+    };
+    view! {
+        <Title text="Onboarding" />
+        <section>
+            <h1>"Onboarding"</h1>
+            <p class="lede">
+                "Ask for a namespace of your own: RBAC, quota, default limits and a network policy come with it."
+            </p>
+            {body}
+        </section>
+    }
+}
+
+/// The messages of one field, shown once the form has been touched.
+fn field_errors(check: Option<DraftCheck>, field: &'static str) -> Vec<FieldError> {
+    check
+        .map(|c| c.errors.into_iter().filter(|e| e.field == field).collect())
+        .unwrap_or_default()
+}
+
+#[component]
+fn RequestForm(default_team: String, contact: String) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let team = RwSignal::new(default_team);
+    let purpose = RwSignal::new(String::new());
+    let contact = RwSignal::new(contact);
+    let cost_centre = RwSignal::new(String::new());
+    let tier = RwSignal::new("small".to_owned());
+    let lifetime = RwSignal::new(Lifetime::SevenDays.as_str().to_owned());
+    let network_policy = RwSignal::new(true);
+    let touched = RwSignal::new(false);
+
+    let draft = move || NamespaceDraft {
+        name: name.get(),
+        team: team.get(),
+        purpose: purpose.get(),
+        contact: contact.get(),
+        cost_centre: cost_centre.get(),
+        tier: tier.get(),
+        lifetime: lifetime.get(),
+        network_policy: network_policy.get(),
+    };
+    let choices = Resource::new(|| (), |_| onboarding_options());
+    let check = Resource::new(draft, check_draft);
+    let submit = ServerAction::<SubmitDraft>::new();
+
+    // The latest answer, or nothing before the first keystroke.
+    let current = move || {
+        touched
+            .get()
+            .then(|| check.get().and_then(Result::ok))
+            .flatten()
+    };
+    let errors_of = move |field: &'static str| {
+        move || {
+            field_errors(current(), field)
+                .into_iter()
+                .map(|e| view! { <span class="field-error" data-field=field>{e.message}</span> })
+                .collect_view()
+        }
+    };
+    let text_input =
+        move |label: &'static str, field: &'static str, signal: RwSignal<String>, max: usize| {
+            view! {
+                <label>
+                    {label}
+                    <input
+                        name=field
+                        maxlength=max.to_string()
+                        prop:value=move || signal.get()
+                        on:input=move |ev| {
+                            touched.set(true);
+                            signal.set(event_target_value(&ev));
+                        }
+                    />
+                    {errors_of(field)}
+                </label>
+            }
+        };
+
+    view! {
+        <h2>"Ask for a namespace"</h2>
+        <form
+            id="namespace-form"
+            class="stacked"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                touched.set(true);
+                submit.dispatch(SubmitDraft { draft: draft() });
+            }
+        >
+            {text_input("Name", "name", name, 63)}
+            <label>
+                "Team"
+                <select
+                    name="team"
+                    prop:value=move || team.get()
+                    on:change=move |ev| {
+                        touched.set(true);
+                        team.set(event_target_value(&ev));
+                    }
+                >
+                    <Transition fallback=|| ()>
+                        {move || {
+                            choices
+                                .get()
+                                .and_then(Result::ok)
+                                .map(|c| {
+                                    c.teams
+                                        .into_iter()
+                                        .map(|t| {
+                                            let selected = t == team.get_untracked();
+                                            view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
+                                        })
+                                        .collect_view()
+                                })
+                        }}
+                    </Transition>
+                </select>
+                {errors_of("team")}
+            </label>
+            <label>
+                "Purpose"
+                <textarea
+                    name="purpose"
+                    maxlength="500"
+                    prop:value=move || purpose.get()
+                    on:input=move |ev| {
+                        touched.set(true);
+                        purpose.set(event_target_value(&ev));
+                    }
+                ></textarea>
+                {errors_of("purpose")}
+            </label>
+            {text_input("Contact", "contact", contact, 120)}
+            {text_input("Cost centre", "cost_centre", cost_centre, 120)}
+            <label>
+                "Tier"
+                <select
+                    name="tier"
+                    prop:value=move || tier.get()
+                    on:change=move |ev| {
+                        touched.set(true);
+                        tier.set(event_target_value(&ev));
+                    }
+                >
+                    <Transition fallback=|| ()>
+                        {move || {
+                            choices
+                                .get()
+                                .and_then(Result::ok)
+                                .map(|c| {
+                                    c.tiers
+                                        .into_iter()
+                                        .map(|t| {
+                                            let selected = t.name == tier.get_untracked();
+                                            let text = format!("{} — {}", t.name, t.description);
+                                            view! { <option value=t.name.clone() selected=selected>{text}</option> }
+                                        })
+                                        .collect_view()
+                                })
+                        }}
+                    </Transition>
+                </select>
+                {errors_of("tier")}
+            </label>
+            <label>
+                "Lifetime"
+                <select
+                    name="lifetime"
+                    prop:value=move || lifetime.get()
+                    on:change=move |ev| {
+                        touched.set(true);
+                        lifetime.set(event_target_value(&ev));
+                    }
+                >
+                    {Lifetime::ALL
+                        .into_iter()
+                        .map(|l| {
+                            let selected = l == Lifetime::SevenDays;
+                            view! { <option value=l.as_str() selected=selected>{l.label()}</option> }
+                        })
+                        .collect_view()}
+                </select>
+                {errors_of("lifetime")}
+            </label>
+            <label class="check">
+                <input
+                    type="checkbox"
+                    name="network_policy"
+                    prop:checked=move || network_policy.get()
+                    on:change=move |ev| {
+                        touched.set(true);
+                        network_policy.set(event_target_checked(&ev));
+                    }
+                />
+                "Deny ingress from other namespaces"
+            </label>
+            <p class="muted" id="approval-note">
+                {move || match current() {
+                    Some(c) if c.needs_approval => "A manager of the team approves this request before it is provisioned.",
+                    Some(c) if c.preview.is_some() => "Granted at once: no approval needed.",
+                    _ => "",
+                }}
+            </p>
+            <button class="button" type="submit" id="submit-request" disabled=move || submit.pending().get()>
+                "Request namespace"
+            </button>
+            {move || match submit.value().get() {
+                Some(Ok(SubmitOutcome::Submitted { id, state })) => view! {
+                    <p class="notice" id="submit-result">
+                        "Request " <code>{id}</code> " is " <strong>{state.as_str()}</strong> "."
+                    </p>
+                }
+                .into_any(),
+                Some(Ok(SubmitOutcome::Invalid(errors))) => view! {
+                    <ul class="error" id="submit-errors">
+                        {errors
+                            .into_iter()
+                            .map(|e| view! { <li>{format!("{}: {}", e.field, e.message)}</li> })
+                            .collect_view()}
+                    </ul>
+                }
+                .into_any(),
+                Some(Err(err)) => view! { <p class="error" id="submit-errors">{err.to_string()}</p> }.into_any(),
+                None => ().into_any(),
+            }}
+        </form>
+        <h3>"Preview"</h3>
+        <p class="muted">"Exactly what Berth will apply, in this order, with server-side apply."</p>
+        <pre class="preview" id="manifest-preview">
+            {move || {
+                current()
+                    .and_then(|c| c.preview)
+                    .unwrap_or_else(|| "Fill in the form to see the manifests.".to_owned())
+            }}
+        </pre>
+    }
+}
+
+fn state_class(state: RequestState) -> &'static str {
+    match state {
+        RequestState::Ready => "badge ok",
+        RequestState::Denied | RequestState::Failed => "badge bad",
+        RequestState::Pending => "badge wait",
+        RequestState::Approved | RequestState::Provisioning => "badge busy",
+    }
+}
+
+/// Requests the user may see; refreshed every two seconds while any of them is moving.
+#[component]
+fn RequestsTable() -> impl IntoView {
+    let refresh = RwSignal::new(0u64);
+    let decide = ServerAction::<DecideRequest>::new();
+    let requests = Resource::new(
+        move || (refresh.get(), decide.version().get()),
+        |_| list_namespace_requests(),
+    );
+    // Effects run in the browser only: the server renders once, the page then keeps itself
+    // current.
+    Effect::new(move |_| {
+        set_interval(
+            move || {
+                let moving = requests
+                    .get_untracked()
+                    .and_then(Result::ok)
+                    .is_some_and(|list| list.iter().any(|r| !r.state.is_final()));
+                if moving {
+                    refresh.update(|n| *n += 1);
+                }
+            },
+            Duration::from_secs(2),
+        );
+    });
+    view! {
+        <h2>"Requests"</h2>
+        {move || match decide.value().get() {
+            Some(Ok(Err(why))) => view! { <p class="error" id="decide-error">{why}</p> }.into_any(),
+            Some(Err(err)) => view! { <p class="error" id="decide-error">{err.to_string()}</p> }.into_any(),
+            _ => ().into_any(),
+        }}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                requests
+                    .get()
+                    .map(|answer| match answer {
+                        Ok(list) if list.is_empty() => {
+                            view! { <p class="muted" id="no-requests">"No requests yet."</p> }.into_any()
+                        }
+                        Ok(list) => view! {
+                            <table class="table" id="requests-table">
+                                <thead>
+                                    <tr>
+                                        <th>"Namespace"</th>
+                                        <th>"Team"</th>
+                                        <th>"Tier"</th>
+                                        <th>"Lifetime"</th>
+                                        <th>"Requested by"</th>
+                                        <th>"State"</th>
+                                        <th>"Expires"</th>
+                                        <th>"Decision"</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list.into_iter().map(|r| view! { <RequestRow request=r decide=decide /> }).collect_view()}
+                                </tbody>
+                            </table>
+                        }
+                        .into_any(),
+                        Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl IntoView {
+    let reason = RwSignal::new(String::new());
+    let id = request.id.clone();
+    let row_id = format!("request-{}", request.name);
+    let decision = match (&request.decided_by, &request.decision_reason) {
+        (Some(by), Some(why)) => format!("{by}: {why}"),
+        (Some(by), None) => by.clone(),
+        _ => String::new(),
+    };
+    let error = request.last_error.clone();
+    let actions = request.can_decide.then(|| {
+        let approve_id = id.clone();
+        let deny_id = id.clone();
+        view! {
+            <div class="decide">
+                <input
+                    class="reason"
+                    placeholder="reason"
+                    maxlength="500"
+                    prop:value=move || reason.get()
+                    on:input=move |ev| reason.set(event_target_value(&ev))
+                />
+                <button
+                    class="button approve"
+                    on:click=move |_| {
+                        decide.dispatch(DecideRequest { id: approve_id.clone(), approve: true, reason: reason.get() });
+                    }
+                >
+                    "Approve"
+                </button>
+                <button
+                    class="button deny"
+                    on:click=move |_| {
+                        decide.dispatch(DecideRequest { id: deny_id.clone(), approve: false, reason: reason.get() });
+                    }
+                >
+                    "Deny"
+                </button>
+            </div>
+        }
+    });
+    view! {
+        <tr id=row_id data-state=request.state.as_str()>
+            <td>
+                <strong>{request.name.clone()}</strong>
+                <details>
+                    <summary>"manifests"</summary>
+                    <pre class="preview">{request.preview.clone()}</pre>
+                </details>
+            </td>
+            <td>{request.team.clone()}</td>
+            <td>{request.tier.clone()}</td>
+            <td>{Lifetime::parse(&request.lifetime).map(Lifetime::label).unwrap_or("?")}</td>
+            <td>{request.requester.clone()}</td>
+            <td>
+                <span class=state_class(request.state)>{request.state.as_str()}</span>
+                {error.map(|e| view! { <div class="field-error">{e}</div> })}
+            </td>
+            <td>{request.expires_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td>{decision} {actions}</td>
+        </tr>
+    }
+}

@@ -1,0 +1,49 @@
+//! Background loops. Each holds a Postgres advisory lock while it works, so that of several
+//! replicas exactly one acts; the others wait and take over when its connection goes away.
+
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, Postgres};
+
+use crate::store::{Store, StoreError};
+
+pub mod provision;
+
+/// Advisory lock keys, one per loop (arbitrary, fixed, distinct from the audit append lock).
+pub const PROVISION_LOCK: i64 = 0x6265_7274_6801;
+
+/// A session-level advisory lock on a connection of its own. The connection is detached from
+/// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a
+/// pooled connection going back to the pool would keep it held.
+pub struct Leadership {
+    conn: PgConnection,
+}
+
+impl Leadership {
+    /// Waits until this process holds `key`, checking every `poll`.
+    pub async fn acquire(
+        store: &Store,
+        key: i64,
+        poll: Duration,
+    ) -> Result<Leadership, StoreError> {
+        loop {
+            let pooled: PoolConnection<Postgres> = store.pool().acquire().await?;
+            let mut conn = pooled.detach();
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
+            if got {
+                return Ok(Leadership { conn });
+            }
+            let _ = conn.close().await;
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Whether the lock is still ours (the connection still answers).
+    pub async fn still_held(&mut self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+}

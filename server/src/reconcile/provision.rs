@@ -1,0 +1,205 @@
+//! The provisioner: works through approved namespace requests (the outbox), applies their
+//! manifests with server-side apply, checks they hold, and marks them `ready` or `failed`.
+//! Applying is idempotent, so a crash anywhere means only that the next pass applies again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::audit::NewEvent;
+use domain::tenancy::{self, LABEL_REQUEST, MANAGED_BY, Plan};
+use tokio::sync::Notify;
+
+use super::{Leadership, PROVISION_LOCK};
+use crate::cluster::Cluster;
+use crate::cluster::apply::ApplyError;
+use crate::store::Store;
+use crate::store::tenancy::{ProvisionOutcome, RequestRow};
+
+/// Transient failures are retried this many times before a request is marked failed.
+const MAX_ATTEMPTS: i32 = 8;
+
+/// Wait before attempt `n + 1`: 2 s, 4 s, 8 s, … capped at five minutes.
+pub fn backoff_secs(attempts: i32) -> f64 {
+    let exp = attempts.clamp(1, 16) as u32;
+    f64::from(2u32.saturating_pow(exp)).min(300.0)
+}
+
+#[derive(Clone)]
+pub struct Provisioner {
+    store: Store,
+    cluster: Cluster,
+    wake: Arc<Notify>,
+    interval: Duration,
+}
+
+/// How one request's attempt went.
+#[derive(Debug)]
+enum Attempt {
+    Ready,
+    Failed(ApplyError),
+}
+
+impl Provisioner {
+    pub fn new(store: Store, cluster: Cluster, wake: Arc<Notify>, interval: Duration) -> Self {
+        Provisioner {
+            store,
+            cluster,
+            wake,
+            interval,
+        }
+    }
+
+    /// Runs until the task is dropped: takes the lock, then passes over the outbox whenever it
+    /// is woken or `interval` passes.
+    pub async fn run(self) {
+        loop {
+            let mut lead =
+                match Leadership::acquire(&self.store, PROVISION_LOCK, self.interval).await {
+                    Ok(lead) => lead,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "provisioner cannot take its lock; retrying");
+                        tokio::time::sleep(self.interval).await;
+                        continue;
+                    }
+                };
+            tracing::info!("provisioner holds its lock");
+            while lead.still_held().await {
+                if let Err(err) = self.pass().await {
+                    tracing::warn!(error = %err, "provisioning pass failed");
+                }
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(self.interval) => {}
+                }
+            }
+            tracing::warn!("provisioner lost its database connection; taking the lock again");
+        }
+    }
+
+    /// One pass over every request that is due. Public so tests can drive it step by step.
+    pub async fn pass(&self) -> Result<usize, crate::store::StoreError> {
+        let due = self.store.due_namespace_requests(20).await?;
+        let count = due.len();
+        for request in due {
+            self.store.start_provisioning(&request.id).await?;
+            let attempts = request.attempts + 1;
+            let (outcome, event) = match self.provision(&request.plan).await {
+                Attempt::Ready => (
+                    ProvisionOutcome::Ready,
+                    Some(event(&request, "namespace.provision", "success", None)),
+                ),
+                Attempt::Failed(err) if err.is_transient() && attempts < MAX_ATTEMPTS => {
+                    tracing::info!(request = %request.id, error = %err, attempts, "provisioning will be retried");
+                    (
+                        ProvisionOutcome::Retry {
+                            error: err.to_string(),
+                            retry_in_secs: backoff_secs(attempts),
+                        },
+                        None,
+                    )
+                }
+                Attempt::Failed(err) => (
+                    ProvisionOutcome::Failed {
+                        error: err.to_string(),
+                    },
+                    Some(event(
+                        &request,
+                        "namespace.provision",
+                        "failure",
+                        Some(err.to_string()),
+                    )),
+                ),
+            };
+            self.store
+                .finish_provisioning(&request.id, outcome, event)
+                .await?;
+        }
+        Ok(count)
+    }
+
+    async fn provision(&self, plan: &Plan) -> Attempt {
+        match self.apply_all(plan).await {
+            Ok(()) => Attempt::Ready,
+            Err(err) => Attempt::Failed(err),
+        }
+    }
+
+    async fn apply_all(&self, plan: &Plan) -> Result<(), ApplyError> {
+        let manifests = tenancy::manifests(plan);
+        // Never take over a namespace someone else made: only an absent one, or one this very
+        // request made on an earlier attempt, is ours to apply.
+        if let Some(namespace) = manifests.first()
+            && let Some(existing) = self.cluster.read_back(namespace).await?
+        {
+            let labels = &existing["metadata"]["labels"];
+            let ours = labels[MANAGED_BY.0] == MANAGED_BY.1
+                && labels[LABEL_REQUEST] == plan.request_id.as_str();
+            if !ours {
+                return Err(ApplyError::Refused {
+                    kind: "Namespace".to_owned(),
+                    name: plan.draft.name.clone(),
+                    message: "a namespace of that name already exists and Berth did not make it \
+                              for this request"
+                        .to_owned(),
+                });
+            }
+        }
+        for manifest in &manifests {
+            self.cluster.apply(manifest).await?;
+        }
+        // Ready means every object is there as intended, read back, not merely accepted.
+        for manifest in &manifests {
+            let actual = self.cluster.read_back(manifest).await?;
+            let holds = actual
+                .as_ref()
+                .is_some_and(|a| tenancy::holds(&manifest.body, a));
+            if !holds {
+                return Err(ApplyError::Transient {
+                    kind: manifest.kind.clone(),
+                    name: manifest.name.clone(),
+                    message: "not yet as applied when read back".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The audit event of a provisioning result, recorded by Berth itself.
+fn event(request: &RequestRow, action: &str, outcome: &str, error: Option<String>) -> NewEvent {
+    NewEvent {
+        actor_id: "berth".to_owned(),
+        actor_display: "Berth provisioner".to_owned(),
+        actor_roles: vec!["system".to_owned()],
+        source: "reconciler".to_owned(),
+        request_id: request.id.clone(),
+        action: action.to_owned(),
+        target_kind: "Namespace".to_owned(),
+        target_namespace: request.name.clone(),
+        target_name: request.name.clone(),
+        before: Some(serde_json::json!({ "state": request.state.as_str() })),
+        after: Some(serde_json::json!({
+            "state": if outcome == "success" { "ready" } else { "failed" },
+            "objects": tenancy::manifests(&request.plan)
+                .iter()
+                .map(|m| format!("{}/{}", m.kind, m.name))
+                .collect::<Vec<_>>(),
+            "error": error,
+        })),
+        outcome: outcome.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_secs(1), 2.0);
+        assert_eq!(backoff_secs(2), 4.0);
+        assert_eq!(backoff_secs(5), 32.0);
+        assert_eq!(backoff_secs(12), 300.0);
+        assert_eq!(backoff_secs(0), 2.0);
+    }
+}

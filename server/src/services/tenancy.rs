@@ -1,0 +1,310 @@
+//! Namespace onboarding: the form's choices and checks, submitting, reviewing, listing.
+
+use domain::access::{Action, Decision, Role, Target, decide};
+use domain::identity::{CurrentUser, RequestOrigin};
+use domain::tenancy::{
+    self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,
+    RequestState, RequestView, SubmitOutcome,
+};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+
+use super::{ServiceError, Services};
+use crate::http::auth::event;
+use crate::store::StoreError;
+use crate::store::tenancy::{NewRequest, RequestRow};
+
+/// The longest reason an approver may give.
+const MAX_REASON: usize = 500;
+/// Rows the requests table shows.
+const REQUESTS_SHOWN: i64 = 200;
+
+fn new_request_id() -> String {
+    format!("nr-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn forbidden(decision: Decision) -> Result<(), ServiceError> {
+    match decision {
+        Decision::Allow => Ok(()),
+        Decision::Deny(why) => Err(ServiceError::Forbidden(why)),
+    }
+}
+
+impl Services {
+    pub async fn onboarding_choices(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<OnboardingChoices, ServiceError> {
+        Ok(OnboardingChoices {
+            teams: user.teams.clone(),
+            tiers: self.store().tiers().await?,
+        })
+    }
+
+    /// Whether a namespace of that name exists in the cluster or a live request holds it.
+    async fn name_taken(&self, name: &str) -> Result<bool, ServiceError> {
+        if tenancy::check_name(name, &self.tenancy().reserved_prefixes).is_err() {
+            // Not a name the API server would take a lookup for; validation says why.
+            return Ok(false);
+        }
+        if self.store().name_held(name).await? {
+            return Ok(true);
+        }
+        let api: Api<Namespace> = Api::all(self.cluster().client().clone());
+        let found = api
+            .get_opt(name)
+            .await
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
+        Ok(found.is_some())
+    }
+
+    /// Field errors of a draft, and (when name, team, tier and lifetime are valid) the plan it
+    /// becomes with `request_id` and `expires_at` as given.
+    async fn examine(
+        &self,
+        user: &CurrentUser,
+        draft: &NamespaceDraft,
+        request_id: &str,
+    ) -> Result<(Vec<FieldError>, Option<Plan>), ServiceError> {
+        let tiers = self.store().tiers().await?;
+        let taken = self.name_taken(&draft.name).await?;
+        let errors = tenancy::validate(
+            draft,
+            &DraftContext {
+                user_teams: &user.teams,
+                admin: user.roles.contains(&Role::Admin),
+                tiers: &tiers,
+                reserved_prefixes: &self.tenancy().reserved_prefixes,
+                taken: &|n| taken && n == draft.name,
+            },
+        );
+        let blocking = errors
+            .iter()
+            .any(|e| matches!(e.field.as_str(), "name" | "team" | "tier" | "lifetime"));
+        let plan = match tiers.iter().find(|t| t.name == draft.tier) {
+            Some(tier) if !blocking => Some(Plan {
+                request_id: request_id.to_owned(),
+                draft: draft.clone(),
+                requester: user.id.clone(),
+                tier: tier.spec.clone(),
+                expires_at: None,
+            }),
+            _ => None,
+        };
+        Ok((errors, plan))
+    }
+
+    /// What the form shows while someone types: field errors and the preview.
+    pub async fn check_draft(
+        &self,
+        user: &CurrentUser,
+        draft: &NamespaceDraft,
+    ) -> Result<DraftCheck, ServiceError> {
+        let (errors, plan) = self.examine(user, draft, "<assigned on submit>").await?;
+        let needs_approval = plan.as_ref().is_some_and(|p| {
+            Lifetime::parse(&p.draft.lifetime).is_some_and(|l| tenancy::needs_approval(&p.tier, l))
+        });
+        // The request id and the expiry are the two values fixed only on submit and grant.
+        let preview = plan.map(|mut p| {
+            p.expires_at = Lifetime::parse(&draft.lifetime)
+                .filter(|l| l.seconds().is_some())
+                .map(|l| format!("<{} after it is granted>", l.label()));
+            tenancy::preview(&p)
+        });
+        Ok(DraftCheck {
+            errors,
+            preview,
+            needs_approval,
+        })
+    }
+
+    /// Stores the request with its audit event, approved at once when policy allows.
+    pub async fn submit_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: NamespaceDraft,
+    ) -> Result<SubmitOutcome, ServiceError> {
+        let actor = user.actor();
+        let id = new_request_id();
+        let (mut errors, plan) = self.examine(user, &draft, &id).await?;
+        // Policy decides on the server; a foreign team is reported on its field.
+        if let Decision::Deny(why) =
+            decide(&actor, Action::RequestNamespace, &Target::team(&draft.team))
+            && !errors.iter().any(|e| e.field == "team")
+        {
+            errors.push(FieldError {
+                field: "team".to_owned(),
+                message: why,
+            });
+        }
+        let Some(plan) = plan.filter(|_| errors.is_empty()) else {
+            return Ok(SubmitOutcome::Invalid(errors));
+        };
+        let lifetime = Lifetime::parse(&draft.lifetime)
+            .ok_or_else(|| ServiceError::BadInput("unknown lifetime".to_owned()))?;
+        let may_decide = decide(
+            &actor,
+            Action::DecideNamespaceRequest,
+            &Target::team(&draft.team),
+        )
+        .allowed();
+        let (state, decided_by, reason) = if !tenancy::needs_approval(&plan.tier, lifetime) {
+            (
+                RequestState::Approved,
+                Some("berth".to_owned()),
+                Some(format!("tier {} needs no approval", draft.tier)),
+            )
+        } else if may_decide {
+            (
+                RequestState::Approved,
+                Some(user.id.clone()),
+                Some(format!("requested by a manager of team {}", draft.team)),
+            )
+        } else {
+            (RequestState::Pending, None, None)
+        };
+        let mut audit = event(Some(user), origin, "namespace.request", "success");
+        audit.target_kind = "Namespace".to_owned();
+        audit.target_namespace = draft.name.clone();
+        audit.target_name = draft.name.clone();
+        let stored = self
+            .store()
+            .create_namespace_request(
+                NewRequest {
+                    plan,
+                    requester_name: user.display_name.clone(),
+                    state,
+                    expires_in_secs: if state == RequestState::Approved {
+                        lifetime.seconds()
+                    } else {
+                        None
+                    },
+                    decided_by,
+                    decision_reason: reason,
+                },
+                audit,
+            )
+            .await;
+        match stored {
+            Ok(row) => {
+                if row.state == RequestState::Approved {
+                    self.wake_provisioner();
+                }
+                Ok(SubmitOutcome::Submitted {
+                    id: row.id,
+                    state: row.state,
+                })
+            }
+            Err(StoreError::Conflict(message)) => Ok(SubmitOutcome::Invalid(vec![FieldError {
+                field: "name".to_owned(),
+                message,
+            }])),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Requests `user` may see: everything for SREs and admins, else their teams' and their own.
+    pub async fn namespace_requests(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<RequestView>, ServiceError> {
+        let everything = user.roles.contains(&Role::Sre) || user.roles.contains(&Role::Admin);
+        let rows = self
+            .store()
+            .namespace_requests(
+                (!everything).then_some(user.teams.as_slice()),
+                &user.id,
+                REQUESTS_SHOWN,
+            )
+            .await?;
+        let actor = user.actor();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let can_decide = row.state == RequestState::Pending
+                    && decide(
+                        &actor,
+                        Action::DecideNamespaceRequest,
+                        &Target::team(&row.team),
+                    )
+                    .allowed();
+                view(row, can_decide)
+            })
+            .collect())
+    }
+
+    /// Approves or denies a pending request.
+    pub async fn decide_namespace_request(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: &str,
+        approve: bool,
+        reason: &str,
+    ) -> Result<RequestView, ServiceError> {
+        let reason = reason.trim();
+        if reason.chars().count() > MAX_REASON {
+            return Err(ServiceError::BadInput(format!(
+                "a reason may be at most {MAX_REASON} characters"
+            )));
+        }
+        if !approve && reason.is_empty() {
+            return Err(ServiceError::BadInput(
+                "say why you deny it: the requester sees your reason".to_owned(),
+            ));
+        }
+        let request = self
+            .store()
+            .namespace_request(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no namespace request {id}")))?;
+        forbidden(decide(
+            &user.actor(),
+            Action::DecideNamespaceRequest,
+            &Target::team(&request.team),
+        ))?;
+        let lifetime = Lifetime::parse(&request.plan.draft.lifetime).and_then(Lifetime::seconds);
+        let action = if approve {
+            "namespace.approve"
+        } else {
+            "namespace.deny"
+        };
+        let mut audit = event(Some(user), origin, action, "success");
+        audit.target_kind = "Namespace".to_owned();
+        audit.target_namespace = request.name.clone();
+        audit.target_name = request.name.clone();
+        let decided = self
+            .store()
+            .decide_namespace_request(id, approve, &user.id, reason, lifetime, audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => ServiceError::Conflict(m),
+                other => other.into(),
+            })?;
+        if approve {
+            self.wake_provisioner();
+        }
+        Ok(view(decided, false))
+    }
+}
+
+fn view(row: RequestRow, can_decide: bool) -> RequestView {
+    RequestView {
+        preview: tenancy::preview(&row.plan),
+        id: row.id,
+        name: row.name,
+        team: row.team,
+        tier: row.plan.draft.tier.clone(),
+        lifetime: row.plan.draft.lifetime.clone(),
+        requester: row.requester_name,
+        state: row.state,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        decided_by: row.decided_by,
+        decision_reason: row.decision_reason,
+        last_error: row.last_error,
+        attempts: row.attempts,
+        can_decide,
+    }
+}

@@ -1,0 +1,656 @@
+//! Namespace onboarding over real HTTP, Postgres and the sandbox cluster: validation, approval
+//! rules, provisioning, and resuming after a crash.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::api::{CheckDraft, DecideRequest, ListNamespaceRequests, SubmitDraft};
+use common::{TestApp, TestPostgres, test_config};
+use domain::tenancy::{self, NamespaceDraft, Plan, RequestState};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, ListParams, PostParams};
+use leptos::server_fn::ServerFn;
+use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use serde_json::{Value, json};
+use server::reconcile::provision::Provisioner;
+use server::store::Store;
+use server::store::tenancy::NewRequest;
+
+/// A change to a good draft that makes one field wrong.
+type Change = Box<dyn Fn(&mut NamespaceDraft)>;
+
+async fn app() -> (TestPostgres, TestApp) {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let app = TestApp::spawn(&url, test_config()).await;
+    (pg, app)
+}
+
+async fn sign_in(app: &TestApp, persona: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/auth/demo"))
+        .header(ORIGIN, &app.base)
+        .form(&[("persona", persona)])
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(res.status(), 303);
+    res.headers()
+        .get(SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("session cookie")
+        .to_owned()
+}
+
+fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {
+    NamespaceDraft {
+        name: name.to_owned(),
+        team: team.to_owned(),
+        purpose: "Try the new ledger".to_owned(),
+        contact: "dana@example.com".to_owned(),
+        cost_centre: "CC-1042".to_owned(),
+        tier: tier.to_owned(),
+        lifetime: "7d".to_owned(),
+        network_policy: true,
+    }
+}
+
+/// Calls a JSON-input server function as the browser does.
+async fn call_json(app: &TestApp, cookie: &str, path: &str, body: Value) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("server function");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json answer")
+}
+
+async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("server function");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json answer")
+}
+
+async fn submit(app: &TestApp, cookie: &str, d: &NamespaceDraft) -> Value {
+    call_json(app, cookie, SubmitDraft::PATH, json!({ "draft": d })).await
+}
+
+async fn requests(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let list = call_form(app, cookie, ListNamespaceRequests::PATH, &[]).await;
+    list.as_array().cloned().unwrap_or_default()
+}
+
+async fn state_of(app: &TestApp, cookie: &str, name: &str) -> Option<String> {
+    requests(app, cookie)
+        .await
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .and_then(|r| r["state"].as_str().map(str::to_owned))
+}
+
+/// Polls the requests table until `name` reaches `want` (the provisioner runs in the
+/// background, as in production).
+async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = state_of(app, cookie, name).await;
+        if state.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} stayed {state:?}, never {want}: {:?}",
+            requests(app, cookie).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn admin_client(app: &TestApp) -> kube::Client {
+    app.sandbox
+        .as_ref()
+        .expect("sandbox")
+        .admin_client()
+        .await
+        .expect("admin client")
+}
+
+#[test]
+fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let d = draft("payments-ledger", "payments", "small");
+
+        let check = call_json(&app, &dana, CheckDraft::PATH, json!({ "draft": d })).await;
+        assert_eq!(check["errors"], json!([]), "{check}");
+        assert_eq!(check["needs_approval"], false);
+        let preview = check["preview"].as_str().expect("preview").to_owned();
+        for kind in [
+            "Namespace",
+            "RoleBinding",
+            "ResourceQuota",
+            "LimitRange",
+            "NetworkPolicy",
+        ] {
+            assert!(
+                preview.contains(&format!("kind: {kind}\n")),
+                "{kind} missing"
+            );
+        }
+
+        let answer = submit(&app, &dana, &d).await;
+        assert_eq!(answer["Submitted"]["state"], "Approved", "{answer}");
+        wait_for_state(&app, &dana, "payments-ledger", "Ready").await;
+
+        let client = admin_client(&app).await;
+        let ns = Api::<Namespace>::all(client.clone())
+            .get("payments-ledger")
+            .await
+            .expect("namespace");
+        let labels = ns.metadata.labels.unwrap_or_default();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "berth");
+        assert_eq!(labels["berth.dev/team"], "payments");
+        let annotations = ns.metadata.annotations.unwrap_or_default();
+        assert_eq!(annotations["berth.dev/owner"], "demo:dana");
+        assert_eq!(annotations["berth.dev/cost-centre"], "CC-1042");
+        let expires = &annotations["berth.dev/expires-at"];
+        assert!(expires.ends_with('Z') && expires.len() == 20, "{expires}");
+        let request_id = labels["berth.dev/request"].clone();
+
+        let quota = Api::<ResourceQuota>::namespaced(client.clone(), "payments-ledger")
+            .get("berth-quota")
+            .await
+            .expect("quota");
+        let hard = quota.spec.and_then(|s| s.hard).unwrap_or_default();
+        assert_eq!(hard["requests.cpu"].0, "2");
+        assert_eq!(hard["pods"].0, "20");
+        let binding = Api::<RoleBinding>::namespaced(client.clone(), "payments-ledger")
+            .get("berth-edit")
+            .await
+            .expect("role binding");
+        assert_eq!(binding.role_ref.name, "edit");
+        let subjects: Vec<String> = binding
+            .subjects
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| format!("{}:{}", s.kind, s.name))
+            .collect();
+        assert_eq!(subjects, ["User:demo:dana", "Group:berth:team:payments"]);
+        Api::<LimitRange>::namespaced(client.clone(), "payments-ledger")
+            .get("berth-defaults")
+            .await
+            .expect("limit range");
+        Api::<NetworkPolicy>::namespaced(client.clone(), "payments-ledger")
+            .get("berth-deny-other-namespaces")
+            .await
+            .expect("network policy");
+
+        // The audit trail has the request and the provisioning, tied to the request id.
+        let res = app
+            .client
+            .get(app.url("/api/v1/audit?namespace=payments-ledger"))
+            .header(COOKIE, sign_in(&app, "demo:sam").await)
+            .send()
+            .await
+            .expect("audit");
+        let events: Value = res.json().await.expect("json");
+        let actions: Vec<&str> = events["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        assert!(actions.contains(&"namespace.request"), "{actions:?}");
+        assert!(actions.contains(&"namespace.provision"), "{actions:?}");
+        assert!(
+            events["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .any(|e| e["request_id"] == request_id.as_str()),
+            "no event carries {request_id}"
+        );
+        app.stop().await;
+    });
+}
+
+#[test]
+fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
+    common::run(async {
+        let (pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let client = admin_client(&app).await;
+        let mut existing = Namespace::default();
+        existing.metadata.name = Some("made-by-hand".to_owned());
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &existing)
+            .await
+            .expect("create namespace");
+        // The small tier allows short lifetimes only, for this test.
+        let store = Store::connect(&pg.server().url("berth_test"), &test_config().database)
+            .await
+            .expect("store");
+        sqlx::query(
+            "UPDATE tiers SET spec = jsonb_set(spec, '{lifetimes}', '[\"OneDay\", \"SevenDays\"]') \
+             WHERE name = 'small'",
+        )
+        .execute(store.pool())
+        .await
+        .expect("edit tier");
+
+        let long = "x".repeat(121);
+        let cases: Vec<(&str, Change, &str)> = vec![
+            (
+                "name",
+                Box::new(|d| d.name = "Bad_Name".into()),
+                "lower-case",
+            ),
+            ("name", Box::new(|d| d.name = "a".repeat(64)), "63"),
+            (
+                "name",
+                Box::new(|d| d.name = "kube-tools".into()),
+                "reserved",
+            ),
+            ("name", Box::new(|d| d.name = "default".into()), "reserved"),
+            ("name", Box::new(|d| d.name = "berth-x".into()), "reserved"),
+            (
+                "name",
+                Box::new(|d| d.name = "made-by-hand".into()),
+                "taken",
+            ),
+            (
+                "team",
+                Box::new(|d| d.team = "platform".into()),
+                "not a member",
+            ),
+            ("tier", Box::new(|d| d.tier = "huge".into()), "unknown tier"),
+            (
+                "lifetime",
+                Box::new(|d| d.lifetime = "permanent".into()),
+                "allows",
+            ),
+            (
+                "lifetime",
+                Box::new(|d| d.lifetime = "2d".into()),
+                "unknown",
+            ),
+            (
+                "purpose",
+                Box::new(|d| d.purpose = String::new()),
+                "required",
+            ),
+            (
+                "contact",
+                Box::new(move |d| d.contact = long.clone()),
+                "at most 120",
+            ),
+        ];
+        for (field, change, words) in cases {
+            let mut d = draft("payments-ok", "payments", "small");
+            change(&mut d);
+            let answer = submit(&app, &dana, &d).await;
+            let errors = answer["Invalid"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{field}: expected field errors, got {answer}"));
+            assert!(
+                errors.iter().any(|e| e["field"] == field
+                    && e["message"].as_str().is_some_and(|m| m.contains(words))),
+                "{field} ({words}): {errors:?}"
+            );
+        }
+        assert!(requests(&app, &dana).await.is_empty(), "nothing stored");
+        let names: Vec<String> = Api::<Namespace>::all(client.clone())
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        assert!(!names.contains(&"payments-ok".to_owned()), "{names:?}");
+
+        // Markup in free text is stored as text and shown escaped.
+        let mut d = draft("payments-markup", "payments", "small");
+        d.purpose = "<script>alert(1)</script>".to_owned();
+        let answer = submit(&app, &dana, &d).await;
+        assert!(answer.get("Submitted").is_some(), "{answer}");
+        let html = app
+            .client
+            .get(app.url("/onboarding"))
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "not escaped"
+        );
+        assert!(!html.contains("<script>alert(1)</script>"));
+
+        // The same name twice: the second is refused on its field.
+        let again = submit(&app, &dana, &draft("payments-markup", "payments", "small")).await;
+        assert!(
+            again["Invalid"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("taken")),
+            "{again}"
+        );
+
+        // Signed out: refused, nothing stored.
+        let res = app
+            .client
+            .post(app.url(SubmitDraft::PATH))
+            .header(ORIGIN, &app.base)
+            .json(&json!({ "draft": draft("payments-anon", "payments", "small") }))
+            .send()
+            .await
+            .expect("anonymous submit");
+        assert_ne!(res.status(), 200);
+        assert_eq!(requests(&app, &dana).await.len(), 1);
+        app.stop().await;
+    });
+}
+
+#[test]
+fn a_large_namespace_waits_for_a_manager_of_its_team() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let answer = submit(&app, &dana, &draft("payments-big", "payments", "large")).await;
+        assert_eq!(answer["Submitted"]["state"], "Pending", "{answer}");
+        let id = answer["Submitted"]["id"].as_str().expect("id").to_owned();
+        let listed = requests(&app, &dana).await;
+        assert_eq!(
+            listed[0]["can_decide"], false,
+            "the requester does not decide"
+        );
+
+        let decide = |cookie: String, approve: &'static str, reason: &'static str| {
+            let app = &app;
+            let id = id.clone();
+            async move {
+                call_form(
+                    app,
+                    &cookie,
+                    DecideRequest::PATH,
+                    &[
+                        ("id", id.as_str()),
+                        ("approve", approve),
+                        ("reason", reason),
+                    ],
+                )
+                .await
+            }
+        };
+        let refused = decide(dana.clone(), "true", "").await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("managers of team payments")),
+            "{refused}"
+        );
+        let sam = sign_in(&app, "demo:sam").await;
+        let refused = decide(sam.clone(), "true", "").await;
+        assert!(
+            refused["Err"].is_string(),
+            "an SRE outside the team does not approve: {refused}"
+        );
+        assert_eq!(
+            state_of(&app, &dana, "payments-big").await.as_deref(),
+            Some("Pending")
+        );
+
+        let mike = sign_in(&app, "demo:mike").await;
+        let no_reason = decide(mike.clone(), "false", " ").await;
+        assert!(
+            no_reason["Err"].as_str().is_some_and(|m| m.contains("why")),
+            "{no_reason}"
+        );
+        assert_eq!(requests(&app, &mike).await[0]["can_decide"], true);
+        let approved = decide(mike.clone(), "true", "sized for the launch").await;
+        assert_eq!(approved["Ok"]["state"], "Approved", "{approved}");
+        let twice = decide(mike.clone(), "false", "changed my mind").await;
+        assert!(
+            twice["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("no longer pending")),
+            "{twice}"
+        );
+        wait_for_state(&app, &dana, "payments-big", "Ready").await;
+        let row = requests(&app, &dana).await.remove(0);
+        assert_eq!(row["decided_by"], "demo:mike");
+        assert_eq!(row["decision_reason"], "sized for the launch");
+
+        // A denial says why, and the name is free again.
+        let answer = submit(&app, &dana, &draft("payments-huge", "payments", "large")).await;
+        let id2 = answer["Submitted"]["id"].as_str().expect("id").to_owned();
+        let denied = call_form(
+            &app,
+            &mike,
+            DecideRequest::PATH,
+            &[
+                ("id", id2.as_str()),
+                ("approve", "false"),
+                ("reason", "use medium"),
+            ],
+        )
+        .await;
+        assert_eq!(denied["Ok"]["state"], "Denied", "{denied}");
+        let again = submit(&app, &dana, &draft("payments-huge", "payments", "small")).await;
+        assert!(again.get("Submitted").is_some(), "{again}");
+        app.stop().await;
+    });
+}
+
+fn plan(name: &str, request_id: &str) -> Plan {
+    Plan {
+        request_id: request_id.to_owned(),
+        draft: draft(name, "payments", "small"),
+        requester: "demo:dana".to_owned(),
+        tier: tenancy::seed_tiers()[0].spec.clone(),
+        expires_at: None,
+    }
+}
+
+fn system_event(name: &str) -> domain::audit::NewEvent {
+    domain::audit::NewEvent {
+        actor_id: "demo:dana".to_owned(),
+        actor_display: "Dana".to_owned(),
+        actor_roles: vec!["developer".to_owned()],
+        source: "test".to_owned(),
+        request_id: "test".to_owned(),
+        action: "namespace.request".to_owned(),
+        target_kind: "Namespace".to_owned(),
+        target_namespace: name.to_owned(),
+        target_name: name.to_owned(),
+        before: None,
+        after: None,
+        outcome: "success".to_owned(),
+    }
+}
+
+/// Store, cluster and provisioner without the HTTP server, so the test decides when passes run.
+async fn parts(
+    pg: &TestPostgres,
+) -> (
+    Store,
+    sandbox::Sandbox,
+    server::cluster::Cluster,
+    tempfile::TempDir,
+) {
+    let url = pg.database("berth_test").await;
+    let store = Store::connect(&url, &test_config().database)
+        .await
+        .expect("store");
+    store.migrate().await.expect("migrate");
+    let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+        .await
+        .expect("sandbox");
+    let dir = common::scratch_dir("onboarding-");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, cluster.admin_kubeconfig()).expect("kubeconfig");
+    let connection = server::cluster::Cluster::connect(&server::cluster::ClusterConfig {
+        kubeconfig: Some(kubeconfig),
+        context: None,
+    })
+    .await
+    .expect("cluster");
+    (store, cluster, connection, dir)
+}
+
+#[test]
+fn provisioning_resumes_after_a_crash_without_duplicates() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let (store, sandbox, cluster, _dir) = parts(&pg).await;
+        let p = plan("payments-resume", "nr-resume0001");
+        store
+            .create_namespace_request(
+                NewRequest {
+                    plan: p.clone(),
+                    requester_name: "Dana".to_owned(),
+                    state: RequestState::Approved,
+                    expires_in_secs: Some(3600),
+                    decided_by: Some("berth".to_owned()),
+                    decision_reason: None,
+                },
+                system_event("payments-resume"),
+            )
+            .await
+            .expect("request");
+        // A previous run started, applied the first two objects, and died.
+        store
+            .start_provisioning("nr-resume0001")
+            .await
+            .expect("start");
+        let stored = store
+            .namespace_request("nr-resume0001")
+            .await
+            .expect("read")
+            .expect("row");
+        for manifest in tenancy::manifests(&stored.plan).iter().take(2) {
+            cluster.apply(manifest).await.expect("partial apply");
+        }
+
+        let provisioner = Provisioner::new(
+            store.clone(),
+            cluster.clone(),
+            Default::default(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(provisioner.pass().await.expect("pass"), 1);
+        let row = store
+            .namespace_request("nr-resume0001")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.state, RequestState::Ready, "{:?}", row.last_error);
+        assert_eq!(row.attempts, 2);
+        // Nothing is due any more, and a second pass changes nothing.
+        assert_eq!(provisioner.pass().await.expect("pass"), 0);
+
+        let client = sandbox.admin_client().await.expect("client");
+        let quotas = Api::<ResourceQuota>::namespaced(client.clone(), "payments-resume")
+            .list(&ListParams::default())
+            .await
+            .expect("quotas");
+        assert_eq!(quotas.items.len(), 1);
+        let bindings = Api::<RoleBinding>::namespaced(client.clone(), "payments-resume")
+            .list(&ListParams::default().labels("app.kubernetes.io/managed-by=berth"))
+            .await
+            .expect("bindings");
+        assert_eq!(bindings.items.len(), 1);
+        let provisioned: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM audit_events WHERE action = 'namespace.provision' \
+             AND request_id = 'nr-resume0001'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+        assert_eq!(provisioned, 1, "one provisioning event");
+        let verified = store.verify_audit().await.expect("verify");
+        assert!(
+            matches!(verified, Ok(2)),
+            "the chain holds the request and the provisioning: {verified:?}"
+        );
+        sandbox.stop().await;
+    });
+}
+
+#[test]
+fn a_namespace_berth_did_not_make_is_never_taken_over() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let (store, sandbox, cluster, _dir) = parts(&pg).await;
+        store
+            .create_namespace_request(
+                NewRequest {
+                    plan: plan("someone-elses", "nr-foreign001"),
+                    requester_name: "Dana".to_owned(),
+                    state: RequestState::Approved,
+                    expires_in_secs: None,
+                    decided_by: Some("berth".to_owned()),
+                    decision_reason: None,
+                },
+                system_event("someone-elses"),
+            )
+            .await
+            .expect("request");
+        // Someone makes the namespace by hand between the request and provisioning.
+        let client = sandbox.admin_client().await.expect("client");
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some("someone-elses".to_owned());
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create");
+        let provisioner = Provisioner::new(
+            store.clone(),
+            cluster,
+            Default::default(),
+            Duration::from_secs(60),
+        );
+        provisioner.pass().await.expect("pass");
+        let row = store
+            .namespace_request("nr-foreign001")
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.state, RequestState::Failed);
+        assert!(
+            row.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("already exists")),
+            "{:?}",
+            row.last_error
+        );
+        let quotas = Api::<ResourceQuota>::namespaced(client, "someone-elses")
+            .list(&ListParams::default())
+            .await
+            .expect("quotas");
+        assert!(quotas.items.is_empty(), "nothing applied into it");
+        sandbox.stop().await;
+    });
+}
