@@ -16,10 +16,16 @@ use crate::session::signed_in_user;
 
 #[component]
 pub fn OnboardingPage() -> impl IntoView {
+    // Shared: a submitted request shows up in the table at once.
+    let submit = ServerAction::<SubmitDraft>::new();
     let body = match signed_in_user() {
         Some(user) => view! {
-            <RequestForm default_team=user.teams.first().cloned().unwrap_or_default() contact=user.email.clone() />
-            <RequestsTable />
+            <RequestForm
+                default_team=user.teams.first().cloned().unwrap_or_default()
+                contact=user.email.clone()
+                submit=submit
+            />
+            <RequestsTable submit=submit />
         }
         .into_any(),
         None => view! {
@@ -47,7 +53,11 @@ fn field_errors(check: Option<DraftCheck>, field: &'static str) -> Vec<FieldErro
 }
 
 #[component]
-fn RequestForm(default_team: String, contact: String) -> impl IntoView {
+fn RequestForm(
+    default_team: String,
+    contact: String,
+    submit: ServerAction<SubmitDraft>,
+) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let team = RwSignal::new(default_team);
     let purpose = RwSignal::new(String::new());
@@ -70,7 +80,6 @@ fn RequestForm(default_team: String, contact: String) -> impl IntoView {
     };
     let choices = Resource::new(|| (), |_| onboarding_options());
     let check = Resource::new(draft, check_draft);
-    let submit = ServerAction::<SubmitDraft>::new();
 
     // The latest answer, or nothing before the first keystroke.
     let current = move || {
@@ -277,11 +286,17 @@ fn state_class(state: RequestState) -> &'static str {
 
 /// Requests the user may see; refreshed every two seconds while any of them is moving.
 #[component]
-fn RequestsTable() -> impl IntoView {
+fn RequestsTable(submit: ServerAction<SubmitDraft>) -> impl IntoView {
     let refresh = RwSignal::new(0u64);
     let decide = ServerAction::<DecideRequest>::new();
     let requests = Resource::new(
-        move || (refresh.get(), decide.version().get()),
+        move || {
+            (
+                refresh.get(),
+                decide.version().get(),
+                submit.version().get(),
+            )
+        },
         |_| list_namespace_requests(),
     );
     // Effects run in the browser only: the server renders once, the page then keeps itself

@@ -1,0 +1,92 @@
+// Namespace onboarding in a real browser against `berth demo` and its sandbox cluster: a
+// developer asks for a namespace and watches it become ready; a manager approves a large one.
+import { expect, test, type Browser, type Page } from '@playwright/test';
+
+function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  return errors;
+}
+
+async function signedIn(browser: Browser, persona: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto('/signin');
+  await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
+  await expect(page.locator('#user-name')).toHaveText(persona);
+  await page.goto('/onboarding');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  return page;
+}
+
+// Unique per run, so a retry never meets its own earlier request.
+const suffix = Date.now().toString(36).slice(-5);
+
+test('a developer asks for a small 7-day namespace, previews it and watches it become ready', async ({
+  browser,
+}) => {
+  const page = await signedIn(browser, 'Dana Developer');
+  const errors = collectErrors(page);
+  const name = `dana-e2e-${suffix}`;
+
+  // Live validation: a bad name is refused on its field before anything is sent.
+  await page.locator('input[name="name"]').fill('Bad_Name');
+  await expect(page.locator('.field-error[data-field="name"]')).toContainText('lower-case');
+  await page.locator('input[name="name"]').fill('kube-mine');
+  await expect(page.locator('.field-error[data-field="name"]')).toContainText('reserved');
+
+  await page.locator('input[name="name"]').fill(name);
+  await page.locator('textarea[name="purpose"]').fill('Try the <b>new</b> ledger');
+  await page.locator('input[name="cost_centre"]').fill('CC-1042');
+  await expect(page.locator('.field-error')).toHaveCount(0);
+  await expect(page.locator('select[name="lifetime"]')).toHaveValue('7d');
+  await expect(page.locator('select[name="tier"]')).toHaveValue('small');
+
+  // The preview is the manifests Berth applies.
+  const preview = page.locator('#manifest-preview');
+  for (const kind of ['Namespace', 'RoleBinding', 'ResourceQuota', 'LimitRange', 'NetworkPolicy']) {
+    await expect(preview).toContainText(`kind: ${kind}`);
+  }
+  await expect(preview).toContainText(`name: ${name}`);
+  await expect(preview).toContainText("requests.cpu: '2'");
+  await expect(page.locator('#approval-note')).toContainText('no approval needed');
+
+  await page.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(page.locator('#submit-result')).toContainText('approved');
+
+  // The table follows provisioning without a reload.
+  const row = page.locator(`#request-${name}`);
+  await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(row).toContainText('7 days');
+  await expect(row).toContainText('berth: tier small needs no approval');
+  expect(errors).toEqual([]);
+});
+
+test('a manager approves a large-tier request of their team', async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer');
+  const name = `dana-big-${suffix}`;
+  await dana.locator('input[name="name"]').fill(name);
+  await dana.locator('textarea[name="purpose"]').fill('Load test');
+  await dana.locator('input[name="cost_centre"]').fill('CC-1042');
+  await dana.locator('select[name="tier"]').selectOption('large');
+  await expect(dana.locator('#approval-note')).toContainText('A manager of the team approves');
+  await dana.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(dana.locator('#submit-result')).toContainText('pending');
+  const danasRow = dana.locator(`#request-${name}`);
+  await expect(danasRow).toHaveAttribute('data-state', 'pending');
+  await expect(danasRow.getByRole('button', { name: 'Approve' })).toHaveCount(0);
+
+  const mike = await signedIn(browser, 'Mike Manager');
+  const row = mike.locator(`#request-${name}`);
+  await expect(row).toHaveAttribute('data-state', 'pending');
+  await row.getByPlaceholder('reason').fill('sized for the launch');
+  await row.getByRole('button', { name: 'Approve' }).click();
+  await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(row).toContainText('demo:mike: sized for the launch');
+
+  // The requester's page catches up on its own.
+  await expect(danasRow).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+});
