@@ -8,6 +8,7 @@ pub mod areas;
 pub mod audit;
 pub mod health;
 pub mod identity;
+pub mod kubeconfig;
 pub mod quantity;
 pub mod tenancy;
 pub mod yaml;

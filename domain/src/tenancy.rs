@@ -409,6 +409,8 @@ pub struct RequestView {
     pub attempts: i32,
     /// Whether the viewer may approve or deny it (and it is pending).
     pub can_decide: bool,
+    /// Whether the viewer may download a kubeconfig for it (and it is ready).
+    pub can_download: bool,
     /// The manifests it applies, for approvers and the requester.
     pub preview: String,
 }

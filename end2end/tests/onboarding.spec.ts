@@ -1,6 +1,7 @@
 // Namespace onboarding in a real browser against `berth demo` and its sandbox cluster: a
 // developer asks for a namespace and watches it become ready; a manager approves a large one.
 import { expect, test, type Browser, type Page } from '@playwright/test';
+import { execFileSync, spawnSync } from 'node:child_process';
 
 function collectErrors(page: Page): string[] {
   const errors: string[] = [];
@@ -62,6 +63,41 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
   await expect(row).toContainText('7 days');
   await expect(row).toContainText('berth: tier small needs no approval');
+
+  // The kubeconfig download works with kubectl: in the namespace, not outside, not over quota.
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    row.getByRole('button', { name: 'Download kubeconfig' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
+  const file = await download.path();
+  const kubectl = (...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const created = kubectl('create', 'deployment', 'web', '--image=nginx:1.27');
+  expect(created.stderr).toBe('');
+  expect(created.stdout).toContain('deployment.apps/web created');
+  const foreign = kubectl('get', 'pods', '-n', 'default');
+  expect(foreign.status).not.toBe(0);
+  expect(foreign.stderr).toContain('Forbidden');
+  const greedy = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'greedy' },
+      spec: {
+        containers: [
+          { name: 'c', image: 'busybox:1.36', resources: { requests: { cpu: '3' }, limits: { cpu: '3' } } },
+        ],
+      },
+    }),
+  });
+  expect(greedy.status).not.toBe(0);
+  expect(greedy.stderr).toContain('exceeded quota');
+  expect(execFileSync('kubectl', ['--kubeconfig', file, 'get', 'deployments', '-o', 'name']).toString()).toContain(
+    'deployment.apps/web',
+  );
   expect(errors).toEqual([]);
 });
 

@@ -72,6 +72,8 @@ pub struct TenancyConfig {
     /// How often the provisioner looks for work it was not woken for (after a restart, or
     /// work another replica approved).
     pub provision_interval: Duration,
+    /// Lifetime of the certificate in a namespace kubeconfig (cut to the namespace's expiry).
+    pub kubeconfig_lifetime: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -179,6 +181,7 @@ struct RawOidc {
 struct RawTenancy {
     reserved_prefixes: Option<Vec<String>>,
     provision_interval_secs: Option<u64>,
+    kubeconfig_hours: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -581,9 +584,14 @@ fn validate_tenancy(raw: RawTenancy, problems: &mut Vec<String>) -> TenancyConfi
     if secs == 0 {
         problems.push("tenancy.provision_interval_secs must be at least 1".to_owned());
     }
+    let hours = raw.kubeconfig_hours.unwrap_or(7 * 24);
+    if hours == 0 {
+        problems.push("tenancy.kubeconfig_hours must be at least 1".to_owned());
+    }
     TenancyConfig {
         reserved_prefixes,
         provision_interval: Duration::from_secs(secs.max(1)),
+        kubeconfig_lifetime: Duration::from_secs(hours.max(1) * 3600),
     }
 }
 

@@ -204,11 +204,86 @@ fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {
             .await
             .expect("network policy");
 
+        // A kubeconfig for the namespace: a certificate the cluster signed, RBAC as provisioned.
+        let kubeconfig_path = app.url("/api/v1/namespaces/payments-ledger/kubeconfig");
+        let res = app
+            .client
+            .post(&kubeconfig_path)
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("kubeconfig");
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            res.headers()["content-disposition"],
+            "attachment; filename=\"payments-ledger.kubeconfig\""
+        );
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let text = res.text().await.expect("kubeconfig text");
+        let as_dana = sandbox::Sandbox::client_for(&text)
+            .await
+            .expect("client from kubeconfig");
+        let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+        }))
+        .expect("deployment");
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(
+            as_dana.clone(),
+            "payments-ledger",
+        )
+        .create(&PostParams::default(), &deployment)
+        .await
+        .expect("dana deploys into her namespace");
+        let foreign =
+            Api::<k8s_openapi::api::core::v1::Pod>::namespaced(as_dana.clone(), "default")
+                .list(&ListParams::default())
+                .await
+                .expect_err("not in a foreign namespace");
+        assert!(
+            matches!(foreign, kube::Error::Api(ref s) if s.code == 403),
+            "{foreign:?}"
+        );
+        let greedy: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "metadata": {"name": "greedy"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                "resources": {"requests": {"cpu": "3"}, "limits": {"cpu": "3"}}}]}
+        }))
+        .expect("pod");
+        let over = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(as_dana, "payments-ledger")
+            .create(&PostParams::default(), &greedy)
+            .await
+            .expect_err("over quota");
+        assert!(over.to_string().contains("exceeded quota"), "{over}");
+
+        // Only the team (or admins) may have one, only for namespaces Berth made, only signed in.
+        let sam = sign_in(&app, "demo:sam").await;
+        for (cookie, path, status) in [
+            (
+                Some(&sam),
+                "/api/v1/namespaces/payments-ledger/kubeconfig",
+                403,
+            ),
+            (Some(&dana), "/api/v1/namespaces/default/kubeconfig", 403),
+            (Some(&dana), "/api/v1/namespaces/no-such-ns/kubeconfig", 404),
+            (None, "/api/v1/namespaces/payments-ledger/kubeconfig", 401),
+        ] {
+            let mut req = app.client.post(app.url(path)).header(ORIGIN, &app.base);
+            if let Some(c) = cookie {
+                req = req.header(COOKIE, c);
+            }
+            let res = req.send().await.expect("kubeconfig request");
+            assert_eq!(res.status(), status, "{path}");
+        }
+
         // The audit trail has the request and the provisioning, tied to the request id.
         let res = app
             .client
             .get(app.url("/api/v1/audit?namespace=payments-ledger"))
-            .header(COOKIE, sign_in(&app, "demo:sam").await)
+            .header(COOKIE, &sam)
             .send()
             .await
             .expect("audit");
@@ -221,6 +296,7 @@ fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {
             .collect();
         assert!(actions.contains(&"namespace.request"), "{actions:?}");
         assert!(actions.contains(&"namespace.provision"), "{actions:?}");
+        assert!(actions.contains(&"kubeconfig.issue"), "{actions:?}");
         assert!(
             events["events"]
                 .as_array()

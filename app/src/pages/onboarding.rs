@@ -399,10 +399,18 @@ fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl
             </div>
         }
     });
+    let download = request.can_download.then(|| {
+        view! {
+            <form method="post" action=format!("/api/v1/namespaces/{}/kubeconfig", request.name) class="inline">
+                <button class="link-button download" type="submit">"Download kubeconfig"</button>
+            </form>
+        }
+    });
     view! {
         <tr id=row_id data-state=request.state.as_str()>
             <td>
                 <strong>{request.name.clone()}</strong>
+                {download}
                 <details>
                     <summary>"manifests"</summary>
                     <pre class="preview">{request.preview.clone()}</pre>

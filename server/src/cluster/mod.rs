@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use domain::health::Check;
 
 pub mod apply;
+pub mod csr;
 
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,8 +39,10 @@ pub enum ClusterError {
 #[derive(Clone)]
 pub struct Cluster {
     client: kube::Client,
-    /// The API server's URL, for messages.
+    /// The API server's URL, for messages and the kubeconfigs Berth hands out.
     server: String,
+    /// The CA the API server's certificate chains to (PEM), when the config names one.
+    ca_pem: Option<String>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -73,10 +76,33 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::NoConfig(e.to_string()))?,
         };
-        let server = kube_config.cluster_url.to_string();
+        // Without a trailing slash, as kubeconfigs write it.
+        let server = kube_config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let ca_pem = kube_config.root_cert.as_ref().map(|certs| {
+            certs
+                .iter()
+                .map(|der| pem::encode(&pem::Pem::new("CERTIFICATE", der.clone())))
+                .collect::<String>()
+        });
         let client =
             kube::Client::try_from(kube_config).map_err(|e| ClusterError::Client(e.to_string()))?;
-        Ok(Cluster { client, server })
+        Ok(Cluster {
+            client,
+            server,
+            ca_pem,
+        })
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.server
+    }
+
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     pub fn client(&self) -> &kube::Client {

@@ -11,7 +11,6 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::services::ServiceError;
 
 /// The query string, every value as text: numbers are parsed here with a clear message
 /// (serde's flattening would refuse "10" as a number).
@@ -53,16 +52,6 @@ impl Params {
             before: number("before", self.before.as_ref())?,
             limit: number("limit", self.limit.as_ref())?,
         })
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(err: ServiceError) -> Self {
-        match err {
-            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
-            ServiceError::BadInput(why) => ApiError::BadRequest(why),
-            other => ApiError::Unavailable(other.to_string()),
-        }
     }
 }
 

@@ -30,6 +30,21 @@ pub enum ApiError {
     BadRequest(String),
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(err: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError;
+        match err {
+            ServiceError::Forbidden(why) => ApiError::Forbidden(why),
+            ServiceError::BadInput(why) => ApiError::BadRequest(why),
+            ServiceError::NotFound(why) => ApiError::NotFound(why),
+            ServiceError::Conflict(why) => ApiError::Conflict(why),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
 }
 
 impl ApiError {
@@ -44,6 +59,7 @@ impl ApiError {
             ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -60,6 +76,7 @@ impl ApiError {
             ApiError::CrossSite => "cross_site",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Conflict(_) => "conflict",
         }
     }
 }

@@ -4,6 +4,7 @@ mod audit;
 pub mod auth;
 mod error;
 mod health;
+mod kubeconfig;
 mod middleware;
 mod oidc;
 mod tokens;
@@ -67,7 +68,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/auth/oidc/callback", get(oidc::callback))
         .route("/api/v1/audit", get(audit::list))
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke));
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route(
+            "/api/v1/namespaces/{namespace}/kubeconfig",
+            post(kubeconfig::download),
+        );
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

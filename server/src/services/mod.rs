@@ -10,6 +10,7 @@ use domain::identity::{
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 pub mod audit;
+pub mod kubeconfig;
 pub mod tenancy;
 
 use std::sync::Arc;

@@ -229,7 +229,10 @@ impl Services {
                         &Target::team(&row.team),
                     )
                     .allowed();
-                view(row, can_decide)
+                let can_download = row.state == RequestState::Ready
+                    && decide(&actor, Action::DownloadKubeconfig, &Target::team(&row.team))
+                        .allowed();
+                view(row, can_decide, can_download)
             })
             .collect())
     }
@@ -285,11 +288,11 @@ impl Services {
         if approve {
             self.wake_provisioner();
         }
-        Ok(view(decided, false))
+        Ok(view(decided, false, false))
     }
 }
 
-fn view(row: RequestRow, can_decide: bool) -> RequestView {
+fn view(row: RequestRow, can_decide: bool, can_download: bool) -> RequestView {
     RequestView {
         preview: tenancy::preview(&row.plan),
         id: row.id,
@@ -306,5 +309,6 @@ fn view(row: RequestRow, can_decide: bool) -> RequestView {
         last_error: row.last_error,
         attempts: row.attempts,
         can_decide,
+        can_download,
     }
 }

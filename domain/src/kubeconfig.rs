@@ -1,0 +1,99 @@
+//! Kubeconfigs Berth hands out, and how long their certificates live.
+
+use serde_json::json;
+
+/// The Kubernetes CSR API's shortest certificate lifetime.
+pub const MIN_CERT_SECONDS: i64 = 600;
+
+/// The lifetime of a namespace kubeconfig's certificate: the configured one, cut to the
+/// namespace's remaining life, never below the API's minimum. `Err` when the namespace ends
+/// too soon for any certificate.
+pub fn certificate_seconds(configured: i64, namespace_left: Option<i64>) -> Result<i64, String> {
+    let wanted = configured.max(MIN_CERT_SECONDS);
+    match namespace_left {
+        Some(left) if left < MIN_CERT_SECONDS => Err(format!(
+            "the namespace expires in {} s, less than the {MIN_CERT_SECONDS} s a certificate \
+             must live; extend it first",
+            left.max(0)
+        )),
+        Some(left) => Ok(wanted.min(left)),
+        None => Ok(wanted),
+    }
+}
+
+/// What a client-certificate kubeconfig holds. Certificates and keys are PEM text.
+pub struct ClientCertificate<'a> {
+    pub cluster_name: &'a str,
+    pub server: &'a str,
+    /// The cluster's CA, PEM; `None` to trust the system's roots.
+    pub ca_pem: Option<&'a str>,
+    pub user: &'a str,
+    pub namespace: &'a str,
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
+/// A kubeconfig with one cluster, one user and one context set to the namespace.
+pub fn client_certificate(k: &ClientCertificate<'_>, base64: impl Fn(&[u8]) -> String) -> String {
+    let context = format!("{}@{}", k.namespace, k.cluster_name);
+    let mut cluster = json!({ "server": k.server });
+    if let Some(ca) = k.ca_pem {
+        cluster["certificate-authority-data"] = json!(base64(ca.as_bytes()));
+    }
+    let doc = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": k.cluster_name, "cluster": cluster }],
+        "users": [{ "name": k.user, "user": {
+            "client-certificate-data": base64(k.cert_pem.as_bytes()),
+            "client-key-data": base64(k.key_pem.as_bytes()),
+        }}],
+        "contexts": [{ "name": context, "context": {
+            "cluster": k.cluster_name, "user": k.user, "namespace": k.namespace,
+        }}],
+        "current-context": context,
+    });
+    crate::yaml::to_yaml(&doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificates_end_with_the_namespace_but_never_below_ten_minutes() {
+        assert_eq!(certificate_seconds(7 * 86_400, None), Ok(7 * 86_400));
+        assert_eq!(certificate_seconds(7 * 86_400, Some(86_400)), Ok(86_400));
+        assert_eq!(certificate_seconds(60, None), Ok(600));
+        assert_eq!(certificate_seconds(60, Some(700)), Ok(600));
+        assert!(certificate_seconds(3600, Some(599)).is_err());
+        assert!(certificate_seconds(3600, Some(-5)).is_err());
+    }
+
+    #[test]
+    fn the_kubeconfig_points_at_the_namespace() {
+        let text = client_certificate(
+            &ClientCertificate {
+                cluster_name: "berth",
+                server: "https://127.0.0.1:6443",
+                ca_pem: Some("CA"),
+                user: "demo:dana",
+                namespace: "payments-x",
+                cert_pem: "CERT",
+                key_pem: "KEY",
+            },
+            |b| format!("b64({})", String::from_utf8_lossy(b)),
+        );
+        assert!(
+            text.contains("current-context: payments-x@berth\n"),
+            "{text}"
+        );
+        assert!(text.contains("    namespace: payments-x\n"), "{text}");
+        assert!(
+            text.contains("certificate-authority-data: b64(CA)"),
+            "{text}"
+        );
+        assert!(text.contains("client-key-data: b64(KEY)"), "{text}");
+        assert!(text.contains("server: https://127.0.0.1:6443"), "{text}");
+    }
+}

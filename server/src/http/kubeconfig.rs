@@ -1,0 +1,44 @@
+//! `POST /api/v1/namespaces/{namespace}/kubeconfig`: a kubeconfig for a namespace Berth made,
+//! as a file download. POST because every call issues a new certificate (and the cross-site
+//! guard applies); the browser's button is a form aimed at it.
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use domain::identity::SignedIn;
+
+use super::AppState;
+use super::auth::RequestOrigin;
+use super::error::ApiError;
+
+pub async fn download(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+    Extension(origin): Extension<RequestOrigin>,
+    Path(namespace): Path<String>,
+) -> Response {
+    let Some(Extension(SignedIn(user))) = user else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    match state
+        .services
+        .namespace_kubeconfig(&user, &origin, &namespace)
+        .await
+    {
+        Ok(file) => (
+            [
+                (CONTENT_TYPE, "application/yaml".to_owned()),
+                (
+                    CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{}\"", file.file_name),
+                ),
+                // It holds a private key: no cache may keep it.
+                (CACHE_CONTROL, "no-store".to_owned()),
+            ],
+            file.text,
+        )
+            .into_response(),
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}

@@ -1,0 +1,103 @@
+//! Kubeconfigs for namespaces Berth made: a client certificate issued through the CSR API,
+//! living no longer than the namespace, handed over once and never stored.
+
+use base64::Engine;
+use domain::access::{Action, Decision, Target, decide};
+use domain::identity::{CurrentUser, RequestOrigin};
+use domain::kubeconfig::{self, ClientCertificate};
+use domain::tenancy::{ANNOTATION_EXPIRES, LABEL_TEAM, MANAGED_BY, team_group};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
+
+use super::{ServiceError, Services};
+use crate::http::auth::event;
+
+/// A kubeconfig file to hand over.
+pub struct KubeconfigFile {
+    pub file_name: String,
+    pub text: String,
+}
+
+impl Services {
+    pub async fn namespace_kubeconfig(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        namespace: &str,
+    ) -> Result<KubeconfigFile, ServiceError> {
+        domain::tenancy::check_name(namespace, &[])
+            .or_else(|e| {
+                // Reserved names are fine to look up; only malformed ones are refused here.
+                if e.contains("reserved") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
+        let api: Api<Namespace> = Api::all(self.cluster().client().clone());
+        let ns = api
+            .get_opt(namespace)
+            .await
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?
+            .ok_or_else(|| ServiceError::NotFound(format!("no namespace {namespace}")))?;
+        let labels = ns.metadata.labels.unwrap_or_default();
+        if labels.get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1) {
+            return Err(ServiceError::Forbidden(format!(
+                "Berth hands out kubeconfigs only for namespaces it made; {namespace} is not one"
+            )));
+        }
+        let team = labels.get(LABEL_TEAM).cloned().unwrap_or_default();
+        if let Decision::Deny(why) = decide(
+            &user.actor(),
+            Action::DownloadKubeconfig,
+            &Target::team(&team),
+        ) {
+            return Err(ServiceError::Forbidden(why));
+        }
+        let left = ns
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get(ANNOTATION_EXPIRES)
+            .and_then(|text| text.parse::<jiff::Timestamp>().ok())
+            .map(|at| at.as_second() - jiff::Timestamp::now().as_second());
+        let configured =
+            i64::try_from(self.tenancy().kubeconfig_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let seconds =
+            kubeconfig::certificate_seconds(configured, left).map_err(ServiceError::BadInput)?;
+        let issued = self
+            .cluster()
+            .issue_client_certificate(&user.id, &team_group(&team), seconds)
+            .await
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
+        // Written down before the key is handed over; if it cannot be, nothing is handed over.
+        let mut audit = event(Some(user), origin, "kubeconfig.issue", "success");
+        audit.target_kind = "Namespace".to_owned();
+        audit.target_namespace = namespace.to_owned();
+        audit.target_name = namespace.to_owned();
+        audit.after = Some(serde_json::json!({
+            "certificate_signing_request": issued.csr_name,
+            "valid_for_seconds": seconds,
+            "group": team_group(&team),
+        }));
+        self.store().record(&audit).await?;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let text = kubeconfig::client_certificate(
+            &ClientCertificate {
+                cluster_name: "berth",
+                server: self.cluster().server_url(),
+                ca_pem: self.cluster().ca_pem(),
+                user: &user.id,
+                namespace,
+                cert_pem: &issued.cert_pem,
+                key_pem: &issued.key_pem,
+            },
+            |bytes| b64.encode(bytes),
+        );
+        Ok(KubeconfigFile {
+            file_name: format!("{namespace}.kubeconfig"),
+            text,
+        })
+    }
+}
