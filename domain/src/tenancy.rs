@@ -336,16 +336,22 @@ pub enum RequestState {
     Provisioning,
     Ready,
     Failed,
+    /// Past its expiry; Berth recorded that it will delete the namespace.
+    Expiring,
+    /// Deleted at expiry.
+    Expired,
 }
 
 impl RequestState {
-    pub const ALL: [RequestState; 6] = [
+    pub const ALL: [RequestState; 8] = [
         RequestState::Pending,
         RequestState::Approved,
         RequestState::Denied,
         RequestState::Provisioning,
         RequestState::Ready,
         RequestState::Failed,
+        RequestState::Expiring,
+        RequestState::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -356,6 +362,8 @@ impl RequestState {
             RequestState::Provisioning => "provisioning",
             RequestState::Ready => "ready",
             RequestState::Failed => "failed",
+            RequestState::Expiring => "expiring",
+            RequestState::Expired => "expired",
         }
     }
 
@@ -367,13 +375,19 @@ impl RequestState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            RequestState::Denied | RequestState::Ready | RequestState::Failed
+            RequestState::Denied
+                | RequestState::Ready
+                | RequestState::Failed
+                | RequestState::Expired
         )
     }
 
     /// Whether the name stays reserved for this request.
     pub fn holds_name(self) -> bool {
-        !matches!(self, RequestState::Denied | RequestState::Failed)
+        !matches!(
+            self,
+            RequestState::Denied | RequestState::Failed | RequestState::Expired
+        )
     }
 
     /// The transitions provisioning and review may make.
@@ -385,6 +399,8 @@ impl RequestState {
                 | (Approved, Provisioning)
                 | (Provisioning, Provisioning | Ready | Failed)
                 | (Failed, Provisioning)
+                | (Ready, Expiring)
+                | (Expiring, Expired)
         )
     }
 }
@@ -411,8 +427,25 @@ pub struct RequestView {
     pub can_decide: bool,
     /// Whether the viewer may download a kubeconfig for it (and it is ready).
     pub can_download: bool,
+    /// Set within three days of expiry.
+    pub expiry_warning: Option<String>,
     /// The manifests it applies, for approvers and the requester.
     pub preview: String,
+}
+
+/// The warning a namespace shows as its expiry nears: three days out, then one day out.
+pub fn expiry_warning(seconds_left: i64) -> Option<String> {
+    const HOUR: i64 = 3600;
+    const DAY: i64 = 24 * HOUR;
+    match seconds_left {
+        s if s <= 0 => Some("expired: Berth deletes it shortly".to_owned()),
+        s if s <= DAY => Some(format!(
+            "expires in {} h: extend it or save what you need",
+            (s + HOUR - 1) / HOUR
+        )),
+        s if s <= 3 * DAY => Some(format!("expires in {} days", (s + DAY - 1) / DAY)),
+        _ => None,
+    }
 }
 
 /// What the form learns from the server while someone types.
@@ -812,6 +845,21 @@ mod tests {
     }
 
     #[test]
+    fn warnings_start_three_days_out_and_sharpen_at_one() {
+        assert_eq!(expiry_warning(4 * 86_400), None);
+        assert_eq!(
+            expiry_warning(3 * 86_400).as_deref(),
+            Some("expires in 3 days")
+        );
+        assert_eq!(
+            expiry_warning(86_400 + 1).as_deref(),
+            Some("expires in 2 days")
+        );
+        assert!(expiry_warning(5 * 3600).is_some_and(|w| w.starts_with("expires in 5 h")));
+        assert!(expiry_warning(0).is_some_and(|w| w.starts_with("expired")));
+    }
+
+    #[test]
     fn states_move_only_forward() {
         use RequestState::*;
         assert!(Pending.may_become(Approved));
@@ -822,6 +870,8 @@ mod tests {
         assert!(!Denied.may_become(Approved));
         assert!(!Ready.may_become(Provisioning));
         assert!(!Pending.may_become(Ready));
+        assert!(Ready.may_become(Expiring) && Expiring.may_become(Expired));
+        assert!(!Expired.holds_name() && Expired.is_final());
         assert!(!Denied.holds_name());
         assert!(Pending.holds_name() && Ready.holds_name());
         for s in RequestState::ALL {

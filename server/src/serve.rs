@@ -8,6 +8,7 @@ use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError, Mode};
 use crate::error::Error;
 use crate::http::{self, AppState};
+use crate::reconcile::expiry::Expirer;
 use crate::reconcile::provision::Provisioner;
 use crate::services::Services;
 use crate::store::Store;
@@ -87,6 +88,14 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let expirer = tokio::spawn(
+        Expirer::new(
+            services.store().clone(),
+            services.cluster().clone(),
+            config.tenancy.provision_interval,
+        )
+        .run(),
+    );
     let state = AppState {
         leptos_options: http::leptos_options(config),
         services,
@@ -96,6 +105,7 @@ pub async fn serve_with(
     };
     let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
     provisioner.abort();
+    expirer.abort();
     served
 }
 

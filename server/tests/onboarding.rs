@@ -730,3 +730,98 @@ fn a_namespace_berth_did_not_make_is_never_taken_over() {
         sandbox.stop().await;
     });
 }
+
+#[test]
+fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let (store, sandbox, cluster, _dir) = parts(&pg).await;
+        for (name, id) in [
+            ("payments-brief", "nr-brief00001"),
+            ("payments-kept", "nr-kept000001"),
+        ] {
+            store
+                .create_namespace_request(
+                    NewRequest {
+                        plan: plan(name, id),
+                        requester_name: "Dana".to_owned(),
+                        state: RequestState::Approved,
+                        expires_in_secs: Some(1),
+                        decided_by: Some("berth".to_owned()),
+                        decision_reason: None,
+                    },
+                    system_event(name),
+                )
+                .await
+                .expect("request");
+        }
+        let provisioner = Provisioner::new(
+            store.clone(),
+            cluster.clone(),
+            Default::default(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(provisioner.pass().await.expect("provision"), 2);
+        // Someone re-labels one namespace as theirs: Berth must leave it alone.
+        let client = sandbox.admin_client().await.expect("client");
+        let namespaces = Api::<Namespace>::all(client.clone());
+        namespaces
+            .patch(
+                "payments-kept",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(
+                    json!({"metadata": {"labels": {"berth.dev/request": "someone-else"}}}),
+                ),
+            )
+            .await
+            .expect("relabel");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        let expirer = server::reconcile::expiry::Expirer::new(
+            store.clone(),
+            cluster.clone(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(expirer.pass().await.expect("expire"), 1);
+        assert_eq!(
+            expirer.pass().await.expect("again"),
+            0,
+            "nothing left to do"
+        );
+        for id in ["nr-brief00001", "nr-kept000001"] {
+            let row = store
+                .namespace_request(id)
+                .await
+                .expect("read")
+                .expect("row");
+            assert_eq!(row.state, RequestState::Expired, "{id}");
+        }
+        let brief = namespaces.get_opt("payments-brief").await.expect("get");
+        assert!(
+            brief.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()),
+            "the expired namespace is being deleted"
+        );
+        let kept = namespaces.get("payments-kept").await.expect("kept");
+        assert!(
+            kept.metadata.deletion_timestamp.is_none(),
+            "not Berth's: left alone"
+        );
+        let actions: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, request_id FROM audit_events WHERE actor_id = 'berth' \
+             AND action LIKE 'namespace.%' AND request_id = 'nr-brief00001' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        let actions: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "namespace.provision",
+                "namespace.expire",
+                "namespace.delete"
+            ]
+        );
+        sandbox.stop().await;
+    });
+}

@@ -279,8 +279,10 @@ fn state_class(state: RequestState) -> &'static str {
     match state {
         RequestState::Ready => "badge ok",
         RequestState::Denied | RequestState::Failed => "badge bad",
-        RequestState::Pending => "badge wait",
-        RequestState::Approved | RequestState::Provisioning => "badge busy",
+        RequestState::Pending | RequestState::Expired => "badge wait",
+        RequestState::Approved | RequestState::Provisioning | RequestState::Expiring => {
+            "badge busy"
+        }
     }
 }
 
@@ -424,7 +426,10 @@ fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl
                 <span class=state_class(request.state)>{request.state.as_str()}</span>
                 {error.map(|e| view! { <div class="field-error">{e}</div> })}
             </td>
-            <td>{request.expires_at.clone().unwrap_or_else(|| "—".to_owned())}</td>
+            <td>
+                {request.expires_at.clone().unwrap_or_else(|| "never".to_owned())}
+                {request.expiry_warning.clone().map(|w| view! { <div class="field-error expiry-warning">{w}</div> })}
+            </td>
             <td>{decision} {actions}</td>
         </tr>
     }

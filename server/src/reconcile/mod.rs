@@ -8,10 +8,12 @@ use sqlx::{Connection, PgConnection, Postgres};
 
 use crate::store::{Store, StoreError};
 
+pub mod expiry;
 pub mod provision;
 
 /// Advisory lock keys, one per loop (arbitrary, fixed, distinct from the audit append lock).
 pub const PROVISION_LOCK: i64 = 0x6265_7274_6801;
+pub const EXPIRY_LOCK: i64 = 0x6265_7274_6802;
 
 /// A session-level advisory lock on a connection of its own. The connection is detached from
 /// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a

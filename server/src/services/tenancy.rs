@@ -293,7 +293,16 @@ impl Services {
 }
 
 fn view(row: RequestRow, can_decide: bool, can_download: bool) -> RequestView {
+    let expiry_warning = row
+        .expires_at
+        .as_deref()
+        .filter(|_| row.state == RequestState::Ready)
+        .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+        .and_then(|at| {
+            tenancy::expiry_warning(at.as_second() - jiff::Timestamp::now().as_second())
+        });
     RequestView {
+        expiry_warning,
         preview: tenancy::preview(&row.plan),
         id: row.id,
         name: row.name,

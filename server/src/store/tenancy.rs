@@ -342,6 +342,50 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ready namespaces whose time is up, and expiries recorded but not yet carried out.
+    pub async fn due_expiries(&self, limit: i64) -> Result<Vec<RequestRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM namespace_requests \
+             WHERE (state = 'ready' AND expires_at <= now()) OR state = 'expiring' \
+             ORDER BY expires_at, id LIMIT $1",
+            columns()
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    /// Moves a request along the expiry path (`ready → expiring → expired`) with its audit
+    /// event; `false` when it was no longer in `from` (another pass got there first).
+    pub async fn advance_expiry(
+        &self,
+        id: &str,
+        from: RequestState,
+        to: RequestState,
+        event: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let moved = sqlx::query(
+            "UPDATE namespace_requests SET state = $3, updated_at = now() \
+             WHERE id = $1 AND state = $2",
+        )
+        .bind(id)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if moved {
+            super::audit::append(&mut tx, &event).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+}
+
 /// How a provisioning attempt ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProvisionOutcome {

@@ -1,0 +1,138 @@
+//! The expiry reconciler: deletes namespaces whose lifetime ended. The intent is recorded
+//! first (`expiring`, with its audit event), then the namespace is deleted, then `expired`; a
+//! crash between the steps is picked up on the next pass. Only namespaces Berth made for that
+//! very request are ever deleted.
+
+use std::time::Duration;
+
+use domain::audit::NewEvent;
+use domain::tenancy::{LABEL_REQUEST, MANAGED_BY, RequestState};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
+
+use super::{EXPIRY_LOCK, Leadership};
+use crate::cluster::Cluster;
+use crate::store::tenancy::RequestRow;
+use crate::store::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct Expirer {
+    store: Store,
+    cluster: Cluster,
+    interval: Duration,
+}
+
+/// Why a namespace could not be deleted this pass.
+#[derive(Debug, thiserror::Error)]
+pub enum ExpiryError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the cluster did not answer: {0}")]
+    Cluster(String),
+}
+
+impl Expirer {
+    pub fn new(store: Store, cluster: Cluster, interval: Duration) -> Self {
+        Expirer {
+            store,
+            cluster,
+            interval,
+        }
+    }
+
+    /// Runs until dropped, holding its own advisory lock.
+    pub async fn run(self) {
+        loop {
+            let mut lead = match Leadership::acquire(&self.store, EXPIRY_LOCK, self.interval).await
+            {
+                Ok(lead) => lead,
+                Err(err) => {
+                    tracing::warn!(error = %err, "expiry reconciler cannot take its lock");
+                    tokio::time::sleep(self.interval).await;
+                    continue;
+                }
+            };
+            while lead.still_held().await {
+                if let Err(err) = self.pass().await {
+                    tracing::warn!(error = %err, "expiry pass failed");
+                }
+                tokio::time::sleep(self.interval).await;
+            }
+        }
+    }
+
+    /// One pass; the number of namespaces deleted. Public so tests can drive it.
+    pub async fn pass(&self) -> Result<usize, ExpiryError> {
+        let mut deleted = 0;
+        for request in self.store.due_expiries(50).await? {
+            if request.state == RequestState::Ready {
+                let intent = event(&request, "namespace.expire", "success");
+                if !self
+                    .store
+                    .advance_expiry(
+                        &request.id,
+                        RequestState::Ready,
+                        RequestState::Expiring,
+                        intent,
+                    )
+                    .await?
+                {
+                    continue;
+                }
+            }
+            let gone = self.delete_if_ours(&request).await?;
+            let done = event(&request, "namespace.delete", "success");
+            self.store
+                .advance_expiry(
+                    &request.id,
+                    RequestState::Expiring,
+                    RequestState::Expired,
+                    done,
+                )
+                .await?;
+            if gone {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the namespace when it carries this request's label; `false` when there was
+    /// nothing of ours to delete.
+    async fn delete_if_ours(&self, request: &RequestRow) -> Result<bool, ExpiryError> {
+        let api: Api<Namespace> = Api::all(self.cluster.client().clone());
+        let cluster = |e: kube::Error| ExpiryError::Cluster(e.to_string());
+        let Some(ns) = api.get_opt(&request.name).await.map_err(cluster)? else {
+            return Ok(false);
+        };
+        let labels = ns.metadata.labels.unwrap_or_default();
+        let ours = labels.get(MANAGED_BY.0).map(String::as_str) == Some(MANAGED_BY.1)
+            && labels.get(LABEL_REQUEST) == Some(&request.id);
+        if !ours {
+            tracing::warn!(namespace = %request.name, request = %request.id, "expired, but the namespace is not Berth's for this request; left alone");
+            return Ok(false);
+        }
+        match api.delete(&request.name, &DeleteParams::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(other) => Err(cluster(other)),
+        }
+    }
+}
+
+fn event(request: &RequestRow, action: &str, outcome: &str) -> NewEvent {
+    NewEvent {
+        actor_id: "berth".to_owned(),
+        actor_display: "Berth expiry".to_owned(),
+        actor_roles: vec!["system".to_owned()],
+        source: "reconciler".to_owned(),
+        request_id: request.id.clone(),
+        action: action.to_owned(),
+        target_kind: "Namespace".to_owned(),
+        target_namespace: request.name.clone(),
+        target_name: request.name.clone(),
+        before: Some(serde_json::json!({ "expires_at": request.expires_at })),
+        after: None,
+        outcome: outcome.to_owned(),
+    }
+}
