@@ -159,3 +159,13 @@ pub async fn decide_request(
         .decide_namespace_request(&user, &request_origin(), id, approve, reason)
         .await)
 }
+
+/// Namespaces the signed-in user may see, with quota bars, near-quota first.
+#[server]
+pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .namespace_quotas(&user)
+        .await
+        .map_err(ServerFnError::new)
+}

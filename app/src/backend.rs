@@ -62,6 +62,12 @@ pub trait Backend: Send + Sync + 'static {
     /// The namespace requests `user` may see, newest first.
     async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String>;
 
+    /// Namespaces `user` may see with their quota use, near-quota first.
+    async fn namespace_quotas(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<domain::quota::NamespaceQuota>, String>;
+
     async fn decide_namespace_request(
         &self,
         user: &CurrentUser,

@@ -20,8 +20,8 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, home::HomePage, me::MePage, not_found::NotFound, onboarding::OnboardingPage,
-    planned::PlannedArea, signin::SignInPage,
+    audit::AuditPage, home::HomePage, me::MePage, namespaces::NamespacesPage, not_found::NotFound,
+    onboarding::OnboardingPage, planned::PlannedArea, signin::SignInPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -58,10 +58,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage />
                     <Route path=StaticSegment(Area::Onboarding.slug()) view=OnboardingPage />
-                    <Route
-                        path=StaticSegment(Area::Namespaces.slug())
-                        view=|| view! { <PlannedArea area=Area::Namespaces /> }
-                    />
+                    <Route path=StaticSegment(Area::Namespaces.slug()) view=NamespacesPage />
                     <Route
                         path=StaticSegment(Area::Rollouts.slug())
                         view=|| view! { <PlannedArea area=Area::Rollouts /> }

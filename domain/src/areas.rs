@@ -103,7 +103,7 @@ impl Area {
     pub fn availability(self) -> Availability {
         // Each area flips when its capability lands.
         match self {
-            Area::Audit | Area::Onboarding => Availability::Available,
+            Area::Audit | Area::Onboarding | Area::Namespaces => Availability::Available,
             _ => Availability::Planned,
         }
     }

@@ -10,5 +10,6 @@ pub mod health;
 pub mod identity;
 pub mod kubeconfig;
 pub mod quantity;
+pub mod quota;
 pub mod tenancy;
 pub mod yaml;

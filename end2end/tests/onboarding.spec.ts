@@ -98,6 +98,32 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   expect(execFileSync('kubectl', ['--kubeconfig', file, 'get', 'deployments', '-o', 'name']).toString()).toContain(
     'deployment.apps/web',
   );
+
+  // The quota bars in the browser follow what kubectl does, without a reload.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Namespaces', exact: true }).click();
+  const card = page.locator(`#ns-${name}`);
+  const cpu = card.locator('.quota-line[data-resource="requests.cpu"] [role="meter"]');
+  await expect(cpu).toBeVisible();
+  const before = Number(await cpu.getAttribute('aria-valuenow'));
+  const worker = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'worker' },
+      spec: {
+        containers: [
+          { name: 'c', image: 'busybox:1.36', resources: { requests: { cpu: '1' }, limits: { cpu: '1' } } },
+        ],
+      },
+    }),
+  });
+  expect(worker.stderr).toBe('');
+  await expect
+    .poll(async () => Number(await cpu.getAttribute('aria-valuenow')), { timeout: 20_000 })
+    .toBeGreaterThanOrEqual(before + 45);
+  await expect(card.locator('.quota-line[data-resource="requests.cpu"]')).toContainText('/ 2');
   expect(errors).toEqual([]);
 });
 

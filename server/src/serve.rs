@@ -78,6 +78,7 @@ pub async fn serve_with(
         .await
         .map_err(Error::Store)?;
     let services = Arc::new(Services::new(store.clone(), cluster.clone(), config));
+    let caches = services.caches().clone();
     // Background loops live as long as the server; each takes its advisory lock first.
     let provisioner = tokio::spawn(
         Provisioner::new(
@@ -106,6 +107,7 @@ pub async fn serve_with(
     let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
     provisioner.abort();
     expirer.abort();
+    caches.stop();
     served
 }
 

@@ -825,3 +825,74 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
         sandbox.stop().await;
     });
 }
+
+#[test]
+fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        submit(&app, &dana, &draft("payments-quota", "payments", "small")).await;
+        wait_for_state(&app, &dana, "payments-quota", "Ready").await;
+        let overview = |cookie: String| {
+            let app = &app;
+            async move {
+                call_form(app, &cookie, app::api::QuotaOverview::PATH, &[])
+                    .await
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            }
+        };
+        let cpu_of = |list: &[Value]| {
+            list.iter()
+                .find(|n| n["name"] == "payments-quota")
+                .and_then(|n| {
+                    n["quota"]
+                        .as_array()?
+                        .iter()
+                        .find(|l| l["resource"] == "requests.cpu")
+                        .cloned()
+                })
+        };
+        let list = overview(dana.clone()).await;
+        let names: Vec<&str> = list.iter().filter_map(|n| n["name"].as_str()).collect();
+        assert!(names.contains(&"payments-quota"), "{names:?}");
+        assert!(
+            !names.contains(&"kube-system"),
+            "no team, not Dana's: {names:?}"
+        );
+        let line = cpu_of(&list).expect("requests.cpu line");
+        assert_eq!(line["hard"], "2");
+
+        // A pod asking for 1.7 of the 2 CPUs moves the bar past 80 %.
+        let client = admin_client(&app).await;
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(json!({
+            "metadata": {"name": "big"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1.36",
+                "resources": {"requests": {"cpu": "1700m", "memory": "1Gi"}, "limits": {"cpu": "1700m", "memory": "1Gi"}}}]}
+        }))
+        .expect("pod");
+        Api::<k8s_openapi::api::core::v1::Pod>::namespaced(client, "payments-quota")
+            .create(&PostParams::default(), &pod)
+            .await
+            .expect("create pod");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let list = overview(dana.clone()).await;
+            let line = cpu_of(&list).expect("line");
+            if line["pressure"] == "Near" {
+                assert_eq!(line["used"], "1.7");
+                assert_eq!(list[0]["name"], "payments-quota", "nearest quota first");
+                assert_eq!(list[0]["qos"]["guaranteed"], 1);
+                break;
+            }
+            assert!(Instant::now() < deadline, "the bar never moved: {line}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        // SREs see every namespace, team or not.
+        let sam = sign_in(&app, "demo:sam").await;
+        let all = overview(sam).await;
+        assert!(all.iter().any(|n| n["name"] == "kube-system"));
+        app.stop().await;
+    });
+}

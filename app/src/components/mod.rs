@@ -1,3 +1,4 @@
 //! Building blocks shared by the pages.
 
 pub mod layout;
+pub mod poll;

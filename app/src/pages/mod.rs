@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod home;
 pub mod me;
+pub mod namespaces;
 pub mod not_found;
 pub mod onboarding;
 pub mod planned;

@@ -301,21 +301,15 @@ fn RequestsTable(submit: ServerAction<SubmitDraft>) -> impl IntoView {
         },
         |_| list_namespace_requests(),
     );
-    // Effects run in the browser only: the server renders once, the page then keeps itself
-    // current.
-    Effect::new(move |_| {
-        set_interval(
-            move || {
-                let moving = requests
-                    .get_untracked()
-                    .and_then(Result::ok)
-                    .is_some_and(|list| list.iter().any(|r| !r.state.is_final()));
-                if moving {
-                    refresh.update(|n| *n += 1);
-                }
-            },
-            Duration::from_secs(2),
-        );
+    // The server renders once; the page then keeps itself current while anything moves.
+    crate::components::poll::every(Duration::from_secs(2), move || {
+        let moving = requests
+            .get_untracked()
+            .and_then(Result::ok)
+            .is_some_and(|list| list.iter().any(|r| !r.state.is_final()));
+        if moving {
+            refresh.update(|n| *n += 1);
+        }
     });
     view! {
         <h2>"Requests"</h2>

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use domain::health::Check;
 
 pub mod apply;
+pub mod cache;
 pub mod csr;
 
 /// How long a readiness probe may wait for the API server.

@@ -11,6 +11,7 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 
 pub mod audit;
 pub mod kubeconfig;
+pub mod quota;
 pub mod tenancy;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
+use crate::cluster::cache::Caches;
 use crate::config::{Config, TenancyConfig};
 use crate::store::Store;
 
@@ -51,18 +53,25 @@ pub struct Services {
     tenancy: TenancyConfig,
     /// Wakes the provisioner when a request is approved.
     provision: Arc<Notify>,
+    /// What pages read instead of listing the cluster.
+    caches: Caches,
 }
 
 impl Services {
     pub fn new(store: Store, cluster: Cluster, config: &Config) -> Self {
         Services {
             store,
-            cluster,
             demo: config.demo,
             oidc_issuer: config.oidc.as_ref().map(|o| o.issuer_url.clone()),
             tenancy: config.tenancy.clone(),
             provision: Arc::new(Notify::new()),
+            caches: Caches::start(&cluster),
+            cluster,
         }
+    }
+
+    pub fn caches(&self) -> &Caches {
+        &self.caches
     }
 
     pub fn tenancy(&self) -> &TenancyConfig {
@@ -232,6 +241,15 @@ impl Backend for Services {
         reason: String,
     ) -> Result<RequestView, String> {
         Services::decide_namespace_request(self, user, origin, &id, approve, &reason)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn namespace_quotas(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<domain::quota::NamespaceQuota>, String> {
+        Services::namespace_quotas(self, user)
             .await
             .map_err(|e| e.to_string())
     }

@@ -1,0 +1,244 @@
+//! Quota views: used against hard per resource, QoS classes, and which namespaces come first.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::quantity::{self, Pressure, Unit};
+
+/// One bar: a ResourceQuota resource, used against hard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuotaLine {
+    pub resource: String,
+    pub used: String,
+    pub hard: String,
+    /// Used as a share of hard, 0–100+; `None` when hard is zero.
+    pub percent: Option<f64>,
+    pub pressure: Pressure,
+}
+
+/// The bars of a quota from its `status.hard` and `status.used` (quantity strings). Resources
+/// the cluster has not counted yet read as zero used.
+pub fn lines(hard: &BTreeMap<String, String>, used: &BTreeMap<String, String>) -> Vec<QuotaLine> {
+    hard.iter()
+        .map(|(resource, hard_text)| {
+            let unit = Unit::of_resource(resource);
+            let hard_value = quantity::parse(hard_text).unwrap_or(0.0);
+            let used_value = used
+                .get(resource)
+                .and_then(|u| quantity::parse(u).ok())
+                .unwrap_or(0.0);
+            let percent = quantity::percent(used_value, hard_value);
+            QuotaLine {
+                resource: resource.clone(),
+                used: quantity::format(used_value, unit),
+                hard: quantity::format(hard_value, unit),
+                percent,
+                pressure: quantity::pressure(percent),
+            }
+        })
+        .collect()
+}
+
+/// The highest share of any line: how close the namespace is to being refused.
+pub fn fullest(lines: &[QuotaLine]) -> Option<f64> {
+    lines
+        .iter()
+        .map(|l| l.percent.unwrap_or(f64::INFINITY))
+        .fold(None, |acc: Option<f64>, p| {
+            Some(acc.map_or(p, |a| a.max(p)))
+        })
+}
+
+/// Kubernetes' quality-of-service classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QosClass {
+    Guaranteed,
+    Burstable,
+    BestEffort,
+}
+
+/// One container's requests and limits (quantity strings by resource name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerResources {
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+}
+
+/// The class the kubelet gives a pod, from its containers, as `kubectl describe` shows it.
+pub fn qos_class(containers: &[ContainerResources]) -> QosClass {
+    let relevant = |m: &BTreeMap<String, String>| {
+        m.iter()
+            .filter(|(k, _)| k.as_str() == "cpu" || k.as_str() == "memory")
+            .filter(|(_, v)| quantity::parse(v).is_ok_and(|q| q > 0.0))
+            .count()
+    };
+    if containers
+        .iter()
+        .all(|c| relevant(&c.requests) == 0 && relevant(&c.limits) == 0)
+    {
+        return QosClass::BestEffort;
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = c.limits.get(*r).and_then(|v| quantity::parse(v).ok());
+            // A request left out defaults to the limit.
+            let request = c
+                .requests
+                .get(*r)
+                .and_then(|v| quantity::parse(v).ok())
+                .or(limit);
+            matches!((request, limit), (Some(q), Some(l)) if l > 0.0 && (q - l).abs() < 1e-9)
+        })
+    });
+    if guaranteed {
+        QosClass::Guaranteed
+    } else {
+        QosClass::Burstable
+    }
+}
+
+/// Whether a container runs without the requests and limits the seeds ask for.
+pub fn lacks_requests_or_limits(c: &ContainerResources) -> bool {
+    ["cpu", "memory"]
+        .iter()
+        .any(|r| !c.requests.contains_key(*r) || !c.limits.contains_key(*r))
+}
+
+/// How many pods of a namespace fall in each QoS class.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QosCounts {
+    pub guaranteed: usize,
+    pub burstable: usize,
+    pub best_effort: usize,
+}
+
+impl QosCounts {
+    pub fn add(&mut self, class: QosClass) {
+        match class {
+            QosClass::Guaranteed => self.guaranteed += 1,
+            QosClass::Burstable => self.burstable += 1,
+            QosClass::BestEffort => self.best_effort += 1,
+        }
+    }
+}
+
+/// A namespace as the quota view shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceQuota {
+    pub name: String,
+    pub team: Option<String>,
+    pub expires_at: Option<String>,
+    pub expiry_warning: Option<String>,
+    /// Every line of every ResourceQuota in it.
+    pub quota: Vec<QuotaLine>,
+    pub fullest: Option<f64>,
+    /// LimitRange defaults, e.g. `default cpu` → `500m`.
+    pub limit_defaults: Vec<(String, String)>,
+    pub pods: usize,
+    pub qos: QosCounts,
+    /// Pods with a container lacking requests or limits (names, at most ten).
+    pub pods_without_limits: Vec<String>,
+    pub pods_without_limits_count: usize,
+}
+
+/// Near-quota namespaces first (fullest share descending), then by name.
+pub fn sort_near_quota_first(list: &mut [NamespaceQuota]) {
+    list.sort_by(|a, b| {
+        let key = |n: &NamespaceQuota| n.fullest.unwrap_or(-1.0);
+        key(b)
+            .partial_cmp(&key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn lines_compare_used_with_hard_in_readable_units() {
+        let hard = map(&[
+            ("requests.cpu", "2"),
+            ("requests.memory", "4Gi"),
+            ("pods", "20"),
+        ]);
+        let used = map(&[("requests.cpu", "1700m"), ("requests.memory", "1Gi")]);
+        let lines = lines(&hard, &used);
+        let cpu = &lines[1];
+        assert_eq!(cpu.resource, "requests.cpu");
+        assert_eq!((cpu.used.as_str(), cpu.hard.as_str()), ("1.7", "2"));
+        assert!((cpu.percent.unwrap_or(0.0) - 85.0).abs() < 1e-9);
+        assert_eq!(cpu.pressure, Pressure::Near);
+        let memory = &lines[2];
+        assert_eq!((memory.used.as_str(), memory.hard.as_str()), ("1Gi", "4Gi"));
+        assert_eq!(memory.pressure, Pressure::Normal);
+        let pods = &lines[0];
+        assert_eq!(pods.used, "0", "not yet counted reads as zero");
+        assert!((fullest(&lines).unwrap_or(0.0) - 85.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn qos_classes_follow_the_kubelet() {
+        let guaranteed = ContainerResources {
+            requests: map(&[("cpu", "500m"), ("memory", "256Mi")]),
+            limits: map(&[("cpu", "0.5"), ("memory", "256Mi")]),
+        };
+        assert_eq!(
+            qos_class(std::slice::from_ref(&guaranteed)),
+            QosClass::Guaranteed
+        );
+        let limits_only = ContainerResources {
+            requests: BTreeMap::new(),
+            limits: map(&[("cpu", "1"), ("memory", "1Gi")]),
+        };
+        assert_eq!(qos_class(&[limits_only]), QosClass::Guaranteed);
+        let burstable = ContainerResources {
+            requests: map(&[("cpu", "100m")]),
+            limits: BTreeMap::new(),
+        };
+        assert_eq!(
+            qos_class(&[guaranteed, burstable.clone()]),
+            QosClass::Burstable
+        );
+        assert_eq!(
+            qos_class(&[ContainerResources::default()]),
+            QosClass::BestEffort
+        );
+        assert!(lacks_requests_or_limits(&burstable));
+    }
+
+    #[test]
+    fn near_quota_namespaces_come_first() {
+        let ns = |name: &str, fullest: Option<f64>| NamespaceQuota {
+            name: name.to_owned(),
+            team: None,
+            expires_at: None,
+            expiry_warning: None,
+            quota: Vec::new(),
+            fullest,
+            limit_defaults: Vec::new(),
+            pods: 0,
+            qos: QosCounts::default(),
+            pods_without_limits: Vec::new(),
+            pods_without_limits_count: 0,
+        };
+        let mut list = vec![
+            ns("b", Some(10.0)),
+            ns("a", None),
+            ns("c", Some(95.0)),
+            ns("d", Some(10.0)),
+        ];
+        sort_near_quota_first(&mut list);
+        let names: Vec<&str> = list.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["c", "b", "d", "a"]);
+    }
+}

@@ -1,0 +1,98 @@
+//! Watch caches: kube-runtime reflectors that keep the objects pages read in memory, so a page
+//! never lists the cluster. Each reflector re-lists and resumes on its own after errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::task::JoinHandle;
+
+use super::Cluster;
+
+/// How long the first fill of a cache may take before pages say the data is incomplete.
+const READY_WAIT: Duration = Duration::from_secs(30);
+
+/// The objects the quota views read, kept current by watches.
+#[derive(Clone)]
+pub struct Caches {
+    pub namespaces: Store<Namespace>,
+    pub quotas: Store<ResourceQuota>,
+    pub limit_ranges: Store<LimitRange>,
+    pub pods: Store<Pod>,
+    tasks: Arc<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Caches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caches")
+            .field("namespaces", &self.namespaces.len())
+            .field("pods", &self.pods.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn reflect<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    let task = tokio::spawn(async move {
+        stream
+            .for_each(|event| async move {
+                if let Err(err) = event {
+                    tracing::warn!(error = %err, "watch error; the cache resumes");
+                }
+            })
+            .await;
+    });
+    (reader, task)
+}
+
+impl Caches {
+    /// Starts every watch; returns at once (see [`Caches::ready`]).
+    pub fn start(cluster: &Cluster) -> Caches {
+        let client = cluster.client().clone();
+        let (namespaces, t1) = reflect(Api::<Namespace>::all(client.clone()));
+        let (quotas, t2) = reflect(Api::<ResourceQuota>::all(client.clone()));
+        let (limit_ranges, t3) = reflect(Api::<LimitRange>::all(client.clone()));
+        let (pods, t4) = reflect(Api::<Pod>::all(client));
+        Caches {
+            namespaces,
+            quotas,
+            limit_ranges,
+            pods,
+            tasks: Arc::new(vec![t1, t2, t3, t4]),
+        }
+    }
+
+    /// Waits (bounded) until every cache has its first full list.
+    pub async fn ready(&self) -> bool {
+        let all = async {
+            let _ = self.namespaces.wait_until_ready().await;
+            let _ = self.quotas.wait_until_ready().await;
+            let _ = self.limit_ranges.wait_until_ready().await;
+            let _ = self.pods.wait_until_ready().await;
+        };
+        tokio::time::timeout(READY_WAIT, all).await.is_ok()
+    }
+
+    /// Stops the watches (when the server stops).
+    pub fn stop(&self) {
+        for task in self.tasks.iter() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Quota views, read from the watch caches: namespaces a user may see, with their quota bars,
+//! LimitRange defaults, QoS mix and pods running without requests or limits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use domain::access::{Action, Target, decide};
+use domain::identity::CurrentUser;
+use domain::quota::{self, ContainerResources, NamespaceQuota, QosCounts};
+use domain::tenancy::{self, ANNOTATION_EXPIRES, LABEL_TEAM};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::{ServiceError, Services};
+
+fn strings(map: Option<&BTreeMap<String, Quantity>>) -> BTreeMap<String, String> {
+    map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+        .unwrap_or_default()
+}
+
+fn resources(c: &Container) -> ContainerResources {
+    let r = c.resources.as_ref();
+    ContainerResources {
+        requests: strings(r.and_then(|r| r.requests.as_ref())),
+        limits: strings(r.and_then(|r| r.limits.as_ref())),
+    }
+}
+
+/// Pods that are done no longer count against quota or QoS.
+fn running(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    !matches!(phase, Some("Succeeded") | Some("Failed"))
+}
+
+impl Services {
+    /// The namespaces `user` may see, near-quota first. SREs and admins see every namespace;
+    /// others those labelled with one of their teams.
+    pub async fn namespace_quotas(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<NamespaceQuota>, ServiceError> {
+        let caches = self.caches();
+        if !caches.ready().await {
+            return Err(ServiceError::Cluster(
+                "the cluster's namespaces are still loading; try again shortly".to_owned(),
+            ));
+        }
+        let actor = user.actor();
+        let now = jiff::Timestamp::now().as_second();
+        let mut views: HashMap<String, NamespaceQuota> = HashMap::new();
+        for ns in caches.namespaces.state() {
+            let Some(name) = ns.metadata.name.clone() else {
+                continue;
+            };
+            let team = ns
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_TEAM))
+                .cloned();
+            let target = team.as_deref().map(Target::team).unwrap_or_default();
+            if !decide(&actor, Action::ViewNamespace, &target).allowed() {
+                continue;
+            }
+            let expires_at = ns
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_EXPIRES))
+                .filter(|v| v.as_str() != "never")
+                .cloned();
+            let expiry_warning = expires_at
+                .as_deref()
+                .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+                .and_then(|at| tenancy::expiry_warning(at.as_second() - now));
+            views.insert(
+                name.clone(),
+                NamespaceQuota {
+                    name,
+                    team,
+                    expires_at,
+                    expiry_warning,
+                    quota: Vec::new(),
+                    fullest: None,
+                    limit_defaults: Vec::new(),
+                    pods: 0,
+                    qos: QosCounts::default(),
+                    pods_without_limits: Vec::new(),
+                    pods_without_limits_count: 0,
+                },
+            );
+        }
+        for q in caches.quotas.state() {
+            let Some(view) = q.metadata.namespace.as_ref().and_then(|n| views.get_mut(n)) else {
+                continue;
+            };
+            let status = q.status.as_ref();
+            let hard = strings(
+                status
+                    .and_then(|s| s.hard.as_ref())
+                    .or(q.spec.as_ref().and_then(|s| s.hard.as_ref())),
+            );
+            let used = strings(status.and_then(|s| s.used.as_ref()));
+            view.quota.extend(quota::lines(&hard, &used));
+        }
+        for lr in caches.limit_ranges.state() {
+            let Some(view) = lr
+                .metadata
+                .namespace
+                .as_ref()
+                .and_then(|n| views.get_mut(n))
+            else {
+                continue;
+            };
+            for item in lr
+                .spec
+                .as_ref()
+                .map(|s| s.limits.as_slice())
+                .unwrap_or_default()
+            {
+                for (label, values) in [
+                    ("default request", item.default_request.as_ref()),
+                    ("default limit", item.default.as_ref()),
+                ] {
+                    for (resource, value) in strings(values) {
+                        view.limit_defaults
+                            .push((format!("{label} {resource}"), value));
+                    }
+                }
+            }
+        }
+        for pod in caches.pods.state() {
+            let Some(view) = pod
+                .metadata
+                .namespace
+                .as_ref()
+                .and_then(|n| views.get_mut(n))
+            else {
+                continue;
+            };
+            if !running(&pod) {
+                continue;
+            }
+            let containers: Vec<ContainerResources> = pod
+                .spec
+                .as_ref()
+                .map(|s| s.containers.iter().map(resources).collect())
+                .unwrap_or_default();
+            view.pods += 1;
+            view.qos.add(quota::qos_class(&containers));
+            if containers.iter().any(quota::lacks_requests_or_limits) {
+                view.pods_without_limits_count += 1;
+                if view.pods_without_limits.len() < 10 {
+                    view.pods_without_limits
+                        .push(pod.metadata.name.clone().unwrap_or_default());
+                }
+            }
+        }
+        let mut list: Vec<NamespaceQuota> = views
+            .into_values()
+            .map(|mut v| {
+                v.fullest = quota::fullest(&v.quota);
+                v.pods_without_limits.sort();
+                v
+            })
+            .collect();
+        quota::sort_near_quota_first(&mut list);
+        Ok(list)
+    }
+}
