@@ -169,3 +169,13 @@ pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, Serv
         .await
         .map_err(ServerFnError::new)
 }
+
+/// Node capacity and stranded capacity; an `Err` answer says why it is not shown.
+#[server]
+pub async fn capacity_overview()
+-> Result<Result<domain::capacity::ClusterCapacity, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?.cluster_capacity(&user).await)
+}

@@ -68,6 +68,12 @@ pub trait Backend: Send + Sync + 'static {
         user: &CurrentUser,
     ) -> Result<Vec<domain::quota::NamespaceQuota>, String>;
 
+    /// Node capacity of the cluster, for SREs, managers and admins.
+    async fn cluster_capacity(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<domain::capacity::ClusterCapacity, String>;
+
     async fn decide_namespace_request(
         &self,
         user: &CurrentUser,

@@ -81,10 +81,12 @@ pub enum Action {
     Administer,
     /// Create and revoke one's own API tokens.
     ManageOwnTokens,
+    /// Node capacity of the whole cluster: allocatable, requested, stranded.
+    ViewCapacity,
 }
 
 impl Action {
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 16] = [
         Action::RequestNamespace,
         Action::DecideNamespaceRequest,
         Action::RequestQuotaChange,
@@ -100,6 +102,7 @@ impl Action {
         Action::ViewAudit,
         Action::Administer,
         Action::ManageOwnTokens,
+        Action::ViewCapacity,
     ];
 }
 
@@ -202,6 +205,10 @@ pub fn decide(actor: &Actor, action: Action, target: &Target) -> Decision {
                 None => "the full audit trail is visible to SREs and admins".to_owned(),
             },
         ),
+        Action::ViewCapacity => allow_if(
+            sre || manager || admin,
+            "cluster capacity is visible to SREs, managers and admins".to_owned(),
+        ),
         Action::Administer => allow_if(
             admin,
             "only admins edit tiers, policies and prices".to_owned(),
@@ -238,7 +245,8 @@ mod tests {
 
     /// Columns as above; `(own request, someone else's request)`.
     #[rustfmt::skip]
-    const REQUEST_MATRIX: [(Action, [(bool, bool); 4]); 6] = [
+    const REQUEST_MATRIX: [(Action, [(bool, bool); 4]); 7] = [
+        (Action::ViewCapacity,      [(false, false), (true, true), (true, true), (true, true)]),
         (Action::RequestAccess,     [(true, true), (true, true), (true, true), (true, true)]),
         (Action::DecideAccess,      [(false, false), (false, false), (false, true), (false, true)]),
         (Action::RevokeAccess,      [(true, false), (true, false), (true, true), (true, true)]),

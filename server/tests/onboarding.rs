@@ -891,8 +891,35 @@ fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
         }
         // SREs see every namespace, team or not.
         let sam = sign_in(&app, "demo:sam").await;
-        let all = overview(sam).await;
+        let all = overview(sam.clone()).await;
         assert!(all.iter().any(|n| n["name"] == "kube-system"));
+
+        // Capacity: SREs see every node with the big pod's request on one of them.
+        let capacity = call_form(&app, &sam, app::api::CapacityOverview::PATH, &[]).await;
+        let nodes = capacity["Ok"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(nodes.len(), 3, "{capacity}");
+        let requested: f64 = nodes
+            .iter()
+            .filter_map(|n| n["requested_cpu"].as_f64())
+            .sum();
+        assert!(requested >= 1.7, "{capacity}");
+        let allocatable: f64 = nodes
+            .iter()
+            .filter_map(|n| n["allocatable_cpu"].as_f64())
+            .sum();
+        assert!(allocatable > requested, "{capacity}");
+        let total = capacity["Ok"]["allocatable_cpu"].as_f64().unwrap_or(0.0);
+        assert!((total - allocatable).abs() < 1e-6, "{capacity}");
+        let refused = call_form(&app, &dana, app::api::CapacityOverview::PATH, &[]).await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("SREs, managers and admins")),
+            "{refused}"
+        );
         app.stop().await;
     });
 }

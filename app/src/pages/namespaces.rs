@@ -9,13 +9,27 @@ use domain::quota::{NamespaceQuota, QuotaLine};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::quota_overview;
+use domain::access::Role;
+use domain::capacity::ClusterCapacity;
+use domain::quantity::{Unit, format};
+
+use crate::api::{capacity_overview, quota_overview};
 use crate::session::signed_in_user;
 
 #[component]
 pub fn NamespacesPage() -> impl IntoView {
-    let body = if signed_in_user().is_some() {
-        view! { <QuotaList /> }.into_any()
+    let body = if let Some(user) = signed_in_user() {
+        // The server decides again; this only spares others a section they may not read.
+        let sees_capacity = user
+            .roles
+            .iter()
+            .any(|r| matches!(r, Role::Sre | Role::Manager | Role::Admin));
+        view! {
+            {sees_capacity.then(|| view! { <Capacity /> })}
+            <h2>"Quota"</h2>
+            <QuotaList />
+        }
+        .into_any()
     } else {
         view! { <p>"Sign in to see your namespaces. " <a href="/signin">"Sign in"</a></p> }
             .into_any()
@@ -125,5 +139,79 @@ fn NamespaceCard(ns: NamespaceQuota) -> impl IntoView {
             {(!defaults.is_empty()).then(|| view! { <p class="muted">"LimitRange " {defaults}</p> })}
             {without}
         </article>
+    }
+}
+
+fn cores(v: f64) -> String {
+    format(v, Unit::Cores)
+}
+
+fn bytes(v: f64) -> String {
+    format(v, Unit::Bytes)
+}
+
+/// Allocatable against requested per node, and what is stranded.
+#[component]
+fn Capacity() -> impl IntoView {
+    let tick = RwSignal::new(0u64);
+    let answer = Resource::new(move || tick.get(), |_| capacity_overview());
+    crate::components::poll::every(Duration::from_secs(10), move || tick.update(|n| *n += 1));
+    let render = |c: ClusterCapacity| {
+        let warn = c.stranded_cpu_percent > 10.0 || c.stranded_memory_percent > 10.0;
+        view! {
+            <p id="capacity-summary" class=if warn { "field-error" } else { "muted" }>
+                {format!(
+                    "Requested {} of {} CPU and {} of {} memory; spare {} CPU, {}. Stranded (too small for the median pod of {} CPU / {}): {} CPU ({:.1} %), {} ({:.1} %){}",
+                    cores(c.requested_cpu), cores(c.allocatable_cpu),
+                    bytes(c.requested_memory), bytes(c.allocatable_memory),
+                    cores(c.spare_cpu), bytes(c.spare_memory),
+                    cores(c.median_cpu), bytes(c.median_memory),
+                    cores(c.stranded_cpu), c.stranded_cpu_percent,
+                    bytes(c.stranded_memory), c.stranded_memory_percent,
+                    if warn { " — above the 10 % the seeds advise" } else { "" },
+                )}
+            </p>
+            <table class="table" id="capacity-table">
+                <thead>
+                    <tr>
+                        <th>"Node"</th>
+                        <th>"CPU requested / allocatable"</th>
+                        <th>"Memory requested / allocatable"</th>
+                        <th>"Pods"</th>
+                        <th>"Median pods that fit"</th>
+                        <th>"Stranded"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {c.nodes
+                        .into_iter()
+                        .map(|n| view! {
+                            <tr>
+                                <td>{n.name.clone()}</td>
+                                <td>{format!("{} / {}", cores(n.requested_cpu), cores(n.allocatable_cpu))}</td>
+                                <td>{format!("{} / {}", bytes(n.requested_memory), bytes(n.allocatable_memory))}</td>
+                                <td>{format!("{} / {}", n.pods, n.allocatable_pods)}</td>
+                                <td>{n.fits_median_pods}</td>
+                                <td>{format!("{} CPU, {}", cores(n.stranded_cpu), bytes(n.stranded_memory))}</td>
+                            </tr>
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        }
+    };
+    view! {
+        <h2>"Cluster capacity"</h2>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                answer
+                    .get()
+                    .map(|a| match a {
+                        Ok(Ok(c)) => render(c).into_any(),
+                        Ok(Err(why)) => view! { <p class="error">{why}</p> }.into_any(),
+                        Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
+                    })
+            }}
+        </Transition>
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, Pod, ResourceQuota};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -23,6 +23,7 @@ pub struct Caches {
     pub quotas: Store<ResourceQuota>,
     pub limit_ranges: Store<LimitRange>,
     pub pods: Store<Pod>,
+    pub nodes: Store<Node>,
     tasks: Arc<Vec<JoinHandle<()>>>,
 }
 
@@ -68,13 +69,15 @@ impl Caches {
         let (namespaces, t1) = reflect(Api::<Namespace>::all(client.clone()));
         let (quotas, t2) = reflect(Api::<ResourceQuota>::all(client.clone()));
         let (limit_ranges, t3) = reflect(Api::<LimitRange>::all(client.clone()));
-        let (pods, t4) = reflect(Api::<Pod>::all(client));
+        let (pods, t4) = reflect(Api::<Pod>::all(client.clone()));
+        let (nodes, t5) = reflect(Api::<Node>::all(client));
         Caches {
             namespaces,
             quotas,
             limit_ranges,
             pods,
-            tasks: Arc::new(vec![t1, t2, t3, t4]),
+            nodes,
+            tasks: Arc::new(vec![t1, t2, t3, t4, t5]),
         }
     }
 
@@ -85,6 +88,7 @@ impl Caches {
             let _ = self.quotas.wait_until_ready().await;
             let _ = self.limit_ranges.wait_until_ready().await;
             let _ = self.pods.wait_until_ready().await;
+            let _ = self.nodes.wait_until_ready().await;
         };
         tokio::time::timeout(READY_WAIT, all).await.is_ok()
     }

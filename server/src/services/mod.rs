@@ -253,4 +253,13 @@ impl Backend for Services {
             .await
             .map_err(|e| e.to_string())
     }
+
+    async fn cluster_capacity(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<domain::capacity::ClusterCapacity, String> {
+        Services::cluster_capacity(self, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
 }

@@ -26,7 +26,7 @@ fn resources(c: &Container) -> ContainerResources {
 }
 
 /// Pods that are done no longer count against quota or QoS.
-fn running(pod: &Pod) -> bool {
+pub(crate) fn running(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     !matches!(phase, Some("Succeeded") | Some("Failed"))
 }
@@ -165,5 +165,80 @@ impl Services {
             .collect();
         quota::sort_near_quota_first(&mut list);
         Ok(list)
+    }
+
+    /// Allocatable against requested per node, with stranded capacity (SREs, managers, admins).
+    pub async fn cluster_capacity(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<domain::capacity::ClusterCapacity, ServiceError> {
+        if let domain::access::Decision::Deny(why) =
+            decide(&user.actor(), Action::ViewCapacity, &Target::everything())
+        {
+            return Err(ServiceError::Forbidden(why));
+        }
+        let caches = self.caches();
+        if !caches.ready().await {
+            return Err(ServiceError::Cluster(
+                "the cluster's nodes are still loading; try again shortly".to_owned(),
+            ));
+        }
+        let quantity_of = |m: Option<&BTreeMap<String, Quantity>>, key: &str| {
+            m.and_then(|m| m.get(key))
+                .and_then(|q| domain::quantity::parse(&q.0).ok())
+                .unwrap_or(0.0)
+        };
+        let mut per_node: HashMap<String, (f64, f64, usize)> = HashMap::new();
+        let mut pod_requests = Vec::new();
+        for pod in caches.pods.state() {
+            if !running(&pod) {
+                continue;
+            }
+            let Some(spec) = pod.spec.as_ref() else {
+                continue;
+            };
+            let (cpu, memory) = spec
+                .containers
+                .iter()
+                .fold((0.0, 0.0), |(c, m), container| {
+                    let requests = container
+                        .resources
+                        .as_ref()
+                        .and_then(|r| r.requests.as_ref());
+                    (
+                        c + quantity_of(requests, "cpu"),
+                        m + quantity_of(requests, "memory"),
+                    )
+                });
+            pod_requests.push((cpu, memory));
+            if let Some(node) = spec.node_name.as_ref() {
+                let entry = per_node.entry(node.clone()).or_default();
+                entry.0 += cpu;
+                entry.1 += memory;
+                entry.2 += 1;
+            }
+        }
+        let nodes: Vec<domain::capacity::NodeInput> = caches
+            .nodes
+            .state()
+            .iter()
+            .map(|node| {
+                let name = node.metadata.name.clone().unwrap_or_default();
+                let alloc = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+                let (cpu, memory, pods) = per_node.get(&name).copied().unwrap_or_default();
+                domain::capacity::NodeInput {
+                    allocatable_cpu: quantity_of(alloc, "cpu"),
+                    allocatable_memory: quantity_of(alloc, "memory"),
+                    allocatable_pods: quantity_of(alloc, "pods"),
+                    requested_cpu: cpu,
+                    requested_memory: memory,
+                    pods,
+                    name,
+                }
+            })
+            .collect();
+        let mut result = domain::capacity::capacity(&nodes, &pod_requests);
+        result.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(result)
     }
 }

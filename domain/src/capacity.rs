@@ -1,0 +1,198 @@
+//! Cluster capacity: allocatable against requested per node, and **stranded** capacity — free
+//! room on a node too small to hold a typical (median) pod, which the seeds keep under 10 %.
+
+use serde::{Deserialize, Serialize};
+
+/// What the capacity view needs to know of a node (CPU in cores, memory in bytes).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeInput {
+    pub name: String,
+    pub allocatable_cpu: f64,
+    pub allocatable_memory: f64,
+    pub allocatable_pods: f64,
+    pub requested_cpu: f64,
+    pub requested_memory: f64,
+    pub pods: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeCapacity {
+    pub name: String,
+    pub allocatable_cpu: f64,
+    pub allocatable_memory: f64,
+    pub requested_cpu: f64,
+    pub requested_memory: f64,
+    pub pods: usize,
+    pub allocatable_pods: f64,
+    /// How many more median pods fit.
+    pub fits_median_pods: u64,
+    pub stranded_cpu: f64,
+    pub stranded_memory: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterCapacity {
+    pub nodes: Vec<NodeCapacity>,
+    /// The median pod's requests (CPU cores, memory bytes).
+    pub median_cpu: f64,
+    pub median_memory: f64,
+    pub allocatable_cpu: f64,
+    pub allocatable_memory: f64,
+    pub requested_cpu: f64,
+    pub requested_memory: f64,
+    pub spare_cpu: f64,
+    pub spare_memory: f64,
+    pub stranded_cpu: f64,
+    pub stranded_memory: f64,
+    /// Stranded as a share of allocatable, per resource, in percent.
+    pub stranded_cpu_percent: f64,
+    pub stranded_memory_percent: f64,
+}
+
+/// The median of `values` (0 when empty).
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+/// Capacity per node and for the cluster, given every running pod's requests.
+pub fn capacity(nodes: &[NodeInput], pod_requests: &[(f64, f64)]) -> ClusterCapacity {
+    let mut cpus: Vec<f64> = pod_requests.iter().map(|r| r.0).collect();
+    let mut mems: Vec<f64> = pod_requests.iter().map(|r| r.1).collect();
+    let median_cpu = median(&mut cpus);
+    let median_memory = median(&mut mems);
+    let per_node: Vec<NodeCapacity> = nodes
+        .iter()
+        .map(|n| {
+            let free_cpu = (n.allocatable_cpu - n.requested_cpu).max(0.0);
+            let free_mem = (n.allocatable_memory - n.requested_memory).max(0.0);
+            let free_pods = (n.allocatable_pods - n.pods as f64).max(0.0);
+            let by = |free: f64, each: f64| {
+                if each > 0.0 {
+                    (free / each).floor()
+                } else {
+                    f64::INFINITY
+                }
+            };
+            let fits = by(free_cpu, median_cpu)
+                .min(by(free_mem, median_memory))
+                .min(free_pods);
+            let fits = if fits.is_finite() { fits } else { 0.0 };
+            NodeCapacity {
+                name: n.name.clone(),
+                allocatable_cpu: n.allocatable_cpu,
+                allocatable_memory: n.allocatable_memory,
+                requested_cpu: n.requested_cpu,
+                requested_memory: n.requested_memory,
+                pods: n.pods,
+                allocatable_pods: n.allocatable_pods,
+                fits_median_pods: fits as u64,
+                stranded_cpu: free_cpu - fits * median_cpu,
+                stranded_memory: free_mem - fits * median_memory,
+            }
+        })
+        .collect();
+    let sum = |f: fn(&NodeCapacity) -> f64| per_node.iter().map(f).sum::<f64>();
+    let allocatable_cpu = sum(|n| n.allocatable_cpu);
+    let allocatable_memory = sum(|n| n.allocatable_memory);
+    let requested_cpu = sum(|n| n.requested_cpu);
+    let requested_memory = sum(|n| n.requested_memory);
+    let stranded_cpu = sum(|n| n.stranded_cpu);
+    let stranded_memory = sum(|n| n.stranded_memory);
+    let share = |part: f64, whole: f64| {
+        if whole > 0.0 {
+            part / whole * 100.0
+        } else {
+            0.0
+        }
+    };
+    ClusterCapacity {
+        median_cpu,
+        median_memory,
+        allocatable_cpu,
+        allocatable_memory,
+        requested_cpu,
+        requested_memory,
+        spare_cpu: (allocatable_cpu - requested_cpu).max(0.0),
+        spare_memory: (allocatable_memory - requested_memory).max(0.0),
+        stranded_cpu,
+        stranded_memory,
+        stranded_cpu_percent: share(stranded_cpu, allocatable_cpu),
+        stranded_memory_percent: share(stranded_memory, allocatable_memory),
+        nodes: per_node,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GI: f64 = 1024.0 * 1024.0 * 1024.0;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut []), 0.0);
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn free_room_that_fits_no_median_pod_is_stranded() {
+        // Median pod: 1 CPU, 1 GiB.
+        let pods = [(1.0, GI), (1.0, GI), (0.5, 2.0 * GI)];
+        let nodes = [
+            // 4 CPU / 16 GiB, 3 CPU / 3 GiB requested: 1 CPU, 13 GiB free → 1 pod fits,
+            // 12 GiB of memory stranded (no CPU left to use it).
+            NodeInput {
+                name: "a".into(),
+                allocatable_cpu: 4.0,
+                allocatable_memory: 16.0 * GI,
+                allocatable_pods: 110.0,
+                requested_cpu: 3.0,
+                requested_memory: 3.0 * GI,
+                pods: 3,
+            },
+            // Empty: 4 pods fit, nothing stranded.
+            NodeInput {
+                name: "b".into(),
+                allocatable_cpu: 4.0,
+                allocatable_memory: 4.0 * GI,
+                allocatable_pods: 110.0,
+                ..Default::default()
+            },
+        ];
+        let c = capacity(&nodes, &pods);
+        assert_eq!((c.median_cpu, c.median_memory), (1.0, GI));
+        assert_eq!(c.nodes[0].fits_median_pods, 1);
+        assert!((c.nodes[0].stranded_memory - 12.0 * GI).abs() < 1.0);
+        assert!(c.nodes[0].stranded_cpu.abs() < 1e-9);
+        assert_eq!(c.nodes[1].fits_median_pods, 4);
+        assert!(c.nodes[1].stranded_memory.abs() < 1.0);
+        assert!((c.spare_cpu - 5.0).abs() < 1e-9);
+        assert!((c.stranded_memory_percent - 60.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_full_pod_slot_count_strands_everything_left() {
+        let nodes = [NodeInput {
+            name: "a".into(),
+            allocatable_cpu: 4.0,
+            allocatable_memory: 4.0 * GI,
+            allocatable_pods: 2.0,
+            requested_cpu: 1.0,
+            requested_memory: GI,
+            pods: 2,
+        }];
+        let c = capacity(&nodes, &[(0.5, GI)]);
+        assert_eq!(c.nodes[0].fits_median_pods, 0);
+        assert!((c.nodes[0].stranded_cpu - 3.0).abs() < 1e-9);
+    }
+}
