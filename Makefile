@@ -35,3 +35,4 @@ clean-demo:
 bench:
 	cargo bench -p sandbox --bench large_scenario
 	cargo bench -p server --bench audit_append
+	cargo bench -p server --bench quota_views

@@ -1,0 +1,276 @@
+//! Namespace and quota views at the size of a big shared cluster: the sandbox's `large`
+//! scenario (2,000 namespaces, 10,000 deployments, 50,000 pods by default), Berth serving from
+//! its watch caches, timed request by request beside the sandbox's own list of the same
+//! namespaces and quotas. Prints p50 / p95; asserts nothing about time. `make bench` runs it.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use kube::api::{Api, ListParams};
+use leptos::server_fn::ServerFn;
+use sandbox::scenario::Scenario;
+use sandbox::{Sandbox, SandboxOptions};
+use server::config::{Config, Mode};
+use server::store::Store;
+use server::store::local_postgres::{Durability, PgBinaries};
+
+fn arg(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+async fn time<F, Fut>(rounds: usize, mut f: F) -> Result<(Vec<Duration>, usize), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, String>>,
+{
+    let mut samples = Vec::with_capacity(rounds);
+    let mut size = 0;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        size = f().await?;
+        samples.push(started.elapsed());
+    }
+    Ok((samples, size))
+}
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let namespaces = arg("BENCH_NAMESPACES", 2_000);
+    let deployments = arg("BENCH_DEPLOYMENTS", 10_000);
+    let pods = arg("BENCH_PODS", 50_000);
+    let rounds = arg("BENCH_ROUNDS", 30);
+    println!(
+        "quota views over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods; {rounds} rounds each"
+    );
+
+    let dir = std::env::current_dir()
+        .unwrap_or_default()
+        .join("target")
+        .join("bench-quota-pg");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
+    binaries
+        .init(&dir.join("data"), Durability::Fast)
+        .map_err(|e| e.to_string())?;
+    let pg = binaries
+        .start(
+            &dir.join("data"),
+            &dir.join("postgres.log"),
+            Durability::Fast,
+        )
+        .map_err(|e| e.to_string())?;
+
+    let started = Instant::now();
+    let sandbox = Sandbox::start(SandboxOptions {
+        scenario: Some(Scenario::large(namespaces, deployments, pods)),
+        ..SandboxOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("sandbox loaded in {:.1} s", started.elapsed().as_secs_f64());
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
+
+    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).map_err(|e| e.to_string())?;
+    config.site_root = dir.join("no-site");
+    config.cluster.kubeconfig = Some(kubeconfig);
+    let url = pg.url("postgres");
+    let store = Store::connect(&url, &config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let cluster = server::cluster::Cluster::connect(&config.cluster)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let before_berth = rss_mib();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server_task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        server::serve::serve_with(listener, store, cluster, &config, shutdown).await
+    });
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let signed_in = client
+        .post(format!("{base}/auth/demo"))
+        .header("origin", &base)
+        .form(&[("persona", "demo:sam")])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .ok_or("no session cookie")?
+        .to_owned();
+
+    let post = |path: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        let cookie = cookie.clone();
+        move || {
+            let client = client.clone();
+            let url = format!("{base}{path}");
+            let base = base.clone();
+            let cookie = cookie.clone();
+            async move {
+                let res = client
+                    .post(url)
+                    .header("origin", base)
+                    .header("cookie", cookie)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body("")
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let status = res.status();
+                let body = res.bytes().await.map_err(|e| e.to_string())?;
+                if !status.is_success() {
+                    return Err(format!(
+                        "{path}: {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    ));
+                }
+                Ok(body.len())
+            }
+        }
+    };
+
+    // The first answer waits for the watch caches to fill: that is Berth's start-up cost.
+    let started = Instant::now();
+    let first = post(app::api::QuotaOverview::PATH)().await?;
+    println!(
+        "caches filled and first quota answer after {:.1} s ({first} bytes); berth added {:.0} MiB resident",
+        started.elapsed().as_secs_f64(),
+        rss_mib() - before_berth
+    );
+
+    let mut rows = Vec::new();
+    let (mut s, size) = time(rounds, post(app::api::QuotaOverview::PATH)).await?;
+    rows.push((
+        "berth: quota overview (server fn, all namespaces)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    let page = {
+        let client = client.clone();
+        let base = base.clone();
+        let cookie = cookie.clone();
+        move || {
+            let client = client.clone();
+            let url = format!("{base}/namespaces");
+            let cookie = cookie.clone();
+            async move {
+                let res = client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let body = res.bytes().await.map_err(|e| e.to_string())?;
+                Ok(body.len())
+            }
+        }
+    };
+    let (mut s, size) = time(rounds, page).await?;
+    rows.push((
+        "berth: /namespaces page (SSR, with capacity)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    let (mut s, size) = time(rounds, post(app::api::CapacityOverview::PATH)).await?;
+    rows.push((
+        "berth: capacity (server fn)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+
+    let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
+    let sandbox_list = || {
+        let admin = admin.clone();
+        async move {
+            let ns = Api::<Namespace>::all(admin.clone())
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let quotas = Api::<ResourceQuota>::all(admin)
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ns.items.len() + quotas.items.len())
+        }
+    };
+    let (mut s, size) = time(rounds, sandbox_list).await?;
+    rows.push((
+        "sandbox: list namespaces + resourcequotas (kube-rs)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+
+    println!(
+        "{:<55} {:>9} {:>9} {:>12}",
+        "", "p50 ms", "p95 ms", "bytes|items"
+    );
+    for (name, p50, p95, size) in rows {
+        println!("{name:<55} {p50:>9.1} {p95:>9.1} {size:>12}");
+    }
+    println!("process resident memory: {:.0} MiB", rss_mib());
+
+    let _ = stop.send(());
+    let _ = server_task.await;
+    sandbox.stop().await;
+    drop(pg);
+    Ok(())
+}
