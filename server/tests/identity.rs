@@ -17,14 +17,7 @@ async fn app() -> (TestPostgres, TestApp) {
 
 /// Signs in as a demo persona; returns the `Cookie` header value.
 async fn sign_in(app: &TestApp, persona: &str) -> String {
-    let res = app
-        .client
-        .post(app.url("/auth/demo"))
-        .header(ORIGIN, &app.base)
-        .form(&[("persona", persona)])
-        .send()
-        .await
-        .expect("sign in");
+    let res = app.demo_sign_in(persona).await;
     assert_eq!(res.status(), 303, "sign-in redirects");
     assert_eq!(
         res.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
@@ -43,7 +36,7 @@ async fn sign_in(app: &TestApp, persona: &str) -> String {
         );
     }
     assert!(!cookie.contains("Secure"), "the demo serves plain http");
-    cookie.split(';').next().unwrap_or_default().to_owned()
+    common::session_cookie(&res)
 }
 
 async fn me(app: &TestApp, cookie: &str) -> reqwest::Response {

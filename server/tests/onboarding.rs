@@ -13,7 +13,7 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, ListParams, PostParams};
 use leptos::server_fn::ServerFn;
-use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 use server::reconcile::provision::Provisioner;
 use server::store::Store;
@@ -30,21 +30,11 @@ async fn app() -> (TestPostgres, TestApp) {
 }
 
 async fn sign_in(app: &TestApp, persona: &str) -> String {
-    let res = app
-        .client
-        .post(app.url("/auth/demo"))
-        .header(ORIGIN, &app.base)
-        .form(&[("persona", persona)])
-        .send()
-        .await
-        .expect("sign in");
+    let res = app.demo_sign_in(persona).await;
     assert_eq!(res.status(), 303);
-    res.headers()
-        .get(SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .expect("session cookie")
-        .to_owned()
+    let cookie = common::session_cookie(&res);
+    assert!(!cookie.is_empty(), "no session cookie");
+    cookie
 }
 
 fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {

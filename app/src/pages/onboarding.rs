@@ -114,6 +114,40 @@ fn RequestForm(
                 </label>
             }
         };
+    // Options may come from the server (teams, tiers): the select renders them when they
+    // arrive and keeps the chosen value.
+    let select_input =
+        move |label: &'static str,
+              field: &'static str,
+              signal: RwSignal<String>,
+              options: Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>| {
+            view! {
+                <label>
+                    {label}
+                    <select
+                        name=field
+                        prop:value=move || signal.get()
+                        on:change=move |ev| {
+                            touched.set(true);
+                            signal.set(event_target_value(&ev));
+                        }
+                    >
+                        <Transition fallback=|| ()>
+                            {move || {
+                                options()
+                                    .into_iter()
+                                    .map(|(value, text)| {
+                                        let selected = value == signal.get_untracked();
+                                        view! { <option value=value selected=selected>{text}</option> }
+                                    })
+                                    .collect_view()
+                            }}
+                        </Transition>
+                    </select>
+                    {errors_of(field)}
+                </label>
+            }
+        };
 
     view! {
         <h2>"Ask for a namespace"</h2>
@@ -127,35 +161,13 @@ fn RequestForm(
             }
         >
             {text_input("Name", "name", name, 63)}
-            <label>
-                "Team"
-                <select
-                    name="team"
-                    prop:value=move || team.get()
-                    on:change=move |ev| {
-                        touched.set(true);
-                        team.set(event_target_value(&ev));
-                    }
-                >
-                    <Transition fallback=|| ()>
-                        {move || {
-                            choices
-                                .get()
-                                .and_then(Result::ok)
-                                .map(|c| {
-                                    c.teams
-                                        .into_iter()
-                                        .map(|t| {
-                                            let selected = t == team.get_untracked();
-                                            view! { <option value=t.clone() selected=selected>{t.clone()}</option> }
-                                        })
-                                        .collect_view()
-                                })
-                        }}
-                    </Transition>
-                </select>
-                {errors_of("team")}
-            </label>
+            {select_input("Team", "team", team, Box::new(move || {
+                choices
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|c| c.teams.into_iter().map(|t| (t.clone(), t)).collect())
+                    .unwrap_or_default()
+            }))}
             <label>
                 "Purpose"
                 <textarea
@@ -171,56 +183,27 @@ fn RequestForm(
             </label>
             {text_input("Contact", "contact", contact, 120)}
             {text_input("Cost centre", "cost_centre", cost_centre, 120)}
-            <label>
-                "Tier"
-                <select
-                    name="tier"
-                    prop:value=move || tier.get()
-                    on:change=move |ev| {
-                        touched.set(true);
-                        tier.set(event_target_value(&ev));
-                    }
-                >
-                    <Transition fallback=|| ()>
-                        {move || {
-                            choices
-                                .get()
-                                .and_then(Result::ok)
-                                .map(|c| {
-                                    c.tiers
-                                        .into_iter()
-                                        .map(|t| {
-                                            let selected = t.name == tier.get_untracked();
-                                            let text = format!("{} — {}", t.name, t.description);
-                                            view! { <option value=t.name.clone() selected=selected>{text}</option> }
-                                        })
-                                        .collect_view()
-                                })
-                        }}
-                    </Transition>
-                </select>
-                {errors_of("tier")}
-            </label>
-            <label>
-                "Lifetime"
-                <select
-                    name="lifetime"
-                    prop:value=move || lifetime.get()
-                    on:change=move |ev| {
-                        touched.set(true);
-                        lifetime.set(event_target_value(&ev));
-                    }
-                >
-                    {Lifetime::ALL
-                        .into_iter()
-                        .map(|l| {
-                            let selected = l == Lifetime::SevenDays;
-                            view! { <option value=l.as_str() selected=selected>{l.label()}</option> }
-                        })
-                        .collect_view()}
-                </select>
-                {errors_of("lifetime")}
-            </label>
+            {select_input("Tier", "tier", tier, Box::new(move || {
+                choices
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|c| {
+                        c.tiers
+                            .into_iter()
+                            .map(|t| {
+                                let text = format!("{} — {}", t.name, t.description);
+                                (t.name, text)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }))}
+            {select_input("Lifetime", "lifetime", lifetime, Box::new(|| {
+                Lifetime::ALL
+                    .into_iter()
+                    .map(|l| (l.as_str().to_owned(), l.label().to_owned()))
+                    .collect()
+            }))}
             <label class="check">
                 <input
                     type="checkbox"

@@ -10,7 +10,7 @@ use domain::tenancy::{LABEL_REQUEST, MANAGED_BY, RequestState};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
 
-use super::{EXPIRY_LOCK, Leadership};
+use super::{EXPIRY_LOCK, Leadership, system_event};
 use crate::cluster::Cluster;
 use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
@@ -66,7 +66,7 @@ impl Expirer {
         let mut deleted = 0;
         for request in self.store.due_expiries(50).await? {
             if request.state == RequestState::Ready {
-                let intent = event(&request, "namespace.expire", "success");
+                let intent = event(&request, "namespace.expire");
                 if !self
                     .store
                     .advance_expiry(
@@ -81,7 +81,7 @@ impl Expirer {
                 }
             }
             let gone = self.delete_if_ours(&request).await?;
-            let done = event(&request, "namespace.delete", "success");
+            let done = event(&request, "namespace.delete");
             self.store
                 .advance_expiry(
                     &request.id,
@@ -120,19 +120,8 @@ impl Expirer {
     }
 }
 
-fn event(request: &RequestRow, action: &str, outcome: &str) -> NewEvent {
-    NewEvent {
-        actor_id: "berth".to_owned(),
-        actor_display: "Berth expiry".to_owned(),
-        actor_roles: vec!["system".to_owned()],
-        source: "reconciler".to_owned(),
-        request_id: request.id.clone(),
-        action: action.to_owned(),
-        target_kind: "Namespace".to_owned(),
-        target_namespace: request.name.clone(),
-        target_name: request.name.clone(),
-        before: Some(serde_json::json!({ "expires_at": request.expires_at })),
-        after: None,
-        outcome: outcome.to_owned(),
-    }
+fn event(request: &RequestRow, action: &str) -> NewEvent {
+    let mut event = system_event("expiry", request, action, "success");
+    event.before = Some(serde_json::json!({ "expires_at": request.expires_at }));
+    event
 }

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use domain::audit::NewEvent;
+
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres};
 
+use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
 
 pub mod expiry;
@@ -47,5 +50,23 @@ impl Leadership {
     /// Whether the lock is still ours (the connection still answers).
     pub async fn still_held(&mut self) -> bool {
         self.conn.ping().await.is_ok()
+    }
+}
+
+/// An audit event Berth records itself about a namespace request; `who` names the loop.
+pub fn system_event(who: &str, request: &RequestRow, action: &str, outcome: &str) -> NewEvent {
+    NewEvent {
+        actor_id: "berth".to_owned(),
+        actor_display: format!("Berth {who}"),
+        actor_roles: vec!["system".to_owned()],
+        source: "reconciler".to_owned(),
+        request_id: request.id.clone(),
+        action: action.to_owned(),
+        target_kind: "Namespace".to_owned(),
+        target_namespace: request.name.clone(),
+        target_name: request.name.clone(),
+        before: None,
+        after: None,
+        outcome: outcome.to_owned(),
     }
 }

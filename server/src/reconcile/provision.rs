@@ -9,7 +9,7 @@ use domain::audit::NewEvent;
 use domain::tenancy::{self, LABEL_REQUEST, MANAGED_BY, Plan};
 use tokio::sync::Notify;
 
-use super::{Leadership, PROVISION_LOCK};
+use super::{Leadership, PROVISION_LOCK, system_event};
 use crate::cluster::Cluster;
 use crate::cluster::apply::ApplyError;
 use crate::store::Store;
@@ -30,13 +30,6 @@ pub struct Provisioner {
     cluster: Cluster,
     wake: Arc<Notify>,
     interval: Duration,
-}
-
-/// How one request's attempt went.
-#[derive(Debug)]
-enum Attempt {
-    Ready,
-    Failed(ApplyError),
 }
 
 impl Provisioner {
@@ -83,12 +76,9 @@ impl Provisioner {
         for request in due {
             self.store.start_provisioning(&request.id).await?;
             let attempts = request.attempts + 1;
-            let (outcome, event) = match self.provision(&request.plan).await {
-                Attempt::Ready => (
-                    ProvisionOutcome::Ready,
-                    Some(event(&request, "namespace.provision", "success", None)),
-                ),
-                Attempt::Failed(err) if err.is_transient() && attempts < MAX_ATTEMPTS => {
+            let (outcome, event) = match self.apply_all(&request.plan).await {
+                Ok(()) => (ProvisionOutcome::Ready, Some(event(&request, None))),
+                Err(err) if err.is_transient() && attempts < MAX_ATTEMPTS => {
                     tracing::info!(request = %request.id, error = %err, attempts, "provisioning will be retried");
                     (
                         ProvisionOutcome::Retry {
@@ -98,16 +88,11 @@ impl Provisioner {
                         None,
                     )
                 }
-                Attempt::Failed(err) => (
+                Err(err) => (
                     ProvisionOutcome::Failed {
                         error: err.to_string(),
                     },
-                    Some(event(
-                        &request,
-                        "namespace.provision",
-                        "failure",
-                        Some(err.to_string()),
-                    )),
+                    Some(event(&request, Some(err.to_string()))),
                 ),
             };
             self.store
@@ -115,13 +100,6 @@ impl Provisioner {
                 .await?;
         }
         Ok(count)
-    }
-
-    async fn provision(&self, plan: &Plan) -> Attempt {
-        match self.apply_all(plan).await {
-            Ok(()) => Attempt::Ready,
-            Err(err) => Attempt::Failed(err),
-        }
     }
 
     async fn apply_all(&self, plan: &Plan) -> Result<(), ApplyError> {
@@ -165,29 +143,24 @@ impl Provisioner {
     }
 }
 
-/// The audit event of a provisioning result, recorded by Berth itself.
-fn event(request: &RequestRow, action: &str, outcome: &str, error: Option<String>) -> NewEvent {
-    NewEvent {
-        actor_id: "berth".to_owned(),
-        actor_display: "Berth provisioner".to_owned(),
-        actor_roles: vec!["system".to_owned()],
-        source: "reconciler".to_owned(),
-        request_id: request.id.clone(),
-        action: action.to_owned(),
-        target_kind: "Namespace".to_owned(),
-        target_namespace: request.name.clone(),
-        target_name: request.name.clone(),
-        before: Some(serde_json::json!({ "state": request.state.as_str() })),
-        after: Some(serde_json::json!({
-            "state": if outcome == "success" { "ready" } else { "failed" },
-            "objects": tenancy::manifests(&request.plan)
-                .iter()
-                .map(|m| format!("{}/{}", m.kind, m.name))
-                .collect::<Vec<_>>(),
-            "error": error,
-        })),
-        outcome: outcome.to_owned(),
-    }
+/// The audit event of a provisioning result.
+fn event(request: &RequestRow, error: Option<String>) -> NewEvent {
+    let outcome = if error.is_none() {
+        "success"
+    } else {
+        "failure"
+    };
+    let mut event = system_event("provisioner", request, "namespace.provision", outcome);
+    event.before = Some(serde_json::json!({ "state": request.state.as_str() }));
+    event.after = Some(serde_json::json!({
+        "state": if error.is_none() { "ready" } else { "failed" },
+        "objects": tenancy::manifests(&request.plan)
+            .iter()
+            .map(|m| format!("{}/{}", m.kind, m.name))
+            .collect::<Vec<_>>(),
+        "error": error,
+    }));
+    event
 }
 
 #[cfg(test)]

@@ -3,8 +3,6 @@
 use domain::access::{Action, Decision, Role, Target, decide};
 use domain::audit::{AuditPage, AuditQuery};
 use domain::identity::CurrentUser;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, ListParams};
 
 use super::{ServiceError, Services};
 use crate::store::audit::AuditFilter;
@@ -33,21 +31,24 @@ fn micros(field: &str, text: &str) -> Result<i64, ServiceError> {
 }
 
 impl Services {
-    /// Namespaces that belong to any of `teams`, read from the cluster's team labels.
+    /// Namespaces that belong to any of `teams`, by their team label in the watch cache.
     async fn team_namespaces(&self, teams: &[String]) -> Result<Vec<String>, ServiceError> {
         if teams.is_empty() {
             return Ok(Vec::new());
         }
-        let api: Api<Namespace> = Api::all(self.cluster().client().clone());
-        let selector = format!("berth.dev/team in ({})", teams.join(","));
-        let list = api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        Ok(list
-            .items
-            .into_iter()
-            .filter_map(|n| n.metadata.name)
+        let caches = self.cached().await?;
+        Ok(caches
+            .namespaces
+            .state()
+            .iter()
+            .filter(|ns| {
+                ns.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(domain::tenancy::LABEL_TEAM))
+                    .is_some_and(|t| teams.contains(t))
+            })
+            .filter_map(|ns| ns.metadata.name.clone())
             .collect())
     }
 

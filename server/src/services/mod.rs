@@ -74,6 +74,17 @@ impl Services {
         &self.caches
     }
 
+    /// The watch caches once they hold their first full list; pages read nothing else.
+    async fn cached(&self) -> Result<&Caches, ServiceError> {
+        if self.caches.ready().await {
+            Ok(&self.caches)
+        } else {
+            Err(ServiceError::Cluster(
+                "the cluster's objects are still loading; try again shortly".to_owned(),
+            ))
+        }
+    }
+
     pub fn tenancy(&self) -> &TenancyConfig {
         &self.tenancy
     }

@@ -38,12 +38,7 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<Vec<NamespaceQuota>, ServiceError> {
-        let caches = self.caches();
-        if !caches.ready().await {
-            return Err(ServiceError::Cluster(
-                "the cluster's namespaces are still loading; try again shortly".to_owned(),
-            ));
-        }
+        let caches = self.cached().await?;
         let actor = user.actor();
         let now = jiff::Timestamp::now().as_second();
         let mut views: HashMap<String, NamespaceQuota> = HashMap::new();
@@ -177,12 +172,7 @@ impl Services {
         {
             return Err(ServiceError::Forbidden(why));
         }
-        let caches = self.caches();
-        if !caches.ready().await {
-            return Err(ServiceError::Cluster(
-                "the cluster's nodes are still loading; try again shortly".to_owned(),
-            ));
-        }
+        let caches = self.cached().await?;
         let quantity_of = |m: Option<&BTreeMap<String, Quantity>>, key: &str| {
             m.and_then(|m| m.get(key))
                 .and_then(|q| domain::quantity::parse(&q.0).ok())

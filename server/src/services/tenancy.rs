@@ -6,8 +6,6 @@ use domain::tenancy::{
     self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,
     RequestState, RequestView, SubmitOutcome,
 };
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
 
 use super::{ServiceError, Services};
 use crate::http::auth::event;
@@ -50,12 +48,14 @@ impl Services {
         if self.store().name_held(name).await? {
             return Ok(true);
         }
-        let api: Api<Namespace> = Api::all(self.cluster().client().clone());
-        let found = api
-            .get_opt(name)
-            .await
-            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        Ok(found.is_some())
+        // From the watch cache: the form asks on every keystroke. A namespace made in the
+        // instant since is caught by the provisioner, which never applies into one it did
+        // not make.
+        let caches = self.cached().await?;
+        Ok(caches
+            .namespaces
+            .get(&kube::runtime::reflector::ObjectRef::new(name))
+            .is_some())
     }
 
     /// Field errors of a draft, and (when name, team, tier and lifetime are valid) the plan it

@@ -46,6 +46,12 @@ fn columns() -> String {
 fn request_from_row(row: &PgRow) -> Result<RequestRow, StoreError> {
     let state: String = row.try_get("state")?;
     let plan: serde_json::Value = row.try_get("plan")?;
+    let mut plan: Plan = serde_json::from_value(plan)
+        .map_err(|e| StoreError::Corrupt(format!("request plan: {e}")))?;
+    let expires_at: Option<String> = row.try_get("expires_at")?;
+    // The expiry is the column's, fixed when the namespace is granted; the plan carries it to
+    // the namespace's annotation without storing it twice.
+    plan.expires_at = expires_at.clone();
     Ok(RequestRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -54,10 +60,9 @@ fn request_from_row(row: &PgRow) -> Result<RequestRow, StoreError> {
         requester_name: row.try_get("requester_name")?,
         state: RequestState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown request state {state:?}")))?,
-        plan: serde_json::from_value(plan)
-            .map_err(|e| StoreError::Corrupt(format!("request plan: {e}")))?,
+        plan,
         created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
+        expires_at,
         decided_by: row.try_get("decided_by")?,
         decision_reason: row.try_get("decision_reason")?,
         attempts: row.try_get("attempts")?,
@@ -172,8 +177,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut request = request_from_row(&row)?;
-        carry_expiry_into_plan(&mut tx, &mut request).await?;
+        let request = request_from_row(&row)?;
         event.after = Some(serde_json::json!({
             "state": request.state.as_str(),
             "tier": request.plan.draft.tier,
@@ -254,8 +258,7 @@ impl Store {
                 "request {id} is no longer pending"
             )));
         };
-        let mut request = request_from_row(&row)?;
-        carry_expiry_into_plan(&mut tx, &mut request).await?;
+        let request = request_from_row(&row)?;
         event.before = Some(serde_json::json!({ "state": "pending" }));
         event.after = Some(serde_json::json!({ "state": next.as_str(), "reason": reason }));
         super::audit::append(&mut tx, &event).await?;
@@ -392,27 +395,6 @@ pub enum ProvisionOutcome {
     Ready,
     Retry { error: String, retry_in_secs: f64 },
     Failed { error: String },
-}
-
-/// The expiry is fixed once the row has its time; the plan carries it to the namespace's
-/// annotation.
-async fn carry_expiry_into_plan(
-    tx: &mut sqlx::PgConnection,
-    request: &mut RequestRow,
-) -> Result<(), StoreError> {
-    if request.plan.expires_at == request.expires_at {
-        return Ok(());
-    }
-    request.plan.expires_at = request.expires_at.clone();
-    sqlx::query("UPDATE namespace_requests SET plan = $2 WHERE id = $1")
-        .bind(&request.id)
-        .bind(
-            serde_json::to_value(&request.plan)
-                .map_err(|e| StoreError::Corrupt(format!("request plan: {e}")))?,
-        )
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
 }
 
 fn spec_json(spec: &TierSpec) -> Result<serde_json::Value, StoreError> {

@@ -202,6 +202,17 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Signs in as a demo persona the way the sign-in page's form does.
+    pub async fn demo_sign_in(&self, persona: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/auth/demo"))
+            .header(reqwest::header::ORIGIN, &self.base)
+            .form(&[("persona", persona)])
+            .send()
+            .await
+            .expect("sign in")
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -218,4 +229,14 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The `name=value` part of a response's session cookie (empty when none was set).
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned()
 }
