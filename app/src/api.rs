@@ -179,3 +179,39 @@ pub async fn capacity_overview()
     };
     Ok(backend()?.cluster_capacity(&user).await)
 }
+
+/// Ask to extend a namespace or change its quota; field errors come back in the answer.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn request_change(
+    draft: domain::change::ChangeDraft,
+) -> Result<domain::change::ChangeOutcome, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .request_namespace_change(&user, &request_origin(), draft)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+#[server]
+pub async fn list_namespace_changes() -> Result<Vec<domain::change::ChangeView>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .namespace_changes(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Approve or deny a change; the answer is the change as it now stands, or why not.
+#[server]
+pub async fn decide_change(
+    id: String,
+    approve: bool,
+    reason: String,
+) -> Result<Result<domain::change::ChangeView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .decide_namespace_change(&user, &request_origin(), id, approve, reason)
+        .await)
+}

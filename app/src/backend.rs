@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use domain::audit::{AuditPage, AuditQuery};
+use domain::change::{ChangeDraft, ChangeOutcome, ChangeView};
 use domain::health::Readiness;
 use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, TokenView};
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: ChangeBackend {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
 
@@ -82,6 +83,29 @@ pub trait Backend: Send + Sync + 'static {
         approve: bool,
         reason: String,
     ) -> Result<RequestView, String>;
+}
+
+/// Extensions and quota changes of provisioned namespaces.
+#[async_trait::async_trait]
+pub trait ChangeBackend: Send + Sync + 'static {
+    async fn request_namespace_change(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: ChangeDraft,
+    ) -> Result<ChangeOutcome, String>;
+
+    /// The changes `user` may see, newest first.
+    async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, String>;
+
+    async fn decide_namespace_change(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        approve: bool,
+        reason: String,
+    ) -> Result<ChangeView, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -7,6 +7,7 @@ pub mod access;
 pub mod areas;
 pub mod audit;
 pub mod capacity;
+pub mod change;
 pub mod health;
 pub mod identity;
 pub mod kubeconfig;

@@ -406,7 +406,7 @@ impl RequestState {
 }
 
 /// A namespace request as the requests table shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RequestView {
     pub id: String,
     pub name: String,
@@ -427,6 +427,10 @@ pub struct RequestView {
     pub can_decide: bool,
     /// Whether the viewer may download a kubeconfig for it (and it is ready).
     pub can_download: bool,
+    /// Whether the viewer may ask to extend it or change its quota (and it is ready).
+    pub can_change: bool,
+    /// Lifetimes an extension may add (the tier's, [`Lifetime::as_str`]); empty when permanent.
+    pub extend_options: Vec<String>,
     /// Set within three days of expiry.
     pub expiry_warning: Option<String>,
     /// The manifests it applies, for approvers and the requester.

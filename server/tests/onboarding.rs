@@ -5,8 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::api::{CheckDraft, DecideRequest, ListNamespaceRequests, SubmitDraft};
-use common::{TestApp, TestPostgres, test_config};
+use app::api::{CheckDraft, DecideRequest, SubmitDraft};
+use common::flows::*;
+use common::{TestPostgres, test_config};
 use domain::tenancy::{self, NamespaceDraft, Plan, RequestState};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -21,107 +22,6 @@ use server::store::tenancy::NewRequest;
 
 /// A change to a good draft that makes one field wrong.
 type Change = Box<dyn Fn(&mut NamespaceDraft)>;
-
-async fn app() -> (TestPostgres, TestApp) {
-    let pg = TestPostgres::start();
-    let url = pg.database("berth_test").await;
-    let app = TestApp::spawn(&url, test_config()).await;
-    (pg, app)
-}
-
-async fn sign_in(app: &TestApp, persona: &str) -> String {
-    let res = app.demo_sign_in(persona).await;
-    assert_eq!(res.status(), 303);
-    let cookie = common::session_cookie(&res);
-    assert!(!cookie.is_empty(), "no session cookie");
-    cookie
-}
-
-fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {
-    NamespaceDraft {
-        name: name.to_owned(),
-        team: team.to_owned(),
-        purpose: "Try the new ledger".to_owned(),
-        contact: "dana@example.com".to_owned(),
-        cost_centre: "CC-1042".to_owned(),
-        tier: tier.to_owned(),
-        lifetime: "7d".to_owned(),
-        network_policy: true,
-    }
-}
-
-/// Calls a JSON-input server function as the browser does.
-async fn call_json(app: &TestApp, cookie: &str, path: &str, body: Value) -> Value {
-    let res = app
-        .client
-        .post(app.url(path))
-        .header(ORIGIN, &app.base)
-        .header(COOKIE, cookie)
-        .json(&body)
-        .send()
-        .await
-        .expect("server function");
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.expect("json answer")
-}
-
-async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
-    let res = app
-        .client
-        .post(app.url(path))
-        .header(ORIGIN, &app.base)
-        .header(COOKIE, cookie)
-        .form(form)
-        .send()
-        .await
-        .expect("server function");
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.expect("json answer")
-}
-
-async fn submit(app: &TestApp, cookie: &str, d: &NamespaceDraft) -> Value {
-    call_json(app, cookie, SubmitDraft::PATH, json!({ "draft": d })).await
-}
-
-async fn requests(app: &TestApp, cookie: &str) -> Vec<Value> {
-    let list = call_form(app, cookie, ListNamespaceRequests::PATH, &[]).await;
-    list.as_array().cloned().unwrap_or_default()
-}
-
-async fn state_of(app: &TestApp, cookie: &str, name: &str) -> Option<String> {
-    requests(app, cookie)
-        .await
-        .into_iter()
-        .find(|r| r["name"] == name)
-        .and_then(|r| r["state"].as_str().map(str::to_owned))
-}
-
-/// Polls the requests table until `name` reaches `want` (the provisioner runs in the
-/// background, as in production).
-async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = state_of(app, cookie, name).await;
-        if state.as_deref() == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stayed {state:?}, never {want}: {:?}",
-            requests(app, cookie).await
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn admin_client(app: &TestApp) -> kube::Client {
-    app.sandbox
-        .as_ref()
-        .expect("sandbox")
-        .admin_client()
-        .await
-        .expect("admin client")
-}
 
 #[test]
 fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod home;
 pub mod me;
+pub mod namespace_changes;
 pub mod namespaces;
 pub mod not_found;
 pub mod onboarding;

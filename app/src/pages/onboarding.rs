@@ -10,14 +10,29 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    DecideRequest, SubmitDraft, check_draft, list_namespace_requests, onboarding_options,
+    DecideChange, DecideRequest, RequestChange, SubmitDraft, check_draft, list_namespace_requests,
+    onboarding_options,
 };
+use crate::pages::namespace_changes::{ChangeForm, ChangesTable};
 use crate::session::signed_in_user;
 
 #[component]
 pub fn OnboardingPage() -> impl IntoView {
     // Shared: a submitted request shows up in the table at once.
     let submit = ServerAction::<SubmitDraft>::new();
+    let decide = ServerAction::<DecideRequest>::new();
+    let change = ServerAction::<RequestChange>::new();
+    let decide_change = ServerAction::<DecideChange>::new();
+    // Bumped by the tables' timers while anything moves; with every action's version it is
+    // what both tables reload on, so a change applied shows on its namespace's row too.
+    let tick = RwSignal::new(0u64);
+    let version = Signal::derive(move || {
+        tick.get()
+            + submit.version().get() as u64
+            + decide.version().get() as u64
+            + change.version().get() as u64
+            + decide_change.version().get() as u64
+    });
     let body = match signed_in_user() {
         Some(user) => view! {
             <RequestForm
@@ -25,7 +40,8 @@ pub fn OnboardingPage() -> impl IntoView {
                 contact=user.email.clone()
                 submit=submit
             />
-            <RequestsTable submit=submit />
+            <RequestsTable version=version tick=tick decide=decide change=change />
+            <ChangesTable version=version tick=tick decide=decide_change />
         }
         .into_any(),
         None => view! {
@@ -269,21 +285,25 @@ fn state_class(state: RequestState) -> &'static str {
     }
 }
 
-/// Requests the user may see; refreshed every two seconds while any of them is moving.
+/// Requests the user may see; refreshed every two seconds while any of them is moving. Rows are
+/// keyed by their content, so a reload re-renders only the rows that changed (and keeps what
+/// someone is typing into the others).
 #[component]
-fn RequestsTable(submit: ServerAction<SubmitDraft>) -> impl IntoView {
-    let refresh = RwSignal::new(0u64);
-    let decide = ServerAction::<DecideRequest>::new();
-    let requests = Resource::new(
-        move || {
-            (
-                refresh.get(),
-                decide.version().get(),
-                submit.version().get(),
-            )
-        },
-        |_| list_namespace_requests(),
-    );
+fn RequestsTable(
+    version: Signal<u64>,
+    tick: RwSignal<u64>,
+    decide: ServerAction<DecideRequest>,
+    change: ServerAction<RequestChange>,
+) -> impl IntoView {
+    let requests = Resource::new(move || version.get(), |_| list_namespace_requests());
+    let choices = Resource::new(|| (), |_| onboarding_options());
+    let tiers = Signal::derive(move || {
+        choices
+            .get()
+            .and_then(Result::ok)
+            .map(|c| c.tiers.into_iter().map(|t| t.name).collect())
+            .unwrap_or_default()
+    });
     // The server renders once; the page then keeps itself current while anything moves.
     crate::components::poll::every(Duration::from_secs(2), move || {
         let moving = requests
@@ -291,9 +311,10 @@ fn RequestsTable(submit: ServerAction<SubmitDraft>) -> impl IntoView {
             .and_then(Result::ok)
             .is_some_and(|list| list.iter().any(|r| !r.state.is_final()));
         if moving {
-            refresh.update(|n| *n += 1);
+            tick.update(|n| *n += 1);
         }
     });
+    let rows = move || requests.get().and_then(Result::ok).unwrap_or_default();
     view! {
         <h2>"Requests"</h2>
         {move || match decide.value().get() {
@@ -302,42 +323,43 @@ fn RequestsTable(submit: ServerAction<SubmitDraft>) -> impl IntoView {
             _ => ().into_any(),
         }}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                requests
-                    .get()
-                    .map(|answer| match answer {
-                        Ok(list) if list.is_empty() => {
-                            view! { <p class="muted" id="no-requests">"No requests yet."</p> }.into_any()
-                        }
-                        Ok(list) => view! {
-                            <table class="table" id="requests-table">
-                                <thead>
-                                    <tr>
-                                        <th>"Namespace"</th>
-                                        <th>"Team"</th>
-                                        <th>"Tier"</th>
-                                        <th>"Lifetime"</th>
-                                        <th>"Requested by"</th>
-                                        <th>"State"</th>
-                                        <th>"Expires"</th>
-                                        <th>"Decision"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {list.into_iter().map(|r| view! { <RequestRow request=r decide=decide /> }).collect_view()}
-                                </tbody>
-                            </table>
-                        }
-                        .into_any(),
-                        Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
-                    })
+            {move || match requests.get() {
+                Some(Ok(list)) if list.is_empty() => {
+                    view! { <p class="muted" id="no-requests">"No requests yet."</p> }.into_any()
+                }
+                Some(Err(err)) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
+                _ => ().into_any(),
             }}
+            <table class="table" id="requests-table" class:hidden=move || rows().is_empty()>
+                <thead>
+                    <tr>
+                        <th>"Namespace"</th>
+                        <th>"Team"</th>
+                        <th>"Tier"</th>
+                        <th>"Lifetime"</th>
+                        <th>"Requested by"</th>
+                        <th>"State"</th>
+                        <th>"Expires"</th>
+                        <th>"Decision"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=rows key=|r| r.clone() let:request>
+                        <RequestRow request=request decide=decide change=change tiers=tiers />
+                    </For>
+                </tbody>
+            </table>
         </Transition>
     }
 }
 
 #[component]
-fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl IntoView {
+fn RequestRow(
+    request: RequestView,
+    decide: ServerAction<DecideRequest>,
+    change: ServerAction<RequestChange>,
+    tiers: Signal<Vec<String>>,
+) -> impl IntoView {
     let reason = RwSignal::new(String::new());
     let id = request.id.clone();
     let row_id = format!("request-{}", request.name);
@@ -385,11 +407,15 @@ fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl
             </form>
         }
     });
+    let change_form = request
+        .can_change
+        .then(|| view! { <ChangeForm request=request.clone() tiers=tiers action=change /> });
     view! {
         <tr id=row_id data-state=request.state.as_str()>
             <td>
                 <strong>{request.name.clone()}</strong>
                 {download}
+                {change_form}
                 <details>
                     <summary>"manifests"</summary>
                     <pre class="preview">{request.preview.clone()}</pre>
@@ -410,4 +436,5 @@ fn RequestRow(request: RequestView, decide: ServerAction<DecideRequest>) -> impl
             <td>{decision} {actions}</td>
         </tr>
     }
+    .into_any()
 }

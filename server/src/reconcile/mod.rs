@@ -56,15 +56,24 @@ impl Leadership {
 /// An audit event Berth records itself about a namespace request; `who` names the loop.
 pub fn system_event(who: &str, request: &RequestRow, action: &str, outcome: &str) -> NewEvent {
     NewEvent {
-        actor_id: "berth".to_owned(),
         actor_display: format!("Berth {who}"),
+        request_id: request.id.clone(),
+        ..system_event_for(&request.name, action, outcome)
+    }
+}
+
+/// An audit event Berth records itself about a namespace, by the provisioner.
+pub fn system_event_for(namespace: &str, action: &str, outcome: &str) -> NewEvent {
+    NewEvent {
+        actor_id: "berth".to_owned(),
+        actor_display: "Berth provisioner".to_owned(),
         actor_roles: vec!["system".to_owned()],
         source: "reconciler".to_owned(),
-        request_id: request.id.clone(),
+        request_id: String::new(),
         action: action.to_owned(),
         target_kind: "Namespace".to_owned(),
-        target_namespace: request.name.clone(),
-        target_name: request.name.clone(),
+        target_namespace: namespace.to_owned(),
+        target_name: namespace.to_owned(),
         before: None,
         after: None,
         outcome: outcome.to_owned(),

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use domain::audit::NewEvent;
+use domain::change::ChangeState;
 use domain::tenancy::{self, LABEL_REQUEST, MANAGED_BY, Plan};
 use tokio::sync::Notify;
 
-use super::{Leadership, PROVISION_LOCK, system_event};
+use super::{Leadership, PROVISION_LOCK, system_event, system_event_for};
 use crate::cluster::Cluster;
 use crate::cluster::apply::ApplyError;
 use crate::store::Store;
+use crate::store::change::ChangeRow;
 use crate::store::tenancy::{ProvisionOutcome, RequestRow};
 
 /// Transient failures are retried this many times before a request is marked failed.
@@ -99,6 +101,47 @@ impl Provisioner {
                 .finish_provisioning(&request.id, outcome, event)
                 .await?;
         }
+        Ok(count + self.apply_changes().await?)
+    }
+
+    /// Approved extensions and quota changes: the namespace's whole plan is applied again with
+    /// the change in it; the request takes the new plan only once it holds.
+    async fn apply_changes(&self) -> Result<usize, crate::store::StoreError> {
+        let due = self.store.due_namespace_changes(20).await?;
+        let count = due.len();
+        for change in due {
+            let before = self
+                .store
+                .namespace_request(&change.request_id)
+                .await?
+                .map(|r| r.plan);
+            let attempts = change.attempts + 1;
+            let outcome = match self.apply_all(&change.plan).await {
+                Ok(()) => ProvisionOutcome::Ready,
+                Err(err) if err.is_transient() && attempts < MAX_ATTEMPTS => {
+                    ProvisionOutcome::Retry {
+                        error: err.to_string(),
+                        retry_in_secs: backoff_secs(attempts),
+                    }
+                }
+                Err(err) => {
+                    // Put back what was in place, so a refused change leaves nothing half-done.
+                    if let Some(before) = &before
+                        && let Err(undo) = self.apply_all(before).await
+                    {
+                        tracing::warn!(change = %change.id, error = %undo, "restoring the plan before a failed change failed; the next change or provisioning applies it again");
+                    }
+                    ProvisionOutcome::Failed {
+                        error: err.to_string(),
+                    }
+                }
+            };
+            self.store
+                .finish_namespace_change(&change, outcome, |state, error| {
+                    change_event(&change, before.as_ref(), state, error)
+                })
+                .await?;
+        }
         Ok(count)
     }
 
@@ -141,6 +184,33 @@ impl Provisioner {
         }
         Ok(())
     }
+}
+
+/// The audit event of a change applied (or not): the patch, as quota and expiry before / after.
+fn change_event(
+    change: &ChangeRow,
+    before: Option<&Plan>,
+    state: ChangeState,
+    error: Option<&str>,
+) -> NewEvent {
+    let outcome = if state == ChangeState::Applied {
+        "success"
+    } else {
+        "failure"
+    };
+    let mut event = NewEvent {
+        request_id: change.request_id.clone(),
+        ..system_event_for(&change.namespace, "namespace.change.apply", outcome)
+    };
+    let mut after = before
+        .map(|b| crate::services::change::change_detail(change.kind, b, &change.plan))
+        .unwrap_or_default();
+    after["change"] = serde_json::json!(change.id);
+    after["state"] = serde_json::json!(state.as_str());
+    after["error"] = serde_json::json!(error);
+    event.before = Some(serde_json::json!({ "change": change.id, "state": "approved" }));
+    event.after = Some(after);
+    event
 }
 
 /// The audit event of a provisioning result.

@@ -10,6 +10,7 @@ use domain::identity::{
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 pub mod audit;
+pub mod change;
 pub mod kubeconfig;
 pub mod quota;
 pub mod tenancy;

@@ -232,7 +232,9 @@ impl Services {
                 let can_download = row.state == RequestState::Ready
                     && decide(&actor, Action::DownloadKubeconfig, &Target::team(&row.team))
                         .allowed();
-                view(row, can_decide, can_download)
+                let can_change = row.state == RequestState::Ready
+                    && decide(&actor, Action::RequestNamespace, &Target::team(&row.team)).allowed();
+                view(row, can_decide, can_download, can_change)
             })
             .collect())
     }
@@ -288,11 +290,21 @@ impl Services {
         if approve {
             self.wake_provisioner();
         }
-        Ok(view(decided, false, false))
+        Ok(view(decided, false, false, false))
     }
 }
 
-fn view(row: RequestRow, can_decide: bool, can_download: bool) -> RequestView {
+fn view(row: RequestRow, can_decide: bool, can_download: bool, can_change: bool) -> RequestView {
+    let extend_options = if row.plan.expires_at.is_some() {
+        row.plan
+            .tier
+            .lifetimes
+            .iter()
+            .map(|l| l.as_str().to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let expiry_warning = row
         .expires_at
         .as_deref()
@@ -319,5 +331,7 @@ fn view(row: RequestRow, can_decide: bool, can_download: bool) -> RequestView {
         attempts: row.attempts,
         can_decide,
         can_download,
+        can_change,
+        extend_options,
     }
 }

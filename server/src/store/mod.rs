@@ -1,6 +1,7 @@
 //! Everything that talks to Postgres.
 
 pub mod audit;
+pub mod change;
 pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;

@@ -12,7 +12,7 @@ use super::{Store, StoreError};
 /// Timestamps as RFC 3339 in UTC, the way the UI and the manifests show them.
 const UTC: &str = "to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
-fn utc(column: &str) -> String {
+pub(crate) fn utc(column: &str) -> String {
     UTC.replace("%s", column)
 }
 
@@ -128,7 +128,7 @@ impl Store {
     pub async fn name_held(&self, name: &str) -> Result<bool, StoreError> {
         let held: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM namespace_requests \
-             WHERE name = $1 AND state NOT IN ('denied', 'failed'))",
+             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired'))",
         )
         .bind(name)
         .fetch_one(self.pool())
@@ -350,7 +350,11 @@ impl Store {
     pub async fn due_expiries(&self, limit: i64) -> Result<Vec<RequestRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM namespace_requests \
-             WHERE (state = 'ready' AND expires_at <= now()) OR state = 'expiring' \
+             WHERE (state = 'ready' AND expires_at <= now() \
+                    AND NOT EXISTS (SELECT 1 FROM namespace_changes c \
+                                    WHERE c.request_id = namespace_requests.id \
+                                      AND c.kind = 'extend' AND c.state = 'approved')) \
+                OR state = 'expiring' \
              ORDER BY expires_at, id LIMIT $1",
             columns()
         ))

@@ -1,6 +1,8 @@
 //! Test harness: a fresh Postgres per test and the real router on a random loopback port.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod flows;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -134,6 +136,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub sandbox: Option<sandbox::Sandbox>,
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     _dir: TempDir,
@@ -177,6 +180,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             sandbox: Some(cluster),
+            database_url: database_url.to_owned(),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,

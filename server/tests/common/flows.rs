@@ -1,0 +1,113 @@
+//! The onboarding flow as the browser drives it: sign in, call server functions, wait for the
+//! provisioner. Shared by the onboarding and namespace-change tests.
+
+use std::time::{Duration, Instant};
+
+use app::api::{ListNamespaceRequests, SubmitDraft};
+use domain::tenancy::NamespaceDraft;
+use leptos::server_fn::ServerFn;
+use reqwest::header::{COOKIE, ORIGIN};
+use serde_json::{Value, json};
+
+use super::{TestApp, TestPostgres, test_config};
+
+pub async fn app() -> (TestPostgres, TestApp) {
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_test").await;
+    let app = TestApp::spawn(&url, test_config()).await;
+    (pg, app)
+}
+
+pub async fn sign_in(app: &TestApp, persona: &str) -> String {
+    let res = app.demo_sign_in(persona).await;
+    assert_eq!(res.status(), 303);
+    let cookie = super::session_cookie(&res);
+    assert!(!cookie.is_empty(), "no session cookie");
+    cookie
+}
+
+pub fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {
+    NamespaceDraft {
+        name: name.to_owned(),
+        team: team.to_owned(),
+        purpose: "Try the new ledger".to_owned(),
+        contact: "dana@example.com".to_owned(),
+        cost_centre: "CC-1042".to_owned(),
+        tier: tier.to_owned(),
+        lifetime: "7d".to_owned(),
+        network_policy: true,
+    }
+}
+
+/// Calls a JSON-input server function as the browser does.
+pub async fn call_json(app: &TestApp, cookie: &str, path: &str, body: Value) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("server function");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json answer")
+}
+
+pub async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .expect("server function");
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.expect("json answer")
+}
+
+pub async fn submit(app: &TestApp, cookie: &str, d: &NamespaceDraft) -> Value {
+    call_json(app, cookie, SubmitDraft::PATH, json!({ "draft": d })).await
+}
+
+pub async fn requests(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let list = call_form(app, cookie, ListNamespaceRequests::PATH, &[]).await;
+    list.as_array().cloned().unwrap_or_default()
+}
+
+pub async fn state_of(app: &TestApp, cookie: &str, name: &str) -> Option<String> {
+    requests(app, cookie)
+        .await
+        .into_iter()
+        .find(|r| r["name"] == name)
+        .and_then(|r| r["state"].as_str().map(str::to_owned))
+}
+
+/// Polls the requests table until `name` reaches `want` (the provisioner runs in the
+/// background, as in production).
+pub async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = state_of(app, cookie, name).await;
+        if state.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} stayed {state:?}, never {want}: {:?}",
+            requests(app, cookie).await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn admin_client(app: &TestApp) -> kube::Client {
+    app.sandbox
+        .as_ref()
+        .expect("sandbox")
+        .admin_client()
+        .await
+        .expect("admin client")
+}
