@@ -8,6 +8,7 @@ pub mod areas;
 pub mod audit;
 pub mod capacity;
 pub mod change;
+pub mod expiry;
 pub mod health;
 pub mod identity;
 pub mod kubeconfig;

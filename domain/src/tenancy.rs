@@ -36,6 +36,8 @@ pub enum Lifetime {
     SevenDays,
     ThirtyDays,
     Permanent,
+    /// One minute, to watch expiry happen: offered only where config turns it on (the demo).
+    Test,
 }
 
 impl Lifetime {
@@ -52,6 +54,7 @@ impl Lifetime {
             Lifetime::SevenDays => "7d",
             Lifetime::ThirtyDays => "30d",
             Lifetime::Permanent => "permanent",
+            Lifetime::Test => "test",
         }
     }
 
@@ -61,11 +64,15 @@ impl Lifetime {
             Lifetime::SevenDays => "7 days",
             Lifetime::ThirtyDays => "30 days",
             Lifetime::Permanent => "permanent",
+            Lifetime::Test => "1 minute (test)",
         }
     }
 
     pub fn parse(text: &str) -> Option<Lifetime> {
-        Lifetime::ALL.into_iter().find(|l| l.as_str() == text)
+        Lifetime::ALL
+            .into_iter()
+            .chain([Lifetime::Test])
+            .find(|l| l.as_str() == text)
     }
 
     /// Seconds until expiry; `None` for permanent.
@@ -76,6 +83,7 @@ impl Lifetime {
             Lifetime::SevenDays => Some(7 * DAY),
             Lifetime::ThirtyDays => Some(30 * DAY),
             Lifetime::Permanent => None,
+            Lifetime::Test => Some(60),
         }
     }
 }
@@ -208,6 +216,8 @@ pub struct DraftContext<'a> {
     pub reserved_prefixes: &'a [String],
     /// Names that exist in the cluster or belong to an open request.
     pub taken: &'a dyn Fn(&str) -> bool,
+    /// Whether config offers [`Lifetime::Test`] (on every tier).
+    pub test_lifetime: bool,
 }
 
 /// Names Kubernetes or Berth itself use.
@@ -304,6 +314,7 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
         Some(tier) => {
             if let Some(l) = lifetime
                 && !tier.spec.lifetimes.contains(&l)
+                && !(l == Lifetime::Test && ctx.test_lifetime)
             {
                 let allowed: Vec<&str> = tier.spec.lifetimes.iter().map(|l| l.label()).collect();
                 errors.push(field_error(
@@ -313,7 +324,7 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
             }
         }
     }
-    if lifetime.is_none() {
+    if lifetime.is_none() || (lifetime == Some(Lifetime::Test) && !ctx.test_lifetime) {
         errors.push(field_error(
             "lifetime",
             format!("unknown lifetime {:?}", draft.lifetime),
@@ -477,6 +488,8 @@ pub enum SubmitOutcome {
 pub struct OnboardingChoices {
     pub teams: Vec<String>,
     pub tiers: Vec<Tier>,
+    /// Lifetimes the form offers (each tier allows a subset; the test lifetime when on).
+    pub lifetimes: Vec<Lifetime>,
 }
 
 /// Everything provisioning needs, fixed when the request is made so that the preview a
@@ -730,6 +743,7 @@ mod tests {
                 tiers: &tiers,
                 reserved_prefixes: &reserved,
                 taken: &taken,
+                test_lifetime: false,
             },
         )
     }
@@ -830,6 +844,7 @@ mod tests {
                 tiers: &tiers,
                 reserved_prefixes: &[],
                 taken: &|_| false,
+                test_lifetime: false,
             },
         );
         assert_eq!(fields(&errors), ["lifetime"]);
@@ -837,6 +852,31 @@ mod tests {
             errors[0].message.contains("1 day, 7 days"),
             "{}",
             errors[0].message
+        );
+    }
+
+    #[test]
+    fn the_test_lifetime_exists_only_where_config_offers_it() {
+        let mut d = draft();
+        d.lifetime = "test".to_owned();
+        let teams = vec!["payments".to_owned()];
+        let tiers = seed_tiers();
+        let context = |test_lifetime| DraftContext {
+            user_teams: &teams,
+            admin: false,
+            tiers: &tiers,
+            reserved_prefixes: &[],
+            taken: &|_| false,
+            test_lifetime,
+        };
+        let refused = validate(&d, &context(false));
+        assert_eq!(fields(&refused), ["lifetime"]);
+        assert!(refused[0].message.contains("unknown lifetime"));
+        assert!(validate(&d, &context(true)).is_empty());
+        assert_eq!(Lifetime::Test.seconds(), Some(60));
+        assert!(
+            !Lifetime::ALL.contains(&Lifetime::Test),
+            "never a tier's by default"
         );
     }
 

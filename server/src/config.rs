@@ -74,6 +74,11 @@ pub struct TenancyConfig {
     pub provision_interval: Duration,
     /// Lifetime of the certificate in a namespace kubeconfig (cut to the namespace's expiry).
     pub kubeconfig_lifetime: Duration,
+    /// Offer a one-minute lifetime on every tier, to watch expiry happen (the demo's default;
+    /// never on in production unless asked for).
+    pub test_lifetime: bool,
+    /// Where expiry warnings are posted (JSON), three days and one day before.
+    pub expiry_webhook_url: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -182,6 +187,8 @@ struct RawTenancy {
     reserved_prefixes: Option<Vec<String>>,
     provision_interval_secs: Option<u64>,
     kubeconfig_hours: Option<u64>,
+    test_lifetime: Option<bool>,
+    expiry_webhook_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +259,11 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     (
         "BERTH_TENANCY_PROVISION_INTERVAL_SECS",
         "tenancy.provision_interval_secs",
+    ),
+    ("BERTH_TENANCY_TEST_LIFETIME", "tenancy.test_lifetime"),
+    (
+        "BERTH_TENANCY_EXPIRY_WEBHOOK_URL",
+        "tenancy.expiry_webhook_url",
     ),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
@@ -372,14 +384,14 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     parse_env(env, "BERTH_AUTH_SESSION_ABSOLUTE_HOURS", problems, |v| {
         raw.auth.session_absolute_hours = Some(v)
     });
-    if let Some(v) = env.get("BERTH_AUTH_SECURE_COOKIES") {
-        match v.trim() {
-            "true" | "1" => raw.auth.secure_cookies = Some(true),
-            "false" | "0" => raw.auth.secure_cookies = Some(false),
-            other => problems.push(format!(
-                "BERTH_AUTH_SECURE_COOKIES={other:?} is not true or false"
-            )),
-        }
+    if let Some(v) = env_bool(env, "BERTH_AUTH_SECURE_COOKIES", problems) {
+        raw.auth.secure_cookies = Some(v);
+    }
+    if let Some(v) = env_bool(env, "BERTH_TENANCY_TEST_LIFETIME", problems) {
+        raw.tenancy.test_lifetime = Some(v);
+    }
+    if let Some(v) = env.get("BERTH_TENANCY_EXPIRY_WEBHOOK_URL") {
+        raw.tenancy.expiry_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
     for name in env.keys() {
         let known = ENV_VARIABLES.iter().any(|(known, _)| known == name);
@@ -505,7 +517,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             context: raw.cluster.context,
         },
         auth: validate_auth(mode, raw.auth, problems),
-        tenancy: validate_tenancy(raw.tenancy, problems),
+        tenancy: validate_tenancy(mode, raw.tenancy, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -567,7 +579,19 @@ fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig>
     })
 }
 
-fn validate_tenancy(raw: RawTenancy, problems: &mut Vec<String>) -> TenancyConfig {
+/// A `true` / `false` (or `1` / `0`) environment variable.
+fn env_bool(env: &HashMap<String, String>, name: &str, problems: &mut Vec<String>) -> Option<bool> {
+    match env.get(name)?.trim() {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        other => {
+            problems.push(format!("{name}={other:?} is not true or false"));
+            None
+        }
+    }
+}
+
+fn validate_tenancy(mode: Mode, raw: RawTenancy, problems: &mut Vec<String>) -> TenancyConfig {
     let reserved_prefixes = raw.reserved_prefixes.unwrap_or_default();
     for prefix in &reserved_prefixes {
         let lowercase_label = prefix
@@ -588,10 +612,19 @@ fn validate_tenancy(raw: RawTenancy, problems: &mut Vec<String>) -> TenancyConfi
     if hours == 0 {
         problems.push("tenancy.kubeconfig_hours must be at least 1".to_owned());
     }
+    if let Some(url) = &raw.expiry_webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problems.push(format!(
+            "tenancy.expiry_webhook_url: {url:?} is not an http(s) URL"
+        ));
+    }
     TenancyConfig {
         reserved_prefixes,
         provision_interval: Duration::from_secs(secs.max(1)),
         kubeconfig_lifetime: Duration::from_secs(hours.max(1) * 3600),
+        test_lifetime: raw.test_lifetime.unwrap_or(mode == Mode::Demo),
+        expiry_webhook_url: raw.expiry_webhook_url,
     }
 }
 

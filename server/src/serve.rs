@@ -94,6 +94,7 @@ pub async fn serve_with(
             services.store().clone(),
             services.cluster().clone(),
             config.tenancy.provision_interval,
+            config.tenancy.expiry_webhook_url.clone(),
         )
         .run(),
     );

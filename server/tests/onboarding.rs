@@ -671,6 +671,7 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
             store.clone(),
             cluster.clone(),
             Duration::from_secs(60),
+            None,
         );
         assert_eq!(expirer.pass().await.expect("expire"), 1);
         assert_eq!(
@@ -811,5 +812,114 @@ fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
             "{refused}"
         );
         app.stop().await;
+    });
+}
+
+/// A webhook receiver on loopback: what it was sent, and its address. `/fail` answers 500.
+async fn webhook() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    String,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::routing::post;
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let router = axum::Router::new()
+        .route(
+            "/hook",
+            post(move |axum::Json(body): axum::Json<Value>| {
+                let sink = sink.clone();
+                async move {
+                    if let Ok(mut all) = sink.lock() {
+                        all.push(body);
+                    }
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            }),
+        )
+        .route(
+            "/fail",
+            post(|| async { axum::http::StatusCode::INTERNAL_SERVER_ERROR }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (received, base, task)
+}
+
+#[test]
+fn expiry_warnings_reach_the_webhook_three_days_and_one_day_before_once_each() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let (store, _sandbox, cluster, _dir) = parts(&pg).await;
+        let (received, base, hook) = webhook().await;
+        for (name, id) in [
+            ("payments-soon", "nr-soon000001"),
+            ("payments-later", "nr-later00001"),
+        ] {
+            store
+                .create_namespace_request(
+                    NewRequest {
+                        plan: plan(name, id),
+                        requester_name: "Dana".to_owned(),
+                        state: RequestState::Ready,
+                        expires_in_secs: Some(if name == "payments-soon" {
+                            2 * 86_400 + 3_600
+                        } else {
+                            10 * 86_400
+                        }),
+                        decided_by: Some("berth".to_owned()),
+                        decision_reason: None,
+                    },
+                    system_event(name),
+                )
+                .await
+                .expect("request");
+        }
+        let expirer = |path: &str| {
+            server::reconcile::expiry::Expirer::new(
+                store.clone(),
+                cluster.clone(),
+                Duration::from_secs(60),
+                Some(format!("{base}{path}")),
+            )
+        };
+        // A webhook that fails records nothing: the warning goes out on a later pass.
+        assert!(expirer("/fail").send_warnings().await.is_err());
+        let good = expirer("/hook");
+        assert_eq!(good.send_warnings().await.expect("send"), 1);
+        assert_eq!(good.send_warnings().await.expect("again"), 0, "once");
+        sqlx::query(
+            "UPDATE namespace_requests SET expires_at = now() + interval '12 hours' \
+             WHERE id = 'nr-soon000001'",
+        )
+        .execute(store.pool())
+        .await
+        .expect("move expiry");
+        assert_eq!(good.send_warnings().await.expect("one day"), 1);
+        assert_eq!(good.send_warnings().await.expect("again"), 0, "once");
+        let sent = received.lock().map(|v| v.clone()).unwrap_or_default();
+        let days: Vec<(&str, i64)> = sent
+            .iter()
+            .map(|n| {
+                (
+                    n["namespace"].as_str().unwrap_or(""),
+                    n["days_before"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        assert_eq!(days, [("payments-soon", 3), ("payments-soon", 1)]);
+        assert_eq!(sent[1]["team"], "payments");
+        assert!(
+            sent[1]["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("within a day")),
+            "{sent:?}"
+        );
+        hook.abort();
     });
 }

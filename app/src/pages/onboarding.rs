@@ -214,11 +214,17 @@ fn RequestForm(
                     })
                     .unwrap_or_default()
             }))}
-            {select_input("Lifetime", "lifetime", lifetime, Box::new(|| {
-                Lifetime::ALL
-                    .into_iter()
-                    .map(|l| (l.as_str().to_owned(), l.label().to_owned()))
-                    .collect()
+            {select_input("Lifetime", "lifetime", lifetime, Box::new(move || {
+                choices
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|c| {
+                        c.lifetimes
+                            .into_iter()
+                            .map(|l| (l.as_str().to_owned(), l.label().to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             }))}
             <label class="check">
                 <input

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use domain::audit::NewEvent;
+use domain::expiry::{ExpiryNotice, warning_due};
 use domain::tenancy::{LABEL_REQUEST, MANAGED_BY, RequestState};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
@@ -15,11 +16,16 @@ use crate::cluster::Cluster;
 use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
 
+/// After a webhook failure, warnings wait this long before the next try.
+const WEBHOOK_PAUSE: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Expirer {
     store: Store,
     cluster: Cluster,
     interval: Duration,
+    /// Where warnings go, and the client that posts them.
+    webhook: Option<(String, reqwest::Client)>,
 }
 
 /// Why a namespace could not be deleted this pass.
@@ -29,14 +35,30 @@ pub enum ExpiryError {
     Store(#[from] StoreError),
     #[error("the cluster did not answer: {0}")]
     Cluster(String),
+    #[error("the expiry webhook did not take the warning: {0}")]
+    Webhook(String),
 }
 
 impl Expirer {
-    pub fn new(store: Store, cluster: Cluster, interval: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        cluster: Cluster,
+        interval: Duration,
+        webhook: Option<String>,
+    ) -> Self {
+        let webhook = webhook.and_then(|url| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| tracing::warn!(error = %e, "no HTTP client for the expiry webhook"))
+                .ok()
+                .map(|client| (url, client))
+        });
         Expirer {
             store,
             cluster,
             interval,
+            webhook,
         }
     }
 
@@ -52,9 +74,16 @@ impl Expirer {
                     continue;
                 }
             };
+            let mut warn_after = tokio::time::Instant::now();
             while lead.still_held().await {
                 if let Err(err) = self.pass().await {
                     tracing::warn!(error = %err, "expiry pass failed");
+                }
+                if tokio::time::Instant::now() >= warn_after
+                    && let Err(err) = self.send_warnings().await
+                {
+                    tracing::warn!(error = %err, "expiry warnings wait a minute");
+                    warn_after = tokio::time::Instant::now() + WEBHOOK_PAUSE;
                 }
                 tokio::time::sleep(self.interval).await;
             }
@@ -95,6 +124,49 @@ impl Expirer {
             }
         }
         Ok(deleted)
+    }
+
+    /// Posts the warnings that are due (three days and one day before expiry) to the webhook,
+    /// each once; the number sent. Nothing without a webhook: the UI shows warnings anyway.
+    pub async fn send_warnings(&self) -> Result<usize, ExpiryError> {
+        let Some((url, client)) = &self.webhook else {
+            return Ok(0);
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let mut sent = 0;
+        for (request, warned) in self.store.expiry_warnings_due(50).await? {
+            let Some(expires_at) = request.expires_at.as_deref() else {
+                continue;
+            };
+            let left = expires_at
+                .parse::<jiff::Timestamp>()
+                .map(|t| t.as_second() - now)
+                .unwrap_or(0);
+            let Some(days) = warning_due(left, warned) else {
+                continue;
+            };
+            let notice = ExpiryNotice::new(
+                &request.name,
+                &request.team,
+                &request.plan.requester,
+                &request.plan.draft.contact,
+                expires_at,
+                days,
+            );
+            let answer = client
+                .post(url)
+                .json(&notice)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status);
+            if let Err(err) = answer {
+                return Err(ExpiryError::Webhook(err.to_string()));
+            }
+            // Sent before recorded: a crash in between sends it again (at least once).
+            self.store.mark_expiry_warned(&request.id, days).await?;
+            sent += 1;
+        }
+        Ok(sent)
     }
 
     /// Deletes the namespace when it carries this request's label; `false` when there was

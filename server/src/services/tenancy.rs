@@ -33,9 +33,14 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<OnboardingChoices, ServiceError> {
+        let mut lifetimes = Lifetime::ALL.to_vec();
+        if self.tenancy().test_lifetime {
+            lifetimes.push(Lifetime::Test);
+        }
         Ok(OnboardingChoices {
             teams: user.teams.clone(),
             tiers: self.store().tiers().await?,
+            lifetimes,
         })
     }
 
@@ -76,6 +81,7 @@ impl Services {
                 tiers: &tiers,
                 reserved_prefixes: &self.tenancy().reserved_prefixes,
                 taken: &|n| taken && n == draft.name,
+                test_lifetime: self.tenancy().test_lifetime,
             },
         );
         let blocking = errors

@@ -273,7 +273,9 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(format!("change plan: {e}")))?;
                 let taken = sqlx::query(
                     "UPDATE namespace_requests r SET plan = $2, expires_at = c.expires_at, \
-                       updated_at = now() \
+                       updated_at = now(), expiry_warned_days = CASE \
+                         WHEN r.expires_at IS DISTINCT FROM c.expires_at THEN NULL \
+                         ELSE r.expiry_warned_days END \
                      FROM namespace_changes c \
                      WHERE r.id = $1 AND c.id = $3 AND r.state = 'ready'",
                 )

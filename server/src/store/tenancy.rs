@@ -393,6 +393,40 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Ready namespaces within three days of expiry whose one-day warning is not yet sent,
+    /// with the last warning sent (3 or 1 days before).
+    pub async fn expiry_warnings_due(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(RequestRow, Option<i32>)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {}, expiry_warned_days FROM namespace_requests \
+             WHERE state = 'ready' AND expires_at > now() \
+               AND expires_at <= now() + interval '3 days' \
+               AND (expiry_warned_days IS NULL OR expiry_warned_days > 1) \
+             ORDER BY expires_at, id LIMIT $1",
+            columns()
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((request_from_row(row)?, row.try_get("expiry_warned_days")?)))
+            .collect()
+    }
+
+    /// Records that the warning `days` before expiry went out.
+    pub async fn mark_expiry_warned(&self, id: &str, days: i32) -> Result<(), StoreError> {
+        sqlx::query("UPDATE namespace_requests SET expiry_warned_days = $2 WHERE id = $1")
+            .bind(id)
+            .bind(days)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
 /// How a provisioning attempt ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ProvisionOutcome {
