@@ -215,3 +215,15 @@ pub async fn decide_change(
         .decide_namespace_change(&user, &request_origin(), id, approve, reason)
         .await)
 }
+
+/// Create or change a tier (admins); field errors come back in the answer.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn save_tier(
+    draft: domain::tiers::TierDraft,
+) -> Result<domain::tiers::TierOutcome, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .save_tier(&user, &request_origin(), draft)
+        .await
+        .map_err(ServerFnError::new)
+}

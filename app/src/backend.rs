@@ -60,6 +60,14 @@ pub trait Backend: ChangeBackend {
         draft: NamespaceDraft,
     ) -> Result<SubmitOutcome, String>;
 
+    /// Creates or changes a tier (admins).
+    async fn save_tier(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: domain::tiers::TierDraft,
+    ) -> Result<domain::tiers::TierOutcome, String>;
+
     /// The namespace requests `user` may see, newest first.
     async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String>;
 

@@ -21,7 +21,7 @@ use leptos_router::{
 use components::layout::Layout;
 use pages::{
     audit::AuditPage, home::HomePage, me::MePage, namespaces::NamespacesPage, not_found::NotFound,
-    onboarding::OnboardingPage, planned::PlannedArea, signin::SignInPage,
+    onboarding::OnboardingPage, planned::PlannedArea, signin::SignInPage, tiers::TiersPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -78,6 +78,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment(Area::Audit.slug()) view=AuditPage />
                     <Route path=StaticSegment("signin") view=SignInPage />
                     <Route path=StaticSegment("me") view=MePage />
+                    <Route path=StaticSegment("tiers") view=TiersPage />
                 </Routes>
             </Layout>
         </Router>

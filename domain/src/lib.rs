@@ -15,4 +15,5 @@ pub mod kubeconfig;
 pub mod quantity;
 pub mod quota;
 pub mod tenancy;
+pub mod tiers;
 pub mod yaml;

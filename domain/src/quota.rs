@@ -153,6 +153,88 @@ pub fn sort_near_quota_first(list: &mut [NamespaceQuota]) {
     });
 }
 
+/// Sums over a set of namespaces: a team's, or every one the viewer may see.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    /// The team, or `None` for the whole set.
+    pub team: Option<String>,
+    pub namespaces: usize,
+    /// Namespaces at 80 % or more of some quota.
+    pub near_quota: usize,
+    pub pods: usize,
+    pub qos: QosCounts,
+    pub pods_without_limits: usize,
+    /// Each quota resource summed over the namespaces that have it: used against hard.
+    pub quota: Vec<QuotaLine>,
+    pub fullest: Option<f64>,
+}
+
+fn rollup(team: Option<String>, list: &[&NamespaceQuota]) -> Rollup {
+    let mut sums: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    let mut qos = QosCounts::default();
+    for ns in list {
+        for line in &ns.quota {
+            let used = quantity::parse(&line.used).unwrap_or(0.0);
+            let hard = quantity::parse(&line.hard).unwrap_or(0.0);
+            let sum = sums.entry(line.resource.clone()).or_default();
+            sum.0 += used;
+            sum.1 += hard;
+        }
+        qos.guaranteed += ns.qos.guaranteed;
+        qos.burstable += ns.qos.burstable;
+        qos.best_effort += ns.qos.best_effort;
+    }
+    let quota: Vec<QuotaLine> = sums
+        .into_iter()
+        .map(|(resource, (used, hard))| {
+            let unit = Unit::of_resource(&resource);
+            let percent = quantity::percent(used, hard);
+            QuotaLine {
+                used: quantity::format(used, unit),
+                hard: quantity::format(hard, unit),
+                percent,
+                pressure: quantity::pressure(percent),
+                resource,
+            }
+        })
+        .collect();
+    Rollup {
+        team,
+        namespaces: list.len(),
+        near_quota: list
+            .iter()
+            .filter(|ns| ns.fullest.is_some_and(|f| f >= 80.0))
+            .count(),
+        pods: list.iter().map(|ns| ns.pods).sum(),
+        qos,
+        pods_without_limits: list.iter().map(|ns| ns.pods_without_limits_count).sum(),
+        fullest: fullest(&quota),
+        quota,
+    }
+}
+
+/// One roll-up per team (teams with namespaces near quota first, then by name; namespaces
+/// without a team under `None` last) and one over the whole list.
+pub fn rollups(list: &[NamespaceQuota]) -> (Vec<Rollup>, Rollup) {
+    let mut by_team: BTreeMap<Option<&str>, Vec<&NamespaceQuota>> = BTreeMap::new();
+    for ns in list {
+        by_team.entry(ns.team.as_deref()).or_default().push(ns);
+    }
+    let mut teams: Vec<Rollup> = by_team
+        .into_iter()
+        .map(|(team, members)| rollup(team.map(str::to_owned), &members))
+        .collect();
+    teams.sort_by(|a, b| {
+        a.team
+            .is_none()
+            .cmp(&b.team.is_none())
+            .then_with(|| b.near_quota.cmp(&a.near_quota))
+            .then_with(|| a.team.cmp(&b.team))
+    });
+    let all: Vec<&NamespaceQuota> = list.iter().collect();
+    (teams, rollup(None, &all))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +322,66 @@ mod tests {
         sort_near_quota_first(&mut list);
         let names: Vec<&str> = list.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["c", "b", "d", "a"]);
+    }
+
+    fn ns(name: &str, team: Option<&str>, cpu: (&str, &str), pods: usize) -> NamespaceQuota {
+        let quota = lines(
+            &map(&[("requests.cpu", cpu.1), ("pods", "10")]),
+            &map(&[("requests.cpu", cpu.0), ("pods", &pods.to_string())]),
+        );
+        NamespaceQuota {
+            name: name.to_owned(),
+            team: team.map(str::to_owned),
+            expires_at: None,
+            expiry_warning: None,
+            fullest: fullest(&quota),
+            quota,
+            limit_defaults: Vec::new(),
+            pods,
+            qos: QosCounts {
+                guaranteed: pods,
+                ..QosCounts::default()
+            },
+            pods_without_limits: Vec::new(),
+            pods_without_limits_count: 1,
+        }
+    }
+
+    #[test]
+    fn rollups_sum_by_team_and_put_teams_near_quota_first() {
+        let list = vec![
+            ns("a-1", Some("alpha"), ("500m", "2"), 1),
+            ns("a-2", Some("alpha"), ("1", "2"), 2),
+            ns("b-1", Some("beta"), ("1800m", "2"), 3),
+            ns("loose", None, ("0", "1"), 0),
+        ];
+        let (teams, all) = rollups(&list);
+        let order: Vec<Option<&str>> = teams.iter().map(|t| t.team.as_deref()).collect();
+        assert_eq!(
+            order,
+            [Some("beta"), Some("alpha"), None],
+            "beta is at 90 %"
+        );
+        let alpha = &teams[1];
+        assert_eq!((alpha.namespaces, alpha.pods, alpha.near_quota), (2, 3, 0));
+        let cpu = alpha
+            .quota
+            .iter()
+            .find(|l| l.resource == "requests.cpu")
+            .expect("cpu");
+        assert_eq!((cpu.used.as_str(), cpu.hard.as_str()), ("1.5", "4"));
+        assert!((cpu.percent.unwrap_or(0.0) - 37.5).abs() < 1e-9);
+        assert_eq!(teams[0].near_quota, 1);
+        assert_eq!(
+            (all.namespaces, all.pods, all.pods_without_limits),
+            (4, 6, 4)
+        );
+        let pods = all
+            .quota
+            .iter()
+            .find(|l| l.resource == "pods")
+            .expect("pods");
+        assert_eq!((pods.used.as_str(), pods.hard.as_str()), ("6", "40"));
+        assert_eq!(all.qos.guaranteed, 6);
     }
 }

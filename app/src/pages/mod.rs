@@ -9,3 +9,4 @@ pub mod not_found;
 pub mod onboarding;
 pub mod planned;
 pub mod signin;
+pub mod tiers;

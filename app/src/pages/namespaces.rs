@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use domain::quantity::Pressure;
-use domain::quota::{NamespaceQuota, QuotaLine};
+use domain::quota::{NamespaceQuota, QuotaLine, Rollup, rollups};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use domain::access::Role;
 use domain::capacity::ClusterCapacity;
@@ -26,7 +27,6 @@ pub fn NamespacesPage() -> impl IntoView {
             .any(|r| matches!(r, Role::Sre | Role::Manager | Role::Admin));
         view! {
             {sees_capacity.then(|| view! { <Capacity /> })}
-            <h2>"Quota"</h2>
             <QuotaList />
         }
         .into_any()
@@ -46,8 +46,12 @@ pub fn NamespacesPage() -> impl IntoView {
     }
 }
 
+/// The quota cards, with roll-ups above them. `?team=` narrows the page to one team (the team
+/// page); without it the roll-ups cover every team the viewer may see (the cluster page).
 #[component]
 fn QuotaList() -> impl IntoView {
+    let query = use_query_map();
+    let team = move || query.read().get("team").filter(|t| !t.is_empty());
     let tick = RwSignal::new(0u64);
     let list = Resource::new(move || tick.get(), |_| quota_overview());
     crate::components::poll::every(Duration::from_secs(3), move || tick.update(|n| *n += 1));
@@ -56,19 +60,103 @@ fn QuotaList() -> impl IntoView {
             {move || {
                 list.get()
                     .map(|answer| match answer {
-                        Ok(items) if items.is_empty() => {
-                            view! { <p class="muted">"No namespaces of your teams yet."</p> }.into_any()
+                        Ok(items) => {
+                            let chosen = team();
+                            let items: Vec<NamespaceQuota> = match &chosen {
+                                Some(t) => items.into_iter().filter(|n| n.team.as_ref() == Some(t)).collect(),
+                                None => items,
+                            };
+                            let (teams, all) = rollups(&items);
+                            let heading = match &chosen {
+                                Some(t) => view! {
+                                    <p id="team-filter">
+                                        "Team " <strong>{t.clone()}</strong> " · " <a href="/namespaces">"every team"</a>
+                                    </p>
+                                }
+                                .into_any(),
+                                None => ().into_any(),
+                            };
+                            let cards = if items.is_empty() {
+                                view! { <p class="muted">"No namespaces here yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="namespace-list">
+                                        {items.into_iter().map(|ns| view! { <NamespaceCard ns=ns /> }).collect_view()}
+                                    </div>
+                                }
+                                .into_any()
+                            };
+                            view! {
+                                {heading}
+                                <RollupTable teams=teams all=all />
+                                <h2>"Quota"</h2>
+                                {cards}
+                            }
+                            .into_any()
                         }
-                        Ok(items) => view! {
-                            <div class="namespace-list">
-                                {items.into_iter().map(|ns| view! { <NamespaceCard ns=ns /> }).collect_view()}
-                            </div>
-                        }
-                        .into_any(),
                         Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                     })
             }}
         </Transition>
+    }
+}
+
+/// The quota resources a roll-up row shows as bars.
+const ROLLUP_RESOURCES: [&str; 3] = ["requests.cpu", "requests.memory", "pods"];
+
+#[component]
+fn RollupTable(teams: Vec<Rollup>, all: Rollup) -> impl IntoView {
+    let row = |r: Rollup, total: bool| {
+        let (id, label) = match (&r.team, total) {
+            (_, true) => (
+                "rollup-all".to_owned(),
+                view! { <strong>"All shown"</strong> }.into_any(),
+            ),
+            (Some(t), false) => (
+                format!("rollup-{t}"),
+                view! { <a href=format!("/namespaces?team={t}")>{t.clone()}</a> }.into_any(),
+            ),
+            (None, false) => (
+                "rollup-none".to_owned(),
+                view! { <span class="muted">"no team"</span> }.into_any(),
+            ),
+        };
+        let bars = ROLLUP_RESOURCES
+            .iter()
+            .map(|resource| {
+                let line = r.quota.iter().find(|l| l.resource == *resource).cloned();
+                view! { <td>{line.map(|line| view! { <QuotaBar line=line /> })}</td> }
+            })
+            .collect_view();
+        view! {
+            <tr id=id class="rollup" data-near=r.near_quota.to_string()>
+                <td>{label}</td>
+                <td class="count">{r.namespaces}</td>
+                <td class="count near-count">{r.near_quota}</td>
+                <td class="count">{r.pods}</td>
+                <td class="count">{r.pods_without_limits}</td>
+                {bars}
+            </tr>
+        }
+    };
+    view! {
+        <h2>"Roll-up"</h2>
+        <table class="table" id="rollup-table">
+            <thead>
+                <tr>
+                    <th>"Team"</th>
+                    <th>"Namespaces"</th>
+                    <th>"Near quota"</th>
+                    <th>"Pods"</th>
+                    <th>"Without limits"</th>
+                    {ROLLUP_RESOURCES.iter().map(|r| view! { <th>{*r}</th> }).collect_view()}
+                </tr>
+            </thead>
+            <tbody>
+                {teams.into_iter().map(|t| row(t, false)).collect_view()}
+                {row(all, true)}
+            </tbody>
+        </table>
     }
 }
 

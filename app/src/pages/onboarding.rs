@@ -35,6 +35,10 @@ pub fn OnboardingPage() -> impl IntoView {
     });
     let body = match signed_in_user() {
         Some(user) => view! {
+            {user
+                .roles
+                .contains(&domain::access::Role::Admin)
+                .then(|| view! { <p><a href="/tiers" id="edit-tiers">"Edit tiers"</a></p> })}
             <RequestForm
                 default_team=user.teams.first().cloned().unwrap_or_default()
                 contact=user.email.clone()

@@ -238,6 +238,17 @@ impl Backend for Services {
             .map_err(|e| e.to_string())
     }
 
+    async fn save_tier(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: domain::tiers::TierDraft,
+    ) -> Result<domain::tiers::TierOutcome, String> {
+        Services::save_tier(self, user, origin, &draft)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String> {
         Services::namespace_requests(self, user)
             .await

@@ -6,6 +6,7 @@ use domain::tenancy::{
     self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,
     RequestState, RequestView, SubmitOutcome,
 };
+use domain::tiers::{self, TierDraft, TierOutcome};
 
 use super::{ServiceError, Services};
 use crate::http::auth::event;
@@ -41,6 +42,33 @@ impl Services {
             teams: user.teams.clone(),
             tiers: self.store().tiers().await?,
             lifetimes,
+        })
+    }
+
+    /// Creates or changes a tier; admins only. Namespaces already made keep their quota until
+    /// someone asks for a quota change.
+    pub async fn save_tier(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: &TierDraft,
+    ) -> Result<TierOutcome, ServiceError> {
+        forbidden(decide(
+            &user.actor(),
+            Action::Administer,
+            &Target::default(),
+        ))?;
+        let tier = match tiers::tier_from_draft(draft) {
+            Ok(tier) => tier,
+            Err(errors) => return Ok(TierOutcome::Invalid(errors)),
+        };
+        let mut audit = event(Some(user), origin, "tier.save", "success");
+        audit.target_kind = "Tier".to_owned();
+        audit.target_name = tier.name.clone();
+        let created = self.store().save_tier(&tier, &user.id, audit).await?;
+        Ok(TierOutcome::Saved {
+            name: tier.name,
+            created,
         })
     }
 

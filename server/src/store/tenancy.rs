@@ -124,6 +124,40 @@ impl Store {
             .collect()
     }
 
+    /// Creates or replaces a tier with its audit event (before and after); `true` when it is
+    /// new. New tiers go last. Requests keep the tier they were planned with.
+    pub async fn save_tier(
+        &self,
+        tier: &Tier,
+        by: &str,
+        mut event: NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let before: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT spec FROM tiers WHERE name = $1 FOR UPDATE")
+                .bind(&tier.name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO tiers (name, description, position, spec, updated_at, updated_by) \
+             VALUES ($1, $2, (SELECT coalesce(max(position), -1) + 1 FROM tiers), $3, now(), $4) \
+             ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description, \
+               spec = EXCLUDED.spec, updated_at = now(), updated_by = EXCLUDED.updated_by",
+        )
+        .bind(&tier.name)
+        .bind(&tier.description)
+        .bind(spec_json(&tier.spec)?)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        let created = before.is_none();
+        event.before = before;
+        event.after = Some(spec_json(&tier.spec)?);
+        super::audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
     /// Whether a live request (not denied, not failed) holds `name`.
     pub async fn name_held(&self, name: &str) -> Result<bool, StoreError> {
         let held: bool = sqlx::query_scalar(
