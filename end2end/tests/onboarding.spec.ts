@@ -34,17 +34,17 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   const name = `dana-e2e-${suffix}`;
 
   // Live validation: a bad name is refused on its field before anything is sent.
-  await page.locator('input[name="name"]').fill('Bad_Name');
+  await page.locator('#namespace-form input[name="name"]').fill('Bad_Name');
   await expect(page.locator('.field-error[data-field="name"]')).toContainText('lower-case');
-  await page.locator('input[name="name"]').fill('kube-mine');
+  await page.locator('#namespace-form input[name="name"]').fill('kube-mine');
   await expect(page.locator('.field-error[data-field="name"]')).toContainText('reserved');
 
-  await page.locator('input[name="name"]').fill(name);
-  await page.locator('textarea[name="purpose"]').fill('Try the <b>new</b> ledger');
-  await page.locator('input[name="cost_centre"]').fill('CC-1042');
-  await expect(page.locator('.field-error')).toHaveCount(0);
-  await expect(page.locator('select[name="lifetime"]')).toHaveValue('7d');
-  await expect(page.locator('select[name="tier"]')).toHaveValue('small');
+  await page.locator('#namespace-form input[name="name"]').fill(name);
+  await page.locator('#namespace-form textarea[name="purpose"]').fill('Try the <b>new</b> ledger');
+  await page.locator('#namespace-form input[name="cost_centre"]').fill('CC-1042');
+  await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
+  await expect(page.locator('#namespace-form select[name="lifetime"]')).toHaveValue('7d');
+  await expect(page.locator('#namespace-form select[name="tier"]')).toHaveValue('small');
 
   // The preview is the manifests Berth applies.
   const preview = page.locator('#manifest-preview');
@@ -130,10 +130,10 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
 test('a manager approves a large-tier request of their team', async ({ browser }) => {
   const dana = await signedIn(browser, 'Dana Developer');
   const name = `dana-big-${suffix}`;
-  await dana.locator('input[name="name"]').fill(name);
-  await dana.locator('textarea[name="purpose"]').fill('Load test');
-  await dana.locator('input[name="cost_centre"]').fill('CC-1042');
-  await dana.locator('select[name="tier"]').selectOption('large');
+  await dana.locator('#namespace-form input[name="name"]').fill(name);
+  await dana.locator('#namespace-form textarea[name="purpose"]').fill('Load test');
+  await dana.locator('#namespace-form input[name="cost_centre"]').fill('CC-1042');
+  await dana.locator('#namespace-form select[name="tier"]').selectOption('large');
   await expect(dana.locator('#approval-note')).toContainText('A manager of the team approves');
   await dana.getByRole('button', { name: 'Request namespace' }).click();
   await expect(dana.locator('#submit-result')).toContainText('pending');

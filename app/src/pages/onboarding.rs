@@ -319,7 +319,11 @@ fn RequestsTable(
         let moving = requests
             .get_untracked()
             .and_then(Result::ok)
-            .is_some_and(|list| list.iter().any(|r| !r.state.is_final()));
+            // Nearing expiry counts as moving: the reconciler will act on it.
+            .is_some_and(|list| {
+                list.iter()
+                    .any(|r| !r.state.is_final() || r.expiry_warning.is_some())
+            });
         if moving {
             tick.update(|n| *n += 1);
         }
