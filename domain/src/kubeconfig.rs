@@ -56,9 +56,80 @@ pub fn client_certificate(k: &ClientCertificate<'_>, base64: impl Fn(&[u8]) -> S
     crate::yaml::to_yaml(&doc)
 }
 
+/// What an OIDC exec-plugin kubeconfig holds: no secret at all, kubectl signs in itself.
+pub struct OidcExec<'a> {
+    pub cluster_name: &'a str,
+    pub server: &'a str,
+    pub ca_pem: Option<&'a str>,
+    pub namespace: &'a str,
+    pub issuer_url: &'a str,
+    pub client_id: &'a str,
+}
+
+/// A kubeconfig whose user runs `kubectl oidc-login get-token` (the kubelogin plugin) against
+/// the issuer the cluster trusts, with the groups claim Berth maps to teams.
+pub fn oidc_exec(k: &OidcExec<'_>, base64: impl Fn(&[u8]) -> String) -> String {
+    let context = format!("{}@{}", k.namespace, k.cluster_name);
+    let user = format!("oidc@{}", k.cluster_name);
+    let mut cluster = json!({ "server": k.server });
+    if let Some(ca) = k.ca_pem {
+        cluster["certificate-authority-data"] = json!(base64(ca.as_bytes()));
+    }
+    let doc = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{ "name": k.cluster_name, "cluster": cluster }],
+        "users": [{ "name": user, "user": { "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "kubectl",
+            "args": [
+                "oidc-login",
+                "get-token",
+                format!("--oidc-issuer-url={}", k.issuer_url),
+                format!("--oidc-client-id={}", k.client_id),
+                "--oidc-extra-scope=email",
+                "--oidc-extra-scope=groups",
+            ],
+            "interactiveMode": "IfAvailable",
+            "installHint": "Install the kubelogin plugin: https://github.com/int128/kubelogin",
+        }}}],
+        "contexts": [{ "name": context, "context": {
+            "cluster": k.cluster_name, "user": user, "namespace": k.namespace,
+        }}],
+        "current-context": context,
+    });
+    crate::yaml::to_yaml(&doc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oidc_kubeconfig_carries_no_secret_and_names_issuer_and_client() {
+        let text = oidc_exec(
+            &OidcExec {
+                cluster_name: "berth",
+                server: "https://k8s.example.com:6443",
+                ca_pem: Some("PEM"),
+                namespace: "shop",
+                issuer_url: "https://login.example.com",
+                client_id: "kubectl",
+            },
+            |b| format!("b64({})", String::from_utf8_lossy(b)),
+        );
+        assert!(text.contains("command: kubectl"), "{text}");
+        assert!(text.contains("- oidc-login"), "{text}");
+        assert!(text.contains("--oidc-issuer-url=https://login.example.com"));
+        assert!(text.contains("--oidc-client-id=kubectl"));
+        assert!(text.contains("certificate-authority-data: b64(PEM)"));
+        assert!(text.contains("namespace: shop"));
+        assert!(!text.contains("client-key-data"));
+        assert!(
+            !text.contains("token:") && !text.contains("id-token"),
+            "no token: {text}"
+        );
+    }
 
     #[test]
     fn certificates_end_with_the_namespace_but_never_below_ten_minutes() {

@@ -62,6 +62,12 @@ pub struct OidcConfig {
     pub teams: BTreeMap<String, String>,
     /// Subjects or emails of the admins.
     pub admins: Vec<String>,
+    /// The cluster's API server accepts this issuer's ID tokens (`--oidc-issuer-url`): namespace
+    /// kubeconfigs then use the `kubectl oidc-login` exec plugin instead of a certificate.
+    pub cluster_trusts_issuer: bool,
+    /// The client id kubectl signs in with (the API server's `--oidc-client-id`); Berth's own
+    /// by default.
+    pub kubectl_client_id: String,
 }
 
 /// Namespace onboarding.
@@ -179,6 +185,8 @@ struct RawOidc {
     teams: BTreeMap<String, String>,
     #[serde(default)]
     admins: Vec<String>,
+    cluster_trusts_issuer: Option<bool>,
+    kubectl_client_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,6 +277,10 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
     ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
     ("BERTH_OIDC_REDIRECT_URL", "oidc.redirect_url"),
+    (
+        "BERTH_OIDC_CLUSTER_TRUSTS_ISSUER",
+        "oidc.cluster_trusts_issuer",
+    ),
 ];
 
 const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -386,6 +398,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     });
     if let Some(v) = env_bool(env, "BERTH_AUTH_SECURE_COOKIES", problems) {
         raw.auth.secure_cookies = Some(v);
+    }
+    if let Some(v) = env_bool(env, "BERTH_OIDC_CLUSTER_TRUSTS_ISSUER", problems) {
+        raw.oidc.cluster_trusts_issuer = Some(v);
     }
     if let Some(v) = env_bool(env, "BERTH_TENANCY_TEST_LIFETIME", problems) {
         raw.tenancy.test_lifetime = Some(v);
@@ -526,6 +541,13 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
 fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig> {
     let any = raw.issuer_url.is_some() || raw.client_id.is_some() || raw.redirect_url.is_some();
     if !any {
+        if raw.cluster_trusts_issuer == Some(true) {
+            problems.push(
+                "oidc.cluster_trusts_issuer is set, but no issuer is configured ([oidc] issuer_url, \
+                 client_id, redirect_url)"
+                    .to_owned(),
+            );
+        }
         return None;
     }
     let mut required = |value: Option<String>, key: &str, env: &str| match value
@@ -558,7 +580,6 @@ fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig>
     }
     Some(OidcConfig {
         issuer_url,
-        client_id,
         client_secret: raw.client_secret.filter(|s| !s.is_empty()),
         redirect_url,
         scopes: raw
@@ -576,6 +597,12 @@ fn validate_oidc(raw: RawOidc, problems: &mut Vec<String>) -> Option<OidcConfig>
         roles,
         teams: raw.teams,
         admins: raw.admins,
+        cluster_trusts_issuer: raw.cluster_trusts_issuer.unwrap_or(false),
+        kubectl_client_id: raw
+            .kubectl_client_id
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| client_id.clone()),
+        client_id,
     })
 }
 

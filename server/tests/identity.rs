@@ -436,6 +436,8 @@ fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
             roles: Default::default(),
             teams: Default::default(),
             admins: Vec::new(),
+            cluster_trusts_issuer: false,
+            kubectl_client_id: "berth".to_owned(),
         });
         let app = TestApp::spawn(&url, config).await;
         let res = app

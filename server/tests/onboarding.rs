@@ -923,3 +923,72 @@ fn expiry_warnings_reach_the_webhook_three_days_and_one_day_before_once_each() {
         hook.abort();
     });
 }
+
+#[test]
+fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_it() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.oidc = Some(server::config::OidcConfig {
+            // Never asked: the kubeconfig only names it.
+            issuer_url: "https://login.example.com".to_owned(),
+            client_id: "berth".to_owned(),
+            client_secret: Some("never-handed-out".to_owned()),
+            redirect_url: "https://berth.example.com/auth/oidc/callback".to_owned(),
+            scopes: vec!["groups".to_owned()],
+            roles: Default::default(),
+            teams: Default::default(),
+            admins: Vec::new(),
+            cluster_trusts_issuer: true,
+            kubectl_client_id: "kubectl".to_owned(),
+        });
+        let app = common::TestApp::spawn(&url, config).await;
+        let dana = sign_in(&app, "demo:dana").await;
+        submit(&app, &dana, &draft("payments-oidc", "payments", "small")).await;
+        wait_for_state(&app, &dana, "payments-oidc", "Ready").await;
+        let res = app
+            .client
+            .post(app.url("/api/v1/namespaces/payments-oidc/kubeconfig"))
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("kubeconfig");
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.expect("text");
+        for needle in [
+            "- oidc-login",
+            "--oidc-issuer-url=https://login.example.com",
+            "--oidc-client-id=kubectl",
+            "namespace: payments-oidc",
+            "certificate-authority-data:",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
+        }
+        for secret in ["client-key-data", "never-handed-out"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        let store = Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let issued: Vec<Value> =
+            sqlx::query_scalar("SELECT after FROM audit_events WHERE action = 'kubeconfig.issue'")
+                .fetch_all(store.pool())
+                .await
+                .expect("audit");
+        assert_eq!(
+            issued,
+            [json!({"kind": "oidc-exec", "issuer": "https://login.example.com"})]
+        );
+        // No certificate was asked for.
+        let csrs = Api::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::all(
+            admin_client(&app).await,
+        )
+        .list(&ListParams::default())
+        .await
+        .expect("csrs");
+        assert!(csrs.items.is_empty());
+        app.stop().await;
+    });
+}

@@ -1,10 +1,11 @@
 //! Kubeconfigs for namespaces Berth made: a client certificate issued through the CSR API,
-//! living no longer than the namespace, handed over once and never stored.
+//! living no longer than the namespace, handed over once and never stored; or, when the
+//! cluster trusts the identity provider, an exec-plugin kubeconfig with no secret in it.
 
 use base64::Engine;
 use domain::access::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
-use domain::kubeconfig::{self, ClientCertificate};
+use domain::kubeconfig::{self, ClientCertificate, OidcExec};
 use domain::tenancy::{ANNOTATION_EXPIRES, LABEL_TEAM, MANAGED_BY, team_group};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
@@ -55,6 +56,32 @@ impl Services {
         ) {
             return Err(ServiceError::Forbidden(why));
         }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        if let Some((issuer_url, client_id)) = self.kubectl_oidc() {
+            // The cluster trusts the identity provider: kubectl signs in itself, nothing secret
+            // changes hands.
+            let mut audit = event(Some(user), origin, "kubeconfig.issue", "success");
+            audit.target_kind = "Namespace".to_owned();
+            audit.target_namespace = namespace.to_owned();
+            audit.target_name = namespace.to_owned();
+            audit.after = Some(serde_json::json!({ "kind": "oidc-exec", "issuer": issuer_url }));
+            self.store().record(&audit).await?;
+            let text = kubeconfig::oidc_exec(
+                &OidcExec {
+                    cluster_name: "berth",
+                    server: self.cluster().server_url(),
+                    ca_pem: self.cluster().ca_pem(),
+                    namespace,
+                    issuer_url,
+                    client_id,
+                },
+                |bytes| b64.encode(bytes),
+            );
+            return Ok(KubeconfigFile {
+                file_name: format!("{namespace}.kubeconfig"),
+                text,
+            });
+        }
         let left = ns
             .metadata
             .annotations
@@ -82,7 +109,6 @@ impl Services {
             "group": team_group(&team),
         }));
         self.store().record(&audit).await?;
-        let b64 = base64::engine::general_purpose::STANDARD;
         let text = kubeconfig::client_certificate(
             &ClientCertificate {
                 cluster_name: "berth",

@@ -51,6 +51,8 @@ pub struct Services {
     demo: bool,
     /// The identity provider's issuer, when configured.
     oidc_issuer: Option<String>,
+    /// Issuer and client id for exec-plugin kubeconfigs, when the cluster trusts the issuer.
+    kubectl_oidc: Option<(String, String)>,
     tenancy: TenancyConfig,
     /// Wakes the provisioner when a request is approved.
     provision: Arc<Notify>,
@@ -64,6 +66,11 @@ impl Services {
             store,
             demo: config.demo,
             oidc_issuer: config.oidc.as_ref().map(|o| o.issuer_url.clone()),
+            kubectl_oidc: config
+                .oidc
+                .as_ref()
+                .filter(|o| o.cluster_trusts_issuer)
+                .map(|o| (o.issuer_url.clone(), o.kubectl_client_id.clone())),
             tenancy: config.tenancy.clone(),
             provision: Arc::new(Notify::new()),
             caches: Caches::start(&cluster),
@@ -84,6 +91,13 @@ impl Services {
                 "the cluster's objects are still loading; try again shortly".to_owned(),
             ))
         }
+    }
+
+    /// Issuer and client id kubectl signs in with, when namespace kubeconfigs use OIDC.
+    pub fn kubectl_oidc(&self) -> Option<(&str, &str)> {
+        self.kubectl_oidc
+            .as_ref()
+            .map(|(issuer, client)| (issuer.as_str(), client.as_str()))
     }
 
     pub fn tenancy(&self) -> &TenancyConfig {
