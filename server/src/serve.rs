@@ -105,6 +105,12 @@ pub async fn serve_with(
         oidc: config.oidc.clone().map(Arc::new),
         demo: config.demo,
     };
+    // Live streams end when shutdown begins; the server then waits only for ordinary requests.
+    let streams = caches.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.stop();
+    };
     let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
     provisioner.abort();
     expirer.abort();

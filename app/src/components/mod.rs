@@ -1,4 +1,5 @@
 //! Building blocks shared by the pages.
 
 pub mod layout;
+pub mod live;
 pub mod poll;

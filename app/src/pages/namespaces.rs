@@ -1,6 +1,6 @@
 //! Namespaces and their quota: bars of used against hard (coloured at 80 % and 100 %),
-//! LimitRange defaults, the QoS mix and pods that run without requests or limits. Refreshes
-//! itself every few seconds from the server's watch caches.
+//! LimitRange defaults, the QoS mix and pods that run without requests or limits. Reloads when
+//! the server's watch caches report a quota change (server-sent events).
 
 use std::time::Duration;
 
@@ -54,7 +54,10 @@ fn QuotaList() -> impl IntoView {
     let team = move || query.read().get("team").filter(|t| !t.is_empty());
     let tick = RwSignal::new(0u64);
     let list = Resource::new(move || tick.get(), |_| quota_overview());
-    crate::components::poll::every(Duration::from_secs(3), move || tick.update(|n| *n += 1));
+    // Quota changes arrive as they happen; pods that change no quota (the QoS mix, pods
+    // without limits) are caught by a slow poll.
+    crate::components::live::on_quota_change(move || tick.update(|n| *n += 1));
+    crate::components::poll::every(Duration::from_secs(30), move || tick.update(|n| *n += 1));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, Pod, ResourceQuota
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Cluster;
@@ -24,6 +25,9 @@ pub struct Caches {
     pub limit_ranges: Store<LimitRange>,
     pub pods: Store<Pod>,
     pub nodes: Store<Node>,
+    /// Counts changes to namespaces, quotas and LimitRanges (what the quota bars show); `None`
+    /// once the caches stop, which ends every live stream.
+    changes: watch::Sender<Option<u64>>,
     tasks: Arc<Vec<JoinHandle<()>>>,
 }
 
@@ -36,7 +40,11 @@ impl std::fmt::Debug for Caches {
     }
 }
 
-fn reflect<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>)
+/// `changes`, when given, is bumped on every object the watch delivers.
+fn reflect<K>(
+    api: Api<K>,
+    changes: Option<watch::Sender<Option<u64>>>,
+) -> (Store<K>, JoinHandle<()>)
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -52,10 +60,20 @@ where
         .touched_objects();
     let task = tokio::spawn(async move {
         stream
-            .for_each(|event| async move {
-                if let Err(err) = event {
-                    tracing::warn!(error = %err, "watch error; the cache resumes");
+            .for_each(|event| {
+                match event {
+                    Err(err) => tracing::warn!(error = %err, "watch error; the cache resumes"),
+                    Ok(_) => {
+                        if let Some(changes) = &changes {
+                            changes.send_modify(|n| {
+                                if let Some(n) = n {
+                                    *n += 1;
+                                }
+                            });
+                        }
+                    }
                 }
+                async {}
             })
             .await;
     });
@@ -66,17 +84,28 @@ impl Caches {
     /// Starts every watch; returns at once (see [`Caches::ready`]).
     pub fn start(cluster: &Cluster) -> Caches {
         let client = cluster.client().clone();
-        let (namespaces, t1) = reflect(Api::<Namespace>::all(client.clone()));
-        let (quotas, t2) = reflect(Api::<ResourceQuota>::all(client.clone()));
-        let (limit_ranges, t3) = reflect(Api::<LimitRange>::all(client.clone()));
-        let (pods, t4) = reflect(Api::<Pod>::all(client.clone()));
-        let (nodes, t5) = reflect(Api::<Node>::all(client));
+        let (changes, _) = watch::channel(Some(0));
+        // Pods churn on big clusters; quota usage follows them through the quotas' status, so
+        // the quota objects are what live pages listen to.
+        let (namespaces, t1) =
+            reflect(Api::<Namespace>::all(client.clone()), Some(changes.clone()));
+        let (quotas, t2) = reflect(
+            Api::<ResourceQuota>::all(client.clone()),
+            Some(changes.clone()),
+        );
+        let (limit_ranges, t3) = reflect(
+            Api::<LimitRange>::all(client.clone()),
+            Some(changes.clone()),
+        );
+        let (pods, t4) = reflect(Api::<Pod>::all(client.clone()), None);
+        let (nodes, t5) = reflect(Api::<Node>::all(client), None);
         Caches {
             namespaces,
             quotas,
             limit_ranges,
             pods,
             nodes,
+            changes,
             tasks: Arc::new(vec![t1, t2, t3, t4, t5]),
         }
     }
@@ -93,10 +122,18 @@ impl Caches {
         tokio::time::timeout(READY_WAIT, all).await.is_ok()
     }
 
-    /// Stops the watches (when the server stops).
+    /// Follows changes to what the quota views show: the value moves on each change and
+    /// becomes `None` when the caches stop.
+    pub fn subscribe(&self) -> watch::Receiver<Option<u64>> {
+        self.changes.subscribe()
+    }
+
+    /// Stops the watches (when the server stops) and ends every live stream, so a graceful
+    /// shutdown is not held open by browsers listening.
     pub fn stop(&self) {
         for task in self.tasks.iter() {
             task.abort();
         }
+        self.changes.send_replace(None);
     }
 }

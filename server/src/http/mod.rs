@@ -3,6 +3,7 @@
 mod audit;
 pub mod auth;
 mod error;
+mod events;
 mod health;
 mod kubeconfig;
 mod middleware;
@@ -72,7 +73,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route(
             "/api/v1/namespaces/{namespace}/kubeconfig",
             post(kubeconfig::download),
-        );
+        )
+        .route("/api/v1/events/quota", get(events::quota));
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

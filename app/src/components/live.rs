@@ -1,0 +1,30 @@
+//! Pages that follow the cluster as it changes: server-sent events from the watch caches.
+
+/// Calls `on_change` each time the server reports that what the quota views show has changed,
+/// for as long as the calling component lives (browser only; the browser reconnects by itself
+/// when the stream drops).
+pub fn on_quota_change(on_change: impl Fn() + Clone + 'static) {
+    #[cfg(feature = "hydrate")]
+    leptos::prelude::Effect::new(move |_| {
+        use send_wrapper::SendWrapper;
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::closure::Closure;
+
+        let Ok(source) = web_sys::EventSource::new("/api/v1/events/quota") else {
+            return;
+        };
+        let on_change = on_change.clone();
+        let listener = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| on_change());
+        if source
+            .add_event_listener_with_callback("quota", listener.as_ref().unchecked_ref())
+            .is_err()
+        {
+            source.close();
+            return;
+        }
+        let held = SendWrapper::new((source, listener));
+        leptos::prelude::on_cleanup(move || held.0.close());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = on_change;
+}
