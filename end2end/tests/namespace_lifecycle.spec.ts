@@ -70,6 +70,10 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   await expect(growth.getByRole('button', { name: 'Approve' })).toHaveCount(0);
 
   const mike = await signedIn(browser, 'Mike Manager');
+  // The demo's own requests: seeded granted ones are provisioned, the large one waits for Mike.
+  await expect(mike.locator('#request-payments-sandbox')).toHaveAttribute('data-state', 'ready');
+  await expect(mike.locator('#request-payments-perf')).toHaveAttribute('data-state', 'pending');
+  await expect(mike.locator('#request-payments-hotfix .expiry-warning')).toContainText('expires in');
   const mikes = mike.locator(`.change-row[data-namespace="${name}"][data-state="pending"]`);
   await mikes.getByPlaceholder('reason').fill('launch week');
   await mikes.getByRole('button', { name: 'Approve' }).click();

@@ -69,6 +69,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
 
     let store = Store::connect(&url, &config.database).await?;
     store.migrate().await?;
+    seed_requests(&store).await.map_err(Error::Store)?;
     warn_if_site_missing(&config);
     say(&format!(
         "Berth demo is running at http://{}/  (Ctrl-C to stop)",
@@ -94,6 +95,102 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
         ));
     }
     result
+}
+
+/// Namespace requests of the demo company on a fresh demo: two granted (the provisioner makes
+/// them when the server starts), one a day from expiry, one large one waiting for Mike.
+async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
+    use domain::tenancy::{Lifetime, NamespaceDraft, Plan, RequestState, seed_tiers};
+
+    if !store.namespace_requests(None, "", 1).await?.is_empty() {
+        return Ok(());
+    }
+    store.seed_tiers(&seed_tiers()).await?;
+    let tiers = store.tiers().await?;
+    let seeds = [
+        (
+            "payments-sandbox",
+            "payments",
+            "small",
+            Lifetime::SevenDays,
+            "Try the new ledger",
+        ),
+        (
+            "checkout-experiments",
+            "checkout",
+            "medium",
+            Lifetime::ThirtyDays,
+            "A/B tests of the cart",
+        ),
+        (
+            "payments-hotfix",
+            "payments",
+            "small",
+            Lifetime::OneDay,
+            "Reproduce a refund bug",
+        ),
+        (
+            "payments-perf",
+            "payments",
+            "large",
+            Lifetime::SevenDays,
+            "Load test before the sale",
+        ),
+    ];
+    for (index, (name, team, tier, lifetime, purpose)) in seeds.into_iter().enumerate() {
+        let Some(spec) = tiers
+            .iter()
+            .find(|t| t.name == tier)
+            .map(|t| t.spec.clone())
+        else {
+            continue;
+        };
+        let approved = !domain::tenancy::needs_approval(&spec, lifetime);
+        let plan = Plan {
+            request_id: format!("nr-demo{index:05}"),
+            draft: NamespaceDraft {
+                name: name.to_owned(),
+                team: team.to_owned(),
+                purpose: purpose.to_owned(),
+                contact: "dana@example.com".to_owned(),
+                cost_centre: "CC-1042".to_owned(),
+                tier: tier.to_owned(),
+                lifetime: lifetime.as_str().to_owned(),
+                network_policy: true,
+            },
+            requester: "demo:dana".to_owned(),
+            tier: spec,
+            expires_at: None,
+        };
+        let event = domain::audit::NewEvent {
+            actor_id: "demo:dana".to_owned(),
+            actor_display: "Dana Developer".to_owned(),
+            actor_roles: vec!["developer".to_owned()],
+            source: "demo seed".to_owned(),
+            request_id: plan.request_id.clone(),
+            action: "namespace.request".to_owned(),
+            target_kind: "Namespace".to_owned(),
+            target_namespace: name.to_owned(),
+            target_name: name.to_owned(),
+            before: None,
+            after: None,
+            outcome: "success".to_owned(),
+        };
+        let new = crate::store::tenancy::NewRequest {
+            plan,
+            requester_name: "Dana Developer".to_owned(),
+            state: if approved {
+                RequestState::Approved
+            } else {
+                RequestState::Pending
+            },
+            expires_in_secs: lifetime.seconds().filter(|_| approved),
+            decided_by: approved.then(|| "berth".to_owned()),
+            decision_reason: approved.then(|| format!("tier {tier} needs no approval")),
+        };
+        store.create_namespace_request(new, event).await?;
+    }
+    Ok(())
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (the terminal went away) must
