@@ -698,6 +698,52 @@ mod tests {
     }
 
     #[test]
+    fn tenancy_extras_default_by_mode_and_are_checked() {
+        let demo = Config::load(Mode::Demo, None, &env(&[])).expect("defaults");
+        assert!(demo.tenancy.test_lifetime, "the demo shows expiry happen");
+        assert_eq!(demo.tenancy.expiry_webhook_url, None);
+        let serve = Config::load(
+            Mode::Serve,
+            None,
+            &env(&[
+                ("BERTH_DATABASE_URL", "postgres://a@h/db"),
+                (
+                    "BERTH_TENANCY_EXPIRY_WEBHOOK_URL",
+                    "https://hooks.example.com/x",
+                ),
+            ]),
+        )
+        .expect("valid");
+        assert!(
+            !serve.tenancy.test_lifetime,
+            "never in production unless asked"
+        );
+        assert_eq!(
+            serve.tenancy.expiry_webhook_url.as_deref(),
+            Some("https://hooks.example.com/x")
+        );
+        let err = Config::load(
+            Mode::Serve,
+            None,
+            &env(&[
+                ("BERTH_DATABASE_URL", "postgres://a@h/db"),
+                ("BERTH_TENANCY_EXPIRY_WEBHOOK_URL", "hooks.example.com"),
+                ("BERTH_TENANCY_TEST_LIFETIME", "yes"),
+                ("BERTH_OIDC_CLUSTER_TRUSTS_ISSUER", "true"),
+            ]),
+        )
+        .expect_err("three problems");
+        let text = err.to_string();
+        for needle in [
+            "expiry_webhook_url",
+            "BERTH_TENANCY_TEST_LIFETIME=\"yes\"",
+            "no issuer is configured",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+
+    #[test]
     fn demo_needs_nothing() {
         let config = Config::load(Mode::Demo, None, &env(&[])).expect("defaults");
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 3000)));
