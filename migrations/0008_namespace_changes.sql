@@ -32,6 +32,3 @@ CREATE UNIQUE INDEX namespace_changes_open ON namespace_changes (request_id)
 CREATE INDEX namespace_changes_outbox ON namespace_changes (next_attempt_at)
     WHERE state = 'approved';
 CREATE INDEX namespace_changes_request ON namespace_changes (request_id, created_at DESC);
-
--- The last expiry warning sent to the webhook (3 or 1 days before); a change of expiry clears it.
-ALTER TABLE namespace_requests ADD COLUMN expiry_warned_days integer;

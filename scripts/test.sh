@@ -23,7 +23,7 @@ step "clippy (browser)" cargo clippy -p app --target wasm32-unknown-unknown --fe
 step "build the tests" cargo test --workspace --no-run
 # Tests that hang must fail the run, not outlast CI: the runs themselves take a few minutes, so
 # the bounds are generous. `timeout` signals its whole process group (servers included).
-step "cargo test" timeout -k 30s 30m cargo test --workspace
+step "cargo test" timeout -k 30s 30m cargo test --workspace --no-fail-fast
 step "build the site" scripts/site.sh
 step "build berth" cargo build -p server --bin berth
 step "browser tests" timeout -k 30s 15m bash -c 'cd end2end && npx playwright test'

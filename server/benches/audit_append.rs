@@ -30,10 +30,8 @@ fn event(writer: usize, i: usize) -> NewEvent {
 
 #[tokio::main]
 async fn main() {
-    let dir = std::env::current_dir()
-        .unwrap_or_default()
-        .join("target")
-        .join("bench-pg");
+    let dir = // Cargo's scratch space for benches, inside the target directory (never the source tree).
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-pg");
     let _ = std::fs::remove_dir_all(&dir);
     let run = async {
         let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;

@@ -76,10 +76,8 @@ async fn run() -> Result<(), String> {
         "quota views over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods; {rounds} rounds each"
     );
 
-    let dir = std::env::current_dir()
-        .unwrap_or_default()
-        .join("target")
-        .join("bench-quota-pg");
+    let dir = // Cargo's scratch space for benches, inside the target directory (never the source tree).
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-quota-pg");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
