@@ -1,0 +1,495 @@
+//! Rollout state of Deployments, StatefulSets and DaemonSets, derived exactly as
+//! `kubectl rollout status` derives it (kubectl's `polymorphichelpers/rollout_status.go`), with
+//! kubectl's own message beside it.
+
+use serde::{Deserialize, Serialize};
+
+/// The Progressing condition's reason when a Deployment ran out of its progress deadline.
+pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+}
+
+impl WorkloadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "Deployment",
+            WorkloadKind::StatefulSet => "StatefulSet",
+            WorkloadKind::DaemonSet => "DaemonSet",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RolloutState {
+    /// Moving towards the desired state.
+    Progressing,
+    Complete,
+    /// The Deployment's progress deadline passed (`ProgressDeadlineExceeded`).
+    Stalled,
+    /// `spec.paused`: nothing rolls until it is resumed.
+    Paused,
+    /// kubectl cannot tell (an update strategy other than RollingUpdate).
+    Unknown,
+}
+
+impl RolloutState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolloutState::Progressing => "progressing",
+            RolloutState::Complete => "complete",
+            RolloutState::Stalled => "stalled",
+            RolloutState::Paused => "paused",
+            RolloutState::Unknown => "unknown",
+        }
+    }
+}
+
+/// A state with kubectl's message for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub state: RolloutState,
+    pub message: String,
+}
+
+fn rollout(state: RolloutState, message: String) -> Rollout {
+    Rollout { state, message }
+}
+
+/// What a Deployment's rollout status reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentStatus {
+    pub name: String,
+    pub generation: i64,
+    pub observed_generation: i64,
+    /// `spec.replicas`.
+    pub replicas: Option<i32>,
+    pub paused: bool,
+    /// `status.replicas`, `updatedReplicas`, `availableReplicas`.
+    pub status_replicas: i32,
+    pub updated_replicas: i32,
+    pub available_replicas: i32,
+    /// The reason of the `Progressing` condition, when there is one.
+    pub progressing_reason: Option<String>,
+}
+
+/// `kubectl rollout status deployment/<name>`; a paused Deployment is `Paused` whatever the
+/// counts say, with kubectl's message for them.
+pub fn deployment(d: &DeploymentStatus) -> Rollout {
+    let name = &d.name;
+    let derived = if d.generation <= d.observed_generation {
+        if d.progressing_reason.as_deref() == Some(PROGRESS_DEADLINE_EXCEEDED) {
+            rollout(
+                RolloutState::Stalled,
+                format!("deployment {name:?} exceeded its progress deadline"),
+            )
+        } else if let Some(desired) = d.replicas.filter(|r| d.updated_replicas < *r) {
+            rollout(
+                RolloutState::Progressing,
+                format!(
+                    "Waiting for deployment {name:?} rollout to finish: {} out of {desired} new replicas have been updated...",
+                    d.updated_replicas
+                ),
+            )
+        } else if d.status_replicas > d.updated_replicas {
+            rollout(
+                RolloutState::Progressing,
+                format!(
+                    "Waiting for deployment {name:?} rollout to finish: {} old replicas are pending termination...",
+                    d.status_replicas - d.updated_replicas
+                ),
+            )
+        } else if d.available_replicas < d.updated_replicas {
+            rollout(
+                RolloutState::Progressing,
+                format!(
+                    "Waiting for deployment {name:?} rollout to finish: {} of {} updated replicas are available...",
+                    d.available_replicas, d.updated_replicas
+                ),
+            )
+        } else {
+            rollout(
+                RolloutState::Complete,
+                format!("deployment {name:?} successfully rolled out"),
+            )
+        }
+    } else {
+        rollout(
+            RolloutState::Progressing,
+            "Waiting for deployment spec update to be observed...".to_owned(),
+        )
+    };
+    if d.paused && derived.state != RolloutState::Stalled {
+        rollout(RolloutState::Paused, derived.message)
+    } else {
+        derived
+    }
+}
+
+/// What a StatefulSet's rollout status reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatefulSetStatus {
+    pub name: String,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub replicas: Option<i32>,
+    /// `spec.updateStrategy.type` (the API defaults it to RollingUpdate).
+    pub strategy: String,
+    /// Whether `spec.updateStrategy.rollingUpdate` is set, and its partition.
+    pub rolling_update: bool,
+    pub partition: Option<i32>,
+    pub ready_replicas: i32,
+    pub updated_replicas: i32,
+    pub current_replicas: i32,
+    pub current_revision: String,
+    pub update_revision: String,
+}
+
+/// `kubectl rollout status statefulset/<name>`.
+pub fn stateful_set(s: &StatefulSetStatus) -> Rollout {
+    if s.strategy != "RollingUpdate" {
+        return rollout(
+            RolloutState::Unknown,
+            "rollout status is only available for RollingUpdate strategy type".to_owned(),
+        );
+    }
+    if s.observed_generation == 0 || s.generation > s.observed_generation {
+        return rollout(
+            RolloutState::Progressing,
+            "Waiting for statefulset spec update to be observed...".to_owned(),
+        );
+    }
+    if let Some(desired) = s.replicas.filter(|r| s.ready_replicas < *r) {
+        return rollout(
+            RolloutState::Progressing,
+            format!(
+                "Waiting for {} pods to be ready...",
+                desired - s.ready_replicas
+            ),
+        );
+    }
+    if s.rolling_update {
+        if let (Some(replicas), Some(partition)) = (s.replicas, s.partition)
+            && s.updated_replicas < replicas - partition
+        {
+            return rollout(
+                RolloutState::Progressing,
+                format!(
+                    "Waiting for partitioned roll out to finish: {} out of {} new pods have been updated...",
+                    s.updated_replicas,
+                    replicas - partition
+                ),
+            );
+        }
+        return rollout(
+            RolloutState::Complete,
+            format!(
+                "partitioned roll out complete: {} new pods have been updated...",
+                s.updated_replicas
+            ),
+        );
+    }
+    if s.update_revision != s.current_revision {
+        return rollout(
+            RolloutState::Progressing,
+            format!(
+                "waiting for statefulset rolling update to complete {} pods at revision {}...",
+                s.updated_replicas, s.update_revision
+            ),
+        );
+    }
+    rollout(
+        RolloutState::Complete,
+        format!(
+            "statefulset rolling update complete {} pods at revision {}...",
+            s.current_replicas, s.current_revision
+        ),
+    )
+}
+
+/// What a DaemonSet's rollout status reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonSetStatus {
+    pub name: String,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub strategy: String,
+    pub desired_number_scheduled: i32,
+    pub updated_number_scheduled: i32,
+    pub number_available: i32,
+}
+
+/// `kubectl rollout status daemonset/<name>`.
+pub fn daemon_set(d: &DaemonSetStatus) -> Rollout {
+    let name = &d.name;
+    if d.strategy != "RollingUpdate" {
+        return rollout(
+            RolloutState::Unknown,
+            "rollout status is only available for RollingUpdate strategy type".to_owned(),
+        );
+    }
+    if d.generation > d.observed_generation {
+        return rollout(
+            RolloutState::Progressing,
+            "Waiting for daemon set spec update to be observed...".to_owned(),
+        );
+    }
+    if d.updated_number_scheduled < d.desired_number_scheduled {
+        return rollout(
+            RolloutState::Progressing,
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {} out of {} new pods have been updated...",
+                d.updated_number_scheduled, d.desired_number_scheduled
+            ),
+        );
+    }
+    if d.number_available < d.desired_number_scheduled {
+        return rollout(
+            RolloutState::Progressing,
+            format!(
+                "Waiting for daemon set {name:?} rollout to finish: {} of {} updated pods are available...",
+                d.number_available, d.desired_number_scheduled
+            ),
+        );
+    }
+    rollout(
+        RolloutState::Complete,
+        format!("daemon set {name:?} successfully rolled out"),
+    )
+}
+
+/// How far a rollout has come, 0–100: updated and available replicas against the desired.
+pub fn progress(desired: i32, updated: i32, available: i32) -> f64 {
+    if desired <= 0 {
+        return 100.0;
+    }
+    let done = f64::from(updated.min(desired)) + f64::from(available.min(desired));
+    (done / (2.0 * f64::from(desired)) * 100.0).clamp(0.0, 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn web() -> DeploymentStatus {
+        DeploymentStatus {
+            name: "web".to_owned(),
+            generation: 3,
+            observed_generation: 3,
+            replicas: Some(3),
+            status_replicas: 3,
+            updated_replicas: 3,
+            available_replicas: 3,
+            progressing_reason: Some("NewReplicaSetAvailable".to_owned()),
+            ..DeploymentStatus::default()
+        }
+    }
+
+    #[test]
+    fn deployment_branches_follow_kubectl_in_order() {
+        let done = deployment(&web());
+        assert_eq!(done.state, RolloutState::Complete);
+        assert_eq!(done.message, "deployment \"web\" successfully rolled out");
+
+        let unobserved = DeploymentStatus {
+            generation: 4,
+            ..web()
+        };
+        assert_eq!(
+            deployment(&unobserved).message,
+            "Waiting for deployment spec update to be observed..."
+        );
+
+        let stalled = DeploymentStatus {
+            progressing_reason: Some(PROGRESS_DEADLINE_EXCEEDED.to_owned()),
+            updated_replicas: 1,
+            ..web()
+        };
+        let s = deployment(&stalled);
+        assert_eq!(s.state, RolloutState::Stalled);
+        assert_eq!(
+            s.message,
+            "deployment \"web\" exceeded its progress deadline"
+        );
+
+        let updating = DeploymentStatus {
+            updated_replicas: 1,
+            status_replicas: 4,
+            ..web()
+        };
+        assert_eq!(
+            deployment(&updating).message,
+            "Waiting for deployment \"web\" rollout to finish: 1 out of 3 new replicas have been updated..."
+        );
+
+        let terminating = DeploymentStatus {
+            status_replicas: 5,
+            ..web()
+        };
+        assert_eq!(
+            deployment(&terminating).message,
+            "Waiting for deployment \"web\" rollout to finish: 2 old replicas are pending termination..."
+        );
+
+        let unavailable = DeploymentStatus {
+            available_replicas: 2,
+            ..web()
+        };
+        let u = deployment(&unavailable);
+        assert_eq!(u.state, RolloutState::Progressing);
+        assert_eq!(
+            u.message,
+            "Waiting for deployment \"web\" rollout to finish: 2 of 3 updated replicas are available..."
+        );
+    }
+
+    #[test]
+    fn a_paused_deployment_is_paused_unless_stalled() {
+        let paused = DeploymentStatus {
+            paused: true,
+            updated_replicas: 1,
+            ..web()
+        };
+        let p = deployment(&paused);
+        assert_eq!(p.state, RolloutState::Paused);
+        assert!(p.message.contains("1 out of 3"), "{}", p.message);
+        let stalled = DeploymentStatus {
+            progressing_reason: Some(PROGRESS_DEADLINE_EXCEEDED.to_owned()),
+            ..paused
+        };
+        assert_eq!(deployment(&stalled).state, RolloutState::Stalled);
+    }
+
+    fn db() -> StatefulSetStatus {
+        StatefulSetStatus {
+            name: "db".to_owned(),
+            generation: 2,
+            observed_generation: 2,
+            replicas: Some(3),
+            strategy: "RollingUpdate".to_owned(),
+            rolling_update: false,
+            partition: None,
+            ready_replicas: 3,
+            updated_replicas: 3,
+            current_replicas: 3,
+            current_revision: "db-7c9".to_owned(),
+            update_revision: "db-7c9".to_owned(),
+        }
+    }
+
+    #[test]
+    fn stateful_set_branches_follow_kubectl() {
+        let done = stateful_set(&db());
+        assert_eq!(done.state, RolloutState::Complete);
+        assert_eq!(
+            done.message,
+            "statefulset rolling update complete 3 pods at revision db-7c9..."
+        );
+        let on_delete = StatefulSetStatus {
+            strategy: "OnDelete".to_owned(),
+            ..db()
+        };
+        assert_eq!(stateful_set(&on_delete).state, RolloutState::Unknown);
+        let never_observed = StatefulSetStatus {
+            observed_generation: 0,
+            ..db()
+        };
+        assert_eq!(
+            stateful_set(&never_observed).message,
+            "Waiting for statefulset spec update to be observed..."
+        );
+        let not_ready = StatefulSetStatus {
+            ready_replicas: 1,
+            ..db()
+        };
+        assert_eq!(
+            stateful_set(&not_ready).message,
+            "Waiting for 2 pods to be ready..."
+        );
+        let rolling = StatefulSetStatus {
+            update_revision: "db-8d1".to_owned(),
+            updated_replicas: 1,
+            ..db()
+        };
+        assert_eq!(
+            stateful_set(&rolling).message,
+            "waiting for statefulset rolling update to complete 1 pods at revision db-8d1..."
+        );
+        let partitioned = StatefulSetStatus {
+            rolling_update: true,
+            partition: Some(1),
+            updated_replicas: 1,
+            ..db()
+        };
+        assert_eq!(
+            stateful_set(&partitioned).message,
+            "Waiting for partitioned roll out to finish: 1 out of 2 new pods have been updated..."
+        );
+        let partition_done = StatefulSetStatus {
+            updated_replicas: 2,
+            ..partitioned
+        };
+        let p = stateful_set(&partition_done);
+        assert_eq!(p.state, RolloutState::Complete);
+        assert_eq!(
+            p.message,
+            "partitioned roll out complete: 2 new pods have been updated..."
+        );
+    }
+
+    #[test]
+    fn daemon_set_branches_follow_kubectl() {
+        let agent = DaemonSetStatus {
+            name: "agent".to_owned(),
+            generation: 5,
+            observed_generation: 5,
+            strategy: "RollingUpdate".to_owned(),
+            desired_number_scheduled: 3,
+            updated_number_scheduled: 3,
+            number_available: 3,
+        };
+        assert_eq!(
+            daemon_set(&agent).message,
+            "daemon set \"agent\" successfully rolled out"
+        );
+        let updating = DaemonSetStatus {
+            updated_number_scheduled: 1,
+            ..agent.clone()
+        };
+        assert_eq!(
+            daemon_set(&updating).message,
+            "Waiting for daemon set \"agent\" rollout to finish: 1 out of 3 new pods have been updated..."
+        );
+        let unavailable = DaemonSetStatus {
+            number_available: 2,
+            ..agent.clone()
+        };
+        assert_eq!(
+            daemon_set(&unavailable).message,
+            "Waiting for daemon set \"agent\" rollout to finish: 2 of 3 updated pods are available..."
+        );
+        let unobserved = DaemonSetStatus {
+            generation: 6,
+            ..agent.clone()
+        };
+        assert_eq!(daemon_set(&unobserved).state, RolloutState::Progressing);
+        let on_delete = DaemonSetStatus {
+            strategy: "OnDelete".to_owned(),
+            ..agent
+        };
+        assert_eq!(daemon_set(&on_delete).state, RolloutState::Unknown);
+    }
+
+    #[test]
+    fn progress_counts_updated_and_available_halves() {
+        assert_eq!(progress(4, 4, 4), 100.0);
+        assert_eq!(progress(4, 2, 0), 25.0);
+        assert_eq!(progress(4, 4, 2), 75.0);
+        assert_eq!(progress(0, 0, 0), 100.0, "scaled to zero is done");
+        assert_eq!(progress(2, 5, 5), 100.0, "surge does not overshoot");
+    }
+}
