@@ -227,3 +227,17 @@ pub async fn save_tier(
         .await
         .map_err(ServerFnError::new)
 }
+
+/// Workloads with their rollout state, by namespace; `namespace` / `team` narrow it.
+#[server]
+pub async fn rollout_overview(
+    namespace: Option<String>,
+    team: Option<String>,
+) -> Result<Vec<domain::rollout::NamespaceRollouts>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    let clean = |v: Option<String>| v.filter(|v| !v.is_empty());
+    backend()?
+        .rollouts(&user, clean(namespace), clean(team))
+        .await
+        .map_err(ServerFnError::new)
+}

@@ -10,7 +10,7 @@ use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, 
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
-pub trait Backend: ChangeBackend {
+pub trait Backend: ChangeBackend + RolloutBackend {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
 
@@ -114,6 +114,18 @@ pub trait ChangeBackend: Send + Sync + 'static {
         approve: bool,
         reason: String,
     ) -> Result<ChangeView, String>;
+}
+
+/// Rollout views.
+#[async_trait::async_trait]
+pub trait RolloutBackend: Send + Sync + 'static {
+    /// Workloads `user` may see in `namespace` / of `team` (all when `None`), by namespace.
+    async fn rollouts(
+        &self,
+        user: &CurrentUser,
+        namespace: Option<String>,
+        team: Option<String>,
+    ) -> Result<Vec<domain::rollout::NamespaceRollouts>, String>;
 }
 
 /// How the backend travels through Leptos context.

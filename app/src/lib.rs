@@ -21,7 +21,8 @@ use leptos_router::{
 use components::layout::Layout;
 use pages::{
     audit::AuditPage, home::HomePage, me::MePage, namespaces::NamespacesPage, not_found::NotFound,
-    onboarding::OnboardingPage, planned::PlannedArea, signin::SignInPage, tiers::TiersPage,
+    onboarding::OnboardingPage, planned::PlannedArea, rollouts::RolloutsPage, signin::SignInPage,
+    tiers::TiersPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -59,10 +60,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=HomePage />
                     <Route path=StaticSegment(Area::Onboarding.slug()) view=OnboardingPage />
                     <Route path=StaticSegment(Area::Namespaces.slug()) view=NamespacesPage />
-                    <Route
-                        path=StaticSegment(Area::Rollouts.slug())
-                        view=|| view! { <PlannedArea area=Area::Rollouts /> }
-                    />
+                    <Route path=StaticSegment(Area::Rollouts.slug()) view=RolloutsPage />
                     <Route
                         path=StaticSegment(Area::Cost.slug())
                         view=|| view! { <PlannedArea area=Area::Cost /> }

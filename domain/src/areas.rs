@@ -103,7 +103,9 @@ impl Area {
     pub fn availability(self) -> Availability {
         // Each area flips when its capability lands.
         match self {
-            Area::Audit | Area::Onboarding | Area::Namespaces => Availability::Available,
+            Area::Audit | Area::Onboarding | Area::Namespaces | Area::Rollouts => {
+                Availability::Available
+            }
             _ => Availability::Planned,
         }
     }

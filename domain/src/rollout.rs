@@ -271,6 +271,87 @@ pub fn progress(desired: i32, updated: i32, available: i32) -> f64 {
     (done / (2.0 * f64::from(desired)) * 100.0).clamp(0.0, 100.0)
 }
 
+/// A workload as the rollouts page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadView {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub team: Option<String>,
+    pub state: RolloutState,
+    /// kubectl's message for the state.
+    pub message: String,
+    pub desired: i32,
+    pub updated: i32,
+    pub ready: i32,
+    pub available: i32,
+    pub progress: f64,
+    pub images: Vec<String>,
+    /// e.g. `RollingUpdate (maxSurge 25%, maxUnavailable 25%)`.
+    pub strategy: String,
+    /// The current revision (Deployments: `deployment.kubernetes.io/revision`).
+    pub revision: Option<String>,
+    /// When the current revision started (its ReplicaSet's creation), RFC 3339.
+    pub revision_since: Option<String>,
+    /// The `release` label of the pod template (stable / canary / alpha).
+    pub release: Option<String>,
+    pub findings: Vec<crate::findings::Finding>,
+    pub score: u32,
+}
+
+/// A namespace's workloads with its score over all their findings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NamespaceRollouts {
+    pub namespace: String,
+    pub team: Option<String>,
+    pub score: u32,
+    pub workloads: Vec<WorkloadView>,
+}
+
+/// Groups workloads by namespace (stalled and moving ones first within each, namespaces with
+/// the most trouble first), each namespace with its score.
+pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
+    let mut groups: std::collections::BTreeMap<String, Vec<WorkloadView>> = Default::default();
+    for w in workloads {
+        groups.entry(w.namespace.clone()).or_default().push(w);
+    }
+    let rank = |s: RolloutState| match s {
+        RolloutState::Stalled => 0,
+        RolloutState::Progressing => 1,
+        RolloutState::Paused => 2,
+        RolloutState::Unknown => 3,
+        RolloutState::Complete => 4,
+    };
+    let mut out: Vec<NamespaceRollouts> = groups
+        .into_iter()
+        .map(|(namespace, mut workloads)| {
+            workloads.sort_by(|a, b| {
+                rank(a.state)
+                    .cmp(&rank(b.state))
+                    .then_with(|| a.name.cmp(&b.name))
+            });
+            let all: Vec<crate::findings::Finding> = workloads
+                .iter()
+                .flat_map(|w| w.findings.iter().cloned())
+                .collect();
+            NamespaceRollouts {
+                team: workloads.first().and_then(|w| w.team.clone()),
+                score: crate::findings::score(&all),
+                namespace,
+                workloads,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let worst =
+            |n: &NamespaceRollouts| n.workloads.iter().map(|w| rank(w.state)).min().unwrap_or(5);
+        worst(a)
+            .cmp(&worst(b))
+            .then_with(|| a.namespace.cmp(&b.namespace))
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,19 +4,28 @@
 /// for as long as the calling component lives (browser only; the browser reconnects by itself
 /// when the stream drops).
 pub fn on_quota_change(on_change: impl Fn() + Clone + 'static) {
+    on_event("/api/v1/events/quota", "quota", on_change);
+}
+
+/// The same for Deployments, StatefulSets and DaemonSets.
+pub fn on_rollout_change(on_change: impl Fn() + Clone + 'static) {
+    on_event("/api/v1/events/rollouts", "rollouts", on_change);
+}
+
+fn on_event(url: &'static str, event: &'static str, on_change: impl Fn() + Clone + 'static) {
     #[cfg(feature = "hydrate")]
     leptos::prelude::Effect::new(move |_| {
         use send_wrapper::SendWrapper;
         use wasm_bindgen::JsCast;
         use wasm_bindgen::closure::Closure;
 
-        let Ok(source) = web_sys::EventSource::new("/api/v1/events/quota") else {
+        let Ok(source) = web_sys::EventSource::new(url) else {
             return;
         };
         let on_change = on_change.clone();
         let listener = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| on_change());
         if source
-            .add_event_listener_with_callback("quota", listener.as_ref().unchecked_ref())
+            .add_event_listener_with_callback(event, listener.as_ref().unchecked_ref())
             .is_err()
         {
             source.close();
@@ -26,5 +35,5 @@ pub fn on_quota_change(on_change: impl Fn() + Clone + 'static) {
         leptos::prelude::on_cleanup(move || held.0.close());
     });
     #[cfg(not(feature = "hydrate"))]
-    let _ = on_change;
+    let _ = (url, event, on_change);
 }

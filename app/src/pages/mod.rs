@@ -8,5 +8,6 @@ pub mod namespaces;
 pub mod not_found;
 pub mod onboarding;
 pub mod planned;
+pub mod rollouts;
 pub mod signin;
 pub mod tiers;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, Pod, ResourceQuota};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -17,7 +19,7 @@ use super::Cluster;
 /// How long the first fill of a cache may take before pages say the data is incomplete.
 const READY_WAIT: Duration = Duration::from_secs(30);
 
-/// The objects the quota views read, kept current by watches.
+/// The objects the quota and rollout views read, kept current by watches.
 #[derive(Clone)]
 pub struct Caches {
     pub namespaces: Store<Namespace>,
@@ -25,6 +27,13 @@ pub struct Caches {
     pub limit_ranges: Store<LimitRange>,
     pub pods: Store<Pod>,
     pub nodes: Store<Node>,
+    pub deployments: Store<Deployment>,
+    pub replica_sets: Store<ReplicaSet>,
+    pub stateful_sets: Store<StatefulSet>,
+    pub daemon_sets: Store<DaemonSet>,
+    pub pdbs: Store<PodDisruptionBudget>,
+    /// Counts changes to workloads (what the rollouts page shows), like `changes`.
+    rollout_changes: watch::Sender<Option<u64>>,
     /// Counts changes to namespaces, quotas and LimitRanges (what the quota bars show); `None`
     /// once the caches stop, which ends every live stream.
     changes: watch::Sender<Option<u64>>,
@@ -97,16 +106,37 @@ impl Caches {
             Api::<LimitRange>::all(client.clone()),
             Some(changes.clone()),
         );
+        let (rollout_changes, _) = watch::channel(Some(0));
         let (pods, t4) = reflect(Api::<Pod>::all(client.clone()), None);
-        let (nodes, t5) = reflect(Api::<Node>::all(client), None);
+        let (nodes, t5) = reflect(Api::<Node>::all(client.clone()), None);
+        let (deployments, t6) = reflect(
+            Api::<Deployment>::all(client.clone()),
+            Some(rollout_changes.clone()),
+        );
+        let (replica_sets, t7) = reflect(Api::<ReplicaSet>::all(client.clone()), None);
+        let (stateful_sets, t8) = reflect(
+            Api::<StatefulSet>::all(client.clone()),
+            Some(rollout_changes.clone()),
+        );
+        let (daemon_sets, t9) = reflect(
+            Api::<DaemonSet>::all(client.clone()),
+            Some(rollout_changes.clone()),
+        );
+        let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client), None);
         Caches {
             namespaces,
             quotas,
             limit_ranges,
             pods,
             nodes,
+            deployments,
+            replica_sets,
+            stateful_sets,
+            daemon_sets,
+            pdbs,
+            rollout_changes,
             changes,
-            tasks: Arc::new(vec![t1, t2, t3, t4, t5]),
+            tasks: Arc::new(vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10]),
         }
     }
 
@@ -118,6 +148,11 @@ impl Caches {
             let _ = self.limit_ranges.wait_until_ready().await;
             let _ = self.pods.wait_until_ready().await;
             let _ = self.nodes.wait_until_ready().await;
+            let _ = self.deployments.wait_until_ready().await;
+            let _ = self.replica_sets.wait_until_ready().await;
+            let _ = self.stateful_sets.wait_until_ready().await;
+            let _ = self.daemon_sets.wait_until_ready().await;
+            let _ = self.pdbs.wait_until_ready().await;
         };
         tokio::time::timeout(READY_WAIT, all).await.is_ok()
     }
@@ -128,6 +163,11 @@ impl Caches {
         self.changes.subscribe()
     }
 
+    /// Follows changes to Deployments, StatefulSets and DaemonSets, like [`Caches::subscribe`].
+    pub fn subscribe_rollouts(&self) -> watch::Receiver<Option<u64>> {
+        self.rollout_changes.subscribe()
+    }
+
     /// Stops the watches (when the server stops) and ends every live stream, so a graceful
     /// shutdown is not held open by browsers listening.
     pub fn stop(&self) {
@@ -135,5 +175,6 @@ impl Caches {
             task.abort();
         }
         self.changes.send_replace(None);
+        self.rollout_changes.send_replace(None);
     }
 }

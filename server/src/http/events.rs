@@ -1,5 +1,6 @@
-//! `GET /api/v1/events/quota`: server-sent events, one each time what the quota views show has
-//! changed (at most one a second), so pages reload their data when it moves instead of polling.
+//! `GET /api/v1/events/quota` and `/rollouts`: server-sent events, one each time what the quota
+//! or rollout views show has changed (at most one a second), so pages reload their data when it
+//! moves instead of polling.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -22,21 +23,36 @@ pub async fn quota(State(state): State<AppState>, user: Option<Extension<SignedI
         return ApiError::Unauthenticated.into_response();
     }
     let changes = state.services.caches().subscribe();
-    Sse::new(stream(changes))
+    Sse::new(stream("quota", changes))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `GET /api/v1/events/rollouts`: the same for Deployments, StatefulSets and DaemonSets.
+pub async fn rollouts(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+) -> Response {
+    if user.is_none() {
+        return ApiError::Unauthenticated.into_response();
+    }
+    let changes = state.services.caches().subscribe_rollouts();
+    Sse::new(stream("rollouts", changes))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
 /// One event per burst of changes; ends when the caches stop.
 fn stream(
+    name: &'static str,
     changes: tokio::sync::watch::Receiver<Option<u64>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(changes, |mut changes| async move {
+    futures::stream::unfold(changes, move |mut changes| async move {
         changes.changed().await.ok()?;
         tokio::time::sleep(COALESCE).await;
         let version = (*changes.borrow_and_update())?;
         Some((
-            Ok(Event::default().event("quota").data(version.to_string())),
+            Ok(Event::default().event(name).data(version.to_string())),
             changes,
         ))
     })

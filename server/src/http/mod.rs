@@ -74,7 +74,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/api/v1/namespaces/{namespace}/kubeconfig",
             post(kubeconfig::download),
         )
-        .route("/api/v1/events/quota", get(events::quota));
+        .route("/api/v1/events/quota", get(events::quota))
+        .route("/api/v1/events/rollouts", get(events::rollouts));
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

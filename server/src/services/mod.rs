@@ -13,6 +13,7 @@ pub mod audit;
 pub mod change;
 pub mod kubeconfig;
 pub mod quota;
+pub mod rollouts;
 pub mod tenancy;
 
 use std::sync::Arc;

@@ -1,0 +1,432 @@
+//! Rollout views, read from the watch caches: every Deployment, StatefulSet and DaemonSet the
+//! user may see, with kubectl's state and message, progress and best-practice findings.
+
+use std::collections::{BTreeMap, HashMap};
+
+use domain::access::{Action, Target, decide};
+use domain::findings::{self, ContainerSpec, WorkloadSpec};
+use domain::identity::CurrentUser;
+use domain::rollout::{
+    self, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, StatefulSetStatus, WorkloadKind,
+    WorkloadView,
+};
+use domain::tenancy::LABEL_TEAM;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{ServiceError, Services};
+
+/// The namespace label that asks its workloads for Guaranteed QoS (requests equal to limits).
+pub const LABEL_EXPECTED_QOS: &str = "berth.dev/expected-qos";
+/// The annotation holding a Deployment's (and its ReplicaSets') revision.
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+
+/// Which workloads a page asks for.
+#[derive(Clone, Debug, Default)]
+pub struct RolloutFilter {
+    pub namespace: Option<String>,
+    pub team: Option<String>,
+}
+
+/// What the views know of a namespace the user may see.
+struct NamespaceInfo {
+    team: Option<String>,
+    expects_guaranteed: bool,
+}
+
+fn container(c: &Container) -> ContainerSpec {
+    let strings =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
+            m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+                .unwrap_or_default()
+        };
+    let resources = c.resources.as_ref();
+    ContainerSpec {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        readiness_probe: c.readiness_probe.is_some(),
+        liveness_probe: c.liveness_probe.is_some(),
+        requests: strings(resources.and_then(|r| r.requests.as_ref())),
+        limits: strings(resources.and_then(|r| r.limits.as_ref())),
+    }
+}
+
+fn int_or_string(v: Option<&IntOrString>) -> String {
+    match v {
+        Some(IntOrString::Int(n)) => n.to_string(),
+        Some(IntOrString::String(s)) => s.clone(),
+        None => "default".to_owned(),
+    }
+}
+
+/// Whether a PodDisruptionBudget in the namespace selects the template's pods.
+fn covered(pdbs: &[&PodDisruptionBudget], labels: &BTreeMap<String, String>) -> bool {
+    pdbs.iter().any(|pdb| {
+        let selector = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
+        let wanted = selector.and_then(|s| s.match_labels.as_ref());
+        match wanted {
+            Some(wanted) if !wanted.is_empty() => {
+                wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+            }
+            _ => false,
+        }
+    })
+}
+
+/// The findings input of a pod template.
+fn spec_of(
+    template: &PodTemplateSpec,
+    replicas: Option<i32>,
+    pdbs: &[&PodDisruptionBudget],
+    info: &NamespaceInfo,
+) -> WorkloadSpec {
+    let pod = template.spec.as_ref();
+    let labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    WorkloadSpec {
+        replicas,
+        containers: pod
+            .map(|p| p.containers.iter().map(container).collect())
+            .unwrap_or_default(),
+        has_pdb: covered(pdbs, &labels),
+        spreads: pod.is_some_and(|p| {
+            p.affinity
+                .as_ref()
+                .is_some_and(|a| a.pod_anti_affinity.is_some())
+                || p.topology_spread_constraints
+                    .as_ref()
+                    .is_some_and(|t| !t.is_empty())
+        }),
+        expects_guaranteed: info.expects_guaranteed,
+    }
+}
+
+fn images(template: &PodTemplateSpec) -> Vec<String> {
+    template
+        .spec
+        .as_ref()
+        .map(|p| {
+            p.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn release(template: &PodTemplateSpec) -> Option<String> {
+    template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get("release").cloned())
+}
+
+fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
+    t.0.to_string()
+}
+
+impl Services {
+    /// Workloads `user` may see (SREs and admins: every namespace; others their teams'),
+    /// narrowed by `filter`, grouped by namespace with trouble first.
+    pub async fn rollouts(
+        &self,
+        user: &CurrentUser,
+        filter: &RolloutFilter,
+    ) -> Result<Vec<NamespaceRollouts>, ServiceError> {
+        let caches = self.cached().await?;
+        let actor = user.actor();
+        let mut visible: HashMap<String, NamespaceInfo> = HashMap::new();
+        for ns in caches.namespaces.state() {
+            let Some(name) = ns.metadata.name.clone() else {
+                continue;
+            };
+            if filter.namespace.as_ref().is_some_and(|n| n != &name) {
+                continue;
+            }
+            let labels = ns.metadata.labels.clone().unwrap_or_default();
+            let team = labels.get(LABEL_TEAM).cloned();
+            if filter.team.is_some() && filter.team != team {
+                continue;
+            }
+            let target = team.as_deref().map(Target::team).unwrap_or_default();
+            if !decide(&actor, Action::ViewNamespace, &target).allowed() {
+                continue;
+            }
+            let expects_guaranteed = labels
+                .get(LABEL_EXPECTED_QOS)
+                .is_some_and(|q| q.eq_ignore_ascii_case("guaranteed"));
+            visible.insert(
+                name,
+                NamespaceInfo {
+                    team,
+                    expects_guaranteed,
+                },
+            );
+        }
+        let pdb_store = caches.pdbs.state();
+        let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
+        for pdb in &pdb_store {
+            if let Some(ns) = pdb.metadata.namespace.as_deref() {
+                pdbs.entry(ns).or_default().push(pdb);
+            }
+        }
+        // Each Deployment's newest ReplicaSet (highest revision): its current revision and when
+        // that began. The Deployment's own annotation says the same on a real cluster, but the
+        // ReplicaSets are what the revision history is made of.
+        let rs_store = caches.replica_sets.state();
+        let mut newest: HashMap<&str, (i64, &ReplicaSet)> = HashMap::new();
+        for rs in &rs_store {
+            let Some(revision) = rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(REVISION))
+                .and_then(|r| r.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            for owner in rs.metadata.owner_references.iter().flatten() {
+                let entry = newest.entry(owner.uid.as_str()).or_insert((revision, rs));
+                if revision > entry.0 {
+                    *entry = (revision, rs);
+                }
+            }
+        }
+        let none: Vec<&PodDisruptionBudget> = Vec::new();
+        let mut out = Vec::new();
+        for d in caches.deployments.state() {
+            let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
+                continue;
+            };
+            let pdbs = d
+                .metadata
+                .namespace
+                .as_deref()
+                .and_then(|n| pdbs.get(n))
+                .unwrap_or(&none);
+            out.push(deployment_view(&d, info, pdbs, &newest));
+        }
+        for s in caches.stateful_sets.state() {
+            let Some(info) = s.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
+                continue;
+            };
+            let pdbs = s
+                .metadata
+                .namespace
+                .as_deref()
+                .and_then(|n| pdbs.get(n))
+                .unwrap_or(&none);
+            out.push(stateful_set_view(&s, info, pdbs));
+        }
+        for d in caches.daemon_sets.state() {
+            let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
+                continue;
+            };
+            let pdbs = d
+                .metadata
+                .namespace
+                .as_deref()
+                .and_then(|n| pdbs.get(n))
+                .unwrap_or(&none);
+            out.push(daemon_set_view(&d, info, pdbs));
+        }
+        Ok(rollout::by_namespace(out))
+    }
+}
+
+fn deployment_view(
+    d: &Deployment,
+    info: &NamespaceInfo,
+    pdbs: &[&PodDisruptionBudget],
+    newest: &HashMap<&str, (i64, &ReplicaSet)>,
+) -> WorkloadView {
+    let spec = d.spec.clone();
+    let status = d.status.clone().unwrap_or_default();
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let derived = rollout::deployment(&DeploymentStatus {
+        name: name.clone(),
+        generation: d.metadata.generation.unwrap_or(0),
+        observed_generation: status.observed_generation.unwrap_or(0),
+        replicas: spec.replicas,
+        paused: spec.paused.unwrap_or(false),
+        status_replicas: status.replicas.unwrap_or(0),
+        updated_replicas: status.updated_replicas.unwrap_or(0),
+        available_replicas: status.available_replicas.unwrap_or(0),
+        progressing_reason: status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_.as_deref() == Some("Progressing"))
+            .and_then(|c| c.reason.clone()),
+    });
+    let desired = spec.replicas.unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let strategy = spec.strategy.as_ref();
+    let strategy_text = match strategy.and_then(|s| s.type_.as_deref()) {
+        Some("Recreate") => "Recreate".to_owned(),
+        _ => {
+            let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+            format!(
+                "RollingUpdate (maxSurge {}, maxUnavailable {})",
+                int_or_string(rolling.and_then(|r| r.max_surge.as_ref())),
+                int_or_string(rolling.and_then(|r| r.max_unavailable.as_ref()))
+            )
+        }
+    };
+    let current = d.metadata.uid.as_deref().and_then(|uid| newest.get(uid));
+    let revision = current.map(|(r, _)| r.to_string()).or_else(|| {
+        d.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION).cloned())
+    });
+    let revision_since = current
+        .and_then(|(_, rs)| rs.metadata.creation_timestamp.as_ref())
+        .map(rfc3339);
+    let found = findings::findings(&spec_of(&spec.template, Some(desired), pdbs, info));
+    WorkloadView {
+        kind: WorkloadKind::Deployment,
+        namespace: d.metadata.namespace.clone().unwrap_or_default(),
+        name,
+        team: info.team.clone(),
+        state: derived.state,
+        message: derived.message,
+        desired,
+        updated,
+        ready: status.ready_replicas.unwrap_or(0),
+        available,
+        progress: rollout::progress(desired, updated, available),
+        images: images(&spec.template),
+        strategy: strategy_text,
+        revision,
+        revision_since,
+        release: release(&spec.template),
+        score: findings::score(&found),
+        findings: found,
+    }
+}
+
+fn stateful_set_view(
+    s: &StatefulSet,
+    info: &NamespaceInfo,
+    pdbs: &[&PodDisruptionBudget],
+) -> WorkloadView {
+    let spec = s.spec.clone();
+    let status = s.status.clone().unwrap_or_default();
+    let name = s.metadata.name.clone().unwrap_or_default();
+    let strategy = spec.update_strategy.as_ref();
+    let strategy_type = strategy
+        .and_then(|u| u.type_.clone())
+        .unwrap_or_else(|| "RollingUpdate".to_owned());
+    let rolling = strategy.and_then(|u| u.rolling_update.as_ref());
+    let derived = rollout::stateful_set(&StatefulSetStatus {
+        name: name.clone(),
+        generation: s.metadata.generation.unwrap_or(0),
+        observed_generation: status.observed_generation.unwrap_or(0),
+        replicas: spec.replicas,
+        strategy: strategy_type.clone(),
+        rolling_update: rolling.is_some(),
+        partition: rolling.and_then(|r| r.partition),
+        ready_replicas: status.ready_replicas.unwrap_or(0),
+        updated_replicas: status.updated_replicas.unwrap_or(0),
+        current_replicas: status.current_replicas.unwrap_or(0),
+        current_revision: status.current_revision.clone().unwrap_or_default(),
+        update_revision: status.update_revision.clone().unwrap_or_default(),
+    });
+    let desired = spec.replicas.unwrap_or(1);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    let found = findings::findings(&spec_of(&spec.template, Some(desired), pdbs, info));
+    WorkloadView {
+        kind: WorkloadKind::StatefulSet,
+        namespace: s.metadata.namespace.clone().unwrap_or_default(),
+        name,
+        team: info.team.clone(),
+        state: derived.state,
+        message: derived.message,
+        desired,
+        updated,
+        ready: status.ready_replicas.unwrap_or(0),
+        available,
+        progress: rollout::progress(desired, updated, available),
+        images: images(&spec.template),
+        strategy: match rolling.and_then(|r| r.partition) {
+            Some(p) => format!("{strategy_type} (partition {p})"),
+            None => strategy_type,
+        },
+        revision: status.update_revision.clone(),
+        revision_since: None,
+        release: release(&spec.template),
+        score: findings::score(&found),
+        findings: found,
+    }
+}
+
+fn daemon_set_view(
+    d: &DaemonSet,
+    info: &NamespaceInfo,
+    pdbs: &[&PodDisruptionBudget],
+) -> WorkloadView {
+    let spec = d.spec.clone();
+    let status = d.status.clone().unwrap_or_default();
+    let name = d.metadata.name.clone().unwrap_or_default();
+    let strategy_type = spec
+        .update_strategy
+        .as_ref()
+        .and_then(|u| u.type_.clone())
+        .unwrap_or_else(|| "RollingUpdate".to_owned());
+    let derived = rollout::daemon_set(&DaemonSetStatus {
+        name: name.clone(),
+        generation: d.metadata.generation.unwrap_or(0),
+        observed_generation: status.observed_generation.unwrap_or(0),
+        strategy: strategy_type.clone(),
+        desired_number_scheduled: status.desired_number_scheduled,
+        updated_number_scheduled: status.updated_number_scheduled.unwrap_or(0),
+        number_available: status.number_available.unwrap_or(0),
+    });
+    let desired = status.desired_number_scheduled;
+    let updated = status.updated_number_scheduled.unwrap_or(0);
+    let available = status.number_available.unwrap_or(0);
+    let found = findings::findings(&spec_of(&spec.template, None, pdbs, info));
+    WorkloadView {
+        kind: WorkloadKind::DaemonSet,
+        namespace: d.metadata.namespace.clone().unwrap_or_default(),
+        name,
+        team: info.team.clone(),
+        state: derived.state,
+        message: derived.message,
+        desired,
+        updated,
+        ready: status.number_ready,
+        available,
+        progress: rollout::progress(desired, updated, available),
+        images: images(&spec.template),
+        strategy: strategy_type,
+        revision: None,
+        revision_since: None,
+        release: release(&spec.template),
+        score: findings::score(&found),
+        findings: found,
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::RolloutBackend for Services {
+    async fn rollouts(
+        &self,
+        user: &CurrentUser,
+        namespace: Option<String>,
+        team: Option<String>,
+    ) -> Result<Vec<NamespaceRollouts>, String> {
+        Services::rollouts(self, user, &RolloutFilter { namespace, team })
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
