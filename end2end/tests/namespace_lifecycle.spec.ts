@@ -1,40 +1,8 @@
 // A namespace after it is made, in a real browser against `berth demo`: extended and given more
 // quota (a manager approves the growth), seen in the team roll-up, expired by the reconciler
 // after a one-minute test lifetime (and the audit page shows it); tiers edited by an admin.
-import { expect, test, type Browser, type Page } from '@playwright/test';
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  return errors;
-}
-
-async function signedIn(browser: Browser, persona: string, path = '/onboarding'): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto('/signin');
-  await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
-  await expect(page.locator('#user-name')).toHaveText(persona);
-  await page.goto(path);
-  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
-  return page;
-}
-
-async function requestNamespace(page: Page, name: string, lifetime: string): Promise<void> {
-  await page.locator('#namespace-form input[name="name"]').fill(name);
-  await page.locator('#namespace-form textarea[name="purpose"]').fill('Lifecycle test');
-  await page.locator('#namespace-form input[name="cost_centre"]').fill('CC-1042');
-  await page.locator('#namespace-form select[name="lifetime"]').selectOption(lifetime);
-  await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
-  await page.getByRole('button', { name: 'Request namespace' }).click();
-  await expect(page.locator('#submit-result')).toContainText('approved');
-  await expect(page.locator(`#request-${name}`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
-}
-
-const suffix = Date.now().toString(36).slice(-5);
+import { expect, test } from '@playwright/test';
+import { collectErrors, requestNamespace, signedIn, suffix } from './helpers';
 
 test('a developer extends a namespace and asks for more quota, which a manager approves', async ({ browser }) => {
   const dana = await signedIn(browser, 'Dana Developer');

@@ -1,30 +1,8 @@
 // Namespace onboarding in a real browser against `berth demo` and its sandbox cluster: a
 // developer asks for a namespace and watches it become ready; a manager approves a large one.
-import { expect, test, type Browser, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { execFileSync, spawnSync } from 'node:child_process';
-
-function collectErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
-  });
-  page.on('pageerror', (err) => errors.push(err.message));
-  return errors;
-}
-
-async function signedIn(browser: Browser, persona: string): Promise<Page> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto('/signin');
-  await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
-  await expect(page.locator('#user-name')).toHaveText(persona);
-  await page.goto('/onboarding');
-  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
-  return page;
-}
-
-// Unique per run, so a retry never meets its own earlier request.
-const suffix = Date.now().toString(36).slice(-5);
+import { collectErrors, signedIn, suffix } from './helpers';
 
 test('a developer asks for a small 7-day namespace, previews it and watches it become ready', async ({
   browser,

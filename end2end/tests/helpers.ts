@@ -1,0 +1,37 @@
+// What every browser test does: collect console errors, sign in as a demo persona, ask for a
+// namespace and wait until it is ready.
+import { expect, type Browser, type Page } from '@playwright/test';
+
+export function collectErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  return errors;
+}
+
+export async function signedIn(browser: Browser, persona: string, path = '/onboarding'): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto('/signin');
+  await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
+  await expect(page.locator('#user-name')).toHaveText(persona);
+  await page.goto(path);
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  return page;
+}
+
+export async function requestNamespace(page: Page, name: string, lifetime: string): Promise<void> {
+  await page.locator('#namespace-form input[name="name"]').fill(name);
+  await page.locator('#namespace-form textarea[name="purpose"]').fill('Browser test');
+  await page.locator('#namespace-form input[name="cost_centre"]').fill('CC-1042');
+  await page.locator('#namespace-form select[name="lifetime"]').selectOption(lifetime);
+  await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(page.locator('#submit-result')).toContainText('approved');
+  await expect(page.locator(`#request-${name}`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+}
+
+// Unique per run, so a retry never meets its own earlier request.
+export const suffix = Date.now().toString(36).slice(-5);

@@ -1,0 +1,41 @@
+// Rollouts in a real browser against `berth demo`: a developer deploys into their namespace
+// with kubectl and watches the rollout page follow a new image to completion without a reload.
+import { expect, test } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import { collectErrors, requestNamespace, signedIn, suffix } from './helpers';
+
+test('a new image rolls out live on the rollouts page, with findings', async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer');
+  const errors = collectErrors(dana);
+  const name = `dana-roll-${suffix}`;
+  await requestNamespace(dana, name, '7d');
+  const [download] = await Promise.all([
+    dana.waitForEvent('download'),
+    dana.locator(`#request-${name}`).getByRole('button', { name: 'Download kubeconfig' }).click(),
+  ]);
+  const file = await download.path();
+  const kubectl = (...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: 30_000 });
+  expect(kubectl('create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=2').stderr).toBe('');
+
+  await dana.goto(`/rollouts?namespace=${name}`);
+  await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(dana.locator('#rollout-filter')).toContainText(`namespace ${name}`);
+  const row = dana.locator(`#wl-${name}-web`);
+  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row.locator('[role="progressbar"]')).toHaveAttribute('aria-valuenow', '100');
+  await expect(row).toContainText('deployment "web" successfully rolled out');
+  await expect(row).toContainText('revision 1');
+  // kubectl create deployment sets no requests or limits: a finding with its fix.
+  await row.locator('.findings summary').click();
+  await expect(row.locator('[data-check="resources"]')).toContainText('set resources.requests');
+
+  // From here the page must follow on its own: mark the window, change the image.
+  await dana.evaluate(() => ((window as unknown as Record<string, string>).berthMarker = 'kept'));
+  expect(kubectl('set', 'image', 'deployment/web', 'nginx=nginx:1.28').status).toBe(0);
+  await expect(row).toContainText('nginx:1.28', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row).toContainText('revision 2');
+  expect(await dana.evaluate(() => (window as unknown as Record<string, string>).berthMarker)).toBe('kept');
+  expect(errors).toEqual([]);
+});
