@@ -241,3 +241,20 @@ pub async fn rollout_overview(
         .await
         .map_err(ServerFnError::new)
 }
+
+/// Restart, pause / resume, scale or roll back a workload; the answer says what happened or why
+/// not.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn act_on_workload(
+    kind: domain::rollout::WorkloadKind,
+    namespace: String,
+    name: String,
+    action: domain::rollout::WorkloadAction,
+) -> Result<Result<String, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .act_on_workload(&user, &request_origin(), kind, namespace, name, action)
+        .await)
+}

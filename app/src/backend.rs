@@ -10,7 +10,7 @@ use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, 
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
-pub trait Backend: ChangeBackend + RolloutBackend {
+pub trait Backend: ChangeBackend + RolloutBackend + WorkloadBackend {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
 
@@ -126,6 +126,21 @@ pub trait RolloutBackend: Send + Sync + 'static {
         namespace: Option<String>,
         team: Option<String>,
     ) -> Result<Vec<domain::rollout::NamespaceRollouts>, String>;
+}
+
+/// Restart, pause / resume, scale and roll back workloads.
+#[async_trait::async_trait]
+pub trait WorkloadBackend: Send + Sync + 'static {
+    /// Does `action`; the answer says what happened, or why not.
+    async fn act_on_workload(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        kind: domain::rollout::WorkloadKind,
+        namespace: String,
+        name: String,
+        action: domain::rollout::WorkloadAction,
+    ) -> Result<String, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -25,7 +25,7 @@ pub struct NewEvent {
     pub target_name: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
-    /// `success`, `failure`, `denied`.
+    /// `success`, `failure`, `denied`, or `requested` (an action's intent, before its outcome).
     pub outcome: String,
 }
 

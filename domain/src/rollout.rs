@@ -271,6 +271,128 @@ pub fn progress(desired: i32, updated: i32, available: i32) -> f64 {
     (done / (2.0 * f64::from(desired)) * 100.0).clamp(0.0, 100.0)
 }
 
+/// One revision of a Deployment, from its ReplicaSet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionView {
+    pub revision: i64,
+    pub images: Vec<String>,
+    /// `kubernetes.io/change-cause`, when someone set it.
+    pub change_cause: Option<String>,
+    /// When the ReplicaSet was made, RFC 3339.
+    pub created_at: Option<String>,
+    pub replicas: i32,
+}
+
+/// What someone may do to a workload from the rollouts page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkloadAction {
+    /// What `kubectl rollout restart` does: a new `restartedAt` annotation on the template.
+    Restart,
+    Pause,
+    Resume,
+    Scale {
+        replicas: i32,
+    },
+    /// What `kubectl rollout undo --to-revision` does: that revision's template back.
+    Rollback {
+        revision: i64,
+    },
+}
+
+impl WorkloadAction {
+    /// The audit action name.
+    pub fn audit_name(&self) -> &'static str {
+        match self {
+            WorkloadAction::Restart => "workload.restart",
+            WorkloadAction::Pause => "workload.pause",
+            WorkloadAction::Resume => "workload.resume",
+            WorkloadAction::Scale { .. } => "workload.scale",
+            WorkloadAction::Rollback { .. } => "workload.rollback",
+        }
+    }
+
+    /// Whether `kind` supports it (as kubectl's rollout and scale commands do).
+    pub fn applies_to(&self, kind: WorkloadKind) -> Result<(), String> {
+        let ok = match self {
+            WorkloadAction::Restart => true,
+            WorkloadAction::Scale { .. } => kind != WorkloadKind::DaemonSet,
+            WorkloadAction::Pause | WorkloadAction::Resume | WorkloadAction::Rollback { .. } => {
+                kind == WorkloadKind::Deployment
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "a {} cannot be {}",
+                kind.as_str(),
+                self.past_tense()
+            ))
+        }
+    }
+
+    fn past_tense(&self) -> &'static str {
+        match self {
+            WorkloadAction::Restart => "restarted",
+            WorkloadAction::Pause => "paused",
+            WorkloadAction::Resume => "resumed",
+            WorkloadAction::Scale { .. } => "scaled",
+            WorkloadAction::Rollback { .. } => "rolled back here",
+        }
+    }
+}
+
+/// The most replicas Berth scales a workload to in one step.
+pub const MAX_REPLICAS: i32 = 1000;
+
+/// Whether scaling from `current` to `wanted` replicas fits the namespace's quota. `per_pod`
+/// is one pod's requests by quota resource (`requests.cpu`, `requests.memory`, …; `pods` is
+/// counted here); `hard` and `used` are the quota's, as quantity strings. `Err` says which
+/// resource runs out, in numbers.
+pub fn scale_fits(
+    name: &str,
+    current: i32,
+    wanted: i32,
+    per_pod: &std::collections::BTreeMap<String, f64>,
+    hard: &std::collections::BTreeMap<String, String>,
+    used: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    if !(0..=MAX_REPLICAS).contains(&wanted) {
+        return Err(format!("replicas must be between 0 and {MAX_REPLICAS}"));
+    }
+    let extra = f64::from(wanted - current);
+    if extra <= 0.0 {
+        return Ok(());
+    }
+    let mut needs = per_pod.clone();
+    needs.insert("pods".to_owned(), 1.0);
+    for (resource, each) in needs {
+        let Some(limit) = hard
+            .get(&resource)
+            .and_then(|h| crate::quantity::parse(h).ok())
+        else {
+            continue;
+        };
+        let in_use = used
+            .get(&resource)
+            .and_then(|u| crate::quantity::parse(u).ok())
+            .unwrap_or(0.0);
+        let more = each * extra;
+        if in_use + more > limit + 1e-9 {
+            let unit = crate::quantity::Unit::of_resource(&resource);
+            let show = |v: f64| crate::quantity::format(v, unit);
+            return Err(format!(
+                "scaling {name} to {wanted} needs {} more {resource}, but the quota has {} left ({} of {} used)",
+                show(more),
+                show((limit - in_use).max(0.0)),
+                show(in_use),
+                show(limit)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A workload as the rollouts page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadView {
@@ -297,6 +419,11 @@ pub struct WorkloadView {
     pub release: Option<String>,
     pub findings: Vec<crate::findings::Finding>,
     pub score: u32,
+    /// Deployments: every revision still kept, newest first.
+    pub revisions: Vec<RevisionView>,
+    pub paused: bool,
+    /// Whether the viewer may restart, pause, scale or roll it back.
+    pub can_act: bool,
 }
 
 /// A namespace's workloads with its score over all their findings.
@@ -355,6 +482,7 @@ pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn web() -> DeploymentStatus {
         DeploymentStatus {
@@ -563,6 +691,58 @@ mod tests {
             ..agent
         };
         assert_eq!(daemon_set(&on_delete).state, RolloutState::Unknown);
+    }
+
+    #[test]
+    fn scaling_is_refused_when_the_quota_would_run_out() {
+        let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let per_pod: std::collections::BTreeMap<String, f64> =
+            [("requests.cpu".to_owned(), 0.5)].into_iter().collect();
+        let hard = map(&[("requests.cpu", "2"), ("pods", "10")]);
+        let used = map(&[("requests.cpu", "1"), ("pods", "2")]);
+        assert_eq!(scale_fits("web", 2, 4, &per_pod, &hard, &used), Ok(()));
+        let refused = scale_fits("web", 2, 5, &per_pod, &hard, &used).expect_err("over");
+        assert_eq!(
+            refused,
+            "scaling web to 5 needs 1.5 more requests.cpu, but the quota has 1 left (1 of 2 used)"
+        );
+        assert_eq!(
+            scale_fits("web", 2, 0, &per_pod, &hard, &used),
+            Ok(()),
+            "down"
+        );
+        assert!(scale_fits("web", 2, -1, &per_pod, &hard, &used).is_err());
+        let pods = scale_fits("web", 2, 13, &BTreeMap::new(), &hard, &map(&[])).expect_err("pods");
+        assert!(pods.contains("more pods"), "{pods}");
+    }
+
+    #[test]
+    fn actions_apply_to_the_kinds_kubectl_allows() {
+        assert!(
+            WorkloadAction::Restart
+                .applies_to(WorkloadKind::DaemonSet)
+                .is_ok()
+        );
+        assert!(
+            WorkloadAction::Scale { replicas: 2 }
+                .applies_to(WorkloadKind::DaemonSet)
+                .is_err()
+        );
+        assert!(
+            WorkloadAction::Rollback { revision: 1 }
+                .applies_to(WorkloadKind::StatefulSet)
+                .is_err()
+        );
+        assert!(
+            WorkloadAction::Pause
+                .applies_to(WorkloadKind::Deployment)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -231,3 +231,178 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
         app.stop().await;
     });
 }
+
+async fn act(app: &TestApp, cookie: &str, namespace: &str, name: &str, action: Value) -> Value {
+    call_json(
+        app,
+        cookie,
+        app::api::ActOnWorkload::PATH,
+        json!({ "kind": "Deployment", "namespace": namespace, "name": name, "action": action }),
+    )
+    .await
+}
+
+#[test]
+fn actions_are_authorised_kept_within_quota_and_audited() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let admin = admin_client(&app).await;
+        namespace(&admin, "payments-act", "payments", None).await;
+        let quota: k8s_openapi::api::core::v1::ResourceQuota = serde_json::from_value(json!({
+            "metadata": { "name": "q" },
+            "spec": { "hard": { "requests.cpu": "1", "pods": "50" } },
+        }))
+        .expect("quota");
+        Api::<k8s_openapi::api::core::v1::ResourceQuota>::namespaced(admin.clone(), "payments-act")
+            .create(&PostParams::default(), &quota)
+            .await
+            .expect("create quota");
+        let api = Api::<Deployment>::namespaced(admin.clone(), "payments-act");
+        api.create(
+            &PostParams::default(),
+            &deployment("web", "nginx:1.27", 2, None),
+        )
+        .await
+        .expect("web");
+        let dana = sign_in(&app, "demo:dana").await;
+        wait_for(&app, &dana, "payments-act", "web", "Complete").await;
+
+        // Outside the team, an SRE may look but not act.
+        let sam = sign_in(&app, "demo:sam").await;
+        let refused = act(&app, &sam, "payments-act", "web", json!("Restart")).await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("payments")),
+            "{refused}"
+        );
+        let seen = workload(&app, &sam, "payments-act", "web")
+            .await
+            .expect("visible");
+        assert_eq!(seen["can_act"], false);
+
+        // Bad input changes nothing.
+        let bad = act(&app, &dana, "payments-act", "Bad Name", json!("Restart")).await;
+        assert!(bad["Err"].is_string(), "{bad}");
+        let bad = act(
+            &app,
+            &dana,
+            "payments-act",
+            "web",
+            json!({"Rollback": {"revision": 99}}),
+        )
+        .await;
+        assert!(
+            bad["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("no revision 99")),
+            "{bad}"
+        );
+
+        // Scaling stays within quota, with the numbers when it would not.
+        let over = act(
+            &app,
+            &dana,
+            "payments-act",
+            "web",
+            json!({"Scale": {"replicas": 20}}),
+        )
+        .await;
+        let message = over["Err"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("needs 1.8 more requests.cpu") && message.contains("800m left"),
+            "{over}"
+        );
+        let up = act(
+            &app,
+            &dana,
+            "payments-act",
+            "web",
+            json!({"Scale": {"replicas": 4}}),
+        )
+        .await;
+        assert_eq!(up["Ok"], "web scales to 4", "{up}");
+        let web = wait_for(&app, &dana, "payments-act", "web", "Complete").await;
+        assert_eq!(web["desired"], 4);
+
+        // Restart makes revision 2; pause holds it; rollback returns revision 1's template.
+        let restarted = act(&app, &dana, "payments-act", "web", json!("Restart")).await;
+        assert!(restarted["Ok"].is_string(), "{restarted}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let w = workload(&app, &dana, "payments-act", "web")
+                .await
+                .unwrap_or_default();
+            if w["revision"] == "2" && w["state"] == "Complete" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never restarted: {w}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let paused = act(&app, &dana, "payments-act", "web", json!("Pause")).await;
+        assert_eq!(paused["Ok"], "web is paused");
+        wait_for(&app, &dana, "payments-act", "web", "Paused").await;
+        act(&app, &dana, "payments-act", "web", json!("Resume")).await;
+        wait_for(&app, &dana, "payments-act", "web", "Complete").await;
+        let back = act(
+            &app,
+            &dana,
+            "payments-act",
+            "web",
+            json!({"Rollback": {"revision": 1}}),
+        )
+        .await;
+        assert_eq!(back["Ok"], "web rolls back to revision 1");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let w = workload(&app, &dana, "payments-act", "web")
+                .await
+                .unwrap_or_default();
+            if w["revision"] == "3" && w["state"] == "Complete" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never rolled back: {w}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let live = api.get("web").await.expect("web");
+        let annotations = live
+            .spec
+            .template
+            .metadata
+            .and_then(|m| m.annotations)
+            .unwrap_or_default();
+        assert!(
+            !annotations.contains_key("kubectl.kubernetes.io/restartedAt"),
+            "revision 1's template is back: {annotations:?}"
+        );
+
+        let store =
+            server::store::Store::connect(&app.database_url, &common::test_config().database)
+                .await
+                .expect("store");
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, outcome FROM audit_events WHERE action LIKE 'workload.%' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        let rows: Vec<(&str, &str)> = rows.iter().map(|(a, o)| (a.as_str(), o.as_str())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("workload.restart", "denied"),
+                ("workload.scale", "requested"),
+                ("workload.scale", "success"),
+                ("workload.restart", "requested"),
+                ("workload.restart", "success"),
+                ("workload.pause", "requested"),
+                ("workload.pause", "success"),
+                ("workload.resume", "requested"),
+                ("workload.resume", "success"),
+                ("workload.rollback", "requested"),
+                ("workload.rollback", "success"),
+            ]
+        );
+        app.stop().await;
+    });
+}

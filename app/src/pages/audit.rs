@@ -110,6 +110,7 @@ pub fn AuditPage() -> impl IntoView {
                         <option value="success">"success"</option>
                         <option value="failure">"failure"</option>
                         <option value="denied">"denied"</option>
+                        <option value="requested">"requested"</option>
                     </select>
                 </label>
                 <label>"Since" <input name="since" type="date" prop:value=field("since") /></label>

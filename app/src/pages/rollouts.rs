@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use domain::findings::Severity;
-use domain::rollout::{NamespaceRollouts, RolloutState, WorkloadView};
+use domain::rollout::{
+    NamespaceRollouts, RolloutState, WorkloadAction, WorkloadKind, WorkloadView,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::rollout_overview;
+use crate::api::{ActOnWorkload, rollout_overview};
 use crate::session::signed_in_user;
 
 #[component]
@@ -38,9 +40,17 @@ fn RolloutList() -> impl IntoView {
     let query = use_query_map();
     let param = move |key: &str| query.read().get(key).filter(|v| !v.is_empty());
     let tick = RwSignal::new(0u64);
+    let act = ServerAction::<ActOnWorkload>::new();
     let list = Resource::new(
-        move || (tick.get(), param("namespace"), param("team")),
-        |(_, namespace, team)| rollout_overview(namespace, team),
+        move || {
+            (
+                tick.get(),
+                act.version().get(),
+                param("namespace"),
+                param("team"),
+            )
+        },
+        |(_, _, namespace, team)| rollout_overview(namespace, team),
     );
     crate::components::live::on_rollout_change(move || tick.update(|n| *n += 1));
     // Pods that change no workload status (restarts, events) still show up within a minute.
@@ -56,6 +66,12 @@ fn RolloutList() -> impl IntoView {
                 <p id="rollout-filter">"Showing " <strong>{s}</strong> " · " <a href="/rollouts">"everything you may see"</a></p>
             })
         }}
+        {move || match act.value().get() {
+            Some(Ok(Ok(done))) => view! { <p class="notice" id="action-result">{done}</p> }.into_any(),
+            Some(Ok(Err(why))) => view! { <p class="error" id="action-result">{why}</p> }.into_any(),
+            Some(Err(err)) => view! { <p class="error" id="action-result">{err.to_string()}</p> }.into_any(),
+            None => ().into_any(),
+        }}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 list.get()
@@ -65,7 +81,7 @@ fn RolloutList() -> impl IntoView {
                         }
                         Ok(groups) => groups
                             .into_iter()
-                            .map(|g| view! { <NamespaceSection group=g /> })
+                            .map(|g| view! { <NamespaceSection group=g act=act /> })
                             .collect_view()
                             .into_any(),
                         Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
@@ -93,7 +109,7 @@ fn severity_class(s: Severity) -> &'static str {
 }
 
 #[component]
-fn NamespaceSection(group: NamespaceRollouts) -> impl IntoView {
+fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) -> impl IntoView {
     let team = group.team.clone();
     view! {
         <article class="panel rollout-ns" id=format!("rollouts-{}", group.namespace)>
@@ -118,7 +134,7 @@ fn NamespaceSection(group: NamespaceRollouts) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {group.workloads.into_iter().map(|w| view! { <WorkloadRow w=w /> }).collect_view()}
+                    {group.workloads.into_iter().map(|w| view! { <WorkloadRow w=w act=act /> }).collect_view()}
                 </tbody>
             </table>
         </article>
@@ -126,7 +142,32 @@ fn NamespaceSection(group: NamespaceRollouts) -> impl IntoView {
 }
 
 #[component]
-fn WorkloadRow(w: WorkloadView) -> impl IntoView {
+fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
+    let actions = w.can_act.then(|| view! { <Actions w=w.clone() act=act /> });
+    let history = (w.revisions.len() > 1).then(|| {
+        view! {
+            <details class="history">
+                <summary>{format!("{} revisions", w.revisions.len())}</summary>
+                <ul>
+                    {w.revisions
+                        .iter()
+                        .map(|r| view! {
+                            <li data-revision=r.revision.to_string()>
+                                {format!(
+                                    "{}: {} · {} replicas{}{}",
+                                    r.revision,
+                                    r.images.join(", "),
+                                    r.replicas,
+                                    r.created_at.as_deref().map(|c| format!(" · {c}")).unwrap_or_default(),
+                                    r.change_cause.as_deref().map(|c| format!(" · {c}")).unwrap_or_default(),
+                                )}
+                            </li>
+                        })
+                        .collect_view()}
+                </ul>
+            </details>
+        }
+    });
     let failing: Vec<_> = w
         .findings
         .iter()
@@ -179,9 +220,88 @@ fn WorkloadRow(w: WorkloadView) -> impl IntoView {
                 </span>
                 <div class="rollout-message">{w.message.clone()}</div>
             </td>
-            <td>{w.strategy.clone()} <div class="muted">{revision}</div></td>
-            <td>{findings}</td>
+            <td>{w.strategy.clone()} <div class="muted">{revision}</div> {history}</td>
+            <td>{findings} {actions}</td>
         </tr>
+    }
+    .into_any()
+}
+
+/// Asks the browser to confirm, so no click changes a workload by accident.
+fn confirmed(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}
+
+/// Restart, pause / resume, scale and roll back, each confirmed first.
+#[component]
+fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
+    let kind = w.kind;
+    let namespace = w.namespace.clone();
+    let name = w.name.clone();
+    let run = move |action: WorkloadAction, question: String| {
+        if confirmed(&question) {
+            act.dispatch(ActOnWorkload {
+                kind,
+                namespace: namespace.clone(),
+                name: name.clone(),
+                action,
+            });
+        }
+    };
+    let replicas = RwSignal::new(w.desired.to_string());
+    let older: Vec<i64> = w.revisions.iter().skip(1).map(|r| r.revision).collect();
+    let target = RwSignal::new(older.first().map(|r| r.to_string()).unwrap_or_default());
+    let deployment = kind == WorkloadKind::Deployment;
+    let label = w.name.clone();
+    let (restart, pause, scale, rollback) = (run.clone(), run.clone(), run.clone(), run);
+    let paused = w.paused;
+    view! {
+        <div class="workload-actions">
+            <button class="link-button" data-action="restart" on:click={
+                let label = label.clone();
+                move |_| restart(WorkloadAction::Restart, format!("Restart {label}? New pods replace the running ones."))
+            }>"Restart"</button>
+            {deployment.then(|| {
+                let label = label.clone();
+                view! {
+                    <button class="link-button" data-action="pause" on:click=move |_| {
+                        let action = if paused { WorkloadAction::Resume } else { WorkloadAction::Pause };
+                        let verb = if paused { "Resume" } else { "Pause" };
+                        pause(action, format!("{verb} the rollout of {label}?"));
+                    }>{if paused { "Resume" } else { "Pause" }}</button>
+                }
+            })}
+            {(kind != WorkloadKind::DaemonSet).then(|| {
+                let label = label.clone();
+                view! {
+                    <span class="scale">
+                        <input type="number" min="0" max="1000" name="replicas" prop:value=move || replicas.get()
+                            on:input=move |ev| replicas.set(event_target_value(&ev)) />
+                        <button class="link-button" data-action="scale" on:click=move |_| {
+                            match replicas.get().trim().parse::<i32>() {
+                                Ok(n) => scale(WorkloadAction::Scale { replicas: n }, format!("Scale {label} to {n}?")),
+                                Err(_) => { let _ = window().alert_with_message("replicas must be a whole number"); }
+                            }
+                        }>"Scale"</button>
+                    </span>
+                }
+            })}
+            {(deployment && !older.is_empty()).then(|| {
+                let label = label.clone();
+                view! {
+                    <span class="rollback">
+                        <select name="revision" prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
+                            {older.iter().map(|r| view! { <option value=r.to_string()>{format!("revision {r}")}</option> }).collect_view()}
+                        </select>
+                        <button class="link-button" data-action="rollback" on:click=move |_| {
+                            if let Ok(revision) = target.get().parse::<i64>() {
+                                rollback(WorkloadAction::Rollback { revision }, format!("Roll {label} back to revision {revision}?"));
+                            }
+                        }>"Roll back"</button>
+                    </span>
+                }
+            })}
+        </div>
     }
     .into_any()
 }

@@ -82,10 +82,13 @@ impl Services {
             limit: query.limit.unwrap_or(PAGE).clamp(1, max.min(MAX_PAGE)),
         };
         if let Some(outcome) = &filter.outcome
-            && !matches!(outcome.as_str(), "success" | "failure" | "denied")
+            && !matches!(
+                outcome.as_str(),
+                "success" | "failure" | "denied" | "requested"
+            )
         {
             return Err(ServiceError::BadInput(format!(
-                "outcome must be success, failure or denied, not {outcome:?}"
+                "outcome must be success, failure, denied or requested, not {outcome:?}"
             )));
         }
         match decide(&actor, Action::ViewAudit, &Target::everything()) {

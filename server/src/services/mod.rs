@@ -15,6 +15,7 @@ pub mod kubeconfig;
 pub mod quota;
 pub mod rollouts;
 pub mod tenancy;
+pub mod workload_actions;
 
 use std::sync::Arc;
 

@@ -7,8 +7,8 @@ use domain::access::{Action, Target, decide};
 use domain::findings::{self, ContainerSpec, WorkloadSpec};
 use domain::identity::CurrentUser;
 use domain::rollout::{
-    self, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, StatefulSetStatus, WorkloadKind,
-    WorkloadView,
+    self, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, RevisionView, StatefulSetStatus,
+    WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -34,6 +34,8 @@ pub struct RolloutFilter {
 struct NamespaceInfo {
     team: Option<String>,
     expects_guaranteed: bool,
+    /// The viewer may act on its workloads.
+    can_act: bool,
 }
 
 fn container(c: &Container) -> ContainerSpec {
@@ -131,6 +133,28 @@ fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
     t.0.to_string()
 }
 
+fn revision_of(rs: &ReplicaSet) -> Option<i64> {
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .and_then(|r| r.parse::<i64>().ok())
+}
+
+fn revision_view(revision: i64, rs: &ReplicaSet) -> RevisionView {
+    RevisionView {
+        revision,
+        images: rs.spec.template.as_ref().map(images).unwrap_or_default(),
+        change_cause: rs
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
+        created_at: rs.metadata.creation_timestamp.as_ref().map(rfc3339),
+        replicas: rs.status.as_ref().map(|s| s.replicas).unwrap_or(0),
+    }
+}
+
 impl Services {
     /// Workloads `user` may see (SREs and admins: every namespace; others their teams'),
     /// narrowed by `filter`, grouped by namespace with trouble first.
@@ -161,11 +185,13 @@ impl Services {
             let expects_guaranteed = labels
                 .get(LABEL_EXPECTED_QOS)
                 .is_some_and(|q| q.eq_ignore_ascii_case("guaranteed"));
+            let can_act = decide(&actor, Action::ActOnWorkloads, &target).allowed();
             visible.insert(
                 name,
                 NamespaceInfo {
                     team,
                     expects_guaranteed,
+                    can_act,
                 },
             );
         }
@@ -176,27 +202,24 @@ impl Services {
                 pdbs.entry(ns).or_default().push(pdb);
             }
         }
-        // Each Deployment's newest ReplicaSet (highest revision): its current revision and when
-        // that began. The Deployment's own annotation says the same on a real cluster, but the
-        // ReplicaSets are what the revision history is made of.
+        // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
+        // highest) with when that began. The Deployment's own annotation says the same on a
+        // real cluster, but the ReplicaSets are what the history is made of.
         let rs_store = caches.replica_sets.state();
-        let mut newest: HashMap<&str, (i64, &ReplicaSet)> = HashMap::new();
+        let mut owned: HashMap<&str, Vec<(i64, &ReplicaSet)>> = HashMap::new();
         for rs in &rs_store {
-            let Some(revision) = rs
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(REVISION))
-                .and_then(|r| r.parse::<i64>().ok())
-            else {
+            let Some(revision) = revision_of(rs) else {
                 continue;
             };
             for owner in rs.metadata.owner_references.iter().flatten() {
-                let entry = newest.entry(owner.uid.as_str()).or_insert((revision, rs));
-                if revision > entry.0 {
-                    *entry = (revision, rs);
-                }
+                owned
+                    .entry(owner.uid.as_str())
+                    .or_default()
+                    .push((revision, rs));
             }
+        }
+        for sets in owned.values_mut() {
+            sets.sort_by_key(|s| std::cmp::Reverse(s.0));
         }
         let none: Vec<&PodDisruptionBudget> = Vec::new();
         let mut out = Vec::new();
@@ -210,7 +233,7 @@ impl Services {
                 .as_deref()
                 .and_then(|n| pdbs.get(n))
                 .unwrap_or(&none);
-            out.push(deployment_view(&d, info, pdbs, &newest));
+            out.push(deployment_view(&d, info, pdbs, &owned));
         }
         for s in caches.stateful_sets.state() {
             let Some(info) = s.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
@@ -244,7 +267,7 @@ fn deployment_view(
     d: &Deployment,
     info: &NamespaceInfo,
     pdbs: &[&PodDisruptionBudget],
-    newest: &HashMap<&str, (i64, &ReplicaSet)>,
+    owned: &HashMap<&str, Vec<(i64, &ReplicaSet)>>,
 ) -> WorkloadView {
     let spec = d.spec.clone();
     let status = d.status.clone().unwrap_or_default();
@@ -280,7 +303,14 @@ fn deployment_view(
             )
         }
     };
-    let current = d.metadata.uid.as_deref().and_then(|uid| newest.get(uid));
+    let history = d
+        .metadata
+        .uid
+        .as_deref()
+        .and_then(|uid| owned.get(uid))
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let current = history.first();
     let revision = current.map(|(r, _)| r.to_string()).or_else(|| {
         d.metadata
             .annotations
@@ -310,6 +340,12 @@ fn deployment_view(
         release: release(&spec.template),
         score: findings::score(&found),
         findings: found,
+        revisions: history
+            .iter()
+            .map(|(r, rs)| revision_view(*r, rs))
+            .collect(),
+        paused: spec.paused.unwrap_or(false),
+        can_act: info.can_act,
     }
 }
 
@@ -366,6 +402,9 @@ fn stateful_set_view(
         release: release(&spec.template),
         score: findings::score(&found),
         findings: found,
+        revisions: Vec::new(),
+        paused: false,
+        can_act: info.can_act,
     }
 }
 
@@ -414,6 +453,9 @@ fn daemon_set_view(
         release: release(&spec.template),
         score: findings::score(&found),
         findings: found,
+        revisions: Vec::new(),
+        paused: false,
+        can_act: info.can_act,
     }
 }
 

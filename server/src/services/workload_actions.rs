@@ -1,0 +1,344 @@
+//! Acting on workloads from the rollouts page: restart, pause / resume, scale within quota, and
+//! roll back to a revision, each as kubectl does it, authorised by the policy and audited
+//! (the intent before the cluster is touched, then the outcome).
+
+use std::collections::BTreeMap;
+
+use domain::access::{Action, Decision, Target, decide};
+use domain::audit::NewEvent;
+use domain::identity::{CurrentUser, RequestOrigin};
+use domain::rollout::{self, WorkloadAction, WorkloadKind};
+use domain::tenancy::LABEL_TEAM;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use serde_json::json;
+
+use super::rollouts::REVISION;
+use super::{ServiceError, Services};
+use crate::http::auth::event;
+
+/// The label the ReplicaSet controller adds to a template; a rolled-back template goes without.
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+fn cluster(e: kube::Error) -> ServiceError {
+    match e {
+        kube::Error::Api(status) if status.code == 409 => ServiceError::Conflict(format!(
+            "the workload changed meanwhile; look again and retry ({})",
+            status.message
+        )),
+        kube::Error::Api(status) if status.code == 403 && status.message.contains("quota") => {
+            ServiceError::BadInput(status.message)
+        }
+        other => ServiceError::Cluster(other.to_string()),
+    }
+}
+
+/// One pod's requests by quota resource, from its template (LimitRange defaults fill gaps).
+fn per_pod_requests(
+    template: &PodTemplateSpec,
+    defaults: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for c in template.spec.iter().flat_map(|p| p.containers.iter()) {
+        let resources = c.resources.as_ref();
+        for (kind, map) in [
+            ("requests", resources.and_then(|r| r.requests.as_ref())),
+            ("limits", resources.and_then(|r| r.limits.as_ref())),
+        ] {
+            for resource in ["cpu", "memory"] {
+                let key = format!("{kind}.{resource}");
+                let value = map
+                    .and_then(|m| m.get(resource))
+                    .and_then(|q| domain::quantity::parse(&q.0).ok())
+                    .or_else(|| defaults.get(&key).copied())
+                    .unwrap_or(0.0);
+                *out.entry(key).or_default() += value;
+            }
+        }
+    }
+    out
+}
+
+impl Services {
+    /// Does `action` to a workload, as `user`. The answer says what happened, in a line.
+    pub async fn act_on_workload(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        action: WorkloadAction,
+    ) -> Result<String, ServiceError> {
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        };
+        if !valid(namespace) || !valid(name) {
+            return Err(ServiceError::BadInput(format!(
+                "{namespace:?}/{name:?} is not a workload's name"
+            )));
+        }
+        action.applies_to(kind).map_err(ServiceError::BadInput)?;
+        let caches = self.cached().await?;
+        let team = caches
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .ok_or_else(|| ServiceError::NotFound(format!("no namespace {namespace}")))?
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_TEAM).cloned());
+        let target = team.as_deref().map(Target::team).unwrap_or_default();
+        let mut audit = event(Some(user), origin, action.audit_name(), "requested");
+        audit.target_kind = kind.as_str().to_owned();
+        audit.target_namespace = namespace.to_owned();
+        audit.target_name = name.to_owned();
+        audit.after = Some(json!({ "action": action }));
+        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
+            audit.outcome = "denied".to_owned();
+            self.store().record(&audit).await?;
+            return Err(ServiceError::Forbidden(why));
+        }
+        let client = self.cluster().client().clone();
+        let (patch, done) = match (&action, kind) {
+            (WorkloadAction::Restart, _) => (
+                json!({ "spec": { "template": { "metadata": { "annotations": {
+                    RESTARTED_AT: jiff::Timestamp::now().to_string(),
+                }}}}}),
+                format!("{name} restarts: new pods replace the old ones"),
+            ),
+            (WorkloadAction::Pause, _) => (
+                json!({ "spec": { "paused": true } }),
+                format!("{name} is paused"),
+            ),
+            (WorkloadAction::Resume, _) => (
+                json!({ "spec": { "paused": false } }),
+                format!("{name} is resumed"),
+            ),
+            (WorkloadAction::Scale { replicas }, _) => {
+                self.check_scale(kind, namespace, name, *replicas).await?;
+                (
+                    json!({ "spec": { "replicas": replicas } }),
+                    format!("{name} scales to {replicas}"),
+                )
+            }
+            (WorkloadAction::Rollback { revision }, _) => {
+                let before = self.rollback_template(namespace, name, *revision).await?;
+                // Recorded before the cluster is touched; the template replaces the current one
+                // only if nobody changed the Deployment since it was read.
+                audit.before = Some(json!({ "revision": before.0 }));
+                self.store().record(&audit).await?;
+                let api: Api<Deployment> = Api::namespaced(client, namespace);
+                let mut deployment = before.1;
+                deployment.spec.template = before.2;
+                let outcome = api
+                    .replace(name, &PostParams::default(), &deployment)
+                    .await
+                    .map_err(cluster);
+                return self
+                    .outcome(audit, outcome.map(|_| ()))
+                    .await
+                    .map(|()| format!("{name} rolls back to revision {revision}"));
+            }
+        };
+        self.store().record(&audit).await?;
+        let params = PatchParams::default();
+        let patched = match kind {
+            WorkloadKind::Deployment => Api::<Deployment>::namespaced(client, namespace)
+                .patch(name, &params, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+            WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client, namespace)
+                .patch(name, &params, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+            WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(client, namespace)
+                .patch(name, &params, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+        };
+        self.outcome(audit, patched.map_err(cluster))
+            .await
+            .map(|()| done)
+    }
+
+    /// Records how an action the trail already holds ended, and passes the result on.
+    async fn outcome(
+        &self,
+        mut audit: NewEvent,
+        result: Result<(), ServiceError>,
+    ) -> Result<(), ServiceError> {
+        audit.outcome = if result.is_ok() { "success" } else { "failure" }.to_owned();
+        if let Err(err) = &result {
+            audit.after = Some(json!({ "error": err.to_string(), "request": audit.after }));
+        }
+        self.store().record(&audit).await?;
+        result
+    }
+
+    /// Refuses a scale-up the namespace's quota could not hold, with the numbers.
+    async fn check_scale(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        replicas: i32,
+    ) -> Result<(), ServiceError> {
+        let client = self.cluster().client().clone();
+        let (current, template) = match kind {
+            WorkloadKind::Deployment => {
+                let d = Api::<Deployment>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(cluster)?;
+                (d.spec.replicas.unwrap_or(1), d.spec.template)
+            }
+            _ => {
+                let s = Api::<StatefulSet>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(cluster)?;
+                (s.spec.replicas.unwrap_or(1), s.spec.template)
+            }
+        };
+        let caches = self.cached().await?;
+        let mut defaults = BTreeMap::new();
+        for lr in caches.limit_ranges.state() {
+            if lr.metadata.namespace.as_deref() != Some(namespace) {
+                continue;
+            }
+            for item in lr.spec.iter().flat_map(|s| s.limits.iter()) {
+                for (kind, map) in [
+                    ("requests", item.default_request.as_ref()),
+                    ("limits", item.default.as_ref()),
+                ] {
+                    for (resource, q) in map.into_iter().flatten() {
+                        if let Ok(v) = domain::quantity::parse(&q.0) {
+                            defaults.insert(format!("{kind}.{resource}"), v);
+                        }
+                    }
+                }
+            }
+        }
+        let per_pod = per_pod_requests(&template, &defaults);
+        for quota in caches.quotas.state() {
+            if quota.metadata.namespace.as_deref() != Some(namespace) {
+                continue;
+            }
+            let strings = |m: Option<
+                &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+            >|
+             -> BTreeMap<String, String> {
+                m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+                    .unwrap_or_default()
+            };
+            let status = quota.status.as_ref();
+            let hard = strings(status.and_then(|s| s.hard.as_ref()));
+            let used = strings(status.and_then(|s| s.used.as_ref()));
+            rollout::scale_fits(name, current, replicas, &per_pod, &hard, &used)
+                .map_err(ServiceError::BadInput)?;
+        }
+        Ok(())
+    }
+
+    /// The Deployment as read now, its current revision, and the template of `revision`.
+    async fn rollback_template(
+        &self,
+        namespace: &str,
+        name: &str,
+        revision: i64,
+    ) -> Result<(i64, Deployment, PodTemplateSpec), ServiceError> {
+        let deployment = Api::<Deployment>::namespaced(self.cluster().client().clone(), namespace)
+            .get(name)
+            .await
+            .map_err(cluster)?;
+        let uid = deployment.metadata.uid.clone().unwrap_or_default();
+        let caches = self.cached().await?;
+        let mut kept: Vec<(i64, PodTemplateSpec)> = caches
+            .replica_sets
+            .state()
+            .iter()
+            .filter(|rs| {
+                rs.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|o| o.uid == uid)
+            })
+            .filter_map(|rs| {
+                let r = rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION))
+                    .and_then(|r| r.parse::<i64>().ok())?;
+                Some((r, rs.spec.template.clone()?))
+            })
+            .collect();
+        kept.sort_by_key(|k| std::cmp::Reverse(k.0));
+        let current = kept.first().map(|(r, _)| *r).unwrap_or(0);
+        if revision == current {
+            return Err(ServiceError::BadInput(format!(
+                "{name} is at revision {revision} already"
+            )));
+        }
+        let Some((_, mut template)) = kept.into_iter().find(|(r, _)| *r == revision) else {
+            return Err(ServiceError::BadInput(format!(
+                "{name} keeps no revision {revision}"
+            )));
+        };
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        Ok((current, deployment, template))
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::WorkloadBackend for Services {
+    async fn act_on_workload(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        kind: WorkloadKind,
+        namespace: String,
+        name: String,
+        action: WorkloadAction,
+    ) -> Result<String, String> {
+        Services::act_on_workload(self, user, origin, kind, &namespace, &name, action)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pods_requests_come_from_its_containers_and_the_defaults_fill_gaps() {
+        let template: PodTemplateSpec = serde_json::from_value(json!({
+            "spec": { "containers": [
+                { "name": "a", "resources": { "requests": { "cpu": "250m" }, "limits": { "cpu": "1", "memory": "1Gi" } } },
+                { "name": "b" },
+            ]}
+        }))
+        .expect("template");
+        let defaults: BTreeMap<String, f64> = [
+            ("requests.cpu".to_owned(), 0.1),
+            ("requests.memory".to_owned(), 128.0 * 1024.0 * 1024.0),
+        ]
+        .into_iter()
+        .collect();
+        let per_pod = per_pod_requests(&template, &defaults);
+        assert!((per_pod["requests.cpu"] - 0.35).abs() < 1e-9);
+        assert_eq!(per_pod["requests.memory"], 2.0 * 128.0 * 1024.0 * 1024.0);
+        assert_eq!(per_pod["limits.cpu"], 1.0);
+    }
+}
