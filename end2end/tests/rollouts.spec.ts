@@ -1,10 +1,11 @@
 // Rollouts in a real browser against `berth demo`: a developer deploys into their namespace
-// with kubectl and watches the rollout page follow a new image to completion without a reload.
+// with kubectl, watches the rollout page follow a new image to completion without a reload,
+// rolls back from the page, and the audit trail lists it.
 import { expect, test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import { collectErrors, requestNamespace, signedIn, suffix } from './helpers';
 
-test('a new image rolls out live on the rollouts page, with findings', async ({ browser }) => {
+test('a new image rolls out live, with findings, and a rollback from the page is audited', async ({ browser }) => {
   const dana = await signedIn(browser, 'Dana Developer');
   const errors = collectErrors(dana);
   const name = `dana-roll-${suffix}`;
@@ -37,5 +38,20 @@ test('a new image rolls out live on the rollouts page, with findings', async ({ 
   await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
   await expect(row).toContainText('revision 2');
   expect(await dana.evaluate(() => (window as unknown as Record<string, string>).berthMarker)).toBe('kept');
+
+  // Roll back to revision 1 from the page (confirmed), and watch it complete again.
+  dana.on('dialog', (dialog) => dialog.accept());
+  await row.locator('select[name="revision"]').selectOption('1');
+  await row.locator('[data-action="rollback"]').click();
+  await expect(dana.locator('#action-result')).toContainText('web rolls back to revision 1');
+  await expect(row).toContainText('revision 3', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row.locator('.images')).toHaveText('nginx:1.27');
   expect(errors).toEqual([]);
+
+  // The audit trail lists the rollback, intent and outcome.
+  const sam = await signedIn(browser, 'Sam SRE', `/audit?action=workload.rollback&namespace=${name}`);
+  await expect(sam.locator('#audit-table')).toContainText('workload.rollback');
+  await expect(sam.locator('#audit-table')).toContainText('requested');
+  await expect(sam.locator('#audit-table')).toContainText('success');
 });
