@@ -393,6 +393,60 @@ pub fn scale_fits(
     Ok(())
 }
 
+/// A pod holding a rollout back, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockingPod {
+    pub name: String,
+    pub node: Option<String>,
+    /// e.g. `CrashLoopBackOff`, `Unschedulable: 0/3 nodes are available…`, `not ready`.
+    pub reason: String,
+    pub restarts: i32,
+    /// Its latest events, newest last (`Reason: message`).
+    pub events: Vec<String>,
+}
+
+/// What the blocker check reads of a pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodState {
+    pub phase: String,
+    pub ready: bool,
+    /// Waiting reasons of its containers (`CrashLoopBackOff`, `ImagePullBackOff`, …).
+    pub waiting: Vec<String>,
+    /// The PodScheduled condition's message when it is `False` / `Unschedulable`.
+    pub unschedulable: Option<String>,
+    pub restarts: i32,
+    /// Being deleted: an old pod on its way out, not a blocker.
+    pub terminating: bool,
+}
+
+/// Why a pod holds a rollout back, or `None` when it does not (ready, done, going away).
+pub fn blocker(pod: &PodState) -> Option<String> {
+    if pod.terminating || matches!(pod.phase.as_str(), "Succeeded") {
+        return None;
+    }
+    if let Some(why) = &pod.unschedulable {
+        return Some(format!("Unschedulable: {why}"));
+    }
+    if let Some(reason) = pod
+        .waiting
+        .iter()
+        .find(|r| r.as_str() != "ContainerCreating")
+    {
+        return Some(reason.clone());
+    }
+    if pod.phase == "Failed" {
+        return Some("Failed".to_owned());
+    }
+    if !pod.ready {
+        return Some(if pod.restarts > 0 {
+            format!("not ready ({} restarts)", pod.restarts)
+        } else {
+            "not ready".to_owned()
+        });
+    }
+    None
+}
+
 /// A workload as the rollouts page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadView {
@@ -424,6 +478,8 @@ pub struct WorkloadView {
     pub paused: bool,
     /// Whether the viewer may restart, pause, scale or roll it back.
     pub can_act: bool,
+    /// While it is not complete: the pods holding it back (at most five).
+    pub blocking: Vec<BlockingPod>,
 }
 
 /// A namespace's workloads with its score over all their findings.
@@ -743,6 +799,43 @@ mod tests {
                 .applies_to(WorkloadKind::Deployment)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn blockers_name_the_reason_a_person_acts_on() {
+        let ready = PodState {
+            phase: "Running".to_owned(),
+            ready: true,
+            ..PodState::default()
+        };
+        assert_eq!(blocker(&ready), None);
+        let crashing = PodState {
+            ready: false,
+            waiting: vec!["CrashLoopBackOff".to_owned()],
+            restarts: 4,
+            ..ready.clone()
+        };
+        assert_eq!(blocker(&crashing).as_deref(), Some("CrashLoopBackOff"));
+        let pending = PodState {
+            phase: "Pending".to_owned(),
+            ready: false,
+            unschedulable: Some("0/3 nodes are available: 3 Insufficient cpu.".to_owned()),
+            ..PodState::default()
+        };
+        assert_eq!(
+            blocker(&pending).as_deref(),
+            Some("Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.")
+        );
+        let unready = PodState {
+            ready: false,
+            ..ready.clone()
+        };
+        assert_eq!(blocker(&unready).as_deref(), Some("not ready"));
+        let leaving = PodState {
+            terminating: true,
+            ..unready
+        };
+        assert_eq!(blocker(&leaving), None);
     }
 
     #[test]

@@ -47,6 +47,31 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await expect(row).toContainText('revision 3', { timeout: 30_000 });
   await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
   await expect(row.locator('.images')).toHaveText('nginx:1.27');
+
+  // A rollout scripted to stall turns red with the pod that blocks it.
+  const stuck = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    input: JSON.stringify({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'stuck' },
+      spec: {
+        replicas: 1,
+        progressDeadlineSeconds: 3,
+        selector: { matchLabels: { app: 'stuck' } },
+        template: {
+          metadata: { labels: { app: 'stuck' }, annotations: { 'sandbox.berth.dev/script': 'never-ready' } },
+          spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] },
+        },
+      },
+    }),
+  });
+  expect(stuck.stderr).toBe('');
+  const stalled = dana.locator(`#wl-${name}-stuck`);
+  await expect(stalled).toHaveAttribute('data-state', 'stalled', { timeout: 30_000 });
+  await expect(stalled).toContainText('exceeded its progress deadline');
+  await expect(stalled.locator('.blocking-pod')).toContainText('not ready');
   expect(errors).toEqual([]);
 
   // The audit trail lists the rollback, intent and outcome.

@@ -166,6 +166,18 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             "deployment \"stuck\" exceeded its progress deadline"
         );
         assert!(failing(&stuck).contains(&"image-tag".to_owned()));
+        // The pod that holds it back, with its node and latest events.
+        let blocking = stuck["blocking"].as_array().cloned().unwrap_or_default();
+        assert_eq!(blocking.len(), 1, "{stuck}");
+        assert_eq!(blocking[0]["reason"], "not ready");
+        assert!(blocking[0]["node"].is_string(), "{stuck}");
+        assert!(
+            blocking[0]["events"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty()),
+            "{stuck}"
+        );
+        assert_eq!(web["blocking"], json!([]), "a complete rollout has none");
         let groups = overview(&app, &dana, "payments-shop").await;
         assert_eq!(groups[0]["workloads"][0]["name"], "stuck", "trouble first");
         assert!(groups[0]["score"].as_u64().is_some_and(|s| s < 100));

@@ -144,6 +144,23 @@ fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) 
 #[component]
 fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
     let actions = w.can_act.then(|| view! { <Actions w=w.clone() act=act /> });
+    let blocking = (!w.blocking.is_empty()).then(|| {
+        view! {
+            <ul class="blocking">
+                {w.blocking
+                    .iter()
+                    .map(|p| view! {
+                        <li class="blocking-pod" data-pod=p.name.clone()>
+                            <code>{p.name.clone()}</code>
+                            {p.node.clone().map(|n| format!(" on {n}"))}
+                            ": " <strong>{p.reason.clone()}</strong>
+                            {p.events.iter().map(|e| view! { <div class="muted event">{e.clone()}</div> }).collect_view()}
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+        }
+    });
     let history = (w.revisions.len() > 1).then(|| {
         view! {
             <details class="history">
@@ -219,6 +236,7 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                     <span class="fill" style=format!("width: {width:.1}%")></span>
                 </span>
                 <div class="rollout-message">{w.message.clone()}</div>
+                {blocking}
             </td>
             <td>{w.strategy.clone()} <div class="muted">{revision}</div> {history}</td>
             <td>{findings} {actions}</td>

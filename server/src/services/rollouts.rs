@@ -7,14 +7,15 @@ use domain::access::{Action, Target, decide};
 use domain::findings::{self, ContainerSpec, WorkloadSpec};
 use domain::identity::CurrentUser;
 use domain::rollout::{
-    self, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, RevisionView, StatefulSetStatus,
-    WorkloadKind, WorkloadView,
+    self, BlockingPod, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, PodState,
+    RevisionView, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, Event, Pod, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{Api, ListParams};
 
 use super::{ServiceError, Services};
 
@@ -223,6 +224,8 @@ impl Services {
         }
         let none: Vec<&PodDisruptionBudget> = Vec::new();
         let mut out = Vec::new();
+        // Each workload's pod selector, beside it, for finding the pods that block it.
+        let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
         for d in caches.deployments.state() {
             let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
                 continue;
@@ -234,6 +237,7 @@ impl Services {
                 .and_then(|n| pdbs.get(n))
                 .unwrap_or(&none);
             out.push(deployment_view(&d, info, pdbs, &owned));
+            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
         }
         for s in caches.stateful_sets.state() {
             let Some(info) = s.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
@@ -246,6 +250,7 @@ impl Services {
                 .and_then(|n| pdbs.get(n))
                 .unwrap_or(&none);
             out.push(stateful_set_view(&s, info, pdbs));
+            selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
         }
         for d in caches.daemon_sets.state() {
             let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
@@ -258,9 +263,118 @@ impl Services {
                 .and_then(|n| pdbs.get(n))
                 .unwrap_or(&none);
             out.push(daemon_set_view(&d, info, pdbs));
+            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+        }
+        let pod_store = caches.pods.state();
+        let mut pods: HashMap<&str, Vec<&Pod>> = HashMap::new();
+        for pod in &pod_store {
+            if let Some(ns) = pod.metadata.namespace.as_deref()
+                && visible.contains_key(ns)
+            {
+                pods.entry(ns).or_default().push(pod);
+            }
+        }
+        for (view, selector) in out.iter_mut().zip(&selectors) {
+            if view.state == RolloutState::Complete {
+                continue;
+            }
+            let candidates = pods
+                .get(view.namespace.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            view.blocking = blocking_pods(candidates, selector);
+            if view.state == RolloutState::Stalled {
+                for pod in &mut view.blocking {
+                    pod.events = self.last_events(&view.namespace, &pod.name).await;
+                }
+            }
         }
         Ok(rollout::by_namespace(out))
     }
+
+    /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts).
+    async fn last_events(&self, namespace: &str, pod: &str) -> Vec<String> {
+        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
+        let params = ListParams::default().fields(&format!("involvedObject.name={pod}"));
+        match api.list(&params).await {
+            Ok(list) => {
+                let mut events = list.items;
+                events.sort_by_key(|e| {
+                    e.last_timestamp
+                        .as_ref()
+                        .map(|t| t.0)
+                        .or_else(|| e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+                });
+                events
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .rev()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.reason.as_deref().unwrap_or("Event"),
+                            e.message.as_deref().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            }
+            Err(err) => vec![format!("events unavailable: {err}")],
+        }
+    }
+}
+
+/// Pods matching `selector` that hold a rollout back, at most five.
+fn blocking_pods(pods: &[&Pod], selector: &BTreeMap<String, String>) -> Vec<BlockingPod> {
+    if selector.is_empty() {
+        return Vec::new();
+    }
+    pods.iter()
+        .filter(|p| {
+            let labels = p.metadata.labels.as_ref();
+            selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        })
+        .filter_map(|p| {
+            let status = p.status.as_ref();
+            let containers = status
+                .and_then(|s| s.container_statuses.clone())
+                .unwrap_or_default();
+            let conditions = status
+                .and_then(|s| s.conditions.clone())
+                .unwrap_or_default();
+            let state = PodState {
+                phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+                ready: conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True"),
+                waiting: containers
+                    .iter()
+                    .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+                    .collect(),
+                unschedulable: conditions
+                    .iter()
+                    .find(|c| {
+                        c.type_ == "PodScheduled"
+                            && c.status == "False"
+                            && c.reason.as_deref() == Some("Unschedulable")
+                    })
+                    .map(|c| c.message.clone().unwrap_or_default()),
+                restarts: containers.iter().map(|c| c.restart_count).sum(),
+                terminating: p.metadata.deletion_timestamp.is_some(),
+            };
+            let reason = rollout::blocker(&state)?;
+            Some(BlockingPod {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                node: p.spec.as_ref().and_then(|s| s.node_name.clone()),
+                reason,
+                restarts: state.restarts,
+                events: Vec::new(),
+            })
+        })
+        .take(5)
+        .collect()
 }
 
 fn deployment_view(
@@ -346,6 +460,7 @@ fn deployment_view(
             .collect(),
         paused: spec.paused.unwrap_or(false),
         can_act: info.can_act,
+        blocking: Vec::new(),
     }
 }
 
@@ -405,6 +520,7 @@ fn stateful_set_view(
         revisions: Vec::new(),
         paused: false,
         can_act: info.can_act,
+        blocking: Vec::new(),
     }
 }
 
@@ -456,6 +572,7 @@ fn daemon_set_view(
         revisions: Vec::new(),
         paused: false,
         can_act: info.can_act,
+        blocking: Vec::new(),
     }
 }
 
