@@ -234,7 +234,157 @@ async fn run() -> Result<(), String> {
         size,
     ));
 
+    // Rollouts (#7): one team's workloads through the server function and the SSR page.
+    let team_rollouts = {
+        let client = client.clone();
+        let base = base.clone();
+        let cookie = cookie.clone();
+        move || {
+            let client = client.clone();
+            let url = format!("{base}{}", app::api::RolloutOverview::PATH);
+            let base = base.clone();
+            let cookie = cookie.clone();
+            async move {
+                let res = client
+                    .post(url)
+                    .header("origin", base)
+                    .header("cookie", cookie)
+                    .form(&[("namespace", ""), ("team", "team-00")])
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let body = res.bytes().await.map_err(|e| e.to_string())?;
+                Ok(body.len())
+            }
+        }
+    };
+    let workloads = {
+        let answer = client
+            .post(format!("{base}{}", app::api::RolloutOverview::PATH))
+            .header("origin", &base)
+            .header("cookie", &cookie)
+            .form(&[("namespace", ""), ("team", "team-00")])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let groups: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+        groups
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .map(|n| n["workloads"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .unwrap_or(0)
+    };
+    println!("team-00 has {workloads} workloads");
+    let (mut s, size) = time(rounds, team_rollouts).await?;
+    rows.push((
+        "berth: team rollouts (server fn, one team)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    let rollout_page = {
+        let client = client.clone();
+        let base = base.clone();
+        let cookie = cookie.clone();
+        move || {
+            let client = client.clone();
+            let url = format!("{base}/rollouts?team=team-00");
+            let cookie = cookie.clone();
+            async move {
+                let res = client
+                    .get(url)
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let body = res.bytes().await.map_err(|e| e.to_string())?;
+                Ok(body.len())
+            }
+        }
+    };
+    // Time to first byte separately from the whole page: the shell streams before the data.
+    let mut first_bytes = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let mut res = client
+            .get(format!("{base}/rollouts?team=team-00"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = res.chunk().await.map_err(|e| e.to_string())?;
+        first_bytes.push(started.elapsed());
+        while res.chunk().await.map_err(|e| e.to_string())?.is_some() {}
+    }
+    rows.push((
+        "berth: /rollouts?team= page, first byte",
+        percentile(&mut first_bytes, 0.5),
+        percentile(&mut first_bytes, 0.95),
+        0,
+    ));
+    let (mut s, size) = time(rounds, rollout_page).await?;
+    rows.push((
+        "berth: /rollouts?team= page, whole (SSR)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+
     let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
+    // From a status change in the cluster to the event at a connected client (the stream
+    // coalesces changes for one second, which is part of the figure).
+    let mut delays = Vec::new();
+    for round in 0..rounds.min(10) {
+        let mut events = client
+            .get(format!("{base}/api/v1/events/rollouts"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+            Api::namespaced(admin.clone(), "ns-0000");
+        let list = deployments
+            .list(&ListParams::default().limit(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(name) = list.items.first().and_then(|d| d.metadata.name.clone()) else {
+            break;
+        };
+        let started = Instant::now();
+        deployments
+            .patch(
+                &name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({
+                    "metadata": { "annotations": { "bench/round": round.to_string() } }
+                })),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let chunk = events
+                .chunk()
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the event stream ended")?;
+            if String::from_utf8_lossy(&chunk).contains("event: rollouts") {
+                break;
+            }
+        }
+        delays.push(started.elapsed());
+    }
+    if !delays.is_empty() {
+        rows.push((
+            "berth: change in cluster → rollouts event at client",
+            percentile(&mut delays, 0.5),
+            percentile(&mut delays, 0.95),
+            delays.len(),
+        ));
+    }
+
     let sandbox_list = || {
         let admin = admin.clone();
         async move {
