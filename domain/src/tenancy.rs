@@ -334,6 +334,23 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
     errors
 }
 
+/// The longest reason an approver may give.
+pub const MAX_DECISION_REASON: usize = 500;
+
+/// An approver's reason, trimmed: bounded, and required to deny (the requester reads it).
+pub fn decision_reason(reason: &str, approve: bool) -> Result<String, String> {
+    let reason = reason.trim();
+    if reason.chars().count() > MAX_DECISION_REASON {
+        return Err(format!(
+            "a reason may be at most {MAX_DECISION_REASON} characters"
+        ));
+    }
+    if !approve && reason.is_empty() {
+        return Err("say why you deny it: the requester sees your reason".to_owned());
+    }
+    Ok(reason.to_owned())
+}
+
 /// Whether a request must wait for a manager: the tier says so, or it never expires.
 pub fn needs_approval(tier: &TierSpec, lifetime: Lifetime) -> bool {
     tier.needs_approval || lifetime == Lifetime::Permanent
@@ -854,6 +871,14 @@ mod tests {
             "{}",
             errors[0].message
         );
+    }
+
+    #[test]
+    fn a_denial_needs_a_reason_and_every_reason_is_bounded() {
+        assert_eq!(decision_reason("  ok ", true), Ok("ok".to_owned()));
+        assert_eq!(decision_reason("", true), Ok(String::new()));
+        assert!(decision_reason(" ", false).is_err_and(|e| e.contains("why")));
+        assert!(decision_reason(&"x".repeat(501), true).is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use domain::tenancy::{Lifetime, RequestView};
 use leptos::prelude::*;
 
 use crate::api::{DecideChange, RequestChange, list_namespace_changes};
+use crate::components::decide::DecideButtons;
 
 fn state_class(state: ChangeState) -> &'static str {
     match state {
@@ -209,42 +210,21 @@ pub fn ChangesTable(
 
 #[component]
 fn ChangeRow(change: ChangeView, decide: ServerAction<DecideChange>) -> impl IntoView {
-    let reason = RwSignal::new(String::new());
     let decision = match (&change.decided_by, &change.decision_reason) {
         (Some(by), Some(why)) => format!("{by}: {why}"),
         (Some(by), None) => by.clone(),
         _ => String::new(),
     };
     let actions = change.can_decide.then(|| {
-        let approve_id = change.id.clone();
-        let deny_id = change.id.clone();
-        view! {
-            <div class="decide">
-                <input
-                    class="reason"
-                    placeholder="reason"
-                    maxlength="500"
-                    prop:value=move || reason.get()
-                    on:input=move |ev| reason.set(event_target_value(&ev))
-                />
-                <button
-                    class="button approve"
-                    on:click=move |_| {
-                        decide.dispatch(DecideChange { id: approve_id.clone(), approve: true, reason: reason.get() });
-                    }
-                >
-                    "Approve"
-                </button>
-                <button
-                    class="button deny"
-                    on:click=move |_| {
-                        decide.dispatch(DecideChange { id: deny_id.clone(), approve: false, reason: reason.get() });
-                    }
-                >
-                    "Deny"
-                </button>
-            </div>
-        }
+        let id = change.id.clone();
+        let on_decide = Callback::new(move |(approve, reason): (bool, String)| {
+            decide.dispatch(DecideChange {
+                id: id.clone(),
+                approve,
+                reason,
+            });
+        });
+        view! { <DecideButtons on_decide=on_decide /> }
     });
     let quota = (!change.quota.is_empty()).then(|| {
         view! {

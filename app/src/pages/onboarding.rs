@@ -13,6 +13,7 @@ use crate::api::{
     DecideChange, DecideRequest, RequestChange, SubmitDraft, check_draft, list_namespace_requests,
     onboarding_options,
 };
+use crate::components::decide::DecideButtons;
 use crate::pages::namespace_changes::{ChangeForm, ChangesTable};
 use crate::session::signed_in_user;
 
@@ -374,7 +375,6 @@ fn RequestRow(
     change: ServerAction<RequestChange>,
     tiers: Signal<Vec<String>>,
 ) -> impl IntoView {
-    let reason = RwSignal::new(String::new());
     let id = request.id.clone();
     let row_id = format!("request-{}", request.name);
     let decision = match (&request.decided_by, &request.decision_reason) {
@@ -384,35 +384,15 @@ fn RequestRow(
     };
     let error = request.last_error.clone();
     let actions = request.can_decide.then(|| {
-        let approve_id = id.clone();
-        let deny_id = id.clone();
-        view! {
-            <div class="decide">
-                <input
-                    class="reason"
-                    placeholder="reason"
-                    maxlength="500"
-                    prop:value=move || reason.get()
-                    on:input=move |ev| reason.set(event_target_value(&ev))
-                />
-                <button
-                    class="button approve"
-                    on:click=move |_| {
-                        decide.dispatch(DecideRequest { id: approve_id.clone(), approve: true, reason: reason.get() });
-                    }
-                >
-                    "Approve"
-                </button>
-                <button
-                    class="button deny"
-                    on:click=move |_| {
-                        decide.dispatch(DecideRequest { id: deny_id.clone(), approve: false, reason: reason.get() });
-                    }
-                >
-                    "Deny"
-                </button>
-            </div>
-        }
+        let id = id.clone();
+        let on_decide = Callback::new(move |(approve, reason): (bool, String)| {
+            decide.dispatch(DecideRequest {
+                id: id.clone(),
+                approve,
+                reason,
+            });
+        });
+        view! { <DecideButtons on_decide=on_decide /> }
     });
     let download = request.can_download.then(|| {
         view! {

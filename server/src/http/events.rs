@@ -15,7 +15,7 @@ use futures::Stream;
 use super::AppState;
 use super::error::ApiError;
 
-/// Changes closer together than this become one event.
+/// After an event, changes within this long become the next one.
 const COALESCE: Duration = Duration::from_secs(1);
 
 pub async fn quota(State(state): State<AppState>, user: Option<Extension<SignedIn>>) -> Response {
@@ -42,18 +42,21 @@ pub async fn rollouts(
         .into_response()
 }
 
-/// One event per burst of changes; ends when the caches stop.
+/// An event as soon as something changes, then at most one a second (changes meanwhile fold
+/// into the next); ends when the caches stop.
 fn stream(
     name: &'static str,
     changes: tokio::sync::watch::Receiver<Option<u64>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(changes, move |mut changes| async move {
+    futures::stream::unfold((changes, false), move |(mut changes, sent)| async move {
+        if sent {
+            tokio::time::sleep(COALESCE).await;
+        }
         changes.changed().await.ok()?;
-        tokio::time::sleep(COALESCE).await;
         let version = (*changes.borrow_and_update())?;
         Some((
             Ok(Event::default().event(name).data(version.to_string())),
-            changes,
+            (changes, true),
         ))
     })
 }

@@ -200,18 +200,9 @@ impl Services {
         approve: bool,
         reason: &str,
     ) -> Result<ChangeView, ServiceError> {
-        let reason = reason.trim();
-        if reason.chars().count() > change::MAX_CHANGE_REASON {
-            return Err(ServiceError::BadInput(format!(
-                "a reason may be at most {} characters",
-                change::MAX_CHANGE_REASON
-            )));
-        }
-        if !approve && reason.is_empty() {
-            return Err(ServiceError::BadInput(
-                "say why you deny it: the requester sees your reason".to_owned(),
-            ));
-        }
+        let reason =
+            domain::tenancy::decision_reason(reason, approve).map_err(ServiceError::BadInput)?;
+        let reason = reason.as_str();
         let row = self
             .store()
             .namespace_change(id)

@@ -223,47 +223,35 @@ impl Services {
             sets.sort_by_key(|s| std::cmp::Reverse(s.0));
         }
         let none: Vec<&PodDisruptionBudget> = Vec::new();
+        // What a workload in `namespace` is judged with, when the viewer may see it.
+        let context = |namespace: Option<&String>| {
+            let namespace = namespace?;
+            let info = visible.get(namespace)?;
+            Some((
+                info,
+                pdbs.get(namespace.as_str()).unwrap_or(&none).as_slice(),
+            ))
+        };
         let mut out = Vec::new();
         // Each workload's pod selector, beside it, for finding the pods that block it.
         let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
         for d in caches.deployments.state() {
-            let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
-                continue;
-            };
-            let pdbs = d
-                .metadata
-                .namespace
-                .as_deref()
-                .and_then(|n| pdbs.get(n))
-                .unwrap_or(&none);
-            out.push(deployment_view(&d, info, pdbs, &owned));
-            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+            if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
+                out.push(deployment_view(&d, info, pdbs, &owned));
+                selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+            }
         }
         for s in caches.stateful_sets.state() {
-            let Some(info) = s.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
-                continue;
-            };
-            let pdbs = s
-                .metadata
-                .namespace
-                .as_deref()
-                .and_then(|n| pdbs.get(n))
-                .unwrap_or(&none);
-            out.push(stateful_set_view(&s, info, pdbs));
-            selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
+            if let Some((info, pdbs)) = context(s.metadata.namespace.as_ref()) {
+                out.push(stateful_set_view(&s, info, pdbs));
+                selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
+            }
         }
         for d in caches.daemon_sets.state() {
-            let Some(info) = d.metadata.namespace.as_ref().and_then(|n| visible.get(n)) else {
-                continue;
-            };
-            let pdbs = d
-                .metadata
-                .namespace
-                .as_deref()
-                .and_then(|n| pdbs.get(n))
-                .unwrap_or(&none);
-            out.push(daemon_set_view(&d, info, pdbs));
-            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+            if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
+                out.push(daemon_set_view(&d, info, pdbs));
+                selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+            }
         }
         let pod_store = caches.pods.state();
         let mut pods: HashMap<&str, Vec<&Pod>> = HashMap::new();

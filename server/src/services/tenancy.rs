@@ -13,8 +13,6 @@ use crate::http::auth::event;
 use crate::store::StoreError;
 use crate::store::tenancy::{NewRequest, RequestRow};
 
-/// The longest reason an approver may give.
-const MAX_REASON: usize = 500;
 /// Rows the requests table shows.
 const REQUESTS_SHOWN: i64 = 200;
 
@@ -282,17 +280,8 @@ impl Services {
         approve: bool,
         reason: &str,
     ) -> Result<RequestView, ServiceError> {
-        let reason = reason.trim();
-        if reason.chars().count() > MAX_REASON {
-            return Err(ServiceError::BadInput(format!(
-                "a reason may be at most {MAX_REASON} characters"
-            )));
-        }
-        if !approve && reason.is_empty() {
-            return Err(ServiceError::BadInput(
-                "say why you deny it: the requester sees your reason".to_owned(),
-            ));
-        }
+        let reason = tenancy::decision_reason(reason, approve).map_err(ServiceError::BadInput)?;
+        let reason = reason.as_str();
         let request = self
             .store()
             .namespace_request(id)
