@@ -211,6 +211,20 @@ fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
             .create(&PostParams::default(), &existing)
             .await
             .expect("create namespace");
+        // Name checks read the watch cache: wait until it has seen the new namespace.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = draft("made-by-hand", "payments", "small");
+            let check = call_json(&app, &dana, CheckDraft::PATH, json!({ "draft": d })).await;
+            if check.to_string().contains("taken") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cache never saw made-by-hand"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         // The small tier allows short lifetimes only, for this test.
         let store = Store::connect(&pg.server().url("berth_test"), &test_config().database)
             .await

@@ -22,16 +22,22 @@ fn on_event(url: &'static str, event: &'static str, on_change: impl Fn() + Clone
         let Ok(source) = web_sys::EventSource::new(url) else {
             return;
         };
-        let on_change = on_change.clone();
-        let listener = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| on_change());
-        if source
+        let changed = on_change.clone();
+        let listener = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |_| changed());
+        // Whatever changed between the page's render and the stream's (re)connection has no
+        // event of its own: reload once each time the stream opens.
+        let opened = on_change.clone();
+        let on_open = Closure::<dyn Fn(web_sys::Event)>::new(move |_| opened());
+        let listening = source
             .add_event_listener_with_callback(event, listener.as_ref().unchecked_ref())
-            .is_err()
-        {
+            .and_then(|()| {
+                source.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref())
+            });
+        if listening.is_err() {
             source.close();
             return;
         }
-        let held = SendWrapper::new((source, listener));
+        let held = SendWrapper::new((source, listener, on_open));
         leptos::prelude::on_cleanup(move || held.0.close());
     });
     #[cfg(not(feature = "hydrate"))]
