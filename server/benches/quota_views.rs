@@ -199,13 +199,14 @@ async fn run() -> Result<(), String> {
         percentile(&mut s, 0.95),
         size,
     ));
-    let page = {
+    // A page as the browser asks for it (signed in, GET, whole body).
+    let get = |path: &'static str| {
         let client = client.clone();
         let base = base.clone();
         let cookie = cookie.clone();
         move || {
             let client = client.clone();
-            let url = format!("{base}/namespaces");
+            let url = format!("{base}{path}");
             let cookie = cookie.clone();
             async move {
                 let res = client
@@ -219,7 +220,7 @@ async fn run() -> Result<(), String> {
             }
         }
     };
-    let (mut s, size) = time(rounds, page).await?;
+    let (mut s, size) = time(rounds, get("/namespaces")).await?;
     rows.push((
         "berth: /namespaces page (SSR, with capacity)",
         percentile(&mut s, 0.5),
@@ -285,26 +286,6 @@ async fn run() -> Result<(), String> {
         percentile(&mut s, 0.95),
         size,
     ));
-    let rollout_page = {
-        let client = client.clone();
-        let base = base.clone();
-        let cookie = cookie.clone();
-        move || {
-            let client = client.clone();
-            let url = format!("{base}/rollouts?team=team-00");
-            let cookie = cookie.clone();
-            async move {
-                let res = client
-                    .get(url)
-                    .header("cookie", cookie)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let body = res.bytes().await.map_err(|e| e.to_string())?;
-                Ok(body.len())
-            }
-        }
-    };
     // Time to first byte separately from the whole page: the shell streams before the data.
     let mut first_bytes = Vec::new();
     for _ in 0..rounds {
@@ -325,7 +306,7 @@ async fn run() -> Result<(), String> {
         percentile(&mut first_bytes, 0.95),
         0,
     ));
-    let (mut s, size) = time(rounds, rollout_page).await?;
+    let (mut s, size) = time(rounds, get("/rollouts?team=team-00")).await?;
     rows.push((
         "berth: /rollouts?team= page, whole (SSR)",
         percentile(&mut s, 0.5),

@@ -1,7 +1,7 @@
 //! Extensions and quota changes of provisioned namespaces: asking, deciding, listing. Applying
 //! is the provisioner's.
 
-use domain::access::{Action, Decision, Role, Target, decide};
+use domain::access::{Action, Decision, Target, decide};
 use domain::audit::NewEvent;
 use domain::change::{self, ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
 use domain::identity::{CurrentUser, RequestOrigin};
@@ -169,14 +169,9 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<Vec<ChangeView>, ServiceError> {
-        let everything = user.roles.contains(&Role::Sre) || user.roles.contains(&Role::Admin);
         let rows = self
             .store()
-            .namespace_changes(
-                (!everything).then_some(user.teams.as_slice()),
-                &user.id,
-                CHANGES_SHOWN,
-            )
+            .namespace_changes(super::request_scope(user), &user.id, CHANGES_SHOWN)
             .await?;
         let actor = user.actor();
         Ok(rows

@@ -44,6 +44,16 @@ pub enum ServiceError {
     Conflict(String),
 }
 
+/// Whose requests `user` sees: `None` for everyone's (SREs and admins), else their teams'
+/// (their own come on top, by requester).
+pub(crate) fn request_scope(user: &CurrentUser) -> Option<&[String]> {
+    let everything = user
+        .roles
+        .iter()
+        .any(|r| matches!(r, domain::access::Role::Sre | domain::access::Role::Admin));
+    (!everything).then_some(user.teams.as_slice())
+}
+
 /// Everything the HTTP layer and the server functions call.
 #[derive(Clone, Debug)]
 pub struct Services {

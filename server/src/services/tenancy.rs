@@ -241,14 +241,9 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<Vec<RequestView>, ServiceError> {
-        let everything = user.roles.contains(&Role::Sre) || user.roles.contains(&Role::Admin);
         let rows = self
             .store()
-            .namespace_requests(
-                (!everything).then_some(user.teams.as_slice()),
-                &user.id,
-                REQUESTS_SHOWN,
-            )
+            .namespace_requests(super::request_scope(user), &user.id, REQUESTS_SHOWN)
             .await?;
         let actor = user.actor();
         Ok(rows
