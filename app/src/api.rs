@@ -242,6 +242,26 @@ pub async fn rollout_overview(
         .map_err(ServerFnError::new)
 }
 
+/// One workload with its pods and recent events; `kind` as in the page address
+/// (`deployment`, `statefulset`, `daemonset`).
+#[server]
+pub async fn workload_detail(
+    kind: String,
+    namespace: String,
+    name: String,
+) -> Result<domain::workload_detail::WorkloadDetail, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    let kind = domain::rollout::WorkloadKind::from_slug(&kind).ok_or_else(|| {
+        ServerFnError::new(format!(
+            "unknown workload kind {kind:?}: deployment, statefulset or daemonset"
+        ))
+    })?;
+    backend()?
+        .workload_detail(&user, kind, namespace, name)
+        .await
+        .map_err(ServerFnError::new)
+}
+
 /// Restart, pause / resume, scale or roll back a workload; the answer says what happened or why
 /// not.
 #[server(input = leptos::server_fn::codec::Json)]

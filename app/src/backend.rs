@@ -10,7 +10,7 @@ use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, 
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
-pub trait Backend: ChangeBackend + RolloutBackend + WorkloadBackend {
+pub trait Backend: ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
 
@@ -141,6 +141,18 @@ pub trait WorkloadBackend: Send + Sync + 'static {
         name: String,
         action: domain::rollout::WorkloadAction,
     ) -> Result<String, String>;
+}
+
+/// One workload in full: pods and events beside its rollout view.
+#[async_trait::async_trait]
+pub trait WorkloadDetailBackend: Send + Sync + 'static {
+    async fn workload_detail(
+        &self,
+        user: &CurrentUser,
+        kind: domain::rollout::WorkloadKind,
+        namespace: String,
+        name: String,
+    ) -> Result<domain::workload_detail::WorkloadDetail, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -14,7 +14,7 @@ use domain::areas::Area;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -22,7 +22,7 @@ use components::layout::Layout;
 use pages::{
     audit::AuditPage, home::HomePage, me::MePage, namespaces::NamespacesPage, not_found::NotFound,
     onboarding::OnboardingPage, planned::PlannedArea, rollouts::RolloutsPage, signin::SignInPage,
-    tiers::TiersPage,
+    tiers::TiersPage, workload::WorkloadPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -61,6 +61,15 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment(Area::Onboarding.slug()) view=OnboardingPage />
                     <Route path=StaticSegment(Area::Namespaces.slug()) view=NamespacesPage />
                     <Route path=StaticSegment(Area::Rollouts.slug()) view=RolloutsPage />
+                    <Route
+                        path=(
+                            StaticSegment(Area::Rollouts.slug()),
+                            ParamSegment("kind"),
+                            ParamSegment("namespace"),
+                            ParamSegment("name"),
+                        )
+                        view=WorkloadPage
+                    />
                     <Route
                         path=StaticSegment(Area::Cost.slug())
                         view=|| view! { <PlannedArea area=Area::Cost /> }

@@ -18,4 +18,5 @@ pub mod quota;
 pub mod rollout;
 pub mod tenancy;
 pub mod tiers;
+pub mod workload_detail;
 pub mod yaml;

@@ -281,6 +281,8 @@ pub struct RevisionView {
     /// When the ReplicaSet was made, RFC 3339.
     pub created_at: Option<String>,
     pub replicas: i32,
+    /// The `release` label of its pod template (stable / canary / alpha).
+    pub release: Option<String>,
 }
 
 /// What someone may do to a workload from the rollouts page.

@@ -418,3 +418,189 @@ fn actions_are_authorised_kept_within_quota_and_audited() {
         app.stop().await;
     });
 }
+
+/// The detail page's server function: its answer, or the error text with the status.
+async fn detail(
+    app: &TestApp,
+    cookie: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, (u16, String)> {
+    let res = app
+        .client
+        .post(app.url(app::api::WorkloadDetail::PATH))
+        .header(reqwest::header::ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .form(&[("kind", kind), ("namespace", namespace), ("name", name)])
+        .send()
+        .await
+        .expect("server function");
+    let status = res.status().as_u16();
+    if status == 200 {
+        Ok(res.json().await.expect("json answer"))
+    } else {
+        Err((status, res.text().await.unwrap_or_default()))
+    }
+}
+
+/// Polls the detail page until `ready` holds of it.
+async fn detail_until(
+    app: &TestApp,
+    cookie: &str,
+    name: &str,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = detail(app, cookie, "deployment", "payments-shop", name).await;
+        if let Ok(d) = &answer
+            && ready(d)
+        {
+            return d.clone();
+        }
+        assert!(Instant::now() < deadline, "{name}: never {what}: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x[key].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_workload_page_lists_its_pods_revisions_and_events() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let admin = admin_client(&app).await;
+        namespace(&admin, "payments-shop", "payments", None).await;
+        namespace(&admin, "platform-tools", "platform", None).await;
+        let shop = Api::<Deployment>::namespaced(admin.clone(), "payments-shop");
+        shop.create(
+            &PostParams::default(),
+            &deployment("web", "nginx:1.27", 2, None),
+        )
+        .await
+        .expect("web");
+        shop.create(
+            &PostParams::default(),
+            &deployment("crashy", "nginx:1.27", 1, Some("crash-loop")),
+        )
+        .await
+        .expect("crashy");
+        Api::<Deployment>::namespaced(admin.clone(), "platform-tools")
+            .create(
+                &PostParams::default(),
+                &deployment("ops", "busybox:1.36", 1, None),
+            )
+            .await
+            .expect("ops");
+        let dana = sign_in(&app, "demo:dana").await;
+        wait_for(&app, &dana, "payments-shop", "web", "Complete").await;
+        shop.patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "nginx:1.28"}
+            ]}}}})),
+        )
+        .await
+        .expect("set image");
+
+        // Once revision 2 is out, both pods run it, ready, each on a node.
+        let web = detail_until(&app, &dana, "web", "two ready pods at revision 2", |d| {
+            let pods = d["pods"].as_array().cloned().unwrap_or_default();
+            d["workload"]["state"] == "Complete"
+                && pods.len() == 2
+                && pods
+                    .iter()
+                    .all(|p| p["status"] == "Running" && p["revision"] == "2")
+        })
+        .await;
+        for pod in web["pods"].as_array().into_iter().flatten() {
+            assert_eq!(pod["ready"], "1/1", "{pod}");
+            assert_eq!(pod["restarts"], 0, "{pod}");
+            assert!(pod["node"].is_string(), "{pod}");
+            assert!(pod["created_at"].is_string(), "{pod}");
+        }
+        // The history from its ReplicaSets, newest first, with release labels.
+        let revisions = &web["workload"]["revisions"];
+        assert_eq!(
+            revisions
+                .as_array()
+                .map(|r| r.iter().map(|r| r["revision"].clone()).collect::<Vec<_>>()),
+            Some(vec![json!(2), json!(1)])
+        );
+        assert_eq!(revisions[0]["images"], json!(["nginx:1.28"]));
+        assert_eq!(revisions[1]["images"], json!(["nginx:1.27"]));
+        assert_eq!(revisions[0]["release"], "stable");
+        // Events of the Deployment, its ReplicaSets and its pods, newest first.
+        let objects = strings(&web["events"], "object");
+        assert!(
+            objects.iter().any(|o| o == "Deployment/web"),
+            "{objects:?}"
+        );
+        assert!(
+            objects.iter().any(|o| o.starts_with("ReplicaSet/web-")),
+            "{objects:?}"
+        );
+        assert!(
+            objects.iter().any(|o| o.starts_with("Pod/web-")),
+            "{objects:?}"
+        );
+        assert!(
+            strings(&web["events"], "reason").contains(&"ScalingReplicaSet".to_owned()),
+            "{web}"
+        );
+        let seen = strings(&web["events"], "last_seen");
+        let mut sorted = seen.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
+        assert_eq!(seen, sorted, "newest first");
+        assert!(
+            !objects.iter().any(|o| o.contains("crashy")),
+            "only this workload's events"
+        );
+
+        // A crash-looping pod says so, as kubectl would, with its restarts and the kubelet's
+        // back-off warning.
+        let crashy = detail_until(&app, &dana, "crashy", "crash-looping", |d| {
+            d["pods"][0]["status"] == "CrashLoopBackOff"
+                && d["pods"][0]["restarts"].as_i64().is_some_and(|r| r > 0)
+        })
+        .await;
+        assert_eq!(crashy["pods"][0]["healthy"], false);
+        assert_eq!(crashy["pods"][0]["ready"], "0/1");
+        assert!(
+            crashy["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["reason"] == "BackOff" && e["kind"] == "Warning"),
+            "{crashy}"
+        );
+
+        // Another team's workload is not Dana's to open; a kind that is no workload is refused.
+        let (status, why) = detail(&app, &dana, "deployment", "platform-tools", "ops")
+            .await
+            .expect_err("another team's");
+        assert_eq!(status, 500);
+        assert!(why.contains("no Deployment ops in namespace platform-tools"), "{why}");
+        let (_, why) = detail(&app, &dana, "cronjob", "payments-shop", "web")
+            .await
+            .expect_err("not a workload kind");
+        assert!(why.contains("unknown workload kind"), "{why}");
+        let sam = sign_in(&app, "demo:sam").await;
+        assert!(
+            detail(&app, &sam, "deploy", "platform-tools", "ops")
+                .await
+                .is_ok(),
+            "an SRE sees every namespace"
+        );
+        app.stop().await;
+    });
+}

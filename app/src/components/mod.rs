@@ -4,3 +4,4 @@ pub mod decide;
 pub mod layout;
 pub mod live;
 pub mod poll;
+pub mod workload;

@@ -11,3 +11,4 @@ pub mod planned;
 pub mod rollouts;
 pub mod signin;
 pub mod tiers;
+pub mod workload;

@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use domain::findings::Severity;
-use domain::rollout::{
-    NamespaceRollouts, RolloutState, WorkloadAction, WorkloadKind, WorkloadView,
-};
+use domain::rollout::{NamespaceRollouts, WorkloadView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{ActOnWorkload, rollout_overview};
+use crate::components::workload::{
+    ActionResult, Actions, ProgressBar, severity_class, state_class,
+};
 use crate::session::signed_in_user;
 
 #[component]
@@ -66,12 +67,7 @@ fn RolloutList() -> impl IntoView {
                 <p id="rollout-filter">"Showing " <strong>{s}</strong> " · " <a href="/rollouts">"everything you may see"</a></p>
             })
         }}
-        {move || match act.value().get() {
-            Some(Ok(Ok(done))) => view! { <p class="notice" id="action-result">{done}</p> }.into_any(),
-            Some(Ok(Err(why))) => view! { <p class="error" id="action-result">{why}</p> }.into_any(),
-            Some(Err(err)) => view! { <p class="error" id="action-result">{err.to_string()}</p> }.into_any(),
-            None => ().into_any(),
-        }}
+        <ActionResult act=act />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 list.get()
@@ -91,21 +87,9 @@ fn RolloutList() -> impl IntoView {
     }
 }
 
-fn state_class(state: RolloutState) -> &'static str {
-    match state {
-        RolloutState::Complete => "badge ok",
-        RolloutState::Stalled => "badge bad",
-        RolloutState::Progressing => "badge busy",
-        RolloutState::Paused | RolloutState::Unknown => "badge wait",
-    }
-}
-
-fn severity_class(s: Severity) -> &'static str {
-    match s {
-        Severity::Danger => "finding danger",
-        Severity::Warn => "finding warn",
-        Severity::Pass => "finding pass",
-    }
+/// The workload's own page.
+pub fn detail_href(w: &WorkloadView) -> String {
+    format!("/rollouts/{}/{}/{}", w.kind.slug(), w.namespace, w.name)
 }
 
 #[component]
@@ -211,7 +195,6 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
         }
         .into_any()
     };
-    let width = w.progress.clamp(0.0, 100.0);
     let revision = match (&w.revision, &w.revision_since) {
         (Some(r), Some(since)) => format!("revision {r} since {since}"),
         (Some(r), None) => format!("revision {r}"),
@@ -225,101 +208,20 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
             data-state=w.state.as_str()
         >
             <td>
-                <strong>{w.name.clone()}</strong>
+                <a class="workload-link" href=detail_href(&w)><strong>{w.name.clone()}</strong></a>
                 <div class="muted">{w.kind.as_str()} {w.release.clone().map(|r| view! { " · " <span class="release">{r}</span> })}</div>
             </td>
             <td class="images">{w.images.join(", ")}</td>
             <td>{format!("{} desired · {} updated · {} ready · {} available", w.desired, w.updated, w.ready, w.available)}</td>
             <td>
                 <span class=state_class(w.state)>{w.state.as_str()}</span>
-                <span class="bar" role="progressbar" aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
-                    <span class="fill" style=format!("width: {width:.1}%")></span>
-                </span>
+                <ProgressBar progress=w.progress />
                 <div class="rollout-message">{w.message.clone()}</div>
                 {blocking}
             </td>
             <td>{w.strategy.clone()} <div class="muted">{revision}</div> {history}</td>
             <td>{findings} {actions}</td>
         </tr>
-    }
-    .into_any()
-}
-
-/// Asks the browser to confirm, so no click changes a workload by accident.
-fn confirmed(question: &str) -> bool {
-    window().confirm_with_message(question).unwrap_or(false)
-}
-
-/// Restart, pause / resume, scale and roll back, each confirmed first.
-#[component]
-fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
-    let kind = w.kind;
-    let namespace = w.namespace.clone();
-    let name = w.name.clone();
-    let run = move |action: WorkloadAction, question: String| {
-        if confirmed(&question) {
-            act.dispatch(ActOnWorkload {
-                kind,
-                namespace: namespace.clone(),
-                name: name.clone(),
-                action,
-            });
-        }
-    };
-    let replicas = RwSignal::new(w.desired.to_string());
-    let older: Vec<i64> = w.revisions.iter().skip(1).map(|r| r.revision).collect();
-    let target = RwSignal::new(older.first().map(|r| r.to_string()).unwrap_or_default());
-    let deployment = kind == WorkloadKind::Deployment;
-    let label = w.name.clone();
-    let (restart, pause, scale, rollback) = (run.clone(), run.clone(), run.clone(), run);
-    let paused = w.paused;
-    view! {
-        <div class="workload-actions">
-            <button class="link-button" data-action="restart" on:click={
-                let label = label.clone();
-                move |_| restart(WorkloadAction::Restart, format!("Restart {label}? New pods replace the running ones."))
-            }>"Restart"</button>
-            {deployment.then(|| {
-                let label = label.clone();
-                view! {
-                    <button class="link-button" data-action="pause" on:click=move |_| {
-                        let action = if paused { WorkloadAction::Resume } else { WorkloadAction::Pause };
-                        let verb = if paused { "Resume" } else { "Pause" };
-                        pause(action, format!("{verb} the rollout of {label}?"));
-                    }>{if paused { "Resume" } else { "Pause" }}</button>
-                }
-            })}
-            {(kind != WorkloadKind::DaemonSet).then(|| {
-                let label = label.clone();
-                view! {
-                    <span class="scale">
-                        <input type="number" min="0" max="1000" name="replicas" prop:value=move || replicas.get()
-                            on:input=move |ev| replicas.set(event_target_value(&ev)) />
-                        <button class="link-button" data-action="scale" on:click=move |_| {
-                            match replicas.get().trim().parse::<i32>() {
-                                Ok(n) => scale(WorkloadAction::Scale { replicas: n }, format!("Scale {label} to {n}?")),
-                                Err(_) => { let _ = window().alert_with_message("replicas must be a whole number"); }
-                            }
-                        }>"Scale"</button>
-                    </span>
-                }
-            })}
-            {(deployment && !older.is_empty()).then(|| {
-                let label = label.clone();
-                view! {
-                    <span class="rollback">
-                        <select name="revision" prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
-                            {older.iter().map(|r| view! { <option value=r.to_string()>{format!("revision {r}")}</option> }).collect_view()}
-                        </select>
-                        <button class="link-button" data-action="rollback" on:click=move |_| {
-                            if let Ok(revision) = target.get().parse::<i64>() {
-                                rollback(WorkloadAction::Rollback { revision }, format!("Roll {label} back to revision {revision}?"));
-                            }
-                        }>"Roll back"</button>
-                    </span>
-                }
-            })}
-        </div>
     }
     .into_any()
 }

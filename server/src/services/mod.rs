@@ -16,6 +16,7 @@ pub mod quota;
 pub mod rollouts;
 pub mod tenancy;
 pub mod workload_actions;
+pub mod workload_detail;
 
 use std::sync::Arc;
 

@@ -153,6 +153,7 @@ fn revision_view(revision: i64, rs: &ReplicaSet) -> RevisionView {
             .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
         created_at: rs.metadata.creation_timestamp.as_ref().map(rfc3339),
         replicas: rs.status.as_ref().map(|s| s.replicas).unwrap_or(0),
+        release: rs.spec.template.as_ref().and_then(release),
     }
 }
 

@@ -1,0 +1,126 @@
+//! Pieces both rollout pages show: the state badge, the progress bar, findings' colours and the
+//! confirmed actions on a workload.
+
+use domain::findings::Severity;
+use domain::rollout::{RolloutState, WorkloadAction, WorkloadKind, WorkloadView};
+use leptos::prelude::*;
+
+use crate::api::ActOnWorkload;
+
+pub fn state_class(state: RolloutState) -> &'static str {
+    match state {
+        RolloutState::Complete => "badge ok",
+        RolloutState::Stalled => "badge bad",
+        RolloutState::Progressing => "badge busy",
+        RolloutState::Paused | RolloutState::Unknown => "badge wait",
+    }
+}
+
+pub fn severity_class(s: Severity) -> &'static str {
+    match s {
+        Severity::Danger => "finding danger",
+        Severity::Warn => "finding warn",
+        Severity::Pass => "finding pass",
+    }
+}
+
+/// A rollout's progress, 0–100, as a bar screen readers can read.
+#[component]
+pub fn ProgressBar(progress: f64) -> impl IntoView {
+    let width = progress.clamp(0.0, 100.0);
+    view! {
+        <span class="bar" role="progressbar" aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
+            <span class="fill" style=format!("width: {width:.1}%")></span>
+        </span>
+    }
+}
+
+/// What the last action answered, or nothing yet.
+#[component]
+pub fn ActionResult(act: ServerAction<ActOnWorkload>) -> impl IntoView {
+    move || match act.value().get() {
+        Some(Ok(Ok(done))) => view! { <p class="notice" id="action-result">{done}</p> }.into_any(),
+        Some(Ok(Err(why))) => view! { <p class="error" id="action-result">{why}</p> }.into_any(),
+        Some(Err(err)) => view! { <p class="error" id="action-result">{err.to_string()}</p> }.into_any(),
+        None => ().into_any(),
+    }
+}
+
+/// Asks the browser to confirm, so no click changes a workload by accident.
+fn confirmed(question: &str) -> bool {
+    window().confirm_with_message(question).unwrap_or(false)
+}
+
+/// Restart, pause / resume, scale and roll back, each confirmed first.
+#[component]
+pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
+    let kind = w.kind;
+    let namespace = w.namespace.clone();
+    let name = w.name.clone();
+    let run = move |action: WorkloadAction, question: String| {
+        if confirmed(&question) {
+            act.dispatch(ActOnWorkload {
+                kind,
+                namespace: namespace.clone(),
+                name: name.clone(),
+                action,
+            });
+        }
+    };
+    let replicas = RwSignal::new(w.desired.to_string());
+    let older: Vec<i64> = w.revisions.iter().skip(1).map(|r| r.revision).collect();
+    let target = RwSignal::new(older.first().map(|r| r.to_string()).unwrap_or_default());
+    let deployment = kind == WorkloadKind::Deployment;
+    let label = w.name.clone();
+    let (restart, pause, scale, rollback) = (run.clone(), run.clone(), run.clone(), run);
+    let paused = w.paused;
+    view! {
+        <div class="workload-actions">
+            <button class="link-button" data-action="restart" on:click={
+                let label = label.clone();
+                move |_| restart(WorkloadAction::Restart, format!("Restart {label}? New pods replace the running ones."))
+            }>"Restart"</button>
+            {deployment.then(|| {
+                let label = label.clone();
+                view! {
+                    <button class="link-button" data-action="pause" on:click=move |_| {
+                        let action = if paused { WorkloadAction::Resume } else { WorkloadAction::Pause };
+                        let verb = if paused { "Resume" } else { "Pause" };
+                        pause(action, format!("{verb} the rollout of {label}?"));
+                    }>{if paused { "Resume" } else { "Pause" }}</button>
+                }
+            })}
+            {(kind != WorkloadKind::DaemonSet).then(|| {
+                let label = label.clone();
+                view! {
+                    <span class="scale">
+                        <input type="number" min="0" max="1000" name="replicas" prop:value=move || replicas.get()
+                            on:input=move |ev| replicas.set(event_target_value(&ev)) />
+                        <button class="link-button" data-action="scale" on:click=move |_| {
+                            match replicas.get().trim().parse::<i32>() {
+                                Ok(n) => scale(WorkloadAction::Scale { replicas: n }, format!("Scale {label} to {n}?")),
+                                Err(_) => { let _ = window().alert_with_message("replicas must be a whole number"); }
+                            }
+                        }>"Scale"</button>
+                    </span>
+                }
+            })}
+            {(deployment && !older.is_empty()).then(|| {
+                let label = label.clone();
+                view! {
+                    <span class="rollback">
+                        <select name="revision" prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
+                            {older.iter().map(|r| view! { <option value=r.to_string()>{format!("revision {r}")}</option> }).collect_view()}
+                        </select>
+                        <button class="link-button" data-action="rollback" on:click=move |_| {
+                            if let Ok(revision) = target.get().parse::<i64>() {
+                                rollback(WorkloadAction::Rollback { revision }, format!("Roll {label} back to revision {revision}?"));
+                            }
+                        }>"Roll back"</button>
+                    </span>
+                }
+            })}
+        </div>
+    }
+    .into_any()
+}

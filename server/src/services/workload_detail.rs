@@ -1,0 +1,303 @@
+//! One workload in full: the rollout view, its pods as `kubectl get pods` shows them (with the
+//! revision each belongs to) and the recent events of the workload, its ReplicaSets and pods.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use domain::identity::CurrentUser;
+use domain::rollout::WorkloadKind;
+use domain::workload_detail::{
+    self, ContainerReport, ContainerState, EventRow, PodReport, PodRow, WorkloadDetail,
+};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use kube::api::{Api, ListParams};
+
+use super::rollouts::{REVISION, RolloutFilter};
+use super::{ServiceError, Services};
+
+/// The label tying a Deployment's pod to its ReplicaSet.
+const POD_TEMPLATE_HASH: &str = "pod-template-hash";
+/// The label tying a StatefulSet's or DaemonSet's pod to its ControllerRevision.
+const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
+
+/// What the cache holds of the workload: its pod selector, and the names of the ReplicaSets it
+/// owns with their pod-template hash and revision.
+struct Owned {
+    selector: BTreeMap<String, String>,
+    replica_sets: Vec<(String, Option<String>, Option<String>)>,
+}
+
+fn container(c: &ContainerStatus) -> ContainerReport {
+    let state = c.state.as_ref();
+    let state = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+        ContainerState::Waiting {
+            reason: w.reason.clone().unwrap_or_default(),
+        }
+    } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+        ContainerState::Terminated {
+            reason: t.reason.clone().unwrap_or_default(),
+            exit_code: t.exit_code,
+            signal: t.signal.unwrap_or(0),
+        }
+    } else if state.and_then(|s| s.running.as_ref()).is_some() {
+        ContainerState::Running
+    } else {
+        ContainerState::Unknown
+    };
+    ContainerReport {
+        state,
+        ready: c.ready,
+        restarts: c.restart_count,
+    }
+}
+
+fn report(pod: &Pod) -> PodReport {
+    let status = pod.status.as_ref();
+    let spec = pod.spec.as_ref();
+    let condition = |kind: &str| {
+        status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
+    };
+    let reports = |list: Option<&Vec<ContainerStatus>>| {
+        list.map(|l| l.iter().map(container).collect())
+            .unwrap_or_default()
+    };
+    PodReport {
+        phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+        reason: status.and_then(|s| s.reason.clone()),
+        init_total: spec
+            .and_then(|s| s.init_containers.as_ref())
+            .map_or(0, Vec::len),
+        init: reports(status.and_then(|s| s.init_container_statuses.as_ref())),
+        total: spec.map_or(0, |s| s.containers.len()),
+        containers: reports(status.and_then(|s| s.container_statuses.as_ref())),
+        initialized: condition("Initialized"),
+        ready_condition: condition("Ready"),
+        deleting: pod.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+fn matches(labels: Option<&BTreeMap<String, String>>, selector: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty()
+        && selector
+            .iter()
+            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+fn event_row(e: &Event) -> EventRow {
+    let involved = &e.involved_object;
+    EventRow {
+        kind: e.type_.clone().unwrap_or_else(|| "Normal".to_owned()),
+        reason: e.reason.clone().unwrap_or_default(),
+        object: format!(
+            "{}/{}",
+            involved.kind.as_deref().unwrap_or("Object"),
+            involved.name.as_deref().unwrap_or("")
+        ),
+        message: e.message.clone().unwrap_or_default(),
+        count: e.count.unwrap_or(1),
+        last_seen: e
+            .last_timestamp
+            .as_ref()
+            .or(e.first_timestamp.as_ref())
+            .or(e.metadata.creation_timestamp.as_ref())
+            .map(|t| t.0.to_string()),
+    }
+}
+
+impl Services {
+    /// The workload `kind` `namespace`/`name` as `user` may see it, with its pods and events.
+    pub async fn workload_detail(
+        &self,
+        user: &CurrentUser,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<WorkloadDetail, ServiceError> {
+        let missing = || {
+            ServiceError::NotFound(format!(
+                "no {} {name} in namespace {namespace} that you may see",
+                kind.as_str()
+            ))
+        };
+        let filter = RolloutFilter {
+            namespace: Some(namespace.to_owned()),
+            team: None,
+        };
+        // The same view as the list, so the two pages never disagree, and the same visibility.
+        let workload = self
+            .rollouts(user, &filter)
+            .await?
+            .into_iter()
+            .flat_map(|g| g.workloads)
+            .find(|w| w.kind == kind && w.name == name)
+            .ok_or_else(missing)?;
+        let owned = self.owned(kind, namespace, name).await?.ok_or_else(missing)?;
+        let caches = self.cached().await?;
+        let revision_of_hash: HashMap<&str, &str> = owned
+            .replica_sets
+            .iter()
+            .filter_map(|(_, hash, revision)| Some((hash.as_deref()?, revision.as_deref()?)))
+            .collect();
+        let mut pods: Vec<PodRow> = Vec::new();
+        for pod in caches.pods.state() {
+            if pod.metadata.namespace.as_deref() != Some(namespace)
+                || !matches(pod.metadata.labels.as_ref(), &owned.selector)
+            {
+                continue;
+            }
+            let columns = workload_detail::pod_columns(&report(&pod));
+            let labels = pod.metadata.labels.as_ref();
+            let revision = match kind {
+                WorkloadKind::Deployment => labels
+                    .and_then(|l| l.get(POD_TEMPLATE_HASH))
+                    .and_then(|h| revision_of_hash.get(h.as_str()))
+                    .map(|r| (*r).to_owned()),
+                _ => labels.and_then(|l| l.get(CONTROLLER_REVISION_HASH)).cloned(),
+            };
+            pods.push(PodRow {
+                name: pod.metadata.name.clone().unwrap_or_default(),
+                healthy: columns.healthy(),
+                ready: columns.ready(),
+                status: columns.status,
+                restarts: columns.restarts,
+                node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+                created_at: pod
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map(|t| t.0.to_string()),
+                revision,
+            });
+        }
+        workload_detail::sort_pods(&mut pods);
+        let mut about: HashSet<(String, String)> = HashSet::new();
+        about.insert((kind.as_str().to_owned(), name.to_owned()));
+        for (rs, _, _) in &owned.replica_sets {
+            about.insert(("ReplicaSet".to_owned(), rs.clone()));
+        }
+        for pod in &pods {
+            about.insert(("Pod".to_owned(), pod.name.clone()));
+        }
+        let events = self.events_about(namespace, &about).await?;
+        Ok(WorkloadDetail {
+            workload,
+            pods,
+            events,
+        })
+    }
+
+    /// The selector and ReplicaSets of a workload, from the watch caches.
+    async fn owned(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Owned>, ServiceError> {
+        let caches = self.cached().await?;
+        let here = |ns: Option<&String>, n: Option<&String>| {
+            ns.map(String::as_str) == Some(namespace) && n.map(String::as_str) == Some(name)
+        };
+        let found = match kind {
+            WorkloadKind::Deployment => caches
+                .deployments
+                .state()
+                .into_iter()
+                .find(|d| here(d.metadata.namespace.as_ref(), d.metadata.name.as_ref()))
+                .map(|d| {
+                    (
+                        d.spec.selector.match_labels.clone(),
+                        d.metadata.uid.clone(),
+                    )
+                }),
+            WorkloadKind::StatefulSet => caches
+                .stateful_sets
+                .state()
+                .into_iter()
+                .find(|s| here(s.metadata.namespace.as_ref(), s.metadata.name.as_ref()))
+                .map(|s| (s.spec.selector.match_labels.clone(), None)),
+            WorkloadKind::DaemonSet => caches
+                .daemon_sets
+                .state()
+                .into_iter()
+                .find(|d| here(d.metadata.namespace.as_ref(), d.metadata.name.as_ref()))
+                .map(|d| (d.spec.selector.match_labels.clone(), None)),
+        };
+        let Some((selector, uid)) = found else {
+            return Ok(None);
+        };
+        let replica_sets = match uid {
+            Some(uid) => caches
+                .replica_sets
+                .state()
+                .into_iter()
+                .filter(|rs| {
+                    rs.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.uid == uid)
+                })
+                .map(|rs| {
+                    let labels = rs.metadata.labels.as_ref();
+                    (
+                        rs.metadata.name.clone().unwrap_or_default(),
+                        labels.and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned(),
+                        rs.metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(REVISION))
+                            .cloned(),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(Some(Owned {
+            selector: selector.unwrap_or_default(),
+            replica_sets,
+        }))
+    }
+
+    /// Recent events in `namespace` about any of `about` (kind, name): one namespaced list,
+    /// asked only when someone opens a workload.
+    async fn events_about(
+        &self,
+        namespace: &str,
+        about: &HashSet<(String, String)>,
+    ) -> Result<Vec<EventRow>, ServiceError> {
+        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
+        let rows = list
+            .items
+            .iter()
+            .filter(|e| {
+                let o = &e.involved_object;
+                about.contains(&(
+                    o.kind.clone().unwrap_or_default(),
+                    o.name.clone().unwrap_or_default(),
+                ))
+            })
+            .map(event_row)
+            .collect();
+        Ok(workload_detail::recent_events(rows))
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::WorkloadDetailBackend for Services {
+    async fn workload_detail(
+        &self,
+        user: &CurrentUser,
+        kind: WorkloadKind,
+        namespace: String,
+        name: String,
+    ) -> Result<WorkloadDetail, String> {
+        Services::workload_detail(self, user, kind, &namespace, &name)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
