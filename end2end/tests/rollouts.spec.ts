@@ -72,6 +72,44 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await expect(stalled).toHaveAttribute('data-state', 'stalled', { timeout: 30_000 });
   await expect(stalled).toContainText('exceeded its progress deadline');
   await expect(stalled.locator('.blocking-pod')).toContainText('not ready');
+
+  // Its own page names the pod as kubectl get pods would, with the kubelet's warnings.
+  await stalled.locator('a.workload-link').click();
+  await expect(dana).toHaveURL(new RegExp(`/rollouts/deployment/${name}/stuck$`));
+  await expect(dana.locator('#workload')).toHaveAttribute('data-state', 'stalled');
+  const pod = dana.locator('#pods tr.pod');
+  await expect(pod).toHaveCount(1);
+  await expect(pod).toHaveAttribute('data-status', 'Running');
+  await expect(pod).toContainText('0/1');
+  await expect(pod.locator('.node')).not.toHaveText('not scheduled');
+  await expect(dana.locator('#events tr.event[data-reason="Unhealthy"]').first()).toContainText('Readiness probe failed', {
+    timeout: 20_000,
+  });
+  await expect(dana.locator('#findings [data-check="image-tag"]')).toBeVisible();
+
+  // The web page: three revisions with images and release, both pods on the current one.
+  await dana.goto(`/rollouts/deployment/${name}/web`);
+  await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await expect(dana.locator('#history tr.revision')).toHaveCount(2);
+  await expect(dana.locator('#history tr.revision.current')).toHaveAttribute('data-revision', '3');
+  await expect(dana.locator('#history tr[data-revision="2"] .images')).toHaveText('nginx:1.28');
+  await expect(dana.locator('#pods tr.pod[data-status="Running"]')).toHaveCount(2, { timeout: 30_000 });
+  await expect(dana.locator('#events')).toContainText('ScalingReplicaSet');
+  // Restart from here, confirmed; the new pods arrive without a reload.
+  const before = await dana.locator('#pods tr.pod').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pod')));
+  await dana.locator('[data-action="restart"]').click();
+  await expect(dana.locator('#action-result')).toContainText('web');
+  await expect
+    .poll(
+      async () => {
+        const now = await dana.locator('#pods tr.pod[data-status="Running"]').evaluateAll((rows) =>
+          rows.map((r) => r.getAttribute('data-pod')),
+        );
+        return now.length === 2 && now.every((p) => !before.includes(p));
+      },
+      { timeout: 40_000 },
+    )
+    .toBe(true);
   expect(errors).toEqual([]);
 
   // The audit trail lists the rollback, intent and outcome.
