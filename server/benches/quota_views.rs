@@ -150,7 +150,8 @@ async fn run() -> Result<(), String> {
         .ok_or("no session cookie")?
         .to_owned();
 
-    let post = |path: &'static str| {
+    // A server function called as the browser calls it, with a form body.
+    let post = |path: &'static str, form: String| {
         let client = client.clone();
         let base = base.clone();
         let cookie = cookie.clone();
@@ -159,13 +160,14 @@ async fn run() -> Result<(), String> {
             let url = format!("{base}{path}");
             let base = base.clone();
             let cookie = cookie.clone();
+            let form = form.clone();
             async move {
                 let res = client
                     .post(url)
                     .header("origin", base)
                     .header("cookie", cookie)
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body("")
+                    .body(form)
                     .send()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -184,7 +186,7 @@ async fn run() -> Result<(), String> {
 
     // The first answer waits for the watch caches to fill: that is Berth's start-up cost.
     let started = Instant::now();
-    let first = post(app::api::QuotaOverview::PATH)().await?;
+    let first = post(app::api::QuotaOverview::PATH, String::new())().await?;
     println!(
         "caches filled and first quota answer after {:.1} s ({first} bytes); berth added {:.0} MiB resident",
         started.elapsed().as_secs_f64(),
@@ -192,7 +194,7 @@ async fn run() -> Result<(), String> {
     );
 
     let mut rows = Vec::new();
-    let (mut s, size) = time(rounds, post(app::api::QuotaOverview::PATH)).await?;
+    let (mut s, size) = time(rounds, post(app::api::QuotaOverview::PATH, String::new())).await?;
     rows.push((
         "berth: quota overview (server fn, all namespaces)",
         percentile(&mut s, 0.5),
@@ -227,7 +229,11 @@ async fn run() -> Result<(), String> {
         percentile(&mut s, 0.95),
         size,
     ));
-    let (mut s, size) = time(rounds, post(app::api::CapacityOverview::PATH)).await?;
+    let (mut s, size) = time(
+        rounds,
+        post(app::api::CapacityOverview::PATH, String::new()),
+    )
+    .await?;
     rows.push((
         "berth: capacity (server fn)",
         percentile(&mut s, 0.5),
@@ -236,29 +242,10 @@ async fn run() -> Result<(), String> {
     ));
 
     // Rollouts (#7): one team's workloads through the server function and the SSR page.
-    let team_rollouts = {
-        let client = client.clone();
-        let base = base.clone();
-        let cookie = cookie.clone();
-        move || {
-            let client = client.clone();
-            let url = format!("{base}{}", app::api::RolloutOverview::PATH);
-            let base = base.clone();
-            let cookie = cookie.clone();
-            async move {
-                let res = client
-                    .post(url)
-                    .header("origin", base)
-                    .header("cookie", cookie)
-                    .form(&[("namespace", ""), ("team", "team-00")])
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let body = res.bytes().await.map_err(|e| e.to_string())?;
-                Ok(body.len())
-            }
-        }
-    };
+    let team_rollouts = post(
+        app::api::RolloutOverview::PATH,
+        "namespace=&team=team-00".to_owned(),
+    );
     let workloads = {
         let answer = client
             .post(format!("{base}{}", app::api::RolloutOverview::PATH))
@@ -282,6 +269,31 @@ async fn run() -> Result<(), String> {
     let (mut s, size) = time(rounds, team_rollouts).await?;
     rows.push((
         "berth: team rollouts (server fn, one team)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
+    // One workload's page: its pods from the cache, its events from one namespaced list.
+    let some_deployment =
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(admin.clone(), "ns-0000")
+            .list(&ListParams::default().limit(1))
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .first()
+            .and_then(|d| d.metadata.name.clone())
+            .ok_or("ns-0000 has no deployment")?;
+    let (mut s, size) = time(
+        rounds,
+        post(
+            app::api::WorkloadDetail::PATH,
+            format!("kind=deployment&namespace=ns-0000&name={some_deployment}"),
+        ),
+    )
+    .await?;
+    rows.push((
+        "berth: one workload's page (server fn)",
         percentile(&mut s, 0.5),
         percentile(&mut s, 0.95),
         size,
@@ -314,9 +326,8 @@ async fn run() -> Result<(), String> {
         size,
     ));
 
-    let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
-    // From a status change in the cluster to the event at a connected client (the stream
-    // coalesces changes for one second, which is part of the figure).
+    // From a status change in the cluster to the event at a connected client (the stream sends
+    // the first change at once, then at most one a second).
     let mut delays = Vec::new();
     for round in 0..rounds.min(10) {
         let mut events = client
