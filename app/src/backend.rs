@@ -10,7 +10,9 @@ use domain::identity::{CurrentUser, NewTokenView, RequestOrigin, SignInOptions, 
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 #[async_trait::async_trait]
-pub trait Backend: ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend {
+pub trait Backend:
+    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend
+{
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
 

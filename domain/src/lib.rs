@@ -8,6 +8,8 @@ pub mod areas;
 pub mod audit;
 pub mod capacity;
 pub mod change;
+pub mod cost;
+pub mod cost_report;
 pub mod expiry;
 pub mod findings;
 pub mod health;

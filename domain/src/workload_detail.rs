@@ -292,14 +292,8 @@ mod tests {
             ready: false,
             restarts: 0,
         };
-        assert_eq!(
-            pod_columns(&pod(vec![term("Error", 1, 0)])).status,
-            "Error"
-        );
-        assert_eq!(
-            pod_columns(&pod(vec![term("", 0, 9)])).status,
-            "Signal:9"
-        );
+        assert_eq!(pod_columns(&pod(vec![term("Error", 1, 0)])).status, "Error");
+        assert_eq!(pod_columns(&pod(vec![term("", 0, 9)])).status, "Signal:9");
         assert_eq!(
             pod_columns(&pod(vec![term("", 137, 0)])).status,
             "ExitCode:137"
@@ -373,7 +367,11 @@ mod tests {
             total: 1,
             ..PodReport::default()
         };
-        assert_eq!(pod_columns(&evicted).status, "Evicted", "terminal pods stay");
+        assert_eq!(
+            pod_columns(&evicted).status,
+            "Evicted",
+            "terminal pods stay"
+        );
     }
 
     #[test]
@@ -424,7 +422,10 @@ mod tests {
         ] {
             assert_eq!(WorkloadKind::from_slug(kind.slug()), Some(kind));
         }
-        assert_eq!(WorkloadKind::from_slug("sts"), Some(WorkloadKind::StatefulSet));
+        assert_eq!(
+            WorkloadKind::from_slug("sts"),
+            Some(WorkloadKind::StatefulSet)
+        );
         assert_eq!(WorkloadKind::from_slug("cronjob"), None);
     }
 }

@@ -41,6 +41,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub tenancy: TenancyConfig,
+    pub usage: UsageConfig,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
@@ -68,6 +69,17 @@ pub struct OidcConfig {
     /// The client id kubectl signs in with (the API server's `--oidc-client-id`); Berth's own
     /// by default.
     pub kubectl_client_id: String,
+}
+
+/// The usage sampler behind the cost and idle reports.
+#[derive(Clone, Debug)]
+pub struct UsageConfig {
+    /// How often the sampler reads the metrics API.
+    pub sample_interval: Duration,
+    /// How long raw samples stay after their hour was rolled up.
+    pub raw_retention: Duration,
+    /// Pod labels kept with the usage, for grouping reports.
+    pub labels: Vec<String>,
 }
 
 /// Namespace onboarding.
@@ -168,6 +180,8 @@ struct RawConfig {
     #[serde(default)]
     tenancy: RawTenancy,
     #[serde(default)]
+    usage: RawUsage,
+    #[serde(default)]
     oidc: RawOidc,
 }
 
@@ -187,6 +201,14 @@ struct RawOidc {
     admins: Vec<String>,
     cluster_trusts_issuer: Option<bool>,
     kubectl_client_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUsage {
+    sample_interval_secs: Option<u64>,
+    raw_retention_hours: Option<u64>,
+    labels: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +294,10 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     (
         "BERTH_TENANCY_EXPIRY_WEBHOOK_URL",
         "tenancy.expiry_webhook_url",
+    ),
+    (
+        "BERTH_USAGE_SAMPLE_INTERVAL_SECS",
+        "usage.sample_interval_secs",
     ),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
@@ -390,6 +416,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
         problems,
         |v| raw.tenancy.provision_interval_secs = Some(v),
     );
+    parse_env(env, "BERTH_USAGE_SAMPLE_INTERVAL_SECS", problems, |v| {
+        raw.usage.sample_interval_secs = Some(v)
+    });
     parse_env(env, "BERTH_AUTH_SESSION_IDLE_MINUTES", problems, |v| {
         raw.auth.session_idle_minutes = Some(v)
     });
@@ -533,6 +562,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         },
         auth: validate_auth(mode, raw.auth, problems),
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
+        usage: validate_usage(raw.usage, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -615,6 +645,32 @@ fn env_bool(env: &HashMap<String, String>, name: &str, problems: &mut Vec<String
             problems.push(format!("{name}={other:?} is not true or false"));
             None
         }
+    }
+}
+
+fn validate_usage(raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
+    let interval = raw.sample_interval_secs.unwrap_or(60);
+    if !(1..=3600).contains(&interval) {
+        problems.push(format!(
+            "usage.sample_interval_secs must be between 1 and 3600, not {interval}"
+        ));
+    }
+    let retention = raw.raw_retention_hours.unwrap_or(48);
+    if retention < 2 {
+        problems.push(
+            "usage.raw_retention_hours must be at least 2 (an hour is rolled up once it is over)"
+                .to_owned(),
+        );
+    }
+    let labels = raw.labels.unwrap_or_else(|| {
+        ["app", "release", "app.kubernetes.io/name", "team"]
+            .map(str::to_owned)
+            .to_vec()
+    });
+    UsageConfig {
+        sample_interval: Duration::from_secs(interval.clamp(1, 3600)),
+        raw_retention: Duration::from_secs(retention.max(2) * 3600),
+        labels,
     }
 }
 

@@ -98,6 +98,15 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let sampler = tokio::spawn(
+        crate::reconcile::usage::Sampler::new(
+            services.store().clone(),
+            services.cluster().clone(),
+            caches.clone(),
+            config.usage.clone(),
+        )
+        .run(),
+    );
     let state = AppState {
         leptos_options: http::leptos_options(config),
         services,
@@ -114,6 +123,7 @@ pub async fn serve_with(
     let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
     provisioner.abort();
     expirer.abort();
+    sampler.abort();
     caches.stop();
     served
 }

@@ -460,7 +460,10 @@ async fn detail_until(
         {
             return d.clone();
         }
-        assert!(Instant::now() < deadline, "{name}: never {what}: {answer:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{name}: never {what}: {answer:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -541,10 +544,7 @@ fn a_workload_page_lists_its_pods_revisions_and_events() {
         assert_eq!(revisions[0]["release"], "stable");
         // Events of the Deployment, its ReplicaSets and its pods, newest first.
         let objects = strings(&web["events"], "object");
-        assert!(
-            objects.iter().any(|o| o == "Deployment/web"),
-            "{objects:?}"
-        );
+        assert!(objects.iter().any(|o| o == "Deployment/web"), "{objects:?}");
         assert!(
             objects.iter().any(|o| o.starts_with("ReplicaSet/web-")),
             "{objects:?}"
@@ -589,7 +589,10 @@ fn a_workload_page_lists_its_pods_revisions_and_events() {
             .await
             .expect_err("another team's");
         assert_eq!(status, 500);
-        assert!(why.contains("no Deployment ops in namespace platform-tools"), "{why}");
+        assert!(
+            why.contains("no Deployment ops in namespace platform-tools"),
+            "{why}"
+        );
         let (_, why) = detail(&app, &dana, "cronjob", "payments-shop", "web")
             .await
             .expect_err("not a workload kind");

@@ -13,10 +13,12 @@ use crate::store::{Store, StoreError};
 
 pub mod expiry;
 pub mod provision;
+pub mod usage;
 
 /// Advisory lock keys, one per loop (arbitrary, fixed, distinct from the audit append lock).
 pub const PROVISION_LOCK: i64 = 0x6265_7274_6801;
 pub const EXPIRY_LOCK: i64 = 0x6265_7274_6802;
+pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
 
 /// A session-level advisory lock on a connection of its own. The connection is detached from
 /// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a

@@ -132,7 +132,10 @@ impl Services {
             .flat_map(|g| g.workloads)
             .find(|w| w.kind == kind && w.name == name)
             .ok_or_else(missing)?;
-        let owned = self.owned(kind, namespace, name).await?.ok_or_else(missing)?;
+        let owned = self
+            .owned(kind, namespace, name)
+            .await?
+            .ok_or_else(missing)?;
         let caches = self.cached().await?;
         let revision_of_hash: HashMap<&str, &str> = owned
             .replica_sets
@@ -153,7 +156,9 @@ impl Services {
                     .and_then(|l| l.get(POD_TEMPLATE_HASH))
                     .and_then(|h| revision_of_hash.get(h.as_str()))
                     .map(|r| (*r).to_owned()),
-                _ => labels.and_then(|l| l.get(CONTROLLER_REVISION_HASH)).cloned(),
+                _ => labels
+                    .and_then(|l| l.get(CONTROLLER_REVISION_HASH))
+                    .cloned(),
             };
             pods.push(PodRow {
                 name: pod.metadata.name.clone().unwrap_or_default(),
@@ -204,12 +209,7 @@ impl Services {
                 .state()
                 .into_iter()
                 .find(|d| here(d.metadata.namespace.as_ref(), d.metadata.name.as_ref()))
-                .map(|d| {
-                    (
-                        d.spec.selector.match_labels.clone(),
-                        d.metadata.uid.clone(),
-                    )
-                }),
+                .map(|d| (d.spec.selector.match_labels.clone(), d.metadata.uid.clone())),
             WorkloadKind::StatefulSet => caches
                 .stateful_sets
                 .state()

@@ -5,6 +5,7 @@ pub mod change;
 pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;
+pub mod usage;
 
 use std::time::{Duration, Instant};
 

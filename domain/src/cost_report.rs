@@ -1,0 +1,901 @@
+//! The cost report: what the URL asks for (checked), and the report built from priced sums per
+//! time step and group — totals, idle, efficiency, a series per group for the chart, CSV.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{Cost, GroupBy, UNALLOCATED};
+
+const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+/// The time window of a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Window {
+    Day,
+    Week,
+    Month,
+    /// Unix seconds, `from` inclusive, `to` exclusive.
+    Custom {
+        from: i64,
+        to: i64,
+    },
+}
+
+/// Steps of the chart and the CSV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    Hourly,
+    Daily,
+}
+
+impl Step {
+    pub fn seconds(self) -> i64 {
+        match self {
+            Step::Hourly => HOUR,
+            Step::Daily => DAY,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Hourly => "hourly",
+            Step::Daily => "daily",
+        }
+    }
+}
+
+/// The column a table is sorted by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortBy {
+    Name,
+    Cost,
+    Efficiency,
+}
+
+/// Everything that makes a view, as the URL carries it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportQuery {
+    pub group: GroupBy,
+    pub window: Window,
+    pub step: Step,
+    pub share_idle: bool,
+    /// Only this team's namespaces.
+    pub team: Option<String>,
+    /// Only groups whose name contains this text.
+    pub filter: Option<String>,
+    pub sort: SortBy,
+    pub descending: bool,
+}
+
+impl Default for ReportQuery {
+    fn default() -> Self {
+        ReportQuery {
+            group: GroupBy::Namespace,
+            window: Window::Week,
+            step: Step::Daily,
+            share_idle: false,
+            team: None,
+            filter: None,
+            sort: SortBy::Cost,
+            descending: true,
+        }
+    }
+}
+
+/// The longest window a report covers (a year: what hourly roll-ups are kept for).
+pub const MAX_DAYS: i64 = 366;
+/// Hourly steps are for short windows; a longer one would draw thousands of bars.
+pub const MAX_HOURLY_DAYS: i64 = 14;
+
+fn parse_date(text: &str) -> Option<i64> {
+    // YYYY-MM-DD, as <input type=date> sends it; days since the epoch by the civil calendar.
+    let mut parts = text.trim().splitn(3, '-');
+    let y: i64 = parts.next()?.parse().ok()?;
+    let m: i64 = parts.next()?.parse().ok()?;
+    let d: i64 = parts.next()?.parse().ok()?;
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let days_in_month = match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if d > days_in_month {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * DAY)
+}
+
+/// `YYYY-MM-DD` of a unix time (UTC).
+pub fn format_date(unix: i64) -> String {
+    let z = unix.div_euclid(DAY) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `YYYY-MM-DD HH:00` of a unix time (UTC).
+pub fn format_hour(unix: i64) -> String {
+    format!(
+        "{} {:02}:00",
+        format_date(unix),
+        unix.rem_euclid(DAY) / HOUR
+    )
+}
+
+impl ReportQuery {
+    /// Reads the URL's parameters; unknown values are refused with a message naming them.
+    pub fn from_params(params: &BTreeMap<String, String>) -> Result<ReportQuery, Vec<String>> {
+        let mut problems = Vec::new();
+        let get = |k: &str| {
+            params
+                .get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut q = ReportQuery::default();
+        if let Some(by) = get("by") {
+            q.group = match by.as_str() {
+                "namespace" => GroupBy::Namespace,
+                "team" => GroupBy::Team,
+                "workload" => GroupBy::Workload,
+                "label" => match get("label") {
+                    Some(l) if valid_label(&l) => GroupBy::Label(l),
+                    Some(l) => {
+                        problems.push(format!("{l:?} is not a label key"));
+                        GroupBy::Namespace
+                    }
+                    None => {
+                        problems.push("grouping by label needs a label key".to_owned());
+                        GroupBy::Namespace
+                    }
+                },
+                other => {
+                    problems.push(format!(
+                        "cannot group by {other:?}: namespace, team, workload or label"
+                    ));
+                    GroupBy::Namespace
+                }
+            };
+        }
+        if let Some(w) = get("window") {
+            q.window = match w.as_str() {
+                "24h" => Window::Day,
+                "7d" => Window::Week,
+                "30d" => Window::Month,
+                "custom" => {
+                    let from = get("from").and_then(|f| parse_date(&f));
+                    let to = get("to").and_then(|t| parse_date(&t));
+                    match (from, to) {
+                        (Some(from), Some(to)) if to >= from => {
+                            let to = to + DAY;
+                            if to - from > MAX_DAYS * DAY {
+                                problems
+                                    .push(format!("a window may cover at most {MAX_DAYS} days"));
+                            }
+                            Window::Custom { from, to }
+                        }
+                        (Some(_), Some(_)) => {
+                            problems.push("the window ends before it starts".to_owned());
+                            Window::Week
+                        }
+                        _ => {
+                            problems.push(
+                                "a custom window needs from and to dates (YYYY-MM-DD)".to_owned(),
+                            );
+                            Window::Week
+                        }
+                    }
+                }
+                other => {
+                    problems.push(format!("unknown window {other:?}: 24h, 7d, 30d or custom"));
+                    Window::Week
+                }
+            };
+        }
+        if let Some(s) = get("step") {
+            q.step = match s.as_str() {
+                "hourly" => Step::Hourly,
+                "daily" => Step::Daily,
+                other => {
+                    problems.push(format!("unknown step {other:?}: hourly or daily"));
+                    Step::Daily
+                }
+            };
+        } else if q.window == Window::Day {
+            q.step = Step::Hourly;
+        }
+        q.share_idle = matches!(get("idle").as_deref(), Some("share"));
+        if let Some(i) = get("idle").filter(|i| i != "share" && i != "separate") {
+            problems.push(format!(
+                "idle is shown \"separate\" or \"share\"d, not {i:?}"
+            ));
+        }
+        q.team = get("team");
+        q.filter = get("filter");
+        if q.filter.as_ref().is_some_and(|f| f.chars().count() > 100) {
+            problems.push("the filter may be at most 100 characters".to_owned());
+        }
+        if let Some(s) = get("sort") {
+            q.sort = match s.as_str() {
+                "name" => SortBy::Name,
+                "cost" => SortBy::Cost,
+                "efficiency" => SortBy::Efficiency,
+                other => {
+                    problems.push(format!(
+                        "cannot sort by {other:?}: name, cost or efficiency"
+                    ));
+                    SortBy::Cost
+                }
+            };
+        }
+        q.descending = get("order").as_deref() != Some("asc");
+        if let Some(o) = get("order").filter(|o| o != "asc" && o != "desc") {
+            problems.push(format!("order is asc or desc, not {o:?}"));
+        }
+        if q.step == Step::Hourly
+            && let Some(days) = q.days()
+            && days > MAX_HOURLY_DAYS
+        {
+            problems.push(format!(
+                "hourly steps are for windows up to {MAX_HOURLY_DAYS} days; use daily"
+            ));
+        }
+        if problems.is_empty() {
+            Ok(q)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn days(&self) -> Option<i64> {
+        match self.window {
+            Window::Day => Some(1),
+            Window::Week => Some(7),
+            Window::Month => Some(30),
+            Window::Custom { from, to } => Some((to - from) / DAY),
+        }
+    }
+
+    /// The parameters that reproduce this view (for links, sharing and the CSV export).
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        match &self.group {
+            GroupBy::Namespace => out.push(("by", "namespace".to_owned())),
+            GroupBy::Team => out.push(("by", "team".to_owned())),
+            GroupBy::Workload => out.push(("by", "workload".to_owned())),
+            GroupBy::Label(l) => {
+                out.push(("by", "label".to_owned()));
+                out.push(("label", l.clone()));
+            }
+        }
+        match self.window {
+            Window::Day => out.push(("window", "24h".to_owned())),
+            Window::Week => out.push(("window", "7d".to_owned())),
+            Window::Month => out.push(("window", "30d".to_owned())),
+            Window::Custom { from, to } => {
+                out.push(("window", "custom".to_owned()));
+                out.push(("from", format_date(from)));
+                out.push(("to", format_date(to - DAY)));
+            }
+        }
+        out.push(("step", self.step.as_str().to_owned()));
+        out.push((
+            "idle",
+            if self.share_idle { "share" } else { "separate" }.to_owned(),
+        ));
+        if let Some(t) = &self.team {
+            out.push(("team", t.clone()));
+        }
+        if let Some(f) = &self.filter {
+            out.push(("filter", f.clone()));
+        }
+        out.push((
+            "sort",
+            match self.sort {
+                SortBy::Name => "name",
+                SortBy::Cost => "cost",
+                SortBy::Efficiency => "efficiency",
+            }
+            .to_owned(),
+        ));
+        out.push((
+            "order",
+            if self.descending { "desc" } else { "asc" }.to_owned(),
+        ));
+        out
+    }
+
+    /// The URL query string of [`Self::to_params`], escaped.
+    pub fn query_string(&self) -> String {
+        self.to_params()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", escape(&v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The window as unix seconds [from, to), steps aligned, ending with the step that holds
+    /// `now` (so the current day or hour shows what is known of it).
+    pub fn range(&self, now: i64) -> (i64, i64) {
+        let step = self.step.seconds();
+        let end = now.div_euclid(step) * step + step;
+        match self.window {
+            Window::Custom { from, to } => (from.div_euclid(step) * step, to),
+            _ => {
+                let days = self.days().unwrap_or(7);
+                (end - days * DAY, end)
+            }
+        }
+    }
+}
+
+fn valid_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 253
+        && l.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+}
+
+fn escape(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Priced sums of one group in one step, as the store computes them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepCost {
+    /// Unix seconds where the step begins.
+    pub bucket: i64,
+    pub key: String,
+    pub cost: Cost,
+    /// Priced usage and requests, for efficiency.
+    pub used: f64,
+    pub requested: f64,
+}
+
+/// One group's line of the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportGroup {
+    pub key: String,
+    pub cost: Cost,
+    /// Its share of idle when idle is shared.
+    pub idle: f64,
+    pub total: f64,
+    pub efficiency: Option<f64>,
+    /// Total per step, aligned with [`CostReport::buckets`].
+    pub series: Vec<f64>,
+}
+
+/// What the report page and the CSV show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostReport {
+    pub query: ReportQuery,
+    pub from: i64,
+    pub to: i64,
+    pub buckets: Vec<i64>,
+    pub groups: Vec<ReportGroup>,
+    /// Allocated cost of the groups shown.
+    pub allocated: f64,
+    /// Idle cost belonging to what is shown (all of it for the cluster, a share for a team).
+    pub idle: f64,
+    /// Idle per step.
+    pub idle_series: Vec<f64>,
+    /// allocated + idle.
+    pub total: f64,
+    pub efficiency: Option<f64>,
+    /// No usage history covers the window.
+    pub empty: bool,
+}
+
+/// Builds the report: `rows` are the groups' priced sums per step (already narrowed to what
+/// the viewer may see), `node_costs` the cluster's node cost per step and `cluster_allocated`
+/// everything allocated per step (so a team's share of idle is its part of all allocation).
+pub fn build(
+    query: ReportQuery,
+    from: i64,
+    to: i64,
+    rows: &[StepCost],
+    node_costs: &BTreeMap<i64, f64>,
+    cluster_allocated: &BTreeMap<i64, f64>,
+) -> CostReport {
+    let step = query.step.seconds();
+    let buckets: Vec<i64> = (0..((to - from) / step).max(0))
+        .map(|i| from + i * step)
+        .collect();
+    let index: BTreeMap<i64, usize> = buckets.iter().enumerate().map(|(i, b)| (*b, i)).collect();
+    let filter = query.filter.as_ref().map(|f| f.to_lowercase());
+    struct Acc {
+        cost: Cost,
+        used: f64,
+        requested: f64,
+        series: Vec<f64>,
+        idle_series: Vec<f64>,
+    }
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    // Idle of each step, and the part of it that is ours: all of it when we are everything,
+    // else in proportion to our allocation.
+    let idle_of = |bucket: i64, ours: f64| {
+        let node = node_costs.get(&bucket).copied().unwrap_or(0.0);
+        let all = cluster_allocated.get(&bucket).copied().unwrap_or(0.0);
+        let idle = (node - all).max(0.0);
+        if all > 0.0 { idle * ours / all } else { 0.0 }
+    };
+    for row in rows {
+        let Some(&i) = index.get(&row.bucket) else {
+            continue;
+        };
+        if filter
+            .as_ref()
+            .is_some_and(|f| !row.key.to_lowercase().contains(f.as_str()))
+        {
+            continue;
+        }
+        let acc = groups.entry(row.key.clone()).or_insert_with(|| Acc {
+            cost: Cost::default(),
+            used: 0.0,
+            requested: 0.0,
+            series: vec![0.0; buckets.len()],
+            idle_series: vec![0.0; buckets.len()],
+        });
+        acc.cost.add(&row.cost);
+        acc.used += row.used;
+        acc.requested += row.requested;
+        acc.series[i] += row.cost.total();
+        acc.idle_series[i] += idle_of(row.bucket, row.cost.total());
+    }
+    let mut idle_series = vec![0.0; buckets.len()];
+    let mut out: Vec<ReportGroup> = groups
+        .into_iter()
+        .map(|(key, acc)| {
+            for (i, v) in acc.idle_series.iter().enumerate() {
+                idle_series[i] += v;
+            }
+            let idle: f64 = acc.idle_series.iter().sum();
+            let series = if query.share_idle {
+                acc.series
+                    .iter()
+                    .zip(&acc.idle_series)
+                    .map(|(a, b)| a + b)
+                    .collect()
+            } else {
+                acc.series
+            };
+            let shared = if query.share_idle { idle } else { 0.0 };
+            ReportGroup {
+                total: acc.cost.total() + shared,
+                key,
+                cost: acc.cost,
+                idle: shared,
+                efficiency: (acc.requested > 0.0).then(|| acc.used / acc.requested),
+                series,
+            }
+        })
+        .collect();
+    let allocated: f64 = out.iter().map(|g| g.cost.total()).sum();
+    let idle: f64 = idle_series.iter().sum();
+    let (used, requested) = rows
+        .iter()
+        .filter(|r| {
+            filter
+                .as_ref()
+                .is_none_or(|f| r.key.to_lowercase().contains(f.as_str()))
+        })
+        .fold((0.0, 0.0), |(u, q), r| (u + r.used, q + r.requested));
+    sort(&mut out, query.sort, query.descending);
+    CostReport {
+        empty: rows.is_empty(),
+        query,
+        from,
+        to,
+        buckets,
+        groups: out,
+        allocated,
+        idle,
+        idle_series,
+        total: allocated + idle,
+        efficiency: (requested > 0.0).then(|| used / requested),
+    }
+}
+
+fn sort(groups: &mut [ReportGroup], by: SortBy, descending: bool) {
+    groups.sort_by(|a, b| {
+        let order = match by {
+            SortBy::Name => a.key.cmp(&b.key),
+            SortBy::Cost => a.total.total_cmp(&b.total),
+            SortBy::Efficiency => a
+                .efficiency
+                .unwrap_or(-1.0)
+                .total_cmp(&b.efficiency.unwrap_or(-1.0)),
+        };
+        let order = if descending { order.reverse() } else { order };
+        order.then_with(|| a.key.cmp(&b.key))
+    });
+}
+
+/// How a group's key reads (the unallocated bucket has a name people understand).
+pub fn label(key: &str) -> &str {
+    if key == UNALLOCATED {
+        "(unallocated)"
+    } else {
+        key
+    }
+}
+
+fn csv_field(v: &str) -> String {
+    // Quote what needs it, and defuse what a spreadsheet would run as a formula.
+    let v = if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+/// The table exactly as shown: one row per group in the shown order, then idle (when separate)
+/// and the total.
+pub fn csv(report: &CostReport) -> String {
+    let mut out = String::from("group,cpu,memory,gpu,storage,idle,total,efficiency\n");
+    let money = |v: f64| format!("{v:.2}");
+    for g in &report.groups {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            csv_field(label(&g.key)),
+            money(g.cost.cpu),
+            money(g.cost.memory),
+            money(g.cost.gpu),
+            money(g.cost.storage),
+            money(g.idle),
+            money(g.total),
+            g.efficiency
+                .map(|e| format!("{:.0}%", e * 100.0))
+                .unwrap_or_default(),
+        ));
+    }
+    if !report.query.share_idle {
+        out.push_str(&format!(
+            "(idle),,,,,{},{},\n",
+            money(report.idle),
+            money(report.idle)
+        ));
+    }
+    out.push_str(&format!(
+        "(total),,,,,,{},{}\n",
+        money(report.total),
+        report
+            .efficiency
+            .map(|e| format!("{:.0}%", e * 100.0))
+            .unwrap_or_default()
+    ));
+    out
+}
+
+/// A bar segment of the stacked chart, in chart units.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+    /// Index into the legend (its colour).
+    pub series: usize,
+    pub tooltip: String,
+}
+
+/// The stacked chart: the largest `top` groups, the rest as "other", idle on top when it is
+/// shown separately.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    pub width: f64,
+    pub height: f64,
+    pub legend: Vec<String>,
+    pub segments: Vec<Segment>,
+    /// The highest stack, for the axis label.
+    pub max: f64,
+}
+
+pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart {
+    let n = report.buckets.len();
+    let mut by_total: Vec<&ReportGroup> = report.groups.iter().collect();
+    by_total.sort_by(|a, b| b.total.total_cmp(&a.total));
+    let mut legend: Vec<String> = by_total
+        .iter()
+        .take(top)
+        .map(|g| label(&g.key).to_owned())
+        .collect();
+    let mut series: Vec<Vec<f64>> = by_total
+        .iter()
+        .take(top)
+        .map(|g| g.series.clone())
+        .collect();
+    if by_total.len() > top {
+        let mut other = vec![0.0; n];
+        for g in by_total.iter().skip(top) {
+            for (i, v) in g.series.iter().enumerate() {
+                other[i] += v;
+            }
+        }
+        legend.push("other".to_owned());
+        series.push(other);
+    }
+    if !report.query.share_idle {
+        legend.push("idle".to_owned());
+        series.push(report.idle_series.clone());
+    }
+    let stacks: Vec<f64> = (0..n).map(|i| series.iter().map(|s| s[i]).sum()).collect();
+    let max = stacks.iter().copied().fold(0.0, f64::max);
+    let slot = if n > 0 { width / n as f64 } else { width };
+    let mut segments = Vec::new();
+    if max > 0.0 {
+        for i in 0..n {
+            let mut y = height;
+            for (s, values) in series.iter().enumerate() {
+                let h = values[i] / max * height;
+                if h <= 0.0 {
+                    continue;
+                }
+                y -= h;
+                let when = match report.query.step {
+                    Step::Daily => format_date(report.buckets[i]),
+                    Step::Hourly => format_hour(report.buckets[i]),
+                };
+                segments.push(Segment {
+                    x: i as f64 * slot + slot * 0.1,
+                    y,
+                    width: slot * 0.8,
+                    height: h,
+                    series: s,
+                    tooltip: format!("{} · {when}: {:.2}", legend[s], values[i]),
+                });
+            }
+        }
+    }
+    Chart {
+        width,
+        height,
+        legend,
+        segments,
+        max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn dates_round_trip_through_the_civil_calendar() {
+        assert_eq!(parse_date("1970-01-01"), Some(0));
+        assert_eq!(parse_date("2026-11-22"), Some(1_795_305_600));
+        assert_eq!(format_date(1_795_305_600), "2026-11-22");
+        assert_eq!(format_hour(1_795_305_600 + 5 * HOUR), "2026-11-22 05:00");
+        assert_eq!(
+            parse_date("2024-02-29").map(format_date).as_deref(),
+            Some("2024-02-29")
+        );
+        assert_eq!(parse_date("2026-02-29"), None);
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn a_view_survives_its_own_url() {
+        let q = ReportQuery {
+            group: GroupBy::Label("app.kubernetes.io/name".to_owned()),
+            window: Window::Custom {
+                from: parse_date("2026-11-01").unwrap_or_default(),
+                to: parse_date("2026-11-08").unwrap_or_default(),
+            },
+            step: Step::Daily,
+            share_idle: true,
+            team: Some("payments".to_owned()),
+            filter: Some("web & co".to_owned()),
+            sort: SortBy::Efficiency,
+            descending: false,
+        };
+        let back: BTreeMap<String, String> = q
+            .to_params()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(ReportQuery::from_params(&back), Ok(q.clone()));
+        assert!(
+            q.query_string().contains("filter=web%20%26%20co"),
+            "{}",
+            q.query_string()
+        );
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let problems = ReportQuery::from_params(&params(&[
+            ("by", "colour"),
+            ("window", "90d"),
+            ("sort", "size"),
+        ]))
+        .expect_err("three problems");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("colour"));
+        let hourly_month =
+            ReportQuery::from_params(&params(&[("window", "30d"), ("step", "hourly")]));
+        assert!(hourly_month.is_err());
+        let backwards = ReportQuery::from_params(&params(&[
+            ("window", "custom"),
+            ("from", "2026-11-08"),
+            ("to", "2026-11-01"),
+        ]));
+        assert_eq!(
+            backwards,
+            Err(vec!["the window ends before it starts".to_owned()])
+        );
+        let label = ReportQuery::from_params(&params(&[("by", "label"), ("label", "a b")]));
+        assert!(label.is_err());
+        // A day defaults to hourly steps.
+        let day = ReportQuery::from_params(&params(&[("window", "24h")])).expect("day");
+        assert_eq!(day.step, Step::Hourly);
+    }
+
+    #[test]
+    fn the_window_ends_with_the_current_step() {
+        let q = ReportQuery::default();
+        let now = parse_date("2026-11-22").unwrap_or_default() + 10 * HOUR;
+        let (from, to) = q.range(now);
+        assert_eq!(format_date(to), "2026-11-23");
+        assert_eq!(format_date(from), "2026-11-16");
+        assert_eq!((to - from) / DAY, 7);
+    }
+
+    fn row(bucket: i64, key: &str, cpu: f64, used: f64, requested: f64) -> StepCost {
+        StepCost {
+            bucket,
+            key: key.to_owned(),
+            cost: Cost {
+                cpu,
+                ..Cost::default()
+            },
+            used,
+            requested,
+        }
+    }
+
+    #[test]
+    fn a_report_sums_groups_idle_and_efficiency() {
+        let q = ReportQuery::default();
+        let (from, to) = (0, 2 * DAY);
+        let rows = [
+            row(0, "shop", 3.0, 1.0, 2.0),
+            row(DAY, "shop", 1.0, 1.0, 2.0),
+            row(0, "ops", 1.0, 2.0, 2.0),
+        ];
+        let nodes: BTreeMap<i64, f64> = [(0, 10.0), (DAY, 2.0)].into_iter().collect();
+        let allocated: BTreeMap<i64, f64> = [(0, 4.0), (DAY, 1.0)].into_iter().collect();
+        let r = build(q.clone(), from, to, &rows, &nodes, &allocated);
+        assert_eq!(r.buckets, [0, DAY]);
+        assert_eq!(r.groups[0].key, "shop");
+        assert_eq!(r.groups[0].series, [3.0, 1.0]);
+        assert_eq!(r.allocated, 5.0);
+        assert_eq!(r.idle, 6.0 + 1.0);
+        assert_eq!(r.total, 12.0);
+        assert_eq!(r.groups[0].efficiency, Some(0.5));
+        assert_eq!(r.efficiency, Some(4.0 / 6.0));
+        // Shared: each group carries idle in proportion to its cost, and the sum holds.
+        let shared = build(
+            ReportQuery {
+                share_idle: true,
+                ..q.clone()
+            },
+            from,
+            to,
+            &rows,
+            &nodes,
+            &allocated,
+        );
+        let sum: f64 = shared.groups.iter().map(|g| g.total).sum();
+        assert!((sum - shared.total).abs() < 1e-9);
+        assert!((shared.groups[0].idle - (6.0 * 3.0 / 4.0 + 1.0)).abs() < 1e-9);
+        // A team that is half the cluster's allocation gets half its idle.
+        let team = build(
+            q.clone(),
+            from,
+            to,
+            &rows[..1],
+            &nodes,
+            &[(0, 6.0)].into_iter().collect(),
+        );
+        assert!((team.idle - 4.0 * 3.0 / 6.0).abs() < 1e-9);
+        // The filter narrows groups and totals alike.
+        let filtered = build(
+            ReportQuery {
+                filter: Some("OPS".to_owned()),
+                ..q
+            },
+            from,
+            to,
+            &rows,
+            &nodes,
+            &allocated,
+        );
+        assert_eq!(filtered.groups.len(), 1);
+        assert_eq!(filtered.allocated, 1.0);
+    }
+
+    #[test]
+    fn csv_rows_match_the_table_and_defuse_formulas() {
+        let rows = [
+            row(0, "=cmd()", 1.0, 0.0, 0.0),
+            row(0, "a,b", 2.0, 1.0, 2.0),
+        ];
+        let r = build(
+            ReportQuery::default(),
+            0,
+            DAY,
+            &rows,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        let text = csv(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "group,cpu,memory,gpu,storage,idle,total,efficiency"
+        );
+        assert_eq!(lines[1], "\"a,b\",2.00,0.00,0.00,0.00,0.00,2.00,50%");
+        assert_eq!(lines[2], "'=cmd(),1.00,0.00,0.00,0.00,0.00,1.00,");
+        assert_eq!(lines.len(), 5, "groups, idle, total");
+    }
+
+    #[test]
+    fn the_chart_stacks_the_top_groups_and_the_rest() {
+        let rows: Vec<StepCost> = (0..5)
+            .map(|i| row(0, &format!("g{i}"), f64::from(i + 1), 0.0, 0.0))
+            .collect();
+        let r = build(
+            ReportQuery::default(),
+            0,
+            DAY,
+            &rows,
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        let c = chart(&r, 2, 100.0, 50.0);
+        assert_eq!(c.legend, ["g4", "g3", "other", "idle"]);
+        assert_eq!(c.max, 15.0);
+        let tallest: f64 = c.segments.iter().map(|s| s.height).sum();
+        assert!((tallest - 50.0).abs() < 1e-9, "the stack fills the height");
+        assert!(c.segments[0].tooltip.starts_with("g4 · 1970-01-01: 5.00"));
+    }
+}

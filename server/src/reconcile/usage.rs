@@ -1,0 +1,336 @@
+//! The usage sampler: every interval it reads pod and node metrics from `metrics.k8s.io`,
+//! joins them with the pods' requests, owners and teams from the watch caches, and stores one
+//! sample per container; finished hours are rolled up and old raw samples pruned. One replica
+//! samples (advisory lock), so no container is counted twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::quantity;
+use domain::tenancy::LABEL_TEAM;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+
+use super::{Leadership, USAGE_LOCK};
+use crate::cluster::Cluster;
+use crate::cluster::cache::Caches;
+use crate::config::UsageConfig;
+use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample};
+use crate::store::{Store, StoreError};
+
+/// The extended resource GPUs are requested as.
+const GPU: &str = "nvidia.com/gpu";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SamplerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the metrics API did not answer: {0}")]
+    Metrics(String),
+    #[error("the cluster's objects are still loading")]
+    NotReady,
+}
+
+/// What one pass stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SampleReport {
+    pub containers: usize,
+    /// Containers seen for the first time.
+    pub new_containers: usize,
+    pub nodes: usize,
+    pub rollup: Rollup,
+}
+
+/// Indexes built once per pass that meets new containers.
+struct Lookups {
+    /// (namespace, ReplicaSet) → its Deployment.
+    deployments: HashMap<(String, String), String>,
+    /// namespace → team.
+    teams: HashMap<String, String>,
+}
+
+impl Lookups {
+    fn new(caches: &Caches) -> Lookups {
+        let deployments = caches
+            .replica_sets
+            .state()
+            .into_iter()
+            .filter_map(|rs| {
+                let owner = rs
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .find(|o| o.kind == "Deployment")?;
+                Some((
+                    (rs.metadata.namespace.clone()?, rs.metadata.name.clone()?),
+                    owner.name.clone(),
+                ))
+            })
+            .collect();
+        let teams = caches
+            .namespaces
+            .state()
+            .into_iter()
+            .filter_map(|n| {
+                Some((
+                    n.metadata.name.clone()?,
+                    n.metadata.labels.as_ref()?.get(LABEL_TEAM)?.clone(),
+                ))
+            })
+            .collect();
+        Lookups { deployments, teams }
+    }
+
+    /// The workload that owns `pod`: a ReplicaSet's Deployment, else the controller itself,
+    /// else the pod.
+    fn owner(&self, pod: &Pod) -> (String, String) {
+        let controller = pod
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        let Some(owner) = controller else {
+            return (
+                "Pod".to_owned(),
+                pod.metadata.name.clone().unwrap_or_default(),
+            );
+        };
+        if owner.kind == "ReplicaSet"
+            && let Some(deployment) = self.deployments.get(&(
+                pod.metadata.namespace.clone().unwrap_or_default(),
+                owner.name.clone(),
+            ))
+        {
+            return ("Deployment".to_owned(), deployment.clone());
+        }
+        (owner.kind.clone(), owner.name.clone())
+    }
+}
+
+pub struct Sampler {
+    store: Store,
+    cluster: Cluster,
+    caches: Caches,
+    config: UsageConfig,
+    /// Ids of containers already registered, so a pass writes only their samples.
+    known: HashMap<(String, String), i64>,
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn metrics_api(client: &kube::Client, plural: &str, kind: &str) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("metrics.k8s.io", "v1beta1", kind);
+    Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+fn usage_of(v: &Value) -> (f64, f64) {
+    let q = |key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| quantity::parse(s).ok())
+            .unwrap_or(0.0)
+    };
+    (q("cpu"), q("memory"))
+}
+
+fn resource(
+    m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+    key: &str,
+) -> Option<f64> {
+    m.and_then(|m| m.get(key))
+        .and_then(|q| quantity::parse(&q.0).ok())
+}
+
+impl Sampler {
+    pub fn new(store: Store, cluster: Cluster, caches: Caches, config: UsageConfig) -> Self {
+        Sampler {
+            store,
+            cluster,
+            caches,
+            config,
+            known: HashMap::new(),
+        }
+    }
+
+    /// Runs until dropped, holding its own advisory lock.
+    pub async fn run(mut self) {
+        let interval = self.config.sample_interval;
+        loop {
+            let mut lead = match Leadership::acquire(&self.store, USAGE_LOCK, interval).await {
+                Ok(lead) => lead,
+                Err(err) => {
+                    tracing::warn!(error = %err, "usage sampler cannot take its lock");
+                    tokio::time::sleep(interval).await;
+                    continue;
+                }
+            };
+            while lead.still_held().await {
+                match self.sample_once().await {
+                    Ok(report) => tracing::debug!(?report, "usage sampled"),
+                    Err(err) => tracing::warn!(error = %err, "usage sample failed"),
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }
+    }
+
+    /// One pass: sample, store, roll up, prune. Public so tests and benchmarks can drive it.
+    pub async fn sample_once(&mut self) -> Result<SampleReport, SamplerError> {
+        if !self.caches.ready().await {
+            return Err(SamplerError::NotReady);
+        }
+        let at = now_unix();
+        let client = self.cluster.client();
+        let pod_metrics = metrics_api(client, "pods", "PodMetrics")
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| SamplerError::Metrics(e.to_string()))?;
+        let node_metrics = metrics_api(client, "nodes", "NodeMetrics")
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| SamplerError::Metrics(e.to_string()))?;
+
+        let pods: HashMap<(String, String), std::sync::Arc<Pod>> = self
+            .caches
+            .pods
+            .state()
+            .into_iter()
+            .filter_map(|p| Some(((p.metadata.namespace.clone()?, p.metadata.name.clone()?), p)))
+            .collect();
+        let mut usage: Vec<((String, String), f64, f64)> = Vec::new();
+        let mut fresh: Vec<ContainerSeen> = Vec::new();
+        let mut lookups: Option<Lookups> = None;
+        for m in &pod_metrics.items {
+            let (Some(ns), Some(name)) = (m.metadata.namespace.clone(), m.metadata.name.clone())
+            else {
+                continue;
+            };
+            // A pod the cache does not hold yet is sampled next time.
+            let Some(pod) = pods.get(&(ns, name)) else {
+                continue;
+            };
+            let Some(uid) = pod.metadata.uid.clone() else {
+                continue;
+            };
+            for c in m.data["containers"].as_array().into_iter().flatten() {
+                let Some(container) = c["name"].as_str() else {
+                    continue;
+                };
+                let key = (uid.clone(), container.to_owned());
+                let (cpu, memory) = usage_of(&c["usage"]);
+                if !self.known.contains_key(&key) {
+                    let lookups = lookups.get_or_insert_with(|| Lookups::new(&self.caches));
+                    fresh.push(self.seen(lookups, pod, container));
+                }
+                usage.push((key, cpu, memory));
+            }
+        }
+        let new_containers = fresh.len();
+        if !fresh.is_empty() {
+            let ids = self.store.register_containers(at, &fresh).await?;
+            // Pods come and go; forget the ones long gone rather than grow without bound.
+            if self.known.len() > 4 * usage.len().max(1_000) {
+                self.known.clear();
+            }
+            self.known.extend(ids);
+        }
+        let samples: Vec<Sample> = usage
+            .iter()
+            .filter_map(|(key, cpu, memory)| {
+                Some(Sample {
+                    container_id: *self.known.get(key)?,
+                    cpu: *cpu as f32,
+                    memory: *memory as f32,
+                })
+            })
+            .collect();
+        let nodes = self.nodes(&node_metrics.items);
+        self.store.record_samples(at, &samples, &nodes).await?;
+        let rollup = self
+            .store
+            .roll_up_usage(at, self.config.raw_retention.as_secs_f64())
+            .await?;
+        Ok(SampleReport {
+            containers: samples.len(),
+            new_containers,
+            nodes: nodes.len(),
+            rollup,
+        })
+    }
+
+    /// What a container of `pod` is, for its first registration.
+    fn seen(&self, lookups: &Lookups, pod: &Pod, container: &str) -> ContainerSeen {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
+        let resources = spec
+            .and_then(|s| s.containers.iter().find(|c| c.name == container))
+            .and_then(|c| c.resources.as_ref());
+        let requests = resources.and_then(|r| r.requests.as_ref());
+        let limits = resources.and_then(|r| r.limits.as_ref());
+        let (owner_kind, owner_name) = lookups.owner(pod);
+        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+        let labels: serde_json::Map<String, Value> = self
+            .config
+            .labels
+            .iter()
+            .filter_map(|l| Some((l.clone(), Value::from(pod_labels.get(l)?.clone()))))
+            .collect();
+        ContainerSeen {
+            pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+            container: container.to_owned(),
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            node: spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            owner_kind,
+            owner_name,
+            team: lookups.teams.get(&ns).cloned(),
+            namespace: ns,
+            labels: Value::Object(labels),
+            cpu_request: resource(requests, "cpu").unwrap_or(0.0),
+            cpu_limit: resource(limits, "cpu"),
+            memory_request: resource(requests, "memory").unwrap_or(0.0),
+            memory_limit: resource(limits, "memory"),
+            gpus: resource(limits, GPU)
+                .or_else(|| resource(requests, GPU))
+                .unwrap_or(0.0),
+        }
+    }
+
+    /// Nodes with metrics, priced by their allocatable capacity.
+    fn nodes(&self, metrics: &[DynamicObject]) -> Vec<NodeSeen> {
+        let used: HashMap<&str, (f64, f64)> = metrics
+            .iter()
+            .filter_map(|m| Some((m.metadata.name.as_deref()?, usage_of(&m.data["usage"]))))
+            .collect();
+        self.caches
+            .nodes
+            .state()
+            .into_iter()
+            .filter_map(|n| {
+                let name = n.metadata.name.clone()?;
+                let allocatable = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
+                let (cpu_used, memory_used) = used.get(name.as_str()).copied().unwrap_or_default();
+                Some(NodeSeen {
+                    labels: serde_json::to_value(n.metadata.labels.clone().unwrap_or_default())
+                        .unwrap_or(Value::Null),
+                    cpu_capacity: resource(allocatable, "cpu").unwrap_or(0.0),
+                    memory_capacity: resource(allocatable, "memory").unwrap_or(0.0),
+                    gpus: resource(allocatable, GPU).unwrap_or(0.0),
+                    cpu_used,
+                    memory_used,
+                    node: name,
+                })
+            })
+            .collect()
+    }
+}

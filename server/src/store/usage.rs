@@ -1,0 +1,258 @@
+//! Usage history: containers the sampler has seen, their raw samples, hourly roll-ups and node
+//! capacity per hour. Writes go in arrays (`unnest`), one statement per kind of row, so a
+//! sample of 50,000 pods is a handful of round trips.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// A container as the sampler first sees it: where it runs, what owns it, what it reserved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContainerSeen {
+    pub pod_uid: String,
+    pub container: String,
+    pub namespace: String,
+    pub pod: String,
+    pub node: String,
+    pub owner_kind: String,
+    pub owner_name: String,
+    pub team: Option<String>,
+    /// The labels of interest, as a JSON object.
+    pub labels: serde_json::Value,
+    pub cpu_request: f64,
+    pub cpu_limit: Option<f64>,
+    pub memory_request: f64,
+    pub memory_limit: Option<f64>,
+    pub gpus: f64,
+}
+
+/// One container's usage at the sample's time: cores and bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    pub container_id: i64,
+    pub cpu: f32,
+    pub memory: f32,
+}
+
+/// A node at the sample's time: its allocatable capacity and what it used.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSeen {
+    pub node: String,
+    pub labels: serde_json::Value,
+    pub cpu_capacity: f64,
+    pub memory_capacity: f64,
+    pub gpus: f64,
+    pub cpu_used: f64,
+    pub memory_used: f64,
+}
+
+/// What a roll-up did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rollup {
+    /// Hourly rows written.
+    pub hours: u64,
+    /// Raw samples pruned.
+    pub pruned: u64,
+}
+
+impl Store {
+    /// Ids of `containers` (pod uid, container name), registering those not seen before.
+    pub async fn register_containers(
+        &self,
+        at_unix: f64,
+        containers: &[ContainerSeen],
+    ) -> Result<HashMap<(String, String), i64>, StoreError> {
+        let mut ids = HashMap::with_capacity(containers.len());
+        for chunk in containers.chunks(5_000) {
+            let col = |f: fn(&ContainerSeen) -> String| chunk.iter().map(f).collect::<Vec<_>>();
+            let rows = sqlx::query(
+                "INSERT INTO usage_containers (pod_uid, container, namespace, pod, node, \
+                   owner_kind, owner_name, team, labels, cpu_request, cpu_limit, memory_request, \
+                   memory_limit, gpus, first_seen) \
+                 SELECT u.pod_uid, u.container, u.namespace, u.pod, u.node, u.owner_kind, \
+                   u.owner_name, u.team, u.labels::jsonb, u.cpu_request, u.cpu_limit, \
+                   u.memory_request, u.memory_limit, u.gpus, to_timestamp($15) \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                   $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], \
+                   $12::float8[], $13::float8[], $14::float8[]) \
+                   AS u(pod_uid, container, namespace, pod, node, owner_kind, owner_name, team, \
+                   labels, cpu_request, cpu_limit, memory_request, memory_limit, gpus) \
+                 ON CONFLICT (pod_uid, container) DO UPDATE SET node = excluded.node \
+                 RETURNING id, pod_uid, container",
+            )
+            .bind(col(|c| c.pod_uid.clone()))
+            .bind(col(|c| c.container.clone()))
+            .bind(col(|c| c.namespace.clone()))
+            .bind(col(|c| c.pod.clone()))
+            .bind(col(|c| c.node.clone()))
+            .bind(col(|c| c.owner_kind.clone()))
+            .bind(col(|c| c.owner_name.clone()))
+            .bind(chunk.iter().map(|c| c.team.clone()).collect::<Vec<_>>())
+            .bind(col(|c| c.labels.to_string()))
+            .bind(chunk.iter().map(|c| c.cpu_request).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.cpu_limit).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.memory_request).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.memory_limit).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|c| c.gpus).collect::<Vec<_>>())
+            .bind(at_unix)
+            .fetch_all(self.pool())
+            .await?;
+            for row in rows {
+                ids.insert(
+                    (row.try_get("pod_uid")?, row.try_get("container")?),
+                    row.try_get("id")?,
+                );
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Stores one sample of every container and node, all at `at_unix`.
+    pub async fn record_samples(
+        &self,
+        at_unix: f64,
+        samples: &[Sample],
+        nodes: &[NodeSeen],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in samples.chunks(20_000) {
+            sqlx::query(
+                "INSERT INTO usage_samples (container_id, sampled_at, cpu, memory) \
+                 SELECT u.id, to_timestamp($4), u.cpu, u.memory \
+                 FROM unnest($1::int8[], $2::float4[], $3::float4[]) AS u(id, cpu, memory)",
+            )
+            .bind(chunk.iter().map(|s| s.container_id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.cpu).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|s| s.memory).collect::<Vec<_>>())
+            .bind(at_unix)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !nodes.is_empty() {
+            // A running average over the hour's samples: capacity as last seen.
+            sqlx::query(
+                "INSERT INTO node_hourly (hour, node, labels, cpu_capacity, memory_capacity, gpus, \
+                   samples, cpu_used_avg, memory_used_avg) \
+                 SELECT date_trunc('hour', to_timestamp($8)), n.node, n.labels::jsonb, n.cpu, \
+                   n.memory, n.gpus, 1, n.cpu_used, n.memory_used \
+                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], \
+                   $6::float8[], $7::float8[]) AS n(node, labels, cpu, memory, gpus, cpu_used, \
+                   memory_used) \
+                 ON CONFLICT (hour, node) DO UPDATE SET labels = excluded.labels, \
+                   cpu_capacity = excluded.cpu_capacity, \
+                   memory_capacity = excluded.memory_capacity, gpus = excluded.gpus, \
+                   samples = node_hourly.samples + 1, \
+                   cpu_used_avg = (node_hourly.cpu_used_avg * node_hourly.samples \
+                     + excluded.cpu_used_avg) / (node_hourly.samples + 1), \
+                   memory_used_avg = (node_hourly.memory_used_avg * node_hourly.samples \
+                     + excluded.memory_used_avg) / (node_hourly.samples + 1)",
+            )
+            .bind(nodes.iter().map(|n| n.node.clone()).collect::<Vec<_>>())
+            .bind(
+                nodes
+                    .iter()
+                    .map(|n| n.labels.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(nodes.iter().map(|n| n.cpu_capacity).collect::<Vec<_>>())
+            .bind(nodes.iter().map(|n| n.memory_capacity).collect::<Vec<_>>())
+            .bind(nodes.iter().map(|n| n.gpus).collect::<Vec<_>>())
+            .bind(nodes.iter().map(|n| n.cpu_used).collect::<Vec<_>>())
+            .bind(nodes.iter().map(|n| n.memory_used).collect::<Vec<_>>())
+            .bind(at_unix)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls every finished hour not yet rolled up into `usage_hourly` (average, maximum and
+    /// 95th percentile), then prunes raw samples that are rolled up and older than
+    /// `retention_secs`. One transaction: the mark moves with the rows it covers.
+    pub async fn roll_up_usage(
+        &self,
+        now_unix: f64,
+        retention_secs: f64,
+    ) -> Result<Rollup, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let from: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM coalesce( \
+               (SELECT rolled_upto FROM usage_rollup_mark), \
+               (SELECT date_trunc('hour', min(sampled_at)) FROM usage_samples)))::float8",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let upto: f64 = sqlx::query_scalar(
+            "SELECT extract(epoch FROM date_trunc('hour', to_timestamp($1)))::float8",
+        )
+        .bind(now_unix)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut done = Rollup::default();
+        if let Some(from) = from.filter(|from| *from < upto) {
+            done.hours = sqlx::query(
+                "INSERT INTO usage_hourly (hour, container_id, samples, cpu_avg, cpu_max, cpu_p95, \
+                   memory_avg, memory_max, memory_p95) \
+                 SELECT date_trunc('hour', sampled_at), container_id, count(*), avg(cpu), \
+                   max(cpu), percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu), avg(memory), \
+                   max(memory), percentile_cont(0.95) WITHIN GROUP (ORDER BY memory) \
+                 FROM usage_samples \
+                 WHERE sampled_at >= to_timestamp($1) AND sampled_at < to_timestamp($2) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (hour, container_id) DO UPDATE SET samples = excluded.samples, \
+                   cpu_avg = excluded.cpu_avg, cpu_max = excluded.cpu_max, \
+                   cpu_p95 = excluded.cpu_p95, memory_avg = excluded.memory_avg, \
+                   memory_max = excluded.memory_max, memory_p95 = excluded.memory_p95",
+            )
+            .bind(from)
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // The day's sums grow by exactly the hours just rolled up (each hour rolls once:
+            // the mark moves in this transaction).
+            sqlx::query(
+                "INSERT INTO usage_daily (day, container_id, hours, cpu_alloc, memory_alloc, \
+                   cpu_used, memory_used) \
+                 SELECT (h.hour AT TIME ZONE 'UTC')::date, h.container_id, count(*), \
+                   sum(greatest(c.cpu_request, h.cpu_avg)), \
+                   sum(greatest(c.memory_request, h.memory_avg)), sum(h.cpu_avg), \
+                   sum(h.memory_avg) \
+                 FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
+                 WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (day, container_id) DO UPDATE SET \
+                   hours = usage_daily.hours + excluded.hours, \
+                   cpu_alloc = usage_daily.cpu_alloc + excluded.cpu_alloc, \
+                   memory_alloc = usage_daily.memory_alloc + excluded.memory_alloc, \
+                   cpu_used = usage_daily.cpu_used + excluded.cpu_used, \
+                   memory_used = usage_daily.memory_used + excluded.memory_used",
+            )
+            .bind(from)
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
+                 ON CONFLICT (one) DO UPDATE SET rolled_upto = excluded.rolled_upto",
+            )
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Only samples already rolled up go, however old.
+        done.pruned = sqlx::query(
+            "DELETE FROM usage_samples WHERE sampled_at < to_timestamp($1) \
+               AND sampled_at < (SELECT rolled_upto FROM usage_rollup_mark)",
+        )
+        .bind(now_unix - retention_secs)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done)
+    }
+}
