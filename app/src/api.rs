@@ -278,3 +278,35 @@ pub async fn act_on_workload(
         .act_on_workload(&user, &request_origin(), kind, namespace, name, action)
         .await)
 }
+
+/// The cost report of the view the URL's parameters describe (`by`, `window`, `step`, `idle`,
+/// `team`, `filter`, `sort`, `order`); bad parameters come back as messages.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn cost_report(
+    params: std::collections::BTreeMap<String, String>,
+) -> Result<Result<domain::cost_report::CostReport, Vec<String>>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .cost_report(&user, params)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// The pricing file the reports use.
+#[server]
+pub async fn current_prices() -> Result<domain::cost::Prices, ServerFnError> {
+    signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?.prices().await.map_err(ServerFnError::new)
+}
+
+/// Saves the pricing file (admins); field problems come back in the answer.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn save_prices(
+    prices: domain::cost::Prices,
+) -> Result<Result<(), Vec<String>>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .save_prices(&user, &request_origin(), prices)
+        .await
+        .map_err(ServerFnError::new)
+}

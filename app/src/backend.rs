@@ -11,7 +11,7 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 
 #[async_trait::async_trait]
 pub trait Backend:
-    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend
+    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend + CostBackend
 {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
@@ -155,6 +155,27 @@ pub trait WorkloadDetailBackend: Send + Sync + 'static {
         namespace: String,
         name: String,
     ) -> Result<domain::workload_detail::WorkloadDetail, String>;
+}
+
+/// Cost reports and the pricing file.
+#[async_trait::async_trait]
+pub trait CostBackend: Send + Sync + 'static {
+    /// The report the URL's parameters describe, or what is wrong with them.
+    async fn cost_report(
+        &self,
+        user: &CurrentUser,
+        params: std::collections::BTreeMap<String, String>,
+    ) -> Result<Result<domain::cost_report::CostReport, Vec<String>>, String>;
+
+    async fn prices(&self) -> Result<domain::cost::Prices, String>;
+
+    /// Admins only; the field problems come back in the answer.
+    async fn save_prices(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        prices: domain::cost::Prices,
+    ) -> Result<Result<(), Vec<String>>, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -20,9 +20,9 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, home::HomePage, me::MePage, namespaces::NamespacesPage, not_found::NotFound,
-    onboarding::OnboardingPage, planned::PlannedArea, rollouts::RolloutsPage, signin::SignInPage,
-    tiers::TiersPage, workload::WorkloadPage,
+    audit::AuditPage, cost::CostPage, home::HomePage, me::MePage, namespaces::NamespacesPage,
+    not_found::NotFound, onboarding::OnboardingPage, planned::PlannedArea, rollouts::RolloutsPage,
+    signin::SignInPage, tiers::TiersPage, workload::WorkloadPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -70,10 +70,7 @@ pub fn App() -> impl IntoView {
                         )
                         view=WorkloadPage
                     />
-                    <Route
-                        path=StaticSegment(Area::Cost.slug())
-                        view=|| view! { <PlannedArea area=Area::Cost /> }
-                    />
+                    <Route path=StaticSegment(Area::Cost.slug()) view=CostPage />
                     <Route
                         path=StaticSegment(Area::Idle.slug())
                         view=|| view! { <PlannedArea area=Area::Idle /> }

@@ -103,7 +103,7 @@ impl Area {
     pub fn availability(self) -> Availability {
         // Each area flips when its capability lands.
         match self {
-            Area::Audit | Area::Onboarding | Area::Namespaces | Area::Rollouts => {
+            Area::Audit | Area::Onboarding | Area::Namespaces | Area::Rollouts | Area::Cost => {
                 Availability::Available
             }
             _ => Availability::Planned,

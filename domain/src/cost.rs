@@ -91,6 +91,19 @@ impl Prices {
     }
 }
 
+/// The `p` quantile (0–1) of `values` by linear interpolation, as Postgres's
+/// `percentile_cont` computes it; `None` for no values.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = p.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64))
+}
+
 /// Cost split by resource, in the price list's currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cost {
@@ -347,6 +360,16 @@ mod tests {
             ..idle_big_request
         };
         assert!((container_cost(&half_hour, &rates()).total() - c.total() / 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn percentiles_interpolate_as_postgres_does() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert!((percentile(&values, 0.95).unwrap_or_default() - 19.05).abs() < 1e-9);
+        assert_eq!(percentile(&values, 0.0), Some(1.0));
+        assert_eq!(percentile(&values, 1.0), Some(20.0));
+        assert_eq!(percentile(&[3.0], 0.9), Some(3.0));
+        assert_eq!(percentile(&[], 0.5), None);
     }
 
     #[test]

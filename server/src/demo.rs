@@ -70,6 +70,19 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     let store = Store::connect(&url, &config.database).await?;
     store.migrate().await?;
     seed_requests(&store).await.map_err(Error::Store)?;
+    if sandbox.is_some() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let hours =
+            crate::demo_history::seed(&store, cluster.client(), &config.usage.labels, 30, now)
+                .await?;
+        if hours > 0 {
+            say(&format!(
+                "Usage history: 30 days ({hours} container-hours) imported"
+            ));
+        }
+    }
     warn_if_site_missing(&config);
     say(&format!(
         "Berth demo is running at http://{}/  (Ctrl-C to stop)",

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod demo_history;
 pub mod error;
 pub mod http;
 pub mod reconcile;

@@ -1,6 +1,7 @@
 //! One module per screen.
 
 pub mod audit;
+pub mod cost;
 pub mod home;
 pub mod me;
 pub mod namespace_changes;

@@ -2,6 +2,7 @@
 
 mod audit;
 pub mod auth;
+mod cost;
 mod error;
 mod events;
 mod health;
@@ -75,7 +76,8 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             post(kubeconfig::download),
         )
         .route("/api/v1/events/quota", get(events::quota))
-        .route("/api/v1/events/rollouts", get(events::rollouts));
+        .route("/api/v1/events/rollouts", get(events::rollouts))
+        .route("/api/v1/cost.csv", get(cost::csv));
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

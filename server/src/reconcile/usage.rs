@@ -8,7 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use domain::quantity;
 use domain::tenancy::LABEL_TEAM;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
@@ -44,7 +45,7 @@ pub struct SampleReport {
 }
 
 /// Indexes built once per pass that meets new containers.
-struct Lookups {
+pub struct Lookups {
     /// (namespace, ReplicaSet) → its Deployment.
     deployments: HashMap<(String, String), String>,
     /// namespace → team.
@@ -52,11 +53,12 @@ struct Lookups {
 }
 
 impl Lookups {
-    fn new(caches: &Caches) -> Lookups {
-        let deployments = caches
-            .replica_sets
-            .state()
-            .into_iter()
+    /// From the cluster's ReplicaSets and namespaces.
+    pub fn new<'a>(
+        replica_sets: impl Iterator<Item = &'a ReplicaSet>,
+        namespaces: impl Iterator<Item = &'a Namespace>,
+    ) -> Lookups {
+        let deployments = replica_sets
             .filter_map(|rs| {
                 let owner = rs
                     .metadata
@@ -70,10 +72,7 @@ impl Lookups {
                 ))
             })
             .collect();
-        let teams = caches
-            .namespaces
-            .state()
-            .into_iter()
+        let teams = namespaces
             .filter_map(|n| {
                 Some((
                     n.metadata.name.clone()?,
@@ -82,6 +81,48 @@ impl Lookups {
             })
             .collect();
         Lookups { deployments, teams }
+    }
+
+    fn from_caches(caches: &Caches) -> Lookups {
+        let rs = caches.replica_sets.state();
+        let ns = caches.namespaces.state();
+        Lookups::new(rs.iter().map(|r| r.as_ref()), ns.iter().map(|n| n.as_ref()))
+    }
+
+    /// What a container of `pod` is, for its first registration; `labels` are the pod labels
+    /// kept for grouping.
+    pub fn container_seen(&self, labels: &[String], pod: &Pod, container: &str) -> ContainerSeen {
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let spec = pod.spec.as_ref();
+        let resources = spec
+            .and_then(|s| s.containers.iter().find(|c| c.name == container))
+            .and_then(|c| c.resources.as_ref());
+        let requests = resources.and_then(|r| r.requests.as_ref());
+        let limits = resources.and_then(|r| r.limits.as_ref());
+        let (owner_kind, owner_name) = self.owner(pod);
+        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
+        let kept: serde_json::Map<String, Value> = labels
+            .iter()
+            .filter_map(|l| Some((l.clone(), Value::from(pod_labels.get(l)?.clone()))))
+            .collect();
+        ContainerSeen {
+            pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
+            container: container.to_owned(),
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            node: spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
+            owner_kind,
+            owner_name,
+            team: self.teams.get(&ns).cloned(),
+            namespace: ns,
+            labels: Value::Object(kept),
+            cpu_request: resource(requests, "cpu").unwrap_or(0.0),
+            cpu_limit: resource(limits, "cpu"),
+            memory_request: resource(requests, "memory").unwrap_or(0.0),
+            memory_limit: resource(limits, "memory"),
+            gpus: resource(limits, GPU)
+                .or_else(|| resource(requests, GPU))
+                .unwrap_or(0.0),
+        }
     }
 
     /// The workload that owns `pod`: a ReplicaSet's Deployment, else the controller itself,
@@ -230,8 +271,8 @@ impl Sampler {
                 let key = (uid.clone(), container.to_owned());
                 let (cpu, memory) = usage_of(&c["usage"]);
                 if !self.known.contains_key(&key) {
-                    let lookups = lookups.get_or_insert_with(|| Lookups::new(&self.caches));
-                    fresh.push(self.seen(lookups, pod, container));
+                    let lookups = lookups.get_or_insert_with(|| Lookups::from_caches(&self.caches));
+                    fresh.push(lookups.container_seen(&self.config.labels, pod, container));
                 }
                 usage.push((key, cpu, memory));
             }
@@ -267,43 +308,6 @@ impl Sampler {
             nodes: nodes.len(),
             rollup,
         })
-    }
-
-    /// What a container of `pod` is, for its first registration.
-    fn seen(&self, lookups: &Lookups, pod: &Pod, container: &str) -> ContainerSeen {
-        let ns = pod.metadata.namespace.clone().unwrap_or_default();
-        let spec = pod.spec.as_ref();
-        let resources = spec
-            .and_then(|s| s.containers.iter().find(|c| c.name == container))
-            .and_then(|c| c.resources.as_ref());
-        let requests = resources.and_then(|r| r.requests.as_ref());
-        let limits = resources.and_then(|r| r.limits.as_ref());
-        let (owner_kind, owner_name) = lookups.owner(pod);
-        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
-        let labels: serde_json::Map<String, Value> = self
-            .config
-            .labels
-            .iter()
-            .filter_map(|l| Some((l.clone(), Value::from(pod_labels.get(l)?.clone()))))
-            .collect();
-        ContainerSeen {
-            pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
-            container: container.to_owned(),
-            pod: pod.metadata.name.clone().unwrap_or_default(),
-            node: spec.and_then(|s| s.node_name.clone()).unwrap_or_default(),
-            owner_kind,
-            owner_name,
-            team: lookups.teams.get(&ns).cloned(),
-            namespace: ns,
-            labels: Value::Object(labels),
-            cpu_request: resource(requests, "cpu").unwrap_or(0.0),
-            cpu_limit: resource(limits, "cpu"),
-            memory_request: resource(requests, "memory").unwrap_or(0.0),
-            memory_limit: resource(limits, "memory"),
-            gpus: resource(limits, GPU)
-                .or_else(|| resource(requests, GPU))
-                .unwrap_or(0.0),
-        }
     }
 
     /// Nodes with metrics, priced by their allocatable capacity.

@@ -11,6 +11,7 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 
 pub mod audit;
 pub mod change;
+pub mod cost;
 pub mod kubeconfig;
 pub mod quota;
 pub mod rollouts;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod change;
+pub mod cost;
 pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;

@@ -57,7 +57,95 @@ pub struct Rollup {
     pub pruned: u64,
 }
 
+/// One container-hour of history, for imports (the demo's month of history).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HourRow {
+    pub hour_unix: f64,
+    pub container_id: i64,
+    pub samples: i32,
+    pub cpu_avg: f32,
+    pub cpu_max: f32,
+    pub cpu_p95: f32,
+    pub memory_avg: f32,
+    pub memory_max: f32,
+    pub memory_p95: f32,
+}
+
+/// Adds the hours [$1, $2) of `usage_hourly` to the day sums (each hour is added once: the
+/// roll-up mark moves in the same transaction).
+const DAILY_FROM_HOURLY: &str = "INSERT INTO usage_daily (day, container_id, hours, cpu_alloc, \
+       memory_alloc, cpu_used, memory_used) \
+     SELECT (h.hour AT TIME ZONE 'UTC')::date, h.container_id, count(*), \
+       sum(greatest(c.cpu_request, h.cpu_avg)), sum(greatest(c.memory_request, h.memory_avg)), \
+       sum(h.cpu_avg), sum(h.memory_avg) \
+     FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
+     WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
+     GROUP BY 1, 2 \
+     ON CONFLICT (day, container_id) DO UPDATE SET \
+       hours = usage_daily.hours + excluded.hours, \
+       cpu_alloc = usage_daily.cpu_alloc + excluded.cpu_alloc, \
+       memory_alloc = usage_daily.memory_alloc + excluded.memory_alloc, \
+       cpu_used = usage_daily.cpu_used + excluded.cpu_used, \
+       memory_used = usage_daily.memory_used + excluded.memory_used";
+
 impl Store {
+    /// Whether any usage was ever recorded (a fresh database has none).
+    pub async fn has_usage(&self) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM usage_containers)")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Imports finished hours [from, upto) of history in one transaction: the hourly rows,
+    /// their daily sums, and the roll-up mark (so live sampling continues where it ends).
+    pub async fn import_history(
+        &self,
+        rows: &[HourRow],
+        from_unix: f64,
+        upto_unix: f64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for chunk in rows.chunks(20_000) {
+            sqlx::query(
+                "INSERT INTO usage_hourly (hour, container_id, samples, cpu_avg, cpu_max, cpu_p95, \
+                   memory_avg, memory_max, memory_p95) \
+                 SELECT to_timestamp(u.hour), u.id, u.samples, u.ca, u.cm, u.cp, u.ma, u.mm, u.mp \
+                 FROM unnest($1::float8[], $2::int8[], $3::int4[], $4::float4[], $5::float4[], \
+                   $6::float4[], $7::float4[], $8::float4[], $9::float4[]) \
+                   AS u(hour, id, samples, ca, cm, cp, ma, mm, mp) \
+                 ON CONFLICT (hour, container_id) DO NOTHING",
+            )
+            .bind(chunk.iter().map(|r| r.hour_unix).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.container_id).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.samples).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.cpu_avg).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.cpu_max).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.cpu_p95).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.memory_avg).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.memory_max).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.memory_p95).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(DAILY_FROM_HOURLY)
+            .bind(from_unix)
+            .bind(upto_unix)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
+             ON CONFLICT (one) DO UPDATE \
+               SET rolled_upto = greatest(usage_rollup_mark.rolled_upto, excluded.rolled_upto)",
+        )
+        .bind(upto_unix)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Ids of `containers` (pod uid, container name), registering those not seen before.
     pub async fn register_containers(
         &self,
@@ -214,27 +302,11 @@ impl Store {
             .rows_affected();
             // The day's sums grow by exactly the hours just rolled up (each hour rolls once:
             // the mark moves in this transaction).
-            sqlx::query(
-                "INSERT INTO usage_daily (day, container_id, hours, cpu_alloc, memory_alloc, \
-                   cpu_used, memory_used) \
-                 SELECT (h.hour AT TIME ZONE 'UTC')::date, h.container_id, count(*), \
-                   sum(greatest(c.cpu_request, h.cpu_avg)), \
-                   sum(greatest(c.memory_request, h.memory_avg)), sum(h.cpu_avg), \
-                   sum(h.memory_avg) \
-                 FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
-                 WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
-                 GROUP BY 1, 2 \
-                 ON CONFLICT (day, container_id) DO UPDATE SET \
-                   hours = usage_daily.hours + excluded.hours, \
-                   cpu_alloc = usage_daily.cpu_alloc + excluded.cpu_alloc, \
-                   memory_alloc = usage_daily.memory_alloc + excluded.memory_alloc, \
-                   cpu_used = usage_daily.cpu_used + excluded.cpu_used, \
-                   memory_used = usage_daily.memory_used + excluded.memory_used",
-            )
-            .bind(from)
-            .bind(upto)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(DAILY_FROM_HOURLY)
+                .bind(from)
+                .bind(upto)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query(
                 "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
                  ON CONFLICT (one) DO UPDATE SET rolled_upto = excluded.rolled_upto",

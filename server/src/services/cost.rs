@@ -1,0 +1,159 @@
+//! The cost report and the pricing file: which teams the viewer may see, the window, the
+//! rates of each node, then the store sums and the domain builds the report.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::access::{Action, Decision, Role, Target, decide};
+use domain::cost::Prices;
+use domain::cost_report::{self, CostReport, ReportQuery};
+use domain::identity::{CurrentUser, RequestOrigin};
+
+use super::{ServiceError, Services};
+use crate::http::auth::event;
+use crate::store::cost::{CostQuery, TeamScope};
+
+/// Whose costs `user` sees: `None` for every team (managers and admins), else their teams'.
+fn cost_scope(user: &CurrentUser) -> Option<&[String]> {
+    let everything = user
+        .roles
+        .iter()
+        .any(|r| matches!(r, Role::Manager | Role::Admin));
+    (!everything).then_some(user.teams.as_slice())
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Services {
+    /// The report the URL's `params` describe; bad parameters come back as messages.
+    pub async fn cost_report(
+        &self,
+        user: &CurrentUser,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Result<CostReport, Vec<String>>, ServiceError> {
+        let query = match ReportQuery::from_params(params) {
+            Ok(q) => q,
+            Err(problems) => return Ok(Err(problems)),
+        };
+        let team_only: Vec<String>;
+        let scope = match (&query.team, cost_scope(user)) {
+            (Some(team), _) => {
+                if let Decision::Deny(why) =
+                    decide(&user.actor(), Action::ViewCost, &Target::team(team))
+                {
+                    return Err(ServiceError::Forbidden(why));
+                }
+                team_only = vec![team.clone()];
+                TeamScope::Teams(&team_only)
+            }
+            (None, None) => TeamScope::All,
+            (None, Some(teams)) => TeamScope::Teams(teams),
+        };
+        let (from, to) = query.range(now_unix());
+        let prices = self.store().prices().await?;
+        let rates: Vec<(String, domain::cost::Rates)> = self
+            .store()
+            .nodes_seen(from, to)
+            .await?
+            .into_iter()
+            .map(|(node, labels)| {
+                let rates = prices.rates_for(&labels);
+                (node, rates)
+            })
+            .collect();
+        let q = CostQuery {
+            from,
+            to,
+            step: query.step,
+            rates: &rates,
+            default: prices.default,
+        };
+        let rows = self.store().step_costs(&q, &query.group, scope).await?;
+        let node_costs = self.store().node_costs(&q).await?;
+        // For everything, the rows are all there is; for some teams, idle is shared against
+        // everything allocated.
+        let allocated = match scope {
+            TeamScope::All if query.filter.is_none() => {
+                let mut per_step: BTreeMap<i64, f64> = BTreeMap::new();
+                for r in &rows {
+                    *per_step.entry(r.bucket).or_default() += r.cost.total();
+                }
+                per_step
+            }
+            _ => self.store().allocated_per_step(&q).await?,
+        };
+        Ok(Ok(cost_report::build(
+            query,
+            from,
+            to,
+            &rows,
+            &node_costs,
+            &allocated,
+        )))
+    }
+
+    /// The pricing file (everyone may read what prices the reports use).
+    pub async fn prices(&self) -> Result<Prices, ServiceError> {
+        Ok(self.store().prices().await?)
+    }
+
+    /// Saves the pricing file; admins only, checked field by field, audited with before and
+    /// after.
+    pub async fn save_prices(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        prices: Prices,
+    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+        if let Decision::Deny(why) = decide(&user.actor(), Action::Administer, &Target::default()) {
+            let mut denied = event(Some(user), origin, "prices.save", "denied");
+            denied.target_kind = "Prices".to_owned();
+            self.store().record(&denied).await?;
+            return Err(ServiceError::Forbidden(why));
+        }
+        let problems = prices.problems();
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let before = self.store().prices().await?;
+        let mut audit = event(Some(user), origin, "prices.save", "success");
+        audit.target_kind = "Prices".to_owned();
+        audit.target_name = "prices".to_owned();
+        audit.before = serde_json::to_value(&before).ok();
+        audit.after = serde_json::to_value(&prices).ok();
+        self.store().save_prices(&prices, &user.id, audit).await?;
+        Ok(Ok(()))
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::CostBackend for Services {
+    async fn cost_report(
+        &self,
+        user: &CurrentUser,
+        params: BTreeMap<String, String>,
+    ) -> Result<Result<CostReport, Vec<String>>, String> {
+        Services::cost_report(self, user, &params)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn prices(&self) -> Result<Prices, String> {
+        Services::prices(self).await.map_err(|e| e.to_string())
+    }
+
+    async fn save_prices(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        prices: Prices,
+    ) -> Result<Result<(), Vec<String>>, String> {
+        Services::save_prices(self, user, origin, prices)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

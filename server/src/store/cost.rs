@@ -1,0 +1,275 @@
+//! Cost queries over the usage history, priced in SQL (node rates go in as arrays, so a month
+//! of a team's containers is summed where the rows are), and the pricing file.
+
+use std::collections::BTreeMap;
+
+use domain::cost::{Cost, GroupBy, Prices, Rates};
+use domain::cost_report::{Step, StepCost};
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// Which containers a query covers: every team's, or those of some teams only.
+#[derive(Clone, Copy, Debug)]
+pub enum TeamScope<'a> {
+    All,
+    Teams(&'a [String]),
+}
+
+/// One report query: the window in unix seconds [from, to), its step, and the rates of each
+/// node (nodes not listed pay `default`).
+#[derive(Clone, Debug)]
+pub struct CostQuery<'a> {
+    pub from: i64,
+    pub to: i64,
+    pub step: Step,
+    pub rates: &'a [(String, Rates)],
+    pub default: Rates,
+}
+
+const GIB: &str = "1073741824.0";
+
+/// The SQL of a group's key (fixed fragments: nothing from the request is spliced in; a label
+/// key is bound as `$10`).
+fn key_sql(by: &GroupBy) -> &'static str {
+    match by {
+        GroupBy::Namespace => "c.namespace",
+        GroupBy::Team => "coalesce(c.team, '__unallocated__')",
+        GroupBy::Workload => "c.namespace || '/' || c.owner_kind || '/' || c.owner_name",
+        GroupBy::Label(_) => "coalesce(c.labels ->> $10::text, '__unallocated__')",
+    }
+}
+
+/// The FROM clause and per-row sums of a step: daily rows carry their sums, hourly rows are
+/// one hour each.
+fn source(step: Step) -> (&'static str, &'static str, String) {
+    match step {
+        Step::Daily => (
+            "usage_daily u JOIN usage_containers c ON c.id = u.container_id \
+             WHERE u.day >= (to_timestamp($8) AT TIME ZONE 'UTC')::date \
+               AND u.day < (to_timestamp($9) AT TIME ZONE 'UTC')::date",
+            "extract(epoch FROM u.day::timestamp)::int8",
+            format!(
+                "sum(u.cpu_alloc * coalesce(r.cpu, $5)) AS cpu, \
+                 sum(u.memory_alloc / {GIB} * coalesce(r.mem, $6)) AS memory, \
+                 sum(c.gpus * u.hours * coalesce(r.gpu, $7)) AS gpu, \
+                 sum(u.cpu_used * coalesce(r.cpu, $5) \
+                   + u.memory_used / {GIB} * coalesce(r.mem, $6)) AS used, \
+                 sum(u.hours * (c.cpu_request * coalesce(r.cpu, $5) \
+                   + c.memory_request / {GIB} * coalesce(r.mem, $6))) AS requested"
+            ),
+        ),
+        Step::Hourly => (
+            "usage_hourly u JOIN usage_containers c ON c.id = u.container_id \
+             WHERE u.hour >= to_timestamp($8) AND u.hour < to_timestamp($9)",
+            "extract(epoch FROM u.hour)::int8",
+            format!(
+                "sum(greatest(c.cpu_request, u.cpu_avg) * coalesce(r.cpu, $5)) AS cpu, \
+                 sum(greatest(c.memory_request, u.memory_avg) / {GIB} * coalesce(r.mem, $6)) \
+                   AS memory, \
+                 sum(c.gpus * coalesce(r.gpu, $7)) AS gpu, \
+                 sum(u.cpu_avg * coalesce(r.cpu, $5) \
+                   + u.memory_avg / {GIB} * coalesce(r.mem, $6)) AS used, \
+                 sum(c.cpu_request * coalesce(r.cpu, $5) \
+                   + c.memory_request / {GIB} * coalesce(r.mem, $6)) AS requested"
+            ),
+        ),
+    }
+}
+
+type Bound<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_common<'q>(query: Bound<'q>, q: &CostQuery<'_>) -> Bound<'q> {
+    query
+        .bind(q.rates.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
+        .bind(
+            q.rates
+                .iter()
+                .map(|(_, r)| r.cpu_core_hour)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            q.rates
+                .iter()
+                .map(|(_, r)| r.memory_gib_hour)
+                .collect::<Vec<_>>(),
+        )
+        .bind(q.rates.iter().map(|(_, r)| r.gpu_hour).collect::<Vec<_>>())
+        .bind(q.default.cpu_core_hour)
+        .bind(q.default.memory_gib_hour)
+        .bind(q.default.gpu_hour)
+        .bind(q.from as f64)
+        .bind(q.to as f64)
+}
+
+const RATES: &str = "WITH rates AS (SELECT * FROM unnest($1::text[], $2::float8[], \
+                     $3::float8[], $4::float8[]) AS r(node, cpu, mem, gpu))";
+
+impl Store {
+    /// Priced sums per step and group of the containers in `teams`.
+    pub async fn step_costs(
+        &self,
+        q: &CostQuery<'_>,
+        by: &GroupBy,
+        teams: TeamScope<'_>,
+    ) -> Result<Vec<StepCost>, StoreError> {
+        let (from, bucket, sums) = source(q.step);
+        // Parameters after the common nine: the label key (when grouping by one), the teams.
+        let label = match by {
+            GroupBy::Label(l) => Some(l.clone()),
+            _ => None,
+        };
+        let team_filter = match (teams, label.is_some()) {
+            (TeamScope::All, _) => "",
+            (TeamScope::Teams(_), true) => " AND c.team = ANY($11::text[])",
+            (TeamScope::Teams(_), false) => " AND c.team = ANY($10::text[])",
+        };
+        let sql = format!(
+            "{RATES} SELECT {bucket} AS bucket, {key} AS key, {sums} \
+             FROM {from} {team_filter} \
+             GROUP BY 1, 2",
+            key = key_sql(by),
+            from = from.replace(
+                "JOIN usage_containers c ON c.id = u.container_id",
+                "JOIN usage_containers c ON c.id = u.container_id \
+                 LEFT JOIN rates r ON r.node = c.node",
+            ),
+        );
+        let mut query = bind_common(sqlx::query(&sql), q);
+        if let Some(label) = label {
+            query = query.bind(label);
+        }
+        if let TeamScope::Teams(t) = teams {
+            query = query.bind(t.to_vec());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StepCost {
+                    bucket: row.try_get("bucket")?,
+                    key: row.try_get("key")?,
+                    cost: Cost {
+                        cpu: row.try_get::<Option<f64>, _>("cpu")?.unwrap_or(0.0),
+                        memory: row.try_get::<Option<f64>, _>("memory")?.unwrap_or(0.0),
+                        gpu: row.try_get::<Option<f64>, _>("gpu")?.unwrap_or(0.0),
+                        storage: 0.0,
+                    },
+                    used: row.try_get::<Option<f64>, _>("used")?.unwrap_or(0.0),
+                    requested: row.try_get::<Option<f64>, _>("requested")?.unwrap_or(0.0),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Everything allocated per step, over all teams (what idle is shared against).
+    pub async fn allocated_per_step(
+        &self,
+        q: &CostQuery<'_>,
+    ) -> Result<BTreeMap<i64, f64>, StoreError> {
+        let (from, bucket, sums) = source(q.step);
+        let sql = format!(
+            "{RATES} SELECT bucket, coalesce(cpu, 0) + coalesce(memory, 0) + coalesce(gpu, 0) \
+               AS total FROM (SELECT {bucket} AS bucket, {sums} FROM {from} GROUP BY 1) s",
+            from = from.replace(
+                "JOIN usage_containers c ON c.id = u.container_id",
+                "JOIN usage_containers c ON c.id = u.container_id \
+                 LEFT JOIN rates r ON r.node = c.node",
+            ),
+        );
+        let rows = bind_common(sqlx::query(&sql), q)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// What the nodes' capacity cost per step, over hours already rolled up (the hour in
+    /// progress has no container usage yet, so it would read as idle).
+    pub async fn node_costs(&self, q: &CostQuery<'_>) -> Result<BTreeMap<i64, f64>, StoreError> {
+        let bucket = match q.step {
+            Step::Daily => "extract(epoch FROM date_trunc('day', n.hour AT TIME ZONE 'UTC'))::int8",
+            Step::Hourly => "extract(epoch FROM n.hour)::int8",
+        };
+        let sql = format!(
+            "{RATES} SELECT {bucket} AS bucket, \
+               sum(n.cpu_capacity * coalesce(r.cpu, $5) \
+                 + n.memory_capacity / {GIB} * coalesce(r.mem, $6) \
+                 + n.gpus * coalesce(r.gpu, $7)) AS total \
+             FROM node_hourly n LEFT JOIN rates r ON r.node = n.node \
+             WHERE n.hour >= to_timestamp($8) AND n.hour < to_timestamp($9) \
+               AND n.hour < coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity') \
+             GROUP BY 1"
+        );
+        let rows = bind_common(sqlx::query(&sql), q)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Nodes seen in [from, to) with their latest labels, for pricing.
+    pub async fn nodes_seen(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT ON (node) node, labels::text AS labels FROM node_hourly \
+             WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
+             ORDER BY node, hour DESC",
+        )
+        .bind(from as f64)
+        .bind(to as f64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let labels: String = r.try_get("labels")?;
+                Ok((
+                    r.try_get("node")?,
+                    serde_json::from_str(&labels).unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The pricing file; OpenCost's defaults until an admin saves one.
+    pub async fn prices(&self) -> Result<Prices, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body::text FROM prices")
+            .fetch_optional(self.pool())
+            .await?;
+        match body {
+            Some(b) => serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(Prices::default()),
+        }
+    }
+
+    /// Saves the pricing file with its audit event, in one transaction.
+    pub async fn save_prices(
+        &self,
+        prices: &Prices,
+        by: &str,
+        event: domain::audit::NewEvent,
+    ) -> Result<(), StoreError> {
+        let body = serde_json::to_string(prices).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO prices (one, body, updated_at, updated_by) VALUES (true, $1::jsonb, now(), $2) \
+             ON CONFLICT (one) DO UPDATE SET body = excluded.body, updated_at = now(), \
+               updated_by = excluded.updated_by",
+        )
+        .bind(body)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,308 @@
+//! The cost report over real HTTP and Postgres: history from the sandbox's usage profiles,
+//! priced, grouped, idle apart or shared, narrowed to what the viewer may see, as CSV; the
+//! pricing file and who may change it.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use app::api::{CostReport, SavePrices};
+use common::TestApp;
+use common::flows::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use leptos::server_fn::ServerFn;
+use reqwest::header::COOKIE;
+use serde_json::{Value, json};
+use server::store::Store;
+
+const HOURS: f64 = 72.0;
+const CPU: f64 = 0.031611;
+const MEMORY_GIB: f64 = 0.004237;
+
+async fn namespace_with_web(client: &kube::Client, name: &str, team: &str) {
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "berth.dev/team": team } }
+    }))
+    .expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "web" },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": {
+                "metadata": {
+                    "labels": { "app": format!("{team}-web") },
+                    "annotations": {
+                        "sandbox.berth.dev/usage-profile": "steady",
+                        "sandbox.berth.dev/cpu-usage": "100m",
+                        "sandbox.berth.dev/memory-usage": "32Mi",
+                    },
+                },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "nginx:1.27",
+                    "resources": {
+                        "requests": { "cpu": "500m", "memory": "64Mi" },
+                        "limits": { "cpu": "500m", "memory": "64Mi" },
+                    },
+                }]},
+            },
+        },
+    }))
+    .expect("deployment");
+    Api::<Deployment>::namespaced(client.clone(), name)
+        .create(&PostParams::default(), &web)
+        .await
+        .expect("create deployment");
+}
+
+async fn report(app: &TestApp, cookie: &str, params: Value) -> Value {
+    call_json(app, cookie, CostReport::PATH, json!({ "params": params })).await
+}
+
+fn group<'a>(r: &'a Value, key: &str) -> Option<&'a Value> {
+    r["Ok"]["groups"]
+        .as_array()?
+        .iter()
+        .find(|g| g["key"] == key)
+}
+
+fn keys(r: &Value) -> Vec<String> {
+    r["Ok"]["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["key"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+}
+
+#[test]
+fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let admin = admin_client(&app).await;
+        namespace_with_web(&admin, "payments-web", "payments").await;
+        namespace_with_web(&admin, "platform-web", "platform").await;
+        // Three days of history for the six pods, once they are scheduled.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pods = Api::<Pod>::all(admin.clone())
+                .list(&ListParams::default())
+                .await
+                .expect("pods");
+            let scheduled = pods
+                .items
+                .iter()
+                .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+                .count();
+            if scheduled >= 4 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "pods never scheduled");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let store = Store::connect(&app.database_url, &common::test_config().database)
+            .await
+            .expect("store");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let rows = server::demo_history::import(&store, &admin, &["app".to_owned()], 3, now)
+            .await
+            .expect("history");
+        assert_eq!(rows, 4 * 72, "four containers, 72 hours each");
+
+        // Dana (payments, checkout) sees payments only: max(request, usage) × price.
+        let dana = sign_in(&app, "demo:dana").await;
+        let r = report(&app, &dana, json!({ "by": "namespace", "window": "7d" })).await;
+        assert_eq!(keys(&r), ["payments-web"], "{r}");
+        let web = group(&r, "payments-web").expect("payments-web");
+        let cpu = 2.0 * 0.5 * HOURS * CPU;
+        let memory = 2.0 * (64.0 / 1024.0) * HOURS * MEMORY_GIB;
+        assert!(
+            close(web["cost"]["cpu"].as_f64().unwrap_or(0.0), cpu),
+            "{web}"
+        );
+        assert!(
+            close(web["cost"]["memory"].as_f64().unwrap_or(0.0), memory),
+            "{web}"
+        );
+        // Efficiency: usage 100m of 500m CPU and 32 of 64 MiB, weighted by cost.
+        let efficiency =
+            (0.1 * CPU + (32.0 / 1024.0) * MEMORY_GIB) / (0.5 * CPU + (64.0 / 1024.0) * MEMORY_GIB);
+        let got = web["efficiency"].as_f64().unwrap_or(0.0);
+        assert!((got - efficiency).abs() < 0.01, "{got} vs {efficiency}");
+        // Its share of idle: the nodes cost more than the two namespaces allocate.
+        let total = r["Ok"]["total"].as_f64().unwrap_or(0.0);
+        let idle = r["Ok"]["idle"].as_f64().unwrap_or(0.0);
+        assert!(idle > 0.0, "{r}");
+        assert!(close(total, cpu + memory + idle), "{r}");
+        assert_eq!(
+            r["Ok"]["buckets"].as_array().map(Vec::len),
+            Some(7),
+            "seven daily steps"
+        );
+
+        // Not another team's, however asked.
+        let (status, body) =
+            call_raw(&app, &dana, json!({ "params": { "team": "platform" } })).await;
+        assert_eq!(status, 500);
+        assert!(
+            body.contains("visible to its members, managers and admins"),
+            "{body}"
+        );
+
+        // Mike (manager) sees every team; shared idle makes the groups add up to the total.
+        let mike = sign_in(&app, "demo:mike").await;
+        let teams = report(
+            &app,
+            &mike,
+            json!({ "by": "team", "window": "7d", "idle": "share" }),
+        )
+        .await;
+        assert_eq!(keys(&teams), ["payments", "platform"], "{teams}");
+        let sum: f64 = teams["Ok"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g["total"].as_f64())
+            .sum();
+        assert!(
+            close(sum, teams["Ok"]["total"].as_f64().unwrap_or(0.0)),
+            "{teams}"
+        );
+        // By label, hourly over a day, filtered.
+        let labelled = report(
+            &app,
+            &mike,
+            json!({ "by": "label", "label": "app", "window": "24h", "filter": "platform" }),
+        )
+        .await;
+        assert_eq!(keys(&labelled), ["platform-web"], "{labelled}");
+        assert_eq!(labelled["Ok"]["buckets"].as_array().map(Vec::len), Some(24));
+
+        // The CSV is the table: same rows, same order, same figures.
+        let csv = app
+            .client
+            .get(app.url("/api/v1/cost.csv?by=team&window=7d&idle=share"))
+            .header(COOKIE, &mike)
+            .send()
+            .await
+            .expect("csv");
+        assert_eq!(csv.status(), 200);
+        assert!(
+            csv.headers()["content-type"]
+                .to_str()
+                .is_ok_and(|t| t.starts_with("text/csv"))
+        );
+        let text = csv.text().await.expect("csv text");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "group,cpu,memory,gpu,storage,idle,total,efficiency"
+        );
+        for (line, g) in lines[1..3]
+            .iter()
+            .zip(teams["Ok"]["groups"].as_array().into_iter().flatten())
+        {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(Some(fields[0]), g["key"].as_str());
+            assert_eq!(
+                fields[6],
+                format!("{:.2}", g["total"].as_f64().unwrap_or(0.0))
+            );
+        }
+        assert!(lines.last().is_some_and(|l| l.starts_with("(total)")));
+        let bad = app
+            .client
+            .get(app.url("/api/v1/cost.csv?by=colour"))
+            .header(COOKIE, &mike)
+            .send()
+            .await
+            .expect("bad csv");
+        assert_eq!(bad.status(), 400);
+        let problems = report(&app, &mike, json!({ "by": "colour", "window": "90d" })).await;
+        assert_eq!(
+            problems["Err"].as_array().map(Vec::len),
+            Some(2),
+            "{problems}"
+        );
+
+        // Prices: Dana may not change them (audited); bad prices are named; Ada's new CPU
+        // price shows in the next report.
+        let mut prices = domain::cost::Prices::default();
+        prices.default.cpu_core_hour = 0.05;
+        let (status, _) =
+            call_raw_path(&app, &dana, SavePrices::PATH, json!({ "prices": prices })).await;
+        assert_eq!(status, 500);
+        let ada = sign_in(&app, "demo:ada").await;
+        let mut bad_prices = prices.clone();
+        bad_prices.default.memory_gib_hour = -1.0;
+        let refused = call_json(
+            &app,
+            &ada,
+            SavePrices::PATH,
+            json!({ "prices": bad_prices }),
+        )
+        .await;
+        assert!(
+            refused["Err"][0]
+                .as_str()
+                .is_some_and(|m| m.contains("memory GiB-hour")),
+            "{refused}"
+        );
+        let saved = call_json(&app, &ada, SavePrices::PATH, json!({ "prices": prices })).await;
+        assert_eq!(saved, json!({ "Ok": null }));
+        let repriced = report(&app, &dana, json!({ "by": "namespace", "window": "7d" })).await;
+        let web = group(&repriced, "payments-web").expect("payments-web");
+        assert!(
+            close(
+                web["cost"]["cpu"].as_f64().unwrap_or(0.0),
+                2.0 * 0.5 * HOURS * 0.05
+            ),
+            "{web}"
+        );
+        let audit: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor_id, outcome FROM audit_events WHERE action = 'prices.save' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(
+            audit,
+            [
+                ("demo:dana".to_owned(), "denied".to_owned()),
+                ("demo:ada".to_owned(), "success".to_owned())
+            ]
+        );
+        store.close().await;
+        app.stop().await;
+    });
+}
+
+async fn call_raw(app: &TestApp, cookie: &str, body: Value) -> (u16, String) {
+    call_raw_path(app, cookie, CostReport::PATH, body).await
+}
+
+async fn call_raw_path(app: &TestApp, cookie: &str, path: &str, body: Value) -> (u16, String) {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header(reqwest::header::ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .json(&body)
+        .send()
+        .await
+        .expect("server function");
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
+}
