@@ -36,3 +36,4 @@ bench:
 	cargo bench -p sandbox --bench large_scenario
 	cargo bench -p server --bench audit_append
 	cargo bench -p server --bench quota_views
+	cargo bench -p server --bench cost_report

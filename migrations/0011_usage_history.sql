@@ -56,6 +56,11 @@ CREATE TABLE node_hourly (
     samples         integer NOT NULL,
     cpu_used_avg    double precision NOT NULL,
     memory_used_avg double precision NOT NULL,
+    -- What the node's containers were allocated that hour (Σ max(request, usage)), filled in
+    -- when the hour rolls up.
+    cpu_alloc       double precision NOT NULL DEFAULT 0,
+    memory_alloc    double precision NOT NULL DEFAULT 0,
+    gpu_alloc       double precision NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, node)
 );
 
@@ -77,6 +82,24 @@ CREATE TABLE usage_daily (
     cpu_used     double precision NOT NULL,
     memory_used  double precision NOT NULL,
     PRIMARY KEY (day, container_id)
+);
+-- A team's report reads its containers' days.
+CREATE INDEX usage_daily_container ON usage_daily (container_id, day);
+
+-- Per node and day: capacity and allocation in resource-hours (and its latest labels, for
+-- pricing), so idle over a month reads one row per node and day.
+CREATE TABLE node_daily (
+    day             date NOT NULL,
+    node            text NOT NULL,
+    labels          jsonb NOT NULL DEFAULT '{}',
+    hours           integer NOT NULL,
+    cpu_capacity    double precision NOT NULL,
+    memory_capacity double precision NOT NULL,
+    gpus            double precision NOT NULL,
+    cpu_alloc       double precision NOT NULL,
+    memory_alloc    double precision NOT NULL,
+    gpu_alloc       double precision NOT NULL,
+    PRIMARY KEY (day, node)
 );
 
 -- The pricing file admins edit (one row; absent means OpenCost's defaults).

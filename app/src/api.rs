@@ -310,3 +310,23 @@ pub async fn save_prices(
         .await
         .map_err(ServerFnError::new)
 }
+
+/// The idle-resource report for the signed-in user's teams (managers and admins: all).
+#[server]
+pub async fn idle_report() -> Result<domain::idle::IdleReport, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .idle_report(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Acts on an idle finding (apply a recommendation, scale to zero); the answer says what
+/// happened or why not.
+#[server]
+pub async fn act_on_idle(id: String) -> Result<Result<String, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?.act_on_idle(&user, &request_origin(), id).await)
+}

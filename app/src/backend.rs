@@ -11,7 +11,7 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 
 #[async_trait::async_trait]
 pub trait Backend:
-    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend + CostBackend
+    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend + CostBackend + IdleBackend
 {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
@@ -176,6 +176,20 @@ pub trait CostBackend: Send + Sync + 'static {
         origin: &RequestOrigin,
         prices: domain::cost::Prices,
     ) -> Result<Result<(), Vec<String>>, String>;
+}
+
+/// The idle-resource report and acting on its findings.
+#[async_trait::async_trait]
+pub trait IdleBackend: Send + Sync + 'static {
+    async fn idle_report(&self, user: &CurrentUser) -> Result<domain::idle::IdleReport, String>;
+
+    /// Acts on finding `id` as the server computes it now; the answer says what happened.
+    async fn act_on_idle(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+    ) -> Result<String, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -20,9 +20,10 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
-    audit::AuditPage, cost::CostPage, home::HomePage, me::MePage, namespaces::NamespacesPage,
-    not_found::NotFound, onboarding::OnboardingPage, planned::PlannedArea, rollouts::RolloutsPage,
-    signin::SignInPage, tiers::TiersPage, workload::WorkloadPage,
+    audit::AuditPage, cost::CostPage, home::HomePage, idle::IdlePage, me::MePage,
+    namespaces::NamespacesPage, not_found::NotFound, onboarding::OnboardingPage,
+    planned::PlannedArea, prices::PricesPage, rollouts::RolloutsPage, signin::SignInPage,
+    tiers::TiersPage, workload::WorkloadPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -71,10 +72,7 @@ pub fn App() -> impl IntoView {
                         view=WorkloadPage
                     />
                     <Route path=StaticSegment(Area::Cost.slug()) view=CostPage />
-                    <Route
-                        path=StaticSegment(Area::Idle.slug())
-                        view=|| view! { <PlannedArea area=Area::Idle /> }
-                    />
+                    <Route path=StaticSegment(Area::Idle.slug()) view=IdlePage />
                     <Route
                         path=StaticSegment(Area::Access.slug())
                         view=|| view! { <PlannedArea area=Area::Access /> }
@@ -83,6 +81,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("signin") view=SignInPage />
                     <Route path=StaticSegment("me") view=MePage />
                     <Route path=StaticSegment("tiers") view=TiersPage />
+                    <Route path=StaticSegment("prices") view=PricesPage />
                 </Routes>
             </Layout>
         </Router>

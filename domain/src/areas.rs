@@ -103,9 +103,12 @@ impl Area {
     pub fn availability(self) -> Availability {
         // Each area flips when its capability lands.
         match self {
-            Area::Audit | Area::Onboarding | Area::Namespaces | Area::Rollouts | Area::Cost => {
-                Availability::Available
-            }
+            Area::Audit
+            | Area::Onboarding
+            | Area::Namespaces
+            | Area::Rollouts
+            | Area::Cost
+            | Area::Idle => Availability::Available,
             _ => Availability::Planned,
         }
     }

@@ -14,6 +14,7 @@ pub mod expiry;
 pub mod findings;
 pub mod health;
 pub mod identity;
+pub mod idle;
 pub mod kubeconfig;
 pub mod quantity;
 pub mod quota;

@@ -299,6 +299,11 @@ pub enum WorkloadAction {
     Rollback {
         revision: i64,
     },
+    /// New requests (and limits) for one container, e.g. a rightsizing recommendation.
+    SetResources {
+        container: String,
+        resources: crate::idle::ResourcePatch,
+    },
 }
 
 impl WorkloadAction {
@@ -310,13 +315,14 @@ impl WorkloadAction {
             WorkloadAction::Resume => "workload.resume",
             WorkloadAction::Scale { .. } => "workload.scale",
             WorkloadAction::Rollback { .. } => "workload.rollback",
+            WorkloadAction::SetResources { .. } => "workload.resources",
         }
     }
 
     /// Whether `kind` supports it (as kubectl's rollout and scale commands do).
     pub fn applies_to(&self, kind: WorkloadKind) -> Result<(), String> {
         let ok = match self {
-            WorkloadAction::Restart => true,
+            WorkloadAction::Restart | WorkloadAction::SetResources { .. } => true,
             WorkloadAction::Scale { .. } => kind != WorkloadKind::DaemonSet,
             WorkloadAction::Pause | WorkloadAction::Resume | WorkloadAction::Rollback { .. } => {
                 kind == WorkloadKind::Deployment
@@ -340,6 +346,7 @@ impl WorkloadAction {
             WorkloadAction::Resume => "resumed",
             WorkloadAction::Scale { .. } => "scaled",
             WorkloadAction::Rollback { .. } => "rolled back here",
+            WorkloadAction::SetResources { .. } => "resized",
         }
     }
 }

@@ -145,14 +145,18 @@ pub fn pod_metrics(pod: &Value, unix_seconds: i64) -> Option<Value> {
     }))
 }
 
-/// A NodeMetrics object: the running pods bound to it plus the system's share.
-pub fn node_metrics(node: &Value, pods: &[Value], unix_seconds: i64) -> Value {
+/// A NodeMetrics object: the running pods bound to it (of `pods`) plus the system's share.
+pub fn node_metrics<'a>(
+    node: &Value,
+    pods: impl IntoIterator<Item = &'a Value>,
+    unix_seconds: i64,
+) -> Value {
     let name = node
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let (mut cpu, mut memory) = (SYSTEM_CPU, SYSTEM_MEMORY);
-    for pod in pods.iter().filter(|p| {
+    for pod in pods.into_iter().filter(|p| {
         is_running(p) && p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(name)
     }) {
         for (_, c, m) in pod_usage(pod, unix_seconds) {

@@ -15,49 +15,8 @@ use server::config::{Config, Mode};
 use server::store::Store;
 use server::store::local_postgres::{Durability, PgBinaries};
 
-fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> f64 {
-    samples.sort();
-    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
-    samples.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-async fn time<F, Fut>(rounds: usize, mut f: F) -> Result<(Vec<Duration>, usize), String>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<usize, String>>,
-{
-    let mut samples = Vec::with_capacity(rounds);
-    let mut size = 0;
-    for _ in 0..rounds {
-        let started = Instant::now();
-        size = f().await?;
-        samples.push(started.elapsed());
-    }
-    Ok((samples, size))
-}
+mod common;
+use common::{arg, percentile, rss_mib, time};
 
 #[tokio::main]
 async fn main() {

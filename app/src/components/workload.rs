@@ -49,7 +49,7 @@ pub fn ActionResult(act: ServerAction<ActOnWorkload>) -> impl IntoView {
 }
 
 /// Asks the browser to confirm, so no click changes a workload by accident.
-fn confirmed(question: &str) -> bool {
+pub fn confirmed(question: &str) -> bool {
     window().confirm_with_message(question).unwrap_or(false)
 }
 

@@ -181,7 +181,8 @@ fn Shown(r: CostReport) -> impl IntoView {
         <p class="muted">
             {when} " · "
             <a id="cost-permalink" href=format!("/cost?{qs}")>"link to this view"</a> " · "
-            <a id="cost-csv" href=format!("/api/v1/cost.csv?{qs}") download="berth-cost.csv">"CSV"</a>
+            <a id="cost-csv" href=format!("/api/v1/cost.csv?{qs}") download="berth-cost.csv">"CSV"</a> " · "
+            <a href="/prices">"prices"</a>
         </p>
         {empty}
         <Chart r=r.clone() />

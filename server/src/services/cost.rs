@@ -14,7 +14,7 @@ use crate::http::auth::event;
 use crate::store::cost::{CostQuery, TeamScope};
 
 /// Whose costs `user` sees: `None` for every team (managers and admins), else their teams'.
-fn cost_scope(user: &CurrentUser) -> Option<&[String]> {
+pub(crate) fn cost_scope(user: &CurrentUser) -> Option<&[String]> {
     let everything = user
         .roles
         .iter()

@@ -12,6 +12,7 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 pub mod audit;
 pub mod change;
 pub mod cost;
+pub mod idle;
 pub mod kubeconfig;
 pub mod quota;
 pub mod rollouts;

@@ -62,6 +62,44 @@ fn per_pod_requests(
     out
 }
 
+/// The strategic merge patch of one container's resources, its quantities checked first.
+fn resources_patch(
+    container: &str,
+    r: &domain::idle::ResourcePatch,
+) -> Result<serde_json::Value, ServiceError> {
+    let mut requests = serde_json::Map::new();
+    let mut limits = serde_json::Map::new();
+    for (limit, key, value) in [
+        (false, "cpu", Some(&r.cpu_request)),
+        (false, "memory", Some(&r.memory_request)),
+        (true, "cpu", r.cpu_limit.as_ref()),
+        (true, "memory", r.memory_limit.as_ref()),
+    ] {
+        let Some(value) = value else {
+            continue;
+        };
+        let map = if limit { &mut limits } else { &mut requests };
+        match domain::quantity::parse(value) {
+            Ok(v) if v > 0.0 => {
+                map.insert(key.to_owned(), json!(value));
+            }
+            Ok(_) => {
+                return Err(ServiceError::BadInput(format!(
+                    "{key} must be more than zero, not {value:?}"
+                )));
+            }
+            Err(why) => return Err(ServiceError::BadInput(why)),
+        }
+    }
+    let mut resources = json!({ "requests": requests });
+    if !limits.is_empty() {
+        resources["limits"] = json!(limits);
+    }
+    Ok(json!({ "spec": { "template": { "spec": { "containers": [
+        { "name": container, "resources": resources }
+    ]}}}}))
+}
+
 impl Services {
     /// Does `action` to a workload, as `user`. The answer says what happened, in a line.
     pub async fn act_on_workload(
@@ -128,6 +166,25 @@ impl Services {
                     format!("{name} scales to {replicas}"),
                 )
             }
+            (
+                WorkloadAction::SetResources {
+                    container,
+                    resources,
+                },
+                _,
+            ) => {
+                let before = self
+                    .container_resources(kind, namespace, name, container)
+                    .await?;
+                audit.before = Some(before);
+                (
+                    resources_patch(container, resources)?,
+                    format!(
+                        "{name}: {container} now requests {} CPU and {} memory",
+                        resources.cpu_request, resources.memory_request
+                    ),
+                )
+            }
             (WorkloadAction::Rollback { revision }, _) => {
                 let before = self.rollback_template(namespace, name, *revision).await?;
                 // Recorded before the cluster is touched; the template replaces the current one
@@ -149,17 +206,23 @@ impl Services {
         };
         self.store().record(&audit).await?;
         let params = PatchParams::default();
+        // Containers are a list keyed by name: only a strategic merge changes one in place.
+        let patch = if matches!(action, WorkloadAction::SetResources { .. }) {
+            Patch::Strategic(&patch)
+        } else {
+            Patch::Merge(&patch)
+        };
         let patched = match kind {
             WorkloadKind::Deployment => Api::<Deployment>::namespaced(client, namespace)
-                .patch(name, &params, &Patch::Merge(&patch))
+                .patch(name, &params, &patch)
                 .await
                 .map(|_| ()),
             WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client, namespace)
-                .patch(name, &params, &Patch::Merge(&patch))
+                .patch(name, &params, &patch)
                 .await
                 .map(|_| ()),
             WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(client, namespace)
-                .patch(name, &params, &Patch::Merge(&patch))
+                .patch(name, &params, &patch)
                 .await
                 .map(|_| ()),
         };
@@ -245,6 +308,53 @@ impl Services {
                 .map_err(ServiceError::BadInput)?;
         }
         Ok(())
+    }
+
+    /// A container's resources as the cluster holds them now (for the audit's "before"); an
+    /// unknown container is refused.
+    async fn container_resources(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        container: &str,
+    ) -> Result<serde_json::Value, ServiceError> {
+        let client = self.cluster().client().clone();
+        let template = match kind {
+            WorkloadKind::Deployment => {
+                Api::<Deployment>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(cluster)?
+                    .spec
+                    .template
+            }
+            WorkloadKind::StatefulSet => {
+                Api::<StatefulSet>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(cluster)?
+                    .spec
+                    .template
+            }
+            WorkloadKind::DaemonSet => {
+                Api::<DaemonSet>::namespaced(client, namespace)
+                    .get(name)
+                    .await
+                    .map_err(cluster)?
+                    .spec
+                    .template
+            }
+        };
+        let found = template
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .find(|c| c.name == container)
+            .ok_or_else(|| {
+                ServiceError::BadInput(format!("{name} has no container {container:?}"))
+            })?;
+        Ok(json!({ "container": container, "resources": found.resources }))
     }
 
     /// The Deployment as read now, its current revision, and the template of `revision`.

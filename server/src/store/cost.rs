@@ -162,46 +162,51 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Everything allocated per step, over all teams (what idle is shared against).
+    /// Everything allocated per step, over all teams (what idle is shared against), from
+    /// the node totals the roll-up keeps.
     pub async fn allocated_per_step(
         &self,
         q: &CostQuery<'_>,
     ) -> Result<BTreeMap<i64, f64>, StoreError> {
-        let (from, bucket, sums) = source(q.step);
-        let sql = format!(
-            "{RATES} SELECT bucket, coalesce(cpu, 0) + coalesce(memory, 0) + coalesce(gpu, 0) \
-               AS total FROM (SELECT {bucket} AS bucket, {sums} FROM {from} GROUP BY 1) s",
-            from = from.replace(
-                "JOIN usage_containers c ON c.id = u.container_id",
-                "JOIN usage_containers c ON c.id = u.container_id \
-                 LEFT JOIN rates r ON r.node = c.node",
-            ),
-        );
-        let rows = bind_common(sqlx::query(&sql), q)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        self.node_sums(q, "cpu_alloc", "memory_alloc", "gpu_alloc")
+            .await
     }
 
     /// What the nodes' capacity cost per step, over hours already rolled up (the hour in
     /// progress has no container usage yet, so it would read as idle).
     pub async fn node_costs(&self, q: &CostQuery<'_>) -> Result<BTreeMap<i64, f64>, StoreError> {
-        let bucket = match q.step {
-            Step::Daily => "extract(epoch FROM date_trunc('day', n.hour AT TIME ZONE 'UTC'))::int8",
-            Step::Hourly => "extract(epoch FROM n.hour)::int8",
+        self.node_sums(q, "cpu_capacity", "memory_capacity", "gpus")
+            .await
+    }
+
+    /// Σ over nodes of (cpu × rate + memory / GiB × rate + gpu × rate) per step, of the
+    /// given resource-hour columns (fixed names, never from a request).
+    async fn node_sums(
+        &self,
+        q: &CostQuery<'_>,
+        cpu: &'static str,
+        memory: &'static str,
+        gpu: &'static str,
+    ) -> Result<BTreeMap<i64, f64>, StoreError> {
+        let (bucket, from) = match q.step {
+            Step::Daily => (
+                "extract(epoch FROM n.day::timestamp)::int8",
+                "node_daily n LEFT JOIN rates r ON r.node = n.node \
+                 WHERE n.day >= (to_timestamp($8) AT TIME ZONE 'UTC')::date \
+                   AND n.day < (to_timestamp($9) AT TIME ZONE 'UTC')::date",
+            ),
+            Step::Hourly => (
+                "extract(epoch FROM n.hour)::int8",
+                "node_hourly n LEFT JOIN rates r ON r.node = n.node \
+                 WHERE n.hour >= to_timestamp($8) AND n.hour < to_timestamp($9) \
+                   AND n.hour < coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity')",
+            ),
         };
         let sql = format!(
             "{RATES} SELECT {bucket} AS bucket, \
-               sum(n.cpu_capacity * coalesce(r.cpu, $5) \
-                 + n.memory_capacity / {GIB} * coalesce(r.mem, $6) \
-                 + n.gpus * coalesce(r.gpu, $7)) AS total \
-             FROM node_hourly n LEFT JOIN rates r ON r.node = n.node \
-             WHERE n.hour >= to_timestamp($8) AND n.hour < to_timestamp($9) \
-               AND n.hour < coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity') \
-             GROUP BY 1"
+               sum(n.{cpu} * coalesce(r.cpu, $5) + n.{memory} / {GIB} * coalesce(r.mem, $6) \
+                 + n.{gpu} * coalesce(r.gpu, $7)) AS total \
+             FROM {from} GROUP BY 1"
         );
         let rows = bind_common(sqlx::query(&sql), q)
             .fetch_all(self.pool())
@@ -218,10 +223,19 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
+        // The day sums carry each node's latest labels; the hours not rolled up yet add the
+        // nodes seen only today.
         let rows = sqlx::query(
-            "SELECT DISTINCT ON (node) node, labels::text AS labels FROM node_hourly \
-             WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
-             ORDER BY node, hour DESC",
+            "SELECT DISTINCT ON (node) node, labels::text AS labels FROM ( \
+               SELECT node, labels, day::timestamp AT TIME ZONE 'UTC' AS at FROM node_daily \
+               WHERE day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
+                 AND day < (to_timestamp($2) AT TIME ZONE 'UTC')::date \
+               UNION ALL \
+               SELECT node, labels, hour FROM node_hourly \
+               WHERE hour >= greatest(to_timestamp($1), \
+                 coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity')) \
+                 AND hour < to_timestamp($2)) n \
+             ORDER BY node, at DESC",
         )
         .bind(from as f64)
         .bind(to as f64)
@@ -271,5 +285,135 @@ impl Store {
         super::audit::append(&mut tx, &event).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A workload container's usage percentiles over the history asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerUsage {
+    pub namespace: String,
+    pub owner_kind: String,
+    pub owner_name: String,
+    pub container: String,
+    pub team: Option<String>,
+    /// Distinct hours of history.
+    pub hours: i64,
+    pub stats: domain::idle::UsageStats,
+}
+
+/// A workload's usage on one day: average CPU per container against its average request, and
+/// what it was allocated (core-hours, byte-hours).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkloadDay {
+    pub namespace: String,
+    pub owner_kind: String,
+    pub owner_name: String,
+    pub team: Option<String>,
+    pub day: i64,
+    pub cpu: f64,
+    pub cpu_request: f64,
+    pub cpu_alloc: f64,
+    pub memory_alloc: f64,
+}
+
+impl Store {
+    /// Usage percentiles of every workload container since `since` (what VPA would read).
+    /// CPU: the median of hourly averages, P90 / P95 of hourly 95th percentiles; memory: the
+    /// median of hourly averages, P90 / P95 of hourly peaks (VPA sizes memory for peaks).
+    pub async fn container_usage(
+        &self,
+        since: i64,
+        teams: TeamScope<'_>,
+    ) -> Result<Vec<ContainerUsage>, StoreError> {
+        let filter = match teams {
+            TeamScope::All => "",
+            TeamScope::Teams(_) => " AND c.team = ANY($2::text[])",
+        };
+        let sql = format!(
+            "SELECT c.namespace, c.owner_kind, c.owner_name, c.container, max(c.team) AS team, \
+               count(DISTINCT h.hour) AS hours, \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY h.cpu_avg) AS cpu_p50, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY h.cpu_p95) AS cpu_p90, \
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY h.cpu_p95) AS cpu_p95, \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY h.memory_avg) AS memory_p50, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY h.memory_max) AS memory_p90, \
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY h.memory_max) AS memory_p95 \
+             FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
+             WHERE h.hour >= to_timestamp($1) \
+               AND c.owner_kind IN ('Deployment', 'StatefulSet', 'DaemonSet'){filter} \
+             GROUP BY 1, 2, 3, 4"
+        );
+        let mut query = sqlx::query(&sql).bind(since as f64);
+        if let TeamScope::Teams(t) = teams {
+            query = query.bind(t.to_vec());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let hours: i64 = r.try_get("hours")?;
+                Ok(ContainerUsage {
+                    namespace: r.try_get("namespace")?,
+                    owner_kind: r.try_get("owner_kind")?,
+                    owner_name: r.try_get("owner_name")?,
+                    container: r.try_get("container")?,
+                    team: r.try_get("team")?,
+                    hours,
+                    stats: domain::idle::UsageStats {
+                        days: hours as f64 / 24.0,
+                        cpu_p50: r.try_get("cpu_p50")?,
+                        cpu_p90: r.try_get("cpu_p90")?,
+                        cpu_p95: r.try_get("cpu_p95")?,
+                        memory_p50: r.try_get("memory_p50")?,
+                        memory_p90: r.try_get("memory_p90")?,
+                        memory_p95: r.try_get("memory_p95")?,
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Each workload's usage per day over the finished days since `since`.
+    pub async fn workload_days(
+        &self,
+        since: i64,
+        teams: TeamScope<'_>,
+    ) -> Result<Vec<WorkloadDay>, StoreError> {
+        let filter = match teams {
+            TeamScope::All => "",
+            TeamScope::Teams(_) => " AND c.team = ANY($2::text[])",
+        };
+        let sql = format!(
+            "SELECT c.namespace, c.owner_kind, c.owner_name, max(c.team) AS team, \
+               extract(epoch FROM u.day::timestamp)::int8 AS day, \
+               sum(u.cpu_used) / nullif(sum(u.hours), 0) AS cpu, \
+               sum(c.cpu_request * u.hours) / nullif(sum(u.hours), 0) AS cpu_request, \
+               sum(u.cpu_alloc) AS cpu_alloc, sum(u.memory_alloc) AS memory_alloc \
+             FROM usage_daily u JOIN usage_containers c ON c.id = u.container_id \
+             WHERE u.day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
+               AND u.day < (now() AT TIME ZONE 'UTC')::date{filter} \
+             GROUP BY 1, 2, 3, 5"
+        );
+        let mut query = sqlx::query(&sql).bind(since as f64);
+        if let TeamScope::Teams(t) = teams {
+            query = query.bind(t.to_vec());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkloadDay {
+                    namespace: r.try_get("namespace")?,
+                    owner_kind: r.try_get("owner_kind")?,
+                    owner_name: r.try_get("owner_name")?,
+                    team: r.try_get("team")?,
+                    day: r.try_get("day")?,
+                    cpu: r.try_get::<Option<f64>, _>("cpu")?.unwrap_or(0.0),
+                    cpu_request: r.try_get::<Option<f64>, _>("cpu_request")?.unwrap_or(0.0),
+                    cpu_alloc: r.try_get("cpu_alloc")?,
+                    memory_alloc: r.try_get("memory_alloc")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }

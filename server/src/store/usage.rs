@@ -88,6 +88,55 @@ const DAILY_FROM_HOURLY: &str = "INSERT INTO usage_daily (day, container_id, hou
        cpu_used = usage_daily.cpu_used + excluded.cpu_used, \
        memory_used = usage_daily.memory_used + excluded.memory_used";
 
+/// Fills in each node's allocation for the hours [$1, $2) from its containers' roll-ups.
+const NODE_ALLOC_FROM_HOURLY: &str = "UPDATE node_hourly n SET cpu_alloc = s.cpu, \
+       memory_alloc = s.memory, gpu_alloc = s.gpu \
+     FROM (SELECT h.hour, c.node, sum(greatest(c.cpu_request, h.cpu_avg)) AS cpu, \
+             sum(greatest(c.memory_request, h.memory_avg)) AS memory, sum(c.gpus) AS gpu \
+           FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
+           WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
+           GROUP BY 1, 2) s \
+     WHERE n.hour = s.hour AND n.node = s.node";
+
+/// Adds the node hours [$1, $2) to the node day sums.
+const NODE_DAILY_FROM_HOURLY: &str = "INSERT INTO node_daily (day, node, labels, hours, \
+       cpu_capacity, memory_capacity, gpus, cpu_alloc, memory_alloc, gpu_alloc) \
+     SELECT (hour AT TIME ZONE 'UTC')::date, node, (array_agg(labels ORDER BY hour DESC))[1], \
+       count(*), sum(cpu_capacity), sum(memory_capacity), sum(gpus), sum(cpu_alloc), \
+       sum(memory_alloc), sum(gpu_alloc) \
+     FROM node_hourly WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
+     GROUP BY 1, 2 \
+     ON CONFLICT (day, node) DO UPDATE SET labels = excluded.labels, \
+       hours = node_daily.hours + excluded.hours, \
+       cpu_capacity = node_daily.cpu_capacity + excluded.cpu_capacity, \
+       memory_capacity = node_daily.memory_capacity + excluded.memory_capacity, \
+       gpus = node_daily.gpus + excluded.gpus, \
+       cpu_alloc = node_daily.cpu_alloc + excluded.cpu_alloc, \
+       memory_alloc = node_daily.memory_alloc + excluded.memory_alloc, \
+       gpu_alloc = node_daily.gpu_alloc + excluded.gpu_alloc";
+
+/// Everything that follows once hours [from, upto) are in `usage_hourly`: the container day
+/// sums, each node's allocation per hour, the node day sums. Each hour passes here once (the
+/// roll-up mark moves in the same transaction).
+async fn roll_days(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    from: f64,
+    upto: f64,
+) -> Result<(), StoreError> {
+    for sql in [
+        DAILY_FROM_HOURLY,
+        NODE_ALLOC_FROM_HOURLY,
+        NODE_DAILY_FROM_HOURLY,
+    ] {
+        sqlx::query(sql)
+            .bind(from)
+            .bind(upto)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Whether any usage was ever recorded (a fresh database has none).
     pub async fn has_usage(&self) -> Result<bool, StoreError> {
@@ -129,11 +178,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query(DAILY_FROM_HOURLY)
-            .bind(from_unix)
-            .bind(upto_unix)
-            .execute(&mut *tx)
-            .await?;
+        roll_days(&mut tx, from_unix, upto_unix).await?;
         sqlx::query(
             "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
              ON CONFLICT (one) DO UPDATE \
@@ -302,11 +347,7 @@ impl Store {
             .rows_affected();
             // The day's sums grow by exactly the hours just rolled up (each hour rolls once:
             // the mark moves in this transaction).
-            sqlx::query(DAILY_FROM_HOURLY)
-                .bind(from)
-                .bind(upto)
-                .execute(&mut *tx)
-                .await?;
+            roll_days(&mut tx, from, upto).await?;
             sqlx::query(
                 "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
                  ON CONFLICT (one) DO UPDATE SET rolled_upto = excluded.rolled_upto",

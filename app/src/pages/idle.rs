@@ -1,0 +1,196 @@
+//! Idle resources: what is paid for and not used, each finding with its owner, its monthly
+//! cost and what to do — and, where Berth can do it, a button (confirmed, checked and audited
+//! on the server, which recomputes the finding before acting).
+
+use domain::idle::{FindingKind, IdleAction, IdleFinding, IdleReport};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{ActOnIdle, idle_report};
+use crate::components::workload::confirmed;
+use crate::session::signed_in_user;
+
+fn money(v: f64) -> String {
+    format!("${v:.2}")
+}
+
+#[component]
+pub fn IdlePage() -> impl IntoView {
+    let body = if signed_in_user().is_some() {
+        view! { <Findings /> }.into_any()
+    } else {
+        view! { <p>"Sign in to see what your teams leave idle. " <a href="/signin">"Sign in"</a></p> }
+            .into_any()
+    };
+    view! {
+        <Title text="Idle resources" />
+        <section>
+            <h1>"Idle resources"</h1>
+            <p class="lede">
+                "Over-provisioned, abandoned and left-behind resources of your teams, each with its monthly cost and a suggested action."
+            </p>
+            {body}
+        </section>
+    }
+}
+
+#[component]
+fn Findings() -> impl IntoView {
+    let act = ServerAction::<ActOnIdle>::new();
+    let report = Resource::new(move || act.version().get(), |_| idle_report());
+    view! {
+        {move || match act.value().get() {
+            Some(Ok(Ok(done))) => view! { <p class="notice" id="idle-result">{done}</p> }.into_any(),
+            Some(Ok(Err(why))) => view! { <p class="error" id="idle-result">{why}</p> }.into_any(),
+            Some(Err(err)) => view! { <p class="error" id="idle-result">{err.to_string()}</p> }.into_any(),
+            None => ().into_any(),
+        }}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                report.get().map(|answer| match answer {
+                    Ok(r) => view! { <Report r=r act=act /> }.into_any(),
+                    Err(err) => view! { <p class="error" id="idle-error">{err.to_string()}</p> }.into_any(),
+                })
+            }}
+        </Transition>
+    }
+}
+
+fn title(kind: FindingKind) -> &'static str {
+    match kind {
+        FindingKind::OverProvisioned => "Over-provisioned containers",
+        FindingKind::Abandoned => "Abandoned workloads",
+        FindingKind::ScaledToZero => "Scaled to zero and left",
+        FindingKind::Namespace => "Namespaces expired, expiring or empty",
+        FindingKind::Stranded => "Stranded node capacity",
+    }
+}
+
+#[component]
+fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
+    let count = r.findings.len();
+    let sections = [
+        FindingKind::OverProvisioned,
+        FindingKind::Abandoned,
+        FindingKind::ScaledToZero,
+        FindingKind::Namespace,
+        FindingKind::Stranded,
+    ]
+    .into_iter()
+    .filter_map(|kind| {
+        let mine: Vec<IdleFinding> = r
+            .findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .cloned()
+            .collect();
+        (!mine.is_empty()).then(|| view! { <Section kind=kind findings=mine act=act /> })
+    })
+    .collect_view();
+    view! {
+        <p id="idle-summary">
+            <strong>{format!("{count} finding(s)")}</strong>
+            {format!(" · {} a month could be saved or needs a decision", money(r.monthly_total))}
+        </p>
+        {(count == 0).then(|| view! { <p class="muted" id="idle-none">"Nothing idle found for your teams."</p> })}
+        {sections}
+    }
+    .into_any()
+}
+
+#[component]
+fn Section(
+    kind: FindingKind,
+    findings: Vec<IdleFinding>,
+    act: ServerAction<ActOnIdle>,
+) -> impl IntoView {
+    view! {
+        <article class="panel" id=format!("idle-{}", kind.as_str())>
+            <div class="panel-head"><h2>{title(kind)}</h2></div>
+            <table class="table idle-table">
+                <thead>
+                    <tr>
+                        <th>"Where"</th>
+                        <th>"Owner"</th>
+                        <th>"Finding"</th>
+                        <th class="num">"A month"</th>
+                        <th>"Action"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {findings.into_iter().map(|f| view! { <Row f=f act=act /> }).collect_view()}
+                </tbody>
+            </table>
+        </article>
+    }
+    .into_any()
+}
+
+#[component]
+fn Row(f: IdleFinding, act: ServerAction<ActOnIdle>) -> impl IntoView {
+    let id = f.id.clone();
+    let button = |label: &'static str, question: String| {
+        let id = id.clone();
+        view! {
+            <button class="button small" data-action=label on:click=move |_| {
+                if confirmed(&question) {
+                    act.dispatch(ActOnIdle { id: id.clone() });
+                }
+            }>{label}</button>
+        }
+        .into_any()
+    };
+    let where_ = if f.workload.is_empty() {
+        f.namespace.clone()
+    } else if f.namespace.is_empty() {
+        f.workload.clone()
+    } else {
+        format!("{}/{}", f.namespace, f.workload)
+    };
+    let action = match (&f.action, f.can_act) {
+        (IdleAction::ApplyRecommendation { container, patch }, true) => button(
+            "apply",
+            format!(
+                "Set {container} in {where_} to request {} CPU and {} memory? Its pods restart.",
+                patch.cpu_request, patch.memory_request
+            ),
+        ),
+        (IdleAction::ScaleToZero, true) => {
+            button("scale-to-zero", format!("Scale {where_} to zero replicas?"))
+        }
+        (IdleAction::Advice(text), _) => {
+            view! { <span class="muted">{text.clone()}</span> }.into_any()
+        }
+        (_, false) => {
+            view! { <span class="muted">"the owning team acts on this"</span> }.into_any()
+        }
+    };
+    let detail = f.recommendation.map(|r| {
+        view! {
+            <div class="muted recommendation">
+                {format!(
+                    "CPU {} (band {} – {}) · memory {} (band {} – {})",
+                    domain::idle::cpu_quantity(r.cpu.target),
+                    domain::idle::cpu_quantity(r.cpu.lower),
+                    domain::idle::cpu_quantity(r.cpu.upper),
+                    domain::idle::memory_quantity(r.memory.target),
+                    domain::idle::memory_quantity(r.memory.lower),
+                    domain::idle::memory_quantity(r.memory.upper),
+                )}
+            </div>
+        }
+    });
+    view! {
+        <tr class="finding" data-id=f.id.clone() data-kind=f.kind.as_str()>
+            <td><code>{where_.clone()}</code></td>
+            <td>
+                {f.team.clone().unwrap_or_else(|| "—".to_owned())}
+                {f.contact.clone().map(|c| view! { <div class="muted">{c}</div> })}
+            </td>
+            <td>{f.summary.clone()} {detail}</td>
+            <td class="num">{money(f.monthly_cost)}</td>
+            <td>{action}</td>
+        </tr>
+    }
+    .into_any()
+}

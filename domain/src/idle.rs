@@ -1,0 +1,374 @@
+//! Idle resources: rightsizing recommendations computed as the Vertical Pod Autoscaler
+//! computes them, abandoned workloads, empty or expiring namespaces, and stranded capacity —
+//! each finding with its owner, monthly cost and a suggested action.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::{HOURS_PER_MONTH, Rates};
+
+/// VPA's safety margin on every estimate.
+pub const SAFETY_MARGIN: f64 = 0.15;
+/// Floors, below which no recommendation goes (the 10m CPU / 20 MiB).
+pub const MIN_CPU: f64 = 0.010;
+pub const MIN_MEMORY: f64 = 20.0 * 1024.0 * 1024.0;
+/// How much history a recommendation wants before it is offered (VPA keeps eight days; a day
+/// is the least we act on).
+pub const MIN_HISTORY_DAYS: f64 = 1.0;
+/// A recommendation is worth showing when it saves at least this much a month.
+pub const MIN_MONTHLY_SAVING: f64 = 0.10;
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// A container's usage over its history: percentiles in cores and bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageStats {
+    /// How much history there is, in days.
+    pub days: f64,
+    pub cpu_p50: f64,
+    pub cpu_p90: f64,
+    pub cpu_p95: f64,
+    pub memory_p50: f64,
+    pub memory_p90: f64,
+    pub memory_p95: f64,
+}
+
+/// One resource's recommendation: the target and the band around it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Band {
+    pub lower: f64,
+    pub target: f64,
+    pub upper: f64,
+}
+
+/// What VPA would set a container's requests to.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recommendation {
+    pub cpu: Band,
+    pub memory: Band,
+}
+
+/// VPA's recommender: target = P90 × (1 + margin); lower bound from P50 and upper bound from
+/// P95, each widened by a confidence factor that shrinks as history grows (upper ×
+/// (1 + 1/days), lower × (1 + 0.001/days)^-2); all at least the floors.
+pub fn recommend(s: &UsageStats) -> Recommendation {
+    let days = s.days.max(1.0 / 24.0);
+    let margin = 1.0 + SAFETY_MARGIN;
+    let upper_confidence = 1.0 + 1.0 / days;
+    let lower_confidence = (1.0 + 0.001 / days).powi(-2);
+    let band = |p50: f64, p90: f64, p95: f64, floor: f64| {
+        let target = (p90 * margin).max(floor);
+        Band {
+            lower: (p50 * margin * lower_confidence).max(floor).min(target),
+            target,
+            upper: (p95 * margin * upper_confidence).max(target),
+        }
+    };
+    Recommendation {
+        cpu: band(s.cpu_p50, s.cpu_p90, s.cpu_p95, MIN_CPU),
+        memory: band(s.memory_p50, s.memory_p90, s.memory_p95, MIN_MEMORY),
+    }
+}
+
+/// CPU rounded up to whole millicores, as a quantity.
+pub fn cpu_quantity(cores: f64) -> String {
+    format!("{}m", (cores * 1000.0).ceil().max(1.0) as i64)
+}
+
+/// Memory rounded up to whole MiB, as a quantity.
+pub fn memory_quantity(bytes: f64) -> String {
+    format!("{}Mi", (bytes / 1024.0 / 1024.0).ceil().max(1.0) as i64)
+}
+
+/// A container's requests and limits now (cores, bytes; `None` where unset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    pub cpu_request: Option<f64>,
+    pub memory_request: Option<f64>,
+    pub cpu_limit: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+/// The requests and limits to set, as quantities: requests at the target; limits follow when
+/// they equalled the requests (so a Guaranteed pod stays Guaranteed) or would fall below the
+/// new request; otherwise they stay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcePatch {
+    pub cpu_request: String,
+    pub memory_request: String,
+    pub cpu_limit: Option<String>,
+    pub memory_limit: Option<String>,
+}
+
+pub fn patch_for(now: &Resources, rec: &Recommendation) -> ResourcePatch {
+    let cpu = cpu_quantity(rec.cpu.target);
+    let memory = memory_quantity(rec.memory.target);
+    let cpu_value = (rec.cpu.target * 1000.0).ceil() / 1000.0;
+    let memory_value = (rec.memory.target / 1024.0 / 1024.0).ceil() * 1024.0 * 1024.0;
+    let follows = |limit: Option<f64>, request: Option<f64>, new: f64| match limit {
+        Some(l) => request.is_some_and(|r| (r - l).abs() < 1e-9) || l < new,
+        None => false,
+    };
+    ResourcePatch {
+        cpu_limit: follows(now.cpu_limit, now.cpu_request, cpu_value).then(|| cpu.clone()),
+        memory_limit: follows(now.memory_limit, now.memory_request, memory_value)
+            .then(|| memory.clone()),
+        cpu_request: cpu,
+        memory_request: memory,
+    }
+}
+
+/// What changing requests to the target saves a month for `replicas` pods (never negative: a
+/// container asking too little is a risk, not a saving).
+pub fn monthly_saving(now: &Resources, rec: &Recommendation, replicas: f64, rates: &Rates) -> f64 {
+    let cpu = (now.cpu_request.unwrap_or(0.0) - rec.cpu.target).max(0.0);
+    let memory = (now.memory_request.unwrap_or(0.0) - rec.memory.target).max(0.0);
+    (cpu * rates.cpu_core_hour + memory / GIB * rates.memory_gib_hour)
+        * HOURS_PER_MONTH
+        * replicas.max(0.0)
+}
+
+/// Whether the requests sit above what VPA would allow (over the upper bound), with enough
+/// history and enough money at stake to bother someone.
+pub fn over_provisioned(now: &Resources, rec: &Recommendation, days: f64, saving: f64) -> bool {
+    let over = now.cpu_request.is_some_and(|r| r > rec.cpu.upper)
+        || now.memory_request.is_some_and(|r| r > rec.memory.upper);
+    over && days >= MIN_HISTORY_DAYS && saving >= MIN_MONTHLY_SAVING
+}
+
+/// Which kind of finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FindingKind {
+    /// Requests far above usage: apply the recommendation.
+    OverProvisioned,
+    /// Next to no CPU for days: scale to zero or delete.
+    Abandoned,
+    /// Scaled to zero and left so.
+    ScaledToZero,
+    /// A namespace past its expiry, about to expire, or without pods.
+    Namespace,
+    /// Node room too small for a typical pod.
+    Stranded,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::OverProvisioned => "over-provisioned",
+            FindingKind::Abandoned => "abandoned",
+            FindingKind::ScaledToZero => "scaled-to-zero",
+            FindingKind::Namespace => "namespace",
+            FindingKind::Stranded => "stranded",
+        }
+    }
+}
+
+/// What an owner can do about a finding from the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum IdleAction {
+    /// Patch the container's requests (and limits where they follow).
+    ApplyRecommendation {
+        container: String,
+        patch: ResourcePatch,
+    },
+    ScaleToZero,
+    /// Nothing Berth does from here; the text says what to do.
+    Advice(String),
+}
+
+/// One finding of the idle report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdleFinding {
+    pub kind: FindingKind,
+    /// Stable id for the page (`kind/namespace/workload/container`).
+    pub id: String,
+    pub namespace: String,
+    /// `Kind/name`, or empty for namespace and node findings.
+    pub workload: String,
+    pub team: Option<String>,
+    pub contact: Option<String>,
+    /// What was found, in a sentence.
+    pub summary: String,
+    /// Its cost (or what acting saves) a month.
+    pub monthly_cost: f64,
+    pub action: IdleAction,
+    /// The viewer may act on it.
+    pub can_act: bool,
+    /// For over-provisioned containers: the recommendation and the requests now.
+    pub recommendation: Option<Recommendation>,
+    pub current: Option<Resources>,
+}
+
+/// The report: findings by monthly cost, largest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IdleReport {
+    pub findings: Vec<IdleFinding>,
+    pub monthly_total: f64,
+}
+
+pub fn report(mut findings: Vec<IdleFinding>) -> IdleReport {
+    findings.sort_by(|a, b| {
+        b.monthly_cost
+            .total_cmp(&a.monthly_cost)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    IdleReport {
+        monthly_total: findings.iter().map(|f| f.monthly_cost).sum(),
+        findings,
+    }
+}
+
+/// A workload is abandoned when, over at least `days` of history, it used less than 5 % of its
+/// CPU request (or under 5 millicores without one) on every day.
+pub fn abandoned(daily_cpu_cores: &[f64], cpu_request: f64, days: usize) -> bool {
+    if days == 0 || daily_cpu_cores.len() < days {
+        return false;
+    }
+    let threshold = if cpu_request > 0.0 {
+        cpu_request * 0.05
+    } else {
+        0.005
+    };
+    daily_cpu_cores.iter().all(|c| *c < threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::Prices;
+
+    const MIB: f64 = 1024.0 * 1024.0;
+
+    fn stats(days: f64) -> UsageStats {
+        UsageStats {
+            days,
+            cpu_p50: 0.05,
+            cpu_p90: 0.08,
+            cpu_p95: 0.1,
+            memory_p50: 100.0 * MIB,
+            memory_p90: 120.0 * MIB,
+            memory_p95: 130.0 * MIB,
+        }
+    }
+
+    #[test]
+    fn the_target_is_p90_plus_the_margin_and_bounds_narrow_with_history() {
+        let week = recommend(&stats(8.0));
+        assert!((week.cpu.target - 0.08 * 1.15).abs() < 1e-12);
+        assert!((week.memory.target - 120.0 * MIB * 1.15).abs() < 1e-3);
+        assert!((week.cpu.upper - 0.1 * 1.15 * (1.0 + 1.0 / 8.0)).abs() < 1e-12);
+        let day = recommend(&stats(1.0));
+        assert!(
+            day.cpu.upper > week.cpu.upper,
+            "short history widens the band"
+        );
+        assert!(day.cpu.lower <= week.cpu.lower);
+        for r in [week, day] {
+            assert!(r.cpu.lower <= r.cpu.target && r.cpu.target <= r.cpu.upper);
+            assert!(r.memory.lower <= r.memory.target && r.memory.target <= r.memory.upper);
+        }
+    }
+
+    #[test]
+    fn recommendations_never_go_below_the_floors() {
+        let tiny = recommend(&UsageStats {
+            days: 8.0,
+            ..UsageStats::default()
+        });
+        assert_eq!(tiny.cpu.target, MIN_CPU);
+        assert_eq!(tiny.memory.target, MIN_MEMORY);
+        assert_eq!(tiny.cpu.lower, MIN_CPU);
+        assert_eq!(cpu_quantity(tiny.cpu.target), "10m");
+        assert_eq!(memory_quantity(tiny.memory.target), "20Mi");
+    }
+
+    #[test]
+    fn limits_follow_requests_only_where_they_must() {
+        let rec = recommend(&stats(8.0));
+        let guaranteed = Resources {
+            cpu_request: Some(2.0),
+            memory_request: Some(4096.0 * MIB),
+            cpu_limit: Some(2.0),
+            memory_limit: Some(4096.0 * MIB),
+        };
+        let p = patch_for(&guaranteed, &rec);
+        assert_eq!(p.cpu_request, "92m");
+        assert_eq!(p.memory_request, "138Mi");
+        assert_eq!(p.cpu_limit.as_deref(), Some("92m"), "stays Guaranteed");
+        assert_eq!(p.memory_limit.as_deref(), Some("138Mi"));
+        let burstable = Resources {
+            cpu_limit: Some(4.0),
+            memory_limit: Some(8192.0 * MIB),
+            ..guaranteed
+        };
+        let p = patch_for(&burstable, &rec);
+        assert_eq!((p.cpu_limit, p.memory_limit), (None, None), "limits stay");
+        let tight_limit = Resources {
+            cpu_limit: Some(0.05),
+            cpu_request: Some(0.04),
+            ..burstable
+        };
+        assert_eq!(
+            patch_for(&tight_limit, &rec).cpu_limit.as_deref(),
+            Some("92m"),
+            "a limit never ends below the request"
+        );
+    }
+
+    #[test]
+    fn savings_count_only_what_comes_down() {
+        let rec = recommend(&stats(8.0));
+        let rates = Prices::default().default;
+        let now = Resources {
+            cpu_request: Some(1.092),
+            memory_request: Some(0.0),
+            ..Resources::default()
+        };
+        let saving = monthly_saving(&now, &rec, 2.0, &rates);
+        assert!((saving - 1.0 * rates.cpu_core_hour * HOURS_PER_MONTH * 2.0).abs() < 1e-9);
+        assert!(over_provisioned(&now, &rec, 8.0, saving));
+        assert!(
+            !over_provisioned(&now, &rec, 0.5, saving),
+            "too little history"
+        );
+        let right = Resources {
+            cpu_request: Some(rec.cpu.target),
+            memory_request: Some(rec.memory.target),
+            ..Resources::default()
+        };
+        let none = monthly_saving(&right, &rec, 2.0, &rates);
+        assert_eq!(none, 0.0);
+        assert!(!over_provisioned(&right, &rec, 8.0, none));
+    }
+
+    #[test]
+    fn abandoned_needs_every_day_quiet() {
+        assert!(abandoned(&[0.001; 7], 0.5, 7));
+        assert!(!abandoned(&[0.001; 6], 0.5, 7), "not enough days");
+        let mut busy_once = [0.001; 7];
+        busy_once[3] = 0.2;
+        assert!(!abandoned(&busy_once, 0.5, 7));
+        assert!(abandoned(&[0.004; 7], 0.0, 7), "no request: under 5m");
+        assert!(!abandoned(&[0.006; 7], 0.0, 7));
+    }
+
+    #[test]
+    fn the_report_puts_the_costliest_first() {
+        let finding = |id: &str, cost: f64| IdleFinding {
+            kind: FindingKind::Abandoned,
+            id: id.to_owned(),
+            namespace: String::new(),
+            workload: String::new(),
+            team: None,
+            contact: None,
+            summary: String::new(),
+            monthly_cost: cost,
+            action: IdleAction::ScaleToZero,
+            can_act: false,
+            recommendation: None,
+            current: None,
+        };
+        let r = report(vec![finding("a", 1.0), finding("b", 5.0)]);
+        assert_eq!(r.findings[0].id, "b");
+        assert_eq!(r.monthly_total, 6.0);
+    }
+}

@@ -1,0 +1,50 @@
+// The idle-resource report in a real browser against `berth demo` and its month of history: a
+// manager applies a rightsizing recommendation to a demo workload, the workload's requests
+// change in the cluster (read back with kubectl), and the finding goes away.
+import { expect, test } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { collectErrors, signedIn } from './helpers';
+
+const kubeconfig = path.join(__dirname, '..', '..', 'target', 'e2e', `state-${process.env.E2E_PORT}`, 'sandbox.kubeconfig');
+
+function kubectl(...args: string[]): string {
+  const run = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 30_000 });
+  expect(run.stderr).toBe('');
+  return run.stdout;
+}
+
+test('a manager applies a rightsizing recommendation and the finding goes away', async ({ browser }) => {
+  const mike = await signedIn(browser, 'Mike Manager', '/idle');
+  const errors = collectErrors(mike);
+  await expect(mike.locator('#idle-summary')).toContainText('finding(s)');
+  // fraud-scorer asks 2 CPU / 4 GiB per pod and uses about 150m / 600 MiB.
+  const row = mike.locator('#idle-over-provisioned tr.finding[data-id^="over-provisioned/payments-prod/Deployment/fraud-scorer/"]');
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('payments');
+  const before = kubectl('-n', 'payments-prod', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  expect(before).toBe('2');
+
+  mike.on('dialog', (dialog) => dialog.accept());
+  await row.locator('button[data-action="apply"]').click();
+  await expect(mike.locator('#idle-result')).toContainText('fraud-scorer: ');
+  await expect(mike.locator('#idle-result')).toContainText('now requests');
+  await expect(row).toHaveCount(0);
+
+  const after = kubectl('-n', 'payments-prod', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  expect(after).toMatch(/^\d+m$/);
+  expect(parseInt(after, 10)).toBeLessThan(400);
+  expect(errors).toEqual([]);
+});
+
+test("the idle report names owners and costs, and a developer sees only their teams'", async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer', '/idle');
+  await expect(dana.locator('#idle-summary')).toContainText('a month');
+  const namespaces = await dana.locator('tr.finding').evaluateAll((rows) =>
+    rows.map((r) => (r.querySelector('code')?.textContent ?? '').split('/')[0]),
+  );
+  expect(namespaces.length).toBeGreaterThan(0);
+  for (const ns of namespaces) {
+    expect(ns.startsWith('payments') || ns.startsWith('checkout') || ns === '').toBe(true);
+  }
+});

@@ -1,0 +1,490 @@
+//! The idle-resource report: rightsizing from usage history (VPA's recommender), abandoned
+//! and scaled-to-zero workloads, empty or expiring namespaces, stranded node capacity — for
+//! the teams the viewer may see — and acting on a finding, recomputed on the server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::access::{Action, Decision, Target, decide};
+use domain::cost::{HOURS_PER_MONTH, Rates};
+use domain::identity::{CurrentUser, RequestOrigin};
+use domain::idle::{self, FindingKind, IdleAction, IdleFinding, IdleReport, Resources};
+use domain::rollout::{WorkloadAction, WorkloadKind};
+use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+
+use super::cost::cost_scope;
+use super::{ServiceError, Services};
+use crate::store::cost::{TeamScope, WorkloadDay};
+
+/// VPA's history window.
+const HISTORY_DAYS: i64 = 8;
+/// Days of next to no CPU (or of zero replicas) before a workload counts as abandoned.
+const ABANDONED_DAYS: usize = 7;
+const DAY: i64 = 86_400;
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A workload as the cache holds it: replicas and each container's resources.
+struct Workload {
+    kind: WorkloadKind,
+    replicas: f64,
+    containers: HashMap<String, Resources>,
+    /// When a Deployment last changed (its Progressing condition), unix seconds.
+    last_change: Option<i64>,
+}
+
+/// A namespace the viewer may see.
+struct Visible {
+    team: Option<String>,
+    contact: Option<String>,
+    can_act: bool,
+}
+
+fn resources(template: &PodTemplateSpec) -> HashMap<String, Resources> {
+    let q =
+        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         key: &str| {
+            m.and_then(|m| m.get(key))
+                .and_then(|v| domain::quantity::parse(&v.0).ok())
+        };
+    template
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            let r = c.resources.as_ref();
+            let requests = r.and_then(|r| r.requests.as_ref());
+            let limits = r.and_then(|r| r.limits.as_ref());
+            (
+                c.name.clone(),
+                Resources {
+                    cpu_request: q(requests, "cpu"),
+                    memory_request: q(requests, "memory"),
+                    cpu_limit: q(limits, "cpu"),
+                    memory_limit: q(limits, "memory"),
+                },
+            )
+        })
+        .collect()
+}
+
+fn kind_of(owner_kind: &str) -> Option<WorkloadKind> {
+    match owner_kind {
+        "Deployment" => Some(WorkloadKind::Deployment),
+        "StatefulSet" => Some(WorkloadKind::StatefulSet),
+        "DaemonSet" => Some(WorkloadKind::DaemonSet),
+        _ => None,
+    }
+}
+
+fn cores(v: f64) -> String {
+    domain::idle::cpu_quantity(v)
+}
+
+fn mebibytes(v: f64) -> String {
+    domain::idle::memory_quantity(v)
+}
+
+impl Services {
+    /// The idle report for `user`: their teams' findings (managers and admins: every team's).
+    pub async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, ServiceError> {
+        let scope = cost_scope(user);
+        let teams = match scope {
+            None => TeamScope::All,
+            Some(t) => TeamScope::Teams(t),
+        };
+        let now = now_unix();
+        let rates = self.store().prices().await?.default;
+        let caches = self.cached().await?;
+        let actor = user.actor();
+
+        let mut visible: HashMap<String, Visible> = HashMap::new();
+        let mut pods_in: HashMap<String, usize> = HashMap::new();
+        for pod in caches.pods.state() {
+            if let Some(ns) = &pod.metadata.namespace {
+                *pods_in.entry(ns.clone()).or_default() += 1;
+            }
+        }
+        let mut findings = Vec::new();
+        for ns in caches.namespaces.state() {
+            let Some(name) = ns.metadata.name.clone() else {
+                continue;
+            };
+            let team = ns
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_TEAM).cloned());
+            let target = team.as_deref().map(Target::team).unwrap_or_default();
+            if team.is_none() || !decide(&actor, Action::ViewCost, &target).allowed() {
+                continue;
+            }
+            let annotations = ns.metadata.annotations.clone().unwrap_or_default();
+            let info = Visible {
+                contact: annotations.get(ANNOTATION_CONTACT).cloned(),
+                can_act: decide(&actor, Action::ActOnWorkloads, &target).allowed(),
+                team,
+            };
+            // Namespaces: empty ones, and those expired or about to.
+            let expires = annotations
+                .get(ANNOTATION_EXPIRES)
+                .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.as_second());
+            let advice = match (pods_in.get(&name).copied().unwrap_or(0), expires) {
+                (_, Some(at)) if at <= now => Some(format!(
+                    "expired {} day(s) ago and still here",
+                    (now - at) / DAY
+                )),
+                (_, Some(at)) if at - now <= 3 * DAY => Some(format!(
+                    "expires in {} hour(s): extend it or move what matters",
+                    (at - now) / 3600
+                )),
+                (0, _) => Some("has no pods: delete it, or let it expire".to_owned()),
+                _ => None,
+            };
+            if let Some(summary) = advice {
+                findings.push(IdleFinding {
+                    kind: FindingKind::Namespace,
+                    id: format!("namespace/{name}"),
+                    namespace: name.clone(),
+                    workload: String::new(),
+                    team: info.team.clone(),
+                    contact: info.contact.clone(),
+                    summary: format!("namespace {name} {summary}"),
+                    monthly_cost: 0.0,
+                    action: IdleAction::Advice(
+                        "Extend or delete it from the onboarding page".to_owned(),
+                    ),
+                    can_act: false,
+                    recommendation: None,
+                    current: None,
+                });
+            }
+            visible.insert(name, info);
+        }
+
+        let mut workloads: HashMap<(WorkloadKind, String, String), Workload> = HashMap::new();
+        let key = |kind, ns: &Option<String>, name: &Option<String>| {
+            Some((kind, ns.clone()?, name.clone()?))
+        };
+        for d in caches.deployments.state() {
+            if let Some(k) = key(
+                WorkloadKind::Deployment,
+                &d.metadata.namespace,
+                &d.metadata.name,
+            )
+            .filter(|k| visible.contains_key(&k.1))
+            {
+                let last_change = d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|cs| {
+                        cs.iter()
+                            .find(|c| c.type_.as_deref() == Some("Progressing"))
+                    })
+                    .and_then(|c| c.last_update_time.as_ref())
+                    .map(|t| t.0.as_second());
+                workloads.insert(
+                    k,
+                    Workload {
+                        kind: WorkloadKind::Deployment,
+                        replicas: f64::from(d.spec.replicas.unwrap_or(1)),
+                        containers: resources(&d.spec.template),
+                        last_change,
+                    },
+                );
+            }
+        }
+        for s in caches.stateful_sets.state() {
+            if let Some(k) = key(
+                WorkloadKind::StatefulSet,
+                &s.metadata.namespace,
+                &s.metadata.name,
+            )
+            .filter(|k| visible.contains_key(&k.1))
+            {
+                workloads.insert(
+                    k,
+                    Workload {
+                        kind: WorkloadKind::StatefulSet,
+                        replicas: f64::from(s.spec.replicas.unwrap_or(1)),
+                        containers: resources(&s.spec.template),
+                        last_change: None,
+                    },
+                );
+            }
+        }
+        for d in caches.daemon_sets.state() {
+            if let Some(k) = key(
+                WorkloadKind::DaemonSet,
+                &d.metadata.namespace,
+                &d.metadata.name,
+            )
+            .filter(|k| visible.contains_key(&k.1))
+            {
+                let scheduled = d.status.as_ref().map_or(0, |s| s.desired_number_scheduled);
+                workloads.insert(
+                    k,
+                    Workload {
+                        kind: WorkloadKind::DaemonSet,
+                        replicas: f64::from(scheduled),
+                        containers: resources(&d.spec.template),
+                        last_change: None,
+                    },
+                );
+            }
+        }
+
+        // Over-provisioned containers: what VPA would recommend against what they ask now.
+        for usage in self
+            .store()
+            .container_usage(now - HISTORY_DAYS * DAY, teams)
+            .await?
+        {
+            let Some(kind) = kind_of(&usage.owner_kind) else {
+                continue;
+            };
+            let k = (kind, usage.namespace.clone(), usage.owner_name.clone());
+            let (Some(w), Some(info)) = (workloads.get(&k), visible.get(&usage.namespace)) else {
+                continue;
+            };
+            let Some(now_resources) = w.containers.get(&usage.container) else {
+                continue;
+            };
+            let rec = idle::recommend(&usage.stats);
+            let saving = idle::monthly_saving(now_resources, &rec, w.replicas, &rates);
+            if !idle::over_provisioned(now_resources, &rec, usage.stats.days, saving) {
+                continue;
+            }
+            let patch = idle::patch_for(now_resources, &rec);
+            findings.push(IdleFinding {
+                kind: FindingKind::OverProvisioned,
+                id: format!(
+                    "over-provisioned/{}/{}/{}/{}",
+                    usage.namespace,
+                    kind.as_str(),
+                    usage.owner_name,
+                    usage.container
+                ),
+                namespace: usage.namespace.clone(),
+                workload: format!("{}/{}", kind.as_str(), usage.owner_name),
+                team: info.team.clone(),
+                contact: info.contact.clone(),
+                summary: format!(
+                    "{} asks {} CPU / {} memory per pod; over {:.1} days it used at most {} / {} (P95): {} / {} will do",
+                    usage.container,
+                    now_resources.cpu_request.map(cores).unwrap_or_else(|| "no".to_owned()),
+                    now_resources.memory_request.map(mebibytes).unwrap_or_else(|| "no".to_owned()),
+                    usage.stats.days,
+                    cores(usage.stats.cpu_p95),
+                    mebibytes(usage.stats.memory_p95),
+                    patch.cpu_request,
+                    patch.memory_request,
+                ),
+                monthly_cost: saving,
+                action: IdleAction::ApplyRecommendation {
+                    container: usage.container.clone(),
+                    patch,
+                },
+                can_act: info.can_act,
+                recommendation: Some(rec),
+                current: Some(*now_resources),
+            });
+        }
+
+        // Abandoned: next to no CPU on each of the last days, still running.
+        let mut days: BTreeMap<(String, String, String), Vec<WorkloadDay>> = BTreeMap::new();
+        for d in self
+            .store()
+            .workload_days(now - (ABANDONED_DAYS as i64 + 1) * DAY, teams)
+            .await?
+        {
+            days.entry((
+                d.namespace.clone(),
+                d.owner_kind.clone(),
+                d.owner_name.clone(),
+            ))
+            .or_default()
+            .push(d);
+        }
+        for ((namespace, owner_kind, owner_name), per_day) in days {
+            let Some(kind) = kind_of(&owner_kind).filter(|k| *k != WorkloadKind::DaemonSet) else {
+                continue;
+            };
+            let k = (kind, namespace.clone(), owner_name.clone());
+            let (Some(w), Some(info)) = (workloads.get(&k), visible.get(&namespace)) else {
+                continue;
+            };
+            let cpu: Vec<f64> = per_day.iter().map(|d| d.cpu).collect();
+            let request =
+                per_day.iter().map(|d| d.cpu_request).sum::<f64>() / per_day.len().max(1) as f64;
+            if w.replicas <= 0.0 || !idle::abandoned(&cpu, request, ABANDONED_DAYS) {
+                continue;
+            }
+            let monthly = monthly_of(&per_day, &rates);
+            findings.push(IdleFinding {
+                kind: FindingKind::Abandoned,
+                id: format!("abandoned/{namespace}/{owner_kind}/{owner_name}"),
+                namespace: namespace.clone(),
+                workload: format!("{owner_kind}/{owner_name}"),
+                team: info.team.clone(),
+                contact: info.contact.clone(),
+                summary: format!(
+                    "{owner_name} used under 5 % of its CPU request on each of the last {} days",
+                    per_day.len()
+                ),
+                monthly_cost: monthly,
+                action: IdleAction::ScaleToZero,
+                can_act: info.can_act,
+                recommendation: None,
+                current: None,
+            });
+        }
+
+        // Scaled to zero and left so for a week.
+        for ((kind, namespace, name), w) in &workloads {
+            let stale = w
+                .last_change
+                .is_some_and(|t| now - t >= ABANDONED_DAYS as i64 * DAY);
+            if w.kind != WorkloadKind::Deployment || w.replicas > 0.0 || !stale {
+                continue;
+            }
+            let Some(info) = visible.get(namespace) else {
+                continue;
+            };
+            findings.push(IdleFinding {
+                kind: FindingKind::ScaledToZero,
+                id: format!("scaled-to-zero/{namespace}/{}/{name}", kind.as_str()),
+                namespace: namespace.clone(),
+                workload: format!("{}/{name}", kind.as_str()),
+                team: info.team.clone(),
+                contact: info.contact.clone(),
+                summary: format!("{name} has had zero replicas for a week or more"),
+                monthly_cost: 0.0,
+                action: IdleAction::Advice(format!(
+                    "Delete it if nobody needs it: kubectl -n {namespace} delete deployment {name}"
+                )),
+                can_act: false,
+                recommendation: None,
+                current: None,
+            });
+        }
+
+        // Stranded capacity, for those who may see the nodes.
+        if decide(&actor, Action::ViewCapacity, &Target::default()).allowed() {
+            let capacity = self.cluster_capacity(user).await?;
+            for node in capacity.nodes {
+                let monthly = (node.stranded_cpu * rates.cpu_core_hour
+                    + node.stranded_memory / GIB * rates.memory_gib_hour)
+                    * HOURS_PER_MONTH;
+                if monthly < idle::MIN_MONTHLY_SAVING {
+                    continue;
+                }
+                findings.push(IdleFinding {
+                    kind: FindingKind::Stranded,
+                    id: format!("stranded/{}", node.name),
+                    namespace: String::new(),
+                    workload: format!("Node/{}", node.name),
+                    team: None,
+                    contact: None,
+                    summary: format!(
+                        "node {} has {} CPU / {} memory free that no typical pod fits",
+                        node.name,
+                        cores(node.stranded_cpu),
+                        mebibytes(node.stranded_memory)
+                    ),
+                    monthly_cost: monthly,
+                    action: IdleAction::Advice(
+                        "Pack pods tighter (requests that fit the nodes) or use node types sized to the pods".to_owned(),
+                    ),
+                    can_act: false,
+                    recommendation: None,
+                    current: None,
+                });
+            }
+        }
+        Ok(idle::report(findings))
+    }
+
+    /// Acts on finding `id` as the report computes it now for `user` (never on what a page
+    /// sent): applies a recommendation or scales to zero, through the audited workload actions.
+    pub async fn act_on_idle(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: &str,
+    ) -> Result<String, ServiceError> {
+        let report = self.idle_report(user).await?;
+        let finding = report
+            .findings
+            .into_iter()
+            .find(|f| f.id == id)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "no finding {id:?} for you now: it may be resolved already"
+                ))
+            })?;
+        let target = finding
+            .team
+            .as_deref()
+            .map(Target::team)
+            .unwrap_or_default();
+        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
+            return Err(ServiceError::Forbidden(why));
+        }
+        let (kind, name) = finding
+            .workload
+            .split_once('/')
+            .and_then(|(k, n)| Some((kind_of(k)?, n.to_owned())))
+            .ok_or_else(|| {
+                ServiceError::BadInput(format!("nothing to apply for {}", finding.summary))
+            })?;
+        let action = match finding.action {
+            IdleAction::ApplyRecommendation { container, patch } => WorkloadAction::SetResources {
+                container,
+                resources: patch,
+            },
+            IdleAction::ScaleToZero => WorkloadAction::Scale { replicas: 0 },
+            IdleAction::Advice(what) => return Err(ServiceError::BadInput(what)),
+        };
+        self.act_on_workload(user, origin, kind, &finding.namespace, &name, action)
+            .await
+    }
+}
+
+/// A workload's allocation priced per month, from its daily sums.
+fn monthly_of(per_day: &[WorkloadDay], rates: &Rates) -> f64 {
+    let days = per_day.len().max(1) as f64;
+    let cost: f64 = per_day
+        .iter()
+        .map(|d| d.cpu_alloc * rates.cpu_core_hour + d.memory_alloc / GIB * rates.memory_gib_hour)
+        .sum();
+    cost / days * HOURS_PER_MONTH / 24.0
+}
+
+#[async_trait::async_trait]
+impl app::backend::IdleBackend for Services {
+    async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, String> {
+        Services::idle_report(self, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn act_on_idle(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+    ) -> Result<String, String> {
+        Services::act_on_idle(self, user, origin, &id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

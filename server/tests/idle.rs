@@ -1,0 +1,248 @@
+//! The idle-resource report over real HTTP: VPA-style recommendations from a week of history,
+//! applied to the workload in the sandbox (and then no longer found), abandoned workloads
+//! scaled to zero, and who may see and act on what.
+
+mod common;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use app::api::{ActOnIdle, IdleReport};
+use common::TestApp;
+use common::flows::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use leptos::server_fn::ServerFn;
+use serde_json::{Value, json};
+use server::store::Store;
+
+async fn namespace(client: &kube::Client, name: &str, team: &str) {
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": name, "labels": { "berth.dev/team": team },
+                      "annotations": { "berth.dev/contact": format!("{team}@example.com") } }
+    }))
+    .expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+}
+
+async fn deployment(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    cpu: &str,
+    memory: &str,
+    usage: Value,
+) {
+    let d: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": name },
+        "spec": {
+            "replicas": 2,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name }, "annotations": usage },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "nginx:1.27",
+                    "resources": {
+                        "requests": { "cpu": cpu, "memory": memory },
+                        "limits": { "cpu": cpu, "memory": memory },
+                    },
+                }]},
+            },
+        },
+    }))
+    .expect("deployment");
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &d)
+        .await
+        .expect("create deployment");
+}
+
+async fn report(app: &TestApp, cookie: &str) -> Vec<Value> {
+    call_form(app, cookie, IdleReport::PATH, &[]).await["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+async fn act(app: &TestApp, cookie: &str, id: &str) -> Value {
+    call_form(app, cookie, ActOnIdle::PATH, &[("id", id)]).await
+}
+
+fn find<'a>(findings: &'a [Value], id: &str) -> Option<&'a Value> {
+    findings.iter().find(|f| f["id"] == id)
+}
+
+const FAT: &str = "over-provisioned/payments-idle/Deployment/fat/app";
+const SLEEPY: &str = "abandoned/payments-idle/Deployment/sleepy";
+
+#[test]
+fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let admin = admin_client(&app).await;
+        namespace(&admin, "payments-idle", "payments").await;
+        namespace(&admin, "platform-idle", "platform").await;
+        let steady = json!({
+            "sandbox.berth.dev/usage-profile": "steady",
+            "sandbox.berth.dev/cpu-usage": "100m",
+            "sandbox.berth.dev/memory-usage": "200Mi",
+        });
+        deployment(&admin, "payments-idle", "fat", "1", "1Gi", steady.clone()).await;
+        deployment(
+            &admin,
+            "payments-idle",
+            "sleepy",
+            "500m",
+            "256Mi",
+            json!({ "sandbox.berth.dev/usage-profile": "idle" }),
+        )
+        .await;
+        deployment(&admin, "platform-idle", "fat", "1", "1Gi", steady).await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let pods = Api::<Pod>::all(admin.clone())
+                .list(&ListParams::default())
+                .await
+                .expect("pods");
+            let scheduled = pods
+                .items
+                .iter()
+                .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+                .count();
+            if scheduled >= 6 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "pods never scheduled");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let store = Store::connect(&app.database_url, &common::test_config().database)
+            .await
+            .expect("store");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        server::demo_history::import(&store, &admin, &[], 8, now)
+            .await
+            .expect("history");
+
+        // Dana sees her team's findings, not platform's.
+        let dana = sign_in(&app, "demo:dana").await;
+        let findings = report(&app, &dana).await;
+        let fat = find(&findings, FAT).unwrap_or_else(|| panic!("{findings:#?}"));
+        assert!(find(&findings, SLEEPY).is_some(), "{findings:#?}");
+        assert!(
+            !findings.iter().any(|f| f["namespace"] == "platform-idle"),
+            "another team's"
+        );
+        assert_eq!(fat["team"], "payments");
+        assert_eq!(fat["contact"], "payments@example.com");
+        assert_eq!(fat["can_act"], true);
+        // VPA: P90 × 1.15 of ~100m is ~115–125m; memory ~200 MiB × 1.15 with its swing.
+        let patch = &fat["action"]["ApplyRecommendation"]["patch"];
+        let millicores: f64 = patch["cpu_request"]
+            .as_str()
+            .and_then(|c| c.trim_end_matches('m').parse().ok())
+            .unwrap_or(0.0);
+        assert!((110.0..=130.0).contains(&millicores), "{patch}");
+        assert_eq!(patch["cpu_limit"], patch["cpu_request"], "stays Guaranteed");
+        let saving = fat["monthly_cost"].as_f64().unwrap_or(0.0);
+        let expected = (1.0 - millicores / 1000.0) * 0.031611 * 730.0 * 2.0;
+        assert!(saving > expected, "{saving} ≥ CPU part {expected}");
+
+        // Apply it: the Deployment's template changes in the cluster, audited, and the finding
+        // is gone.
+        let applied = act(&app, &dana, FAT).await;
+        assert!(
+            applied["Ok"]
+                .as_str()
+                .is_some_and(|m| m.contains("fat: app now requests")),
+            "{applied}"
+        );
+        let fat_now = Api::<Deployment>::namespaced(admin.clone(), "payments-idle")
+            .get("fat")
+            .await
+            .expect("fat");
+        let resources = fat_now
+            .spec
+            .template
+            .spec
+            .as_ref()
+            .and_then(|s| s.containers[0].resources.clone());
+        let requests = resources
+            .as_ref()
+            .and_then(|r| r.requests.clone())
+            .unwrap_or_default();
+        let limits = resources.and_then(|r| r.limits).unwrap_or_default();
+        assert_eq!(
+            Some(requests["cpu"].0.as_str()),
+            patch["cpu_request"].as_str()
+        );
+        assert_eq!(
+            Some(requests["memory"].0.as_str()),
+            patch["memory_request"].as_str()
+        );
+        assert_eq!(
+            Some(limits["cpu"].0.as_str()),
+            patch["cpu_request"].as_str()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while find(&report(&app, &dana).await, FAT).is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the finding stayed after its fix"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let again = act(&app, &dana, FAT).await;
+        assert!(
+            again["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("resolved already")),
+            "{again}"
+        );
+        let audit: Vec<(String, String)> = sqlx::query_as(
+            "SELECT outcome, coalesce(before::text, '') FROM audit_events \
+             WHERE action = 'workload.resources' AND target_name = 'fat' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(audit.len(), 2, "{audit:?}");
+        assert_eq!(audit[0].0, "requested");
+        assert!(
+            audit[0].1.contains(r#""requests": {"cpu": "1""#),
+            "before: {}",
+            audit[0].1
+        );
+        assert_eq!(audit[1].0, "success");
+
+        // Sam (platform) never sees payments' findings, so cannot act on them.
+        let sam = sign_in(&app, "demo:sam").await;
+        let refused = act(&app, &sam, SLEEPY).await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("no finding")),
+            "{refused}"
+        );
+        // The abandoned one scales to zero.
+        let scaled = act(&app, &dana, SLEEPY).await;
+        assert!(
+            scaled["Ok"]
+                .as_str()
+                .is_some_and(|m| m.contains("scales to 0")),
+            "{scaled}"
+        );
+        let sleepy = Api::<Deployment>::namespaced(admin.clone(), "payments-idle")
+            .get("sleepy")
+            .await
+            .expect("sleepy");
+        assert_eq!(sleepy.spec.replicas, Some(0));
+        store.close().await;
+        app.stop().await;
+    });
+}
