@@ -39,9 +39,14 @@ test('a manager groups, widens, sorts and exports the cost report', async ({ bro
   // Sort by name, ascending.
   await mike.locator('#cost-table a[data-sort="name"]').click();
   await expect(mike).toHaveURL(/sort=name/);
+  // The page follows the address without a reload; wait for the new order to arrive.
+  await expect
+    .poll(async () => {
+      const names = (await tableRows(mike)).map((r) => r[0]);
+      return names.length > 1 && names.join() === [...names].sort().join();
+    })
+    .toBe(true);
   const sorted = await tableRows(mike);
-  const names = sorted.map((r) => r[0]);
-  expect(names).toEqual([...names].sort());
 
   // The CSV holds exactly the table's rows, in its order, with its totals.
   const [download] = await Promise.all([mike.waitForEvent('download'), mike.locator('#cost-csv').click()]);
