@@ -330,3 +330,22 @@ pub async fn act_on_idle(id: String) -> Result<Result<String, String>, ServerFnE
     };
     Ok(backend()?.act_on_idle(&user, &request_origin(), id).await)
 }
+
+/// Month-to-date spend of the teams the signed-in user may see, against their budgets.
+#[server]
+pub async fn team_budgets() -> Result<Vec<domain::budget::BudgetStatus>, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?.budgets(&user).await.map_err(ServerFnError::new)
+}
+
+/// Sets a team's monthly budget (managers of the team, admins).
+#[server]
+pub async fn set_budget(team: String, amount: String) -> Result<Result<(), String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    backend()?
+        .set_budget(&user, &request_origin(), team, amount)
+        .await
+        .map_err(ServerFnError::new)
+}

@@ -11,7 +11,13 @@ use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView
 
 #[async_trait::async_trait]
 pub trait Backend:
-    ChangeBackend + RolloutBackend + WorkloadBackend + WorkloadDetailBackend + CostBackend + IdleBackend
+    ChangeBackend
+    + RolloutBackend
+    + WorkloadBackend
+    + WorkloadDetailBackend
+    + CostBackend
+    + IdleBackend
+    + BudgetBackend
 {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
@@ -190,6 +196,24 @@ pub trait IdleBackend: Send + Sync + 'static {
         origin: &RequestOrigin,
         id: String,
     ) -> Result<String, String>;
+}
+
+/// Team budgets.
+#[async_trait::async_trait]
+pub trait BudgetBackend: Send + Sync + 'static {
+    async fn budgets(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<domain::budget::BudgetStatus>, String>;
+
+    /// Managers of the team and admins; what is wrong with the amount comes back in the answer.
+    async fn set_budget(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        team: String,
+        amount: String,
+    ) -> Result<Result<(), String>, String>;
 }
 
 /// How the backend travels through Leptos context.

@@ -83,10 +83,12 @@ pub enum Action {
     ManageOwnTokens,
     /// Node capacity of the whole cluster: allocatable, requested, stranded.
     ViewCapacity,
+    /// Set a team's monthly budget.
+    SetBudget,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::RequestNamespace,
         Action::DecideNamespaceRequest,
         Action::RequestQuotaChange,
@@ -103,6 +105,7 @@ impl Action {
         Action::Administer,
         Action::ManageOwnTokens,
         Action::ViewCapacity,
+        Action::SetBudget,
     ];
 }
 
@@ -168,6 +171,10 @@ pub fn decide(actor: &Actor, action: Action, target: &Target) -> Decision {
             own_team || admin,
             format!("only members of team {team_name} (or admins) may change its workloads"),
         ),
+        Action::SetBudget => allow_if(
+            (manager && own_team) || admin,
+            format!("only managers of team {team_name} (or admins) set its budget"),
+        ),
         Action::DecideNamespaceRequest | Action::DecideQuotaChange => allow_if(
             (manager && own_team) || admin,
             format!("only managers of team {team_name} (or admins) may decide its requests"),
@@ -231,7 +238,7 @@ mod tests {
     /// Expected outcome per role for a target of the actor's own team and of a foreign team.
     /// Columns: developer, manager, sre, admin; `(own, foreign)`.
     #[rustfmt::skip]
-    const TEAM_MATRIX: [(Action, [(bool, bool); 4]); 9] = [
+    const TEAM_MATRIX: [(Action, [(bool, bool); 4]); 10] = [
         (Action::RequestNamespace,       [(true, false), (true, false), (true, false), (true, true)]),
         (Action::RequestQuotaChange,     [(true, false), (true, false), (true, false), (true, true)]),
         (Action::DownloadKubeconfig,     [(true, false), (true, false), (true, false), (true, true)]),
@@ -241,6 +248,7 @@ mod tests {
         (Action::ViewNamespace,          [(true, false), (true, false), (true, true), (true, true)]),
         (Action::ViewCost,               [(true, false), (true, true), (true, false), (true, true)]),
         (Action::ViewAudit,              [(false, false), (true, false), (true, true), (true, true)]),
+        (Action::SetBudget,              [(false, false), (true, false), (false, false), (true, true)]),
     ];
 
     /// Columns as above; `(own request, someone else's request)`.

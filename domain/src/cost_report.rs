@@ -89,7 +89,8 @@ pub const MAX_DAYS: i64 = 366;
 /// Hourly steps are for short windows; a longer one would draw thousands of bars.
 pub const MAX_HOURLY_DAYS: i64 = 14;
 
-fn parse_date(text: &str) -> Option<i64> {
+/// Unix seconds of midnight UTC of a `YYYY-MM-DD` date; `None` for anything else.
+pub fn parse_date(text: &str) -> Option<i64> {
     // YYYY-MM-DD, as <input type=date> sends it; days since the epoch by the civil calendar.
     let mut parts = text.trim().splitn(3, '-');
     let y: i64 = parts.next()?.parse().ok()?;

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod areas;
 pub mod audit;
+pub mod budget;
 pub mod capacity;
 pub mod change;
 pub mod cost;

@@ -60,6 +60,14 @@ test('a manager groups, widens, sorts and exports the cost report', async ({ bro
       return [f[0], f[6]];
     });
   expect(csvRows).toEqual(sorted);
+  // Mike sets payments a budget it is already over: the forecast says so.
+  const payments = mike.locator('#budgets tr[data-team="payments"]');
+  await payments.locator('input[name="amount"]').fill('1');
+  await payments.getByRole('button', { name: 'Set' }).click();
+  await expect(mike.locator('#budget-result')).toHaveText('Budget saved.');
+  await expect(mike.locator('#budgets tr[data-team="payments"]')).toHaveAttribute('data-over', 'true');
+  await expect(mike.locator('#budgets tr[data-team="payments"]')).toContainText('forecast over budget');
+
   // The link to this view reproduces it.
   const permalink = await mike.locator('#cost-permalink').getAttribute('href');
   expect(permalink).toContain('by=team');

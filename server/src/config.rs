@@ -80,6 +80,10 @@ pub struct UsageConfig {
     pub raw_retention: Duration,
     /// Pod labels kept with the usage, for grouping reports.
     pub labels: Vec<String>,
+    /// Where over-budget warnings go (JSON with a Slack-compatible `text`).
+    pub budget_webhook_url: Option<String>,
+    /// How often budgets are checked against the forecast.
+    pub budget_check: Duration,
 }
 
 /// Namespace onboarding.
@@ -207,6 +211,8 @@ struct RawOidc {
 #[serde(deny_unknown_fields)]
 struct RawUsage {
     sample_interval_secs: Option<u64>,
+    budget_webhook_url: Option<String>,
+    budget_check_secs: Option<u64>,
     raw_retention_hours: Option<u64>,
     labels: Option<Vec<String>>,
 }
@@ -299,6 +305,7 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
         "BERTH_USAGE_SAMPLE_INTERVAL_SECS",
         "usage.sample_interval_secs",
     ),
+    ("BERTH_USAGE_BUDGET_WEBHOOK_URL", "usage.budget_webhook_url"),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
     ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
@@ -433,6 +440,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     }
     if let Some(v) = env_bool(env, "BERTH_TENANCY_TEST_LIFETIME", problems) {
         raw.tenancy.test_lifetime = Some(v);
+    }
+    if let Some(v) = env.get("BERTH_USAGE_BUDGET_WEBHOOK_URL") {
+        raw.usage.budget_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
     if let Some(v) = env.get("BERTH_TENANCY_EXPIRY_WEBHOOK_URL") {
         raw.tenancy.expiry_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -655,7 +665,7 @@ fn validate_usage(raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
             "usage.sample_interval_secs must be between 1 and 3600, not {interval}"
         ));
     }
-    let retention = raw.raw_retention_hours.unwrap_or(48);
+    let retention = raw.raw_retention_hours.unwrap_or(6);
     if retention < 2 {
         problems.push(
             "usage.raw_retention_hours must be at least 2 (an hour is rolled up once it is over)"
@@ -667,10 +677,23 @@ fn validate_usage(raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
             .map(str::to_owned)
             .to_vec()
     });
+    if let Some(url) = &raw.budget_webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problems.push(format!(
+            "usage.budget_webhook_url: {url:?} is not an http(s) URL"
+        ));
+    }
+    let check = raw.budget_check_secs.unwrap_or(600);
+    if check == 0 {
+        problems.push("usage.budget_check_secs must be at least 1".to_owned());
+    }
     UsageConfig {
         sample_interval: Duration::from_secs(interval.clamp(1, 3600)),
         raw_retention: Duration::from_secs(retention.max(2) * 3600),
         labels,
+        budget_webhook_url: raw.budget_webhook_url,
+        budget_check: Duration::from_secs(check.max(1)),
     }
 }
 

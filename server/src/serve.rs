@@ -107,6 +107,14 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let budgets = config.usage.budget_webhook_url.clone().and_then(|url| {
+        crate::reconcile::budget::BudgetWatch::new(
+            services.store().clone(),
+            url,
+            config.usage.budget_check,
+        )
+        .map(|watch| tokio::spawn(watch.run()))
+    });
     let state = AppState {
         leptos_options: http::leptos_options(config),
         services,
@@ -124,6 +132,9 @@ pub async fn serve_with(
     provisioner.abort();
     expirer.abort();
     sampler.abort();
+    if let Some(budgets) = budgets {
+        budgets.abort();
+    }
     caches.stop();
     served
 }

@@ -306,3 +306,142 @@ async fn call_raw_path(app: &TestApp, cookie: &str, path: &str, body: Value) -> 
         .expect("server function");
     (res.status().as_u16(), res.text().await.unwrap_or_default())
 }
+
+/// Collects what is posted to it, on a loopback port of its own.
+async fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = got.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+            let kept = kept.clone();
+            async move {
+                if let Ok(mut all) = kept.lock() {
+                    all.push(body);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, got)
+}
+
+#[test]
+fn budgets_forecast_the_month_and_warn_the_webhook_once() {
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_budgets").await;
+        let (hook, received) = webhook_sink().await;
+        let mut config = common::test_config();
+        config.usage.budget_webhook_url = Some(hook);
+        config.usage.budget_check = Duration::from_secs(1);
+        let app = TestApp::spawn(&url, config).await;
+        let admin = admin_client(&app).await;
+        namespace_with_web(&admin, "payments-web", "payments").await;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Api::<Pod>::namespaced(admin.clone(), "payments-web")
+            .list(&ListParams::default())
+            .await
+            .expect("pods")
+            .items
+            .iter()
+            .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+            .count()
+            < 2
+        {
+            assert!(Instant::now() < deadline, "pods never scheduled");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let store = Store::connect(&url, &common::test_config().database)
+            .await
+            .expect("store");
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        server::demo_history::import(&store, &admin, &[], 3, now)
+            .await
+            .expect("history");
+
+        // Who may set a budget, and what a budget is.
+        let dana = sign_in(&app, "demo:dana").await;
+        let set = |cookie: String, team: &'static str, amount: &'static str| {
+            let app = &app;
+            async move {
+                let res = app
+                    .client
+                    .post(app.url(app::api::SetBudget::PATH))
+                    .header(reqwest::header::ORIGIN, &app.base)
+                    .header(COOKIE, cookie)
+                    .form(&[("team", team), ("amount", amount)])
+                    .send()
+                    .await
+                    .expect("set budget");
+                (res.status().as_u16(), res.text().await.unwrap_or_default())
+            }
+        };
+        let (status, body) = set(dana.clone(), "payments", "100").await;
+        assert_eq!(status, 500);
+        assert!(body.contains("only managers of team payments"), "{body}");
+        let mike = sign_in(&app, "demo:mike").await;
+        let (_, body) = set(mike.clone(), "payments", "-5").await;
+        assert!(body.contains("zero or more"), "{body}");
+        let (status, _) = set(mike.clone(), "platform", "100").await;
+        assert_eq!(status, 500, "not Mike's team");
+        // A dollar a month: the payments web pods cost more than that in a day.
+        let (status, body) = set(mike.clone(), "payments", "1").await;
+        assert_eq!((status, body.as_str()), (200, r#"{"Ok":null}"#));
+
+        let budgets = call_form(&app, &mike, app::api::TeamBudgets::PATH, &[]).await;
+        let payments = budgets
+            .as_array()
+            .and_then(|b| b.iter().find(|t| t["team"] == "payments"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{budgets}"));
+        assert_eq!(payments["budget"], 1.0);
+        assert_eq!(payments["over"], true, "{payments}");
+        assert_eq!(payments["can_set"], true);
+        let spent = payments["spent"].as_f64().unwrap_or(0.0);
+        assert!(spent > 0.0 && payments["forecast"].as_f64().unwrap_or(0.0) >= spent);
+        // Dana sees her teams' months, and may not set them.
+        let hers = call_form(&app, &dana, app::api::TeamBudgets::PATH, &[]).await;
+        assert!(
+            hers.as_array()
+                .is_some_and(|b| b.iter().all(|t| t["can_set"] == false)),
+            "{hers}"
+        );
+
+        // The webhook hears about it once, however often the watch looks.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while received.lock().map(|r| r.len()).unwrap_or(0) == 0 {
+            assert!(Instant::now() < deadline, "no budget warning arrived");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let all = received.lock().map(|r| r.clone()).unwrap_or_default();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0]["team"], "payments");
+        assert!(
+            all[0]["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Team payments is forecast to spend $")),
+            "{all:?}"
+        );
+        let audit: Vec<(String, String)> = sqlx::query_as(
+            "SELECT actor_id, outcome FROM audit_events WHERE action = 'budget.save' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(audit[0], ("demo:dana".to_owned(), "denied".to_owned()));
+        assert_eq!(audit.last().map(|a| a.1.as_str()), Some("success"));
+        store.close().await;
+        app.stop().await;
+    });
+}

@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::cost_report;
+use crate::api::{SetBudget, cost_report, team_budgets};
 use crate::session::signed_in_user;
 
 /// Every parameter a view has; the rest of the query string is ignored.
@@ -66,6 +66,7 @@ fn Report() -> impl IntoView {
     };
     let report = Resource::new(params, cost_report);
     view! {
+        <Budgets />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 report.get().map(|answer| match answer {
@@ -324,4 +325,76 @@ fn Table(r: CostReport) -> impl IntoView {
         </table>
     }
     .into_any()
+}
+
+/// Each visible team's month so far against its budget, with a forecast; managers of a team
+/// (and admins) set the budget here.
+#[component]
+fn Budgets() -> impl IntoView {
+    let save = ServerAction::<SetBudget>::new();
+    let budgets = Resource::new(move || save.version().get(), |_| team_budgets());
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                budgets.get().map(|answer| match answer {
+                    Ok(list) if list.is_empty() => ().into_any(),
+                    Ok(list) => view! {
+                        <article class="panel" id="budgets">
+                            <div class="panel-head"><h2>"Budgets this month"</h2></div>
+                            <table class="table">
+                                <thead>
+                                    <tr>
+                                        <th>"Team"</th>
+                                        <th class="num">"Budget"</th>
+                                        <th class="num">"Spent so far"</th>
+                                        <th class="num">"Forecast"</th>
+                                        <th>"Status"</th>
+                                        <th></th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {list.into_iter().map(|b| {
+                                        let amount = RwSignal::new(b.budget.map(|v| format!("{v:.2}")).unwrap_or_default());
+                                        let team = b.team.clone();
+                                        let status = match (b.budget, b.over) {
+                                            (None, _) => view! { <span class="muted">"no budget"</span> }.into_any(),
+                                            (Some(_), true) => view! { <span class="badge bad">"forecast over budget"</span> }.into_any(),
+                                            (Some(_), false) => view! { <span class="badge ok">"on track"</span> }.into_any(),
+                                        };
+                                        view! {
+                                            <tr class="budget" data-team=b.team.clone() data-over=b.over.to_string()>
+                                                <td>{b.team.clone()}</td>
+                                                <td class="num">{b.budget.map(money).unwrap_or_else(|| "—".to_owned())}</td>
+                                                <td class="num">{money(b.spent)}</td>
+                                                <td class="num">{money(b.forecast)}</td>
+                                                <td>{status}</td>
+                                                <td>{b.can_set.then(|| view! {
+                                                    <form class="budget-form" on:submit=move |ev: leptos::ev::SubmitEvent| {
+                                                        ev.prevent_default();
+                                                        save.dispatch(SetBudget { team: team.clone(), amount: amount.get() });
+                                                    }>
+                                                        <input name="amount" size="8" placeholder="monthly $" prop:value=move || amount.get()
+                                                            on:input=move |ev| amount.set(event_target_value(&ev)) />
+                                                        <button type="submit" class="link-button">"Set"</button>
+                                                    </form>
+                                                })}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            {move || match save.value().get() {
+                                Some(Ok(Ok(()))) => view! { <p class="notice" id="budget-result">"Budget saved."</p> }.into_any(),
+                                Some(Ok(Err(why))) => view! { <p class="error" id="budget-result">{why}</p> }.into_any(),
+                                Some(Err(err)) => view! { <p class="error" id="budget-result">{err.to_string()}</p> }.into_any(),
+                                None => ().into_any(),
+                            }}
+                        </article>
+                    }
+                    .into_any(),
+                    Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
+                })
+            }}
+        </Transition>
+    }
 }

@@ -11,6 +11,7 @@ use sqlx::{Connection, PgConnection, Postgres};
 use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
 
+pub mod budget;
 pub mod expiry;
 pub mod provision;
 pub mod usage;
@@ -19,6 +20,7 @@ pub mod usage;
 pub const PROVISION_LOCK: i64 = 0x6265_7274_6801;
 pub const EXPIRY_LOCK: i64 = 0x6265_7274_6802;
 pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
+pub const BUDGET_LOCK: i64 = 0x6265_7274_6804;
 
 /// A session-level advisory lock on a connection of its own. The connection is detached from
 /// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a

@@ -10,6 +10,7 @@ use domain::identity::{
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
 pub mod audit;
+pub mod budget;
 pub mod change;
 pub mod cost;
 pub mod idle;

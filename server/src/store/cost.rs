@@ -417,3 +417,107 @@ impl Store {
             .map_err(StoreError::from)
     }
 }
+
+/// A team's budget as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BudgetRow {
+    pub team: String,
+    pub monthly: f64,
+    /// The first day of the month already warned about, `YYYY-MM-DD`.
+    pub warned_month: Option<String>,
+}
+
+impl Store {
+    pub async fn budgets(&self) -> Result<Vec<BudgetRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT team, monthly, warned_month::text AS warned FROM team_budgets ORDER BY team",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BudgetRow {
+                    team: r.try_get("team")?,
+                    monthly: r.try_get("monthly")?,
+                    warned_month: r.try_get("warned")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Sets a team's budget with its audit event, in one transaction; a new amount re-arms the
+    /// month's warning.
+    pub async fn save_budget(
+        &self,
+        team: &str,
+        monthly: f64,
+        by: &str,
+        event: domain::audit::NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO team_budgets (team, monthly, updated_by) VALUES ($1, $2, $3) \
+             ON CONFLICT (team) DO UPDATE SET monthly = excluded.monthly, warned_month = NULL, \
+               updated_at = now(), updated_by = excluded.updated_by",
+        )
+        .bind(team)
+        .bind(monthly)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::append(&mut tx, &event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that `team` was warned for the month starting `month` (`YYYY-MM-DD`).
+    pub async fn mark_budget_warned(&self, team: &str, month: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE team_budgets SET warned_month = $2::date WHERE team = $1")
+            .bind(team)
+            .bind(month)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// What each team was allocated in [from, to) (days), priced: month-to-date spend.
+    pub async fn team_spend(
+        &self,
+        prices: &Prices,
+        from: i64,
+        to: i64,
+        teams: TeamScope<'_>,
+    ) -> Result<BTreeMap<String, f64>, StoreError> {
+        let rates: Vec<(String, Rates)> = self
+            .nodes_seen(from, to)
+            .await?
+            .into_iter()
+            .map(|(node, labels)| {
+                let r = prices.rates_for(&labels);
+                (node, r)
+            })
+            .collect();
+        let q = CostQuery {
+            from,
+            to,
+            step: Step::Daily,
+            rates: &rates,
+            default: prices.default,
+        };
+        let mut spend: BTreeMap<String, f64> = BTreeMap::new();
+        for row in self.step_costs(&q, &GroupBy::Team, teams).await? {
+            *spend.entry(row.key).or_default() += row.cost.total();
+        }
+        Ok(spend)
+    }
+
+    /// Teams that have any usage recorded.
+    pub async fn teams_with_usage(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT team FROM usage_containers WHERE team IS NOT NULL ORDER BY team",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

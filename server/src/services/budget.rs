@@ -1,0 +1,120 @@
+//! Team budgets: month-to-date spend against each team's monthly budget with a forecast, for
+//! the teams the viewer may see; managers of a team (and admins) set its budget.
+
+use std::collections::BTreeSet;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use domain::access::{Action, Decision, Target, decide};
+use domain::budget::{self, BudgetStatus};
+use domain::identity::{CurrentUser, RequestOrigin};
+
+use super::cost::cost_scope;
+use super::{ServiceError, Services};
+use crate::http::auth::event;
+use crate::store::cost::TeamScope;
+
+const DAY: i64 = 86_400;
+
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Services {
+    /// Each visible team's month so far against its budget.
+    pub async fn budgets(&self, user: &CurrentUser) -> Result<Vec<BudgetStatus>, ServiceError> {
+        let now = now_unix();
+        let (_, start, days) = budget::month_of(now);
+        let stored = self.store().budgets().await?;
+        let teams: BTreeSet<String> = match cost_scope(user) {
+            Some(own) => own.iter().cloned().collect(),
+            None => self
+                .store()
+                .teams_with_usage()
+                .await?
+                .into_iter()
+                .chain(stored.iter().map(|b| b.team.clone()))
+                .collect(),
+        };
+        let list: Vec<String> = teams.iter().cloned().collect();
+        let prices = self.store().prices().await?;
+        let end_of_today = now.div_euclid(DAY) * DAY + DAY;
+        let spend = self
+            .store()
+            .team_spend(&prices, start, end_of_today, TeamScope::Teams(&list))
+            .await?;
+        let elapsed = (now - start) as f64 / DAY as f64;
+        let actor = user.actor();
+        Ok(teams
+            .iter()
+            .map(|team| {
+                let budget = stored.iter().find(|b| &b.team == team).map(|b| b.monthly);
+                let spent = spend.get(team).copied().unwrap_or(0.0);
+                let mut s = budget::status(team, budget, spent, elapsed, days as f64);
+                s.can_set = decide(&actor, Action::SetBudget, &Target::team(team)).allowed();
+                s
+            })
+            .collect())
+    }
+
+    /// Sets `team`'s monthly budget from what was typed; managers of the team and admins.
+    pub async fn set_budget(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        team: &str,
+        amount: &str,
+    ) -> Result<Result<(), String>, ServiceError> {
+        let team = team.trim();
+        if team.is_empty() || team.len() > 63 {
+            return Ok(Err("name a team (at most 63 characters)".to_owned()));
+        }
+        let mut audit = event(Some(user), origin, "budget.save", "success");
+        audit.target_kind = "Budget".to_owned();
+        audit.target_name = team.to_owned();
+        if let Decision::Deny(why) = decide(&user.actor(), Action::SetBudget, &Target::team(team)) {
+            audit.outcome = "denied".to_owned();
+            self.store().record(&audit).await?;
+            return Err(ServiceError::Forbidden(why));
+        }
+        let monthly = match budget::parse_budget(amount) {
+            Ok(v) => v,
+            Err(why) => return Ok(Err(why)),
+        };
+        let before = self
+            .store()
+            .budgets()
+            .await?
+            .into_iter()
+            .find(|b| b.team == team)
+            .map(|b| b.monthly);
+        audit.before = before.map(|b| serde_json::json!({ "monthly": b }));
+        audit.after = Some(serde_json::json!({ "monthly": monthly }));
+        self.store()
+            .save_budget(team, monthly, &user.id, audit)
+            .await?;
+        Ok(Ok(()))
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::BudgetBackend for Services {
+    async fn budgets(&self, user: &CurrentUser) -> Result<Vec<BudgetStatus>, String> {
+        Services::budgets(self, user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn set_budget(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        team: String,
+        amount: String,
+    ) -> Result<Result<(), String>, String> {
+        Services::set_budget(self, user, origin, &team, &amount)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
