@@ -22,5 +22,6 @@ pub mod quota;
 pub mod rollout;
 pub mod tenancy;
 pub mod tiers;
+pub mod unused;
 pub mod workload_detail;
 pub mod yaml;
