@@ -102,6 +102,26 @@ CREATE TABLE node_daily (
     PRIMARY KEY (day, node)
 );
 
+-- Bound claims per hour (requested bytes) and their day sums (byte-hours): storage cost by
+-- requested size.
+CREATE TABLE volume_hourly (
+    hour      timestamptz NOT NULL,
+    namespace text NOT NULL,
+    claim     text NOT NULL,
+    team      text,
+    bytes     double precision NOT NULL,
+    PRIMARY KEY (hour, namespace, claim)
+);
+
+CREATE TABLE volume_daily (
+    day        date NOT NULL,
+    namespace  text NOT NULL,
+    claim      text NOT NULL,
+    team       text,
+    byte_hours double precision NOT NULL,
+    PRIMARY KEY (day, namespace, claim)
+);
+
 -- The pricing file admins edit (one row; absent means OpenCost's defaults).
 CREATE TABLE prices (
     one        boolean PRIMARY KEY DEFAULT true CHECK (one),

@@ -466,7 +466,8 @@ pub fn build(
         acc.used += row.used;
         acc.requested += row.requested;
         acc.series[i] += row.cost.total();
-        acc.idle_series[i] += idle_of(row.bucket, row.cost.total());
+        // Idle is node capacity nothing was allocated: storage takes no share of it.
+        acc.idle_series[i] += idle_of(row.bucket, row.cost.total() - row.cost.storage);
     }
     let mut idle_series = vec![0.0; buckets.len()];
     let mut out: Vec<ReportGroup> = groups

@@ -5,14 +5,14 @@
 
 use domain::cost::percentile;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::reconcile::usage::Lookups;
 use crate::store::Store;
-use crate::store::usage::{HourRow, NodeSeen};
+use crate::store::usage::{HourRow, NodeSeen, VolumeSeen};
 
 const HOUR: i64 = 3_600;
 /// Usage points per hour: every five minutes, as a one-minute sampler would see the trend.
@@ -153,6 +153,38 @@ pub async fn import(
             })
             .collect();
         store.record_samples(at as f64, &[], &seen).await?;
+    }
+    // Bound claims, by requested size, every hour of the month.
+    let claims = Api::<PersistentVolumeClaim>::all(client.clone())
+        .list(&params)
+        .await
+        .map_err(cluster)?
+        .items;
+    let volumes: Vec<VolumeSeen> = claims
+        .iter()
+        .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+        .filter_map(|c| {
+            let namespace = c.metadata.namespace.clone()?;
+            let size = c
+                .spec
+                .as_ref()?
+                .resources
+                .as_ref()?
+                .requests
+                .as_ref()?
+                .get("storage")?;
+            Some(VolumeSeen {
+                team: lookups.teams.get(&namespace).cloned(),
+                claim: c.metadata.name.clone()?,
+                bytes: domain::quantity::parse(&size.0).ok()?,
+                namespace,
+            })
+        })
+        .collect();
+    if !volumes.is_empty() {
+        for hour in (from..this_hour).step_by(HOUR as usize) {
+            store.record_volumes(hour as f64, &volumes).await?;
+        }
     }
     store
         .import_history(&rows, from as f64, this_hour as f64)

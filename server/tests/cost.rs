@@ -10,8 +10,8 @@ use app::api::{CostReport, SavePrices};
 use common::TestApp;
 use common::flows::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use leptos::server_fn::ServerFn;
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
@@ -93,6 +93,25 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
         let admin = admin_client(&app).await;
         namespace_with_web(&admin, "payments-web", "payments").await;
         namespace_with_web(&admin, "platform-web", "platform").await;
+        // A bound 10 GiB claim: storage is priced by requested size.
+        let claims = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), "payments-web");
+        let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": { "name": "data" },
+            "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "10Gi" } } },
+        }))
+        .expect("claim");
+        claims
+            .create(&PostParams::default(), &claim)
+            .await
+            .expect("create claim");
+        claims
+            .patch_status(
+                "data",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": { "phase": "Bound" } })),
+            )
+            .await
+            .expect("bind claim");
         // Three days of history for the six pods, once they are scheduled.
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -137,6 +156,11 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
             close(web["cost"]["memory"].as_f64().unwrap_or(0.0), memory),
             "{web}"
         );
+        let storage = 10.0 * 0.04 / 730.0 * HOURS;
+        assert!(
+            close(web["cost"]["storage"].as_f64().unwrap_or(0.0), storage),
+            "{web}"
+        );
         // Efficiency: usage 100m of 500m CPU and 32 of 64 MiB, weighted by cost.
         let efficiency =
             (0.1 * CPU + (32.0 / 1024.0) * MEMORY_GIB) / (0.5 * CPU + (64.0 / 1024.0) * MEMORY_GIB);
@@ -146,7 +170,7 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
         let total = r["Ok"]["total"].as_f64().unwrap_or(0.0);
         let idle = r["Ok"]["idle"].as_f64().unwrap_or(0.0);
         assert!(idle > 0.0, "{r}");
-        assert!(close(total, cpu + memory + idle), "{r}");
+        assert!(close(total, cpu + memory + storage + idle), "{r}");
         assert_eq!(
             r["Ok"]["buckets"].as_array().map(Vec::len),
             Some(7),

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, Node, Pod, ResourceQuota};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, Node, PersistentVolumeClaim, Pod, ResourceQuota,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -32,6 +34,8 @@ pub struct Caches {
     pub stateful_sets: Store<StatefulSet>,
     pub daemon_sets: Store<DaemonSet>,
     pub pdbs: Store<PodDisruptionBudget>,
+    /// Claims, for storage cost by requested size.
+    pub claims: Store<PersistentVolumeClaim>,
     /// Counts changes to workloads (what the rollouts page shows), like `changes`.
     rollout_changes: watch::Sender<Option<u64>>,
     /// Counts changes to namespaces, quotas and LimitRanges (what the quota bars show); `None`
@@ -122,7 +126,8 @@ impl Caches {
             Api::<DaemonSet>::all(client.clone()),
             Some(rollout_changes.clone()),
         );
-        let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client), None);
+        let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client.clone()), None);
+        let (claims, t11) = reflect(Api::<PersistentVolumeClaim>::all(client), None);
         Caches {
             namespaces,
             quotas,
@@ -134,9 +139,10 @@ impl Caches {
             stateful_sets,
             daemon_sets,
             pdbs,
+            claims,
             rollout_changes,
             changes,
-            tasks: Arc::new(vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10]),
+            tasks: Arc::new(vec![t1, t2, t3, t4, t5, t6, t7, t8, t9, t10, t11]),
         }
     }
 
@@ -153,6 +159,7 @@ impl Caches {
             let _ = self.stateful_sets.wait_until_ready().await;
             let _ = self.daemon_sets.wait_until_ready().await;
             let _ = self.pdbs.wait_until_ready().await;
+            let _ = self.claims.wait_until_ready().await;
         };
         tokio::time::timeout(READY_WAIT, all).await.is_ok()
     }

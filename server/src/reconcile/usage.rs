@@ -18,7 +18,7 @@ use super::{Leadership, USAGE_LOCK};
 use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
 use crate::config::UsageConfig;
-use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample};
+use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample, VolumeSeen};
 use crate::store::{Store, StoreError};
 
 /// The extended resource GPUs are requested as.
@@ -49,7 +49,7 @@ pub struct Lookups {
     /// (namespace, ReplicaSet) → its Deployment.
     deployments: HashMap<(String, String), String>,
     /// namespace → team.
-    teams: HashMap<String, String>,
+    pub teams: HashMap<String, String>,
 }
 
 impl Lookups {
@@ -298,6 +298,8 @@ impl Sampler {
             .collect();
         let nodes = self.nodes(&node_metrics.items);
         self.store.record_samples(at, &samples, &nodes).await?;
+        let volumes = self.volumes();
+        self.store.record_volumes(at, &volumes).await?;
         let rollup = self
             .store
             .roll_up_usage(at, self.config.raw_retention.as_secs_f64())
@@ -308,6 +310,38 @@ impl Sampler {
             nodes: nodes.len(),
             rollup,
         })
+    }
+
+    /// Bound claims with their requested size (what storage is priced by) and team.
+    fn volumes(&self) -> Vec<VolumeSeen> {
+        let teams: HashMap<String, String> = self
+            .caches
+            .namespaces
+            .state()
+            .iter()
+            .filter_map(|n| {
+                Some((
+                    n.metadata.name.clone()?,
+                    n.metadata.labels.as_ref()?.get(LABEL_TEAM)?.clone(),
+                ))
+            })
+            .collect();
+        self.caches
+            .claims
+            .state()
+            .iter()
+            .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+            .filter_map(|c| {
+                let namespace = c.metadata.namespace.clone()?;
+                let requests = c.spec.as_ref()?.resources.as_ref()?.requests.as_ref();
+                Some(VolumeSeen {
+                    team: teams.get(&namespace).cloned(),
+                    claim: c.metadata.name.clone()?,
+                    bytes: resource(requests, "storage")?,
+                    namespace,
+                })
+            })
+            .collect()
     }
 
     /// Nodes with metrics, priced by their allocatable capacity.

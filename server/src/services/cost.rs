@@ -72,7 +72,12 @@ impl Services {
             rates: &rates,
             default: prices.default,
         };
-        let rows = self.store().step_costs(&q, &query.group, scope).await?;
+        let mut rows = self.store().step_costs(&q, &query.group, scope).await?;
+        rows.extend(
+            self.store()
+                .volume_costs(&q, &query.group, scope, prices.storage_gib_month)
+                .await?,
+        );
         let node_costs = self.store().node_costs(&q).await?;
         // For everything, the rows are all there is; for some teams, idle is shared against
         // everything allocated.
@@ -80,7 +85,8 @@ impl Services {
             TeamScope::All if query.filter.is_none() => {
                 let mut per_step: BTreeMap<i64, f64> = BTreeMap::new();
                 for r in &rows {
-                    *per_step.entry(r.bucket).or_default() += r.cost.total();
+                    // Idle is node capacity: storage is no part of what shares it.
+                    *per_step.entry(r.bucket).or_default() += r.cost.total() - r.cost.storage;
                 }
                 per_step
             }

@@ -162,6 +162,70 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Storage cost per step and group: bound claims by requested size at the storage price.
+    /// Claims belong to their namespace and team; by workload they are their own line
+    /// (`namespace/PersistentVolumeClaim/name`); no pod label applies to them.
+    pub async fn volume_costs(
+        &self,
+        q: &CostQuery<'_>,
+        by: &GroupBy,
+        teams: TeamScope<'_>,
+        storage_gib_month: f64,
+    ) -> Result<Vec<StepCost>, StoreError> {
+        let key = match by {
+            GroupBy::Namespace => "v.namespace",
+            GroupBy::Team => "coalesce(v.team, '__unallocated__')",
+            GroupBy::Workload => "v.namespace || '/PersistentVolumeClaim/' || v.claim",
+            GroupBy::Label(_) => "'__unallocated__'",
+        };
+        let (bucket, from, amount) = match q.step {
+            Step::Daily => (
+                "extract(epoch FROM v.day::timestamp)::int8",
+                "volume_daily v WHERE v.day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
+                   AND v.day < (to_timestamp($2) AT TIME ZONE 'UTC')::date",
+                "v.byte_hours",
+            ),
+            Step::Hourly => (
+                "extract(epoch FROM v.hour)::int8",
+                "volume_hourly v WHERE v.hour >= to_timestamp($1) AND v.hour < to_timestamp($2)",
+                "v.bytes",
+            ),
+        };
+        let filter = match teams {
+            TeamScope::All => "",
+            TeamScope::Teams(_) => " AND v.team = ANY($4::text[])",
+        };
+        let sql = format!(
+            "SELECT {bucket} AS bucket, {key} AS key, \
+               sum({amount}) / {GIB} * $3 / {HOURS} AS storage \
+             FROM {from}{filter} GROUP BY 1, 2",
+            HOURS = domain::cost::HOURS_PER_MONTH,
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(q.from as f64)
+            .bind(q.to as f64)
+            .bind(storage_gib_month);
+        if let TeamScope::Teams(t) = teams {
+            query = query.bind(t.to_vec());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StepCost {
+                    bucket: r.try_get("bucket")?,
+                    key: r.try_get("key")?,
+                    cost: Cost {
+                        storage: r.try_get::<Option<f64>, _>("storage")?.unwrap_or(0.0),
+                        ..Cost::default()
+                    },
+                    used: 0.0,
+                    requested: 0.0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Everything allocated per step, over all teams (what idle is shared against), from
     /// the node totals the roll-up keeps.
     pub async fn allocated_per_step(
@@ -506,7 +570,15 @@ impl Store {
             default: prices.default,
         };
         let mut spend: BTreeMap<String, f64> = BTreeMap::new();
-        for row in self.step_costs(&q, &GroupBy::Team, teams).await? {
+        let volumes = self
+            .volume_costs(&q, &GroupBy::Team, teams, prices.storage_gib_month)
+            .await?;
+        for row in self
+            .step_costs(&q, &GroupBy::Team, teams)
+            .await?
+            .into_iter()
+            .chain(volumes)
+        {
             *spend.entry(row.key).or_default() += row.cost.total();
         }
         Ok(spend)

@@ -115,6 +115,24 @@ const NODE_DAILY_FROM_HOURLY: &str = "INSERT INTO node_daily (day, node, labels,
        memory_alloc = node_daily.memory_alloc + excluded.memory_alloc, \
        gpu_alloc = node_daily.gpu_alloc + excluded.gpu_alloc";
 
+/// Adds the claim hours [$1, $2) to the claim day sums.
+const VOLUME_DAILY_FROM_HOURLY: &str = "INSERT INTO volume_daily (day, namespace, claim, team, \
+       byte_hours) \
+     SELECT (hour AT TIME ZONE 'UTC')::date, namespace, claim, max(team), sum(bytes) \
+     FROM volume_hourly WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
+     GROUP BY 1, 2, 3 \
+     ON CONFLICT (day, namespace, claim) DO UPDATE SET team = excluded.team, \
+       byte_hours = volume_daily.byte_hours + excluded.byte_hours";
+
+/// A bound claim at the sample's time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeSeen {
+    pub namespace: String,
+    pub claim: String,
+    pub team: Option<String>,
+    pub bytes: f64,
+}
+
 /// Everything that follows once hours [from, upto) are in `usage_hourly`: the container day
 /// sums, each node's allocation per hour, the node day sums. Each hour passes here once (the
 /// roll-up mark moves in the same transaction).
@@ -127,6 +145,7 @@ async fn roll_days(
         DAILY_FROM_HOURLY,
         NODE_ALLOC_FROM_HOURLY,
         NODE_DAILY_FROM_HOURLY,
+        VOLUME_DAILY_FROM_HOURLY,
     ] {
         sqlx::query(sql)
             .bind(from)
@@ -299,6 +318,36 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the bound claims of the hour holding `at_unix` (once per claim and hour).
+    pub async fn record_volumes(
+        &self,
+        at_unix: f64,
+        volumes: &[VolumeSeen],
+    ) -> Result<(), StoreError> {
+        for chunk in volumes.chunks(20_000) {
+            sqlx::query(
+                "INSERT INTO volume_hourly (hour, namespace, claim, team, bytes) \
+                 SELECT date_trunc('hour', to_timestamp($5)), v.ns, v.claim, v.team, v.bytes \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) \
+                   AS v(ns, claim, team, bytes) \
+                 ON CONFLICT (hour, namespace, claim) DO UPDATE SET bytes = excluded.bytes",
+            )
+            .bind(
+                chunk
+                    .iter()
+                    .map(|v| v.namespace.clone())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(chunk.iter().map(|v| v.claim.clone()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.team.clone()).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|v| v.bytes).collect::<Vec<_>>())
+            .bind(at_unix)
+            .execute(self.pool())
+            .await?;
+        }
         Ok(())
     }
 
