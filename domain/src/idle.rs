@@ -148,6 +148,8 @@ pub enum FindingKind {
     Namespace,
     /// Node room too small for a typical pod.
     Stranded,
+    /// ConfigMaps, Secrets, claims, volumes, Jobs and CronJobs nothing uses.
+    Unused,
 }
 
 impl FindingKind {
@@ -158,6 +160,7 @@ impl FindingKind {
             FindingKind::ScaledToZero => "scaled-to-zero",
             FindingKind::Namespace => "namespace",
             FindingKind::Stranded => "stranded",
+            FindingKind::Unused => "unused",
         }
     }
 }
@@ -171,6 +174,8 @@ pub enum IdleAction {
         patch: ResourcePatch,
     },
     ScaleToZero,
+    /// Delete the object (`Kind/name` in the finding's namespace).
+    Delete,
     /// Nothing Berth does from here; the text says what to do.
     Advice(String),
 }

@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-/// Days an object must exist before it can be called unused (a rollout may be on its way).
+/// Days an object must exist by default before it can be called unused (a rollout may be on
+/// its way).
 pub const GRACE_DAYS: f64 = 2.0;
 /// Days after finishing that a Job without a TTL counts as left behind.
 pub const JOB_DAYS: f64 = 7.0;
@@ -129,11 +130,11 @@ const MANAGED_SECRET_TYPES: [&str; 3] = [
     "bootstrap.kubernetes.io/token",
 ];
 
-/// ConfigMaps and Secrets that nothing uses.
-pub fn unused_config(objects: &[ConfigObject], uses: &Uses) -> Vec<Unused> {
+/// ConfigMaps and Secrets that nothing uses, older than `grace_days`.
+pub fn unused_config(objects: &[ConfigObject], uses: &Uses, grace_days: f64) -> Vec<Unused> {
     objects
         .iter()
-        .filter(|o| !o.managed && f64::from(o.age_days) >= GRACE_DAYS)
+        .filter(|o| !o.managed && f64::from(o.age_days) >= grace_days)
         .filter(|o| {
             if o.secret {
                 !o.secret_type
@@ -191,11 +192,12 @@ pub fn unused_claims(
     uses: &Uses,
     sets: &[StatefulClaims],
     storage_gib_month: f64,
+    grace_days: f64,
 ) -> Vec<Unused> {
     let gib = 1024.0 * 1024.0 * 1024.0;
     claims
         .iter()
-        .filter(|c| f64::from(c.age_days) >= GRACE_DAYS)
+        .filter(|c| f64::from(c.age_days) >= grace_days)
         .filter(|c| !uses.claims.contains(&(c.namespace.clone(), c.name.clone())))
         .filter_map(|c| {
             let ordinal_of = |set: &StatefulClaims| {
@@ -240,11 +242,11 @@ pub struct Volume {
 }
 
 /// Volumes released by their claim (and kept by a Retain policy) or never claimed.
-pub fn unused_volumes(volumes: &[Volume], storage_gib_month: f64) -> Vec<Unused> {
+pub fn unused_volumes(volumes: &[Volume], storage_gib_month: f64, grace_days: f64) -> Vec<Unused> {
     let gib = 1024.0 * 1024.0 * 1024.0;
     volumes
         .iter()
-        .filter(|v| f64::from(v.age_days) >= GRACE_DAYS)
+        .filter(|v| f64::from(v.age_days) >= grace_days)
         .filter_map(|v| {
             let reason = match v.phase.as_str() {
                 "Released" => "released by its claim and kept (reclaim policy Retain)",
@@ -325,11 +327,11 @@ pub struct ServiceInfo {
 }
 
 /// Services that route to nothing. ExternalName Services have no endpoints by design.
-pub fn services_without_endpoints(services: &[ServiceInfo]) -> Vec<Unused> {
+pub fn services_without_endpoints(services: &[ServiceInfo], grace_days: f64) -> Vec<Unused> {
     services
         .iter()
         .filter(|s| s.service_type != "ExternalName")
-        .filter(|s| s.ready_endpoints == 0 && f64::from(s.age_days) >= GRACE_DAYS)
+        .filter(|s| s.ready_endpoints == 0 && f64::from(s.age_days) >= grace_days)
         .map(|s| {
             let cost_note = if s.service_type == "LoadBalancer" {
                 " (a load balancer is billed while it waits)"
@@ -414,7 +416,7 @@ mod tests {
             fresh,
             other_namespace,
         ];
-        let found = unused_config(&objects, &uses);
+        let found = unused_config(&objects, &uses, GRACE_DAYS);
         assert_eq!(names(&found), ["old-settings", "forgotten", "web-config"]);
         assert_eq!(found[2].namespace, "ops", "a reference is per namespace");
         assert_eq!(found[1].kind, "Secret");
@@ -450,7 +452,7 @@ mod tests {
             claim("scratch"),
             claim("orphan"),
         ];
-        let found = unused_claims(&claims, &uses, &[set], 0.04);
+        let found = unused_claims(&claims, &uses, &[set], 0.04, GRACE_DAYS);
         assert_eq!(names(&found), ["data-pg-2", "orphan"]);
         assert!(found[0].reason.contains("scaling StatefulSet pg down to 2"));
         assert!((found[1].monthly_cost - 0.4).abs() < 1e-9);
@@ -467,6 +469,7 @@ mod tests {
         let found = unused_volumes(
             &[v("a", "Bound"), v("b", "Released"), v("c", "Available")],
             0.04,
+            GRACE_DAYS,
         );
         assert_eq!(names(&found), ["b", "c"]);
     }
@@ -515,12 +518,15 @@ mod tests {
             ready_endpoints: ready,
             age_days: 10,
         };
-        let found = services_without_endpoints(&[
-            s("web", "ClusterIP", 3),
-            s("dead", "ClusterIP", 0),
-            s("lb", "LoadBalancer", 0),
-            s("partner", "ExternalName", 0),
-        ]);
+        let found = services_without_endpoints(
+            &[
+                s("web", "ClusterIP", 3),
+                s("dead", "ClusterIP", 0),
+                s("lb", "LoadBalancer", 0),
+                s("partner", "ExternalName", 0),
+            ],
+            GRACE_DAYS,
+        );
         assert_eq!(names(&found), ["dead", "lb"]);
         assert!(found[1].reason.contains("billed"));
     }

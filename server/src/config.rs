@@ -84,6 +84,10 @@ pub struct UsageConfig {
     pub budget_webhook_url: Option<String>,
     /// How often budgets are checked against the forecast.
     pub budget_check: Duration,
+    /// How often the cluster is scanned for objects nothing uses.
+    pub unused_scan: Duration,
+    /// Days an object must exist before the scan may call it unused.
+    pub unused_grace_days: f64,
 }
 
 /// Namespace onboarding.
@@ -213,6 +217,7 @@ struct RawUsage {
     sample_interval_secs: Option<u64>,
     budget_webhook_url: Option<String>,
     budget_check_secs: Option<u64>,
+    unused_scan_secs: Option<u64>,
     raw_retention_hours: Option<u64>,
     labels: Option<Vec<String>>,
 }
@@ -572,7 +577,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         },
         auth: validate_auth(mode, raw.auth, problems),
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
-        usage: validate_usage(raw.usage, problems),
+        usage: validate_usage(mode, raw.usage, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -658,7 +663,7 @@ fn env_bool(env: &HashMap<String, String>, name: &str, problems: &mut Vec<String
     }
 }
 
-fn validate_usage(raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
+fn validate_usage(mode: Mode, raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
     let interval = raw.sample_interval_secs.unwrap_or(60);
     if !(1..=3600).contains(&interval) {
         problems.push(format!(
@@ -694,6 +699,13 @@ fn validate_usage(raw: RawUsage, problems: &mut Vec<String>) -> UsageConfig {
         labels,
         budget_webhook_url: raw.budget_webhook_url,
         budget_check: Duration::from_secs(check.max(1)),
+        unused_scan: Duration::from_secs(raw.unused_scan_secs.unwrap_or(600).max(1)),
+        // The demo's objects were all made at start; they stand for older ones.
+        unused_grace_days: if mode == Mode::Demo {
+            0.0
+        } else {
+            domain::unused::GRACE_DAYS
+        },
     }
 }
 

@@ -107,6 +107,16 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let unused = tokio::spawn(
+        crate::reconcile::unused::UnusedScan::new(
+            services.store().clone(),
+            services.cluster().clone(),
+            caches.clone(),
+            config.usage.unused_scan,
+            config.usage.unused_grace_days,
+        )
+        .run(),
+    );
     let budgets = config.usage.budget_webhook_url.clone().and_then(|url| {
         crate::reconcile::budget::BudgetWatch::new(
             services.store().clone(),
@@ -132,6 +142,7 @@ pub async fn serve_with(
     provisioner.abort();
     expirer.abort();
     sampler.abort();
+    unused.abort();
     if let Some(budgets) = budgets {
         budgets.abort();
     }

@@ -246,3 +246,158 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         app.stop().await;
     });
 }
+
+#[test]
+fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
+    use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, ServiceAccount};
+
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_unused").await;
+        let mut config = common::test_config();
+        config.usage.unused_scan = Duration::from_secs(1);
+        // Objects made a moment ago count: the test cannot wait two days.
+        config.usage.unused_grace_days = 0.0;
+        let app = TestApp::spawn(&url, config).await;
+        let admin = admin_client(&app).await;
+        namespace(&admin, "payments-unused", "payments").await;
+        let ns = "payments-unused";
+        let create = |kind: &str, body: Value| {
+            let admin = admin.clone();
+            let kind = kind.to_owned();
+            async move {
+                let params = PostParams::default();
+                match kind.as_str() {
+                    "cm" => Api::<ConfigMap>::namespaced(admin, ns)
+                        .create(&params, &serde_json::from_value(body).expect("cm"))
+                        .await
+                        .map(|_| ()),
+                    "secret" => Api::<Secret>::namespaced(admin, ns)
+                        .create(&params, &serde_json::from_value(body).expect("secret"))
+                        .await
+                        .map(|_| ()),
+                    "sa" => Api::<ServiceAccount>::namespaced(admin, ns)
+                        .create(&params, &serde_json::from_value(body).expect("sa"))
+                        .await
+                        .map(|_| ()),
+                    _ => Api::<PersistentVolumeClaim>::namespaced(admin, ns)
+                        .create(&params, &serde_json::from_value(body).expect("pvc"))
+                        .await
+                        .map(|_| ()),
+                }
+                .expect("create");
+            }
+        };
+        create(
+            "cm",
+            json!({ "metadata": { "name": "settings" }, "data": { "a": "1" } }),
+        )
+        .await;
+        create(
+            "cm",
+            json!({ "metadata": { "name": "old-settings" }, "data": { "a": "1" } }),
+        )
+        .await;
+        create(
+            "secret",
+            json!({ "metadata": { "name": "forgotten" }, "stringData": { "k": "v" } }),
+        )
+        .await;
+        create(
+            "secret",
+            json!({ "metadata": { "name": "registry" }, "stringData": { "k": "v" } }),
+        )
+        .await;
+        create("sa", json!({ "metadata": { "name": "builder" }, "imagePullSecrets": [{ "name": "registry" }] })).await;
+        create("pvc", json!({ "metadata": { "name": "orphan" }, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "5Gi" } } } })).await;
+        // A Deployment scaled to zero still refers to what its template names.
+        let d: Deployment = serde_json::from_value(json!({
+            "metadata": { "name": "paused-web" },
+            "spec": {
+                "replicas": 0,
+                "selector": { "matchLabels": { "app": "paused-web" } },
+                "template": {
+                    "metadata": { "labels": { "app": "paused-web" } },
+                    "spec": { "containers": [{
+                        "name": "app", "image": "nginx:1.27",
+                        "envFrom": [{ "configMapRef": { "name": "settings" } }],
+                    }]},
+                },
+            },
+        }))
+        .expect("deployment");
+        Api::<Deployment>::namespaced(admin.clone(), ns)
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("deployment");
+
+        let dana = sign_in(&app, "demo:dana").await;
+        let want = [
+            "unused/ConfigMap/payments-unused/old-settings",
+            "unused/Secret/payments-unused/forgotten",
+            "unused/PersistentVolumeClaim/payments-unused/orphan",
+        ];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let findings = loop {
+            let findings = report(&app, &dana).await;
+            if want.iter().all(|id| find(&findings, id).is_some()) {
+                break findings;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the scan never found them: {findings:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        for kept in ["settings", "registry", "builder", "default"] {
+            assert!(
+                !findings.iter().any(|f| f["kind"] == "Unused"
+                    && f["workload"]
+                        .as_str()
+                        .is_some_and(|w| w.ends_with(&format!("/{kept}")))),
+                "{kept} is in use: {findings:#?}"
+            );
+        }
+        let orphan = find(&findings, want[2]).expect("orphan");
+        assert!(
+            (orphan["monthly_cost"].as_f64().unwrap_or(0.0) - 0.2).abs() < 1e-9,
+            "5 GiB at $0.04"
+        );
+        assert_eq!(orphan["can_act"], true);
+
+        // Dana deletes the stale ConfigMap from the report: gone from the cluster and the
+        // report, audited.
+        let done = act(&app, &dana, want[0]).await;
+        assert_eq!(
+            done["Ok"], "ConfigMap old-settings deleted from payments-unused",
+            "{done}"
+        );
+        let gone = Api::<ConfigMap>::namespaced(admin.clone(), ns)
+            .get_opt("old-settings")
+            .await;
+        assert!(matches!(gone, Ok(None)), "{gone:?}");
+        assert!(find(&report(&app, &dana).await, want[0]).is_none());
+        let store = Store::connect(&url, &common::test_config().database)
+            .await
+            .expect("store");
+        let audit: Vec<(String,)> = sqlx::query_as(
+            "SELECT outcome FROM audit_events WHERE action = 'object.delete' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(audit, [("requested".to_owned(),), ("success".to_owned(),)]);
+        // Sam (platform) sees none of it and cannot delete it.
+        let sam = sign_in(&app, "demo:sam").await;
+        let refused = act(&app, &sam, want[1]).await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|m| m.contains("no finding")),
+            "{refused}"
+        );
+        store.close().await;
+        app.stop().await;
+    });
+}

@@ -63,6 +63,7 @@ fn title(kind: FindingKind) -> &'static str {
         FindingKind::ScaledToZero => "Scaled to zero and left",
         FindingKind::Namespace => "Namespaces expired, expiring or empty",
         FindingKind::Stranded => "Stranded node capacity",
+        FindingKind::Unused => "Objects nothing uses",
     }
 }
 
@@ -73,6 +74,7 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
         FindingKind::OverProvisioned,
         FindingKind::Abandoned,
         FindingKind::ScaledToZero,
+        FindingKind::Unused,
         FindingKind::Namespace,
         FindingKind::Stranded,
     ]
@@ -157,6 +159,9 @@ fn Row(f: IdleFinding, act: ServerAction<ActOnIdle>) -> impl IntoView {
         ),
         (IdleAction::ScaleToZero, true) => {
             button("scale-to-zero", format!("Scale {where_} to zero replicas?"))
+        }
+        (IdleAction::Delete, true) => {
+            button("delete", format!("Delete {where_}? This cannot be undone."))
         }
         (IdleAction::Advice(text), _) => {
             view! { <span class="muted">{text.clone()}</span> }.into_any()

@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 pub mod budget;
 pub mod expiry;
 pub mod provision;
+pub mod unused;
 pub mod usage;
 
 /// Advisory lock keys, one per loop (arbitrary, fixed, distinct from the audit append lock).
@@ -21,6 +22,7 @@ pub const PROVISION_LOCK: i64 = 0x6265_7274_6801;
 pub const EXPIRY_LOCK: i64 = 0x6265_7274_6802;
 pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
 pub const BUDGET_LOCK: i64 = 0x6265_7274_6804;
+pub const UNUSED_LOCK: i64 = 0x6265_7274_6805;
 
 /// A session-level advisory lock on a connection of its own. The connection is detached from
 /// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a

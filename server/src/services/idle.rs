@@ -377,8 +377,44 @@ impl Services {
             });
         }
 
+        // What the last scan found nothing uses: namespaced objects for their teams, volumes
+        // (cluster-wide) for those who may see the nodes.
+        let sees_cluster = decide(&actor, Action::ViewCapacity, &Target::default()).allowed();
+        for u in self.store().unused_objects().await? {
+            let info = visible.get(&u.namespace);
+            if info.is_none() && !(u.namespace.is_empty() && sees_cluster) {
+                continue;
+            }
+            let deletable = matches!(
+                u.kind.as_str(),
+                "ConfigMap" | "Secret" | "PersistentVolumeClaim" | "Job" | "CronJob"
+            );
+            findings.push(IdleFinding {
+                kind: FindingKind::Unused,
+                id: format!("unused/{}/{}/{}", u.kind, u.namespace, u.name),
+                namespace: u.namespace.clone(),
+                workload: format!("{}/{}", u.kind, u.name),
+                team: info.and_then(|i| i.team.clone()),
+                contact: info.and_then(|i| i.contact.clone()),
+                summary: format!("{} {}: {}", u.kind, u.name, u.reason),
+                monthly_cost: u.monthly_cost,
+                action: if deletable {
+                    IdleAction::Delete
+                } else {
+                    IdleAction::Advice(format!(
+                        "kubectl delete {} {}",
+                        u.kind.to_lowercase(),
+                        u.name
+                    ))
+                },
+                can_act: deletable && info.is_some_and(|i| i.can_act),
+                recommendation: None,
+                current: None,
+            });
+        }
+
         // Stranded capacity, for those who may see the nodes.
-        if decide(&actor, Action::ViewCapacity, &Target::default()).allowed() {
+        if sees_cluster {
             let capacity = self.cluster_capacity(user).await?;
             for node in capacity.nodes {
                 let monthly = (node.stranded_cpu * rates.cpu_core_hour
@@ -439,6 +475,9 @@ impl Services {
         if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
             return Err(ServiceError::Forbidden(why));
         }
+        if finding.action == IdleAction::Delete {
+            return self.delete_unused(user, origin, &finding).await;
+        }
         let (kind, name) = finding
             .workload
             .split_once('/')
@@ -452,10 +491,78 @@ impl Services {
                 resources: patch,
             },
             IdleAction::ScaleToZero => WorkloadAction::Scale { replicas: 0 },
+            IdleAction::Delete => {
+                return Err(ServiceError::BadInput("deleted above".to_owned()));
+            }
             IdleAction::Advice(what) => return Err(ServiceError::BadInput(what)),
         };
         self.act_on_workload(user, origin, kind, &finding.namespace, &name, action)
             .await
+    }
+}
+
+impl Services {
+    /// Deletes an object the scan found unused, audited: the intent, then the outcome.
+    async fn delete_unused(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        finding: &IdleFinding,
+    ) -> Result<String, ServiceError> {
+        use k8s_openapi::api::batch::v1::{CronJob, Job};
+        use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
+        use kube::api::{Api, DeleteParams};
+
+        let (kind, name) = finding
+            .workload
+            .split_once('/')
+            .ok_or_else(|| ServiceError::BadInput("nothing to delete".to_owned()))?;
+        let ns = finding.namespace.as_str();
+        let mut audit = crate::http::auth::event(Some(user), origin, "object.delete", "requested");
+        audit.target_kind = kind.to_owned();
+        audit.target_namespace = ns.to_owned();
+        audit.target_name = name.to_owned();
+        audit.before = Some(serde_json::json!({ "reason": finding.summary }));
+        self.store().record(&audit).await?;
+        let client = self.cluster().client().clone();
+        let params = DeleteParams::background();
+        let deleted = match kind {
+            "ConfigMap" => Api::<ConfigMap>::namespaced(client, ns)
+                .delete(name, &params)
+                .await
+                .map(|_| ()),
+            "Secret" => Api::<Secret>::namespaced(client, ns)
+                .delete(name, &params)
+                .await
+                .map(|_| ()),
+            "PersistentVolumeClaim" => Api::<PersistentVolumeClaim>::namespaced(client, ns)
+                .delete(name, &params)
+                .await
+                .map(|_| ()),
+            "Job" => Api::<Job>::namespaced(client, ns)
+                .delete(name, &params)
+                .await
+                .map(|_| ()),
+            "CronJob" => Api::<CronJob>::namespaced(client, ns)
+                .delete(name, &params)
+                .await
+                .map(|_| ()),
+            other => {
+                return Err(ServiceError::BadInput(format!(
+                    "Berth does not delete a {other}"
+                )));
+            }
+        };
+        audit.outcome = if deleted.is_ok() {
+            "success"
+        } else {
+            "failure"
+        }
+        .to_owned();
+        self.store().record(&audit).await?;
+        deleted.map_err(|e| ServiceError::Cluster(e.to_string()))?;
+        self.store().forget_unused(kind, ns, name).await?;
+        Ok(format!("{kind} {name} deleted from {ns}"))
     }
 }
 

@@ -418,3 +418,70 @@ impl Store {
         Ok(done)
     }
 }
+
+impl Store {
+    /// Replaces the unused objects with what the latest scan found, in one transaction.
+    pub async fn replace_unused(&self, found: &[domain::unused::Unused]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM unused_objects")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO unused_objects (kind, namespace, name, reason, monthly_cost) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(found.iter().map(|u| u.kind.clone()).collect::<Vec<_>>())
+        .bind(
+            found
+                .iter()
+                .map(|u| u.namespace.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(found.iter().map(|u| u.name.clone()).collect::<Vec<_>>())
+        .bind(found.iter().map(|u| u.reason.clone()).collect::<Vec<_>>())
+        .bind(found.iter().map(|u| u.monthly_cost).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Drops one object from the scan's result (it was deleted).
+    pub async fn forget_unused(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM unused_objects WHERE kind = $1 AND namespace = $2 AND name = $3")
+            .bind(kind)
+            .bind(namespace)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// What the latest scan found.
+    pub async fn unused_objects(&self) -> Result<Vec<domain::unused::Unused>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, namespace, name, reason, monthly_cost FROM unused_objects \
+             ORDER BY monthly_cost DESC, kind, namespace, name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(domain::unused::Unused {
+                    kind: r.try_get("kind")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    reason: r.try_get("reason")?,
+                    monthly_cost: r.try_get("monthly_cost")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

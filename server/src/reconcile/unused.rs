@@ -1,0 +1,390 @@
+//! The unused-object scan: every interval it lists what the watch caches do not hold
+//! (ConfigMaps, Secrets, ServiceAccounts, Ingresses, volumes, Jobs, CronJobs), gathers every
+//! reference from pod templates — of workloads at any replica count, Jobs and CronJobs — and
+//! lets the domain decide what nothing uses. The idle report reads the stored result, so no
+//! page lists the cluster. One replica scans (advisory lock).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use domain::unused::{
+    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, StatefulClaims, TemplateRefs, Uses,
+    Volume,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PodSpec, Secret, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use kube::api::{Api, ListParams};
+
+use super::{Leadership, UNUSED_LOCK};
+use crate::cluster::Cluster;
+use crate::cluster::cache::Caches;
+use crate::store::{Store, StoreError};
+
+const DAY: f64 = 86_400.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the cluster did not answer: {0}")]
+    Cluster(String),
+    #[error("the cluster's objects are still loading")]
+    NotReady,
+}
+
+pub struct UnusedScan {
+    store: Store,
+    cluster: Cluster,
+    caches: Caches,
+    interval: Duration,
+    /// Days an object must exist before it can be called unused.
+    grace_days: f64,
+}
+
+fn days_since(t: Option<&Time>, now: f64) -> f64 {
+    t.map_or(0.0, |t| (now - t.0.as_second() as f64) / DAY)
+}
+
+fn age(meta: &ObjectMeta, now: f64) -> u32 {
+    days_since(meta.creation_timestamp.as_ref(), now).max(0.0) as u32
+}
+
+/// Everything a pod spec refers to.
+fn refs(namespace: &str, spec: &PodSpec) -> TemplateRefs {
+    let mut r = TemplateRefs {
+        namespace: namespace.to_owned(),
+        service_account: spec.service_account_name.clone(),
+        ..TemplateRefs::default()
+    };
+    for v in spec.volumes.iter().flatten() {
+        if let Some(cm) = &v.config_map {
+            r.config_maps.push(cm.name.clone());
+        }
+        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            r.secrets.push(s);
+        }
+        if let Some(c) = &v.persistent_volume_claim {
+            r.claims.push(c.claim_name.clone());
+        }
+        for source in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(cm) = &source.config_map {
+                r.config_maps.push(cm.name.clone());
+            }
+            if let Some(s) = &source.secret {
+                r.secrets.push(s.name.clone());
+            }
+        }
+    }
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for e in c.env.iter().flatten() {
+            let from = e.value_from.as_ref();
+            if let Some(k) = from.and_then(|f| f.config_map_key_ref.as_ref()) {
+                r.config_maps.push(k.name.clone());
+            }
+            if let Some(k) = from.and_then(|f| f.secret_key_ref.as_ref()) {
+                r.secrets.push(k.name.clone());
+            }
+        }
+        for e in c.env_from.iter().flatten() {
+            if let Some(cm) = &e.config_map_ref {
+                r.config_maps.push(cm.name.clone());
+            }
+            if let Some(s) = &e.secret_ref {
+                r.secrets.push(s.name.clone());
+            }
+        }
+    }
+    for s in spec.image_pull_secrets.iter().flatten() {
+        r.secrets.push(s.name.clone());
+    }
+    r
+}
+
+impl UnusedScan {
+    pub fn new(
+        store: Store,
+        cluster: Cluster,
+        caches: Caches,
+        interval: Duration,
+        grace_days: f64,
+    ) -> Self {
+        UnusedScan {
+            store,
+            cluster,
+            caches,
+            interval,
+            grace_days,
+        }
+    }
+
+    /// Runs until dropped, holding its own advisory lock.
+    pub async fn run(self) {
+        loop {
+            let mut lead = match Leadership::acquire(&self.store, UNUSED_LOCK, self.interval).await
+            {
+                Ok(lead) => lead,
+                Err(err) => {
+                    tracing::warn!(error = %err, "unused scan cannot take its lock");
+                    tokio::time::sleep(self.interval).await;
+                    continue;
+                }
+            };
+            while lead.still_held().await {
+                if let Err(err) = self.pass().await {
+                    tracing::warn!(error = %err, "unused scan failed");
+                }
+                tokio::time::sleep(self.interval).await;
+            }
+        }
+    }
+
+    async fn all<K>(&self) -> Result<Vec<K>, ScanError>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        Api::<K>::all(self.cluster.client().clone())
+            .list(&ListParams::default())
+            .await
+            .map(|l| l.items)
+            .map_err(|e| ScanError::Cluster(e.to_string()))
+    }
+
+    /// One scan; how many unused objects it found. Public so tests can drive it.
+    pub async fn pass(&self) -> Result<usize, ScanError> {
+        if !self.caches.ready().await {
+            return Err(ScanError::NotReady);
+        }
+        let now = jiff::Timestamp::now().as_second() as f64;
+        let storage = self.store.prices().await?.storage_gib_month;
+        let config_maps: Vec<ConfigMap> = self.all().await?;
+        let secrets: Vec<Secret> = self.all().await?;
+        let accounts: Vec<ServiceAccount> = self.all().await?;
+        let ingresses: Vec<Ingress> = self.all().await?;
+        let volumes: Vec<PersistentVolume> = self.all().await?;
+        let jobs: Vec<Job> = self.all().await?;
+        let cron_jobs: Vec<CronJob> = self.all().await?;
+
+        let mut templates: Vec<TemplateRefs> = Vec::new();
+        let mut add = |meta: &ObjectMeta, spec: Option<&PodSpec>| {
+            if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
+                templates.push(refs(ns, spec));
+            }
+        };
+        for p in self.caches.pods.state() {
+            add(&p.metadata, p.spec.as_ref());
+        }
+        for d in self.caches.deployments.state() {
+            add(&d.metadata, d.spec.template.spec.as_ref());
+        }
+        for s in self.caches.stateful_sets.state() {
+            add(&s.metadata, s.spec.template.spec.as_ref());
+        }
+        for d in self.caches.daemon_sets.state() {
+            add(&d.metadata, d.spec.template.spec.as_ref());
+        }
+        for j in &jobs {
+            add(
+                &j.metadata,
+                j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+            );
+        }
+        for c in &cron_jobs {
+            add(
+                &c.metadata,
+                c.spec
+                    .job_template
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref()),
+            );
+        }
+        let account_refs: Vec<ServiceAccountRefs> = accounts
+            .iter()
+            .map(|a| ServiceAccountRefs {
+                namespace: a.metadata.namespace.clone().unwrap_or_default(),
+                name: a.metadata.name.clone().unwrap_or_default(),
+                secrets: a
+                    .secrets
+                    .iter()
+                    .flatten()
+                    .filter_map(|s| s.name.clone())
+                    .collect(),
+                image_pull_secrets: a
+                    .image_pull_secrets
+                    .iter()
+                    .flatten()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            })
+            .collect();
+        let tls: Vec<(String, String)> = ingresses
+            .iter()
+            .flat_map(|i| {
+                let ns = i.metadata.namespace.clone().unwrap_or_default();
+                i.spec
+                    .iter()
+                    .flat_map(|s| s.tls.iter().flatten())
+                    .filter_map(move |t| Some((ns.clone(), t.secret_name.clone()?)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let uses = Uses::gather(&templates, &account_refs, &tls);
+
+        let managed = |meta: &ObjectMeta| {
+            meta.owner_references
+                .as_ref()
+                .is_some_and(|o| !o.is_empty())
+                || meta
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key("kubernetes.io/service-account.name"))
+        };
+        let mut objects: Vec<ConfigObject> = config_maps
+            .iter()
+            .map(|c| ConfigObject {
+                secret: false,
+                namespace: c.metadata.namespace.clone().unwrap_or_default(),
+                name: c.metadata.name.clone().unwrap_or_default(),
+                secret_type: None,
+                managed: managed(&c.metadata),
+                age_days: age(&c.metadata, now),
+            })
+            .collect();
+        objects.extend(secrets.iter().map(|s| ConfigObject {
+            secret: true,
+            namespace: s.metadata.namespace.clone().unwrap_or_default(),
+            name: s.metadata.name.clone().unwrap_or_default(),
+            secret_type: s.type_.clone(),
+            managed: managed(&s.metadata),
+            age_days: age(&s.metadata, now),
+        }));
+        let mut found = unused::unused_config(&objects, &uses, self.grace_days);
+
+        let claims: Vec<Claim> = self
+            .caches
+            .claims
+            .state()
+            .iter()
+            .filter_map(|c| {
+                let size = c
+                    .spec
+                    .as_ref()?
+                    .resources
+                    .as_ref()?
+                    .requests
+                    .as_ref()?
+                    .get("storage")?;
+                Some(Claim {
+                    namespace: c.metadata.namespace.clone()?,
+                    name: c.metadata.name.clone()?,
+                    bytes: domain::quantity::parse(&size.0).ok()?,
+                    age_days: age(&c.metadata, now),
+                })
+            })
+            .collect();
+        let sets: Vec<StatefulClaims> = self
+            .caches
+            .stateful_sets
+            .state()
+            .iter()
+            .map(|s| StatefulClaims {
+                namespace: s.metadata.namespace.clone().unwrap_or_default(),
+                name: s.metadata.name.clone().unwrap_or_default(),
+                templates: s
+                    .spec
+                    .volume_claim_templates
+                    .iter()
+                    .flatten()
+                    .filter_map(|t| t.metadata.name.clone())
+                    .collect(),
+                replicas: s.spec.replicas.unwrap_or(1).max(0) as u32,
+            })
+            .collect();
+        found.extend(unused::unused_claims(
+            &claims,
+            &uses,
+            &sets,
+            storage,
+            self.grace_days,
+        ));
+        let volumes: Vec<Volume> = volumes
+            .iter()
+            .map(|v| Volume {
+                name: v.metadata.name.clone().unwrap_or_default(),
+                phase: v
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default(),
+                bytes: v
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.capacity.as_ref())
+                    .and_then(|c| c.get("storage"))
+                    .and_then(|q| domain::quantity::parse(&q.0).ok())
+                    .unwrap_or(0.0),
+                age_days: age(&v.metadata, now),
+            })
+            .collect();
+        found.extend(unused::unused_volumes(&volumes, storage, self.grace_days));
+        let jobs: Vec<JobInfo> = jobs
+            .iter()
+            .map(|j| {
+                let status = j.status.as_ref();
+                let finished = status.and_then(|s| s.completion_time.as_ref()).or_else(|| {
+                    status
+                        .and_then(|s| s.conditions.as_ref())
+                        .and_then(|cs| {
+                            cs.iter()
+                                .find(|c| c.type_ == "Failed" && c.status == "True")
+                        })
+                        .and_then(|c| c.last_transition_time.as_ref())
+                });
+                JobInfo {
+                    namespace: j.metadata.namespace.clone().unwrap_or_default(),
+                    name: j.metadata.name.clone().unwrap_or_default(),
+                    finished_days: finished.map(|t| days_since(Some(t), now)),
+                    failed: status.and_then(|s| s.failed).unwrap_or(0) > 0
+                        && status.and_then(|s| s.succeeded).unwrap_or(0) == 0,
+                    from_cron_job: j
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.kind == "CronJob"),
+                    has_ttl: j
+                        .spec
+                        .as_ref()
+                        .is_some_and(|s| s.ttl_seconds_after_finished.is_some()),
+                }
+            })
+            .collect();
+        found.extend(unused::left_behind_jobs(&jobs));
+        let histories: Vec<(String, String, i32, i32)> = cron_jobs
+            .iter()
+            .map(|c| {
+                (
+                    c.metadata.namespace.clone().unwrap_or_default(),
+                    c.metadata.name.clone().unwrap_or_default(),
+                    c.spec.successful_jobs_history_limit.unwrap_or(3),
+                    c.spec.failed_jobs_history_limit.unwrap_or(1),
+                )
+            })
+            .collect();
+        found.extend(unused::long_history_cron_jobs(&histories));
+        // One row per object, whatever rules name it.
+        let unique: BTreeMap<(String, String, String), domain::unused::Unused> = found
+            .into_iter()
+            .map(|u| ((u.kind.clone(), u.namespace.clone(), u.name.clone()), u))
+            .collect();
+        let found: Vec<_> = unique.into_values().collect();
+        self.store.replace_unused(&found).await?;
+        Ok(found.len())
+    }
+}
