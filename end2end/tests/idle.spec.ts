@@ -48,3 +48,23 @@ test("the idle report names owners and costs, and a developer sees only their te
     expect(ns.startsWith('payments') || ns.startsWith('checkout') || ns === '').toBe(true);
   }
 });
+
+test('an owner deletes a claim nothing mounts, from the report', async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer', '/idle');
+  const errors = collectErrors(dana);
+  // payments-staging keeps a 100 GiB snapshot claim no pod mounts.
+  const row = dana.locator('#idle-unused tr.finding[data-id="unused/PersistentVolumeClaim/payments-staging/old-ledger-snapshot"]');
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('no pod or workload mounts it');
+  await expect(row).toContainText('$4.00');
+  dana.on('dialog', (dialog) => dialog.accept());
+  await row.locator('button[data-action="delete"]').click();
+  await expect(dana.locator('#idle-result')).toHaveText('PersistentVolumeClaim old-ledger-snapshot deleted from payments-staging');
+  await expect(row).toHaveCount(0);
+  const left = spawnSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'payments-staging', 'get', 'pvc', 'old-ledger-snapshot'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(left.stderr).toContain('NotFound');
+  expect(errors).toEqual([]);
+});
