@@ -467,17 +467,16 @@ impl Services {
                     "no finding {id:?} for you now: it may be resolved already"
                 ))
             })?;
-        let target = finding
-            .team
-            .as_deref()
-            .map(Target::team)
-            .unwrap_or_default();
-        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
-            return Err(ServiceError::Forbidden(why));
-        }
-        if finding.action == IdleAction::Delete {
-            return self.delete_unused(user, origin, &finding).await;
-        }
+        // Each path checks the policy itself and audits a refusal.
+        let action = match &finding.action {
+            IdleAction::Delete => return self.delete_unused(user, origin, &finding).await,
+            IdleAction::Advice(what) => return Err(ServiceError::BadInput(what.clone())),
+            IdleAction::ApplyRecommendation { container, patch } => WorkloadAction::SetResources {
+                container: container.clone(),
+                resources: patch.clone(),
+            },
+            IdleAction::ScaleToZero => WorkloadAction::Scale { replicas: 0 },
+        };
         let (kind, name) = finding
             .workload
             .split_once('/')
@@ -485,17 +484,6 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::BadInput(format!("nothing to apply for {}", finding.summary))
             })?;
-        let action = match finding.action {
-            IdleAction::ApplyRecommendation { container, patch } => WorkloadAction::SetResources {
-                container,
-                resources: patch,
-            },
-            IdleAction::ScaleToZero => WorkloadAction::Scale { replicas: 0 },
-            IdleAction::Delete => {
-                return Err(ServiceError::BadInput("deleted above".to_owned()));
-            }
-            IdleAction::Advice(what) => return Err(ServiceError::BadInput(what)),
-        };
         self.act_on_workload(user, origin, kind, &finding.namespace, &name, action)
             .await
     }
@@ -523,6 +511,16 @@ impl Services {
         audit.target_namespace = ns.to_owned();
         audit.target_name = name.to_owned();
         audit.before = Some(serde_json::json!({ "reason": finding.summary }));
+        let target = finding
+            .team
+            .as_deref()
+            .map(Target::team)
+            .unwrap_or_default();
+        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
+            audit.outcome = "denied".to_owned();
+            self.store().record(&audit).await?;
+            return Err(ServiceError::Forbidden(why));
+        }
         self.store().record(&audit).await?;
         let client = self.cluster().client().clone();
         let params = DeleteParams::background();
