@@ -10,8 +10,8 @@ use app::api::{CostReport, SavePrices};
 use common::TestApp;
 use common::flows::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use leptos::server_fn::ServerFn;
 use reqwest::header::COOKIE;
 use serde_json::{Value, json};
@@ -113,23 +113,7 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
             .await
             .expect("bind claim");
         // Three days of history for the six pods, once they are scheduled.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pods = Api::<Pod>::all(admin.clone())
-                .list(&ListParams::default())
-                .await
-                .expect("pods");
-            let scheduled = pods
-                .items
-                .iter()
-                .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
-                .count();
-            if scheduled >= 4 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "pods never scheduled");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_scheduled(&admin, None, 4).await;
         let store = Store::connect(&app.database_url, &common::test_config().database)
             .await
             .expect("store");
@@ -369,20 +353,7 @@ fn budgets_forecast_the_month_and_warn_the_webhook_once() {
         let app = TestApp::spawn(&url, config).await;
         let admin = admin_client(&app).await;
         namespace_with_web(&admin, "payments-web", "payments").await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Api::<Pod>::namespaced(admin.clone(), "payments-web")
-            .list(&ListParams::default())
-            .await
-            .expect("pods")
-            .items
-            .iter()
-            .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
-            .count()
-            < 2
-        {
-            assert!(Instant::now() < deadline, "pods never scheduled");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_scheduled(&admin, Some("payments-web"), 2).await;
         let store = Store::connect(&url, &common::test_config().database)
             .await
             .expect("store");

@@ -10,8 +10,8 @@ use app::api::{ActOnIdle, IdleReport};
 use common::TestApp;
 use common::flows::*;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
 use leptos::server_fn::ServerFn;
 use serde_json::{Value, json};
 use server::store::Store;
@@ -102,23 +102,7 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         )
         .await;
         deployment(&admin, "platform-idle", "fat", "1", "1Gi", steady).await;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let pods = Api::<Pod>::all(admin.clone())
-                .list(&ListParams::default())
-                .await
-                .expect("pods");
-            let scheduled = pods
-                .items
-                .iter()
-                .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
-                .count();
-            if scheduled >= 6 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "pods never scheduled");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_scheduled(&admin, None, 6).await;
         let store = Store::connect(&app.database_url, &common::test_config().database)
             .await
             .expect("store");

@@ -35,6 +35,28 @@ pub fn ProgressBar(progress: f64) -> impl IntoView {
     }
 }
 
+/// The pods holding a rollout back, with their node and, when known, their latest events.
+#[component]
+pub fn BlockingPods(pods: Vec<domain::rollout::BlockingPod>) -> impl IntoView {
+    (!pods.is_empty()).then(|| {
+        view! {
+            <ul class="blocking">
+                {pods
+                    .into_iter()
+                    .map(|p| view! {
+                        <li class="blocking-pod" data-pod=p.name.clone()>
+                            <code>{p.name.clone()}</code>
+                            {p.node.clone().map(|n| format!(" on {n}"))}
+                            ": " <strong>{p.reason.clone()}</strong>
+                            {p.events.iter().map(|e| view! { <div class="muted event">{e.clone()}</div> }).collect_view()}
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+        }
+    })
+}
+
 /// What the last action answered, or nothing yet.
 #[component]
 pub fn ActionResult(act: ServerAction<ActOnWorkload>) -> impl IntoView {

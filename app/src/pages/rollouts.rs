@@ -12,7 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::{ActOnWorkload, rollout_overview};
 use crate::components::workload::{
-    ActionResult, Actions, ProgressBar, severity_class, state_class,
+    ActionResult, Actions, BlockingPods, ProgressBar, severity_class, state_class,
 };
 use crate::session::signed_in_user;
 
@@ -128,23 +128,7 @@ fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) 
 #[component]
 fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
     let actions = w.can_act.then(|| view! { <Actions w=w.clone() act=act /> });
-    let blocking = (!w.blocking.is_empty()).then(|| {
-        view! {
-            <ul class="blocking">
-                {w.blocking
-                    .iter()
-                    .map(|p| view! {
-                        <li class="blocking-pod" data-pod=p.name.clone()>
-                            <code>{p.name.clone()}</code>
-                            {p.node.clone().map(|n| format!(" on {n}"))}
-                            ": " <strong>{p.reason.clone()}</strong>
-                            {p.events.iter().map(|e| view! { <div class="muted event">{e.clone()}</div> }).collect_view()}
-                        </li>
-                    })
-                    .collect_view()}
-            </ul>
-        }
-    });
+    let blocking = view! { <BlockingPods pods=w.blocking.clone() /> };
     let history = (w.revisions.len() > 1).then(|| {
         view! {
             <details class="history">

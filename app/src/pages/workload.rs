@@ -10,7 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{ActOnWorkload, workload_detail};
 use crate::components::workload::{
-    ActionResult, Actions, ProgressBar, severity_class, state_class,
+    ActionResult, Actions, BlockingPods, ProgressBar, severity_class, state_class,
 };
 use crate::session::signed_in_user;
 
@@ -81,22 +81,7 @@ fn Workload(d: WorkloadDetail, act: ServerAction<ActOnWorkload>) -> impl IntoVie
         (Some(r), None) => format!("revision {r}"),
         _ => "no revision recorded".to_owned(),
     };
-    let blocking = (!w.blocking.is_empty()).then(|| {
-        view! {
-            <ul class="blocking">
-                {w.blocking
-                    .iter()
-                    .map(|p| view! {
-                        <li class="blocking-pod" data-pod=p.name.clone()>
-                            <code>{p.name.clone()}</code>
-                            {p.node.clone().map(|n| format!(" on {n}"))}
-                            ": " <strong>{p.reason.clone()}</strong>
-                        </li>
-                    })
-                    .collect_view()}
-            </ul>
-        }
-    });
+    let blocking = view! { <BlockingPods pods=w.blocking.clone() /> };
     view! {
         <article class="panel workload-detail" id="workload" data-kind=w.kind.as_str() data-state=w.state.as_str()>
             <div class="panel-head">

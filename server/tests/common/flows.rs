@@ -111,3 +111,30 @@ pub async fn admin_client(app: &TestApp) -> kube::Client {
         .await
         .expect("admin client")
 }
+
+/// Waits until at least `count` pods (in `namespace`, or anywhere) are bound to a node.
+pub async fn wait_scheduled(client: &kube::Client, namespace: Option<&str>, count: usize) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams};
+    let api: Api<Pod> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pods = api.list(&ListParams::default()).await.expect("pods");
+        let scheduled = pods
+            .items
+            .iter()
+            .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+            .count();
+        if scheduled >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} pods never scheduled ({scheduled} were)"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
