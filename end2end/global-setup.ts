@@ -1,7 +1,7 @@
 // Starts `berth demo` on the run's port with a state directory of its own, waits until it
 // serves, and stops it (Ctrl-C, so it shuts its Postgres down cleanly) when the run ends.
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 const repo = path.resolve(__dirname, '..');
@@ -71,8 +71,16 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  demo.stdout.on('data', (chunk) => (output += chunk));
-  demo.stderr.on('data', (chunk) => (output += chunk));
+  // The demo's log is kept beside the state directory (which is removed at the end), so a
+  // failed run can be read afterwards.
+  const log = path.join(repo, 'target', 'e2e', `demo-${port}.log`);
+  writeFileSync(log, '');
+  const record = (chunk: Buffer) => {
+    output += chunk;
+    appendFileSync(log, chunk);
+  };
+  demo.stdout.on('data', record);
+  demo.stderr.on('data', record);
 
   const exited = new Promise<number | null>((resolve) => demo.on('exit', (code) => resolve(code)));
   const started = Date.now();

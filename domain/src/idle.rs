@@ -208,9 +208,12 @@ pub struct IdleFinding {
 pub struct IdleReport {
     pub findings: Vec<IdleFinding>,
     pub monthly_total: f64,
+    /// When the unused-object scan last finished (`None`: not yet since the database began),
+    /// so an empty section is not mistaken for a clean cluster.
+    pub unused_scanned_at: Option<String>,
 }
 
-pub fn report(mut findings: Vec<IdleFinding>) -> IdleReport {
+pub fn report(mut findings: Vec<IdleFinding>, unused_scanned_at: Option<String>) -> IdleReport {
     findings.sort_by(|a, b| {
         b.monthly_cost
             .total_cmp(&a.monthly_cost)
@@ -219,6 +222,7 @@ pub fn report(mut findings: Vec<IdleFinding>) -> IdleReport {
     IdleReport {
         monthly_total: findings.iter().map(|f| f.monthly_cost).sum(),
         findings,
+        unused_scanned_at,
     }
 }
 
@@ -372,7 +376,7 @@ mod tests {
             recommendation: None,
             current: None,
         };
-        let r = report(vec![finding("a", 1.0), finding("b", 5.0)]);
+        let r = report(vec![finding("a", 1.0), finding("b", 5.0)], None);
         assert_eq!(r.findings[0].id, "b");
         assert_eq!(r.monthly_total, 6.0);
     }

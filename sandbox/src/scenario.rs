@@ -146,6 +146,20 @@ pub struct Workload {
     pub state: Option<String>,
     #[serde(default)]
     pub probes: bool,
+    /// StatefulSet claim templates: claim `<template>-<set>-<ordinal>` per replica, made bound
+    /// when the scenario loads (as if the set had run for a while) and by the controller later.
+    #[serde(default)]
+    pub claim_templates: Vec<ClaimTemplate>,
+    /// Claims of the namespace (its `pvcs`) that every pod mounts.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimTemplate {
+    pub name: String,
+    pub size: String,
 }
 
 fn deployment_kind() -> String {
@@ -264,6 +278,8 @@ impl Scenario {
                     run_seconds: None,
                     state: None,
                     probes: d % 3 != 0,
+                    claim_templates: Vec::new(),
+                    mounts: Vec::new(),
                 });
                 d += namespaces.max(1);
             }
@@ -411,31 +427,16 @@ fn load_namespace(
 }
 
 fn load_pvc(store: &Store, ns: &str, pvc: &Pvc) -> Result<(), ApiError> {
-    let class = pvc
-        .storage_class
-        .clone()
-        .unwrap_or_else(|| "standard".to_owned());
-    let mut claim = json!({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": pvc.name},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": pvc.size}}},
-        "status": {"phase": "Pending"},
-    });
-    if pvc.bound {
-        let pv_name = format!("pv-{ns}-{}", pvc.name);
-        claim["spec"]["volumeName"] = json!(pv_name);
-        claim["status"] = json!({"phase": "Bound", "accessModes": ["ReadWriteOnce"], "capacity": {"storage": pvc.size}});
-        let pv = json!({
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": pv_name},
-            "spec": {"capacity": {"storage": pvc.size}, "accessModes": ["ReadWriteOnce"], "storageClassName": class,
-                     "persistentVolumeReclaimPolicy": "Delete", "claimRef": {"namespace": ns, "name": pvc.name, "kind": "PersistentVolumeClaim", "apiVersion": "v1"},
-                     "hostPath": {"path": format!("/var/sandbox/{ns}/{}", pvc.name)}},
-            "status": {"phase": "Bound"},
-        });
-        store.create(rt("", "persistentvolumes"), "", pv)?;
-    }
-    store.create(rt("", "persistentvolumeclaims"), ns, claim)?;
+    let class = pvc.storage_class.as_deref().unwrap_or("standard");
+    controllers::volumes::create_claim(
+        store,
+        ns,
+        &pvc.name,
+        &pvc.size,
+        class,
+        &json!({}),
+        pvc.bound,
+    )?;
     Ok(())
 }
 
@@ -470,6 +471,18 @@ fn pod_template(workload: &Workload) -> Value {
         );
     }
     let mut container = json!({"name": workload.name, "image": workload.image});
+    let mounts: Vec<&String> = workload
+        .claim_templates
+        .iter()
+        .map(|t| &t.name)
+        .chain(&workload.mounts)
+        .collect();
+    if !mounts.is_empty() {
+        container["volumeMounts"] = mounts
+            .iter()
+            .map(|m| json!({"name": m, "mountPath": format!("/data/{m}")}))
+            .collect();
+    }
     let mut resources = serde_json::Map::new();
     if !workload.requests.is_empty() {
         resources.insert("requests".into(), json!(workload.requests));
@@ -488,6 +501,13 @@ fn pod_template(workload: &Workload) -> Value {
     }
     let batch = matches!(workload.kind.as_str(), "Job" | "CronJob");
     let mut spec = json!({"containers": [container]});
+    if !workload.mounts.is_empty() {
+        spec["volumes"] = workload
+            .mounts
+            .iter()
+            .map(|m| json!({"name": m, "persistentVolumeClaim": {"claimName": m}}))
+            .collect();
+    }
     if batch {
         spec["restartPolicy"] = json!("Never");
     }
@@ -515,8 +535,29 @@ fn load_workload(
             Ok(0)
         }
         "StatefulSet" => {
-            let s = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
+            let templates: Vec<Value> = workload.claim_templates.iter().map(|t| json!({
+                "metadata": {"name": t.name},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": t.size}}},
+            })).collect();
+            let mut s = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
                 "spec": {"replicas": workload.replicas, "serviceName": workload.name, "selector": selector, "template": template}});
+            if !templates.is_empty() {
+                s["spec"]["volumeClaimTemplates"] = json!(templates);
+            }
+            for ordinal in 0..workload.replicas {
+                for t in &workload.claim_templates {
+                    let claim = format!("{}-{}-{ordinal}", t.name, workload.name);
+                    controllers::volumes::create_claim(
+                        store,
+                        ns,
+                        &claim,
+                        &t.size,
+                        "standard",
+                        &selector["matchLabels"],
+                        true,
+                    )?;
+                }
+            }
             store.create(rt("apps", "statefulsets"), ns, s)?;
             Ok(0)
         }

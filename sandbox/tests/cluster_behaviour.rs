@@ -7,7 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    Namespace, PersistentVolumeClaim, Pod, ResourceQuota, ServiceAccount,
+};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Error, ResourceExt};
 use sandbox::{Sandbox, SandboxOptions};
@@ -391,7 +393,8 @@ async fn statefulsets_and_daemonsets_come_up() {
     let (_sandbox, client) = start().await;
     namespace(&client, "a").await;
     let template = |app: &str| json!({"metadata": {"labels": {"app": app}, "annotations": {"sandbox.berth.dev/ready-after": "0.1"}}, "spec": {"containers": [{"name": "c", "image": "db:1"}]}});
-    let sts: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db")}})).expect("sts");
+    let sts: StatefulSet = serde_json::from_value(json!({"metadata": {"name": "db"}, "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}}, "template": template("db"),
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}]}})).expect("sts");
     let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent"}, "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": template("agent")}})).expect("ds");
     let sts_api: Api<StatefulSet> = Api::namespaced(client.clone(), "a");
     let ds_api: Api<DaemonSet> = Api::namespaced(client.clone(), "a");
@@ -419,6 +422,24 @@ async fn statefulsets_and_daemonsets_come_up() {
         .collect();
     names.sort();
     assert_eq!(names, ["db-0", "db-1"]);
+    // Like Kubernetes' controller: claim `<template>-<set>-<ordinal>`, bound, mounted by the pod.
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "a");
+    for ordinal in 0..2 {
+        let claim = claims
+            .get(&format!("data-db-{ordinal}"))
+            .await
+            .expect("claim");
+        assert_eq!(claim.status.and_then(|s| s.phase).as_deref(), Some("Bound"));
+        let pod = pods.get(&format!("db-{ordinal}")).await.expect("pod");
+        let mounted: Vec<String> = pod
+            .spec
+            .and_then(|s| s.volumes)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|v| v.persistent_volume_claim.map(|c| c.claim_name))
+            .collect();
+        assert_eq!(mounted, [format!("data-db-{ordinal}")]);
+    }
     eventually(15, "daemonset on every node", || async {
         let s = ds_api.get("agent").await.ok()?.status?;
         (s.desired_number_scheduled == 3 && s.number_ready == 3).then_some(())

@@ -316,11 +316,35 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             .await
             .expect("deployment");
 
+        // A StatefulSet's claims: `data-db-0` is its one replica's (made by the controller and
+        // mounted); `data-db-1` was left behind when it was scaled down from two.
+        create("pvc", json!({ "metadata": { "name": "data-db-1" }, "spec": {
+            "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "5Gi" } } } })).await;
+        let db: k8s_openapi::api::apps::v1::StatefulSet = serde_json::from_value(json!({
+            "metadata": { "name": "db" },
+            "spec": {
+                "replicas": 1, "serviceName": "db",
+                "selector": { "matchLabels": { "app": "db" } },
+                "template": {
+                    "metadata": { "labels": { "app": "db" } },
+                    "spec": { "containers": [{ "name": "db", "image": "postgres:16.2" }] },
+                },
+                "volumeClaimTemplates": [{ "metadata": { "name": "data" }, "spec": {
+                    "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": "5Gi" } } } }],
+            },
+        }))
+        .expect("statefulset");
+        Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(admin.clone(), ns)
+            .create(&PostParams::default(), &db)
+            .await
+            .expect("statefulset");
+
         let dana = sign_in(&app, "demo:dana").await;
         let want = [
             "unused/ConfigMap/payments-unused/old-settings",
             "unused/Secret/payments-unused/forgotten",
             "unused/PersistentVolumeClaim/payments-unused/orphan",
+            "unused/PersistentVolumeClaim/payments-unused/data-db-1",
         ];
         let deadline = Instant::now() + Duration::from_secs(30);
         let findings = loop {
@@ -334,7 +358,14 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
-        for kept in ["settings", "registry", "builder", "default"] {
+        let left = find(&findings, want[3]).expect("data-db-1");
+        assert!(
+            left["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("left by scaling StatefulSet db down to 1")),
+            "{left}"
+        );
+        for kept in ["settings", "registry", "builder", "default", "data-db-0"] {
             assert!(
                 !findings.iter().any(|f| f["kind"] == "Unused"
                     && f["workload"]

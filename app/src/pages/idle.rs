@@ -94,6 +94,12 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
             <strong>{format!("{count} finding(s)")}</strong>
             {format!(" · {} a month could be saved or needs a decision", money(r.monthly_total))}
         </p>
+        <p class="muted" id="idle-scan">
+            {match &r.unused_scanned_at {
+                Some(at) => format!("Objects nothing uses: as found by the scan of {at}."),
+                None => "Objects nothing uses: the first scan has not finished yet; reload in a minute.".to_owned(),
+            }}
+        </p>
         {(count == 0).then(|| view! { <p class="muted" id="idle-none">"Nothing idle found for your teams."</p> })}
         {sections}
     }

@@ -8,6 +8,7 @@ mod cluster;
 pub mod events;
 mod pods;
 mod sets;
+pub mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

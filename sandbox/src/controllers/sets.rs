@@ -81,6 +81,7 @@ pub fn statefulset(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), Ap
             update_revision.clone()
         };
         let extra = json!({ REVISION_LABEL: revision, "statefulset.kubernetes.io/pod-name": format!("{name}-{next}") });
+        let sts = super::volumes::claim_volumes(ctx.store, &sts, next)?;
         let pod = create_pod(
             ctx,
             &sts,

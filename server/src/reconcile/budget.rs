@@ -56,10 +56,11 @@ impl BudgetWatch {
                 }
             };
             while lead.still_held().await {
-                if let Err(err) = self.pass().await {
+                let result = self.pass().await;
+                if let Err(err) = &result {
                     tracing::warn!(error = %err, "budget check failed");
                 }
-                tokio::time::sleep(self.interval).await;
+                tokio::time::sleep(super::next_pass(result.is_ok(), self.interval)).await;
             }
         }
     }

@@ -24,6 +24,19 @@ pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
 pub const BUDGET_LOCK: i64 = 0x6265_7274_6804;
 pub const UNUSED_LOCK: i64 = 0x6265_7274_6805;
 
+/// How soon a loop tries again after a failed pass: a scan that ran before the caches were
+/// full, or while the API server blinked, should not wait a whole (ten-minute) interval.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+/// The pause before a loop's next pass, given whether this one worked.
+pub fn next_pass(worked: bool, interval: Duration) -> Duration {
+    if worked {
+        interval
+    } else {
+        interval.min(RETRY_AFTER_FAILURE)
+    }
+}
+
 /// A session-level advisory lock on a connection of its own. The connection is detached from
 /// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a
 /// pooled connection going back to the pool would keep it held.

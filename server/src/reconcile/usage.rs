@@ -217,11 +217,17 @@ impl Sampler {
                 }
             };
             while lead.still_held().await {
-                match self.sample_once().await {
-                    Ok(report) => tracing::debug!(?report, "usage sampled"),
-                    Err(err) => tracing::warn!(error = %err, "usage sample failed"),
-                }
-                tokio::time::sleep(interval).await;
+                let worked = match self.sample_once().await {
+                    Ok(report) => {
+                        tracing::debug!(?report, "usage sampled");
+                        true
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "usage sample failed");
+                        false
+                    }
+                };
+                tokio::time::sleep(super::next_pass(worked, interval)).await;
             }
         }
     }

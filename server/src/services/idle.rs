@@ -446,7 +446,8 @@ impl Services {
                 });
             }
         }
-        Ok(idle::report(findings))
+        let scanned = self.store().unused_scanned_at().await?;
+        Ok(idle::report(findings, scanned))
     }
 
     /// Acts on finding `id` as the report computes it now for `user` (never on what a page

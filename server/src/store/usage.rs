@@ -443,8 +443,25 @@ impl Store {
         .bind(found.iter().map(|u| u.monthly_cost).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "INSERT INTO unused_scan_mark (scanned_at) VALUES (now()) \
+             ON CONFLICT (one) DO UPDATE SET scanned_at = EXCLUDED.scanned_at",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// When the last unused-object scan finished, as `YYYY-MM-DD HH:MM UTC`.
+    pub async fn unused_scanned_at(&self) -> Result<Option<String>, StoreError> {
+        let at: Option<String> = sqlx::query_scalar(
+            "SELECT to_char(scanned_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"') \
+             FROM unused_scan_mark",
+        )
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(at)
     }
 
     /// Drops one object from the scan's result (it was deleted).
