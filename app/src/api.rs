@@ -349,3 +349,114 @@ pub async fn set_budget(team: String, amount: String) -> Result<Result<(), Strin
         .await
         .map_err(ServerFnError::new)
 }
+
+/// The Access page: the policy, one's own requests and (for reviewers) the queue.
+#[server]
+pub async fn access_overview() -> Result<domain::jit::AccessOverview, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .access_overview(&user)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// One access request with its audit trail.
+#[server]
+pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, ServerFnError> {
+    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+    backend()?
+        .access_detail(&user, id)
+        .await
+        .map_err(ServerFnError::new)
+}
+
+/// Files an access request (an extension when `extends` is set); the answer is the request
+/// or what is wrong with it.
+#[server(input = leptos::server_fn::codec::Json)]
+pub async fn request_access(
+    draft: domain::jit::Draft,
+    extends: Option<String>,
+) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .request_access(&user, &request_origin(), draft, extends)
+        .await)
+}
+
+/// Approve or deny an access request.
+#[server]
+pub async fn review_access(
+    id: String,
+    approve: bool,
+    comment: String,
+) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .review_access(&user, &request_origin(), id, approve, comment)
+        .await)
+}
+
+/// End an active grant now.
+#[server]
+pub async fn revoke_access(
+    id: String,
+    comment: String,
+) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .revoke_access(&user, &request_origin(), id, comment)
+        .await)
+}
+
+/// Admins: end every active grant.
+#[server]
+pub async fn revoke_all_access(comment: String) -> Result<Result<usize, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .revoke_all_access(&user, &request_origin(), comment)
+        .await)
+}
+
+/// SREs: sign off a break-glass grant after the fact.
+#[server]
+pub async fn sign_off_access(
+    id: String,
+    comment: String,
+) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .sign_off_access(&user, &request_origin(), id, comment)
+        .await)
+}
+
+/// Admins: the access policy as YAML.
+#[server]
+pub async fn access_policy_text() -> Result<Result<String, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?.access_policy_yaml(&user).await)
+}
+
+/// Admins: save the access policy; the inner list says what is wrong with it.
+#[server]
+pub async fn save_access_policy(
+    text: String,
+) -> Result<Result<Result<usize, Vec<String>>, String>, ServerFnError> {
+    let Some(user) = signed_in() else {
+        return Ok(Err("sign in first".to_owned()));
+    };
+    Ok(backend()?
+        .save_access_policy(&user, &request_origin(), text)
+        .await)
+}

@@ -18,6 +18,7 @@ pub trait Backend:
     + CostBackend
     + IdleBackend
     + BudgetBackend
+    + AccessBackend
 {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
@@ -218,3 +219,72 @@ pub trait BudgetBackend: Send + Sync + 'static {
 
 /// How the backend travels through Leptos context.
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// Just-in-time access: requests, reviews, grants and their end.
+#[async_trait::async_trait]
+pub trait AccessBackend: Send + Sync + 'static {
+    async fn access_overview(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<domain::jit::AccessOverview, String>;
+
+    async fn access_detail(
+        &self,
+        user: &CurrentUser,
+        id: String,
+    ) -> Result<domain::jit::AccessDetail, String>;
+
+    /// Files a request (an extension when `extends` names an active grant); what is wrong
+    /// comes back as the error.
+    async fn request_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: domain::jit::Draft,
+        extends: Option<String>,
+    ) -> Result<domain::jit::AccessView, String>;
+
+    async fn review_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        approve: bool,
+        comment: String,
+    ) -> Result<domain::jit::AccessView, String>;
+
+    async fn revoke_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        comment: String,
+    ) -> Result<domain::jit::AccessView, String>;
+
+    /// Admins: ends every active grant; how many it ended.
+    async fn revoke_all_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        comment: String,
+    ) -> Result<usize, String>;
+
+    async fn sign_off_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        comment: String,
+    ) -> Result<domain::jit::AccessView, String>;
+
+    /// Admins: the policy as YAML.
+    async fn access_policy_yaml(&self, user: &CurrentUser) -> Result<String, String>;
+
+    /// Admins: saves the policy; problems with it come back in the inner error.
+    async fn save_access_policy(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        text: String,
+    ) -> Result<Result<usize, Vec<String>>, String>;
+}

@@ -20,10 +20,11 @@ use leptos_router::{
 
 use components::layout::Layout;
 use pages::{
+    access::AccessPage, access_policy::AccessPolicyPage, access_request::AccessRequestPage,
     audit::AuditPage, cost::CostPage, home::HomePage, idle::IdlePage, me::MePage,
     namespaces::NamespacesPage, not_found::NotFound, onboarding::OnboardingPage,
-    planned::PlannedArea, prices::PricesPage, rollouts::RolloutsPage, signin::SignInPage,
-    tiers::TiersPage, workload::WorkloadPage,
+    prices::PricesPage, rollouts::RolloutsPage, signin::SignInPage, tiers::TiersPage,
+    workload::WorkloadPage,
 };
 
 /// The HTML document around the app; the server renders it for every page.
@@ -73,9 +74,14 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=StaticSegment(Area::Cost.slug()) view=CostPage />
                     <Route path=StaticSegment(Area::Idle.slug()) view=IdlePage />
+                    <Route path=StaticSegment(Area::Access.slug()) view=AccessPage />
                     <Route
-                        path=StaticSegment(Area::Access.slug())
-                        view=|| view! { <PlannedArea area=Area::Access /> }
+                        path=(StaticSegment(Area::Access.slug()), StaticSegment("policy"))
+                        view=AccessPolicyPage
+                    />
+                    <Route
+                        path=(StaticSegment(Area::Access.slug()), ParamSegment("id"))
+                        view=AccessRequestPage
                     />
                     <Route path=StaticSegment(Area::Audit.slug()) view=AuditPage />
                     <Route path=StaticSegment("signin") view=SignInPage />

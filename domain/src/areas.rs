@@ -5,15 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What an area can do today, so pages are honest about it instead of showing invented data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Availability {
-    /// Usable end to end.
-    Available,
-    /// Specified but not built yet; the page says what it will hold.
-    Planned,
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Area {
     Onboarding,
@@ -97,19 +88,6 @@ impl Area {
             Area::Audit => {
                 "The tamper-evident trail of every change Berth makes, searchable and exportable."
             }
-        }
-    }
-
-    pub fn availability(self) -> Availability {
-        // Each area flips when its capability lands.
-        match self {
-            Area::Audit
-            | Area::Onboarding
-            | Area::Namespaces
-            | Area::Rollouts
-            | Area::Cost
-            | Area::Idle => Availability::Available,
-            _ => Availability::Planned,
         }
     }
 

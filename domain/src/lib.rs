@@ -16,6 +16,7 @@ pub mod findings;
 pub mod health;
 pub mod identity;
 pub mod idle;
+pub mod jit;
 pub mod kubeconfig;
 pub mod quantity;
 pub mod quota;

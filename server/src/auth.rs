@@ -6,7 +6,7 @@ pub use domain::identity::CurrentUser;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "berth_session";
 
-/// The people a visitor can be in `berth demo`: a developer in two teams, a manager, an SRE
+/// The people a visitor can be in `berth demo`: a developer in two teams, a manager, two SREs
 /// and an admin. This list exists only for the demo's sign-in; `serve` has no route to it.
 pub fn demo_personas() -> Vec<CurrentUser> {
     let user = |id: &str, name: &str, roles: &[Role], teams: &[&str]| CurrentUser {
@@ -25,6 +25,8 @@ pub fn demo_personas() -> Vec<CurrentUser> {
         ),
         user("mike", "Mike Manager", &[Role::Manager], &["payments"]),
         user("sam", "Sam SRE", &[Role::Sre], &["platform"]),
+        // A second SRE, so two-approval access requests can be tried.
+        user("sid", "Sid SRE", &[Role::Sre], &["platform"]),
         user("ada", "Ada Admin", &[Role::Admin], &["platform"]),
     ]
 }

@@ -42,6 +42,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub tenancy: TenancyConfig,
     pub usage: UsageConfig,
+    pub access: AccessConfig,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
@@ -88,6 +89,17 @@ pub struct UsageConfig {
     pub unused_scan: Duration,
     /// Days an object must exist before the scan may call it unused.
     pub unused_grace_days: f64,
+}
+
+/// Just-in-time access.
+#[derive(Clone, Debug)]
+pub struct AccessConfig {
+    /// A request nobody reviewed within this long ends as expired.
+    pub review_within: Duration,
+    /// How often the revoker looks for grants that are due.
+    pub revoke_poll: Duration,
+    /// Where new requests are announced (JSON with a Slack-compatible `text`).
+    pub webhook_url: Option<String>,
 }
 
 /// Namespace onboarding.
@@ -190,7 +202,17 @@ struct RawConfig {
     #[serde(default)]
     usage: RawUsage,
     #[serde(default)]
+    access: RawAccess,
+    #[serde(default)]
     oidc: RawOidc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    review_within_minutes: Option<u64>,
+    revoke_poll_millis: Option<u64>,
+    webhook_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -311,6 +333,7 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
         "usage.sample_interval_secs",
     ),
     ("BERTH_USAGE_BUDGET_WEBHOOK_URL", "usage.budget_webhook_url"),
+    ("BERTH_ACCESS_WEBHOOK_URL", "access.webhook_url"),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
     ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
@@ -449,6 +472,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     if let Some(v) = env.get("BERTH_USAGE_BUDGET_WEBHOOK_URL") {
         raw.usage.budget_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
+    if let Some(v) = env.get("BERTH_ACCESS_WEBHOOK_URL") {
+        raw.access.webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    }
     if let Some(v) = env.get("BERTH_TENANCY_EXPIRY_WEBHOOK_URL") {
         raw.tenancy.expiry_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
@@ -578,6 +604,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         auth: validate_auth(mode, raw.auth, problems),
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
         usage: validate_usage(mode, raw.usage, problems),
+        access: validate_access(raw.access, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -706,6 +733,31 @@ fn validate_usage(mode: Mode, raw: RawUsage, problems: &mut Vec<String>) -> Usag
         } else {
             domain::unused::GRACE_DAYS
         },
+    }
+}
+
+fn validate_access(raw: RawAccess, problems: &mut Vec<String>) -> AccessConfig {
+    let review = raw.review_within_minutes.unwrap_or(60);
+    if !(1..=7 * 24 * 60).contains(&review) {
+        problems.push(format!(
+            "access.review_within_minutes must be between 1 and 10080 (a week), not {review}"
+        ));
+    }
+    let poll = raw.revoke_poll_millis.unwrap_or(1000);
+    if !(50..=60_000).contains(&poll) {
+        problems.push(format!(
+            "access.revoke_poll_millis must be between 50 and 60000, not {poll}"
+        ));
+    }
+    if let Some(url) = &raw.webhook_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        problems.push(format!("access.webhook_url: {url:?} is not an http(s) URL"));
+    }
+    AccessConfig {
+        review_within: Duration::from_secs(review.clamp(1, 7 * 24 * 60) * 60),
+        revoke_poll: Duration::from_millis(poll.clamp(50, 60_000)),
+        webhook_url: raw.webhook_url,
     }
 }
 

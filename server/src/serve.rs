@@ -117,6 +117,14 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let revoker = tokio::spawn(
+        crate::reconcile::access::Revoker::new(
+            services.store().clone(),
+            services.cluster().clone(),
+            config.access.revoke_poll,
+        )
+        .run(),
+    );
     let budgets = config.usage.budget_webhook_url.clone().and_then(|url| {
         crate::reconcile::budget::BudgetWatch::new(
             services.store().clone(),
@@ -143,6 +151,7 @@ pub async fn serve_with(
     expirer.abort();
     sampler.abort();
     unused.abort();
+    revoker.abort();
     if let Some(budgets) = budgets {
         budgets.abort();
     }

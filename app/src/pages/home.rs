@@ -1,6 +1,6 @@
 //! The landing page: what Berth offers, and whether it can serve right now.
 
-use domain::areas::{Area, Availability};
+use domain::areas::Area;
 use domain::health::Readiness;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -27,17 +27,12 @@ pub fn HomePage() -> impl IntoView {
                 {Area::ALL
                     .into_iter()
                     .map(|area| {
-                        let status = match area.availability() {
-                            Availability::Available => "available",
-                            Availability::Planned => "not built yet",
-                        };
                         view! {
                             <li class="card">
                                 <h3>
                                     <A href=area.path()>{area.title()}</A>
                                 </h3>
                                 <p>{area.summary()}</p>
-                                <p class="badge">{status}</p>
                             </li>
                         }
                     })

@@ -1,5 +1,8 @@
 //! One module per screen.
 
+pub mod access;
+pub mod access_policy;
+pub mod access_request;
 pub mod audit;
 pub mod cost;
 pub mod home;
@@ -9,7 +12,6 @@ pub mod namespace_changes;
 pub mod namespaces;
 pub mod not_found;
 pub mod onboarding;
-pub mod planned;
 pub mod prices;
 pub mod rollouts;
 pub mod signin;

@@ -9,6 +9,7 @@ use domain::health::Check;
 pub mod apply;
 pub mod cache;
 pub mod csr;
+pub mod grants;
 
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,6 +1,7 @@
-//! `POST /api/v1/namespaces/{namespace}/kubeconfig`: a kubeconfig for a namespace Berth made,
-//! as a file download. POST because every call issues a new certificate (and the cross-site
-//! guard applies); the browser's button is a form aimed at it.
+//! Kubeconfig downloads. `POST /api/v1/namespaces/{namespace}/kubeconfig`: for a namespace
+//! Berth made; `POST /api/v1/access/{id}/kubeconfig`: for an active JIT grant's own identity.
+//! POST because every call issues a new certificate (and the cross-site guard applies); the
+//! browser's button is a form aimed at it.
 
 use axum::Extension;
 use axum::extract::{Path, State};
@@ -26,19 +27,39 @@ pub async fn download(
         .namespace_kubeconfig(&user, &origin, &namespace)
         .await
     {
-        Ok(file) => (
-            [
-                (CONTENT_TYPE, "application/yaml".to_owned()),
-                (
-                    CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{}\"", file.file_name),
-                ),
-                // It holds a private key: no cache may keep it.
-                (CACHE_CONTROL, "no-store".to_owned()),
-            ],
-            file.text,
-        )
-            .into_response(),
+        Ok(file) => attachment(file),
         Err(err) => ApiError::from(err).into_response(),
     }
+}
+
+/// The kubeconfig of an active access grant.
+pub async fn download_grant(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+    Extension(origin): Extension<RequestOrigin>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(Extension(SignedIn(user))) = user else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    match state.services.access_kubeconfig(&user, &origin, &id).await {
+        Ok(file) => attachment(file),
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+fn attachment(file: crate::services::kubeconfig::KubeconfigFile) -> Response {
+    (
+        [
+            (CONTENT_TYPE, "application/yaml".to_owned()),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.file_name),
+            ),
+            // It holds a private key: no cache may keep it.
+            (CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        file.text,
+    )
+        .into_response()
 }

@@ -75,6 +75,10 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             "/api/v1/namespaces/{namespace}/kubeconfig",
             post(kubeconfig::download),
         )
+        .route(
+            "/api/v1/access/{id}/kubeconfig",
+            post(kubeconfig::download_grant),
+        )
         .route("/api/v1/events/quota", get(events::quota))
         .route("/api/v1/events/rollouts", get(events::rollouts))
         .route("/api/v1/cost.csv", get(cost::csv));

@@ -11,6 +11,7 @@ use sqlx::{Connection, PgConnection, Postgres};
 use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
 
+pub mod access;
 pub mod budget;
 pub mod expiry;
 pub mod provision;
@@ -23,6 +24,7 @@ pub const EXPIRY_LOCK: i64 = 0x6265_7274_6802;
 pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
 pub const BUDGET_LOCK: i64 = 0x6265_7274_6804;
 pub const UNUSED_LOCK: i64 = 0x6265_7274_6805;
+pub const ACCESS_LOCK: i64 = 0x6265_7274_6806;
 
 /// How soon a loop tries again after a failed pass: a scan that ran before the caches were
 /// full, or while the API server blinked, should not wait a whole (ten-minute) interval.

@@ -9,6 +9,7 @@ use domain::identity::{
 };
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 
+pub mod access;
 pub mod audit;
 pub mod budget;
 pub mod change;
@@ -27,7 +28,7 @@ use tokio::sync::Notify;
 
 use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
-use crate::config::{Config, TenancyConfig};
+use crate::config::{AccessConfig, Config, TenancyConfig};
 use crate::store::Store;
 
 /// The service layer's error: what the HTTP layer turns into a status and a message.
@@ -70,6 +71,9 @@ pub struct Services {
     /// Issuer and client id for exec-plugin kubeconfigs, when the cluster trusts the issuer.
     kubectl_oidc: Option<(String, String)>,
     tenancy: TenancyConfig,
+    access: AccessConfig,
+    /// Where new access requests are announced.
+    access_webhook: Option<(String, reqwest::Client)>,
     /// Wakes the provisioner when a request is approved.
     provision: Arc<Notify>,
     /// What pages read instead of listing the cluster.
@@ -88,6 +92,14 @@ impl Services {
                 .filter(|o| o.cluster_trusts_issuer)
                 .map(|o| (o.issuer_url.clone(), o.kubectl_client_id.clone())),
             tenancy: config.tenancy.clone(),
+            access: config.access.clone(),
+            access_webhook: config.access.webhook_url.clone().and_then(|url| {
+                reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .ok()
+                    .map(|client| (url, client))
+            }),
             provision: Arc::new(Notify::new()),
             caches: Caches::start(&cluster),
             cluster,
@@ -114,6 +126,16 @@ impl Services {
         self.kubectl_oidc
             .as_ref()
             .map(|(issuer, client)| (issuer.as_str(), client.as_str()))
+    }
+
+    pub fn access_config(&self) -> &AccessConfig {
+        &self.access
+    }
+
+    fn access_webhook(&self) -> Option<(&str, &reqwest::Client)> {
+        self.access_webhook
+            .as_ref()
+            .map(|(url, client)| (url.as_str(), client))
     }
 
     pub fn tenancy(&self) -> &TenancyConfig {

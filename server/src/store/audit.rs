@@ -232,6 +232,22 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The events about one object (`target_kind`, `target_name`), oldest first.
+    pub async fn events_about(&self, kind: &str, name: &str) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_events WHERE target_kind = $1 AND target_name = $2 \
+             ORDER BY seq LIMIT 1000"
+        ))
+        .bind(kind)
+        .bind(name)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)
+    }
+
     /// Walks the whole chain in order. `Ok(Ok(count))` when intact.
     pub async fn verify_audit(&self) -> Result<Result<u64, Broken>, StoreError> {
         const BATCH: i64 = 5_000;

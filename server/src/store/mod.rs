@@ -1,5 +1,6 @@
 //! Everything that talks to Postgres.
 
+pub mod access;
 pub mod audit;
 pub mod change;
 pub mod cost;

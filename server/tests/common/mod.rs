@@ -143,17 +143,30 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn(database_url: &str, mut config: Config) -> TestApp {
+    pub async fn spawn(database_url: &str, config: Config) -> TestApp {
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let kubeconfig = cluster.admin_kubeconfig();
+        let mut app = TestApp::spawn_on(database_url, config, &kubeconfig).await;
+        app.sandbox = Some(cluster);
+        app
+    }
+
+    /// Another Berth process: against a cluster some other app (or the test) runs, given its
+    /// admin kubeconfig.
+    pub async fn spawn_on(
+        database_url: &str,
+        mut config: Config,
+        admin_kubeconfig: &str,
+    ) -> TestApp {
         let store = Store::connect(database_url, &config.database)
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
         let dir = scratch_dir("app-");
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, cluster.admin_kubeconfig()).expect("write kubeconfig");
+        std::fs::write(&kubeconfig, admin_kubeconfig).expect("write kubeconfig");
         config.cluster.kubeconfig = Some(kubeconfig);
         let connection = server::cluster::Cluster::connect(&config.cluster)
             .await
@@ -179,7 +192,7 @@ impl TestApp {
                 .timeout(std::time::Duration::from_secs(20))
                 .build()
                 .expect("client"),
-            sandbox: Some(cluster),
+            sandbox: None,
             database_url: database_url.to_owned(),
             shutdown: Some(tx),
             task: Some(task),

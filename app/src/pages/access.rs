@@ -1,0 +1,450 @@
+//! Just-in-time access: ask for a role in namespaces (or the cluster) for a while, see where
+//! one's requests stand and download a grant's kubeconfig; SREs review the queue (it refreshes
+//! itself) and end grants early; admins edit the policy and can revoke everything.
+
+use std::time::Duration;
+
+use domain::jit::{AccessOverview, AccessView, Draft, Rule, State, describe_minutes};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, access_overview};
+use crate::components::decide::DecideButtons;
+use crate::components::poll::every;
+use crate::components::workload::confirmed;
+use crate::session::signed_in_user;
+
+/// How often the page asks again, so a new request reaches reviewers without a reload.
+const REFRESH: Duration = Duration::from_secs(3);
+
+pub fn state_class(state: State) -> &'static str {
+    match state {
+        State::Active => "badge ok",
+        State::Pending => "badge wait",
+        State::Granting => "badge busy",
+        State::Denied | State::Revoked => "badge bad",
+        State::Expired => "badge",
+    }
+}
+
+/// "12 min left", "1 h 5 min left".
+pub fn time_left(seconds: i64) -> String {
+    if seconds < 60 {
+        format!("{seconds} s left")
+    } else {
+        format!(
+            "{} left",
+            describe_minutes(u32::try_from(seconds / 60).unwrap_or(u32::MAX))
+        )
+    }
+}
+
+#[component]
+pub fn AccessPage() -> impl IntoView {
+    let body = if signed_in_user().is_some() {
+        view! { <Overview /> }.into_any()
+    } else {
+        view! { <p>"Sign in to ask for access. " <a href="/signin">"Sign in"</a></p> }.into_any()
+    };
+    view! {
+        <Title text="Access" />
+        <section>
+            <h1>"Access"</h1>
+            <p class="lede">
+                "Short-lived elevated access to namespaces or the cluster, under a separate identity: requested, reviewed by SREs, granted as bindings that Berth deletes when the time is up."
+            </p>
+            {body}
+        </section>
+    }
+}
+
+#[component]
+fn Overview() -> impl IntoView {
+    let ask = ServerAction::<RequestAccess>::new();
+    let review = ServerAction::<ReviewAccess>::new();
+    let revoke = ServerAction::<RevokeAccess>::new();
+    let revoke_all = ServerAction::<RevokeAllAccess>::new();
+    let tick = RwSignal::new(0u64);
+    every(REFRESH, move || tick.update(|t| *t += 1));
+    let overview = Resource::new(
+        move || {
+            (
+                tick.get(),
+                ask.version().get(),
+                review.version().get(),
+                revoke.version().get(),
+                revoke_all.version().get(),
+            )
+        },
+        |_| access_overview(),
+    );
+    let outcome = move || {
+        let show = |r: Option<Result<Result<AccessView, String>, ServerFnError>>, verb: &str| {
+            r.map(|answer| match answer {
+                Ok(Ok(v)) => view! {
+                    <p class="notice" id="access-result">
+                        {format!("{verb} ")}<a href=format!("/access/{}", v.id)>{v.id.clone()}</a>
+                        {format!(": {} ({} {} on {})", v.state.as_str(), v.role, v.duration, v.scope)}
+                    </p>
+                }
+                .into_any(),
+                Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
+                Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
+            })
+        };
+        // The newest answer of any action on the page.
+        show(review.value().get(), "Reviewed")
+            .or_else(|| show(revoke.value().get(), "Revoked"))
+            .or_else(|| {
+                revoke_all.value().get().map(|a| match a {
+                    Ok(Ok(n)) => view! { <p class="notice" id="access-result">{format!("{n} grant(s) revoked")}</p> }.into_any(),
+                    Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
+                    Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
+                })
+            })
+    };
+    view! {
+        {outcome}
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                overview
+                    .get()
+                    .map(|answer| match answer {
+                        Ok(o) => view! { <Sections o=o ask=ask review=review revoke=revoke revoke_all=revoke_all /> }.into_any(),
+                        Err(err) => view! { <p class="error" id="access-error">{err.to_string()}</p> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn Sections(
+    o: AccessOverview,
+    ask: ServerAction<RequestAccess>,
+    review: ServerAction<ReviewAccess>,
+    revoke: ServerAction<RevokeAccess>,
+    revoke_all: ServerAction<RevokeAllAccess>,
+) -> impl IntoView {
+    let reviewer = o.reviewer;
+    let queue = o.queue.clone();
+    let active = o.active.clone();
+    view! {
+        {o.admin.then(|| view! {
+            <p class="admin-links">
+                <a href="/access/policy" id="access-policy-link">"Edit the access policy"</a>
+                " · "
+                <button
+                    class="button deny"
+                    id="access-revoke-all"
+                    on:click=move |_| {
+                        if confirmed("End every active grant now?") {
+                            revoke_all.dispatch(RevokeAllAccess { comment: "revoke all".to_owned() });
+                        }
+                    }
+                >
+                    "Revoke all grants"
+                </button>
+            </p>
+        })}
+        <RequestForm rules=o.rules.clone() ask=ask />
+        {reviewer.then(|| view! {
+            <article class="panel" id="access-queue">
+                <div class="panel-head"><h2>"Waiting for review"</h2></div>
+                {if queue.is_empty() {
+                    view! { <p class="muted">"Nothing to review."</p> }.into_any()
+                } else {
+                    view! { <Table rows=queue review=Some(review) revoke=revoke /> }.into_any()
+                }}
+            </article>
+            <article class="panel" id="access-active">
+                <div class="panel-head"><h2>"Active grants and break-glass reviews"</h2></div>
+                {if active.is_empty() {
+                    view! { <p class="muted">"No one else holds elevated access."</p> }.into_any()
+                } else {
+                    view! { <Table rows=active review=None revoke=revoke /> }.into_any()
+                }}
+            </article>
+        })}
+        <article class="panel" id="access-mine">
+            <div class="panel-head"><h2>"Your requests"</h2></div>
+            {if o.mine.is_empty() {
+                view! { <p class="muted">"You have not asked for access yet."</p> }.into_any()
+            } else {
+                view! { <Table rows=o.mine review=None revoke=revoke /> }.into_any()
+            }}
+        </article>
+        <Policy rules=o.rules />
+    }
+}
+
+#[component]
+fn RequestForm(rules: Vec<Rule>, ask: ServerAction<RequestAccess>) -> impl IntoView {
+    let mut roles: Vec<String> = rules.iter().map(|r| r.role.clone()).collect();
+    roles.sort();
+    roles.dedup();
+    let glass_possible = rules.iter().any(|r| r.break_glass);
+    let role = RwSignal::new(roles.first().cloned().unwrap_or_default());
+    let cluster = RwSignal::new(false);
+    let namespaces = RwSignal::new(String::new());
+    let duration = RwSignal::new("30m".to_owned());
+    let reason = RwSignal::new(String::new());
+    let ticket = RwSignal::new(String::new());
+    let break_glass = RwSignal::new(false);
+    let answer = move || {
+        ask.value().get().map(|a| match a {
+            Ok(Ok(v)) => view! {
+                <p class="notice" id="access-request-result">
+                    "Request " <a href=format!("/access/{}", v.id)>{v.id.clone()}</a>
+                    {format!(" is {}.", v.state.as_str())}
+                </p>
+            }
+            .into_any(),
+            Ok(Err(why)) => {
+                view! { <p class="error" id="access-request-result">{why}</p> }.into_any()
+            }
+            Err(err) => view! { <p class="error" id="access-request-result">{err.to_string()}</p> }
+                .into_any(),
+        })
+    };
+    view! {
+        <article class="panel" id="access-request">
+            <div class="panel-head"><h2>"Ask for access"</h2></div>
+            <form
+                class="stacked"
+                id="access-form"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    ask.dispatch(RequestAccess {
+                        draft: Draft {
+                            namespaces: namespaces.get(),
+                            cluster: cluster.get(),
+                            role: role.get(),
+                            duration: duration.get(),
+                            reason: reason.get(),
+                            ticket: ticket.get(),
+                            break_glass: break_glass.get(),
+                        },
+                        extends: None,
+                    });
+                }
+            >
+                <label>
+                    "Role"
+                    <select name="role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
+                        {roles.into_iter().map(|r| view! { <option value=r.clone()>{r.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="inline">
+                    <input
+                        type="checkbox"
+                        name="cluster"
+                        prop:checked=move || cluster.get()
+                        on:change=move |ev| cluster.set(event_target_checked(&ev))
+                    />
+                    " the whole cluster"
+                </label>
+                <label class:hidden=move || cluster.get()>
+                    "Namespaces"
+                    <input
+                        name="namespaces"
+                        placeholder="search-staging, search-prod"
+                        prop:value=move || namespaces.get()
+                        on:input=move |ev| namespaces.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "For"
+                    <input
+                        name="duration"
+                        placeholder="30m, 2h"
+                        prop:value=move || duration.get()
+                        on:input=move |ev| duration.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Reason"
+                    <input
+                        name="reason"
+                        maxlength="500"
+                        prop:value=move || reason.get()
+                        on:input=move |ev| reason.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    "Ticket"
+                    <input
+                        name="ticket"
+                        placeholder="OPS-1234"
+                        maxlength="64"
+                        prop:value=move || ticket.get()
+                        on:input=move |ev| ticket.set(event_target_value(&ev))
+                    />
+                </label>
+                {glass_possible.then(|| view! {
+                    <label class="inline">
+                        <input
+                            type="checkbox"
+                            name="break_glass"
+                            prop:checked=move || break_glass.get()
+                            on:change=move |ev| break_glass.set(event_target_checked(&ev))
+                        />
+                        " break glass: approve it myself now (an SRE reviews it afterwards)"
+                    </label>
+                })}
+                <button class="button" type="submit" disabled=move || ask.pending().get()>"Request"</button>
+            </form>
+            {answer}
+        </article>
+    }
+}
+
+#[component]
+fn Table(
+    rows: Vec<AccessView>,
+    review: Option<ServerAction<ReviewAccess>>,
+    revoke: ServerAction<RevokeAccess>,
+) -> impl IntoView {
+    view! {
+        <table class="table access-table">
+            <thead>
+                <tr>
+                    <th>"Request"</th>
+                    <th>"Who"</th>
+                    <th>"Role"</th>
+                    <th>"Where"</th>
+                    <th>"For"</th>
+                    <th>"Why"</th>
+                    <th>"State"</th>
+                    <th>"Action"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {rows.into_iter().map(|v| view! { <Row v=v review=review revoke=revoke /> }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Row(
+    v: AccessView,
+    review: Option<ServerAction<ReviewAccess>>,
+    revoke: ServerAction<RevokeAccess>,
+) -> impl IntoView {
+    let id = v.id.clone();
+    let state = match (v.state, v.seconds_left) {
+        (State::Active, Some(left)) => format!("active · {}", time_left(left)),
+        (State::Pending, _) => format!(
+            "pending · {} of {} approval(s)",
+            v.reviews.iter().filter(|r| r.approved).count(),
+            v.approvals_needed
+        ),
+        (s, _) => s.as_str().to_owned(),
+    };
+    let glass = v.break_glass.then(|| {
+        let text = if v.needs_sign_off() {
+            "break-glass · review open"
+        } else {
+            "break-glass"
+        };
+        view! { <span class="badge bad glass">{text}</span> }
+    });
+    let decide = (v.can_review && review.is_some()).then(|| {
+        let id = id.clone();
+        let on_decide = Callback::new(move |(approve, comment): (bool, String)| {
+            if let Some(action) = review {
+                action.dispatch(ReviewAccess {
+                    id: id.clone(),
+                    approve,
+                    comment,
+                });
+            }
+        });
+        view! { <DecideButtons on_decide=on_decide /> }
+    });
+    let end = v.can_revoke.then(|| {
+        let id = id.clone();
+        view! {
+            <button
+                class="button deny"
+                data-action="revoke"
+                on:click=move |_| {
+                    if confirmed("End this grant now?") {
+                        revoke.dispatch(RevokeAccess { id: id.clone(), comment: String::new() });
+                    }
+                }
+            >
+                "Revoke"
+            </button>
+        }
+    });
+    let download = v.can_download.then(|| {
+        view! {
+            <form method="post" action=format!("/api/v1/access/{id}/kubeconfig") class="inline-form">
+                <button class="button" type="submit" data-action="kubeconfig">"kubeconfig"</button>
+            </form>
+        }
+    });
+    view! {
+        <tr class="access-row" data-id=v.id.clone() data-state=v.state.as_str()>
+            <td><a href=format!("/access/{}", v.id)><code>{v.id.clone()}</code></a> {glass}</td>
+            <td>{v.requester.clone()}</td>
+            <td><code>{v.role.clone()}</code></td>
+            <td>{v.scope.clone()}</td>
+            <td>{v.duration.clone()}</td>
+            <td>{v.reason.clone()} {(!v.ticket.is_empty()).then(|| view! { <span class="muted">{format!(" [{}]", v.ticket)}</span> })}</td>
+            <td><span class=state_class(v.state)>{state}</span></td>
+            <td class="actions">{decide}{download}{end}</td>
+        </tr>
+    }
+}
+
+#[component]
+fn Policy(rules: Vec<Rule>) -> impl IntoView {
+    view! {
+        <article class="panel" id="access-policy">
+            <div class="panel-head"><h2>"What may be requested"</h2></div>
+            <table class="table">
+                <thead>
+                    <tr>
+                        <th>"Role"</th>
+                        <th>"Where"</th>
+                        <th>"At most"</th>
+                        <th>"Approvals"</th>
+                        <th>"Needs"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rules
+                        .into_iter()
+                        .map(|r| {
+                            let mut needs = Vec::new();
+                            if r.reason_required {
+                                needs.push("reason");
+                            }
+                            if r.ticket_required {
+                                needs.push("ticket");
+                            }
+                            if r.approver_outside_team {
+                                needs.push("approver outside your teams");
+                            }
+                            if r.break_glass {
+                                needs.push("break-glass allowed");
+                            }
+                            view! {
+                                <tr>
+                                    <td><code>{r.role.clone()}</code></td>
+                                    <td>{if r.cluster { "the whole cluster".to_owned() } else { r.namespaces.join(", ") }}</td>
+                                    <td>{describe_minutes(r.max_minutes)}</td>
+                                    <td>{r.approvals}</td>
+                                    <td>{needs.join(", ")}</td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </article>
+    }
+}
