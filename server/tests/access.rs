@@ -126,6 +126,9 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
         let dana = sign_in(&app, "demo:dana").await;
         let sam = sign_in(&app, "demo:sam").await;
 
+        // Reviewers' tools call a fixed path.
+        assert_eq!(ReviewAccess::PATH, "/api/review_access");
+
         // Bad input: refused with a message, nothing stored, the attempt audited.
         let refusals = [
             (
@@ -561,5 +564,152 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         third.stop().await;
         second.stop().await;
         cluster.stop().await;
+    });
+}
+
+#[test]
+fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
+    common::run(async {
+        let (hook, heard) = common::webhook_sink().await;
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_jit_more").await;
+        let mut config = test_config();
+        config.access.webhook_url = Some(hook);
+        let app = TestApp::spawn(&url, config).await;
+        let admin = admin_client(&app).await;
+        namespace(&admin, "search-jit", "search").await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let sam = sign_in(&app, "demo:sam").await;
+        let store = Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+
+        // A new request is announced to the review channel, Slack-style.
+        let answer = ask(&app, &dana, draft("search-jit", "view", "30m")).await;
+        let id = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let announced = loop {
+            let got = heard.lock().map(|g| g.clone()).unwrap_or_default();
+            if let Some(hit) = got.into_iter().find(|b| b["request"] == id.as_str()) {
+                break hit;
+            }
+            assert!(Instant::now() < deadline, "never announced");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let text = announced["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("Dana Developer asks for view on search-jit for 30 min"),
+            "{text}"
+        );
+
+        // Nobody reviews it in time: it expires, audited, and can no longer be approved.
+        sqlx::query("UPDATE access_requests SET review_by = now() WHERE id = $1")
+            .bind(&id)
+            .execute(store.pool())
+            .await
+            .expect("age it");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while state(&app, &dana, &id).await != "Expired" {
+            assert!(Instant::now() < deadline, "never lapsed");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let late = review(&app, &sam, &id, true).await;
+        assert!(
+            late["Err"]
+                .as_str()
+                .is_some_and(|e| e.contains("this request is expired")),
+            "{late}"
+        );
+        assert!(
+            trail(&app, &dana, &id)
+                .await
+                .contains(&("access.lapse".to_owned(), "success".to_owned()))
+        );
+
+        // Break glass (allowed for admin by the default policy): active at once, flagged, and
+        // open for review until an SRE — not the requester — signs it off.
+        let mut glass = draft("search-jit", "admin", "20m");
+        glass["break_glass"] = json!(true);
+        let answer = ask(&app, &dana, glass).await;
+        assert_eq!(answer["Ok"]["state"], "Active", "{answer}");
+        assert_eq!(answer["Ok"]["break_glass"], true);
+        let glass_id = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        let sign = |who: String, id: String| {
+            let app = &app;
+            async move {
+                call_form(
+                    app,
+                    &who,
+                    app::api::SignOffAccess::PATH,
+                    &[("id", &id), ("comment", "looked at the audit trail")],
+                )
+                .await
+            }
+        };
+        let own = sign(dana.clone(), glass_id.clone()).await;
+        assert_eq!(
+            own["Err"], "nobody signs off their own break-glass access",
+            "{own}"
+        );
+        let sams_view = call_form(&app, &sam, AccessOverview::PATH, &[]).await;
+        assert!(
+            sams_view["active"].as_array().is_some_and(|a| a
+                .iter()
+                .any(|r| r["id"] == glass_id.as_str() && r["can_sign_off"] == true)),
+            "{sams_view}"
+        );
+        let signed = sign(sam.clone(), glass_id.clone()).await;
+        assert_eq!(signed["Ok"]["signed_off_by"], "Sam SRE", "{signed}");
+        let steps = trail(&app, &dana, &glass_id).await;
+        for want in [
+            "access.request",
+            "access.break_glass",
+            "access.grant",
+            "access.sign_off",
+        ] {
+            assert!(
+                steps.iter().any(|(a, o)| a == want && o == "success"),
+                "{want}: {steps:?}"
+            );
+        }
+        // Break glass where the policy does not allow it is refused.
+        let mut no_glass = draft("search-jit", "edit", "20m");
+        no_glass["break_glass"] = json!(true);
+        assert_eq!(
+            ask(&app, &dana, no_glass).await["Err"],
+            "break-glass is not allowed for edit"
+        );
+
+        // An extension is a new request for the same grant, reviewed again.
+        let extension = call_json(
+            &app,
+            &dana,
+            RequestAccess::PATH,
+            json!({ "draft": draft("search-jit", "admin", "30m"), "extends": glass_id }),
+        )
+        .await;
+        assert_eq!(extension["Ok"]["state"], "Pending", "{extension}");
+        assert_eq!(extension["Ok"]["extends"], glass_id.as_str());
+        let ext_id = extension["Ok"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            review(&app, &sam, &ext_id, true).await["Ok"]["state"],
+            "Active"
+        );
+        // Only one's own active grant can be extended.
+        let foreign = call_json(
+            &app,
+            &sam,
+            RequestAccess::PATH,
+            json!({ "draft": draft("search-jit", "view", "30m"), "extends": ext_id }),
+        )
+        .await;
+        assert!(
+            foreign["Err"]
+                .as_str()
+                .is_some_and(|e| e.contains("only an active grant of your own")),
+            "{foreign}"
+        );
+        store.close().await;
+        app.stop().await;
     });
 }

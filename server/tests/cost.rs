@@ -315,38 +315,12 @@ async fn call_raw_path(app: &TestApp, cookie: &str, path: &str, body: Value) -> 
     (res.status().as_u16(), res.text().await.unwrap_or_default())
 }
 
-/// Collects what is posted to it, on a loopback port of its own.
-async fn webhook_sink() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let kept = got.clone();
-    let router = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-            let kept = kept.clone();
-            async move {
-                if let Ok(mut all) = kept.lock() {
-                    all.push(body);
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (url, got)
-}
-
 #[test]
 fn budgets_forecast_the_month_and_warn_the_webhook_once() {
     common::run(async {
         let pg = common::TestPostgres::start();
         let url = pg.database("berth_budgets").await;
-        let (hook, received) = webhook_sink().await;
+        let (hook, received) = common::webhook_sink().await;
         let mut config = common::test_config();
         config.usage.budget_webhook_url = Some(hook);
         config.usage.budget_check = Duration::from_secs(1);

@@ -181,7 +181,7 @@ fn Detail(
             <span class=state_class(v.state) id="access-state" data-state=v.state.as_str()>{state}</span>
             {v.break_glass.then(|| view! { <span class="badge bad glass">{if v.needs_sign_off() { " break-glass · review open" } else { " break-glass · signed off" }}</span> })}
         </p>
-        <table class="facts" id="access-facts">
+        <table class="table access-facts" id="access-facts">
             {fact("Requested by", v.requester.clone())}
             {fact("Role", v.role.clone())}
             {fact("Where", v.scope.clone())}
