@@ -123,3 +123,22 @@ test('cluster-wide admin needs two different SREs', async ({ browser }) => {
   await sid.locator('#access-revoke').click();
   await expect(sid.locator('#access-state')).toHaveAttribute('data-state', 'revoked');
 });
+
+test('an admin edits the policy as YAML and sees what is wrong before anything is saved', async ({ browser }) => {
+  const ada = await signedIn(browser, 'Ada Admin', '/access');
+  const errors = collectErrors(ada);
+  await ada.locator('#access-policy-link').click();
+  const text = ada.locator('#policy-text');
+  await expect(text).toHaveValue(/role: cluster-admin/);
+  const before = await text.inputValue();
+  await text.fill('- role: edit\n  max_minutes: 0\n');
+  await ada.getByRole('button', { name: 'Save the policy' }).click();
+  await expect(ada.locator('#policy-result')).toContainText('name the namespaces it covers');
+  await expect(ada.locator('#policy-result')).toContainText('the maximum duration must be between 1 minute and 7 days');
+  await ada.reload();
+  await expect(ada.locator('#policy-text')).toHaveValue(before);
+  // Others may not open the editor.
+  const sam = await signedIn(browser, 'Sam SRE', '/access/policy');
+  await expect(sam.locator('#policy-error')).toContainText('only admins edit the access policy');
+  expect(errors).toEqual([]);
+});

@@ -39,6 +39,45 @@ pub fn time_left(seconds: i64) -> String {
     }
 }
 
+/// What an action on a request answered, as one line.
+pub fn describe(
+    answer: Result<Result<AccessView, String>, ServerFnError>,
+    verb: &str,
+) -> Result<String, String> {
+    match answer {
+        Ok(Ok(v)) => Ok(format!(
+            "{verb} {}: {} ({} {} on {})",
+            v.id,
+            v.state.as_str(),
+            v.role,
+            v.duration,
+            v.scope
+        )),
+        Ok(Err(why)) => Err(why),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Writes each answer `latest` yields into `said`, so a page shows the latest of its actions.
+pub fn answer_into(
+    said: RwSignal<Option<Result<String, String>>>,
+    latest: impl Fn() -> Option<Result<Result<AccessView, String>, ServerFnError>> + 'static,
+    verb: &'static str,
+) {
+    Effect::new(move |_| {
+        if let Some(a) = latest() {
+            said.set(Some(describe(a, verb)));
+        }
+    });
+}
+
+pub fn answer_view(said: Result<String, String>) -> AnyView {
+    match said {
+        Ok(text) => view! { <p class="notice" id="access-result">{text}</p> }.into_any(),
+        Err(why) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
+    }
+}
+
 #[component]
 pub fn AccessPage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
@@ -78,31 +117,20 @@ fn Overview() -> impl IntoView {
         },
         |_| access_overview(),
     );
-    let outcome = move || {
-        let show = |r: Option<Result<Result<AccessView, String>, ServerFnError>>, verb: &str| {
-            r.map(|answer| match answer {
-                Ok(Ok(v)) => view! {
-                    <p class="notice" id="access-result">
-                        {format!("{verb} ")}<a href=format!("/access/{}", v.id)>{v.id.clone()}</a>
-                        {format!(": {} ({} {} on {})", v.state.as_str(), v.role, v.duration, v.scope)}
-                    </p>
-                }
-                .into_any(),
-                Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
-                Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
-            })
-        };
-        // The newest answer of any action on the page.
-        show(review.value().get(), "Reviewed")
-            .or_else(|| show(revoke.value().get(), "Revoked"))
-            .or_else(|| {
-                revoke_all.value().get().map(|a| match a {
-                    Ok(Ok(n)) => view! { <p class="notice" id="access-result">{format!("{n} grant(s) revoked")}</p> }.into_any(),
-                    Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
-                    Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
-                })
-            })
-    };
+    // The answer to whichever action ran last.
+    let said = RwSignal::new(None::<Result<String, String>>);
+    answer_into(said, move || review.value().get(), "Reviewed");
+    answer_into(said, move || revoke.value().get(), "Revoked");
+    Effect::new(move |_| {
+        if let Some(a) = revoke_all.value().get() {
+            said.set(Some(match a {
+                Ok(Ok(n)) => Ok(format!("{n} grant(s) revoked")),
+                Ok(Err(why)) => Err(why),
+                Err(err) => Err(err.to_string()),
+            }));
+        }
+    });
+    let outcome = move || said.get().map(answer_view);
     view! {
         {outcome}
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

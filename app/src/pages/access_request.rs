@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use domain::jit::{AccessDetail, AccessView, Draft, State};
+use domain::jit::{AccessDetail, Draft, State};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use super::access::{state_class, time_left};
+use super::access::{answer_into, answer_view, state_class, time_left};
 use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, SignOffAccess, access_detail};
 use crate::components::decide::DecideButtons;
 use crate::components::poll::every;
@@ -37,31 +37,13 @@ pub fn AccessRequestPage() -> impl IntoView {
         },
         |(id, ..)| access_detail(id),
     );
-    let result = move || {
-        let said = |r: Option<Result<Result<AccessView, String>, ServerFnError>>,
-                    verb: &'static str| {
-            r.map(|a| match a {
-                Ok(Ok(v)) => view! { <p class="notice" id="access-result">{format!("{verb}: {} is {}", v.id, v.state.as_str())}</p> }.into_any(),
-                Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
-                Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
-            })
-        };
-        said(review.value().get(), "Reviewed")
-            .or_else(|| said(revoke.value().get(), "Revoked"))
-            .or_else(|| said(sign_off.value().get(), "Signed off"))
-            .or_else(|| {
-                extend.value().get().map(|a| match a {
-                    Ok(Ok(v)) => view! {
-                        <p class="notice" id="access-result">
-                            "Extension " <a href=format!("/access/{}", v.id)>{v.id.clone()}</a> {format!(" is {}", v.state.as_str())}
-                        </p>
-                    }
-                    .into_any(),
-                    Ok(Err(why)) => view! { <p class="error" id="access-result">{why}</p> }.into_any(),
-                    Err(err) => view! { <p class="error" id="access-result">{err.to_string()}</p> }.into_any(),
-                })
-            })
-    };
+    // The answer to whichever action ran last.
+    let said = RwSignal::new(None::<Result<String, String>>);
+    answer_into(said, move || review.value().get(), "Reviewed");
+    answer_into(said, move || revoke.value().get(), "Revoked");
+    answer_into(said, move || sign_off.value().get(), "Signed off");
+    answer_into(said, move || extend.value().get(), "Extension filed:");
+    let result = move || said.get().map(answer_view);
     view! {
         <Title text="Access request" />
         <section>
@@ -182,6 +164,7 @@ fn Detail(
             {v.break_glass.then(|| view! { <span class="badge bad glass">{if v.needs_sign_off() { " break-glass · review open" } else { " break-glass · signed off" }}</span> })}
         </p>
         <table class="table access-facts" id="access-facts">
+            <tbody>
             {fact("Requested by", v.requester.clone())}
             {fact("Role", v.role.clone())}
             {fact("Where", v.scope.clone())}
@@ -198,6 +181,7 @@ fn Detail(
             {fact("Revoked after due", v.revoke_delay_ms.map_or("—".to_owned(), |ms| format!("{ms:.0} ms")))}
             {fact("Extends", opt(&v.extends))}
             {fact("Signed off", match (&v.signed_off_by, &v.signoff_comment) { (Some(by), Some(c)) => format!("{by}: {c}"), _ => "—".to_owned() })}
+            </tbody>
         </table>
         <h2>"Reviews"</h2>
         {if v.reviews.is_empty() {
