@@ -37,3 +37,4 @@ bench:
 	cargo bench -p server --bench audit_append
 	cargo bench -p server --bench quota_views
 	cargo bench -p server --bench cost_report
+	cargo bench -p server --bench access_revoke

@@ -476,17 +476,44 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (state, late): (String, f64) =
+        let (ended_as, late): (String, f64) =
             sqlx::query_as("SELECT state, revoke_delay_ms FROM access_requests WHERE id = $1")
                 .bind(&id)
                 .fetch_one(store.pool())
                 .await
                 .expect("row");
-        assert_eq!(state, "expired");
+        assert_eq!(ended_as, "expired");
         assert!(
             late >= 1000.0,
             "the delay counts the time Berth was down: {late} ms"
         );
+
+        // Approved, then Berth died before the bindings were made: the revoker makes them.
+        let dana = sign_in(&second, "demo:dana").await;
+        let answer = ask(&second, &dana, draft("search-jit", "view", "5m")).await;
+        let stuck = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        sqlx::query(
+            "UPDATE access_requests SET state = 'granting', granted_at = now() - interval '1 minute', \
+               expires_at = now() + interval '4 minutes' WHERE id = $1",
+        )
+        .bind(&stuck)
+        .execute(store.pool())
+        .await
+        .expect("as a crash leaves it");
+        let since = Instant::now();
+        while bindings
+            .get_opt(&format!("berth-jit-{stuck}"))
+            .await
+            .expect("get")
+            .is_none()
+        {
+            assert!(
+                since.elapsed() < Duration::from_secs(30),
+                "the grant was never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(state(&second, &dana, &stuck).await, "Active");
 
         // Two processes against one database and one cluster: each due grant ends once.
         let third = TestApp::spawn_on(&url, config.clone(), &kubeconfig).await;

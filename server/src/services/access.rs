@@ -13,6 +13,8 @@ use domain::jit::{
     State,
 };
 use domain::kubeconfig::{self, ClientCertificate};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
@@ -288,11 +290,19 @@ impl Services {
             jit::check(&draft, &policy).map_err(|p| ServiceError::BadInput(p.join("; ")))?;
         if let jit::Scope::Namespaces(list) = &checked.scope {
             let caches = self.cached().await?;
-            let missing: Vec<&str> = list
-                .iter()
-                .filter(|n| caches.namespaces.get(&ObjectRef::new(n)).is_none())
-                .map(String::as_str)
-                .collect();
+            let mut missing: Vec<&str> = Vec::new();
+            for n in list {
+                // The cache may not have seen a namespace made a moment ago: ask the cluster.
+                if caches.namespaces.get(&ObjectRef::new(n)).is_none()
+                    && Api::<Namespace>::all(self.cluster().client().clone())
+                        .get_opt(n)
+                        .await
+                        .map_err(|e| ServiceError::Cluster(e.to_string()))?
+                        .is_none()
+                {
+                    missing.push(n);
+                }
+            }
             if !missing.is_empty() {
                 return Err(ServiceError::BadInput(format!(
                     "no namespace {} in the cluster",
