@@ -17,6 +17,9 @@ use crate::cluster::Cluster;
 use crate::store::access::AccessRow;
 use crate::store::{Store, StoreError};
 
+/// Wake this long after a grant's due time, so the database sees it due.
+const DUE_MARGIN: Duration = Duration::from_millis(5);
+
 /// A grant still `granting` this long after its approval is finished by the revoker.
 const STUCK_AFTER_SECS: i64 = 15;
 
@@ -193,7 +196,14 @@ impl Revoker {
                 if let Err(err) = self.pass().await {
                     tracing::warn!(error = %err, "JIT revoker pass failed");
                 }
-                tokio::time::sleep(self.poll).await;
+                // Wake when the next grant falls due, if that is before the next poll; the
+                // poll still bounds the wait for grants other replicas make meanwhile.
+                // Something due right after a pass failed to end: wait a whole poll then.
+                let next = match self.store.next_due_in().await {
+                    Ok(Some(due)) if !due.is_zero() => (due + DUE_MARGIN).min(self.poll),
+                    _ => self.poll,
+                };
+                tokio::time::sleep(next).await;
             }
         }
     }

@@ -449,6 +449,17 @@ impl Store {
         rows.iter().map(from_row).collect()
     }
 
+    /// How long until the next open grant falls due (zero or less when one is due now).
+    pub async fn next_due_in(&self) -> Result<Option<std::time::Duration>, StoreError> {
+        let ms: Option<f64> = sqlx::query_scalar(
+            "SELECT extract(epoch FROM min(least(expires_at, coalesce(revoke_due_at, expires_at))) - now()) * 1000 \
+             FROM access_requests WHERE state IN ('active', 'granting')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ms.map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)))
+    }
+
     /// Grants approved but not yet made (a crash between approval and bindings), older than
     /// `secs`, so the revoker finishes them.
     pub async fn stuck_grants(&self, secs: i64) -> Result<Vec<AccessRow>, StoreError> {
