@@ -521,6 +521,9 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         for _ in 0..4 {
             ids.push(short_grant(&second, &store, "search-jit", 1.5).await);
         }
+        // The revoker knows when to wake: the nearest end is at most 1.5 s away.
+        let next = store.next_due_in().await.expect("next due");
+        assert!(next.is_some_and(|d| d <= Duration::from_millis(1500)), "{next:?}");
         // Two revokers' passes also race directly, lock or no lock.
         let dir = common::scratch_dir("race-");
         let path = dir.path().join("kubeconfig");

@@ -201,7 +201,11 @@ impl Revoker {
                 // Something due right after a pass failed to end: wait a whole poll then.
                 let next = match self.store.next_due_in().await {
                     Ok(Some(due)) if !due.is_zero() => (due + DUE_MARGIN).min(self.poll),
-                    _ => self.poll,
+                    Ok(_) => self.poll,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "JIT revoker cannot tell when the next grant is due");
+                        self.poll
+                    }
                 };
                 tokio::time::sleep(next).await;
             }

@@ -452,7 +452,7 @@ impl Store {
     /// How long until the next open grant falls due (zero or less when one is due now).
     pub async fn next_due_in(&self) -> Result<Option<std::time::Duration>, StoreError> {
         let ms: Option<f64> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM min(least(expires_at, coalesce(revoke_due_at, expires_at))) - now()) * 1000 \
+            "SELECT (extract(epoch FROM min(least(expires_at, coalesce(revoke_due_at, expires_at))) - now()) * 1000)::float8 \
              FROM access_requests WHERE state IN ('active', 'granting')",
         )
         .fetch_one(self.pool())
