@@ -523,7 +523,10 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         }
         // The revoker knows when to wake: the nearest end is at most 1.5 s away.
         let next = store.next_due_in().await.expect("next due");
-        assert!(next.is_some_and(|d| d <= Duration::from_millis(1500)), "{next:?}");
+        assert!(
+            next.is_some_and(|d| d <= Duration::from_millis(1500)),
+            "{next:?}"
+        );
         // Two revokers' passes also race directly, lock or no lock.
         let dir = common::scratch_dir("race-");
         let path = dir.path().join("kubeconfig");
@@ -546,7 +549,7 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
                 let deadline = Instant::now() + Duration::from_secs(4);
                 let mut ended = 0;
                 while Instant::now() < deadline {
-                    ended += revoker.pass().await.expect("pass");
+                    ended += revoker.pass().await.expect("pass").ended;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 ended

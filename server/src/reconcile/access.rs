@@ -165,6 +165,15 @@ pub async fn revoke(
     Ok(ended.map(|(_, delay)| delay))
 }
 
+/// What one pass of the revoker did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Grants it ended (those another replica ended first are not counted).
+    pub ended: usize,
+    /// Grants it could not end or finish; they are retried after a poll.
+    pub failed: usize,
+}
+
 pub struct Revoker {
     store: Store,
     cluster: Cluster,
@@ -193,15 +202,21 @@ impl Revoker {
             };
             tracing::info!("JIT revoker holds its lock");
             while lead.still_held().await {
-                if let Err(err) = self.pass().await {
-                    tracing::warn!(error = %err, "JIT revoker pass failed");
-                }
+                let failed = match self.pass().await {
+                    Ok(report) => report.failed > 0,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "JIT revoker pass failed");
+                        true
+                    }
+                };
                 // Wake when the next grant falls due, if that is before the next poll; the
                 // poll still bounds the wait for grants other replicas make meanwhile.
-                // Something due right after a pass failed to end: wait a whole poll then.
+                // After a failure, a whole poll (the cluster may be down); otherwise until the
+                // next grant is due, at once if one fell due during the pass.
                 let next = match self.store.next_due_in().await {
-                    Ok(Some(due)) if !due.is_zero() => (due + DUE_MARGIN).min(self.poll),
-                    Ok(_) => self.poll,
+                    _ if failed => self.poll,
+                    Ok(Some(due)) => (due + DUE_MARGIN).min(self.poll),
+                    Ok(None) => self.poll,
                     Err(err) => {
                         tracing::warn!(error = %err, "JIT revoker cannot tell when the next grant is due");
                         self.poll
@@ -212,20 +227,22 @@ impl Revoker {
         }
     }
 
-    /// One pass; how many grants it ended. Public so tests can drive it.
-    pub async fn pass(&self) -> Result<usize, GrantError> {
-        let mut ended = 0;
+    /// One pass: what it ended and what failed. Public so tests can drive it.
+    pub async fn pass(&self) -> Result<PassReport, GrantError> {
+        let mut report = PassReport::default();
         for row in self.store.due_revocations().await? {
             match revoke(&self.store, &self.cluster, &row).await {
-                Ok(Some(_)) => ended += 1,
+                Ok(Some(_)) => report.ended += 1,
                 Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(request = %row.id, error = %err, "revoking failed; retrying")
+                    report.failed += 1;
+                    tracing::warn!(request = %row.id, error = %err, "revoking failed; retrying");
                 }
             }
         }
         for row in self.store.stuck_grants(STUCK_AFTER_SECS).await? {
             if let Err(err) = grant(&self.store, &self.cluster, &row.id).await {
+                report.failed += 1;
                 tracing::warn!(request = %row.id, error = %err, "finishing a grant failed; retrying");
             }
         }
@@ -245,6 +262,6 @@ impl Revoker {
                 outcome: "success".to_owned(),
             })
             .await?;
-        Ok(ended)
+        Ok(report)
     }
 }
