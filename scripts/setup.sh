@@ -17,11 +17,17 @@ if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 # kubectl for the sandbox conformance tests. Machines of this kind ship one (the `kubectl`
 # package, which conflicts with Debian's); Debian's `kubernetes-client` fills in elsewhere.
 if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
+# Prometheus and promtool: the history-backfill test serves a TSDB it builds itself.
+if ! command -v promtool >/dev/null 2>&1; then missing+=(prometheus); fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The package starts a system-wide cluster on port 5432; Berth never uses it.
+  # Nor the system-wide Prometheus the prometheus package may start: stop it.
+  if command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
 fi
 
 # --- Rust: the WebAssembly target and the wasm-bindgen CLI that matches Cargo.lock ------------

@@ -43,6 +43,8 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub usage: UsageConfig,
     pub access: AccessConfig,
+    /// History from Prometheus for the hours the sampler never saw; `None` when not set.
+    pub prometheus: Option<PrometheusConfig>,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
@@ -89,6 +91,16 @@ pub struct UsageConfig {
     pub unused_scan: Duration,
     /// Days an object must exist before the scan may call it unused.
     pub unused_grace_days: f64,
+}
+
+/// Where older usage history comes from.
+#[derive(Clone, Debug)]
+pub struct PrometheusConfig {
+    pub url: String,
+    /// How far back to read before the sampler's first hour.
+    pub backfill_days: i64,
+    /// Seconds between points read (the sampler's view of an hour).
+    pub step_secs: i64,
 }
 
 /// Just-in-time access.
@@ -204,7 +216,17 @@ struct RawConfig {
     #[serde(default)]
     access: RawAccess,
     #[serde(default)]
+    prometheus: RawPrometheus,
+    #[serde(default)]
     oidc: RawOidc,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrometheus {
+    url: Option<String>,
+    backfill_days: Option<i64>,
+    step_secs: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -334,6 +356,7 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ),
     ("BERTH_USAGE_BUDGET_WEBHOOK_URL", "usage.budget_webhook_url"),
     ("BERTH_ACCESS_WEBHOOK_URL", "access.webhook_url"),
+    ("BERTH_PROMETHEUS_URL", "prometheus.url"),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
     ("BERTH_OIDC_CLIENT_SECRET", "oidc.client_secret"),
@@ -472,6 +495,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     if let Some(v) = env.get("BERTH_USAGE_BUDGET_WEBHOOK_URL") {
         raw.usage.budget_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
+    if let Some(v) = env.get("BERTH_PROMETHEUS_URL") {
+        raw.prometheus.url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    }
     if let Some(v) = env.get("BERTH_ACCESS_WEBHOOK_URL") {
         raw.access.webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
     }
@@ -605,6 +631,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
         usage: validate_usage(mode, raw.usage, problems),
         access: validate_access(raw.access, problems),
+        prometheus: validate_prometheus(raw.prometheus, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
     }
@@ -734,6 +761,30 @@ fn validate_usage(mode: Mode, raw: RawUsage, problems: &mut Vec<String>) -> Usag
             domain::unused::GRACE_DAYS
         },
     }
+}
+
+fn validate_prometheus(raw: RawPrometheus, problems: &mut Vec<String>) -> Option<PrometheusConfig> {
+    let url = raw.url?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        problems.push(format!("prometheus.url: {url:?} is not an http(s) URL"));
+    }
+    let days = raw.backfill_days.unwrap_or(30);
+    if !(1..=400).contains(&days) {
+        problems.push(format!(
+            "prometheus.backfill_days must be between 1 and 400, not {days}"
+        ));
+    }
+    let step = raw.step_secs.unwrap_or(300);
+    if !(15..=3600).contains(&step) {
+        problems.push(format!(
+            "prometheus.step_secs must be between 15 and 3600, not {step}"
+        ));
+    }
+    Some(PrometheusConfig {
+        url,
+        backfill_days: days.clamp(1, 400),
+        step_secs: step.clamp(15, 3600),
+    })
 }
 
 fn validate_access(raw: RawAccess, problems: &mut Vec<String>) -> AccessConfig {

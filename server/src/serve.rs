@@ -125,6 +125,26 @@ pub async fn serve_with(
         )
         .run(),
     );
+    let backfill = match &config.prometheus {
+        Some(p) => match crate::reconcile::prometheus::Prometheus::new(&p.url) {
+            Ok(prometheus) => Some(tokio::spawn(
+                crate::reconcile::prometheus::Backfill::new(
+                    services.store().clone(),
+                    prometheus,
+                    caches.clone(),
+                    config.usage.labels.clone(),
+                    p.backfill_days,
+                    p.step_secs,
+                )
+                .run(),
+            )),
+            Err(err) => {
+                tracing::warn!(error = %err, "no Prometheus client; history is not backfilled");
+                None
+            }
+        },
+        None => None,
+    };
     let budgets = config.usage.budget_webhook_url.clone().and_then(|url| {
         crate::reconcile::budget::BudgetWatch::new(
             services.store().clone(),
@@ -152,6 +172,9 @@ pub async fn serve_with(
     sampler.abort();
     unused.abort();
     revoker.abort();
+    if let Some(backfill) = backfill {
+        backfill.abort();
+    }
     if let Some(budgets) = budgets {
         budgets.abort();
     }

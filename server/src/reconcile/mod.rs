@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 pub mod access;
 pub mod budget;
 pub mod expiry;
+pub mod prometheus;
 pub mod provision;
 pub mod unused;
 pub mod usage;
@@ -25,6 +26,7 @@ pub const USAGE_LOCK: i64 = 0x6265_7274_6803;
 pub const BUDGET_LOCK: i64 = 0x6265_7274_6804;
 pub const UNUSED_LOCK: i64 = 0x6265_7274_6805;
 pub const ACCESS_LOCK: i64 = 0x6265_7274_6806;
+pub const PROMETHEUS_LOCK: i64 = 0x6265_7274_6807;
 
 /// How soon a loop tries again after a failed pass: a scan that ran before the caches were
 /// full, or while the API server blinked, should not wait a whole (ten-minute) interval.

@@ -150,6 +150,27 @@ impl Lookups {
         }
         (owner.kind.clone(), owner.name.clone())
     }
+
+    /// The workload behind an owner reference seen elsewhere (Prometheus' `kube_pod_owner`):
+    /// a ReplicaSet's Deployment — from the cluster, or for a ReplicaSet long gone, its name
+    /// without the pod-template hash — else the owner itself.
+    pub fn workload(&self, namespace: &str, kind: &str, name: &str) -> (String, String) {
+        if kind != "ReplicaSet" {
+            return (kind.to_owned(), name.to_owned());
+        }
+        if let Some(deployment) = self
+            .deployments
+            .get(&(namespace.to_owned(), name.to_owned()))
+        {
+            return ("Deployment".to_owned(), deployment.clone());
+        }
+        match name.rsplit_once('-') {
+            Some((deployment, hash)) if !deployment.is_empty() && !hash.is_empty() => {
+                ("Deployment".to_owned(), deployment.to_owned())
+            }
+            _ => (kind.to_owned(), name.to_owned()),
+        }
+    }
 }
 
 pub struct Sampler {

@@ -166,6 +166,15 @@ impl Store {
         )
     }
 
+    /// The first hour any usage was rolled up for (unix seconds), if any.
+    pub async fn first_usage_hour(&self) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT extract(epoch FROM min(hour))::int8 FROM usage_hourly")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// Imports finished hours [from, upto) of history in one transaction: the hourly rows,
     /// their daily sums, and the roll-up mark (so live sampling continues where it ends).
     pub async fn import_history(
