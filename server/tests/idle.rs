@@ -339,17 +339,39 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             .await
             .expect("statefulset");
 
+        // Services: one in front of a running pod, one in front of the Deployment at zero,
+        // one naming a host outside (no endpoints by design).
+        deployment(&admin, ns, "live", "10m", "16Mi", json!({})).await;
+        let services = Api::<k8s_openapi::api::core::v1::Service>::namespaced(admin.clone(), ns);
+        for body in [
+            json!({ "metadata": { "name": "live" }, "spec": { "selector": { "app": "live" }, "ports": [{ "port": 80 }] } }),
+            json!({ "metadata": { "name": "paused-web" }, "spec": { "selector": { "app": "paused-web" }, "ports": [{ "port": 80 }] } }),
+            json!({ "metadata": { "name": "partner" }, "spec": { "type": "ExternalName", "externalName": "api.partner.example" } }),
+        ] {
+            services
+                .create(
+                    &PostParams::default(),
+                    &serde_json::from_value(body).expect("service"),
+                )
+                .await
+                .expect("service");
+        }
+
         let dana = sign_in(&app, "demo:dana").await;
         let want = [
             "unused/ConfigMap/payments-unused/old-settings",
             "unused/Secret/payments-unused/forgotten",
             "unused/PersistentVolumeClaim/payments-unused/orphan",
             "unused/PersistentVolumeClaim/payments-unused/data-db-1",
+            "unused/Service/payments-unused/paused-web",
         ];
         let deadline = Instant::now() + Duration::from_secs(30);
         let findings = loop {
             let findings = report(&app, &dana).await;
-            if want.iter().all(|id| find(&findings, id).is_some()) {
+            // Once the live pod is ready its Service has an endpoint and drops out.
+            if want.iter().all(|id| find(&findings, id).is_some())
+                && find(&findings, "unused/Service/payments-unused/live").is_none()
+            {
                 break findings;
             }
             assert!(
@@ -365,7 +387,22 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
                 .is_some_and(|s| s.contains("left by scaling StatefulSet db down to 1")),
             "{left}"
         );
-        for kept in ["settings", "registry", "builder", "default", "data-db-0"] {
+        let dead = find(&findings, want[4]).expect("paused-web service");
+        assert!(
+            dead["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("no ready endpoints")),
+            "{dead}"
+        );
+        assert_eq!(dead["can_act"], false, "Services are advice only");
+        for kept in [
+            "settings",
+            "registry",
+            "builder",
+            "default",
+            "data-db-0",
+            "partner",
+        ] {
             assert!(
                 !findings.iter().any(|f| f["kind"] == "Unused"
                     && f["workload"]

@@ -5,6 +5,7 @@
 mod apps;
 mod batch;
 mod cluster;
+mod endpoints;
 pub mod events;
 mod pods;
 mod sets;
@@ -69,6 +70,8 @@ pub enum Target {
     Job(String, String),
     CronJob(String, String),
     Pod(String, String),
+    /// The Endpoints of a namespace's Services.
+    Endpoints(String),
     /// Pending pods may fit now (a node appeared or pods went away).
     Unscheduled,
     Csr(String),
@@ -174,6 +177,7 @@ fn targets_of(event: &Event) -> Vec<Target> {
         "Pod" => {
             by_owner(&mut out);
             out.push(Target::Quota(ns.clone()));
+            out.push(Target::Endpoints(ns.clone()));
             if event.kind == crate::store::EventType::Deleted {
                 out.push(Target::Unscheduled);
             } else {
@@ -184,7 +188,11 @@ fn targets_of(event: &Event) -> Vec<Target> {
             out.push(Target::Unscheduled);
             out.extend(all_daemonsets_marker());
         }
-        "ResourceQuota" | "PersistentVolumeClaim" | "Service" | "ConfigMap" | "Secret" => {
+        "Service" => {
+            out.push(Target::Endpoints(ns.clone()));
+            out.push(Target::Quota(ns));
+        }
+        "ResourceQuota" | "PersistentVolumeClaim" | "ConfigMap" | "Secret" => {
             out.push(Target::Quota(ns))
         }
         "CertificateSigningRequest" => out.push(Target::Csr(name)),
@@ -210,6 +218,7 @@ fn everything(store: &Store) -> BTreeSet<Target> {
         };
         for (_, name) in keys("namespaces") {
             out.insert(Target::Namespace(name.clone()));
+            out.insert(Target::Endpoints(name.clone()));
             out.insert(Target::Quota(name));
         }
         for (ns, name) in keys("deployments") {
@@ -334,6 +343,7 @@ fn reconcile(ctx: &mut Context<'_>, target: &Target) {
         Target::Job(ns, name) => batch::job(ctx, ns, name),
         Target::CronJob(ns, name) => batch::cronjob(ctx, ns, name),
         Target::Pod(ns, name) => pods::pod(ctx, ns, name),
+        Target::Endpoints(ns) => endpoints::namespace(ctx, ns),
         Target::Unscheduled => pods::schedule_pending(ctx),
     };
     if let Err(err) = result {

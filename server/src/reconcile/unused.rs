@@ -1,18 +1,21 @@
 //! The unused-object scan: every interval it lists what the watch caches do not hold
-//! (ConfigMaps, Secrets, ServiceAccounts, Ingresses, volumes, Jobs, CronJobs), gathers every
+//! (ConfigMaps, Secrets, ServiceAccounts, Ingresses, volumes, Jobs, CronJobs, Services and
+//! their Endpoints), gathers every
 //! reference from pod templates — of workloads at any replica count, Jobs and CronJobs — and
 //! lets the domain decide what nothing uses. The idle report reads the stored result, so no
 //! page lists the cluster. One replica scans (advisory lock).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::unused::{
-    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, StatefulClaims, TemplateRefs, Uses,
-    Volume,
+    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, ServiceInfo, StatefulClaims,
+    TemplateRefs, Uses, Volume,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PodSpec, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, PersistentVolume, PodSpec, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, ListParams};
@@ -379,6 +382,52 @@ impl UnusedScan {
             })
             .collect();
         found.extend(unused::long_history_cron_jobs(&histories));
+
+        // Services routing to nothing: ready addresses in their Endpoints.
+        let services: Vec<Service> = self.all().await?;
+        let endpoints: Vec<Endpoints> = self.all().await?;
+        let ready: HashMap<(String, String), u32> = endpoints
+            .iter()
+            .map(|e| {
+                let count: usize = e
+                    .subsets
+                    .iter()
+                    .flatten()
+                    .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+                    .sum();
+                (
+                    (
+                        e.metadata.namespace.clone().unwrap_or_default(),
+                        e.metadata.name.clone().unwrap_or_default(),
+                    ),
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                )
+            })
+            .collect();
+        let infos: Vec<ServiceInfo> = services
+            .iter()
+            .map(|s| {
+                let namespace = s.metadata.namespace.clone().unwrap_or_default();
+                let name = s.metadata.name.clone().unwrap_or_default();
+                ServiceInfo {
+                    ready_endpoints: ready
+                        .get(&(namespace.clone(), name.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                    service_type: s
+                        .spec
+                        .as_ref()
+                        .and_then(|spec| spec.type_.clone())
+                        .unwrap_or_else(|| "ClusterIP".to_owned()),
+                    age_days: age(&s.metadata, now),
+                    namespace,
+                    name,
+                }
+            })
+            // The API server's own Service has hand-kept endpoints outside any team.
+            .filter(|i| !(i.namespace == "default" && i.name == "kubernetes"))
+            .collect();
+        found.extend(unused::services_without_endpoints(&infos, self.grace_days));
         // One row per object, whatever rules name it.
         let unique: BTreeMap<(String, String, String), domain::unused::Unused> = found
             .into_iter()
