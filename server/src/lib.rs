@@ -8,6 +8,7 @@ pub mod demo;
 pub mod demo_history;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod reconcile;
 pub mod sandbox_cmd;
 pub mod serve;

@@ -177,6 +177,23 @@ impl Caches {
 
     /// Stops the watches (when the server stops) and ends every live stream, so a graceful
     /// shutdown is not held open by browsers listening.
+    /// How many objects each cache holds, for `/metrics`.
+    pub fn sizes(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("namespaces", self.namespaces.state().len()),
+            ("resourcequotas", self.quotas.state().len()),
+            ("limitranges", self.limit_ranges.state().len()),
+            ("pods", self.pods.state().len()),
+            ("nodes", self.nodes.state().len()),
+            ("deployments", self.deployments.state().len()),
+            ("replicasets", self.replica_sets.state().len()),
+            ("statefulsets", self.stateful_sets.state().len()),
+            ("daemonsets", self.daemon_sets.state().len()),
+            ("poddisruptionbudgets", self.pdbs.state().len()),
+            ("persistentvolumeclaims", self.claims.state().len()),
+        ]
+    }
+
     pub fn stop(&self) {
         for task in self.tasks.iter() {
             task.abort();

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod health;
 mod kubeconfig;
+mod metrics;
 mod middleware;
 mod oidc;
 mod tokens;
@@ -64,6 +65,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/auth/signout", post(auth::sign_out))
         .route("/api/v1/me", get(auth::me))
         .route("/auth/oidc/login", get(oidc::login))
@@ -102,7 +104,9 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::load_session,
-        ));
+        ))
+        // Outermost of the per-route layers, where the matched route is known.
+        .layer(axum::middleware::from_fn(metrics::count));
     middleware::apply(router, http).with_state(state)
 }
 

@@ -160,6 +160,7 @@ pub async fn revoke(
         })
         .await?;
     if let Some((state, delay)) = ended {
+        crate::metrics::revoke_delay(delay);
         tracing::info!(request = %row.id, state = state.as_str(), delay_ms = delay, "access grant ended");
     }
     Ok(ended.map(|(_, delay)| delay))
@@ -209,6 +210,7 @@ impl Revoker {
                         true
                     }
                 };
+                crate::metrics::loop_pass("jit_revoker", !failed);
                 // Wake when the next grant falls due, if that is before the next poll; the
                 // poll still bounds the wait for grants other replicas make meanwhile.
                 // After a failure, a whole poll (the cluster may be down); otherwise until the

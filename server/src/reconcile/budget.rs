@@ -60,6 +60,7 @@ impl BudgetWatch {
                 if let Err(err) = &result {
                     tracing::warn!(error = %err, "budget check failed");
                 }
+                crate::metrics::loop_pass("budget_watch", result.is_ok());
                 tokio::time::sleep(super::next_pass(result.is_ok(), self.interval)).await;
             }
         }

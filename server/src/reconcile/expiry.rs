@@ -76,9 +76,11 @@ impl Expirer {
             };
             let mut warn_after = tokio::time::Instant::now();
             while lead.still_held().await {
-                if let Err(err) = self.pass().await {
+                let result = self.pass().await;
+                if let Err(err) = &result {
                     tracing::warn!(error = %err, "expiry pass failed");
                 }
+                crate::metrics::loop_pass("expiry", result.is_ok());
                 if tokio::time::Instant::now() >= warn_after
                     && let Err(err) = self.send_warnings().await
                 {

@@ -206,7 +206,9 @@ impl Backfill {
         };
         while lead.still_held().await {
             let now = jiff::Timestamp::now().as_second();
-            match self.pass(now).await {
+            let result = self.pass(now).await;
+            crate::metrics::loop_pass("prometheus_backfill", result.is_ok());
+            match result {
                 Ok(hours) => {
                     tracing::info!(container_hours = hours, "history read from Prometheus");
                     return;

@@ -59,9 +59,11 @@ impl Provisioner {
                 };
             tracing::info!("provisioner holds its lock");
             while lead.still_held().await {
-                if let Err(err) = self.pass().await {
+                let result = self.pass().await;
+                if let Err(err) = &result {
                     tracing::warn!(error = %err, "provisioning pass failed");
                 }
+                crate::metrics::loop_pass("provisioner", result.is_ok());
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(self.interval) => {}

@@ -143,6 +143,7 @@ impl UnusedScan {
                 if let Err(err) = &result {
                     tracing::warn!(error = %err, "unused scan failed");
                 }
+                crate::metrics::loop_pass("unused_scan", result.is_ok());
                 tokio::time::sleep(super::next_pass(result.is_ok(), self.interval)).await;
             }
         }

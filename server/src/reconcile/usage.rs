@@ -241,6 +241,7 @@ impl Sampler {
                 let worked = match self.sample_once().await {
                     Ok(report) => {
                         tracing::debug!(?report, "usage sampled");
+                        crate::metrics::sampler_rows(report.containers);
                         true
                     }
                     Err(err) => {
@@ -248,6 +249,7 @@ impl Sampler {
                         false
                     }
                 };
+                crate::metrics::loop_pass("sampler", worked);
                 tokio::time::sleep(super::next_pass(worked, interval)).await;
             }
         }

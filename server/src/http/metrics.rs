@@ -1,0 +1,40 @@
+//! `GET /metrics` (Prometheus text format) and the layer that counts every request by the
+//! route it matched (its template, so label values stay few).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let sizes = state.services.caches().sizes();
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(&sizes),
+    )
+        .into_response()
+}
+
+pub async fn count(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || "(static or unmatched)".to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http_request(
+        &route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
