@@ -28,6 +28,9 @@ pub const UNUSED_LOCK: i64 = 0x6265_7274_6805;
 pub const ACCESS_LOCK: i64 = 0x6265_7274_6806;
 pub const PROMETHEUS_LOCK: i64 = 0x6265_7274_6807;
 
+/// How often a standby replica asks for a loop's lock.
+pub const TAKEOVER_POLL: Duration = Duration::from_secs(5);
+
 /// How soon a loop tries again after a failed pass: a scan that ran before the caches were
 /// full, or while the API server blinked, should not wait a whole (ten-minute) interval.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
@@ -49,7 +52,8 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    /// Waits until this process holds `key`, checking every `poll`.
+    /// Waits until this process holds `key`, checking every `poll` (at most every
+    /// [`TAKEOVER_POLL`], so a standby takes over soon whatever its loop's interval).
     pub async fn acquire(
         store: &Store,
         key: i64,
@@ -66,7 +70,7 @@ impl Leadership {
                 return Ok(Leadership { conn });
             }
             let _ = conn.close().await;
-            tokio::time::sleep(poll).await;
+            tokio::time::sleep(poll.min(TAKEOVER_POLL)).await;
         }
     }
 
