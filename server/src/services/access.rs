@@ -153,10 +153,10 @@ impl Services {
             .store()
             .access_requests(AccessFilter::RequestedBy(&user.id), LIST_LIMIT)
             .await?;
-        let mut mine = Vec::with_capacity(mine_rows.len());
-        for row in &mine_rows {
-            mine.push(self.access_view(user, &self.with_reviews(row).await?));
-        }
+        let mine = mine_rows
+            .iter()
+            .map(|row| self.access_view(user, row))
+            .collect();
         let (mut queue, mut active) = (Vec::new(), Vec::new());
         if reviewer(user) {
             for row in self
@@ -175,7 +175,7 @@ impl Services {
                 if !wanted {
                     continue;
                 }
-                let view = self.access_view(user, &self.with_reviews(row).await?);
+                let view = self.access_view(user, row);
                 if row.state == State::Pending {
                     queue.push(view);
                 } else {
@@ -191,22 +191,6 @@ impl Services {
             reviewer: reviewer(user),
             admin: admin(user),
         })
-    }
-
-    async fn with_reviews(&self, row: &AccessRow) -> Result<AccessRow, ServiceError> {
-        if row.reviews.is_empty()
-            && row.state != State::Pending
-            && row.state != State::Denied
-            && !row.break_glass
-        {
-            // Reviews only matter on lists while a request is open or needs sign-off.
-            return Ok(row.clone());
-        }
-        Ok(self
-            .store()
-            .access_request(&row.id)
-            .await?
-            .unwrap_or_else(|| row.clone()))
     }
 
     /// A request's page: the request and its own audit trail.

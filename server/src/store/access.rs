@@ -142,6 +142,16 @@ pub struct NewReview<'a> {
     pub final_approval: bool,
 }
 
+fn review_from_row(r: &PgRow) -> Result<ReviewRow, sqlx::Error> {
+    Ok(ReviewRow {
+        reviewer_id: r.try_get("reviewer_id")?,
+        reviewer_name: r.try_get("reviewer_name")?,
+        approved: r.try_get("approved")?,
+        comment: r.try_get("comment")?,
+        at: r.try_get("at")?,
+    })
+}
+
 /// Which requests a list shows.
 pub enum AccessFilter<'a> {
     /// Those one user asked for.
@@ -247,20 +257,12 @@ impl Store {
         .await?;
         request.reviews = reviews
             .iter()
-            .map(|r| {
-                Ok(ReviewRow {
-                    reviewer_id: r.try_get("reviewer_id")?,
-                    reviewer_name: r.try_get("reviewer_name")?,
-                    approved: r.try_get("approved")?,
-                    comment: r.try_get("comment")?,
-                    at: r.try_get("at")?,
-                })
-            })
+            .map(review_from_row)
             .collect::<Result<_, sqlx::Error>>()?;
         Ok(Some(request))
     }
 
-    /// Requests newest first (open ones before ended ones), without their reviews.
+    /// Requests newest first (open ones before ended ones), with their reviews.
     pub async fn access_requests(
         &self,
         filter: AccessFilter<'_>,
@@ -280,7 +282,29 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(from_row).collect()
+        let mut requests: Vec<AccessRow> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        // Every listed request's reviews in one query.
+        let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+        let reviews = sqlx::query(&format!(
+            "SELECT request_id, reviewer_id, reviewer_name, approved, comment, {} AS at \
+             FROM access_reviews WHERE request_id = ANY($1) ORDER BY at",
+            utc("at")
+        ))
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await?;
+        let mut by_request: std::collections::HashMap<String, Vec<ReviewRow>> =
+            std::collections::HashMap::new();
+        for r in &reviews {
+            by_request
+                .entry(r.try_get("request_id")?)
+                .or_default()
+                .push(review_from_row(r)?);
+        }
+        for request in &mut requests {
+            request.reviews = by_request.remove(&request.id).unwrap_or_default();
+        }
+        Ok(requests)
     }
 
     /// Records a review. If the request moved since the reviewer's decision was made
