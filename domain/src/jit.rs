@@ -419,6 +419,24 @@ pub fn check(draft: &Draft, policy: &[Rule]) -> Result<Checked, Vec<String>> {
     }
 }
 
+/// A reviewer's, revoker's or signer's comment, trimmed: plain text of at most
+/// [`MAX_COMMENT`] characters; `required` is the message when it may not be empty.
+pub fn check_comment(text: &str, required: Option<&str>) -> Result<String, String> {
+    let comment = text.trim();
+    if has_markup(comment) {
+        return Err("the comment may not contain markup (< or >)".to_owned());
+    }
+    if comment.chars().count() > MAX_COMMENT {
+        return Err(format!(
+            "the comment is limited to {MAX_COMMENT} characters"
+        ));
+    }
+    match required {
+        Some(why) if comment.is_empty() => Err(why.to_owned()),
+        _ => Ok(comment.to_owned()),
+    }
+}
+
 pub fn describe_minutes(m: u32) -> String {
     match (m / 60, m % 60) {
         (0, m) => format!("{m} min"),
@@ -865,6 +883,23 @@ mod tests {
         let problems = check_policy(&[bad]).expect_err("refused");
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(check_policy(&[]).is_err());
+    }
+
+    #[test]
+    fn comments_are_plain_short_and_present_when_required() {
+        assert_eq!(check_comment("  ok  ", None), Ok("ok".to_owned()));
+        assert_eq!(check_comment("", None), Ok(String::new()));
+        assert_eq!(
+            check_comment(" ", Some("say why")),
+            Err("say why".to_owned())
+        );
+        assert!(
+            check_comment("<b>", None)
+                .expect_err("markup")
+                .contains("markup")
+        );
+        assert!(check_comment(&"x".repeat(MAX_COMMENT + 1), None).is_err());
+        assert!(check_comment(&"x".repeat(MAX_COMMENT), None).is_ok());
     }
 
     #[test]

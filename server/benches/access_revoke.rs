@@ -17,7 +17,6 @@ use server::config::{Config, Mode};
 use server::reconcile::access::Revoker;
 use server::services::Services;
 use server::store::Store;
-use server::store::local_postgres::{Durability, PgBinaries};
 
 mod common;
 use common::{arg, percentile};
@@ -48,20 +47,7 @@ fn ms(samples: &[f64], p: f64) -> f64 {
 async fn run() -> Result<(), String> {
     let grants = arg("BENCH_GRANTS", 100);
     let early = arg("BENCH_EARLY", 20);
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-access-pg");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
-    binaries
-        .init(&dir.join("data"), Durability::Fast)
-        .map_err(|e| e.to_string())?;
-    let pg = binaries
-        .start(
-            &dir.join("data"),
-            &dir.join("postgres.log"),
-            Durability::Fast,
-        )
-        .map_err(|e| e.to_string())?;
+    let (pg, dir) = common::fast_postgres("bench-access-pg")?;
     let sandbox = Sandbox::start(SandboxOptions::default())
         .await
         .map_err(|e| e.to_string())?;

@@ -17,7 +17,6 @@ use server::config::{Config, Mode};
 use server::reconcile::usage::Sampler;
 use server::services::Services;
 use server::store::Store;
-use server::store::local_postgres::{Durability, PgBinaries};
 
 mod common;
 use common::{arg, percentile};
@@ -60,20 +59,7 @@ async fn run() -> Result<(), String> {
         "cost over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods"
     );
 
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-cost-pg");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
-    binaries
-        .init(&dir.join("data"), Durability::Fast)
-        .map_err(|e| e.to_string())?;
-    let pg = binaries
-        .start(
-            &dir.join("data"),
-            &dir.join("postgres.log"),
-            Durability::Fast,
-        )
-        .map_err(|e| e.to_string())?;
+    let (pg, dir) = common::fast_postgres("bench-cost-pg")?;
     let sandbox = Sandbox::start(SandboxOptions {
         scenario: Some(Scenario::large(namespaces, deployments, pods)),
         ..SandboxOptions::default()

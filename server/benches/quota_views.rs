@@ -13,7 +13,6 @@ use sandbox::scenario::Scenario;
 use sandbox::{Sandbox, SandboxOptions};
 use server::config::{Config, Mode};
 use server::store::Store;
-use server::store::local_postgres::{Durability, PgBinaries};
 
 mod common;
 use common::{arg, percentile, rss_mib, time};
@@ -35,21 +34,7 @@ async fn run() -> Result<(), String> {
         "quota views over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods; {rounds} rounds each"
     );
 
-    let dir = // Cargo's scratch space for benches, inside the target directory (never the source tree).
-        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-quota-pg");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
-    binaries
-        .init(&dir.join("data"), Durability::Fast)
-        .map_err(|e| e.to_string())?;
-    let pg = binaries
-        .start(
-            &dir.join("data"),
-            &dir.join("postgres.log"),
-            Durability::Fast,
-        )
-        .map_err(|e| e.to_string())?;
+    let (pg, dir) = common::fast_postgres("bench-quota-pg")?;
 
     let started = Instant::now();
     let sandbox = Sandbox::start(SandboxOptions {

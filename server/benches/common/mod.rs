@@ -49,3 +49,33 @@ where
     }
     Ok((samples, size))
 }
+
+/// A fresh Postgres for a benchmark, in Cargo's scratch space inside the target directory
+/// (never the source tree), without fsync: figures measure Berth, not the disk. Its
+/// directory, for other scratch files, comes back with it.
+pub fn fast_postgres(
+    name: &str,
+) -> Result<
+    (
+        server::store::local_postgres::LocalPostgres,
+        std::path::PathBuf,
+    ),
+    String,
+> {
+    use server::store::local_postgres::{Durability, PgBinaries};
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let binaries = PgBinaries::locate().map_err(|e| e.to_string())?;
+    binaries
+        .init(&dir.join("data"), Durability::Fast)
+        .map_err(|e| e.to_string())?;
+    let pg = binaries
+        .start(
+            &dir.join("data"),
+            &dir.join("postgres.log"),
+            Durability::Fast,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok((pg, dir))
+}

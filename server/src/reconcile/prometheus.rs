@@ -262,6 +262,8 @@ impl Backfill {
                 .await?;
         let pods = q("max by (namespace, pod, uid, node) (kube_pod_info)").await?;
         let owners = q("max by (namespace, pod, owner_kind, owner_name) (kube_pod_owner)").await?;
+        // Optional: kube-state-metrics exports pod labels only when allowed to; without them
+        // the report just cannot group these hours by label.
         let pod_labels = q("max by (namespace, pod) (kube_pod_labels)")
             .await
             .unwrap_or_default();

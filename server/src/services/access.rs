@@ -193,17 +193,40 @@ impl Services {
         })
     }
 
+    async fn find_access(&self, id: &str) -> Result<AccessRow, ServiceError> {
+        self.store()
+            .access_request(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))
+    }
+
+    /// A refusal (bad input, not allowed, too late) is audited against the request; other
+    /// errors pass as they are.
+    async fn audited<T>(
+        &self,
+        result: Result<T, ServiceError>,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: &str,
+        action: &str,
+    ) -> Result<T, ServiceError> {
+        match result {
+            Err(
+                err @ (ServiceError::BadInput(_)
+                | ServiceError::Forbidden(_)
+                | ServiceError::Conflict(_)),
+            ) => Err(self.refused(user, origin, id, action, err).await),
+            other => other,
+        }
+    }
+
     /// A request's page: the request and its own audit trail.
     pub async fn access_detail(
         &self,
         user: &CurrentUser,
         id: &str,
     ) -> Result<AccessDetail, ServiceError> {
-        let row = self
-            .store()
-            .access_request(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))?;
+        let row = self.find_access(id).await?;
         if let Decision::Deny(why) = decide(
             &user.actor(),
             Action::ViewAccessRequest,
@@ -244,17 +267,9 @@ impl Services {
         extends: Option<String>,
     ) -> Result<AccessView, ServiceError> {
         let attempt = extends.clone().unwrap_or_default();
-        match self.file_request(user, origin, draft, extends).await {
-            Ok(view) => Ok(view),
-            Err(
-                err @ (ServiceError::BadInput(_)
-                | ServiceError::Forbidden(_)
-                | ServiceError::Conflict(_)),
-            ) => Err(self
-                .refused(user, origin, &attempt, "access.request", err)
-                .await),
-            Err(err) => Err(err),
-        }
+        let result = self.file_request(user, origin, draft, extends).await;
+        self.audited(result, user, origin, &attempt, "access.request")
+            .await
     }
 
     async fn file_request(
@@ -425,15 +440,8 @@ impl Services {
         } else {
             "access.deny"
         };
-        match self.record_review(user, origin, id, approve, comment).await {
-            Ok(view) => Ok(view),
-            Err(
-                err @ (ServiceError::BadInput(_)
-                | ServiceError::Forbidden(_)
-                | ServiceError::Conflict(_)),
-            ) => Err(self.refused(user, origin, id, action, err).await),
-            Err(err) => Err(err),
-        }
+        let result = self.record_review(user, origin, id, approve, comment).await;
+        self.audited(result, user, origin, id, action).await
     }
 
     async fn record_review(
@@ -444,26 +452,10 @@ impl Services {
         approve: bool,
         comment: &str,
     ) -> Result<AccessView, ServiceError> {
-        let comment = comment.trim();
-        if comment.contains('<') || comment.contains('>') {
-            return Err(ServiceError::BadInput(
-                "the comment may not contain markup (< or >)".to_owned(),
-            ));
-        }
-        if comment.chars().count() > jit::MAX_COMMENT {
-            return Err(ServiceError::BadInput(format!(
-                "the comment is limited to {} characters",
-                jit::MAX_COMMENT
-            )));
-        }
-        if !approve && comment.is_empty() {
-            return Err(ServiceError::BadInput("say why you deny it".to_owned()));
-        }
-        let row = self
-            .store()
-            .access_request(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))?;
+        let denial = (!approve).then_some("say why you deny it");
+        let comment = jit::check_comment(comment, denial).map_err(ServiceError::BadInput)?;
+        let comment = comment.as_str();
+        let row = self.find_access(id).await?;
         let approved_by: Vec<String> = row
             .reviews
             .iter()
@@ -524,15 +516,9 @@ impl Services {
         id: &str,
         comment: &str,
     ) -> Result<AccessView, ServiceError> {
-        match self.end_early(user, origin, id, comment).await {
-            Ok(view) => Ok(view),
-            Err(
-                err @ (ServiceError::BadInput(_)
-                | ServiceError::Forbidden(_)
-                | ServiceError::Conflict(_)),
-            ) => Err(self.refused(user, origin, id, "access.revoke", err).await),
-            Err(err) => Err(err),
-        }
+        let result = self.end_early(user, origin, id, comment).await;
+        self.audited(result, user, origin, id, "access.revoke")
+            .await
     }
 
     async fn end_early(
@@ -542,21 +528,9 @@ impl Services {
         id: &str,
         comment: &str,
     ) -> Result<AccessView, ServiceError> {
-        let comment = comment.trim();
-        if comment.contains('<')
-            || comment.contains('>')
-            || comment.chars().count() > jit::MAX_COMMENT
-        {
-            return Err(ServiceError::BadInput(format!(
-                "the comment may not contain markup and is limited to {} characters",
-                jit::MAX_COMMENT
-            )));
-        }
-        let row = self
-            .store()
-            .access_request(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))?;
+        let comment = jit::check_comment(comment, None).map_err(ServiceError::BadInput)?;
+        let comment = comment.as_str();
+        let row = self.find_access(id).await?;
         if let Decision::Deny(why) = decide(
             &user.actor(),
             Action::RevokeAccess,
@@ -624,11 +598,7 @@ impl Services {
         id: &str,
         comment: &str,
     ) -> Result<AccessView, ServiceError> {
-        let row = self
-            .store()
-            .access_request(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))?;
+        let row = self.find_access(id).await?;
         let view = self.access_view(user, &row);
         if !view.can_sign_off {
             let why = if row.requester_id == user.id {
@@ -648,24 +618,21 @@ impl Services {
                 )
                 .await);
         }
-        let comment = comment.trim();
-        if comment.is_empty()
-            || comment.contains('<')
-            || comment.contains('>')
-            || comment.chars().count() > jit::MAX_COMMENT
-        {
-            return Err(self
-                .refused(
-                    user,
-                    origin,
-                    id,
-                    "access.sign_off",
-                    ServiceError::BadInput(
-                        "say what you checked (plain text, up to 500 characters)".to_owned(),
-                    ),
-                )
-                .await);
-        }
+        let comment = match jit::check_comment(comment, Some("say what you checked")) {
+            Ok(c) => c,
+            Err(why) => {
+                return Err(self
+                    .refused(
+                        user,
+                        origin,
+                        id,
+                        "access.sign_off",
+                        ServiceError::BadInput(why),
+                    )
+                    .await);
+            }
+        };
+        let comment = comment.as_str();
         let mut e = about(user, origin, id, "access.sign_off", "success");
         e.after = Some(json!({ "comment": comment }));
         self.store()
@@ -683,11 +650,7 @@ impl Services {
         origin: &RequestOrigin,
         id: &str,
     ) -> Result<KubeconfigFile, ServiceError> {
-        let row = self
-            .store()
-            .access_request(id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("no access request {id}")))?;
+        let row = self.find_access(id).await?;
         if row.requester_id != user.id {
             return Err(self
                 .refused(

@@ -381,43 +381,28 @@ impl Store {
 
     /// A break-glass request approved by its own requester: straight to `granting`, flagged.
     pub async fn self_approve_access(&self, id: &str, event: &NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE access_requests SET {GRANT_STARTS} \
              WHERE id = $1 AND state = 'pending' AND break_glass"
-        ))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
+        );
+        let approve = sqlx::query(&sql).bind(id);
+        if !self.guarded_change(approve, event).await? {
             return Err(StoreError::Conflict(format!(
                 "request {id} is no longer pending"
             )));
         }
-        super::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// The bindings exist. `false` when it was no longer `granting` (another replica finished
     /// it, or it was revoked meanwhile).
     pub async fn activate_access(&self, id: &str, event: &NewEvent) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let activate = sqlx::query(
             "UPDATE access_requests SET state = 'active' \
              WHERE id = $1 AND state = 'granting' AND revoke_due_at IS NULL AND expires_at > now()",
         )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
-            return Ok(false);
-        }
-        super::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(id);
+        self.guarded_change(activate, event).await
     }
 
     /// Marks an active grant for revocation now (the revoker and the caller both act on it).
@@ -429,24 +414,15 @@ impl Store {
         comment: &str,
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let mark = sqlx::query(
             "UPDATE access_requests SET revoke_due_at = coalesce(revoke_due_at, now()), \
                ended_by = coalesce(ended_by, $2), end_comment = coalesce(end_comment, $3) \
              WHERE id = $1 AND state IN ('active', 'granting')",
         )
         .bind(id)
         .bind(by)
-        .bind(comment)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
-            return Ok(false);
-        }
-        super::audit::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(comment);
+        self.guarded_change(mark, event).await
     }
 
     /// Ids of every grant that is active or being granted (for "revoke all").
@@ -572,25 +548,35 @@ impl Store {
         comment: &str,
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let done = sqlx::query(
+        let sign = sqlx::query(
             "UPDATE access_requests SET signed_off_by = $2, signed_off_at = now(), signoff_comment = $3 \
              WHERE id = $1 AND break_glass AND signed_off_by IS NULL AND state <> 'pending'",
         )
         .bind(id)
         .bind(by)
-        .bind(comment)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if done != 1 {
+        .bind(comment);
+        if !self.guarded_change(sign, event).await? {
             return Err(StoreError::Conflict(format!(
                 "request {id} has no open break-glass review"
             )));
         }
+        Ok(())
+    }
+
+    /// Runs a state change its WHERE clause guards and, when it changed the row, appends its
+    /// audit event in the same transaction. Whether it changed.
+    async fn guarded_change(
+        &self,
+        change: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        if change.execute(&mut *tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
         super::audit::append(&mut tx, event).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Revocation delays (ms) of every grant ended so far, for the figures.
