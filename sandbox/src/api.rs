@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::escalation;
 use crate::patch;
 use crate::pki::Authority;
 use crate::rbac::{self, Identity, Policy};
@@ -384,6 +385,20 @@ async fn resource(
     };
     let name = res.name.as_deref().unwrap_or_default();
     let store = &state.store;
+    if matches!(res.verb.as_str(), "create" | "update" | "patch") {
+        let written = parse_object(headers, &body).ok();
+        let stored = res
+            .name
+            .as_ref()
+            .and_then(|_| store.get(rt, &ns, name).ok());
+        escalation::check(
+            &|namespace| policy_for(store, namespace),
+            identity,
+            res,
+            written.as_ref(),
+            stored.as_ref(),
+        )?;
+    }
     match res.verb.as_str() {
         "get" => Ok(json_response(StatusCode::OK, &store.get(rt, &ns, name)?)),
         "list" => list(store, rt, res, query),

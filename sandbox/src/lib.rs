@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod api;
 pub mod controllers;
+pub mod escalation;
 pub mod metrics;
 pub mod patch;
 pub mod pki;

@@ -860,3 +860,168 @@ async fn subject_access_review_answers_for_another_user() {
         .expect("review");
     assert_eq!(delete.status.map(|s| s.allowed), Some(false));
 }
+
+/// Someone allowed to write bindings still cannot hand out what they do not hold: binding a
+/// role takes `bind` on it (or every permission in it), approving a CSR `approve` on its signer.
+#[tokio::test]
+async fn bindings_and_approvals_cannot_escalate() {
+    let (sandbox, admin) = start().await;
+    namespace(&admin, "team-a").await;
+    let apply = |value: serde_json::Value| {
+        let admin = admin.clone();
+        async move {
+            let api: Api<kube::api::DynamicObject> = Api::all_with(
+                admin,
+                &kube::api::ApiResource::from_gvk_with_plural(
+                    &kube::api::GroupVersionKind::gvk(
+                        "rbac.authorization.k8s.io",
+                        "v1",
+                        "ClusterRole",
+                    ),
+                    "clusterroles",
+                ),
+            );
+            let object: kube::api::DynamicObject = serde_json::from_value(value).expect("object");
+            api.create(&PostParams::default(), &object)
+                .await
+                .expect("role")
+        }
+    };
+    // A binder: may write role bindings and bind `view` by name, nothing else.
+    apply(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "binder"},
+        "rules": [
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "patch"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["view"]},
+            {"apiGroups": ["certificates.k8s.io"], "resources": ["certificatesigningrequests", "certificatesigningrequests/approval"], "verbs": ["get", "update", "patch"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}
+        ]
+    }))
+    .await;
+    let crb: Api<kube::api::DynamicObject> = Api::all_with(
+        admin.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(
+                "rbac.authorization.k8s.io",
+                "v1",
+                "ClusterRoleBinding",
+            ),
+            "clusterrolebindings",
+        ),
+    );
+    let binder_binding: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "binder"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "binder"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "binder"}]
+    }))
+    .expect("binding");
+    crb.create(&PostParams::default(), &binder_binding)
+        .await
+        .expect("bind binder");
+    sandbox.add_token("binder-token", "binder", &[]);
+    let binder = Sandbox::client_for(&sandbox.kubeconfig_for_token("binder", "binder-token"))
+        .await
+        .expect("binder client");
+    let bindings: Api<RoleBinding> = Api::namespaced(binder.clone(), "team-a");
+    let binding = |name: &str, role: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "someone"}]
+        }))
+        .expect("binding")
+    };
+    // `bind` on view: allowed although the binder cannot read pods.
+    bindings
+        .create(&PostParams::default(), &binding("viewers", "view"))
+        .await
+        .expect("bind view");
+    // edit: neither `bind` nor its permissions held.
+    let err = api_error(
+        bindings
+            .create(&PostParams::default(), &binding("editors", "edit"))
+            .await,
+    );
+    assert_eq!(err.code, 403);
+    assert!(
+        err.message
+            .contains("is attempting to grant RBAC permissions not currently held"),
+        "{}",
+        err.message
+    );
+    // A role whose every permission the binder holds may be bound without `bind`.
+    apply(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "read-configmaps"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]}]
+    }))
+    .await;
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding("cm-readers", "read-configmaps"),
+        )
+        .await
+        .expect("bind what is held");
+    // Server-side apply is checked the same way.
+    let refused = bindings
+        .patch(
+            "admins",
+            &PatchParams::apply("binder"),
+            &Patch::Apply(binding("admins", "admin")),
+        )
+        .await;
+    assert_eq!(api_error(refused).code, 403);
+
+    // CSR approval needs `approve` on the signer.
+    use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+    let csrs: Api<CertificateSigningRequest> = Api::all(admin.clone());
+    let csr: CertificateSigningRequest = serde_json::from_value(json!({
+        "metadata": {"name": "someone"},
+        "spec": {
+            "request": "",
+            "signerName": "kubernetes.io/kube-apiserver-client",
+            "usages": ["client auth"]
+        }
+    }))
+    .expect("csr");
+    csrs.create(&PostParams::default(), &csr)
+        .await
+        .expect("csr");
+    let approval = json!({"status": {"conditions": [{
+        "type": "Approved", "status": "True", "reason": "Test", "message": "test",
+        "lastUpdateTime": "2026-01-01T00:00:00Z"
+    }]}});
+    let by_binder: Api<CertificateSigningRequest> = Api::all(binder.clone());
+    let err = api_error(
+        by_binder
+            .patch_approval("someone", &PatchParams::default(), &Patch::Merge(&approval))
+            .await,
+    );
+    assert_eq!(err.code, 403);
+    assert!(err.message.contains("signerName"), "{}", err.message);
+    apply(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "approver"},
+        "rules": [{"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+                   "resourceNames": ["kubernetes.io/kube-apiserver-client"]}]
+    }))
+    .await;
+    let approver_binding: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "approver"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "approver"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "binder"}]
+    }))
+    .expect("binding");
+    crb.create(&PostParams::default(), &approver_binding)
+        .await
+        .expect("bind approver");
+    by_binder
+        .patch_approval("someone", &PatchParams::default(), &Patch::Merge(&approval))
+        .await
+        .expect("approve with approve on the signer");
+    sandbox.stop().await;
+}
