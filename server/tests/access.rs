@@ -442,8 +442,8 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         config.access.revoke_poll = Duration::from_millis(200);
         let mut first = TestApp::spawn(&url, config.clone()).await;
         let cluster = first.sandbox.take().expect("sandbox");
-        let kubeconfig = cluster.admin_kubeconfig();
-        let admin = sandbox::Sandbox::client_for(&kubeconfig)
+        let kubeconfig = common::berth_kubeconfig(&cluster).await;
+        let admin = sandbox::Sandbox::client_for(&cluster.admin_kubeconfig())
             .await
             .expect("admin");
         namespace(&admin, "search-jit", "search").await;

@@ -490,7 +490,7 @@ async fn parts(
         .expect("sandbox");
     let dir = common::scratch_dir("onboarding-");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.admin_kubeconfig()).expect("kubeconfig");
+    std::fs::write(&kubeconfig, common::berth_kubeconfig(&cluster).await).expect("kubeconfig");
     let connection = server::cluster::Cluster::connect(&server::cluster::ClusterConfig {
         kubeconfig: Some(kubeconfig),
         context: None,

@@ -58,7 +58,7 @@ fn three_replicas_share_sessions_and_each_loop_runs_on_one_that_hands_over() {
         let config = test_config();
         let mut a = TestApp::spawn(&url, config.clone()).await;
         let cluster = a.sandbox.take().expect("sandbox");
-        let kubeconfig = cluster.admin_kubeconfig();
+        let kubeconfig = common::berth_kubeconfig(&cluster).await;
         // A leads everything before the others start.
         let store = Store::connect(&url, &config.database).await.expect("store");
         let before = wait_all_held(&store, Duration::from_secs(30)).await;

@@ -123,6 +123,44 @@ impl TestPostgres {
     }
 }
 
+const BERTH_TOKEN: &str = "berth-service-account-token";
+pub const BERTH_USER: &str = "system:serviceaccount:berth:berth";
+
+/// Berth's own identity in a sandbox: the chart's ServiceAccount, allowed exactly what the
+/// chart's ClusterRole (deploy/manifests/berth.yaml) grants. Every test that runs Berth this
+/// way checks that role against the calls the code really makes: a missing verb is a 403.
+pub async fn berth_kubeconfig(cluster: &sandbox::Sandbox) -> String {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+    use serde::Deserialize;
+    let text = std::fs::read_to_string(deploy::manifests_file()).expect("deploy/manifests");
+    let admin = cluster.admin_client().await.expect("admin client");
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_json::Value::deserialize(document).expect("manifest document");
+        let (kind, plural) = match value["kind"].as_str() {
+            Some("ClusterRole") => ("ClusterRole", "clusterroles"),
+            Some("ClusterRoleBinding") => ("ClusterRoleBinding", "clusterrolebindings"),
+            _ => continue,
+        };
+        let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
+        let api: Api<DynamicObject> = Api::all_with(
+            admin.clone(),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        );
+        let object: DynamicObject = serde_json::from_value(value).expect("rbac object");
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(err) => panic!("cannot create the chart's {kind}: {err}"),
+        }
+    }
+    cluster.add_token(
+        BERTH_TOKEN,
+        BERTH_USER,
+        &["system:serviceaccounts", "system:serviceaccounts:berth"],
+    );
+    cluster.kubeconfig_for_token(BERTH_USER, BERTH_TOKEN)
+}
+
 pub fn test_config() -> Config {
     let mut config = Config::load(Mode::Demo, None, &HashMap::new()).expect("demo defaults");
     // No bundle in integration tests: pages render, nothing hydrates.
@@ -147,18 +185,18 @@ impl TestApp {
         let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
             .await
             .expect("sandbox");
-        let kubeconfig = cluster.admin_kubeconfig();
+        let kubeconfig = berth_kubeconfig(&cluster).await;
         let mut app = TestApp::spawn_on(database_url, config, &kubeconfig).await;
         app.sandbox = Some(cluster);
         app
     }
 
-    /// Another Berth process: against a cluster some other app (or the test) runs, given its
-    /// admin kubeconfig.
+    /// Another Berth process: against a cluster some other app (or the test) runs, given the
+    /// kubeconfig Berth connects with (`berth_kubeconfig`).
     pub async fn spawn_on(
         database_url: &str,
         mut config: Config,
-        admin_kubeconfig: &str,
+        kubeconfig_text: &str,
     ) -> TestApp {
         let store = Store::connect(database_url, &config.database)
             .await
@@ -166,7 +204,7 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let dir = scratch_dir("app-");
         let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, admin_kubeconfig).expect("write kubeconfig");
+        std::fs::write(&kubeconfig, kubeconfig_text).expect("write kubeconfig");
         config.cluster.kubeconfig = Some(kubeconfig);
         let connection = server::cluster::Cluster::connect(&config.cluster)
             .await

@@ -1,0 +1,323 @@
+//! deploy/: the chart's manifests are what Kubernetes expects of each type, follow the house
+//! rules for running Berth, carry a config Berth loads, and are accepted by the sandbox's API
+//! server (server-side dry run, then a real apply). That the ClusterRole covers every call
+//! Berth makes is checked by every other test: they run Berth under it (`berth_kubeconfig`).
+
+mod common;
+
+use std::collections::HashMap;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// The chart with everything optional switched on, as documents.
+fn rendered_with_everything() -> Vec<Value> {
+    let committed = std::fs::read_to_string(deploy::manifests_file()).expect("manifests");
+    let tag = deploy::tag_in(&committed).expect("tag");
+    let mut values = deploy::tag_values(&tag);
+    deploy::merge(
+        &mut values,
+        &json!({ "ingress": { "enabled": true, "tlsSecret": "berth-tls" } }),
+    );
+    let documents = deploy::render(&deploy::chart_dir(), &deploy::Release::default(), &values)
+        .expect("chart renders");
+    documents
+        .iter()
+        .map(|d| serde_yaml::from_str(&d.text).expect("each document is YAML"))
+        .collect()
+}
+
+fn committed() -> Vec<Value> {
+    let text = std::fs::read_to_string(deploy::manifests_file()).expect("manifests");
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| Value::deserialize(d).expect("document"))
+        .collect()
+}
+
+/// Parses as the typed object and writes back the same: no unknown or misspelt field.
+fn typed<T: DeserializeOwned + serde::Serialize>(document: &Value) -> T {
+    let object: T = serde_json::from_value(document.clone()).unwrap_or_else(|e| {
+        panic!("{} does not parse: {e}", document["kind"]);
+    });
+    let back = serde_json::to_value(&object).expect("serialise");
+    assert_eq!(
+        &back, document,
+        "{} has fields its type does not know",
+        document["kind"]
+    );
+    object
+}
+
+fn by_kind<'a>(documents: &'a [Value], kind: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in the manifests"))
+}
+
+#[test]
+fn every_manifest_parses_as_its_kubernetes_type() {
+    let documents = rendered_with_everything();
+    let mut kinds: Vec<&str> = documents
+        .iter()
+        .filter_map(|d| d["kind"].as_str())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "Deployment",
+            "Ingress",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+    for d in &documents {
+        match d["kind"].as_str().unwrap_or_default() {
+            "ClusterRole" => drop(typed::<ClusterRole>(d)),
+            "ClusterRoleBinding" => drop(typed::<ClusterRoleBinding>(d)),
+            "ConfigMap" => drop(typed::<ConfigMap>(d)),
+            "Deployment" => drop(typed::<Deployment>(d)),
+            "Ingress" => drop(typed::<Ingress>(d)),
+            "NetworkPolicy" => drop(typed::<NetworkPolicy>(d)),
+            "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(d)),
+            "Secret" => drop(typed::<Secret>(d)),
+            "Service" => drop(typed::<Service>(d)),
+            "ServiceAccount" => drop(typed::<ServiceAccount>(d)),
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+}
+
+#[test]
+fn the_deployment_follows_the_house_rules() {
+    let documents = committed();
+    let deployment: Deployment = typed(by_kind(&documents, "Deployment"));
+    let spec = deployment.spec;
+    assert_eq!(spec.replicas, Some(2));
+    let pod = spec.template.spec.expect("pod spec");
+    let pod_labels = spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .expect("labels");
+    assert_eq!(pod.service_account_name.as_deref(), Some("berth"));
+    assert_eq!(
+        pod.security_context
+            .as_ref()
+            .and_then(|s| s.run_as_non_root),
+        Some(true)
+    );
+    let anti = pod
+        .affinity
+        .and_then(|a| a.pod_anti_affinity)
+        .and_then(|a| a.required_during_scheduling_ignored_during_execution)
+        .expect("pod anti-affinity");
+    assert_eq!(anti[0].topology_key, "kubernetes.io/hostname");
+    let [container] = pod.containers.as_slice() else {
+        panic!("one container");
+    };
+    let image = container.image.as_deref().expect("image");
+    let tag = image.rsplit_once(':').map(|(_, t)| t).expect("a tag");
+    let (version, sha) = tag.split_once('-').expect("<semver>-<git sha>");
+    assert_eq!(
+        version
+            .split('.')
+            .filter(|p| p.parse::<u32>().is_ok())
+            .count(),
+        3,
+        "{tag}"
+    );
+    assert!(
+        sha.len() >= 7 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+        "{tag}"
+    );
+    let resources = container.resources.as_ref().expect("resources");
+    assert!(resources.requests.is_some());
+    assert_eq!(resources.requests, resources.limits, "requests = limits");
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(
+        probe_path(&container.readiness_probe).as_deref(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        probe_path(&container.liveness_probe).as_deref(),
+        Some("/healthz")
+    );
+    let security = container
+        .security_context
+        .as_ref()
+        .expect("security context");
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+
+    // The PDB, the Service and the NetworkPolicy select these pods.
+    let selects = |selector: &std::collections::BTreeMap<String, String>| {
+        selector.iter().all(|(k, v)| pod_labels.get(k) == Some(v))
+    };
+    let pdb: PodDisruptionBudget = typed(by_kind(&documents, "PodDisruptionBudget"));
+    let pdb_spec = pdb.spec.expect("pdb spec");
+    assert!(selects(
+        &pdb_spec
+            .selector
+            .and_then(|s| s.match_labels)
+            .expect("pdb selector")
+    ));
+    let service: Service = typed(by_kind(&documents, "Service"));
+    assert!(selects(
+        &service
+            .spec
+            .and_then(|s| s.selector)
+            .expect("service selector")
+    ));
+    let policy: NetworkPolicy = typed(by_kind(&documents, "NetworkPolicy"));
+    assert!(selects(
+        &policy
+            .spec
+            .and_then(|s| s.pod_selector)
+            .and_then(|s| s.match_labels)
+            .expect("selector")
+    ));
+}
+
+/// The ConfigMap's berth.toml, with the Secret's database URL, is a config `berth serve` takes.
+#[test]
+fn the_config_map_is_a_config_berth_loads() {
+    let documents = committed();
+    let config_map: ConfigMap = typed(by_kind(&documents, "ConfigMap"));
+    let toml = config_map
+        .data
+        .and_then(|d| d.get("berth.toml").cloned())
+        .expect("berth.toml");
+    let dir = common::scratch_dir("deploy-config-");
+    let path = dir.path().join("berth.toml");
+    std::fs::write(&path, toml).expect("write");
+    let secret: Secret = typed(by_kind(&documents, "Secret"));
+    let url = secret
+        .string_data
+        .and_then(|d| d.get("database-url").cloned())
+        .expect("database-url");
+    let env = HashMap::from([("BERTH_DATABASE_URL".to_owned(), url.clone())]);
+    let config = server::config::Config::load(server::config::Mode::Serve, Some(&path), &env)
+        .expect("berth.toml loads");
+    assert_eq!(config.listen.port(), 8080);
+    assert!(config.auth.secure_cookies);
+    // The probes' port is the one Berth listens on.
+    let deployment: Deployment = typed(by_kind(&documents, "Deployment"));
+    let port = deployment.spec.template.spec.expect("pod").containers[0]
+        .ports
+        .clone()
+        .expect("ports")[0]
+        .container_port;
+    assert_eq!(port, 8080);
+}
+
+fn api_for(client: &kube::Client, document: &Value) -> Api<DynamicObject> {
+    let (group, version) = match document["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .split_once('/')
+    {
+        Some((g, v)) => (g.to_owned(), v.to_owned()),
+        None => (
+            String::new(),
+            document["apiVersion"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        ),
+    };
+    let kind = document["kind"].as_str().unwrap_or_default();
+    let plural = match kind {
+        "NetworkPolicy" => "networkpolicies".to_owned(),
+        "Ingress" => "ingresses".to_owned(),
+        other => format!("{}s", other.to_lowercase()),
+    };
+    let resource =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, &version, kind), &plural);
+    match document
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// `kubectl apply --dry-run=server` of every document, then a real apply: the Deployment's
+/// two replicas come up in the sandbox.
+#[test]
+fn the_sandbox_accepts_every_manifest() {
+    common::run(async {
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let client = cluster.admin_client().await.expect("admin");
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &Default::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "berth"}})).expect("ns"),
+            )
+            .await
+            .expect("namespace berth");
+        let documents = rendered_with_everything();
+        let apply = PatchParams::apply("berth-deploy-test");
+        for d in &documents {
+            let name = d
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .expect("name");
+            let api = api_for(&client, d);
+            api.patch(name, &apply.clone().dry_run(), &Patch::Apply(d))
+                .await
+                .unwrap_or_else(|e| panic!("dry run of {} refused: {e}", d["kind"]));
+            assert!(
+                api.get_opt(name).await.expect("read").is_none(),
+                "a dry run stored {}",
+                d["kind"]
+            );
+        }
+        for d in &documents {
+            let name = d
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .expect("name");
+            api_for(&client, d)
+                .patch(name, &apply, &Patch::Apply(d))
+                .await
+                .unwrap_or_else(|e| panic!("apply of {} refused: {e}", d["kind"]));
+        }
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), "berth");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let status = deployments.get("berth").await.expect("deployment").status;
+            if status.and_then(|s| s.ready_replicas) == Some(2) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "berth never had 2 ready replicas"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        cluster.stop().await;
+    });
+}
