@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what is missing first.
 SHELL := bash
 
-.PHONY: demo test setup site site-release server check clean-demo bench
+.PHONY: demo test setup site site-release server check clean-demo bench manifests image image-tag
 
 demo: setup server site
 	./target/debug/berth demo $(DEMO_ARGS)
@@ -38,3 +38,14 @@ bench:
 	cargo bench -p server --bench quota_views
 	cargo bench -p server --bench cost_report
 	cargo bench -p server --bench access_revoke
+
+# deploy/manifests/berth.yaml from the Helm chart, the image tagged for HEAD.
+manifests:
+	cargo run -q -p deploy --bin render-manifests
+
+# `<workspace version>-<git sha>`: the only tag Berth's images carry.
+image-tag:
+	@echo "$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)-$$(git rev-parse --short=12 HEAD)"
+
+image:
+	docker build -f deploy/Dockerfile -t ghcr.io/berth-dev/berth:$$($(MAKE) -s image-tag) .

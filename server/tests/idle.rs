@@ -440,6 +440,26 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
         .await
         .expect("audit");
         assert_eq!(audit, [("requested".to_owned(),), ("success".to_owned(),)]);
+        // And the orphaned claim and the forgotten Secret: each kind Berth deletes, deleted
+        // under the chart's ClusterRole.
+        for (id, message) in [
+            (
+                want[2],
+                "PersistentVolumeClaim orphan deleted from payments-unused",
+            ),
+            (want[1], "Secret forgotten deleted from payments-unused"),
+        ] {
+            let done = act(&app, &dana, id).await;
+            assert_eq!(done["Ok"], message, "{done}");
+        }
+        let claim = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns)
+            .get_opt("orphan")
+            .await;
+        assert!(matches!(claim, Ok(None)), "{claim:?}");
+        let secret = Api::<Secret>::namespaced(admin.clone(), ns)
+            .get_opt("forgotten")
+            .await;
+        assert!(matches!(secret, Ok(None)), "{secret:?}");
         // Sam (platform) sees none of it and cannot delete it.
         let sam = sign_in(&app, "demo:sam").await;
         let refused = act(&app, &sam, want[1]).await;

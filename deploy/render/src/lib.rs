@@ -304,3 +304,44 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod dockerfile {
+    fn stages() -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../Dockerfile");
+        let text = std::fs::read_to_string(path).expect("deploy/Dockerfile");
+        let mut stages: Vec<String> = Vec::new();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            if line.starts_with("FROM ") {
+                stages.push(String::new());
+            }
+            if let Some(stage) = stages.last_mut() {
+                stage.push_str(line);
+                stage.push('\n');
+            }
+        }
+        stages
+    }
+
+    /// No Docker on this machine to build it; what can be checked without one is checked.
+    #[test]
+    fn builds_server_and_site_then_runs_distroless_as_non_root() {
+        let stages = stages();
+        assert_eq!(stages.len(), 2, "a build stage and a run stage");
+        let (build, run) = (&stages[0], &stages[1]);
+        assert!(build.contains("scripts/site.sh"), "the WASM site is built");
+        assert!(build.contains("cargo build --locked --release -p server --bin berth"));
+        assert!(build.contains("wasm-bindgen-cli --version 0.2.130"));
+        assert!(run.starts_with("FROM gcr.io/distroless/"), "{run}");
+        assert!(run.contains("USER 65532:65532"));
+        assert!(
+            !run.contains("RUN "),
+            "nothing runs in the final image's build"
+        );
+        // The chart runs the image as that same user.
+        let chart = std::fs::read_to_string(super::chart_dir().join("templates/deployment.yaml"))
+            .expect("deployment template");
+        assert!(chart.contains("runAsUser: 65532"));
+        assert!(run.contains("BERTH_SITE_ROOT=/app/site"));
+    }
+}
