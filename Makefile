@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what is missing first.
 SHELL := bash
 
-.PHONY: demo test setup site site-release server check clean-demo bench manifests image image-tag
+.PHONY: demo test setup site site-release server check clean-demo bench manifests image image-tag bench-frontend
 
 demo: setup server site
 	./target/debug/berth demo $(DEMO_ARGS)
@@ -38,6 +38,13 @@ bench:
 	cargo bench -p server --bench quota_views
 	cargo bench -p server --bench cost_report
 	cargo bench -p server --bench access_revoke
+	cargo bench -p server --bench load
+	$(MAKE) bench-frontend
+
+# The bytes a first visit transfers and the time to hydrate, with the release bundle, in
+# headless Chromium against the demo.
+bench-frontend: setup server site-release
+	cd end2end && npx playwright test -c bench.config.ts
 
 # deploy/manifests/berth.yaml from the Helm chart, the image tagged for HEAD.
 manifests:

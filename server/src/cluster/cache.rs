@@ -53,6 +53,16 @@ impl std::fmt::Debug for Caches {
     }
 }
 
+/// What no page reads and real clusters fill: the field managers' bookkeeping (often a third
+/// of an object) and kubectl's copy of the last applied object. Dropped before caching.
+fn trim<K: kube::Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
 /// `changes`, when given, is bumped on every object the watch delivers.
 fn reflect<K>(
     api: Api<K>,
@@ -68,7 +78,8 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    let watch = watcher(api, watcher::Config::default()).modify(trim);
+    let stream = reflector::reflector(writer, watch)
         .default_backoff()
         .touched_objects();
     let task = tokio::spawn(async move {
@@ -200,5 +211,37 @@ impl Caches {
         }
         self.changes.send_replace(None);
         self.rollout_changes.send_replace(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trimming_keeps_what_pages_read() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "web-1",
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}",
+                    "kubernetes.io/change-cause": "kubectl set image"
+                },
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1"}]
+            },
+            "spec": {"containers": [{"name": "web", "image": "web:1"}]}
+        }))
+        .expect("pod");
+        trim(&mut pod);
+        assert!(pod.metadata.managed_fields.is_none());
+        let annotations = pod.metadata.annotations.expect("annotations");
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            ["kubernetes.io/change-cause"]
+        );
+        assert_eq!(
+            pod.spec.expect("spec").containers[0].image.as_deref(),
+            Some("web:1")
+        );
     }
 }
