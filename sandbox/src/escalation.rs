@@ -168,15 +168,10 @@ fn grants_only_held(
 }
 
 fn strings(rule: &Value, field: &str) -> Vec<String> {
-    rule.get(field)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    rbac::strings(rule, field)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A rule as the single requests it allows (`*` stays literal: only `*` covers it).

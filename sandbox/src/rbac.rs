@@ -117,7 +117,7 @@ fn role_rules(binding: &Value, cluster_roles: &[Value], roles: &[Value]) -> Opti
     )
 }
 
-fn strings<'a>(rule: &'a Value, field: &str) -> Vec<&'a str> {
+pub(crate) fn strings<'a>(rule: &'a Value, field: &str) -> Vec<&'a str> {
     rule.get(field)
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())

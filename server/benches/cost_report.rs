@@ -290,6 +290,32 @@ async fn run() -> Result<(), String> {
             percentile(&mut samples, 0.95)
         );
     }
+
+    // The idle report over the same month and cluster: rightsizing from a week of hourly
+    // roll-ups, abandoned workloads, empty namespaces, stranded capacity.
+    for persona in ["demo:mike", "demo:ada"] {
+        let user = server::auth::demo_personas()
+            .into_iter()
+            .find(|p| p.id == persona)
+            .ok_or("no persona")?;
+        let mut samples: Vec<Duration> = Vec::new();
+        let mut findings = 0;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let report = services
+                .idle_report(&user)
+                .await
+                .map_err(|e| e.to_string())?;
+            samples.push(started.elapsed());
+            findings = report.findings.len();
+        }
+        println!(
+            "{:<45} {:>9.1} {:>9.1} {findings:>8}",
+            format!("idle report for {persona} (findings)"),
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.95)
+        );
+    }
     caches.stop();
     sandbox.stop().await;
     drop(pg);

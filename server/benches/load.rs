@@ -96,20 +96,7 @@ async fn run() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let mut cookies = Vec::with_capacity(clients);
     for i in 0..clients {
-        let res = client
-            .post(format!("{base}/auth/demo"))
-            .header("origin", &base)
-            .form(&[("persona", PERSONAS[i % PERSONAS.len()])])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|c| c.split(';').next())
-            .ok_or("no session cookie")?
-            .to_owned();
+        let cookie = common::demo_session(&client, &base, PERSONAS[i % PERSONAS.len()]).await?;
         cookies.push(cookie);
     }
     // Warm: the watch caches fill before the clock starts.

@@ -79,20 +79,7 @@ async fn run() -> Result<(), String> {
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| e.to_string())?;
-    let signed_in = client
-        .post(format!("{base}/auth/demo"))
-        .header("origin", &base)
-        .form(&[("persona", "demo:sam")])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .ok_or("no session cookie")?
-        .to_owned();
+    let cookie = common::demo_session(&client, &base, "demo:sam").await?;
 
     // A server function called as the browser calls it, with a form body.
     let post = |path: &'static str, form: String| {

@@ -79,3 +79,24 @@ pub fn fast_postgres(
         .map_err(|e| e.to_string())?;
     Ok((pg, dir))
 }
+
+/// Signs in as a demo persona the way the sign-in form does; the session cookie to send back.
+pub async fn demo_session(
+    client: &reqwest::Client,
+    base: &str,
+    persona: &str,
+) -> Result<String, String> {
+    let res = client
+        .post(format!("{base}/auth/demo"))
+        .header("origin", base)
+        .form(&[("persona", persona)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    res.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no session cookie for {persona}"))
+}
