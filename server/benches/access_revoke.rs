@@ -5,7 +5,6 @@
 //! the grant's own certificate is refused right after. (3) An admin's "revoke all".
 //! Prints figures; asserts nothing about time.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use domain::identity::RequestOrigin;
@@ -13,10 +12,8 @@ use domain::jit::Draft;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
 use sandbox::{Sandbox, SandboxOptions};
-use server::config::{Config, Mode};
 use server::reconcile::access::Revoker;
 use server::services::Services;
-use server::store::Store;
 
 mod common;
 use common::{arg, percentile};
@@ -51,17 +48,8 @@ async fn run() -> Result<(), String> {
     let sandbox = Sandbox::start(SandboxOptions::default())
         .await
         .map_err(|e| e.to_string())?;
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
-    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).map_err(|e| e.to_string())?;
-    config.cluster.kubeconfig = Some(kubeconfig);
-    let store = Store::connect(&pg.url("postgres"), &config.database)
-        .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    let cluster = server::cluster::Cluster::connect(&config.cluster)
-        .await
-        .map_err(|e| e.to_string())?;
+    let config = common::bench_config(&dir, &sandbox)?;
+    let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
     let admin = cluster.client().clone();
     for i in 0..10 {
         let ns: Namespace = serde_json::from_value(serde_json::json!({

@@ -6,14 +6,13 @@
 //! roll-ups (rolled into the day sums by the same code as live), the 28 days before as day
 //! sums, which is what a 30-day report reads. Prints figures; asserts nothing about time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use domain::identity::CurrentUser;
 use sandbox::scenario::Scenario;
 use sandbox::{Sandbox, SandboxOptions};
 use server::cluster::cache::Caches;
-use server::config::{Config, Mode};
 use server::reconcile::usage::Sampler;
 use server::services::Services;
 use server::store::Store;
@@ -66,17 +65,8 @@ async fn run() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
-    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).map_err(|e| e.to_string())?;
-    config.cluster.kubeconfig = Some(kubeconfig);
-    let store = Store::connect(&pg.url("postgres"), &config.database)
-        .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    let cluster = server::cluster::Cluster::connect(&config.cluster)
-        .await
-        .map_err(|e| e.to_string())?;
+    let config = common::bench_config(&dir, &sandbox)?;
+    let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
     let caches = Caches::start(&cluster);
     if !caches.ready().await {
         return Err("the watch caches never filled".to_owned());

@@ -3,15 +3,13 @@
 //! over the sandbox's demo company. Prints requests, throughput, errors and p50 / p99 overall
 //! and per route; asserts nothing. Client and server share this machine's cores.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use leptos::server_fn::ServerFn;
 use sandbox::scenario::Scenario;
 use sandbox::{Sandbox, SandboxOptions};
-use server::config::{Config, Mode};
-use server::store::Store;
 use tokio::sync::Mutex;
 
 mod common;
@@ -59,34 +57,12 @@ async fn run() -> Result<(), String> {
     })
     .await
     .map_err(|e| e.to_string())?;
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
-    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).map_err(|e| e.to_string())?;
-    config.site_root = dir.join("no-site");
-    config.cluster.kubeconfig = Some(kubeconfig);
+    let mut config = common::bench_config(&dir, &sandbox)?;
     // One connection per client at most; Postgres' own default allows 100.
     config.database.max_connections = 40;
-    let store = Store::connect(&pg.url("postgres"), &config.database)
-        .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    let cluster = server::cluster::Cluster::connect(&config.cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server_task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        server::serve::serve_with(listener, store, cluster, &config, shutdown).await
-    });
+    let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
+    let berth = common::serve(store, cluster, config).await?;
+    let base = berth.base.clone();
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -203,8 +179,7 @@ async fn run() -> Result<(), String> {
         "process resident memory (sandbox + berth + clients): {:.0} MiB",
         rss_mib()
     );
-    let _ = stop.send(());
-    let _ = server_task.await;
+    berth.stop().await;
     sandbox.stop().await;
     drop(pg);
     Ok(())

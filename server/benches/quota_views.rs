@@ -3,7 +3,6 @@
 //! its watch caches, timed request by request beside the sandbox's own list of the same
 //! namespaces and quotas. Prints p50 / p95; asserts nothing about time. `make bench` runs it.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
@@ -11,8 +10,6 @@ use kube::api::{Api, ListParams};
 use leptos::server_fn::ServerFn;
 use sandbox::scenario::Scenario;
 use sandbox::{Sandbox, SandboxOptions};
-use server::config::{Config, Mode};
-use server::store::Store;
 
 mod common;
 use common::{arg, percentile, rss_mib, time};
@@ -44,35 +41,12 @@ async fn run() -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     println!("sandbox loaded in {:.1} s", started.elapsed().as_secs_f64());
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
 
-    let mut config = Config::load(Mode::Demo, None, &HashMap::new()).map_err(|e| e.to_string())?;
-    config.site_root = dir.join("no-site");
-    config.cluster.kubeconfig = Some(kubeconfig);
-    let url = pg.url("postgres");
-    let store = Store::connect(&url, &config.database)
-        .await
-        .map_err(|e| e.to_string())?;
-    store.migrate().await.map_err(|e| e.to_string())?;
-    let cluster = server::cluster::Cluster::connect(&config.cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| e.to_string())?;
-    let base = format!(
-        "http://{}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    let config = common::bench_config(&dir, &sandbox)?;
+    let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
     let before_berth = rss_mib();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server_task = tokio::spawn(async move {
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        server::serve::serve_with(listener, store, cluster, &config, shutdown).await
-    });
+    let berth = common::serve(store, cluster, config).await?;
+    let base = berth.base.clone();
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -339,8 +313,7 @@ async fn run() -> Result<(), String> {
     }
     println!("process resident memory: {:.0} MiB", rss_mib());
 
-    let _ = stop.send(());
-    let _ = server_task.await;
+    berth.stop().await;
     sandbox.stop().await;
     drop(pg);
     Ok(())

@@ -100,3 +100,70 @@ pub async fn demo_session(
         .map(str::to_owned)
         .ok_or_else(|| format!("no session cookie for {persona}"))
 }
+
+/// The demo's defaults, connected to `sandbox` through an admin kubeconfig written to `dir`;
+/// no site bundle (pages render, nothing hydrates).
+pub fn bench_config(
+    dir: &std::path::Path,
+    sandbox: &sandbox::Sandbox,
+) -> Result<server::config::Config, String> {
+    use server::config::{Config, Mode};
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, sandbox.admin_kubeconfig()).map_err(|e| e.to_string())?;
+    let mut config = Config::load(Mode::Demo, None, &std::collections::HashMap::new())
+        .map_err(|e| e.to_string())?;
+    config.site_root = dir.join("no-site");
+    config.cluster.kubeconfig = Some(kubeconfig);
+    Ok(config)
+}
+
+/// The migrated store at `url` and the cluster `config` names.
+pub async fn connect(
+    url: &str,
+    config: &server::config::Config,
+) -> Result<(server::store::Store, server::cluster::Cluster), String> {
+    let store = server::store::Store::connect(url, &config.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    store.migrate().await.map_err(|e| e.to_string())?;
+    let cluster = server::cluster::Cluster::connect(&config.cluster)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((store, cluster))
+}
+
+/// Berth serving on a loopback port until `stop`.
+pub struct Running {
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), server::error::Error>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+pub async fn serve(
+    store: server::store::Store,
+    cluster: server::cluster::Cluster,
+    config: server::config::Config,
+) -> Result<Running, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        server::serve::serve_with(listener, store, cluster, &config, shutdown).await
+    });
+    Ok(Running { base, stop, task })
+}
