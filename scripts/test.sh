@@ -5,6 +5,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# A fresh clone gains nothing from incremental caches, and they cost CI several GB of disk.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 failed_steps=()
