@@ -1,0 +1,160 @@
+//! Berth as an operator runs it: `berth serve` in its own process against the sandbox's `large`
+//! scenario (2,000 namespaces, 10,000 deployments, 50,000 pods by default). Prints the time from
+//! start to `/readyz` answering 200 (caches filled), and the process's resident memory (VmRSS,
+//! and its peak VmHWM) when ready and after the heaviest pages have been served. A separate
+//! process, so neither the sandbox nor this harness counts. Asserts nothing; `make bench` runs it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sandbox::scenario::Scenario;
+use sandbox::{Sandbox, SandboxOptions};
+
+mod common;
+use common::arg;
+
+#[tokio::main]
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("benchmark failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Stops the child however the benchmark ends.
+struct Berth(Child);
+
+impl Drop for Berth {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `(VmRSS, VmHWM)` of `pid` in MiB.
+fn memory_of(pid: u32) -> Result<(f64, f64), String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .ok_or_else(|| format!("{name} missing from /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn run() -> Result<(), String> {
+    let namespaces = arg("BENCH_NAMESPACES", 2_000);
+    let deployments = arg("BENCH_DEPLOYMENTS", 10_000);
+    let pods = arg("BENCH_PODS", 50_000);
+    println!(
+        "berth serve (own process) over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods"
+    );
+    let (pg, dir) = common::fast_postgres("bench-memory-pg")?;
+    let sandbox = Sandbox::start(SandboxOptions {
+        scenario: Some(Scenario::large(namespaces, deployments, pods)),
+        ..SandboxOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let config = common::bench_config(&dir, &sandbox)?;
+    let url = pg.url("postgres");
+    let (store, _cluster) = common::connect(&url, &config).await?;
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        probe.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let kubeconfig = config
+        .cluster
+        .kubeconfig
+        .clone()
+        .ok_or("the bench config names no kubeconfig")?;
+    let log = std::fs::File::create(dir.join("berth.log")).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("serve")
+        .env("BERTH_DATABASE_URL", &url)
+        .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("BERTH_CLUSTER_KUBECONFIG", &kubeconfig)
+        .env("BERTH_SITE_ROOT", dir.join("no-site"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start berth: {e}"))?;
+    let berth = Berth(child);
+    let pid = berth.0.id();
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    loop {
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(format!(
+                "not ready after 300 s; see {}",
+                dir.join("berth.log").display()
+            ));
+        }
+        let ready = client.get(format!("{base}/readyz")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (rss, peak) = memory_of(pid)?;
+    println!(
+        "ready (/readyz 200, watch caches filled) {:.1} s after start; resident {rss:.0} MiB (peak {peak:.0} MiB)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // An admin's session, minted in the store as a sign-in would; `serve` has no demo sign-in.
+    let admin = server::auth::demo_personas()
+        .into_iter()
+        .find(|p| p.id == "demo:ada")
+        .ok_or("no admin persona")?;
+    let event = server::http::auth::event(
+        Some(&admin),
+        &Default::default(),
+        "session.sign_in",
+        "success",
+    );
+    let token = store
+        .sign_in(&admin, Duration::from_secs(3600), &event)
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie = format!("{}={token}", server::auth::SESSION_COOKIE);
+    for path in [
+        "/namespaces",
+        "/rollouts?team=team-00",
+        "/rollouts",
+        "/idle",
+        "/cost",
+    ] {
+        let at = Instant::now();
+        let res = client
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = res.status();
+        let size = res.bytes().await.map_err(|e| e.to_string())?.len();
+        if !status.is_success() {
+            return Err(format!("{path}: {status}"));
+        }
+        let (rss, peak) = memory_of(pid)?;
+        println!(
+            "  {path}: {status} {size} bytes in {:.0} ms; resident {rss:.0} MiB (peak {peak:.0} MiB)",
+            at.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    drop(berth);
+    Ok(())
+}
