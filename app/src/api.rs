@@ -233,11 +233,12 @@ pub async fn save_tier(
 pub async fn rollout_overview(
     namespace: Option<String>,
     team: Option<String>,
-) -> Result<Vec<domain::rollout::NamespaceRollouts>, ServerFnError> {
+    page: Option<usize>,
+) -> Result<domain::rollout::RolloutPage, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     let clean = |v: Option<String>| v.filter(|v| !v.is_empty());
     backend()?
-        .rollouts(&user, clean(namespace), clean(team))
+        .rollouts(&user, clean(namespace), clean(team), page)
         .await
         .map_err(ServerFnError::new)
 }

@@ -128,13 +128,15 @@ pub trait ChangeBackend: Send + Sync + 'static {
 /// Rollout views.
 #[async_trait::async_trait]
 pub trait RolloutBackend: Send + Sync + 'static {
-    /// Workloads `user` may see in `namespace` / of `team` (all when `None`), by namespace.
+    /// Workloads `user` may see in `namespace` / of `team` (all when `None`), by namespace,
+    /// page `page` (1 when `None`) of at most [`domain::rollout::PAGE_WORKLOADS`].
     async fn rollouts(
         &self,
         user: &CurrentUser,
         namespace: Option<String>,
         team: Option<String>,
-    ) -> Result<Vec<domain::rollout::NamespaceRollouts>, String>;
+        page: Option<usize>,
+    ) -> Result<domain::rollout::RolloutPage, String>;
 }
 
 /// Restart, pause / resume, scale and roll back workloads.

@@ -544,6 +544,62 @@ pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
     out
 }
 
+/// At most how many workloads one page of the rollouts view holds (whole namespaces; a namespace
+/// bigger than this is a page of its own). The whole of a 10,000-workload cluster on one page
+/// was 36 MB of HTML; 1,000 is a big team's worth.
+pub const PAGE_WORKLOADS: usize = 1_000;
+
+/// One page of the rollouts view, with the size of the whole answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutPage {
+    pub groups: Vec<NamespaceRollouts>,
+    /// 1-based, within `1..=pages`.
+    pub page: usize,
+    pub pages: usize,
+    pub namespaces: usize,
+    pub workloads: usize,
+}
+
+/// Cuts items of the given sizes, in order, into pages of at most `budget` without splitting
+/// one; answers the index range of page `page` (1-based; clamped to the pages there are) with
+/// that page's number and the number of pages. No items is one empty page.
+pub fn page_bounds(
+    sizes: &[usize],
+    page: usize,
+    budget: usize,
+) -> (std::ops::Range<usize>, usize, usize) {
+    let mut starts = vec![0];
+    let mut filled = 0;
+    for (i, size) in sizes.iter().enumerate() {
+        if filled > 0 && filled + size > budget {
+            starts.push(i);
+            filled = 0;
+        }
+        filled += size;
+    }
+    let pages = starts.len();
+    let page = page.clamp(1, pages);
+    let end = starts.get(page).copied().unwrap_or(sizes.len());
+    (starts[page - 1]..end, page, pages)
+}
+
+/// Page `page` of `groups` (in their order, trouble first), at most `budget` workloads a page.
+pub fn paginate(groups: Vec<NamespaceRollouts>, page: usize, budget: usize) -> RolloutPage {
+    let sizes: Vec<usize> = groups.iter().map(|g| g.workloads.len()).collect();
+    let (range, page, pages) = page_bounds(&sizes, page, budget);
+    RolloutPage {
+        namespaces: groups.len(),
+        workloads: sizes.iter().sum(),
+        groups: groups
+            .into_iter()
+            .skip(range.start)
+            .take(range.len())
+            .collect(),
+        page,
+        pages,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -854,5 +910,33 @@ mod tests {
         assert_eq!(progress(4, 4, 2), 75.0);
         assert_eq!(progress(0, 0, 0), 100.0, "scaled to zero is done");
         assert_eq!(progress(2, 5, 5), 100.0, "surge does not overshoot");
+    }
+
+    #[test]
+    fn pages_hold_whole_namespaces_up_to_the_budget() {
+        let sizes = [400, 400, 400, 1_500, 10];
+        assert_eq!(page_bounds(&sizes, 1, 1_000), (0..2, 1, 4));
+        assert_eq!(page_bounds(&sizes, 2, 1_000), (2..3, 2, 4));
+        // Bigger than a page: a page of its own, never split.
+        assert_eq!(page_bounds(&sizes, 3, 1_000), (3..4, 3, 4));
+        assert_eq!(page_bounds(&sizes, 4, 1_000), (4..5, 4, 4));
+        // Out of range is the nearest page, not an error page.
+        assert_eq!(page_bounds(&sizes, 0, 1_000), (0..2, 1, 4));
+        assert_eq!(page_bounds(&sizes, 99, 1_000), (4..5, 4, 4));
+        assert_eq!(page_bounds(&[], 3, 1_000), (0..0, 1, 1));
+        assert_eq!(page_bounds(&[1_000, 1], 1, 1_000), (0..1, 1, 2));
+    }
+
+    #[test]
+    fn a_page_counts_the_whole_answer() {
+        let group = |name: &str| NamespaceRollouts {
+            namespace: name.to_owned(),
+            team: None,
+            score: 100,
+            workloads: Vec::new(),
+        };
+        let page = paginate(vec![group("a"), group("b")], 1, 1_000);
+        assert_eq!((page.page, page.pages, page.namespaces), (1, 1, 2));
+        assert_eq!(page.groups.len(), 2);
     }
 }

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
+use crate::cluster::pod::CachedPod;
 use crate::error::Error;
 use crate::reconcile::usage::Lookups;
 use crate::store::Store;
@@ -80,7 +81,16 @@ pub async fn import(
     let lookups = Lookups::new(replica_sets.iter(), namespaces.iter());
     let this_hour = now_unix.div_euclid(HOUR) * HOUR;
     let from = this_hour - days * 24 * HOUR;
-    let seen: Vec<_> = pods
+    // The sandbox's usage profiles read the whole pod; the lookups read it as the cache does.
+    let pod_json: Vec<Value> = pods
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    let cached: Vec<CachedPod> = pod_json
+        .iter()
+        .filter_map(|p| serde_json::from_value(p.clone()).ok())
+        .collect();
+    let seen: Vec<_> = cached
         .iter()
         .flat_map(|p| {
             p.spec
@@ -91,10 +101,6 @@ pub async fn import(
         })
         .collect();
     let ids = store.register_containers(from as f64, &seen).await?;
-    let pod_json: Vec<Value> = pods
-        .iter()
-        .filter_map(|p| serde_json::to_value(p).ok())
-        .collect();
     let mut rows = Vec::new();
     for (pod, json) in pods.iter().zip(&pod_json) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();

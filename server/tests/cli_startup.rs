@@ -126,6 +126,20 @@ fn wait_for_url(child: &mut Child) -> Vec<String> {
     panic!("demo did not come up: {seen:?}");
 }
 
+/// `/readyz` answers 200 once the watch caches hold their lists, a moment after the URL.
+async fn ready_within_15s(port: u16) {
+    for _ in 0..300 {
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .expect("readyz");
+        if ready.status() == 200 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the demo was not ready within 15 s");
+}
+
 fn stop_with_ctrl_c(mut child: Child) {
     let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     kill(pid, Signal::SIGINT).expect("signal demo");
@@ -165,10 +179,7 @@ async fn demo_starts_its_own_postgres_and_reuses_it_next_time() {
         printed.contains(&state_dir.display().to_string()),
         "{printed}"
     );
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 200);
+    ready_within_15s(port).await;
     stop_with_ctrl_c(first);
     // A clean stop leaves no running postmaster behind.
     assert!(!state_dir.join("postgres/postmaster.pid").exists());
@@ -179,10 +190,7 @@ async fn demo_starts_its_own_postgres_and_reuses_it_next_time() {
         !printed.contains("created a new Postgres cluster"),
         "{printed}"
     );
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-        .await
-        .expect("readyz");
-    assert_eq!(ready.status(), 200);
+    ready_within_15s(port).await;
     stop_with_ctrl_c(second);
 }
 

@@ -31,6 +31,7 @@ fn healthz_answers_ok() {
 fn readyz_follows_postgres_up_and_down() {
     common::run(async {
         let (mut pg, app) = app_with_db().await;
+        app.wait_ready().await;
 
         let res = app.get("/readyz").await;
         assert_eq!(res.status(), 200);
@@ -42,6 +43,8 @@ fn readyz_follows_postgres_up_and_down() {
         assert_eq!(body["checks"][1]["name"], "cluster");
         let detail = body["checks"][1]["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("Kubernetes v1."), "{detail}");
+        assert_eq!(body["checks"][2]["name"], "caches");
+        assert_eq!(body["checks"][2]["ok"], true);
 
         pg.stop();
 
@@ -62,7 +65,7 @@ fn readyz_follows_postgres_up_and_down() {
 fn readyz_reports_a_cluster_that_stopped_answering() {
     common::run(async {
         let (_pg, mut app) = app_with_db().await;
-        assert_eq!(app.get("/readyz").await.status(), 200);
+        app.wait_ready().await;
         app.stop_cluster().await;
         let res = app.get("/readyz").await;
         assert_eq!(res.status(), 503);
@@ -74,6 +77,40 @@ fn readyz_reports_a_cluster_that_stopped_answering() {
         );
         assert_eq!(body["checks"][0]["ok"], true, "postgres is still fine");
         app.stop().await;
+    });
+}
+
+#[test]
+fn readyz_waits_until_the_watch_caches_hold_their_lists() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        // Berth's own identity before its ClusterRole exists: every list is refused, so no
+        // cache fills, though Postgres and the cluster both answer.
+        cluster.add_token("early-token", common::BERTH_USER, &[]);
+        let kubeconfig = cluster.kubeconfig_for_token(common::BERTH_USER, "early-token");
+        let app = TestApp::spawn_on(&url, test_config(), &kubeconfig).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let res = app.get("/readyz").await;
+        assert_eq!(res.status(), 503);
+        let body: Value = res.json().await.expect("json");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("caches: still listing namespaces, resourcequotas"),
+            "{message}"
+        );
+        assert!(message.contains("pods"), "{message}");
+        assert_eq!(body["checks"][0]["ok"], true, "postgres answers");
+        assert_eq!(body["checks"][1]["ok"], true, "the cluster answers");
+
+        // The chart's role arrives: the watches retry, fill, and the replica becomes ready.
+        common::berth_kubeconfig(&cluster).await;
+        app.wait_ready().await;
+        app.stop().await;
+        cluster.stop().await;
     });
 }
 
@@ -189,6 +226,7 @@ fn a_body_over_the_limit_gets_413_in_the_json_error_shape() {
 fn the_readiness_server_function_reports_postgres() {
     common::run(async {
         let (_pg, app) = app_with_db().await;
+        app.wait_ready().await;
         let res = app
             .client
             .post(app.url(CheckReadiness::PATH))

@@ -65,10 +65,10 @@ async fn overview(app: &TestApp, cookie: &str, namespace: &str) -> Vec<Value> {
         RolloutOverview::PATH,
         &[("namespace", namespace), ("team", "")],
     )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
+    .await["groups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 async fn workload(app: &TestApp, cookie: &str, namespace: &str, name: &str) -> Option<Value> {
@@ -605,5 +605,78 @@ fn a_workload_page_lists_its_pods_revisions_and_events() {
             "an SRE sees every namespace"
         );
         app.stop().await;
+    });
+}
+
+#[test]
+fn a_cluster_of_workloads_comes_in_pages_of_whole_namespaces() {
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        // 30 namespaces of 35 Deployments: 1,050 workloads, more than one page holds.
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions {
+            scenario: Some(sandbox::scenario::Scenario::large(30, 1_050, 0)),
+            ..sandbox::SandboxOptions::default()
+        })
+        .await
+        .expect("sandbox");
+        let kubeconfig = common::berth_kubeconfig(&cluster).await;
+        let app = TestApp::spawn_on(&url, common::test_config(), &kubeconfig).await;
+        let sam = sign_in(&app, "demo:sam").await;
+        let page = |n: &'static str| {
+            let (app, sam) = (&app, &sam);
+            async move {
+                call_form(
+                    app,
+                    sam,
+                    RolloutOverview::PATH,
+                    &[("namespace", ""), ("team", ""), ("page", n)],
+                )
+                .await
+            }
+        };
+        let first = page("1").await;
+        let second = page("2").await;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut workloads = 0;
+        for (answer, number) in [(&first, 1), (&second, 2)] {
+            assert_eq!(answer["page"], number);
+            assert_eq!(answer["pages"], 2);
+            assert_eq!(answer["workloads"], 1_050);
+            assert_eq!(answer["namespaces"], 30);
+            let groups = answer["groups"].as_array().cloned().unwrap_or_default();
+            let on_page: usize = groups
+                .iter()
+                .map(|g| g["workloads"].as_array().map_or(0, Vec::len))
+                .sum();
+            assert!(on_page <= 1_000, "page {number} holds {on_page}");
+            workloads += on_page;
+            for g in &groups {
+                let ns = g["namespace"].as_str().unwrap_or_default().to_owned();
+                assert!(seen.insert(ns.clone()), "{ns} is on two pages");
+            }
+        }
+        assert_eq!((seen.len(), workloads), (30, 1_050));
+        // Past the end is the last page, not an error.
+        assert_eq!(page("9").await["page"], 2);
+
+        // The page itself links its neighbours.
+        let html = app
+            .client
+            .get(app.url("/rollouts?page=2"))
+            .header(COOKIE, &sam)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            html.contains("page 2 of 2 · 1050 workloads in 30 namespaces"),
+            "{html}"
+        );
+        assert!(html.contains(r#"href="/rollouts?page=1""#), "a link back");
+        app.stop().await;
+        cluster.stop().await;
     });
 }

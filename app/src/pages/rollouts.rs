@@ -49,9 +49,10 @@ fn RolloutList() -> impl IntoView {
                 act.version().get(),
                 param("namespace"),
                 param("team"),
+                param("page").and_then(|p| p.parse::<usize>().ok()),
             )
         },
-        |(_, _, namespace, team)| rollout_overview(namespace, team),
+        |(_, _, namespace, team, page)| rollout_overview(namespace, team, page),
     );
     crate::components::live::on_rollout_change(move || tick.update(|n| *n += 1));
     // Pods that change no workload status (restarts, events) still show up within a minute.
@@ -72,19 +73,65 @@ fn RolloutList() -> impl IntoView {
             {move || {
                 list.get()
                     .map(|answer| match answer {
-                        Ok(groups) if groups.is_empty() => {
+                        Ok(page) if page.groups.is_empty() => {
                             view! { <p class="muted" id="no-workloads">"No workloads here yet."</p> }.into_any()
                         }
-                        Ok(groups) => groups
-                            .into_iter()
-                            .map(|g| view! { <NamespaceSection group=g act=act /> })
-                            .collect_view()
-                            .into_any(),
+                        Ok(page) => {
+                            let pager = || (page.pages > 1).then(|| pager(&page, param("namespace"), param("team")));
+                            let (above, below) = (pager(), pager());
+                            view! {
+                                {above}
+                                {page
+                                    .groups
+                                    .into_iter()
+                                    .map(|g| view! { <NamespaceSection group=g act=act /> })
+                                    .collect_view()}
+                                {below}
+                            }
+                                .into_any()
+                        }
                         Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                     })
             }}
         </Transition>
     }
+}
+
+/// Where page `page` of the same view lives.
+fn page_href(page: usize, namespace: &Option<String>, team: &Option<String>) -> String {
+    let mut query = vec![format!("page={page}")];
+    if let Some(ns) = namespace {
+        query.push(format!("namespace={ns}"));
+    }
+    if let Some(team) = team {
+        query.push(format!("team={team}"));
+    }
+    format!("/rollouts?{}", query.join("&"))
+}
+
+/// "Page 2 of 10" with the neighbours: a cluster's every workload is too much for one page.
+fn pager(
+    page: &domain::rollout::RolloutPage,
+    namespace: Option<String>,
+    team: Option<String>,
+) -> AnyView {
+    let previous = (page.page > 1).then(|| {
+        view! { <a class="previous" rel="prev" href=page_href(page.page - 1, &namespace, &team)>"← previous"</a> " · " }
+    });
+    let next = (page.page < page.pages).then(|| {
+        view! { " · " <a class="next" rel="next" href=page_href(page.page + 1, &namespace, &team)>"next →"</a> }
+    });
+    view! {
+        <p class="pager">
+            {previous}
+            {format!(
+                "page {} of {} · {} workloads in {} namespaces, trouble first",
+                page.page, page.pages, page.workloads, page.namespaces,
+            )}
+            {next}
+        </p>
+    }
+    .into_any()
 }
 
 /// The workload's own page.

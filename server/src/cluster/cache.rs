@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    LimitRange, Namespace, Node, PersistentVolumeClaim, Pod, ResourceQuota,
+    LimitRange, Namespace, Node, PersistentVolumeClaim, ResourceQuota,
 };
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::Api;
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Cluster;
+use super::pod::CachedPod;
 
 /// How long the first fill of a cache may take before pages say the data is incomplete.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -27,7 +28,8 @@ pub struct Caches {
     pub namespaces: Store<Namespace>,
     pub quotas: Store<ResourceQuota>,
     pub limit_ranges: Store<LimitRange>,
-    pub pods: Store<Pod>,
+    /// Pods as their slim projection: at 50,000 pods whole objects were most of the memory.
+    pub pods: Store<CachedPod>,
     pub nodes: Store<Node>,
     pub deployments: Store<Deployment>,
     pub replica_sets: Store<ReplicaSet>,
@@ -122,7 +124,7 @@ impl Caches {
             Some(changes.clone()),
         );
         let (rollout_changes, _) = watch::channel(Some(0));
-        let (pods, t4) = reflect(Api::<Pod>::all(client.clone()), None);
+        let (pods, t4) = reflect(Api::<CachedPod>::all(client.clone()), None);
         let (nodes, t5) = reflect(Api::<Node>::all(client.clone()), None);
         let (deployments, t6) = reflect(
             Api::<Deployment>::all(client.clone()),
@@ -175,6 +177,37 @@ impl Caches {
         tokio::time::timeout(READY_WAIT, all).await.is_ok()
     }
 
+    /// For `/readyz`: a replica is ready once every cache holds its first full list, so it takes
+    /// no traffic it would answer with "still loading". Names the caches still filling.
+    pub fn check(&self) -> domain::health::Check {
+        use futures::FutureExt;
+        fn filled<K: kube::Resource<DynamicType = ()> + Clone>(store: &Store<K>) -> bool {
+            store.wait_until_ready().now_or_never().is_some()
+        }
+        let filling: Vec<&str> = [
+            ("namespaces", filled(&self.namespaces)),
+            ("resourcequotas", filled(&self.quotas)),
+            ("limitranges", filled(&self.limit_ranges)),
+            ("pods", filled(&self.pods)),
+            ("nodes", filled(&self.nodes)),
+            ("deployments", filled(&self.deployments)),
+            ("replicasets", filled(&self.replica_sets)),
+            ("statefulsets", filled(&self.stateful_sets)),
+            ("daemonsets", filled(&self.daemon_sets)),
+            ("poddisruptionbudgets", filled(&self.pdbs)),
+            ("persistentvolumeclaims", filled(&self.claims)),
+        ]
+        .into_iter()
+        .filter(|(_, done)| !done)
+        .map(|(name, _)| name)
+        .collect();
+        if filling.is_empty() {
+            domain::health::Check::ok("caches", "every watch cache holds its first list")
+        } else {
+            domain::health::Check::failed("caches", format!("still listing {}", filling.join(", ")))
+        }
+    }
+
     /// Follows changes to what the quota views show: the value moves on each change and
     /// becomes `None` when the caches stop.
     pub fn subscribe(&self) -> watch::Receiver<Option<u64>> {
@@ -217,6 +250,7 @@ impl Caches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::Pod;
 
     #[test]
     fn trimming_keeps_what_pages_read() {

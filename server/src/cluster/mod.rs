@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cache;
 pub mod csr;
 pub mod grants;
+pub mod pod;
 
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -23,6 +23,7 @@ use kube::api::{Api, ListParams};
 use super::{Leadership, UNUSED_LOCK};
 use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
+use crate::cluster::pod::template_refs;
 use crate::store::{Store, StoreError};
 
 const DAY: f64 = 86_400.0;
@@ -52,61 +53,6 @@ fn days_since(t: Option<&Time>, now: f64) -> f64 {
 
 fn age(meta: &ObjectMeta, now: f64) -> u32 {
     days_since(meta.creation_timestamp.as_ref(), now).max(0.0) as u32
-}
-
-/// Everything a pod spec refers to.
-fn refs(namespace: &str, spec: &PodSpec) -> TemplateRefs {
-    let mut r = TemplateRefs {
-        namespace: namespace.to_owned(),
-        service_account: spec.service_account_name.clone(),
-        ..TemplateRefs::default()
-    };
-    for v in spec.volumes.iter().flatten() {
-        if let Some(cm) = &v.config_map {
-            r.config_maps.push(cm.name.clone());
-        }
-        if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
-            r.secrets.push(s);
-        }
-        if let Some(c) = &v.persistent_volume_claim {
-            r.claims.push(c.claim_name.clone());
-        }
-        for source in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
-            if let Some(cm) = &source.config_map {
-                r.config_maps.push(cm.name.clone());
-            }
-            if let Some(s) = &source.secret {
-                r.secrets.push(s.name.clone());
-            }
-        }
-    }
-    for c in spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
-    {
-        for e in c.env.iter().flatten() {
-            let from = e.value_from.as_ref();
-            if let Some(k) = from.and_then(|f| f.config_map_key_ref.as_ref()) {
-                r.config_maps.push(k.name.clone());
-            }
-            if let Some(k) = from.and_then(|f| f.secret_key_ref.as_ref()) {
-                r.secrets.push(k.name.clone());
-            }
-        }
-        for e in c.env_from.iter().flatten() {
-            if let Some(cm) = &e.config_map_ref {
-                r.config_maps.push(cm.name.clone());
-            }
-            if let Some(s) = &e.secret_ref {
-                r.secrets.push(s.name.clone());
-            }
-        }
-    }
-    for s in spec.image_pull_secrets.iter().flatten() {
-        r.secrets.push(s.name.clone());
-    }
-    r
 }
 
 impl UnusedScan {
@@ -175,15 +121,19 @@ impl UnusedScan {
         let jobs: Vec<Job> = self.all().await?;
         let cron_jobs: Vec<CronJob> = self.all().await?;
 
-        let mut templates: Vec<TemplateRefs> = Vec::new();
+        // The pod cache keeps each pod's references, worked out as it arrived.
+        let mut templates: Vec<TemplateRefs> = self
+            .caches
+            .pods
+            .state()
+            .iter()
+            .filter_map(|p| Some(p.spec.as_ref()?.refs.clone()))
+            .collect();
         let mut add = |meta: &ObjectMeta, spec: Option<&PodSpec>| {
             if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
-                templates.push(refs(ns, spec));
+                templates.push(template_refs(ns, spec));
             }
         };
-        for p in self.caches.pods.state() {
-            add(&p.metadata, p.spec.as_ref());
-        }
         for d in self.caches.deployments.state() {
             add(&d.metadata, d.spec.template.spec.as_ref());
         }

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use domain::quantity;
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{Leadership, USAGE_LOCK};
 use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
+use crate::cluster::pod::CachedPod;
 use crate::config::UsageConfig;
 use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample, VolumeSeen};
 use crate::store::{Store, StoreError};
@@ -91,7 +92,12 @@ impl Lookups {
 
     /// What a container of `pod` is, for its first registration; `labels` are the pod labels
     /// kept for grouping.
-    pub fn container_seen(&self, labels: &[String], pod: &Pod, container: &str) -> ContainerSeen {
+    pub fn container_seen(
+        &self,
+        labels: &[String],
+        pod: &CachedPod,
+        container: &str,
+    ) -> ContainerSeen {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let spec = pod.spec.as_ref();
         let resources = spec
@@ -127,7 +133,7 @@ impl Lookups {
 
     /// The workload that owns `pod`: a ReplicaSet's Deployment, else the controller itself,
     /// else the pod.
-    fn owner(&self, pod: &Pod) -> (String, String) {
+    fn owner(&self, pod: &CachedPod) -> (String, String) {
         let controller = pod
             .metadata
             .owner_references
@@ -271,7 +277,7 @@ impl Sampler {
             .await
             .map_err(|e| SamplerError::Metrics(e.to_string()))?;
 
-        let pods: HashMap<(String, String), std::sync::Arc<Pod>> = self
+        let pods: HashMap<(String, String), std::sync::Arc<CachedPod>> = self
             .caches
             .pods
             .state()

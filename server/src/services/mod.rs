@@ -162,7 +162,7 @@ impl Services {
     /// Postgres and the cluster, probed at the same time.
     pub async fn readiness(&self) -> Readiness {
         let (postgres, cluster) = tokio::join!(self.store.probe(), self.cluster.probe());
-        Readiness::from_checks(vec![postgres, cluster])
+        Readiness::from_checks(vec![postgres, cluster, self.caches.check()])
     }
 }
 

@@ -7,17 +7,17 @@ use domain::access::{Action, Target, decide};
 use domain::identity::CurrentUser;
 use domain::quota::{self, ContainerResources, NamespaceQuota, QosCounts};
 use domain::tenancy::{self, ANNOTATION_EXPIRES, LABEL_TEAM};
-use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{ServiceError, Services};
+use crate::cluster::pod::{CachedContainer, CachedPod};
 
 fn strings(map: Option<&BTreeMap<String, Quantity>>) -> BTreeMap<String, String> {
     map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
         .unwrap_or_default()
 }
 
-fn resources(c: &Container) -> ContainerResources {
+fn resources(c: &CachedContainer) -> ContainerResources {
     let r = c.resources.as_ref();
     ContainerResources {
         requests: strings(r.and_then(|r| r.requests.as_ref())),
@@ -26,7 +26,7 @@ fn resources(c: &Container) -> ContainerResources {
 }
 
 /// Pods that are done no longer count against quota or QoS.
-pub(crate) fn running(pod: &Pod) -> bool {
+pub(crate) fn running(pod: &CachedPod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     !matches!(phase, Some("Succeeded") | Some("Failed"))
 }

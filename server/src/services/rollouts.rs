@@ -8,16 +8,17 @@ use domain::findings::{self, ContainerSpec, WorkloadSpec};
 use domain::identity::CurrentUser;
 use domain::rollout::{
     self, BlockingPod, DaemonSetStatus, DeploymentStatus, NamespaceRollouts, PodState,
-    RevisionView, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
+    RevisionView, RolloutPage, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, Event, Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, Event, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 
 use super::{ServiceError, Services};
+use crate::cluster::pod::CachedPod;
 
 /// The namespace label that asks its workloads for Guaranteed QoS (requests equal to limits).
 pub const LABEL_EXPECTED_QOS: &str = "berth.dev/expected-qos";
@@ -255,7 +256,7 @@ impl Services {
             }
         }
         let pod_store = caches.pods.state();
-        let mut pods: HashMap<&str, Vec<&Pod>> = HashMap::new();
+        let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
         for pod in &pod_store {
             if let Some(ns) = pod.metadata.namespace.as_deref()
                 && visible.contains_key(ns)
@@ -314,7 +315,7 @@ impl Services {
 }
 
 /// Pods matching `selector` that hold a rollout back, at most five.
-fn blocking_pods(pods: &[&Pod], selector: &BTreeMap<String, String>) -> Vec<BlockingPod> {
+fn blocking_pods(pods: &[&CachedPod], selector: &BTreeMap<String, String>) -> Vec<BlockingPod> {
     if selector.is_empty() {
         return Vec::new();
     }
@@ -572,9 +573,15 @@ impl app::backend::RolloutBackend for Services {
         user: &CurrentUser,
         namespace: Option<String>,
         team: Option<String>,
-    ) -> Result<Vec<NamespaceRollouts>, String> {
-        Services::rollouts(self, user, &RolloutFilter { namespace, team })
+        page: Option<usize>,
+    ) -> Result<RolloutPage, String> {
+        let groups = Services::rollouts(self, user, &RolloutFilter { namespace, team })
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok(rollout::paginate(
+            groups,
+            page.unwrap_or(1),
+            rollout::PAGE_WORKLOADS,
+        ))
     }
 }

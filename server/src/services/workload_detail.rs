@@ -8,11 +8,12 @@ use domain::rollout::WorkloadKind;
 use domain::workload_detail::{
     self, ContainerReport, ContainerState, EventRow, PodReport, PodRow, WorkloadDetail,
 };
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
 
 use super::rollouts::{REVISION, RolloutFilter};
 use super::{ServiceError, Services};
+use crate::cluster::pod::{CachedContainerStatus, CachedPod};
 
 /// The label tying a Deployment's pod to its ReplicaSet.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -26,7 +27,7 @@ struct Owned {
     replica_sets: Vec<(String, Option<String>, Option<String>)>,
 }
 
-fn container(c: &ContainerStatus) -> ContainerReport {
+fn container(c: &CachedContainerStatus) -> ContainerReport {
     let state = c.state.as_ref();
     let state = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
         ContainerState::Waiting {
@@ -50,7 +51,7 @@ fn container(c: &ContainerStatus) -> ContainerReport {
     }
 }
 
-fn report(pod: &Pod) -> PodReport {
+fn report(pod: &CachedPod) -> PodReport {
     let status = pod.status.as_ref();
     let spec = pod.spec.as_ref();
     let condition = |kind: &str| {
@@ -58,7 +59,7 @@ fn report(pod: &Pod) -> PodReport {
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
     };
-    let reports = |list: Option<&Vec<ContainerStatus>>| {
+    let reports = |list: Option<&Vec<CachedContainerStatus>>| {
         list.map(|l| l.iter().map(container).collect())
             .unwrap_or_default()
     };
