@@ -78,7 +78,7 @@ pub async fn import(
         .await
         .map_err(cluster)?
         .items;
-    let lookups = Lookups::new(replica_sets.iter(), namespaces.iter());
+    let lookups = Lookups::new(replica_sets.iter().map(|r| &r.metadata), namespaces.iter());
     let this_hour = now_unix.div_euclid(HOUR) * HOUR;
     let from = this_hour - days * 24 * HOUR;
     // The sandbox's usage profiles read the whole pod; the lookups read it as the cache does.

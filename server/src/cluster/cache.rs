@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Node, PersistentVolumeClaim, ResourceQuota,
 };
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::Cluster;
 use super::pod::CachedPod;
+use super::replica_set::CachedReplicaSet;
 
 /// How long the first fill of a cache may take before pages say the data is incomplete.
 const READY_WAIT: Duration = Duration::from_secs(30);
@@ -32,7 +33,8 @@ pub struct Caches {
     pub pods: Store<CachedPod>,
     pub nodes: Store<Node>,
     pub deployments: Store<Deployment>,
-    pub replica_sets: Store<ReplicaSet>,
+    /// ReplicaSets as their slim projection (a Deployment's history, no pod templates).
+    pub replica_sets: Store<CachedReplicaSet>,
     pub stateful_sets: Store<StatefulSet>,
     pub daemon_sets: Store<DaemonSet>,
     pub pdbs: Store<PodDisruptionBudget>,
@@ -130,7 +132,7 @@ impl Caches {
             Api::<Deployment>::all(client.clone()),
             Some(rollout_changes.clone()),
         );
-        let (replica_sets, t7) = reflect(Api::<ReplicaSet>::all(client.clone()), None);
+        let (replica_sets, t7) = reflect(Api::<CachedReplicaSet>::all(client.clone()), None);
         let (stateful_sets, t8) = reflect(
             Api::<StatefulSet>::all(client.clone()),
             Some(rollout_changes.clone()),

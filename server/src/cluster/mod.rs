@@ -11,6 +11,7 @@ pub mod cache;
 pub mod csr;
 pub mod grants;
 pub mod pod;
+pub mod replica_set;
 
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -273,7 +273,7 @@ impl Backfill {
         }
 
         let lookups = Lookups::new(
-            self.caches.replica_sets.state().iter().map(|r| r.as_ref()),
+            self.caches.replica_sets.state().iter().map(|r| &r.metadata),
             self.caches.namespaces.state().iter().map(|n| n.as_ref()),
         );
         let requests = latest(&requests, &["namespace", "pod", "container", "resource"]);

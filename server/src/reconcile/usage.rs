@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use domain::quantity;
 use domain::tenancy::LABEL_TEAM;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use serde_json::Value;
@@ -54,21 +54,20 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    /// From the cluster's ReplicaSets and namespaces.
+    /// From the cluster's ReplicaSets' metadata and namespaces.
     pub fn new<'a>(
-        replica_sets: impl Iterator<Item = &'a ReplicaSet>,
+        replica_sets: impl Iterator<Item = &'a ObjectMeta>,
         namespaces: impl Iterator<Item = &'a Namespace>,
     ) -> Lookups {
         let deployments = replica_sets
             .filter_map(|rs| {
                 let owner = rs
-                    .metadata
                     .owner_references
                     .iter()
                     .flatten()
                     .find(|o| o.kind == "Deployment")?;
                 Some((
-                    (rs.metadata.namespace.clone()?, rs.metadata.name.clone()?),
+                    (rs.namespace.clone()?, rs.name.clone()?),
                     owner.name.clone(),
                 ))
             })
@@ -87,7 +86,10 @@ impl Lookups {
     fn from_caches(caches: &Caches) -> Lookups {
         let rs = caches.replica_sets.state();
         let ns = caches.namespaces.state();
-        Lookups::new(rs.iter().map(|r| r.as_ref()), ns.iter().map(|n| n.as_ref()))
+        Lookups::new(
+            rs.iter().map(|r| &r.metadata),
+            ns.iter().map(|n| n.as_ref()),
+        )
     }
 
     /// What a container of `pod` is, for its first registration; `labels` are the pod labels

@@ -11,7 +11,7 @@ use domain::rollout::{
     RevisionView, RolloutPage, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Event, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -19,6 +19,7 @@ use kube::api::{Api, ListParams};
 
 use super::{ServiceError, Services};
 use crate::cluster::pod::CachedPod;
+use crate::cluster::replica_set::CachedReplicaSet;
 
 /// The namespace label that asks its workloads for Guaranteed QoS (requests equal to limits).
 pub const LABEL_EXPECTED_QOS: &str = "berth.dev/expected-qos";
@@ -135,7 +136,7 @@ fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
     t.0.to_string()
 }
 
-fn revision_of(rs: &ReplicaSet) -> Option<i64> {
+fn revision_of(rs: &CachedReplicaSet) -> Option<i64> {
     rs.metadata
         .annotations
         .as_ref()
@@ -143,18 +144,18 @@ fn revision_of(rs: &ReplicaSet) -> Option<i64> {
         .and_then(|r| r.parse::<i64>().ok())
 }
 
-fn revision_view(revision: i64, rs: &ReplicaSet) -> RevisionView {
+fn revision_view(revision: i64, rs: &CachedReplicaSet) -> RevisionView {
     RevisionView {
         revision,
-        images: rs.spec.template.as_ref().map(images).unwrap_or_default(),
+        images: rs.images.clone(),
         change_cause: rs
             .metadata
             .annotations
             .as_ref()
             .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
         created_at: rs.metadata.creation_timestamp.as_ref().map(rfc3339),
-        replicas: rs.status.as_ref().map(|s| s.replicas).unwrap_or(0),
-        release: rs.spec.template.as_ref().and_then(release),
+        replicas: rs.replicas,
+        release: rs.release.clone(),
     }
 }
 
@@ -209,7 +210,7 @@ impl Services {
         // highest) with when that began. The Deployment's own annotation says the same on a
         // real cluster, but the ReplicaSets are what the history is made of.
         let rs_store = caches.replica_sets.state();
-        let mut owned: HashMap<&str, Vec<(i64, &ReplicaSet)>> = HashMap::new();
+        let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
         for rs in &rs_store {
             let Some(revision) = revision_of(rs) else {
                 continue;
@@ -371,7 +372,7 @@ fn deployment_view(
     d: &Deployment,
     info: &NamespaceInfo,
     pdbs: &[&PodDisruptionBudget],
-    owned: &HashMap<&str, Vec<(i64, &ReplicaSet)>>,
+    owned: &HashMap<&str, Vec<(i64, &CachedReplicaSet)>>,
 ) -> WorkloadView {
     let spec = d.spec.clone();
     let status = d.status.clone().unwrap_or_default();

@@ -9,7 +9,7 @@ use domain::audit::NewEvent;
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::rollout::{self, WorkloadAction, WorkloadKind};
 use domain::tenancy::LABEL_TEAM;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
@@ -370,7 +370,8 @@ impl Services {
             .map_err(cluster)?;
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
         let caches = self.cached().await?;
-        let mut kept: Vec<(i64, PodTemplateSpec)> = caches
+        // Revisions from the cache; the chosen one's template from the API (the cache keeps none).
+        let mut kept: Vec<(i64, String)> = caches
             .replica_sets
             .state()
             .iter()
@@ -388,7 +389,7 @@ impl Services {
                     .as_ref()
                     .and_then(|a| a.get(REVISION))
                     .and_then(|r| r.parse::<i64>().ok())?;
-                Some((r, rs.spec.template.clone()?))
+                Some((r, rs.metadata.name.clone()?))
             })
             .collect();
         kept.sort_by_key(|k| std::cmp::Reverse(k.0));
@@ -398,10 +399,19 @@ impl Services {
                 "{name} is at revision {revision} already"
             )));
         }
-        let Some((_, mut template)) = kept.into_iter().find(|(r, _)| *r == revision) else {
-            return Err(ServiceError::BadInput(format!(
-                "{name} keeps no revision {revision}"
-            )));
+        let no_such = || ServiceError::BadInput(format!("{name} keeps no revision {revision}"));
+        let Some((_, replica_set)) = kept.into_iter().find(|(r, _)| *r == revision) else {
+            return Err(no_such());
+        };
+        let api = Api::<ReplicaSet>::namespaced(self.cluster().client().clone(), namespace);
+        let Some(mut template) = api
+            .get_opt(&replica_set)
+            .await
+            .map_err(cluster)?
+            .and_then(|rs| rs.spec.template)
+        else {
+            // Deleted since the cache saw it (history trimmed meanwhile).
+            return Err(no_such());
         };
         if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
             labels.remove(POD_TEMPLATE_HASH);
