@@ -62,7 +62,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
             cluster.url(),
             path.display()
         ));
-        config.cluster.kubeconfig = Some(path);
+        // The visitor's kubectl is the admin; Berth itself runs as it would when installed.
+        let berth = state_dir.join("berth.kubeconfig");
+        write_private(&berth, &as_chart_service_account(&cluster).await?)?;
+        config.cluster.kubeconfig = Some(berth);
         sandbox = Some(cluster);
     }
     let cluster = Cluster::connect(&config.cluster).await?;
@@ -213,6 +216,49 @@ fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// The ServiceAccount the Helm chart installs Berth as.
+pub const CHART_SERVICE_ACCOUNT: &str = "system:serviceaccount:berth:berth";
+
+/// Gives `cluster` the chart's ClusterRole and its binding (from `deploy/manifests`, built in)
+/// and answers a kubeconfig for the chart's ServiceAccount: Berth in the demo (and in the
+/// tests) holds exactly the rights an installed Berth holds, so a call the role lacks fails
+/// here first.
+pub async fn as_chart_service_account(cluster: &Sandbox) -> Result<String, Error> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+    use serde::Deserialize;
+    let failed = |what: String| Error::Sandbox(SandboxError::Bootstrap(what));
+    let admin = cluster.admin_client().await?;
+    let manifests = include_str!("../../deploy/manifests/berth.yaml");
+    for document in serde_yaml::Deserializer::from_str(manifests) {
+        let value = serde_json::Value::deserialize(document)
+            .map_err(|e| failed(format!("deploy/manifests: {e}")))?;
+        let (kind, plural) = match value["kind"].as_str() {
+            Some("ClusterRole") => ("ClusterRole", "clusterroles"),
+            Some("ClusterRoleBinding") => ("ClusterRoleBinding", "clusterrolebindings"),
+            _ => continue,
+        };
+        let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
+        let api: Api<DynamicObject> = Api::all_with(
+            admin.clone(),
+            &ApiResource::from_gvk_with_plural(&gvk, plural),
+        );
+        let object: DynamicObject = serde_json::from_value(value)
+            .map_err(|e| failed(format!("deploy/manifests {kind}: {e}")))?;
+        match api.create(&PostParams::default(), &object).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => return Err(failed(format!("creating the chart's {kind}: {e}"))),
+        }
+    }
+    let token = format!("berth-{}", uuid::Uuid::new_v4());
+    cluster.add_token(
+        &token,
+        CHART_SERVICE_ACCOUNT,
+        &["system:serviceaccounts", "system:serviceaccounts:berth"],
+    );
+    Ok(cluster.kubeconfig_for_token(CHART_SERVICE_ACCOUNT, &token))
 }
 
 /// Writes a file only its owner can read: the kubeconfig holds the admin's private key.

@@ -109,12 +109,17 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        // Before any history there is nothing to judge; the server keeps that answer until
+        // the usage roll-ups move on, which the import below does.
+        let dana = sign_in(&app, "demo:dana").await;
+        let before = report(&app, &dana).await;
+        assert!(find(&before, FAT).is_none(), "{before:#?}");
+        assert!(find(&before, SLEEPY).is_none(), "{before:#?}");
         server::demo_history::import(&store, &admin, &[], 8, now)
             .await
             .expect("history");
 
         // Dana sees her team's findings, not platform's.
-        let dana = sign_in(&app, "demo:dana").await;
         let findings = report(&app, &dana).await;
         let fat = find(&findings, FAT).unwrap_or_else(|| panic!("{findings:#?}"));
         assert!(find(&findings, SLEEPY).is_some(), "{findings:#?}");

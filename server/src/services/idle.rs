@@ -242,12 +242,14 @@ impl Services {
             }
         }
 
-        // Over-provisioned containers: what VPA would recommend against what they ask now.
-        for usage in self
-            .store()
-            .container_usage(now - HISTORY_DAYS * DAY, teams)
+        let (usage_rows, day_rows) = self
+            .usage_memo
+            .get(self.store(), now, HISTORY_DAYS, ABANDONED_DAYS as i64 + 1)
             .await?
-        {
+            .for_teams(teams);
+
+        // Over-provisioned containers: what VPA would recommend against what they ask now.
+        for usage in usage_rows {
             let Some(kind) = kind_of(&usage.owner_kind) else {
                 continue;
             };
@@ -301,11 +303,7 @@ impl Services {
 
         // Abandoned: next to no CPU on each of the last days, still running.
         let mut days: BTreeMap<(String, String, String), Vec<WorkloadDay>> = BTreeMap::new();
-        for d in self
-            .store()
-            .workload_days(now - (ABANDONED_DAYS as i64 + 1) * DAY, teams)
-            .await?
-        {
+        for d in day_rows {
             days.entry((
                 d.namespace.clone(),
                 d.owner_kind.clone(),

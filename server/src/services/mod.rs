@@ -19,6 +19,7 @@ pub mod kubeconfig;
 pub mod quota;
 pub mod rollouts;
 pub mod tenancy;
+pub mod usage_memo;
 pub mod workload_actions;
 pub mod workload_detail;
 
@@ -78,6 +79,8 @@ pub struct Services {
     provision: Arc<Notify>,
     /// What pages read instead of listing the cluster.
     caches: Caches,
+    /// The idle report's usage answers, until the roll-ups move on.
+    usage_memo: usage_memo::UsageMemo,
 }
 
 impl Services {
@@ -102,6 +105,7 @@ impl Services {
             }),
             provision: Arc::new(Notify::new()),
             caches: Caches::start(&cluster),
+            usage_memo: usage_memo::UsageMemo::default(),
             cluster,
         }
     }

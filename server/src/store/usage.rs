@@ -166,6 +166,15 @@ impl Store {
         )
     }
 
+    /// Moves on every write to the roll-ups (0 before the first).
+    pub async fn usage_version(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM usage_rollup_mark")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// The first hour any usage was rolled up for (unix seconds), if any.
     pub async fn first_usage_hour(&self) -> Result<Option<i64>, StoreError> {
         Ok(
@@ -208,9 +217,11 @@ impl Store {
         }
         roll_days(&mut tx, from_unix, upto_unix).await?;
         sqlx::query(
-            "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
+            "INSERT INTO usage_rollup_mark (one, rolled_upto, version) \
+             VALUES (true, to_timestamp($1), 1) \
              ON CONFLICT (one) DO UPDATE \
-               SET rolled_upto = greatest(usage_rollup_mark.rolled_upto, excluded.rolled_upto)",
+               SET rolled_upto = greatest(usage_rollup_mark.rolled_upto, excluded.rolled_upto), \
+                 version = usage_rollup_mark.version + 1",
         )
         .bind(upto_unix)
         .execute(&mut *tx)
@@ -407,8 +418,10 @@ impl Store {
             // the mark moves in this transaction).
             roll_days(&mut tx, from, upto).await?;
             sqlx::query(
-                "INSERT INTO usage_rollup_mark (one, rolled_upto) VALUES (true, to_timestamp($1)) \
-                 ON CONFLICT (one) DO UPDATE SET rolled_upto = excluded.rolled_upto",
+                "INSERT INTO usage_rollup_mark (one, rolled_upto, version) \
+                 VALUES (true, to_timestamp($1), 1) \
+                 ON CONFLICT (one) DO UPDATE SET rolled_upto = excluded.rolled_upto, \
+                   version = usage_rollup_mark.version + 1",
             )
             .bind(upto)
             .execute(&mut *tx)

@@ -123,42 +123,15 @@ impl TestPostgres {
     }
 }
 
-const BERTH_TOKEN: &str = "berth-service-account-token";
-pub const BERTH_USER: &str = "system:serviceaccount:berth:berth";
+pub const BERTH_USER: &str = server::demo::CHART_SERVICE_ACCOUNT;
 
 /// Berth's own identity in a sandbox: the chart's ServiceAccount, allowed exactly what the
 /// chart's ClusterRole (deploy/manifests/berth.yaml) grants. Every test that runs Berth this
 /// way checks that role against the calls the code really makes: a missing verb is a 403.
 pub async fn berth_kubeconfig(cluster: &sandbox::Sandbox) -> String {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
-    use serde::Deserialize;
-    let text = std::fs::read_to_string(deploy::manifests_file()).expect("deploy/manifests");
-    let admin = cluster.admin_client().await.expect("admin client");
-    for document in serde_yaml::Deserializer::from_str(&text) {
-        let value = serde_json::Value::deserialize(document).expect("manifest document");
-        let (kind, plural) = match value["kind"].as_str() {
-            Some("ClusterRole") => ("ClusterRole", "clusterroles"),
-            Some("ClusterRoleBinding") => ("ClusterRoleBinding", "clusterrolebindings"),
-            _ => continue,
-        };
-        let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
-        let api: Api<DynamicObject> = Api::all_with(
-            admin.clone(),
-            &ApiResource::from_gvk_with_plural(&gvk, plural),
-        );
-        let object: DynamicObject = serde_json::from_value(value).expect("rbac object");
-        match api.create(&PostParams::default(), &object).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(err) => panic!("cannot create the chart's {kind}: {err}"),
-        }
-    }
-    cluster.add_token(
-        BERTH_TOKEN,
-        BERTH_USER,
-        &["system:serviceaccounts", "system:serviceaccounts:berth"],
-    );
-    cluster.kubeconfig_for_token(BERTH_USER, BERTH_TOKEN)
+    server::demo::as_chart_service_account(cluster)
+        .await
+        .expect("the chart's role and ServiceAccount")
 }
 
 pub fn test_config() -> Config {
