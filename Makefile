@@ -36,6 +36,7 @@ bench:
 	cargo bench -p sandbox --bench large_scenario
 	cargo bench -p server --bench audit_append
 	cargo bench -p server --bench quota_views
+	cargo bench -p server --bench memory
 	cargo bench -p server --bench cost_report
 	cargo bench -p server --bench access_revoke
 	cargo bench -p server --bench load

@@ -93,7 +93,7 @@ async fn run() -> Result<(), String> {
     let started = Instant::now();
     let first = post(app::api::QuotaOverview::PATH, String::new())().await?;
     println!(
-        "caches filled and first quota answer after {:.1} s ({first} bytes); berth added {:.0} MiB resident",
+        "caches filled and first quota answer after {:.1} s ({first} bytes); this process (sandbox serving included) grew {:.0} MiB; Berth alone: the memory bench",
         started.elapsed().as_secs_f64(),
         rss_mib() - before_berth
     );

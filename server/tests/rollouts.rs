@@ -622,6 +622,9 @@ fn a_cluster_of_workloads_comes_in_pages_of_whole_namespaces() {
         .expect("sandbox");
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
         let app = TestApp::spawn_on(&url, common::test_config(), &kubeconfig).await;
+        // The first list of 2,000-odd objects is slow in a debug build on a busy machine;
+        // the pages are what is under test.
+        app.wait_ready().await;
         let sam = sign_in(&app, "demo:sam").await;
         let page = |n: &'static str| {
             let (app, sam) = (&app, &sam);

@@ -230,10 +230,10 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Waits (bounded) until `/readyz` answers 200: the watch caches hold their first lists.
+    /// Waits (30 s at most) until `/readyz` answers 200: the watch caches hold their first lists.
     pub async fn wait_ready(&self) {
         let mut last = String::new();
-        for _ in 0..300 {
+        for _ in 0..600 {
             let res = self.get("/readyz").await;
             if res.status() == 200 {
                 return;
@@ -241,7 +241,7 @@ impl TestApp {
             last = res.text().await.unwrap_or_default();
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("not ready after 15 s: {last}");
+        panic!("not ready after 30 s: {last}");
     }
 
     /// Signs in as a demo persona the way the sign-in page's form does.
