@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use domain::identity::CurrentUser;
-use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxOptions};
 use server::cluster::cache::Caches;
 use server::reconcile::usage::Sampler;
 use server::services::Services;
@@ -59,12 +57,7 @@ async fn run() -> Result<(), String> {
     );
 
     let (pg, dir) = common::fast_postgres("bench-cost-pg")?;
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: Some(Scenario::large(namespaces, deployments, pods)),
-        ..SandboxOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
     let config = common::bench_config(&dir, &sandbox)?;
     let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
     let caches = Caches::start(&cluster);

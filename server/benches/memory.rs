@@ -7,9 +7,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxOptions};
-
 mod common;
 use common::arg;
 
@@ -33,18 +30,11 @@ impl Drop for Berth {
 
 /// `(VmRSS, VmHWM)` of `pid` in MiB.
 fn memory_of(pid: u32) -> Result<(f64, f64), String> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .ok_or_else(|| format!("{name} missing from /proc/{pid}/status"))
-    };
-    Ok((field("VmRSS:")?, field("VmHWM:")?))
+    let pid = pid.to_string();
+    Ok((
+        common::status_mib(&pid, "VmRSS:")?,
+        common::status_mib(&pid, "VmHWM:")?,
+    ))
 }
 
 async fn run() -> Result<(), String> {
@@ -55,12 +45,7 @@ async fn run() -> Result<(), String> {
         "berth serve (own process) over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods"
     );
     let (pg, dir) = common::fast_postgres("bench-memory-pg")?;
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: Some(Scenario::large(namespaces, deployments, pods)),
-        ..SandboxOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
     let config = common::bench_config(&dir, &sandbox)?;
     let url = pg.url("postgres");
     let (store, _cluster) = common::connect(&url, &config).await?;

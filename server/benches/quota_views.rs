@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use kube::api::{Api, ListParams};
 use leptos::server_fn::ServerFn;
-use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxOptions};
 
 mod common;
 use common::{arg, percentile, rss_mib, time};
@@ -34,12 +32,7 @@ async fn run() -> Result<(), String> {
     let (pg, dir) = common::fast_postgres("bench-quota-pg")?;
 
     let started = Instant::now();
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: Some(Scenario::large(namespaces, deployments, pods)),
-        ..SandboxOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
     println!("sandbox loaded in {:.1} s", started.elapsed().as_secs_f64());
 
     let config = common::bench_config(&dir, &sandbox)?;

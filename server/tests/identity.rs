@@ -4,6 +4,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::flows::get_text;
 use common::{TestApp, TestPostgres, test_config};
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use serde_json::Value;
@@ -307,16 +308,7 @@ fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
         assert!(token.starts_with("berth_") && token.len() > 40, "{token}");
 
         // The listing never shows the token again.
-        let list = app
-            .client
-            .get(app.url("/api/v1/tokens"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .expect("list")
-            .text()
-            .await
-            .expect("body");
+        let list = get_text(&app, &cookie, "/api/v1/tokens").await;
         assert!(
             list.contains("ci pipeline") && !list.contains(&token),
             "{list}"

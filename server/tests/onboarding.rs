@@ -313,16 +313,7 @@ fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
         d.purpose = "<script>alert(1)</script>".to_owned();
         let answer = submit(&app, &dana, &d).await;
         assert!(answer.get("Submitted").is_some(), "{answer}");
-        let html = app
-            .client
-            .get(app.url("/onboarding"))
-            .header(COOKIE, &dana)
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("body");
+        let html = get_text(&app, &dana, "/onboarding").await;
         assert!(
             html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
             "not escaped"

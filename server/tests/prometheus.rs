@@ -13,7 +13,6 @@ use common::flows::*;
 use common::{TestPostgres, test_config};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
-use reqwest::header::COOKIE;
 use serde_json::json;
 use server::reconcile::prometheus::{Backfill, Prometheus};
 use server::store::Store;
@@ -257,16 +256,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
 
         // Berth's cost report shows it: 24.5 core-hours at OpenCost's CPU price.
         let ada = sign_in(&app, "demo:ada").await;
-        let csv = app
-            .client
-            .get(app.url("/api/v1/cost.csv?by=namespace&window=7d"))
-            .header(COOKIE, &ada)
-            .send()
-            .await
-            .expect("csv")
-            .text()
-            .await
-            .expect("csv text");
+        let csv = get_text(&app, &ada, "/api/v1/cost.csv?by=namespace&window=7d").await;
         let shop = csv
             .lines()
             .find(|l| l.starts_with("shop,"))

@@ -664,16 +664,7 @@ fn a_cluster_of_workloads_comes_in_pages_of_whole_namespaces() {
         assert_eq!(page("9").await["page"], 2);
 
         // The page itself links its neighbours.
-        let html = app
-            .client
-            .get(app.url("/rollouts?page=2"))
-            .header(COOKIE, &sam)
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("html");
+        let html = get_text(&app, &sam, "/rollouts?page=2").await;
         assert!(
             html.contains("page 2 of 2 · 1050 workloads in 30 namespaces"),
             "{html}"

@@ -80,16 +80,7 @@ fn admins_edit_tiers_and_new_requests_are_planned_with_them() {
             "new tiers go last"
         );
         // Shown escaped on the page: the text is data, never markup.
-        let page = app
-            .client
-            .get(app.url("/tiers"))
-            .header(COOKIE, &ada)
-            .send()
-            .await
-            .expect("page")
-            .text()
-            .await
-            .expect("html");
+        let page = get_text(&app, &ada, "/tiers").await;
         assert!(!page.contains("<b>huge"), "never markup");
 
         let mut roomier = small.clone();

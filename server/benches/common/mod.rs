@@ -13,20 +13,39 @@ pub fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`) in MiB.
+pub fn status_mib(pid: &str, field: &str) -> Result<f64, String> {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| e.to_string())?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .ok_or_else(|| format!("{field} missing from /proc/{pid}/status"))
+}
+
 pub fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    status_mib("self", "VmRSS:").unwrap_or(0.0)
+}
+
+/// The sandbox with the `large` scenario of the given size.
+pub async fn large_sandbox(
+    namespaces: usize,
+    deployments: usize,
+    pods: usize,
+) -> Result<sandbox::Sandbox, String> {
+    sandbox::Sandbox::start(sandbox::SandboxOptions {
+        scenario: Some(sandbox::scenario::Scenario::large(
+            namespaces,
+            deployments,
+            pods,
+        )),
+        ..sandbox::SandboxOptions::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
 }
 
 pub fn percentile(samples: &mut [Duration], p: f64) -> f64 {

@@ -221,7 +221,6 @@ mod wire {
             let mut metadata = pod.metadata;
             metadata.annotations = None;
             metadata.generate_name = None;
-            metadata.managed_fields = None;
             let mut status = pod.status;
             for c in status
                 .iter_mut()

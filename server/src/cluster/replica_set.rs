@@ -102,7 +102,6 @@ mod wire {
     impl From<ReplicaSet> for CachedReplicaSet {
         fn from(rs: ReplicaSet) -> CachedReplicaSet {
             let mut metadata = rs.metadata;
-            metadata.managed_fields = None;
             if let Some(annotations) = metadata.annotations.as_mut() {
                 annotations.retain(|k, _| KEPT_ANNOTATIONS.contains(&k.as_str()));
             }

@@ -68,6 +68,19 @@ pub async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &
     res.json().await.expect("json answer")
 }
 
+/// The body of `GET path` as the signed-in `cookie` sees it (a page, a CSV, a JSON list).
+pub async fn get_text(app: &TestApp, cookie: &str, path: &str) -> String {
+    app.client
+        .get(app.url(path))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body")
+}
+
 pub async fn submit(app: &TestApp, cookie: &str, d: &NamespaceDraft) -> Value {
     call_json(app, cookie, SubmitDraft::PATH, json!({ "draft": d })).await
 }
