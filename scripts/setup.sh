@@ -10,7 +10,7 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# --- Debian packages: PostgreSQL, Chromium for the browser tests, kubectl ---------------------
+# --- Debian packages: PostgreSQL, Chromium for the browser tests, kubectl, Brotli ----------
 missing=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
 if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
@@ -19,6 +19,8 @@ if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
 # Prometheus and promtool: the history-backfill test serves a TSDB it builds itself.
 if ! command -v promtool >/dev/null 2>&1; then missing+=(prometheus); fi
+# Brotli: the release site is stored compressed beside each file (scripts/site.sh).
+if ! command -v brotli >/dev/null 2>&1; then missing+=(brotli); fi
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} (apt)"
   as_root apt-get update -qq

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Builds the browser side of the site into target/site/pkg: the app compiled to WebAssembly
-# with `hydrate`, its JavaScript glue from wasm-bindgen, and the stylesheet.
-# `PROFILE=release` builds a size-optimised bundle and runs wasm-opt when it is installed.
+# with `hydrate`, split into a main module and one chunk per route (tools/split-wasm), its
+# JavaScript glue from wasm-bindgen, and the stylesheet.
+# `PROFILE=release` builds a size-optimised bundle, runs wasm-opt when a recent one is
+# installed, and writes gzip and Brotli copies beside each file for the server to send.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=${PROFILE:-dev}
 out=target/site/pkg
 mkdir -p "$out"
+# Chunks' names change between builds, and a compressed copy left from an earlier build
+# would be served in place of the new file: start from an empty directory.
+find "$out" -mindepth 1 -delete
 
 if [ "$profile" = release ]; then
   cargo rustc -p app --lib --target wasm32-unknown-unknown --features hydrate \
@@ -18,7 +23,10 @@ else
   wasm=target/wasm32-unknown-unknown/debug/app.wasm
 fi
 
-wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name berth "$wasm"
+cargo run -q -p split-wasm --release -- "$wasm" "$out" berth
+wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+  --out-dir "$out" --out-name berth "$out/berth_split.wasm"
+rm "$out/berth_split.wasm"
 # binaryen before 116 (Debian 12 has 108) writes wasm-bindgen's externref table export as the
 # function table, and the page fails to hydrate ("WebAssembly.Table.set(): Argument 1 is
 # invalid"). -Oz saves under 1 % once the name section is stripped, so older ones are skipped.
@@ -32,4 +40,14 @@ if [ "$profile" = release ] && command -v wasm-opt >/dev/null; then
   fi
 fi
 cp style/berth.css "$out/berth.css"
-echo "site built in $out ($(du -h "$out/berth_bg.wasm" | cut -f1) of WebAssembly)"
+
+if [ "$profile" = release ]; then
+  # The server sends these as they are when the browser accepts them (leptos_axum's ServeDir
+  # with precompressed gzip and Brotli), at the best ratio, compressed once here.
+  for f in "$out"/*.wasm "$out"/*.js "$out"/*.css; do
+    gzip -k -9 -n "$f"
+    brotli -k -q 11 "$f"
+  done
+fi
+chunks=$(find "$out" -name '*.wasm' ! -name berth_bg.wasm | wc -l)
+echo "site built in $out ($(du -h "$out/berth_bg.wasm" | cut -f1) of WebAssembly in the main module, $chunks chunks)"

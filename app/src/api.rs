@@ -39,19 +39,19 @@ pub fn current_user() -> Option<CurrentUser> {
 }
 
 /// Whether Berth's dependencies answer right now.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn check_readiness() -> Result<Readiness, ServerFnError> {
     Ok(backend()?.readiness().await)
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn sign_in_choices() -> Result<SignInOptions, ServerFnError> {
     Ok(backend()?.sign_in_options().await)
 }
 
 /// A page of the audit trail, as the signed-in user may see it. Refusals are answers, not
 /// errors: the page shows them.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn search_audit(query: AuditQuery) -> Result<AuditAnswer, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(AuditAnswer::Refused(
@@ -76,7 +76,7 @@ fn request_origin() -> domain::identity::RequestOrigin {
 }
 
 /// The signed-in user's API tokens.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn my_tokens() -> Result<Vec<TokenView>, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -86,7 +86,7 @@ pub async fn my_tokens() -> Result<Vec<TokenView>, ServerFnError> {
 }
 
 /// Makes an API token; the answer is the only time the token is shown.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn make_token(
     name: String,
     days: u64,
@@ -99,7 +99,7 @@ pub async fn make_token(
         .await)
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn drop_token(id: String) -> Result<Result<(), String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
@@ -108,7 +108,7 @@ pub async fn drop_token(id: String) -> Result<Result<(), String>, ServerFnError>
 }
 
 /// Teams and tiers for the onboarding form.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn onboarding_options() -> Result<OnboardingChoices, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -118,7 +118,7 @@ pub async fn onboarding_options() -> Result<OnboardingChoices, ServerFnError> {
 }
 
 /// Field errors and the preview of a draft; read-only, so the form may ask on every change.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn check_draft(draft: NamespaceDraft) -> Result<DraftCheck, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -127,7 +127,7 @@ pub async fn check_draft(draft: NamespaceDraft) -> Result<DraftCheck, ServerFnEr
         .map_err(ServerFnError::new)
 }
 
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn submit_draft(draft: NamespaceDraft) -> Result<SubmitOutcome, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -136,7 +136,7 @@ pub async fn submit_draft(draft: NamespaceDraft) -> Result<SubmitOutcome, Server
         .map_err(ServerFnError::new)
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_namespace_requests() -> Result<Vec<RequestView>, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -146,7 +146,7 @@ pub async fn list_namespace_requests() -> Result<Vec<RequestView>, ServerFnError
 }
 
 /// Approve or deny; the answer is the request as it now stands, or why not.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn decide_request(
     id: String,
     approve: bool,
@@ -161,7 +161,7 @@ pub async fn decide_request(
 }
 
 /// Namespaces the signed-in user may see, with quota bars, near-quota first.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -171,7 +171,7 @@ pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, Serv
 }
 
 /// Node capacity and stranded capacity; an `Err` answer says why it is not shown.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn capacity_overview()
 -> Result<Result<domain::capacity::ClusterCapacity, String>, ServerFnError> {
     let Some(user) = signed_in() else {
@@ -181,7 +181,7 @@ pub async fn capacity_overview()
 }
 
 /// Ask to extend a namespace or change its quota; field errors come back in the answer.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn request_change(
     draft: domain::change::ChangeDraft,
 ) -> Result<domain::change::ChangeOutcome, ServerFnError> {
@@ -192,7 +192,7 @@ pub async fn request_change(
         .map_err(ServerFnError::new)
 }
 
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn list_namespace_changes() -> Result<Vec<domain::change::ChangeView>, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -202,7 +202,7 @@ pub async fn list_namespace_changes() -> Result<Vec<domain::change::ChangeView>,
 }
 
 /// Approve or deny a change; the answer is the change as it now stands, or why not.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn decide_change(
     id: String,
     approve: bool,
@@ -217,7 +217,7 @@ pub async fn decide_change(
 }
 
 /// Create or change a tier (admins); field errors come back in the answer.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn save_tier(
     draft: domain::tiers::TierDraft,
 ) -> Result<domain::tiers::TierOutcome, ServerFnError> {
@@ -229,7 +229,7 @@ pub async fn save_tier(
 }
 
 /// Workloads with their rollout state, by namespace; `namespace` / `team` narrow it.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn rollout_overview(
     namespace: Option<String>,
     team: Option<String>,
@@ -245,7 +245,7 @@ pub async fn rollout_overview(
 
 /// One workload with its pods and recent events; `kind` as in the page address
 /// (`deployment`, `statefulset`, `daemonset`).
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn workload_detail(
     kind: String,
     namespace: String,
@@ -265,7 +265,7 @@ pub async fn workload_detail(
 
 /// Restart, pause / resume, scale or roll back a workload; the answer says what happened or why
 /// not.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn act_on_workload(
     kind: domain::rollout::WorkloadKind,
     namespace: String,
@@ -282,7 +282,7 @@ pub async fn act_on_workload(
 
 /// The cost report of the view the URL's parameters describe (`by`, `window`, `step`, `idle`,
 /// `team`, `filter`, `sort`, `order`); bad parameters come back as messages.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn cost_report(
     params: std::collections::BTreeMap<String, String>,
 ) -> Result<Result<domain::cost_report::CostReport, Vec<String>>, ServerFnError> {
@@ -294,14 +294,14 @@ pub async fn cost_report(
 }
 
 /// The pricing file the reports use.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn current_prices() -> Result<domain::cost::Prices, ServerFnError> {
     signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?.prices().await.map_err(ServerFnError::new)
 }
 
 /// Saves the pricing file (admins); field problems come back in the answer.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn save_prices(
     prices: domain::cost::Prices,
 ) -> Result<Result<(), Vec<String>>, ServerFnError> {
@@ -313,7 +313,7 @@ pub async fn save_prices(
 }
 
 /// The idle-resource report for the signed-in user's teams (managers and admins: all).
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn idle_report() -> Result<domain::idle::IdleReport, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -324,7 +324,7 @@ pub async fn idle_report() -> Result<domain::idle::IdleReport, ServerFnError> {
 
 /// Acts on an idle finding (apply a recommendation, scale to zero); the answer says what
 /// happened or why not.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn act_on_idle(id: String) -> Result<Result<String, String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
@@ -333,14 +333,14 @@ pub async fn act_on_idle(id: String) -> Result<Result<String, String>, ServerFnE
 }
 
 /// Month-to-date spend of the teams the signed-in user may see, against their budgets.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn team_budgets() -> Result<Vec<domain::budget::BudgetStatus>, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?.budgets(&user).await.map_err(ServerFnError::new)
 }
 
 /// Sets a team's monthly budget (managers of the team, admins).
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn set_budget(team: String, amount: String) -> Result<Result<(), String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
@@ -352,7 +352,7 @@ pub async fn set_budget(team: String, amount: String) -> Result<Result<(), Strin
 }
 
 /// The Access page: the policy, one's own requests and (for reviewers) the queue.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn access_overview() -> Result<domain::jit::AccessOverview, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -362,7 +362,7 @@ pub async fn access_overview() -> Result<domain::jit::AccessOverview, ServerFnEr
 }
 
 /// One access request with its audit trail.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, ServerFnError> {
     let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
     backend()?
@@ -373,7 +373,7 @@ pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, Serv
 
 /// Files an access request (an extension when `extends` is set); the answer is the request
 /// or what is wrong with it.
-#[server(input = leptos::server_fn::codec::Json)]
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn request_access(
     draft: domain::jit::Draft,
     extends: Option<String>,
@@ -388,7 +388,7 @@ pub async fn request_access(
 
 /// Approve or deny an access request. A fixed endpoint (`/api/review_access`): it is the API
 /// reviewers' tools call, and tests call it as a requester to see it refused.
-#[server(endpoint = "review_access")]
+#[server(endpoint = "review_access", output = crate::codec::JsonText)]
 pub async fn review_access(
     id: String,
     approve: bool,
@@ -403,7 +403,7 @@ pub async fn review_access(
 }
 
 /// End an active grant now.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn revoke_access(
     id: String,
     comment: String,
@@ -417,7 +417,7 @@ pub async fn revoke_access(
 }
 
 /// Admins: end every active grant.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn revoke_all_access(comment: String) -> Result<Result<usize, String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
@@ -428,7 +428,7 @@ pub async fn revoke_all_access(comment: String) -> Result<Result<usize, String>,
 }
 
 /// SREs: sign off a break-glass grant after the fact.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn sign_off_access(
     id: String,
     comment: String,
@@ -442,7 +442,7 @@ pub async fn sign_off_access(
 }
 
 /// Admins: the access policy as YAML.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn access_policy_text() -> Result<Result<String, String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
@@ -451,7 +451,7 @@ pub async fn access_policy_text() -> Result<Result<String, String>, ServerFnErro
 }
 
 /// Admins: save the access policy; the inner list says what is wrong with it.
-#[server]
+#[server(output = crate::codec::JsonText)]
 pub async fn save_access_policy(
     text: String,
 ) -> Result<Result<Result<usize, Vec<String>>, String>, ServerFnError> {

@@ -6,26 +6,22 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod codec;
 pub mod components;
 pub mod pages;
+mod routes;
 pub mod session;
 
 use domain::areas::Area;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    Lazy, ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
 use components::layout::Layout;
-use pages::{
-    access::AccessPage, access_policy::AccessPolicyPage, access_request::AccessRequestPage,
-    audit::AuditPage, cost::CostPage, home::HomePage, idle::IdlePage, me::MePage,
-    namespaces::NamespacesPage, not_found::NotFound, onboarding::OnboardingPage,
-    prices::PricesPage, rollouts::RolloutsPage, signin::SignInPage, tiers::TiersPage,
-    workload::WorkloadPage,
-};
+use pages::{home::HomePage, not_found::NotFound, signin::SignInPage};
 
 /// The HTML document around the app; the server renders it for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,9 +56,9 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage />
-                    <Route path=StaticSegment(Area::Onboarding.slug()) view=OnboardingPage />
-                    <Route path=StaticSegment(Area::Namespaces.slug()) view=NamespacesPage />
-                    <Route path=StaticSegment(Area::Rollouts.slug()) view=RolloutsPage />
+                    <Route path=StaticSegment(Area::Onboarding.slug()) view={Lazy::<routes::Onboarding>::new()} />
+                    <Route path=StaticSegment(Area::Namespaces.slug()) view={Lazy::<routes::Namespaces>::new()} />
+                    <Route path=StaticSegment(Area::Rollouts.slug()) view={Lazy::<routes::Rollouts>::new()} />
                     <Route
                         path=(
                             StaticSegment(Area::Rollouts.slug()),
@@ -70,24 +66,24 @@ pub fn App() -> impl IntoView {
                             ParamSegment("namespace"),
                             ParamSegment("name"),
                         )
-                        view=WorkloadPage
+                        view={Lazy::<routes::Workload>::new()}
                     />
-                    <Route path=StaticSegment(Area::Cost.slug()) view=CostPage />
-                    <Route path=StaticSegment(Area::Idle.slug()) view=IdlePage />
-                    <Route path=StaticSegment(Area::Access.slug()) view=AccessPage />
+                    <Route path=StaticSegment(Area::Cost.slug()) view={Lazy::<routes::Cost>::new()} />
+                    <Route path=StaticSegment(Area::Idle.slug()) view={Lazy::<routes::Idle>::new()} />
+                    <Route path=StaticSegment(Area::Access.slug()) view={Lazy::<routes::Access>::new()} />
                     <Route
                         path=(StaticSegment(Area::Access.slug()), StaticSegment("policy"))
-                        view=AccessPolicyPage
+                        view={Lazy::<routes::AccessPolicy>::new()}
                     />
                     <Route
                         path=(StaticSegment(Area::Access.slug()), ParamSegment("id"))
-                        view=AccessRequestPage
+                        view={Lazy::<routes::AccessRequest>::new()}
                     />
-                    <Route path=StaticSegment(Area::Audit.slug()) view=AuditPage />
+                    <Route path=StaticSegment(Area::Audit.slug()) view={Lazy::<routes::Audit>::new()} />
                     <Route path=StaticSegment("signin") view=SignInPage />
-                    <Route path=StaticSegment("me") view=MePage />
-                    <Route path=StaticSegment("tiers") view=TiersPage />
-                    <Route path=StaticSegment("prices") view=PricesPage />
+                    <Route path=StaticSegment("me") view={Lazy::<routes::Me>::new()} />
+                    <Route path=StaticSegment("tiers") view={Lazy::<routes::Tiers>::new()} />
+                    <Route path=StaticSegment("prices") view={Lazy::<routes::Prices>::new()} />
                 </Routes>
             </Layout>
         </Router>
@@ -99,5 +95,14 @@ pub fn App() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // `leptos::mount::hydrate_lazy` (lazy routes: the page's chunk is loaded as hydration
+    // reaches it), then the page is marked hydrated.
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = document().body() else {
+            return;
+        };
+        let owner = leptos::mount::hydrate_from_async(body, App).await;
+        owner.forget();
+        components::layout::mark_hydrated();
+    });
 }

@@ -157,3 +157,26 @@ test('a user signs in through the OpenID Connect provider with roles from their 
   await expect(page).toHaveURL('/signin');
   await expect(page.locator('#sign-in-link')).toBeVisible();
 });
+
+test("a page's code comes with the page, another page's when it is first shown", async ({ page }) => {
+  const errors = collectErrors(page);
+  const wasm: string[] = [];
+  page.on('request', (req) => {
+    const path = new URL(req.url()).pathname;
+    if (path.endsWith('.wasm')) wasm.push(path);
+  });
+  const fetched = (route: string) => wasm.some((p) => p.startsWith(`/pkg/split___${route}_view_`));
+
+  const response = await page.goto('/audit');
+  // The server names the route's chunk in the page, so it loads beside the main module.
+  expect(await response?.text()).toMatch(/href="\/pkg\/split___audit_view_[0-9]+\.wasm"/);
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  expect(wasm).toContain('/pkg/berth_bg.wasm');
+  expect(fetched('audit')).toBe(true);
+  expect(fetched('cost')).toBe(false);
+
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cost', exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Cost');
+  expect(fetched('cost')).toBe(true);
+  expect(errors).toEqual([]);
+});

@@ -29,13 +29,10 @@ fn UserChip() -> impl IntoView {
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    // Effects run only in the browser, so this attribute appears once hydration has finished;
-    // browser tests wait for it before they interact.
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
-
+    // `data-hydrated` turns "true" once the whole page, the route's lazily loaded view
+    // included, has hydrated (see `mark_hydrated`); browser tests wait for it before they act.
     view! {
-        <div class="app" data-hydrated=move || if hydrated.get() { "true" } else { "false" }>
+        <div class="app" data-hydrated="false">
             <header class="topbar">
                 <A href="/" attr:class="brand">
                     <span class="brand-mark" aria-hidden="true">"⚓"</span>
@@ -62,5 +59,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                 "Berth " {env!("CARGO_PKG_VERSION")} " · self-service for shared Kubernetes clusters"
             </footer>
         </div>
+    }
+}
+
+/// Marks the page hydrated. Called when hydration has finished: an effect in the layout
+/// would run as soon as the layout itself had hydrated, before the route's chunk arrived.
+#[cfg(feature = "hydrate")]
+pub fn mark_hydrated() {
+    let app = document().query_selector(".app").ok().flatten();
+    if let Some(app) = app {
+        // Nothing to recover: a page that cannot be marked still works.
+        let _ = app.set_attribute("data-hydrated", "true");
     }
 }

@@ -1,0 +1,57 @@
+//! `split-wasm <input.wasm> <pkg dir> <output name>`: the step cargo-leptos calls `--split`,
+//! without cargo-leptos (which downloads its tools at run time).
+//!
+//! Reads the app's WebAssembly as linked (with `--emit-relocs`), moves every `#[lazy]`
+//! function and what only it reaches into its own chunk, and writes:
+//! - `<pkg>/<name>_split.wasm`: the main module, for wasm-bindgen (`--keep-lld-exports`);
+//! - `<pkg>/*.wasm` chunks and `__wasm_split.______________________.js`, which loads them;
+//! - `<pkg>/__wasm_split_manifest.json`, from which the server preloads a route's chunks.
+//!
+//! The placeholder file name is the one Leptos' `HydrationScripts` looks for when files are
+//! not hashed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const LINK_NAME: &str = "./__wasm_split.______________________.js";
+const MANIFEST: &str = "__wasm_split_manifest.json";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [input, pkg, name] = args.as_slice() else {
+        eprintln!("usage: split-wasm <input.wasm> <pkg dir> <output name>");
+        return ExitCode::from(2);
+    };
+    match split(Path::new(input), Path::new(pkg), name) {
+        Ok(chunks) => {
+            println!("split {input} into a main module and {chunks} chunks");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("split-wasm: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Splits `input` into `pkg`; the number of chunks written.
+fn split(input: &Path, pkg: &Path, name: &str) -> Result<usize, String> {
+    let wasm = std::fs::read(input).map_err(|e| format!("reading {}: {e}", input.display()))?;
+    std::fs::create_dir_all(pkg).map_err(|e| format!("creating {}: {e}", pkg.display()))?;
+    let main_out: PathBuf = pkg.join(format!("{name}_split.wasm"));
+    // The chunks' loader imports the main module's exports from wasm-bindgen's JS glue.
+    let main_module = format!("./{name}.js");
+    let mut options = wasm_split_cli_support::Options::new(&wasm);
+    options.output_dir = pkg;
+    options.main_out_path = &main_out;
+    options.main_module = &main_module;
+    options.link_name = LINK_NAME;
+    let split = wasm_split_cli_support::transform(options)
+        .map_err(|e| format!("splitting {}: {e:#}", input.display()))?;
+    let manifest = serde_json::to_string_pretty(&split.prefetch_map)
+        .map_err(|e| format!("writing the manifest: {e}"))?;
+    let manifest_path = pkg.join(MANIFEST);
+    std::fs::write(&manifest_path, manifest)
+        .map_err(|e| format!("writing {}: {e}", manifest_path.display()))?;
+    Ok(split.split_modules.len())
+}
