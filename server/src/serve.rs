@@ -153,6 +153,11 @@ pub async fn serve_with(
         )
         .map(|watch| tokio::spawn(watch.run()))
     });
+    // Not behind a lock: every replica keeps its own idle-report answer fresh.
+    let idle_warm = tokio::spawn({
+        let services = services.clone();
+        async move { services.keep_idle_usage_warm().await }
+    });
     let state = AppState {
         leptos_options: http::leptos_options(config),
         services,
@@ -172,6 +177,7 @@ pub async fn serve_with(
     sampler.abort();
     unused.abort();
     revoker.abort();
+    idle_warm.abort();
     if let Some(backfill) = backfill {
         backfill.abort();
     }

@@ -478,3 +478,59 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
         app.stop().await;
     });
 }
+
+/// The report's usage answer is computed again in the background once the roll-ups move, so
+/// the next viewer is not the one who waits for it.
+#[test]
+fn the_usage_answer_is_renewed_in_the_background_when_the_roll_ups_move() {
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("idle_warm").await;
+        let store = Store::connect(&url, &common::test_config().database)
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        let memo = server::services::usage_memo::UsageMemo::default();
+        let warm = tokio::spawn({
+            let (memo, store) = (memo.clone(), store.clone());
+            async move { memo.keep_warm(store, 8, 8, Duration::from_millis(50)).await }
+        });
+        let computed = |n: u64| {
+            let memo = memo.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while memo.computations() < n {
+                    assert!(Instant::now() < deadline, "not computed {n} times");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        // The first answer at start, and nothing more while nothing moves. (Were the hour to
+        // turn during this half second, a second computation would be right too.)
+        computed(1).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let quiet = memo.computations();
+        assert!(quiet == 1 || hour_turned_lately(), "computed {quiet} times");
+
+        // The roll-ups move: renewed with no viewer asking.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        store
+            .import_history(&[], now - 7_200.0, now - 3_600.0)
+            .await
+            .expect("import");
+        computed(quiet + 1).await;
+        // The viewer who comes next gets it as it is.
+        let before = memo.computations();
+        memo.get(&store, now as i64, 8, 8).await.expect("answer");
+        assert!(memo.computations() == before || hour_turned_lately());
+        warm.abort();
+    });
+}
+
+fn hour_turned_lately() -> bool {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .is_ok_and(|d| d.as_secs() % 3_600 < 5)
+}

@@ -3,7 +3,7 @@
 //! the teams the viewer may see — and acting on a finding, recomputed on the server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::access::{Action, Decision, Target, decide};
 use domain::cost::{HOURS_PER_MONTH, Rates};
@@ -21,6 +21,10 @@ use crate::store::cost::{TeamScope, WorkloadDay};
 const HISTORY_DAYS: i64 = 8;
 /// Days of next to no CPU (or of zero replicas) before a workload counts as abandoned.
 const ABANDONED_DAYS: usize = 7;
+/// The workload days the abandoned check reads.
+const RECENT_DAYS: i64 = ABANDONED_DAYS as i64 + 1;
+/// How often each replica checks whether the idle report's usage must be computed again.
+const WARM_EVERY: Duration = Duration::from_secs(60);
 const DAY: i64 = 86_400;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
@@ -92,6 +96,14 @@ fn mebibytes(v: f64) -> String {
 }
 
 impl Services {
+    /// Keeps the idle report's usage answer current in this process (see
+    /// [`super::usage_memo::UsageMemo::keep_warm`]); runs until aborted.
+    pub async fn keep_idle_usage_warm(&self) {
+        self.usage_memo
+            .keep_warm(self.store().clone(), HISTORY_DAYS, RECENT_DAYS, WARM_EVERY)
+            .await;
+    }
+
     /// The idle report for `user`: their teams' findings (managers and admins: every team's).
     pub async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, ServiceError> {
         let scope = cost_scope(user);
@@ -244,7 +256,7 @@ impl Services {
 
         let (usage_rows, day_rows) = self
             .usage_memo
-            .get(self.store(), now, HISTORY_DAYS, ABANDONED_DAYS as i64 + 1)
+            .get(self.store(), now, HISTORY_DAYS, RECENT_DAYS)
             .await?
             .for_teams(teams);
 

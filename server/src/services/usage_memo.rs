@@ -1,9 +1,12 @@
 //! The idle report's two usage queries (percentiles over a week of hourly roll-ups, and each
 //! workload's last days) take seconds at 50,000 pods, yet their answer only changes when the
 //! roll-ups do (once an hour) or the hour moves on. Kept for the whole cluster, per process,
-//! until either happens; each viewer's teams are picked out of it.
+//! until either happens; each viewer's teams are picked out of it. A background pass
+//! ([`UsageMemo::keep_warm`]) computes the new answer soon after either, so no viewer waits.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::Mutex;
 
@@ -49,6 +52,8 @@ impl UsageAnswer {
 #[derive(Clone, Debug, Default)]
 pub struct UsageMemo {
     inner: Arc<Mutex<Option<(Key, UsageAnswer)>>>,
+    /// How many times the queries ran: what shows a viewer was spared them.
+    computed: Arc<AtomicU64>,
 }
 
 impl UsageMemo {
@@ -80,7 +85,35 @@ impl UsageMemo {
             days: Arc::new(days),
         };
         *held = Some((key, answer.clone()));
+        self.computed.fetch_add(1, Ordering::Relaxed);
         Ok(answer)
+    }
+
+    /// How many times this memo has run the usage queries.
+    pub fn computations(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Every `every`, brings the answer up to date if the roll-ups or the hour moved (one
+    /// cheap query otherwise). Runs in every replica: each keeps its own answer.
+    pub async fn keep_warm(
+        &self,
+        store: Store,
+        history_days: i64,
+        recent_days: i64,
+        every: Duration,
+    ) {
+        loop {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let pass = self.get(&store, now, history_days, recent_days).await;
+            if let Err(err) = &pass {
+                tracing::warn!(error = %err, "the idle report's usage was not precomputed");
+            }
+            crate::metrics::loop_pass("idle_usage_warm", pass.is_ok());
+            tokio::time::sleep(every).await;
+        }
     }
 }
 
