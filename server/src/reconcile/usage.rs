@@ -301,6 +301,15 @@ impl Sampler {
             let Some(uid) = pod.metadata.uid.clone() else {
                 continue;
             };
+            // Nor one the cache holds from before it was scheduled: the container is
+            // registered once, and its node would stay empty.
+            if pod
+                .spec
+                .as_ref()
+                .is_none_or(|s| s.node_name.as_deref().unwrap_or_default().is_empty())
+            {
+                continue;
+            }
             for c in m.data["containers"].as_array().into_iter().flatten() {
                 let Some(container) = c["name"].as_str() else {
                     continue;
