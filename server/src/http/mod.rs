@@ -31,6 +31,9 @@ use crate::services::Services;
 
 pub use error::ApiError;
 
+/// The directory, under the site root and in URLs, of the bundle, its chunks and the CSS.
+pub const PKG_DIR: &str = "pkg";
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -54,7 +57,7 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("berth")
         .site_root(config.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
+        .site_pkg_dir(PKG_DIR)
         .site_addr(config.listen)
         .build()
 }

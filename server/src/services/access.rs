@@ -3,8 +3,6 @@
 //! revoker, early by the requester, an SRE or an admin's "revoke all". Every step, refused
 //! ones included, is audited against the request.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine;
 use domain::access::{Action, Decision, Role, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
@@ -19,19 +17,13 @@ use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::kubeconfig::KubeconfigFile;
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, now_unix};
 use crate::http::auth::event;
 use crate::reconcile::access::{grant, revoke};
 use crate::store::access::{AccessFilter, AccessRow, NewAccess, NewReview};
 
 /// How many requests a list shows.
 const LIST_LIMIT: i64 = 200;
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 fn reviewer(user: &CurrentUser) -> bool {
     user.roles

@@ -2,24 +2,17 @@
 //! the teams the viewer may see; managers of a team (and admins) set its budget.
 
 use std::collections::BTreeSet;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use domain::access::{Action, Decision, Target, decide};
 use domain::budget::{self, BudgetStatus};
 use domain::identity::{CurrentUser, RequestOrigin};
 
 use super::cost::cost_scope;
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, now_unix};
 use crate::http::auth::event;
 use crate::store::cost::TeamScope;
 
 const DAY: i64 = 86_400;
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 impl Services {
     /// Each visible team's month so far against its budget.

@@ -2,14 +2,13 @@
 //! rates of each node, then the store sums and the domain builds the report.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use domain::access::{Action, Decision, Role, Target, decide};
 use domain::cost::Prices;
 use domain::cost_report::{self, CostReport, ReportQuery};
 use domain::identity::{CurrentUser, RequestOrigin};
 
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, now_unix};
 use crate::http::auth::event;
 use crate::store::cost::{CostQuery, TeamScope};
 
@@ -20,12 +19,6 @@ pub(crate) fn cost_scope(user: &CurrentUser) -> Option<&[String]> {
         .iter()
         .any(|r| matches!(r, Role::Manager | Role::Admin));
     (!everything).then_some(user.teams.as_slice())
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Services {

@@ -3,7 +3,7 @@
 //! the teams the viewer may see — and acting on a finding, recomputed on the server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use domain::access::{Action, Decision, Target, decide};
 use domain::cost::{HOURS_PER_MONTH, Rates};
@@ -14,7 +14,7 @@ use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::cost::cost_scope;
-use super::{ServiceError, Services};
+use super::{ServiceError, Services, now_unix};
 use crate::store::cost::{TeamScope, WorkloadDay};
 
 /// VPA's history window.
@@ -27,12 +27,6 @@ const RECENT_DAYS: i64 = ABANDONED_DAYS as i64 + 1;
 const WARM_EVERY: Duration = Duration::from_secs(60);
 const DAY: i64 = 86_400;
 const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// A workload as the cache holds it: replicas and each container's resources.
 struct Workload {

@@ -20,6 +20,13 @@ pub mod quota;
 pub mod rollouts;
 pub mod tenancy;
 pub mod usage_memo;
+
+/// Now, in unix seconds (0 before 1970).
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 pub mod workload_actions;
 pub mod workload_detail;
 

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 
@@ -104,10 +104,9 @@ impl UsageMemo {
         every: Duration,
     ) {
         loop {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let pass = self.get(&store, now, history_days, recent_days).await;
+            let pass = self
+                .get(&store, super::now_unix(), history_days, recent_days)
+                .await;
             if let Err(err) = &pass {
                 tracing::warn!(error = %err, "the idle report's usage was not precomputed");
             }
