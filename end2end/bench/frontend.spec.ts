@@ -7,6 +7,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 
 type Visit = {
   bytes: Record<string, number>;
+  headers: Record<string, number>;
   raw: Record<string, number>;
   requests: Record<string, number>;
   hydratedMs: number;
@@ -20,6 +21,9 @@ async function visit(page: Page, path: string): Promise<Visit> {
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
   const kinds = new Map<string, string>();
   const bytes: Record<string, number> = {};
+  // The part of `bytes` that is response headers (HTTP/1.1 sends them uncompressed; HTTP/2
+  // compresses them to a few bytes each).
+  const headers: Record<string, number> = {};
   const raw: Record<string, number> = {};
   const requests: Record<string, number> = {};
   const encodings = new Set<string>();
@@ -35,6 +39,7 @@ async function visit(page: Page, path: string): Promise<Visit> {
             ? 'html'
             : 'other';
     kinds.set(e.requestId, kind);
+    headers[kind] = (headers[kind] ?? 0) + e.response.encodedDataLength;
     const enc = e.response.headers['content-encoding'] ?? e.response.headers['Content-Encoding'];
     if (kind !== 'other') encodings.add(`${kind}:${enc ?? 'identity'}`);
   });
@@ -70,7 +75,7 @@ async function visit(page: Page, path: string): Promise<Visit> {
     ),
   );
   await cdp.detach();
-  return { bytes, raw, requests, hydratedMs, fetchedMs, encodings };
+  return { bytes, headers, raw, requests, hydratedMs, fetchedMs, encodings };
 }
 
 function median(xs: number[]): number {
@@ -100,10 +105,13 @@ for (const path of ['/signin', '/namespaces', '/rollouts', '/cost', '/access', '
     const kb = (n: number) => (n / 1024).toFixed(1);
     const first = visits[0];
     const assets = (v: Visit) => (v.bytes.wasm ?? 0) + (v.bytes.js ?? 0) + (v.bytes.css ?? 0);
+    const assetHeaders = (v: Visit) =>
+      (v.headers.wasm ?? 0) + (v.headers.js ?? 0) + (v.headers.css ?? 0);
     const rawAssets = (v: Visit) => (v.raw.wasm ?? 0) + (v.raw.js ?? 0) + (v.raw.css ?? 0);
     console.log(
       `${path}: WASM + JS + CSS transferred ${kb(assets(first))} KB ` +
-        `(wasm ${kb(first.bytes.wasm ?? 0)}, js ${kb(first.bytes.js ?? 0)}, css ${kb(first.bytes.css ?? 0)}; ` +
+        `(bodies ${kb(assets(first) - assetHeaders(first))} + response headers ${kb(assetHeaders(first))}; ` +
+        `wasm ${kb(first.bytes.wasm ?? 0)}, js ${kb(first.bytes.js ?? 0)}, css ${kb(first.bytes.css ?? 0)}; ` +
         `${kb(rawAssets(first))} KB uncompressed) in ${first.requests.wasm ?? 0} WASM and ` +
         `${first.requests.js ?? 0} JS requests, html ${kb(first.bytes.html ?? 0)} KB; ` +
         `encodings ${[...first.encodings].sort().join(', ')}`,
