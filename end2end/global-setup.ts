@@ -12,7 +12,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const oidcPort = process.env.E2E_OIDC_PORT;
   if (!oidcPort) throw new Error('E2E_OIDC_PORT is not set; playwright.config.ts sets it');
   // BERTH_BINARY: another build of berth (the front-end bench can run a release one).
-  const binary = process.env.BERTH_BINARY ?? path.join(repo, 'target', 'debug', 'berth');
+  const binary = process.env.BERTH_BINARY
+    ? path.resolve(process.env.BERTH_BINARY)
+    : path.join(repo, 'target', 'debug', 'berth');
   const stateDir = path.join(repo, 'target', 'e2e', `state-${port}`);
   rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(stateDir, { recursive: true });

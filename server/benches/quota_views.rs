@@ -1,11 +1,13 @@
 //! Namespace and quota views at the size of a big shared cluster: the sandbox's `large`
 //! scenario (2,000 namespaces, 10,000 deployments, 50,000 pods by default), Berth serving from
-//! its watch caches, timed request by request beside the sandbox's own list of the same
-//! namespaces and quotas. Prints p50 / p95; asserts nothing about time. `make bench` runs it.
+//! its watch caches, timed request by request beside the sandbox's own lists of the objects
+//! each view is made of. Prints p50 / p95; asserts nothing about time. `make bench` runs it.
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Event, LimitRange, Namespace, Node, Pod, ResourceQuota};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams};
 use leptos::server_fn::ServerFn;
 
@@ -153,15 +155,10 @@ async fn run() -> Result<(), String> {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        let groups: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
-        groups
-            .as_array()
-            .map(|g| {
-                g.iter()
-                    .map(|n| n["workloads"].as_array().map_or(0, Vec::len))
-                    .sum::<usize>()
-            })
-            .unwrap_or(0)
+        let page: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
+        page["workloads"]
+            .as_u64()
+            .ok_or("the rollouts answer has no workload count")?
     };
     println!("team-00 has {workloads} workloads");
     let (mut s, size) = time(rounds, team_rollouts).await?;
@@ -275,23 +272,98 @@ async fn run() -> Result<(), String> {
         ));
     }
 
-    let sandbox_list = || {
+    // The sandbox's own lists of the objects each view is made of, as a client without a
+    // cache would fetch them (in parallel where they are independent), beside Berth's answer.
+    let quota_objects = || {
         let admin = admin.clone();
         async move {
-            let ns = Api::<Namespace>::all(admin.clone())
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            let quotas = Api::<ResourceQuota>::all(admin)
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(ns.items.len() + quotas.items.len())
+            let (ns, quotas, limits, pods) = tokio::try_join!(
+                count_all::<Namespace>(&admin),
+                count_all::<ResourceQuota>(&admin),
+                count_all::<LimitRange>(&admin),
+                count_all::<Pod>(&admin),
+            )?;
+            Ok(ns + quotas + limits + pods)
         }
     };
-    let (mut s, size) = time(rounds, sandbox_list).await?;
+    let (mut s, size) = time(rounds, quota_objects).await?;
     rows.push((
-        "sandbox: list namespaces + resourcequotas (kube-rs)",
+        "sandbox: namespaces, quotas, limit ranges, pods",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    let page_objects = || {
+        let admin = admin.clone();
+        let rest = quota_objects();
+        async move {
+            let (rest, nodes) = tokio::try_join!(rest, count_all::<Node>(&admin))?;
+            Ok(rest + nodes)
+        }
+    };
+    let (mut s, size) = time(rounds, page_objects).await?;
+    rows.push((
+        "sandbox: the same and nodes (/namespaces)",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    // A team's rollouts: its namespaces (by label), and the workloads, ReplicaSets, pods and
+    // disruption budgets they hold, from cluster-wide lists as a cacheless dashboard reads
+    // them (the sandbox answers a namespaced list by scanning every object of the kind, so a
+    // hundred namespaced lists per kind would measure the sandbox, not the work).
+    let team_objects = || {
+        let admin = admin.clone();
+        async move {
+            let selector = format!("{}=team-00", domain::tenancy::LABEL_TEAM);
+            let (namespaces, d, st, ds, rs, p, b) = tokio::try_join!(
+                async {
+                    Api::<Namespace>::all(admin.clone())
+                        .list(&ListParams::default().labels(&selector))
+                        .await
+                        .map(|l| l.items.len())
+                        .map_err(|e| e.to_string())
+                },
+                count_all::<Deployment>(&admin),
+                count_all::<StatefulSet>(&admin),
+                count_all::<DaemonSet>(&admin),
+                count_all::<ReplicaSet>(&admin),
+                count_all::<Pod>(&admin),
+                count_all::<PodDisruptionBudget>(&admin),
+            )?;
+            Ok(namespaces + d + st + ds + rs + p + b)
+        }
+    };
+    let (mut s, size) = time(rounds, team_objects).await?;
+    rows.push((
+        "sandbox: team-00's namespaces and their objects",
+        percentile(&mut s, 0.5),
+        percentile(&mut s, 0.95),
+        size,
+    ));
+    // One Deployment's page: it, and its namespace's ReplicaSets, pods and events.
+    let workload_objects = || {
+        let admin = admin.clone();
+        let name = some_deployment.clone();
+        async move {
+            let ns = "ns-0000";
+            let (_, rs, pods, events) = tokio::try_join!(
+                async {
+                    Api::<Deployment>::namespaced(admin.clone(), "ns-0000")
+                        .get(&name)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+                count_in::<ReplicaSet>(&admin, ns),
+                count_in::<Pod>(&admin, ns),
+                count_in::<Event>(&admin, ns),
+            )?;
+            Ok(1 + rs + pods + events)
+        }
+    };
+    let (mut s, size) = time(rounds, workload_objects).await?;
+    rows.push((
+        "sandbox: a deployment and its namespace's RS, pods, events",
         percentile(&mut s, 0.5),
         percentile(&mut s, 0.95),
         size,
@@ -301,13 +373,68 @@ async fn run() -> Result<(), String> {
         "{:<55} {:>9} {:>9} {:>12}",
         "", "p50 ms", "p95 ms", "bytes|items"
     );
-    for (name, p50, p95, size) in rows {
+    for (name, p50, p95, size) in &rows {
         println!("{name:<55} {p50:>9.1} {p95:>9.1} {size:>12}");
     }
-    println!("process resident memory: {:.0} MiB", rss_mib());
+    let p50 = |name: &str| rows.iter().find(|r| r.0 == name).map_or(f64::NAN, |r| r.1);
+    println!(
+        "the sandbox's own lists of the same objects over Berth's answer, p50 (above 1: Berth is faster):"
+    );
+    for (berth, sandbox) in [
+        (
+            "berth: quota overview (server fn, all namespaces)",
+            "sandbox: namespaces, quotas, limit ranges, pods",
+        ),
+        (
+            "berth: /namespaces page (SSR, with capacity)",
+            "sandbox: the same and nodes (/namespaces)",
+        ),
+        (
+            "berth: team rollouts (server fn, one team)",
+            "sandbox: team-00's namespaces and their objects",
+        ),
+        (
+            "berth: one workload's page (server fn)",
+            "sandbox: a deployment and its namespace's RS, pods, events",
+        ),
+    ] {
+        println!("  {berth:<55} {:>7.1}×", p50(sandbox) / p50(berth));
+    }
+
+    println!(
+        "this process (sandbox, Berth and the lists read here) resident: {:.0} MiB",
+        rss_mib()
+    );
 
     berth.stop().await;
     sandbox.stop().await;
     drop(pg);
     Ok(())
+}
+
+/// How many `K` the sandbox lists cluster-wide, read whole as a client without a cache would.
+async fn count_all<K>(client: &kube::Client) -> Result<usize, String>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let list = Api::<K>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.items.len())
+}
+
+/// How many `K` the sandbox lists in `namespace`.
+async fn count_in<K>(client: &kube::Client, namespace: &str) -> Result<usize, String>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let list = Api::<K>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.items.len())
 }
