@@ -12,7 +12,8 @@ use wasm_encoder::reencode::{self, Reencode};
 
 /// The chunk with unused types and custom sections removed; `None` when the chunk uses a
 /// type feature this pass does not rewrite (explicit recursion groups), so the caller keeps
-/// the chunk as it is.
+/// the chunk as it is. A kept type that names another type (typed function references, which
+/// rustc does not emit) is an error rather than a guess, so the build stops and says so.
 pub fn slim(chunk: &[u8]) -> Result<Option<Vec<u8>>, String> {
     let mut uses = TypeUses::default();
     let mut scratch = wasm_encoder::Module::new();
