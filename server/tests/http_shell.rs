@@ -310,3 +310,69 @@ fn pages_rendered_in_parallel_all_finish() {
         app.stop().await;
     });
 }
+
+/// The bundle's files keep their names from build to build, so a browser must ask again
+/// before reusing one (a 304 when it is unchanged), never reuse it on heuristic freshness.
+#[test]
+fn static_files_are_revalidated_before_each_use() {
+    common::run(async {
+        let site = common::scratch_dir("berth-site-");
+        let pkg = site.path().join("pkg");
+        std::fs::create_dir_all(&pkg).expect("pkg dir");
+        std::fs::write(pkg.join("chunk_1.wasm"), b"\0asm\x01\0\0\0").expect("a chunk");
+        // The release build's precompressed copy (any bytes do: it is sent as it is).
+        std::fs::write(pkg.join("chunk_1.wasm.br"), b"brotli bytes").expect("its copy");
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.site_root = site.path().to_path_buf();
+        let app = TestApp::spawn(&url, config).await;
+
+        let first = app.get("/pkg/chunk_1.wasm").await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(
+            first
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-cache")
+        );
+        let modified = first
+            .headers()
+            .get("last-modified")
+            .cloned()
+            .expect("a Last-Modified to revalidate against");
+        let again = app
+            .client
+            .get(app.url("/pkg/chunk_1.wasm"))
+            .header("if-modified-since", modified)
+            .send()
+            .await
+            .expect("revalidation");
+        assert_eq!(again.status(), 304, "unchanged: not sent again");
+        let compressed = app
+            .client
+            .get(app.url("/pkg/chunk_1.wasm"))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .expect("brotli");
+        assert_eq!(
+            compressed
+                .headers()
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+            Some("br")
+        );
+        assert_eq!(
+            compressed.bytes().await.expect("body").as_ref(),
+            b"brotli bytes"
+        );
+
+        // Pages are not the bundle: this layer leaves their headers alone.
+        let page = app.get("/healthz").await;
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().get("cache-control").is_none());
+        app.stop().await;
+    });
+}

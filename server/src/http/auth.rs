@@ -83,7 +83,7 @@ pub async fn load_session(
     request.extensions_mut().insert(origin.clone());
     // The bundle is the same for everyone, and a first visit fetches it in a hundred or more
     // pieces (one per route chunk): none of them needs the session looked up in Postgres.
-    if request.method() == Method::GET && is_static(request.uri().path()) {
+    if request.method() == Method::GET && super::static_files::is_static(request.uri().path()) {
         return next.run(request).await;
     }
     let bearer = request
@@ -127,13 +127,6 @@ pub async fn load_session(
         request.extensions_mut().insert(SessionToken(token));
     }
     next.run(request).await
-}
-
-/// Whether `path` names one of the site's static files (`/pkg/…`).
-fn is_static(path: &str) -> bool {
-    path.strip_prefix('/')
-        .and_then(|p| p.strip_prefix(super::PKG_DIR))
-        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn host_of(url: &str) -> Option<&str> {

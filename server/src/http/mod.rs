@@ -10,6 +10,7 @@ mod kubeconfig;
 mod metrics;
 mod middleware;
 mod oidc;
+mod static_files;
 mod tokens;
 
 use std::sync::Arc;
@@ -98,7 +99,11 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             move || provide_context(backend.clone()),
             move || shell(options.clone()),
         )
-        // Static files under the site root, else the 404 page.
+        .nest_service(
+            &format!("/{PKG_DIR}"),
+            static_files::service(&state.leptos_options.site_root),
+        )
+        // Other files under the site root, else the 404 page.
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Inner first: the origin check needs the session the outer layer found.
         .layer(axum::middleware::from_fn_with_state(
@@ -109,6 +114,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             state.clone(),
             auth::load_session,
         ))
+        .layer(axum::middleware::from_fn(static_files::revalidate))
         // Outermost of the per-route layers, where the matched route is known.
         .layer(axum::middleware::from_fn(metrics::count));
     middleware::apply(router, http).with_state(state)
