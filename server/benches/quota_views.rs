@@ -94,12 +94,9 @@ async fn run() -> Result<(), String> {
     );
 
     let mut rows = Vec::new();
-    let (mut s, size) = time(rounds, post(app::api::QuotaOverview::PATH, String::new())).await?;
-    rows.push((
+    rows.push(row(
         "berth: quota overview (server fn, all namespaces)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, post(app::api::QuotaOverview::PATH, String::new())).await?,
     ));
     // A page as the browser asks for it (signed in, GET, whole body).
     let get = |path: &'static str| {
@@ -122,23 +119,17 @@ async fn run() -> Result<(), String> {
             }
         }
     };
-    let (mut s, size) = time(rounds, get("/namespaces")).await?;
-    rows.push((
+    rows.push(row(
         "berth: /namespaces page (SSR, with capacity)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, get("/namespaces")).await?,
     ));
-    let (mut s, size) = time(
-        rounds,
-        post(app::api::CapacityOverview::PATH, String::new()),
-    )
-    .await?;
-    rows.push((
+    rows.push(row(
         "berth: capacity (server fn)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(
+            rounds,
+            post(app::api::CapacityOverview::PATH, String::new()),
+        )
+        .await?,
     ));
 
     // Rollouts (#7): one team's workloads through the server function and the SSR page.
@@ -161,12 +152,9 @@ async fn run() -> Result<(), String> {
             .ok_or("the rollouts answer has no workload count")?
     };
     println!("team-00 has {workloads} workloads");
-    let (mut s, size) = time(rounds, team_rollouts).await?;
-    rows.push((
+    rows.push(row(
         "berth: team rollouts (server fn, one team)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, team_rollouts).await?,
     ));
     let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
     // One workload's page: its pods from the cache, its events from one namespaced list.
@@ -179,19 +167,16 @@ async fn run() -> Result<(), String> {
             .first()
             .and_then(|d| d.metadata.name.clone())
             .ok_or("ns-0000 has no deployment")?;
-    let (mut s, size) = time(
-        rounds,
-        post(
-            app::api::WorkloadDetail::PATH,
-            format!("kind=deployment&namespace=ns-0000&name={some_deployment}"),
-        ),
-    )
-    .await?;
-    rows.push((
+    rows.push(row(
         "berth: one workload's page (server fn)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(
+            rounds,
+            post(
+                app::api::WorkloadDetail::PATH,
+                format!("kind=deployment&namespace=ns-0000&name={some_deployment}"),
+            ),
+        )
+        .await?,
     ));
     // Time to first byte separately from the whole page: the shell streams before the data.
     let mut first_bytes = Vec::new();
@@ -213,12 +198,9 @@ async fn run() -> Result<(), String> {
         percentile(&mut first_bytes, 0.95),
         0,
     ));
-    let (mut s, size) = time(rounds, get("/rollouts?team=team-00")).await?;
-    rows.push((
+    rows.push(row(
         "berth: /rollouts?team= page, whole (SSR)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, get("/rollouts?team=team-00")).await?,
     ));
 
     // From a status change in the cluster to the event at a connected client (the stream sends
@@ -286,12 +268,9 @@ async fn run() -> Result<(), String> {
             Ok(ns + quotas + limits + pods)
         }
     };
-    let (mut s, size) = time(rounds, quota_objects).await?;
-    rows.push((
+    rows.push(row(
         "sandbox: namespaces, quotas, limit ranges, pods",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, quota_objects).await?,
     ));
     let page_objects = || {
         let admin = admin.clone();
@@ -301,12 +280,9 @@ async fn run() -> Result<(), String> {
             Ok(rest + nodes)
         }
     };
-    let (mut s, size) = time(rounds, page_objects).await?;
-    rows.push((
+    rows.push(row(
         "sandbox: the same and nodes (/namespaces)",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, page_objects).await?,
     ));
     // A team's rollouts: its namespaces (by label), and the workloads, ReplicaSets, pods and
     // disruption budgets they hold, from cluster-wide lists as a cacheless dashboard reads
@@ -334,12 +310,9 @@ async fn run() -> Result<(), String> {
             Ok(namespaces + d + st + ds + rs + p + b)
         }
     };
-    let (mut s, size) = time(rounds, team_objects).await?;
-    rows.push((
+    rows.push(row(
         "sandbox: team-00's namespaces and their objects",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, team_objects).await?,
     ));
     // One Deployment's page: it, and its namespace's ReplicaSets, pods and events.
     let workload_objects = || {
@@ -361,12 +334,9 @@ async fn run() -> Result<(), String> {
             Ok(1 + rs + pods + events)
         }
     };
-    let (mut s, size) = time(rounds, workload_objects).await?;
-    rows.push((
+    rows.push(row(
         "sandbox: a deployment and its namespace's RS, pods, events",
-        percentile(&mut s, 0.5),
-        percentile(&mut s, 0.95),
-        size,
+        time(rounds, workload_objects).await?,
     ));
 
     println!(
@@ -410,6 +380,19 @@ async fn run() -> Result<(), String> {
     sandbox.stop().await;
     drop(pg);
     Ok(())
+}
+
+/// A row of the table: the name, p50 and p95 in ms, and the size of the last answer.
+fn row(
+    name: &'static str,
+    (mut samples, size): (Vec<Duration>, usize),
+) -> (&'static str, f64, f64, usize) {
+    (
+        name,
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.95),
+        size,
+    )
 }
 
 /// How many `K` the sandbox lists cluster-wide, read whole as a client without a cache would.
