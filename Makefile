@@ -33,6 +33,8 @@ clean-demo:
 
 # Figures for the issues' speed targets (release build; prints, asserts nothing).
 bench:
+	cargo bench -p sandbox --bench local_cluster
+	BENCH_SCENARIO=demo cargo bench -p sandbox --bench local_cluster
 	cargo bench -p sandbox --bench large_scenario
 	cargo bench -p server --bench audit_append
 	cargo bench -p server --bench quota_views

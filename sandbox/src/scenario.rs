@@ -360,13 +360,9 @@ fn rt(group: &str, plural: &str) -> &'static resources::ResourceType {
     controllers::rt(group, plural)
 }
 
-fn load_namespace(
-    store: &Store,
-    team: &Team,
-    spec: &NamespaceSpec,
-    placer: &mut Placer,
-    report: &mut LoadReport,
-) -> Result<(), ScenarioError> {
+/// The Namespace object of `spec`: the team's label, and team, cost centre, contact and owner
+/// annotations as Berth's own namespaces carry them.
+pub(crate) fn namespace_object(team: &Team, spec: &NamespaceSpec) -> Value {
     let mut labels: BTreeMap<String, String> = spec.labels.clone();
     labels.insert("berth.dev/team".to_owned(), team.name.clone());
     let mut annotations = spec.annotations.clone();
@@ -388,9 +384,19 @@ fn load_namespace(
             .entry("berth.dev/owner".to_owned())
             .or_insert_with(|| spec.owner.clone());
     }
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.name, "labels": labels, "annotations": annotations}})
+}
+
+fn load_namespace(
+    store: &Store,
+    team: &Team,
+    spec: &NamespaceSpec,
+    placer: &mut Placer,
+    report: &mut LoadReport,
+) -> Result<(), ScenarioError> {
     let what = format!("namespace {}", spec.name);
     store
-        .create(rt("", "namespaces"), "", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.name, "labels": labels, "annotations": annotations}}))
+        .create(rt("", "namespaces"), "", namespace_object(team, spec))
         .map_err(fail(&what))?;
     store
         .create(
@@ -440,7 +446,7 @@ fn load_pvc(store: &Store, ns: &str, pvc: &Pvc) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn pod_template(workload: &Workload) -> Value {
+pub(crate) fn pod_template(workload: &Workload) -> Value {
     let mut labels = json!({"app": workload.name});
     if let Some(release) = &workload.release {
         labels["release"] = json!(release);

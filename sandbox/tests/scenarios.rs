@@ -52,7 +52,7 @@ async fn the_demo_company_loads_and_lives() {
             .expect("nodes")
             .items
             .len(),
-        6
+        7
     );
 
     // Settled deployments are rolled out at once; scripted ones are left to the controllers.

@@ -23,7 +23,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply database migrations to the configured database and exit.
     Migrate(ServeArgs),
-    /// Run the sandbox cluster (a Kubernetes API stand-in) alone, for kubectl and kube-rs.
+    /// Run the local cluster alone (a real control plane with simulated nodes), for kubectl.
     Sandbox(SandboxArgs),
     /// The audit trail.
     Audit(AuditArgs),
@@ -43,15 +43,18 @@ pub enum AuditCommand {
 
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// Port on 127.0.0.1; 0 picks a free one.
+    /// The API server's port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 6443)]
     pub port: u16,
     /// Where to write the administrator's kubeconfig.
     #[arg(long, value_name = "FILE", default_value = "sandbox.kubeconfig")]
     pub kubeconfig: PathBuf,
-    /// A scenario to start with: `demo`, `large`, or a YAML file.
+    /// A scenario to start with: `demo`, `large`, or a YAML file (loaded once per state dir).
     #[arg(long, value_name = "NAME|FILE")]
     pub scenario: Option<String>,
+    /// Where the cluster keeps etcd's data, its certificates and logs; reused by the next run.
+    #[arg(long, value_name = "DIR", default_value = ".berth-sandbox")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -72,4 +75,7 @@ pub struct DemoArgs {
     /// A TOML configuration file, as for `serve`; the demo needs none.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The local cluster's API server port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub cluster_port: u16,
 }

@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use sandbox::control_plane::{ControlPlane, ControlPlaneOptions};
+use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxError, SandboxOptions};
+use sandbox::{Sandbox, SandboxError};
 
 use crate::cli::DemoArgs;
 use crate::cluster::Cluster;
@@ -32,6 +34,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
         source,
     })?;
     say(&format!("State directory: {}", state_dir.display()));
+    // One demo per state directory; what a killed one left running is ended below.
+    let _owner = DemoOwner::claim(&state_dir)?;
 
     // Kept alive until the server has drained, then stopped cleanly.
     let mut local = None;
@@ -46,34 +50,46 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
         }
     };
 
-    // The sandbox cluster with the demo company, unless a real cluster was configured. Berth
-    // reaches it through a kubeconfig file, as `serve` reaches a real one.
-    let mut sandbox = None;
+    // The local cluster (a real control plane with simulated nodes) with the demo company,
+    // unless a cluster was configured. Berth reaches it through a kubeconfig file, as `serve`
+    // reaches any other; etcd's data lives in the state directory, so what was provisioned
+    // survives a restart.
+    let mut local_cluster = None;
     if config.cluster.kubeconfig.is_none() {
-        let cluster = Sandbox::start(SandboxOptions {
+        let mut control_plane = ControlPlaneOptions::new(state_dir.join("cluster"));
+        control_plane.port = args.cluster_port;
+        say(
+            "Starting the local cluster (etcd, kube-apiserver, controller manager, scheduler, simulated nodes)…",
+        );
+        let cluster = LocalCluster::start(LocalClusterOptions {
+            control_plane,
             scenario: Some(Scenario::named("demo").map_err(SandboxError::from)?),
-            ..SandboxOptions::default()
+            nodes: None,
         })
         .await?;
         let path = state_dir.join("sandbox.kubeconfig");
-        write_private(&path, &cluster.admin_kubeconfig())?;
+        write_private(&path, cluster.control_plane().admin_kubeconfig())?;
         say(&format!(
-            "Sandbox cluster at {} (kubectl: KUBECONFIG={} kubectl get pods -A)",
+            "Local cluster (Kubernetes {}) at {} (kubectl: KUBECONFIG={} kubectl get pods -A)",
+            sandbox::control_plane::KUBERNETES_VERSION,
             cluster.url(),
             path.display()
         ));
         // The visitor's kubectl is the admin; Berth itself runs as it would when installed.
         let berth = state_dir.join("berth.kubeconfig");
-        write_private(&berth, &as_chart_service_account(&cluster).await?)?;
+        write_private(
+            &berth,
+            &chart_service_account_kubeconfig(cluster.control_plane()).await?,
+        )?;
         config.cluster.kubeconfig = Some(berth);
-        sandbox = Some(cluster);
+        local_cluster = Some(cluster);
     }
     let cluster = Cluster::connect(&config.cluster).await?;
 
     let store = Store::connect(&url, &config.database).await?;
     store.migrate().await?;
     seed_requests(&store).await.map_err(Error::Store)?;
-    if sandbox.is_some() {
+    if local_cluster.is_some() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -100,8 +116,8 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     )
     .await;
     store.close().await;
-    if let Some(cluster) = sandbox {
-        cluster.stop().await;
+    if let Some(cluster) = local_cluster {
+        cluster.stop();
     }
     if let Some(pg) = local {
         pg.stop();
@@ -261,22 +277,149 @@ pub async fn as_chart_service_account(cluster: &Sandbox) -> Result<String, Error
     Ok(cluster.kubeconfig_for_token(CHART_SERVICE_ACCOUNT, &token))
 }
 
+/// Installs the chart's ClusterRole and binding, its Namespace and ServiceAccount into the
+/// local cluster and answers a kubeconfig with a token for that ServiceAccount from the
+/// TokenRequest API: Berth in the demo holds exactly the rights an installed Berth holds.
+pub async fn chart_service_account_kubeconfig(plane: &ControlPlane) -> Result<String, Error> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::api::{
+        Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+    };
+    use serde::Deserialize;
+    let failed = |what: String| Error::Sandbox(SandboxError::Bootstrap(what));
+    let admin = plane
+        .admin_client()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let apply = PatchParams::apply("berth-demo").force();
+    let manifests = include_str!("../../deploy/manifests/berth.yaml");
+    let mut objects = vec![(
+        "Namespace",
+        "namespaces",
+        "",
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "berth"}}),
+    )];
+    for document in serde_yaml::Deserializer::from_str(manifests) {
+        let value = serde_json::Value::deserialize(document)
+            .map_err(|e| failed(format!("deploy/manifests: {e}")))?;
+        match value["kind"].as_str() {
+            Some("ClusterRole") => objects.push((
+                "ClusterRole",
+                "clusterroles",
+                "rbac.authorization.k8s.io",
+                value,
+            )),
+            Some("ClusterRoleBinding") => objects.push((
+                "ClusterRoleBinding",
+                "clusterrolebindings",
+                "rbac.authorization.k8s.io",
+                value,
+            )),
+            Some("ServiceAccount") => {
+                objects.push(("ServiceAccount", "serviceaccounts", "", value))
+            }
+            _ => {}
+        }
+    }
+    for (kind, plural, group, value) in objects {
+        let gvk = GroupVersionKind::gvk(group, "v1", kind);
+        let resource = ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api: Api<DynamicObject> = match value["metadata"]["namespace"].as_str() {
+            Some(ns) => Api::namespaced_with(admin.clone(), ns, &resource),
+            None => Api::all_with(admin.clone(), &resource),
+        };
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        api.patch(&name, &apply, &Patch::Apply(value))
+            .await
+            .map_err(|e| failed(format!("installing the chart's {kind}: {e}")))?;
+    }
+    let (namespace, name) = CHART_SERVICE_ACCOUNT
+        .strip_prefix("system:serviceaccount:")
+        .and_then(|rest| rest.split_once(':'))
+        .unwrap_or(("berth", "berth"));
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin, namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            // A week: a demo runs for hours or days; each start asks for a new one.
+            expiration_seconds: Some(7 * 24 * 3600),
+            ..TokenRequestSpec::default()
+        }),
+        ..TokenRequest::default()
+    };
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .map_err(|e| failed(format!("a token for the chart's ServiceAccount: {e}")))?
+        .status
+        .and_then(|s| s.token)
+        .ok_or_else(|| failed("the TokenRequest answered no token".to_owned()))?;
+    Ok(plane.kubeconfig_for_token(CHART_SERVICE_ACCOUNT, &token))
+}
+
 /// Writes a file only its owner can read: the kubeconfig holds the admin's private key.
-fn write_private(path: &Path, text: &str) -> Result<(), Error> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |source| Error::Write {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+    sandbox::kubeconfig::write_private(path, text).map_err(|source| Error::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    file.write_all(text.as_bytes()).map_err(fail)
+    })
+}
+
+/// The state directory's owner: `berth-demo.pid` names the `berth demo` using it, so a second
+/// one is refused while the first lives, and servers a killed one left behind are recognised
+/// as orphans by the next start. Removed when the demo ends.
+struct DemoOwner {
+    path: PathBuf,
+}
+
+impl DemoOwner {
+    fn claim(state_dir: &Path) -> Result<DemoOwner, Error> {
+        let path = state_dir.join("berth-demo.pid");
+        let earlier = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok());
+        if let Some(pid) = earlier
+            && pid != std::process::id()
+            && is_berth(pid)
+        {
+            return Err(Error::DemoRunning {
+                state_dir: state_dir.to_owned(),
+                pid,
+            });
+        }
+        if earlier.is_some() {
+            // The last demo here ended without cleaning up: its Postgres may still run.
+            if crate::store::local_postgres::stop_orphan(&state_dir.join("postgres")) {
+                say("Stopped the Postgres a killed demo left running");
+            }
+        }
+        std::fs::write(&path, std::process::id().to_string()).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(DemoOwner { path })
+    }
+}
+
+impl Drop for DemoOwner {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `pid` is a live `berth` process (a recycled pid of something else is not).
+fn is_berth(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .and_then(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .map(|arg0| String::from_utf8_lossy(arg0).ends_with("berth"))
+        })
+        .unwrap_or(false)
 }
 
 fn start_local_postgres(state_dir: &Path) -> Result<LocalPostgres, LocalPostgresError> {

@@ -1,13 +1,16 @@
-//! `berth sandbox`: the sandbox cluster on its own, with an admin kubeconfig for kubectl.
+//! `berth sandbox`: the local cluster alone — a real control plane on loopback with simulated
+//! nodes — and an admin kubeconfig for kubectl.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 
+use sandbox::SandboxError;
+use sandbox::control_plane::ControlPlaneOptions;
+use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 use crate::cli::SandboxArgs;
 use crate::config::{LogConfig, LogFormat};
+use crate::demo::write_private;
 use crate::error::Error;
 use crate::{http, telemetry};
 
@@ -20,36 +23,28 @@ pub async fn run(args: SandboxArgs) -> Result<(), Error> {
         Some(name) => Some(Scenario::named(name).map_err(SandboxError::from)?),
         None => None,
     };
-    let sandbox = Sandbox::start(SandboxOptions {
-        port: args.port,
+    let mut control_plane = ControlPlaneOptions::new(&args.state_dir);
+    control_plane.port = args.port;
+    let cluster = LocalCluster::start(LocalClusterOptions {
+        control_plane,
         scenario,
-        ..SandboxOptions::default()
+        nodes: None,
     })
     .await?;
-    let write = |source| Error::Write {
-        path: args.kubeconfig.clone(),
-        source,
-    };
     // The kubeconfig holds the administrator's private key: readable by its owner only.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&args.kubeconfig)
-        .map_err(write)?;
-    file.write_all(sandbox.admin_kubeconfig().as_bytes())
-        .map_err(write)?;
+    write_private(&args.kubeconfig, cluster.control_plane().admin_kubeconfig())?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "Sandbox cluster at {}; administrator kubeconfig in {} (Ctrl-C to stop)\n  try: KUBECONFIG={} kubectl get namespaces",
-        sandbox.url(),
+        "Local cluster (Kubernetes {}) at {}; administrator kubeconfig in {}; state in {} (Ctrl-C to stop)\n  try: KUBECONFIG={} kubectl get nodes",
+        sandbox::control_plane::KUBERNETES_VERSION,
+        cluster.url(),
         args.kubeconfig.display(),
+        args.state_dir.display(),
         args.kubeconfig.display()
     );
     drop(out);
     http::shutdown_signal().await;
-    sandbox.stop().await;
+    cluster.stop();
     Ok(())
 }

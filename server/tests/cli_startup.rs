@@ -180,9 +180,13 @@ async fn demo_starts_its_own_postgres_and_reuses_it_next_time() {
         "{printed}"
     );
     ready_within_15s(port).await;
+    // The provisioner makes the demo's granted namespaces in the local cluster.
+    let kubeconfig = state_dir.join("sandbox.kubeconfig");
+    namespace_exists(&kubeconfig, "payments-sandbox").await;
     stop_with_ctrl_c(first);
-    // A clean stop leaves no running postmaster behind.
+    // A clean stop leaves no running postmaster and no control-plane process behind.
     assert!(!state_dir.join("postgres/postmaster.pid").exists());
+    assert_eq!(processes_under(&state_dir), Vec::<String>::new());
 
     let mut second = start();
     let printed = wait_for_url(&mut second).join("\n");
@@ -191,7 +195,61 @@ async fn demo_starts_its_own_postgres_and_reuses_it_next_time() {
         "{printed}"
     );
     ready_within_15s(port).await;
-    stop_with_ctrl_c(second);
+    // etcd kept the cluster: what was provisioned before the restart is still there.
+    namespace_exists(&kubeconfig, "payments-sandbox").await;
+
+    // A `kill -9` leaves Postgres and the control plane running; the next start ends them
+    // and carries on with the same data.
+    second.kill().expect("kill -9 the demo");
+    let _ = second.wait();
+    assert!(!processes_under(&state_dir).is_empty());
+    let mut third = start();
+    let printed = wait_for_url(&mut third).join("\n");
+    assert!(
+        printed.contains("Stopped the Postgres a killed demo left running"),
+        "{printed}"
+    );
+    ready_within_15s(port).await;
+    namespace_exists(&kubeconfig, "payments-sandbox").await;
+    stop_with_ctrl_c(third);
+    assert_eq!(processes_under(&state_dir), Vec::<String>::new());
+}
+
+/// Waits (30 s at most) until the local cluster behind `kubeconfig` has namespace `name`.
+async fn namespace_exists(kubeconfig: &std::path::Path, name: &str) {
+    use k8s_openapi::api::core::v1::Namespace;
+    let text = std::fs::read_to_string(kubeconfig).expect("the demo's admin kubeconfig");
+    let client = sandbox::kubeconfig::client(&text).await.expect("client");
+    let api: kube::Api<Namespace> = kube::Api::all(client);
+    for _ in 0..120 {
+        if let Ok(Some(_)) = api.get_opt(name).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("namespace {name} never appeared in the local cluster");
+}
+
+/// Command lines of running processes that name `dir` (Postgres, etcd, the API server …).
+fn processes_under(dir: &std::path::Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z");
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !zombie && cmdline.contains(&needle) && !cmdline.contains(" demo ") {
+            found.push(cmdline);
+        }
+    }
+    found
 }
 
 #[test]

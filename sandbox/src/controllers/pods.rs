@@ -9,6 +9,7 @@ use super::{
     Context, Target, events, flag_at, int_at, meta_str, now, parse_time, pod_active, pod_ready, rt,
 };
 use crate::admission::pod_resources;
+use crate::kubelet::{crash_restarts, next_crash_at};
 use crate::quantity;
 use crate::status::ApiError;
 use crate::store::Part;
@@ -469,25 +470,6 @@ pub fn pod(ctx: &mut Context<'_>, ns: &str, name: &str) -> Result<(), ApiError> 
         }
     }
     Ok(())
-}
-
-fn next_crash_at(restart: i64) -> f64 {
-    // Seconds since start at which restart number `restart` happens.
-    let mut t = 0.0;
-    let mut backoff = 10.0;
-    for _ in 0..restart {
-        t += backoff;
-        backoff = (backoff * 2.0_f64).min(300.0);
-    }
-    t
-}
-
-fn crash_restarts(elapsed: f64) -> i64 {
-    let mut n = 0;
-    while next_crash_at(n + 1) <= elapsed && n < 10_000 {
-        n += 1;
-    }
-    n
 }
 
 fn pod_ip(pod: &Value) -> String {

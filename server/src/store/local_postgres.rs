@@ -359,6 +359,32 @@ impl Drop for LocalPostgres {
     }
 }
 
+/// Stops a server left running on `data_dir` by a process that died without stopping it (a
+/// `kill -9` of `berth demo`): fast shutdown, then immediate if it lingers. True if there was
+/// one. The caller must know the server is an orphan; one in use is stopped all the same.
+pub fn stop_orphan(data_dir: &Path) -> bool {
+    let Some(pid) = running_postmaster(data_dir) else {
+        return false;
+    };
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let pid = Pid::from_raw(raw);
+    let _ = kill(pid, Signal::SIGINT);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while Instant::now() < deadline {
+        if kill(pid, None).is_err() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = kill(pid, Signal::SIGQUIT);
+    while kill(pid, None).is_ok() && Instant::now() < deadline + STOP_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
 /// The pid in `postmaster.pid` if that process still exists (a stale file is ignored, as
 /// Postgres itself does).
 fn running_postmaster(data_dir: &Path) -> Option<u32> {
