@@ -547,20 +547,6 @@ pub fn label(key: &str) -> &str {
     }
 }
 
-fn csv_field(v: &str) -> String {
-    // Quote what needs it, and defuse what a spreadsheet would run as a formula.
-    let v = if v.starts_with(['=', '+', '-', '@']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
-}
-
 /// The table exactly as shown: one row per group in the shown order, then idle (when separate)
 /// and the total.
 pub fn csv(report: &CostReport) -> String {
@@ -569,7 +555,7 @@ pub fn csv(report: &CostReport) -> String {
     for g in &report.groups {
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{}\n",
-            csv_field(label(&g.key)),
+            crate::csv::field(label(&g.key)),
             money(g.cost.cpu),
             money(g.cost.memory),
             money(g.cost.gpu),

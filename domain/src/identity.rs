@@ -114,7 +114,9 @@ mod tests {
 }
 
 /// Roles and teams from the identity provider's groups, through the configured mapping.
-/// Everyone is at least a developer; `admin` is granted only to the listed subjects or emails.
+/// Everyone is at least a developer; `admin` is granted only to the listed subjects, or
+/// emails the provider says it has verified (an unverified address is whatever the user
+/// typed at the provider, so it proves nothing).
 pub fn map_groups(
     groups: &[String],
     roles: &std::collections::BTreeMap<String, Role>,
@@ -122,15 +124,17 @@ pub fn map_groups(
     admins: &[String],
     subject: &str,
     email: &str,
+    email_verified: bool,
 ) -> (Vec<Role>, Vec<String>) {
     let mut mapped: Vec<Role> = groups
         .iter()
         .filter_map(|g| roles.get(g).copied())
         .filter(|r| *r != Role::Admin)
         .collect();
+    let by_email = email_verified && !email.is_empty();
     if admins
         .iter()
-        .any(|a| a == subject || (!email.is_empty() && a.eq_ignore_ascii_case(email)))
+        .any(|a| a == subject || (by_email && a.eq_ignore_ascii_case(email)))
     {
         mapped.push(Role::Admin);
     }
@@ -164,20 +168,36 @@ mod mapping_tests {
             "everyone-admins".to_owned(),
             "misc".to_owned(),
         ];
-        let (r, t) = map_groups(&groups, &roles, &teams, &[], "bob", "bob@example.com");
+        let (r, t) = map_groups(&groups, &roles, &teams, &[], "bob", "bob@example.com", true);
         assert_eq!(
             (r, t),
             (vec![Role::Manager], vec!["payments".to_owned()]),
             "a group alone never makes an admin"
         );
+        let admins = ["Alice@Example.com".to_owned(), "carol-sub".to_owned()];
         let (r, _) = map_groups(
             &[],
             &roles,
             &teams,
-            &["Alice@Example.com".to_owned()],
+            &admins,
             "alice",
             "alice@example.com",
+            true,
         );
+        assert_eq!(r, vec![Role::Admin]);
+        // The same address, unverified, is not the admin's: anyone can type it at a provider.
+        let (r, _) = map_groups(
+            &[],
+            &roles,
+            &teams,
+            &admins,
+            "mallory",
+            "alice@example.com",
+            false,
+        );
+        assert_eq!(r, Vec::<Role>::new());
+        // A listed subject needs no e-mail at all.
+        let (r, _) = map_groups(&[], &roles, &teams, &admins, "carol-sub", "", false);
         assert_eq!(r, vec![Role::Admin]);
     }
 }

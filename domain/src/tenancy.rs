@@ -221,7 +221,35 @@ pub struct DraftContext<'a> {
 }
 
 /// Names Kubernetes or Berth itself use.
-const RESERVED_EXACT: [&str; 1] = ["default"];
+/// Names no team may take: Kubernetes' own, and the namespaces well-known platform add-ons
+/// install into (a team holding `monitoring` or `cert-manager` first would squat on what a
+/// platform team installs later, and on the network policies that trust those names).
+const RESERVED_EXACT: [&str; 24] = [
+    "default",
+    "monitoring",
+    "prometheus",
+    "grafana",
+    "logging",
+    "ingress-nginx",
+    "ingress",
+    "cert-manager",
+    "external-dns",
+    "external-secrets",
+    "istio-system",
+    "istio-ingress",
+    "linkerd",
+    "linkerd-viz",
+    "argocd",
+    "flux-system",
+    "gatekeeper-system",
+    "kyverno",
+    "velero",
+    "metallb-system",
+    "calico-system",
+    "tigera-operator",
+    "cilium",
+    "vault",
+];
 const RESERVED_PREFIXES: [&str; 3] = ["kube-", "berth", "openshift-"];
 
 /// A namespace name: a DNS-1123 label, at most 63 characters, not reserved.
@@ -792,9 +820,14 @@ mod tests {
             "corp-tools",
             "pay.ments",
             "päy",
+            "monitoring",
+            "ingress-nginx",
+            "cert-manager",
         ] {
             assert!(check_name(bad, &no_extra).is_err(), "{bad:?} accepted");
         }
+        // Only the exact platform names are taken: a team's own monitoring namespace is fine.
+        assert!(check_name("payments-monitoring", &no_extra).is_ok());
         assert!(check_name(&"a".repeat(63), &no_extra).is_ok());
         let long = check_name(&"a".repeat(64), &no_extra).expect_err("64 characters");
         assert!(long.contains("63"), "{long}");

@@ -153,6 +153,9 @@ pub struct DatabaseConfig {
 pub struct HttpConfig {
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    /// Host names (optionally `name:port`) Berth answers to; empty: any. A page served under a
+    /// name an attacker controls (DNS rebinding) could otherwise act with a visitor's cookies.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -304,6 +307,7 @@ struct RawDatabase {
 struct RawHttp {
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
+    allowed_hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -328,6 +332,7 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
         "http.request_timeout_secs",
     ),
     ("BERTH_HTTP_BODY_LIMIT_BYTES", "http.body_limit_bytes"),
+    ("BERTH_HTTP_ALLOWED_HOSTS", "http.allowed_hosts"),
     ("BERTH_LOG_FILTER", "log.filter"),
     ("BERTH_LOG_FORMAT", "log.format"),
     ("BERTH_CLUSTER_KUBECONFIG", "cluster.kubeconfig"),
@@ -468,6 +473,15 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     parse_env(env, "BERTH_HTTP_BODY_LIMIT_BYTES", problems, |v| {
         raw.http.body_limit_bytes = Some(v)
     });
+    if let Some(v) = env.get("BERTH_HTTP_ALLOWED_HOSTS") {
+        raw.http.allowed_hosts = Some(
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+    }
     parse_env(
         env,
         "BERTH_TENANCY_PROVISION_INTERVAL_SECS",
@@ -587,6 +601,25 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         ));
     }
 
+    // The demo answers to loopback names only unless told otherwise; serve to the names given.
+    let allowed_hosts = raw.http.allowed_hosts.unwrap_or_else(|| match mode {
+        Mode::Demo => ["127.0.0.1", "localhost", "[::1]"]
+            .map(str::to_owned)
+            .to_vec(),
+        Mode::Serve | Mode::Migrate => Vec::new(),
+    });
+    for host in &allowed_hosts {
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
+        if !valid {
+            problems.push(format!(
+                "http.allowed_hosts has {host:?}: give host names such as \"berth.example.com\" or \"berth.example.com:8443\""
+            ));
+        }
+    }
+
     let filter = raw.log.filter.unwrap_or_else(|| "info".to_owned());
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&filter) {
         problems.push(format!(
@@ -621,6 +654,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         http: HttpConfig {
             request_timeout: Duration::from_secs(request_timeout_secs),
             body_limit_bytes,
+            allowed_hosts,
         },
         log: LogConfig { filter, format },
         cluster: ClusterConfig {

@@ -31,10 +31,19 @@ pub enum Error {
     Serve(std::io::Error),
     #[error("the sandbox cluster failed: {0}")]
     Sandbox(#[from] sandbox::SandboxError),
+    #[error("the local cluster failed: {0}")]
+    LocalCluster(#[from] sandbox::local_cluster::LocalClusterError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: std::path::PathBuf,
         source: std::io::Error,
+    },
+    #[error(
+        "another `berth demo` (pid {pid}) is using {state_dir}: stop it or pass another --state-dir"
+    )]
+    DemoRunning {
+        state_dir: std::path::PathBuf,
+        pid: u32,
     },
     #[error("audit chain broken at event {seq}: {reason}")]
     AuditBroken { seq: i64, reason: String },

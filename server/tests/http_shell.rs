@@ -376,3 +376,78 @@ fn static_files_are_revalidated_before_each_use() {
         app.stop().await;
     });
 }
+
+#[test]
+fn pages_files_and_errors_carry_the_security_headers() {
+    common::run(async {
+        let (_pg, app) = app_with_db().await;
+        for path in ["/", "/signin", "/no-such-page", "/api/v1/me", "/healthz"] {
+            let res = app.get(path).await;
+            let header = |name: &str| {
+                res.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+            assert_eq!(header("x-frame-options"), "DENY", "{path}");
+            assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+            assert!(
+                header("content-security-policy").contains("frame-ancestors 'none'"),
+                "{path}"
+            );
+        }
+        app.stop().await;
+    });
+}
+
+#[test]
+fn a_foreign_host_is_refused_even_with_a_matching_origin() {
+    common::run(async {
+        let (_pg, app) = app_with_db().await;
+        // DNS rebinding: a page on evil.example.com, its name pointed at Berth, posts to
+        // itself: Host and Origin agree, so the same-origin check alone would pass it.
+        let res = app
+            .client
+            .post(app.url("/auth/demo"))
+            .header("host", "evil.example.com:80")
+            .header("origin", "http://evil.example.com:80")
+            .form(&[("persona", "demo:ada")])
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 421);
+        assert!(res.headers().get("set-cookie").is_none(), "no session");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "unknown_host");
+        let page = app
+            .client
+            .get(app.url("/"))
+            .header("host", "evil.example.com")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(page.status(), 421);
+        // Probes reach a pod by its address: health answers any host.
+        let health = app
+            .client
+            .get(app.url("/healthz"))
+            .header("host", "10.0.0.7:8080")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(health.status(), 200);
+        // The names the demo is served under work as before.
+        assert_eq!(app.get("/").await.status(), 200);
+        let local = app
+            .client
+            .get(app.url("/signin"))
+            .header("host", "localhost")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(local.status(), 200);
+        app.stop().await;
+    });
+}

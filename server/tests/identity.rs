@@ -223,6 +223,29 @@ fn the_audit_api_follows_the_policy_and_exports() {
                 .starts_with("seq,time,actor")
         );
         assert_eq!(lines.count(), 2, "dana's and ada's sign-ins");
+        // A formula smuggled in as the request id of a refused request is exported as text,
+        // not as a live spreadsheet cell (OWASP's CSV rule).
+        let formula = "=HYPERLINK(\"http://x/\",\"y\")";
+        let refused = app
+            .client
+            .get(app.url("/api/v1/tokens"))
+            .header("x-request-id", formula)
+            .header("authorization", "Bearer berth_forged")
+            .send()
+            .await
+            .expect("refused request");
+        assert_eq!(refused.status(), 401);
+        let text = audit(&app, &ada, "format=csv")
+            .await
+            .text()
+            .await
+            .expect("csv");
+        assert!(text.contains("'=HYPERLINK"), "{text}");
+        let live = text.lines().flat_map(|l| l.split(',')).find(|cell| {
+            cell.trim_start_matches('"')
+                .starts_with(['=', '+', '-', '@', '\t', '\r'])
+        });
+        assert_eq!(live, None, "{text}");
         let jsonl = audit(&app, &ada, "format=jsonl&actor=demo:ada")
             .await
             .text()
@@ -472,5 +495,47 @@ fn without_oidc_configured_its_routes_say_so() {
                 .contains("not configured")
         );
         app.stop().await;
+    });
+}
+
+#[test]
+fn demo_identities_authenticate_nobody_in_serve() {
+    common::run(async {
+        let (_pg, demo) = app().await;
+        let cookie = sign_in(&demo, "demo:sam").await;
+        let made: Value = demo
+            .client
+            .post(demo.url("/api/v1/tokens"))
+            .header(COOKIE, &cookie)
+            .header(ORIGIN, &demo.base)
+            .json(&serde_json::json!({"name": "ci", "expires_in_days": 30}))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let token = made["token"].as_str().unwrap_or_default().to_owned();
+        assert!(token.starts_with("berth_"), "{made}");
+        // In the demo both work.
+        assert_eq!(me(&demo, &cookie).await.status(), 200);
+        let bearer = |app: &TestApp| {
+            app.client
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(&token)
+                .send()
+        };
+        assert_eq!(bearer(&demo).await.expect("me").status(), 200);
+
+        // `serve` on the same database: the demo's session and token are nobody's.
+        let kubeconfig =
+            common::berth_kubeconfig(demo.sandbox.as_ref().expect("the demo's cluster")).await;
+        let mut config = test_config();
+        config.demo = false;
+        let serve = TestApp::spawn_on(&demo.database_url, config, &kubeconfig).await;
+        assert_eq!(me(&serve, &cookie).await.status(), 401);
+        assert_eq!(bearer(&serve).await.expect("me").status(), 401);
+        serve.stop().await;
+        demo.stop().await;
     });
 }

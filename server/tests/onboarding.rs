@@ -254,6 +254,11 @@ fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
             ("name", Box::new(|d| d.name = "berth-x".into()), "reserved"),
             (
                 "name",
+                Box::new(|d| d.name = "cert-manager".into()),
+                "reserved",
+            ),
+            (
+                "name",
                 Box::new(|d| d.name = "made-by-hand".into()),
                 "taken",
             ),

@@ -55,14 +55,6 @@ impl Params {
     }
 }
 
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
 pub fn to_csv(events: &[Event]) -> String {
     let mut out = String::from(
         "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash\n",
@@ -93,7 +85,7 @@ pub fn to_csv(events: &[Event]) -> String {
         out.push_str(
             &fields
                 .iter()
-                .map(|f| csv_field(f))
+                .map(|f| domain::csv::field(f))
                 .collect::<Vec<_>>()
                 .join(","),
         );

@@ -96,11 +96,11 @@ pub async fn load_session(
         // A script's token: it either names a live token or the request goes no further.
         let store = state.services.store();
         match store.token_user(&token).await {
-            Ok(Some(user)) => {
+            Ok(Some(user)) if admissible(&state, &user) => {
                 request.extensions_mut().insert(SignedIn(user));
                 return next.run(request).await;
             }
-            Ok(None) => {
+            Ok(_) => {
                 let mut failed = event(None, &origin, "token.authenticate", "failure");
                 failed.target_kind = "ApiToken".to_owned();
                 if let Err(err) = store.record(&failed).await {
@@ -118,15 +118,21 @@ pub async fn load_session(
             .session_user(&token, state.auth.session_idle)
             .await
         {
-            Ok(Some(user)) => {
+            Ok(Some(user)) if admissible(&state, &user) => {
                 request.extensions_mut().insert(SignedIn(user));
             }
-            Ok(None) => {}
+            Ok(_) => {}
             Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
         }
         request.extensions_mut().insert(SessionToken(token));
     }
     next.run(request).await
+}
+
+/// Demo personas exist only in `berth demo`: their sessions and tokens, left in a database a
+/// demo once used, authenticate nobody in `serve`.
+fn admissible(state: &AppState, user: &CurrentUser) -> bool {
+    state.demo || !user.id.starts_with("demo:")
 }
 
 fn host_of(url: &str) -> Option<&str> {

@@ -32,6 +32,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("this server does not answer to the host {0:?}; add it to http.allowed_hosts")]
+    UnknownHost(String),
 }
 
 impl From<crate::services::ServiceError> for ApiError {
@@ -60,6 +62,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 
@@ -77,6 +80,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Conflict(_) => "conflict",
+            ApiError::UnknownHost(_) => "unknown_host",
         }
     }
 }

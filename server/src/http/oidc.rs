@@ -223,6 +223,11 @@ async fn exchange(
         .or(claims.email())
         .map(|e| e.as_str().to_owned())
         .unwrap_or_default();
+    // Only a verified address may match `oidc.admins` by e-mail.
+    let email_verified = info
+        .email_verified()
+        .or(claims.email_verified())
+        .unwrap_or(false);
     let name = info
         .name()
         .or(claims.name())
@@ -237,6 +242,7 @@ async fn exchange(
         &config.admins,
         subject.as_str(),
         &email,
+        email_verified,
     );
     Ok(CurrentUser {
         id: format!("oidc:{}", subject.as_str()),
