@@ -6,8 +6,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Actor, Role};
 
-/// Kubernetes identities of grants: user `jit:<request>:<user>` in this group.
+/// Kubernetes identities of grants: user `jit:<request>:<user>` in this group. The chart's
+/// admission policy (`berth-jit-guard`) refuses this group everything that would outlive the
+/// grant: writing RBAC, minting ServiceAccount tokens, approving certificates.
 pub const JIT_GROUP: &str = "berth:jit";
+/// The group of grants whose rule allows escalation (`escalation: true`, two approvers): the
+/// guard does not hold them.
+pub const JIT_ESCALATION_GROUP: &str = "berth:jit-escalation";
+/// Namespaces no grant may reach unless the operator's configuration says otherwise: the
+/// control plane's own and Berth's (its ServiceAccount can bind roles; the namespace Berth's pod
+/// runs in is added at run time whatever its name). Onboarding reserves the same prefixes, so
+/// no team's namespace matches.
+pub const DEFAULT_PROTECTED: [&str; 2] = ["kube-*", "berth*"];
 /// Label on every binding of a grant, so revocation finds them all with one selector.
 pub const LABEL_ACCESS_REQUEST: &str = "berth.dev/access-request";
 /// The CSR API refuses certificates shorter than this; the binding, not the certificate, is
@@ -44,10 +54,35 @@ pub struct Rule {
     /// The requester may approve it themself in an emergency; flagged for review afterwards.
     #[serde(default)]
     pub break_glass: bool,
+    /// Who may use break-glass on this rule (Berth roles).
+    #[serde(default = "glass_roles")]
+    pub break_glass_roles: Vec<String>,
+    /// The grant may write RBAC, mint ServiceAccount tokens and approve certificates — things
+    /// that outlive it. Needs two approvers and no break-glass.
+    #[serde(default)]
+    pub escalation: bool,
 }
 
 fn one() -> u32 {
     1
+}
+
+fn glass_roles() -> Vec<String> {
+    vec![
+        Role::Sre.as_str().to_owned(),
+        Role::Admin.as_str().to_owned(),
+    ]
+}
+
+impl Rule {
+    /// The Kubernetes group a grant under this rule carries.
+    pub fn group(&self) -> &'static str {
+        if self.escalation {
+            JIT_ESCALATION_GROUP
+        } else {
+            JIT_GROUP
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -70,6 +105,8 @@ pub fn default_policy() -> Vec<Rule> {
         reason_required: true,
         ticket_required: false,
         break_glass: false,
+        break_glass_roles: glass_roles(),
+        escalation: false,
     };
     vec![
         rule("view", false, 8 * 60),
@@ -132,6 +169,23 @@ pub fn check_policy(rules: &[Rule]) -> Result<(), Vec<String>> {
         }
         if r.approvals == 0 || r.approvals > 3 {
             problems.push(format!("{at}: approvals must be 1, 2 or 3"));
+        }
+        for role in &r.break_glass_roles {
+            if Role::parse(role).is_none() {
+                problems.push(format!(
+                    "{at}: break_glass_roles has {role:?}; Berth's roles are developer, manager, sre, admin"
+                ));
+            }
+        }
+        if r.escalation && r.approvals < 2 {
+            problems.push(format!(
+                "{at}: a rule with escalation (RBAC writes, ServiceAccount tokens) needs two approvers or more"
+            ));
+        }
+        if r.escalation && r.break_glass {
+            problems.push(format!(
+                "{at}: a rule with escalation cannot allow break-glass (nobody approves it alone)"
+            ));
         }
     }
     if problems.is_empty() {
@@ -260,8 +314,15 @@ fn namespace_ok(name: &str) -> bool {
         && !name.ends_with('-')
 }
 
+/// Who asks, and which namespaces are out of every grant's reach.
+pub struct Asker<'a> {
+    pub actor: &'a Actor,
+    /// Namespace patterns no grant may name (`*` as in rules).
+    pub protected: &'a [String],
+}
+
 /// Holds a draft against the policy: every problem, one message each, or the checked request.
-pub fn check(draft: &Draft, policy: &[Rule]) -> Result<Checked, Vec<String>> {
+pub fn check(draft: &Draft, policy: &[Rule], asker: &Asker<'_>) -> Result<Checked, Vec<String>> {
     let mut problems = Vec::new();
     let role = draft.role.trim().to_owned();
     let scope = if draft.cluster {
@@ -285,6 +346,10 @@ pub fn check(draft: &Draft, policy: &[Rule]) -> Result<Checked, Vec<String>> {
         for n in &list {
             if !namespace_ok(n) {
                 problems.push(format!("{n:?} is not a namespace name"));
+            } else if asker.protected.iter().any(|p| matches(p, n)) {
+                problems.push(format!(
+                    "{n} is protected: no access request reaches it (ask the platform team)"
+                ));
             }
         }
         Scope::Namespaces(list)
@@ -403,6 +468,11 @@ pub fn check(draft: &Draft, policy: &[Rule]) -> Result<Checked, Vec<String>> {
         }
         if draft.break_glass && !r.break_glass {
             problems.push(format!("break-glass is not allowed for {role}"));
+        } else if draft.break_glass && !may_break_glass(r, asker.actor) {
+            problems.push(format!(
+                "break-glass for {role} is for {} only; ask for a review instead",
+                r.break_glass_roles.join(", ")
+            ));
         }
     }
     match (rule, minutes) {
@@ -417,6 +487,28 @@ pub fn check(draft: &Draft, policy: &[Rule]) -> Result<Checked, Vec<String>> {
         }),
         _ => Err(problems),
     }
+}
+
+/// Whether `actor` may approve a request under `rule` themself (break-glass).
+pub fn may_break_glass(rule: &Rule, actor: &Actor) -> bool {
+    rule.break_glass
+        && rule
+            .break_glass_roles
+            .iter()
+            .filter_map(|name| Role::parse(name))
+            .any(|allowed| actor.has(allowed))
+}
+
+/// The roles of `policy` the actor may break glass for, for the request form.
+pub fn break_glass_roles(policy: &[Rule], actor: &Actor) -> Vec<String> {
+    let mut roles: Vec<String> = policy
+        .iter()
+        .filter(|r| may_break_glass(r, actor))
+        .map(|r| r.role.clone())
+        .collect();
+    roles.sort();
+    roles.dedup();
+    roles
 }
 
 /// A reviewer's, revoker's or signer's comment, trimmed: plain text of at most
@@ -671,6 +763,8 @@ pub struct AccessOverview {
     pub queue: Vec<AccessView>,
     /// Others' active grants and break-glass grants awaiting sign-off (for SREs and admins).
     pub active: Vec<AccessView>,
+    /// Roles the viewer may approve themself in an emergency (break-glass).
+    pub break_glass_roles: Vec<String>,
     pub reviewer: bool,
     pub admin: bool,
 }
@@ -695,6 +789,26 @@ mod tests {
             reason: "incident 42: payments latency".to_owned(),
             ticket: "OPS-42".to_owned(),
             break_glass: false,
+        }
+    }
+
+    fn developer() -> Actor {
+        Actor {
+            id: "dana".to_owned(),
+            roles: vec![Role::Developer],
+            teams: vec!["payments".to_owned()],
+        }
+    }
+
+    /// A developer asking, with the default protected namespaces.
+    fn dev() -> Asker<'static> {
+        use std::sync::LazyLock;
+        static ACTOR: LazyLock<Actor> = LazyLock::new(developer);
+        static PROTECTED: LazyLock<Vec<String>> =
+            LazyLock::new(|| DEFAULT_PROTECTED.map(str::to_owned).to_vec());
+        Asker {
+            actor: &ACTOR,
+            protected: &PROTECTED,
         }
     }
 
@@ -735,8 +849,12 @@ mod tests {
 
     #[test]
     fn a_request_within_policy_is_held_to_its_rule() {
-        let checked = check(&draft("search-staging", "edit", "30m"), &default_policy())
-            .expect("within policy");
+        let checked = check(
+            &draft("search-staging", "edit", "30m"),
+            &default_policy(),
+            &dev(),
+        )
+        .expect("within policy");
         assert_eq!(
             checked.scope,
             Scope::Namespaces(vec!["search-staging".into()])
@@ -749,12 +867,12 @@ mod tests {
     #[test]
     fn bad_requests_get_one_message_per_problem() {
         let policy = default_policy();
-        let too_long = check(&draft("a", "edit", "5h"), &policy).expect_err("refused");
+        let too_long = check(&draft("a", "edit", "5h"), &policy, &dev()).expect_err("refused");
         assert_eq!(
             too_long,
             ["edit may be held at most 4 h here; you asked for 5 h"]
         );
-        let unknown = check(&draft("a", "root", "5m"), &policy).expect_err("refused");
+        let unknown = check(&draft("a", "root", "5m"), &policy, &dev()).expect_err("refused");
         assert!(
             unknown[0].contains("\"root\" cannot be requested"),
             "{unknown:?}"
@@ -766,30 +884,98 @@ mod tests {
         let mut markup = draft("a", "edit", "5m");
         markup.reason = "<script>alert(1)</script>".to_owned();
         assert_eq!(
-            check(&markup, &policy).expect_err("refused"),
+            check(&markup, &policy, &dev()).expect_err("refused"),
             ["the reason may not contain markup (< or >)"]
         );
         let mut bare = draft("a", "edit", "5m");
         bare.reason.clear();
         bare.ticket.clear();
         assert_eq!(
-            check(&bare, &policy).expect_err("refused"),
+            check(&bare, &policy, &dev()).expect_err("refused"),
             ["edit needs a reason", "edit needs a ticket reference"]
         );
-        let names = check(&draft("Bad_Name, ok", "view", "5m"), &policy).expect_err("refused");
+        let names =
+            check(&draft("Bad_Name, ok", "view", "5m"), &policy, &dev()).expect_err("refused");
         assert_eq!(names, ["\"Bad_Name\" is not a namespace name"]);
         let mut glass = draft("a", "edit", "5m");
         glass.break_glass = true;
         assert_eq!(
-            check(&glass, &policy).expect_err("refused"),
+            check(&glass, &policy, &dev()).expect_err("refused"),
             ["break-glass is not allowed for edit"]
         );
         let mut wide = draft("", "edit", "5m");
         wide.cluster = true;
         assert_eq!(
-            check(&wide, &policy).expect_err("refused"),
+            check(&wide, &policy, &dev()).expect_err("refused"),
             ["edit cannot be requested cluster-wide"]
         );
+    }
+
+    #[test]
+    fn protected_namespaces_are_out_of_reach() {
+        let policy = default_policy();
+        let err = check(
+            &draft("kube-system, payments", "view", "5m"),
+            &policy,
+            &dev(),
+        )
+        .expect_err("refused");
+        assert_eq!(
+            err,
+            ["kube-system is protected: no access request reaches it (ask the platform team)"]
+        );
+        let err = check(&draft("berth", "view", "5m"), &policy, &dev()).expect_err("refused");
+        assert!(err[0].starts_with("berth is protected"), "{err:?}");
+        // Patterns match whole names: `my-kube-tools` is an ordinary namespace.
+        assert!(check(&draft("my-kube-tools", "view", "5m"), &policy, &dev()).is_ok());
+    }
+
+    #[test]
+    fn break_glass_is_for_the_roles_the_rule_names() {
+        let policy = default_policy();
+        let mut glass = draft("payments", "admin", "30m");
+        glass.break_glass = true;
+        assert_eq!(
+            check(&glass, &policy, &dev()).expect_err("refused"),
+            ["break-glass for admin is for sre, admin only; ask for a review instead"]
+        );
+        let sre = sre("sam", &["platform"]);
+        let asker = Asker {
+            actor: &sre,
+            protected: &[],
+        };
+        assert!(check(&glass, &policy, &asker).expect("allowed").break_glass);
+        assert_eq!(break_glass_roles(&policy, &sre), ["admin"]);
+        assert!(break_glass_roles(&policy, &developer()).is_empty());
+        // The same developer may still ask for it with a review.
+        glass.break_glass = false;
+        assert!(check(&glass, &policy, &dev()).is_ok());
+    }
+
+    #[test]
+    fn escalation_needs_two_approvers_and_no_break_glass() {
+        let escalating = Rule {
+            escalation: true,
+            break_glass: true,
+            approvals: 1,
+            ..default_policy()[2].clone()
+        };
+        let problems = check_policy(&[escalating]).expect_err("refused");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let ok = Rule {
+            escalation: true,
+            break_glass: false,
+            approvals: 2,
+            ..default_policy()[2].clone()
+        };
+        assert!(check_policy(std::slice::from_ref(&ok)).is_ok());
+        assert_eq!(ok.group(), JIT_ESCALATION_GROUP);
+        assert_eq!(default_policy()[2].group(), JIT_GROUP);
+        let unknown_role = Rule {
+            break_glass_roles: vec!["root".into()],
+            ..default_policy()[0].clone()
+        };
+        assert_eq!(check_policy(&[unknown_role]).expect_err("refused").len(), 1);
     }
 
     #[test]
@@ -798,13 +984,24 @@ mod tests {
             namespaces: vec!["payments-*".into()],
             ..default_policy()[1].clone()
         }];
-        let err = check(&draft("payments-prod, search-prod", "edit", "10m"), &policy)
-            .expect_err("refused");
+        let err = check(
+            &draft("payments-prod, search-prod", "edit", "10m"),
+            &policy,
+            &dev(),
+        )
+        .expect_err("refused");
         assert_eq!(
             err,
             ["edit cannot be requested in search-prod: outside the policy"]
         );
-        assert!(check(&draft("payments-prod payments-dev", "edit", "10m"), &policy).is_ok());
+        assert!(
+            check(
+                &draft("payments-prod payments-dev", "edit", "10m"),
+                &policy,
+                &dev()
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -212,8 +212,8 @@ pub struct DraftContext<'a> {
     /// Admins may request for any team.
     pub admin: bool,
     pub tiers: &'a [Tier],
-    /// Prefixes no requested name may start with (from config), besides the built-in ones.
-    pub reserved_prefixes: &'a [String],
+    /// Names and prefixes config reserves, besides the built-in ones.
+    pub reserved: Reserved<'a>,
     /// Names that exist in the cluster or belong to an open request.
     pub taken: &'a dyn Fn(&str) -> bool,
     /// Whether config offers [`Lifetime::Test`] (on every tier).
@@ -252,8 +252,32 @@ const RESERVED_EXACT: [&str; 24] = [
 ];
 const RESERVED_PREFIXES: [&str; 3] = ["kube-", "berth", "openshift-"];
 
+/// What the operator's configuration reserves besides the built-in names and prefixes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reserved<'a> {
+    pub prefixes: &'a [String],
+    pub names: &'a [String],
+}
+
 /// A namespace name: a DNS-1123 label, at most 63 characters, not reserved.
-pub fn check_name(name: &str, extra_reserved: &[String]) -> Result<(), String> {
+pub fn check_name(name: &str, reserved: Reserved<'_>) -> Result<(), String> {
+    check_label(name)?;
+    if RESERVED_EXACT.contains(&name) || reserved.names.iter().any(|n| n == name) {
+        return Err(format!("{name:?} is reserved"));
+    }
+    let prefix = RESERVED_PREFIXES
+        .iter()
+        .map(|p| p.to_string())
+        .chain(reserved.prefixes.iter().cloned())
+        .find(|p| !p.is_empty() && name.starts_with(p.as_str()));
+    if let Some(prefix) = prefix {
+        return Err(format!("names starting with {prefix:?} are reserved"));
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label of at most 63 characters, whatever is reserved.
+pub fn check_label(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a name is required".to_owned());
     }
@@ -271,17 +295,6 @@ pub fn check_name(name: &str, extra_reserved: &[String]) -> Result<(), String> {
     }
     if name.starts_with('-') || name.ends_with('-') {
         return Err("must start and end with a letter or digit".to_owned());
-    }
-    if RESERVED_EXACT.contains(&name) {
-        return Err(format!("{name:?} is reserved"));
-    }
-    let reserved = RESERVED_PREFIXES
-        .iter()
-        .map(|p| p.to_string())
-        .chain(extra_reserved.iter().cloned())
-        .find(|p| !p.is_empty() && name.starts_with(p.as_str()));
-    if let Some(prefix) = reserved {
-        return Err(format!("names starting with {prefix:?} are reserved"));
     }
     Ok(())
 }
@@ -305,7 +318,7 @@ fn check_text(field: &str, text: &str, max: usize, required: bool) -> Option<Fie
 /// Every problem with a draft, by field; empty when it may be submitted.
 pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    match check_name(&draft.name, ctx.reserved_prefixes) {
+    match check_name(&draft.name, ctx.reserved) {
         Err(message) => errors.push(field_error("name", message)),
         Ok(()) if (ctx.taken)(&draft.name) => errors.push(field_error(
             "name",
@@ -779,7 +792,8 @@ mod tests {
     fn check(d: &NamespaceDraft, teams: &[&str], admin: bool) -> Vec<FieldError> {
         let teams: Vec<String> = teams.iter().map(|t| t.to_string()).collect();
         let tiers = seed_tiers();
-        let reserved = vec!["corp-".to_owned()];
+        let prefixes = vec!["corp-".to_owned()];
+        let names = vec!["shared-tools".to_owned()];
         let taken = |n: &str| n == "checkout";
         validate(
             d,
@@ -787,7 +801,10 @@ mod tests {
                 user_teams: &teams,
                 admin,
                 tiers: &tiers,
-                reserved_prefixes: &reserved,
+                reserved: Reserved {
+                    prefixes: &prefixes,
+                    names: &names,
+                },
                 taken: &taken,
                 test_lifetime: false,
             },
@@ -805,7 +822,12 @@ mod tests {
 
     #[test]
     fn names_follow_dns_1123_and_avoid_reserved_ones() {
-        let no_extra: Vec<String> = vec!["corp-".to_owned()];
+        let prefixes = vec!["corp-".to_owned()];
+        let names = vec!["shared-tools".to_owned()];
+        let no_extra = Reserved {
+            prefixes: &prefixes,
+            names: &names,
+        };
         for bad in [
             "",
             "Payments",
@@ -823,16 +845,17 @@ mod tests {
             "monitoring",
             "ingress-nginx",
             "cert-manager",
+            "shared-tools",
         ] {
-            assert!(check_name(bad, &no_extra).is_err(), "{bad:?} accepted");
+            assert!(check_name(bad, no_extra).is_err(), "{bad:?} accepted");
         }
         // Only the exact platform names are taken: a team's own monitoring namespace is fine.
-        assert!(check_name("payments-monitoring", &no_extra).is_ok());
-        assert!(check_name(&"a".repeat(63), &no_extra).is_ok());
-        let long = check_name(&"a".repeat(64), &no_extra).expect_err("64 characters");
+        assert!(check_name("payments-monitoring", no_extra).is_ok());
+        assert!(check_name(&"a".repeat(63), no_extra).is_ok());
+        let long = check_name(&"a".repeat(64), no_extra).expect_err("64 characters");
         assert!(long.contains("63"), "{long}");
         for good in ["a", "payments-1", "9lives", "a-b-c"] {
-            assert!(check_name(good, &no_extra).is_ok(), "{good:?} refused");
+            assert!(check_name(good, no_extra).is_ok(), "{good:?} refused");
         }
     }
 
@@ -893,7 +916,7 @@ mod tests {
                 user_teams: &teams,
                 admin: false,
                 tiers: &tiers,
-                reserved_prefixes: &[],
+                reserved: Reserved::default(),
                 taken: &|_| false,
                 test_lifetime: false,
             },
@@ -924,7 +947,7 @@ mod tests {
             user_teams: &teams,
             admin: false,
             tiers: &tiers,
-            reserved_prefixes: &[],
+            reserved: Reserved::default(),
             taken: &|_| false,
             test_lifetime,
         };

@@ -112,13 +112,18 @@ pub struct AccessConfig {
     pub revoke_poll: Duration,
     /// Where new requests are announced (JSON with a Slack-compatible `text`).
     pub webhook_url: Option<String>,
+    /// Namespace patterns no access request may name (besides the one Berth runs in).
+    pub protected_namespaces: Vec<String>,
 }
 
 /// Namespace onboarding.
 #[derive(Clone, Debug)]
 pub struct TenancyConfig {
-    /// Name prefixes nobody may request, besides `kube-`, `berth` and `default`.
+    /// Name prefixes nobody may request, besides `kube-`, `berth` and `openshift-`.
     pub reserved_prefixes: Vec<String>,
+    /// Whole names nobody may request, besides the built-in list of platform names
+    /// (`monitoring`, `cert-manager`, …).
+    pub reserved_names: Vec<String>,
     /// How often the provisioner looks for work it was not woken for (after a restart, or
     /// work another replica approved).
     pub provision_interval: Duration,
@@ -156,6 +161,8 @@ pub struct HttpConfig {
     /// Host names (optionally `name:port`) Berth answers to; empty: any. A page served under a
     /// name an attacker controls (DNS rebinding) could otherwise act with a visitor's cookies.
     pub allowed_hosts: Vec<String>,
+    /// How long a shutdown waits for in-flight requests before it closes them.
+    pub shutdown_grace: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -238,6 +245,7 @@ struct RawAccess {
     review_within_minutes: Option<u64>,
     revoke_poll_millis: Option<u64>,
     webhook_url: Option<String>,
+    protected_namespaces: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -273,6 +281,7 @@ struct RawUsage {
 #[serde(deny_unknown_fields)]
 struct RawTenancy {
     reserved_prefixes: Option<Vec<String>>,
+    reserved_names: Option<Vec<String>>,
     provision_interval_secs: Option<u64>,
     kubeconfig_hours: Option<u64>,
     test_lifetime: Option<bool>,
@@ -308,6 +317,7 @@ struct RawHttp {
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
     allowed_hosts: Option<Vec<String>>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +343,7 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ),
     ("BERTH_HTTP_BODY_LIMIT_BYTES", "http.body_limit_bytes"),
     ("BERTH_HTTP_ALLOWED_HOSTS", "http.allowed_hosts"),
+    ("BERTH_HTTP_SHUTDOWN_GRACE_SECS", "http.shutdown_grace_secs"),
     ("BERTH_LOG_FILTER", "log.filter"),
     ("BERTH_LOG_FORMAT", "log.format"),
     ("BERTH_CLUSTER_KUBECONFIG", "cluster.kubeconfig"),
@@ -361,6 +372,10 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ),
     ("BERTH_USAGE_BUDGET_WEBHOOK_URL", "usage.budget_webhook_url"),
     ("BERTH_ACCESS_WEBHOOK_URL", "access.webhook_url"),
+    (
+        "BERTH_ACCESS_PROTECTED_NAMESPACES",
+        "access.protected_namespaces",
+    ),
     ("BERTH_PROMETHEUS_URL", "prometheus.url"),
     ("BERTH_OIDC_ISSUER_URL", "oidc.issuer_url"),
     ("BERTH_OIDC_CLIENT_ID", "oidc.client_id"),
@@ -474,14 +489,11 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
         raw.http.body_limit_bytes = Some(v)
     });
     if let Some(v) = env.get("BERTH_HTTP_ALLOWED_HOSTS") {
-        raw.http.allowed_hosts = Some(
-            v.split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        );
+        raw.http.allowed_hosts = Some(comma_list(v));
     }
+    parse_env(env, "BERTH_HTTP_SHUTDOWN_GRACE_SECS", problems, |v| {
+        raw.http.shutdown_grace_secs = Some(v)
+    });
     parse_env(
         env,
         "BERTH_TENANCY_PROVISION_INTERVAL_SECS",
@@ -514,6 +526,9 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     }
     if let Some(v) = env.get("BERTH_ACCESS_WEBHOOK_URL") {
         raw.access.webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    }
+    if let Some(v) = env.get("BERTH_ACCESS_PROTECTED_NAMESPACES") {
+        raw.access.protected_namespaces = Some(comma_list(v));
     }
     if let Some(v) = env.get("BERTH_TENANCY_EXPIRY_WEBHOOK_URL") {
         raw.tenancy.expiry_webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
@@ -594,6 +609,13 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
     if request_timeout_secs == 0 {
         problems.push("http.request_timeout_secs must be at least 1".to_owned());
     }
+    // Kubernetes sends SIGKILL 30 s after SIGTERM by default: finish well inside that.
+    let shutdown_grace_secs = raw.http.shutdown_grace_secs.unwrap_or(10);
+    if shutdown_grace_secs > 600 {
+        problems.push(format!(
+            "http.shutdown_grace_secs = {shutdown_grace_secs} is more than 600 (ten minutes)"
+        ));
+    }
     let body_limit_bytes = raw.http.body_limit_bytes.unwrap_or(DEFAULT_BODY_LIMIT);
     if body_limit_bytes < 1024 {
         problems.push(format!(
@@ -655,6 +677,7 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             request_timeout: Duration::from_secs(request_timeout_secs),
             body_limit_bytes,
             allowed_hosts,
+            shutdown_grace: Duration::from_secs(shutdown_grace_secs.min(600)),
         },
         log: LogConfig { filter, format },
         cluster: ClusterConfig {
@@ -821,6 +844,15 @@ fn validate_prometheus(raw: RawPrometheus, problems: &mut Vec<String>) -> Option
     })
 }
 
+/// `a, b,,c` → `[a, b, c]`: list settings given in one environment variable.
+fn comma_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn validate_access(raw: RawAccess, problems: &mut Vec<String>) -> AccessConfig {
     let review = raw.review_within_minutes.unwrap_or(60);
     if !(1..=7 * 24 * 60).contains(&review) {
@@ -839,10 +871,26 @@ fn validate_access(raw: RawAccess, problems: &mut Vec<String>) -> AccessConfig {
     {
         problems.push(format!("access.webhook_url: {url:?} is not an http(s) URL"));
     }
+    let protected_namespaces = raw
+        .protected_namespaces
+        .unwrap_or_else(|| domain::jit::DEFAULT_PROTECTED.map(str::to_owned).to_vec());
+    for pattern in &protected_namespaces {
+        let valid = !pattern.is_empty()
+            && pattern
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
+        if !valid {
+            problems.push(format!(
+                "access.protected_namespaces: {pattern:?} is not a namespace pattern \
+                 (lower-case letters, digits, '-', '*' for any run of characters)"
+            ));
+        }
+    }
     AccessConfig {
         review_within: Duration::from_secs(review.clamp(1, 7 * 24 * 60) * 60),
         revoke_poll: Duration::from_millis(poll.clamp(50, 60_000)),
         webhook_url: raw.webhook_url,
+        protected_namespaces,
     }
 }
 
@@ -856,6 +904,14 @@ fn validate_tenancy(mode: Mode, raw: RawTenancy, problems: &mut Vec<String>) -> 
             problems.push(format!(
                 "tenancy.reserved_prefixes: {prefix:?} is not the start of a namespace name \
                  (lower-case letters, digits, '-')"
+            ));
+        }
+    }
+    let reserved_names = raw.reserved_names.unwrap_or_default();
+    for name in &reserved_names {
+        if let Err(why) = domain::tenancy::check_label(name) {
+            problems.push(format!(
+                "tenancy.reserved_names: {name:?} is not a namespace name: {why}"
             ));
         }
     }
@@ -876,6 +932,7 @@ fn validate_tenancy(mode: Mode, raw: RawTenancy, problems: &mut Vec<String>) -> 
     }
     TenancyConfig {
         reserved_prefixes,
+        reserved_names,
         provision_interval: Duration::from_secs(secs.max(1)),
         kubeconfig_lifetime: Duration::from_secs(hours.max(1) * 3600),
         test_lifetime: raw.test_lifetime.unwrap_or(mode == Mode::Demo),

@@ -319,6 +319,19 @@ pub async fn chart_service_account_kubeconfig(plane: &ControlPlane) -> Result<St
             Some("ServiceAccount") => {
                 objects.push(("ServiceAccount", "serviceaccounts", "", value))
             }
+            // The guard that keeps JIT grants from outliving themselves.
+            Some("ValidatingAdmissionPolicy") => objects.push((
+                "ValidatingAdmissionPolicy",
+                "validatingadmissionpolicies",
+                "admissionregistration.k8s.io",
+                value,
+            )),
+            Some("ValidatingAdmissionPolicyBinding") => objects.push((
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+                "admissionregistration.k8s.io",
+                value,
+            )),
             _ => {}
         }
     }

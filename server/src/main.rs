@@ -3,18 +3,19 @@ use std::process::ExitCode;
 use clap::Parser;
 use server::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match cli.command {
-        Command::Serve(args) => server::serve::run(args).await,
-        Command::Demo(args) => server::demo::run(args).await,
-        Command::Migrate(args) => server::serve::migrate(args).await,
-        Command::Sandbox(args) => server::sandbox_cmd::run(args).await,
-        Command::Audit(args) => match args.command {
-            server::cli::AuditCommand::Verify(args) => server::serve::verify_audit(args).await,
-        },
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("berth: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
     };
+    let outcome = runtime.block_on(run(cli));
+    // Work still running when the command is done (a blocking render, a stuck connection)
+    // gets a moment, not a veto over the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -22,5 +23,17 @@ async fn main() -> ExitCode {
             eprintln!("berth: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), server::error::Error> {
+    match cli.command {
+        Command::Serve(args) => server::serve::run(args).await,
+        Command::Demo(args) => server::demo::run(args).await,
+        Command::Migrate(args) => server::serve::migrate(args).await,
+        Command::Sandbox(args) => server::sandbox_cmd::run(args).await,
+        Command::Audit(args) => match args.command {
+            server::cli::AuditCommand::Verify(args) => server::serve::verify_audit(args).await,
+        },
     }
 }

@@ -171,7 +171,13 @@ pub async fn serve_with(
         shutdown.await;
         streams.stop();
     };
-    let served = http::serve(listener, http::router(state, &config.http), shutdown).await;
+    let served = http::serve(
+        listener,
+        http::router(state, &config.http),
+        shutdown,
+        config.http.shutdown_grace,
+    )
+    .await;
     provisioner.abort();
     expirer.abort();
     sampler.abort();

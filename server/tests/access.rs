@@ -659,14 +659,44 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
                 .contains(&("access.lapse".to_owned(), "success".to_owned()))
         );
 
-        // Break glass (allowed for admin by the default policy): active at once, flagged, and
-        // open for review until an SRE — not the requester — signs it off.
+        // Break glass is for SREs and admins (the default policy): a developer who tries it in
+        // another team's namespace, or anywhere, is refused and nothing is granted.
         let mut glass = draft("search-jit", "admin", "20m");
         glass["break_glass"] = json!(true);
-        let answer = ask(&app, &dana, glass).await;
+        let refused = ask(&app, &dana, glass.clone()).await;
+        assert_eq!(
+            refused["Err"],
+            "break-glass for admin is for sre, admin only; ask for a review instead",
+            "{refused}"
+        );
+        // No namespace of the control plane's is ever granted, break-glass or not.
+        let mut system = glass.clone();
+        system["namespaces"] = json!("kube-system");
+        let refused = ask(&app, &sam, system).await;
+        assert!(
+            refused["Err"]
+                .as_str()
+                .is_some_and(|e| e.contains("kube-system is protected")),
+            "{refused}"
+        );
+        let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "search-jit");
+        assert!(
+            bindings
+                .list(&ListParams::default().labels("berth.dev/access-request"))
+                .await
+                .expect("list")
+                .items
+                .is_empty(),
+            "a refused break-glass left a binding"
+        );
+
+        // An SRE's break glass: active at once, flagged, and open for review until another
+        // SRE — not the requester — signs it off.
+        let answer = ask(&app, &sam, glass).await;
         assert_eq!(answer["Ok"]["state"], "Active", "{answer}");
         assert_eq!(answer["Ok"]["break_glass"], true);
         let glass_id = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        let sid = sign_in(&app, "demo:sid").await;
         let sign = |who: String, id: String| {
             let app = &app;
             async move {
@@ -679,21 +709,21 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
                 .await
             }
         };
-        let own = sign(dana.clone(), glass_id.clone()).await;
+        let own = sign(sam.clone(), glass_id.clone()).await;
         assert_eq!(
             own["Err"], "nobody signs off their own break-glass access",
             "{own}"
         );
-        let sams_view = call_form(&app, &sam, AccessOverview::PATH, &[]).await;
+        let sids_view = call_form(&app, &sid, AccessOverview::PATH, &[]).await;
         assert!(
-            sams_view["active"].as_array().is_some_and(|a| a
+            sids_view["active"].as_array().is_some_and(|a| a
                 .iter()
                 .any(|r| r["id"] == glass_id.as_str() && r["can_sign_off"] == true)),
-            "{sams_view}"
+            "{sids_view}"
         );
-        let signed = sign(sam.clone(), glass_id.clone()).await;
-        assert_eq!(signed["Ok"]["signed_off_by"], "Sam SRE", "{signed}");
-        let steps = trail(&app, &dana, &glass_id).await;
+        let signed = sign(sid.clone(), glass_id.clone()).await;
+        assert_eq!(signed["Ok"]["signed_off_by"], "Sid SRE", "{signed}");
+        let steps = trail(&app, &sam, &glass_id).await;
         for want in [
             "access.request",
             "access.break_glass",
@@ -714,15 +744,21 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         );
 
         // An extension is a new request for the same grant, reviewed again.
+        let first = ask(&app, &dana, draft("search-jit", "admin", "20m")).await;
+        let first_id = first["Ok"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            review(&app, &sam, &first_id, true).await["Ok"]["state"],
+            "Active"
+        );
         let extension = call_json(
             &app,
             &dana,
             RequestAccess::PATH,
-            json!({ "draft": draft("search-jit", "admin", "30m"), "extends": glass_id }),
+            json!({ "draft": draft("search-jit", "admin", "30m"), "extends": first_id }),
         )
         .await;
         assert_eq!(extension["Ok"]["state"], "Pending", "{extension}");
-        assert_eq!(extension["Ok"]["extends"], glass_id.as_str());
+        assert_eq!(extension["Ok"]["extends"], first_id.as_str());
         let ext_id = extension["Ok"]["id"].as_str().expect("id").to_owned();
         assert_eq!(
             review(&app, &sam, &ext_id, true).await["Ok"]["state"],

@@ -290,3 +290,82 @@ fn a_missing_kubeconfig_is_named_with_the_fix() {
         &["/nonexistent/kubeconfig", "BERTH_CLUSTER_KUBECONFIG"],
     );
 }
+
+/// A shutdown ends within its grace even while a client holds a request open (here one that
+/// never finishes sending its body), and a second signal ends the process at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_is_bounded_and_a_second_signal_ends_it_at_once() {
+    use leptos::server_fn::ServerFn;
+    use std::io::Write;
+    let pg = TestPostgres::start();
+    let url = pg.database("berth_shutdown").await;
+    let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+        .await
+        .expect("sandbox");
+    let dir = scratch_dir("shutdown-");
+    let kubeconfig = dir.path().join("berth.kubeconfig");
+    std::fs::write(&kubeconfig, common::berth_kubeconfig(&cluster).await).expect("kubeconfig");
+    // (grace, signals sent, exit code expected)
+    for (grace, signals, code) in [("1", 1, 0), ("600", 2, 130)] {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = berth()
+            .arg("serve")
+            .env("BERTH_DATABASE_URL", &url)
+            .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BERTH_CLUSTER_KUBECONFIG", &kubeconfig)
+            .env("BERTH_HTTP_SHUTDOWN_GRACE_SECS", grace)
+            .env("BERTH_HTTP_REQUEST_TIMEOUT_SECS", "600")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if up {
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve never came up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // A request whose body never arrives: the handler waits for it.
+        let mut stuck = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        write!(
+            stuck,
+            "POST {} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nid=",
+            app::api::AccessDetail::PATH
+        )
+        .expect("send the start of a request");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        kill(pid, Signal::SIGTERM).expect("signal");
+        if signals == 2 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(
+                child.try_wait().expect("status").is_none(),
+                "with a long grace the first signal waits for the open request"
+            );
+            kill(pid, Signal::SIGTERM).expect("second signal");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("status") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("serve still running 30 s after {signals} signal(s) with grace {grace} s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert_eq!(status.code(), Some(code), "grace {grace}");
+        drop(stuck);
+    }
+    cluster.stop().await;
+}

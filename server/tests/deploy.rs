@@ -7,12 +7,19 @@ mod common;
 
 use std::collections::HashMap;
 
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use sandbox::control_plane::ControlPlaneOptions;
+use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -82,7 +89,9 @@ fn every_manifest_parses_as_its_kubernetes_type() {
             "PodDisruptionBudget",
             "Secret",
             "Service",
-            "ServiceAccount"
+            "ServiceAccount",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding"
         ]
     );
     for d in &documents {
@@ -97,6 +106,10 @@ fn every_manifest_parses_as_its_kubernetes_type() {
             "Secret" => drop(typed::<Secret>(d)),
             "Service" => drop(typed::<Service>(d)),
             "ServiceAccount" => drop(typed::<ServiceAccount>(d)),
+            "ValidatingAdmissionPolicy" => drop(typed::<ValidatingAdmissionPolicy>(d)),
+            "ValidatingAdmissionPolicyBinding" => {
+                drop(typed::<ValidatingAdmissionPolicyBinding>(d))
+            }
             other => panic!("unexpected kind {other}"),
         }
     }
@@ -248,6 +261,7 @@ fn api_for(client: &kube::Client, document: &Value) -> Api<DynamicObject> {
     let plural = match kind {
         "NetworkPolicy" => "networkpolicies".to_owned(),
         "Ingress" => "ingresses".to_owned(),
+        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_owned(),
         other => format!("{}s", other.to_lowercase()),
     };
     let resource =
@@ -261,15 +275,22 @@ fn api_for(client: &kube::Client, document: &Value) -> Api<DynamicObject> {
     }
 }
 
-/// `kubectl apply --dry-run=server` of every document, then a real apply: the Deployment's
-/// two replicas come up in the sandbox.
+/// `kubectl apply --dry-run=server` of every document, then a real apply, on the real control
+/// plane: the Deployment's two replicas come up on simulated nodes, and the JIT guard holds
+/// grants to what ends with them.
 #[test]
-fn the_sandbox_accepts_every_manifest() {
+fn the_cluster_accepts_every_manifest_and_the_jit_guard_holds() {
     common::run(async {
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
-        let client = cluster.admin_client().await.expect("admin");
+        let dir = common::scratch_dir("deploy-cluster-");
+        let cluster = LocalCluster::start(LocalClusterOptions {
+            control_plane: ControlPlaneOptions::new(dir.path().join("state")),
+            scenario: None,
+            nodes: None,
+        })
+        .await
+        .expect("local cluster");
+        let plane = cluster.control_plane();
+        let client = plane.admin_client().await.expect("admin");
         let namespaces: Api<Namespace> = Api::all(client.clone());
         namespaces
             .create(
@@ -306,7 +327,7 @@ fn the_sandbox_accepts_every_manifest() {
                 .unwrap_or_else(|e| panic!("apply of {} refused: {e}", d["kind"]));
         }
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "berth");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let status = deployments.get("berth").await.expect("deployment").status;
             if status.and_then(|s| s.ready_replicas) == Some(2) {
@@ -316,8 +337,140 @@ fn the_sandbox_accepts_every_manifest() {
                 std::time::Instant::now() < deadline,
                 "berth never had 2 ready replicas"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        cluster.stop().await;
+        jit_guard_holds(plane, &client).await;
+        cluster.stop();
     });
+}
+
+/// A grant of `admin` (as Berth's grant binds it) does what admin does in its namespace, except
+/// what would outlive the grant; a grant whose rule allows escalation is not held back.
+async fn jit_guard_holds(plane: &sandbox::control_plane::ControlPlane, admin: &kube::Client) {
+    let ns = "guarded";
+    Api::<Namespace>::all(admin.clone())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"),
+        )
+        .await
+        .expect("namespace");
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "ci"}})).expect("sa"),
+        )
+        .await
+        .expect("service account");
+    let grant_to = |user: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("berth-jit-{}", user.replace(':', "-")), "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }))
+        .expect("binding")
+    };
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
+    let guarded_user = "jit:ar-guarded:dana";
+    let escalating_user = "jit:ar-escalating:erin";
+    for user in [guarded_user, escalating_user] {
+        bindings
+            .create(&Default::default(), &grant_to(user))
+            .await
+            .expect("grant binding");
+    }
+    let as_user = |user: &'static str, group: &'static str| async move {
+        let text = plane
+            .kubeconfig_for_user(user, &[group], std::time::Duration::from_secs(600))
+            .expect("kubeconfig");
+        sandbox::kubeconfig::client(&text).await.expect("client")
+    };
+    let guarded = as_user(guarded_user, domain::jit::JIT_GROUP).await;
+    let escalating = as_user(escalating_user, domain::jit::JIT_ESCALATION_GROUP).await;
+
+    // RBAC propagates to the authorizer's cache within a moment.
+    let configmaps: Api<ConfigMap> = Api::namespaced(guarded.clone(), ns);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let made = configmaps
+            .create(
+                &Default::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "ordinary-work"}}))
+                    .expect("cm"),
+            )
+            .await;
+        match made {
+            Ok(_) => break,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("waiting for the grant to take: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("a grant of admin cannot make a ConfigMap: {e}"),
+        }
+    }
+    let refused = |result: Result<(), kube::Error>, what: &str| match result {
+        Err(kube::Error::Api(status)) => {
+            assert!(
+                status.message.contains("cannot write RBAC"),
+                "{what}: refused for another reason: {}",
+                status.message
+            );
+        }
+        Err(other) => panic!("{what}: {other}"),
+        Ok(()) => panic!("{what}: a guarded grant was allowed it"),
+    };
+    let backdoor: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "backdoor", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dana"}],
+    }))
+    .expect("binding");
+    refused(
+        Api::<RoleBinding>::namespaced(guarded.clone(), ns)
+            .create(&Default::default(), &backdoor)
+            .await
+            .map(drop),
+        "a RoleBinding to the user's own identity",
+    );
+    let token_request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [], "expirationSeconds": 31_536_000}
+    }))
+    .expect("token request");
+    refused(
+        Api::<ServiceAccount>::namespaced(guarded.clone(), ns)
+            .create_subresource::<TokenRequest, TokenRequest>(
+                "token",
+                "ci",
+                &Default::default(),
+                &token_request,
+            )
+            .await
+            .map(drop),
+        "a year-long ServiceAccount token",
+    );
+    let token_secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "legacy-token", "annotations": {"kubernetes.io/service-account.name": "ci"}},
+        "type": "kubernetes.io/service-account-token",
+    }))
+    .expect("secret");
+    refused(
+        Api::<Secret>::namespaced(guarded.clone(), ns)
+            .create(&Default::default(), &token_secret)
+            .await
+            .map(drop),
+        "a legacy ServiceAccount token Secret",
+    );
+    let opaque: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "app-password"},
+        "stringData": {"password": "hunter2"},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(guarded, ns)
+        .create(&Default::default(), &opaque)
+        .await
+        .expect("an ordinary Secret is the grant's to make");
+    Api::<RoleBinding>::namespaced(escalating, ns)
+        .create(&Default::default(), &backdoor)
+        .await
+        .expect("a grant whose rule allows escalation may bind roles");
 }

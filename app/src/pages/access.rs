@@ -175,7 +175,7 @@ fn Sections(
                 </button>
             </p>
         })}
-        <RequestForm rules=o.rules.clone() ask=ask />
+        <RequestForm rules=o.rules.clone() glass=o.break_glass_roles.clone() ask=ask />
         {reviewer.then(|| view! {
             <article class="panel" id="access-queue">
                 <div class="panel-head"><h2>"Waiting for review"</h2></div>
@@ -207,11 +207,20 @@ fn Sections(
 }
 
 #[component]
-fn RequestForm(rules: Vec<Rule>, ask: ServerAction<RequestAccess>) -> impl IntoView {
+fn RequestForm(
+    rules: Vec<Rule>,
+    /// Roles the viewer may approve themself (break-glass); the box shows only then.
+    glass: Vec<String>,
+    ask: ServerAction<RequestAccess>,
+) -> impl IntoView {
     let mut roles: Vec<String> = rules.iter().map(|r| r.role.clone()).collect();
     roles.sort();
     roles.dedup();
-    let glass_possible = rules.iter().any(|r| r.break_glass);
+    let glass_possible = !glass.is_empty();
+    let glass_hint = format!(
+        " break glass: approve it myself now (an SRE reviews it afterwards; for {})",
+        glass.join(", ")
+    );
     let role = RwSignal::new(roles.first().cloned().unwrap_or_default());
     let cluster = RwSignal::new(false);
     let namespaces = RwSignal::new(String::new());
@@ -317,7 +326,7 @@ fn RequestForm(rules: Vec<Rule>, ask: ServerAction<RequestAccess>) -> impl IntoV
                             prop:checked=move || break_glass.get()
                             on:change=move |ev| break_glass.set(event_target_checked(&ev))
                         />
-                        " break glass: approve it myself now (an SRE reviews it afterwards)"
+                        {glass_hint}
                     </label>
                 })}
                 <button class="button" type="submit" disabled=move || ask.pending().get()>"Request"</button>

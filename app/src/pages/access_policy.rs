@@ -37,8 +37,9 @@ pub fn AccessPolicyPage() -> impl IntoView {
                 "One rule per role and scope: "<code>"role"</code>" (a ClusterRole), "<code>"cluster"</code>" or "
                 <code>"namespaces"</code>" (patterns, * for any run of characters), "<code>"max_minutes"</code>", "
                 <code>"approvals"</code>" (distinct SREs), "<code>"approver_outside_team"</code>", "
-                <code>"reason_required"</code>", "<code>"ticket_required"</code>", "<code>"break_glass"</code>
-                ". A request is held to the first rule that covers it; requests already made keep their rule."
+                <code>"reason_required"</code>", "<code>"ticket_required"</code>", "<code>"break_glass"</code>", "
+                <code>"break_glass_roles"</code>" (who may use it; default sre, admin), "<code>"escalation"</code>
+                " (the grant may write RBAC and mint ServiceAccount tokens; needs two approvals). A request is held to the first rule that covers it; requests already made keep their rule."
             </p>
             {answer}
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -47,7 +47,13 @@ pub struct Cluster {
     server: String,
     /// The CA the API server's certificate chains to (PEM), when the config names one.
     ca_pem: Option<String>,
+    /// The namespace Berth's own pod runs in, when it runs in the cluster.
+    own_namespace: Option<String>,
 }
+
+/// Where the kubelet tells a pod its namespace.
+const SERVICE_ACCOUNT_NAMESPACE_FILE: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,15 +100,27 @@ impl Cluster {
         });
         let client =
             kube::Client::try_from(kube_config).map_err(|e| ClusterError::Client(e.to_string()))?;
+        // Only a pod knows its namespace; a kubeconfig's default namespace says nothing about
+        // where Berth runs.
+        let own_namespace = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE_FILE)
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .filter(|ns| !ns.is_empty());
         Ok(Cluster {
             client,
             server,
             ca_pem,
+            own_namespace,
         })
     }
 
     pub fn server_url(&self) -> &str {
         &self.server
+    }
+
+    /// The namespace Berth's pod runs in (in-cluster only).
+    pub fn own_namespace(&self) -> Option<&str> {
+        self.own_namespace.as_deref()
     }
 
     pub fn ca_pem(&self) -> Option<&str> {

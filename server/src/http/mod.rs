@@ -136,6 +136,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
 ) -> Result<(), Error> {
     // Peer addresses reach handlers for the audit trail's source field.
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -147,14 +148,45 @@ pub async fn serve(
             tracing::debug!(error = %err, "TCP_NODELAY not set on a connection");
         }
     });
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(Error::Serve)
+    let (begun, began) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = begun.send(());
+    });
+    // A graceful shutdown waits for every open request; a slow or stuck one (a client that
+    // never finishes its body, a handler waiting on a cluster that went away) must not hold
+    // the process for ever.
+    let deadline = async move {
+        if began.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served.map_err(Error::Serve),
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still open after the shutdown grace; closing them");
+            Ok(())
+        }
+    }
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before it kills a pod).
+/// Resolves on Ctrl-C or SIGTERM (what Kubernetes sends before it kills a pod). A second
+/// signal after that ends the process at once, finished or not.
 pub async fn shutdown_signal() {
+    ctrl_c_or_terminate().await;
+    tracing::info!(
+        "shutdown requested; finishing in-flight requests (a second signal stops at once)"
+    );
+    tokio::spawn(async {
+        ctrl_c_or_terminate().await;
+        eprintln!("berth: a second signal: stopping now, without finishing");
+        std::process::exit(130);
+    });
+}
+
+async fn ctrl_c_or_terminate() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -172,5 +204,4 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }

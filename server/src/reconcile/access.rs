@@ -93,7 +93,7 @@ pub async fn grant(store: &Store, cluster: &Cluster, id: &str) -> Result<State, 
             let mut event = revoker(&row, "access.grant", "success");
             event.after = Some(json!({
                 "user": jit::subject(&row.id, &row.requester_id),
-                "group": jit::JIT_GROUP,
+                "group": row.rule.group(),
                 "role": row.role,
                 "scope": scope_of(&row).describe(),
                 "expires_at": row.expires_at,

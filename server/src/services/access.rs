@@ -175,7 +175,9 @@ impl Services {
                 }
             }
         }
+        let break_glass_roles = jit::break_glass_roles(&rules, &user.actor());
         Ok(AccessOverview {
+            break_glass_roles,
             rules,
             mine,
             queue,
@@ -277,8 +279,17 @@ impl Services {
             return Err(ServiceError::Forbidden(why));
         }
         let policy = self.access_policy().await?;
-        let checked =
-            jit::check(&draft, &policy).map_err(|p| ServiceError::BadInput(p.join("; ")))?;
+        let mut protected = self.access_config().protected_namespaces.clone();
+        // Berth's own namespace: its ServiceAccount can bind roles, so admin there is admin
+        // everywhere.
+        protected.extend(self.cluster().own_namespace().map(str::to_owned));
+        let actor = user.actor();
+        let asker = jit::Asker {
+            actor: &actor,
+            protected: &protected,
+        };
+        let checked = jit::check(&draft, &policy, &asker)
+            .map_err(|p| ServiceError::BadInput(p.join("; ")))?;
         if let jit::Scope::Namespaces(list) = &checked.scope {
             let caches = self.cached().await?;
             let mut missing: Vec<&str> = Vec::new();
@@ -667,15 +678,16 @@ impl Services {
             ))
         })?;
         let subject = jit::subject(&row.id, &row.requester_id);
+        let group = row.rule.group();
         let issued = self
             .cluster()
-            .issue_client_certificate(&subject, jit::JIT_GROUP, seconds)
+            .issue_client_certificate(&subject, group, seconds)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
         let mut e = about(user, origin, id, "access.kubeconfig", "success");
         e.after = Some(json!({
             "user": subject,
-            "group": jit::JIT_GROUP,
+            "group": group,
             "certificate_signing_request": issued.csr_name,
             "valid_for_seconds": seconds,
         }));

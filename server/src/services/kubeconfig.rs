@@ -26,15 +26,8 @@ impl Services {
         origin: &RequestOrigin,
         namespace: &str,
     ) -> Result<KubeconfigFile, ServiceError> {
-        domain::tenancy::check_name(namespace, &[])
-            .or_else(|e| {
-                // Reserved names are fine to look up; only malformed ones are refused here.
-                if e.contains("reserved") {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
+        // Reserved names are fine to look up; only malformed ones are refused here.
+        domain::tenancy::check_label(namespace)
             .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
         let api: Api<Namespace> = Api::all(self.cluster().client().clone());
         let ns = api

@@ -70,9 +70,17 @@ impl Services {
         })
     }
 
+    /// Names and prefixes config reserves besides the built-in ones.
+    fn reserved(&self) -> tenancy::Reserved<'_> {
+        tenancy::Reserved {
+            prefixes: &self.tenancy().reserved_prefixes,
+            names: &self.tenancy().reserved_names,
+        }
+    }
+
     /// Whether a namespace of that name exists in the cluster or a live request holds it.
     async fn name_taken(&self, name: &str) -> Result<bool, ServiceError> {
-        if tenancy::check_name(name, &self.tenancy().reserved_prefixes).is_err() {
+        if tenancy::check_name(name, self.reserved()).is_err() {
             // Not a name the API server would take a lookup for; validation says why.
             return Ok(false);
         }
@@ -105,7 +113,7 @@ impl Services {
                 user_teams: &user.teams,
                 admin: user.roles.contains(&Role::Admin),
                 tiers: &tiers,
-                reserved_prefixes: &self.tenancy().reserved_prefixes,
+                reserved: self.reserved(),
                 taken: &|n| taken && n == draft.name,
                 test_lifetime: self.tenancy().test_lifetime,
             },
