@@ -13,6 +13,7 @@ pub mod cost;
 pub mod cost_report;
 pub mod csv;
 pub mod expiry;
+pub mod failures;
 pub mod findings;
 pub mod health;
 pub mod hosts;

@@ -144,6 +144,11 @@ pub struct AuthConfig {
     pub session_absolute: Duration,
     /// Mark the session cookie `Secure` (always, when Berth is served over https).
     pub secure_cookies: bool,
+    /// Failed anonymous attempts are written to the audit trail as one line per source and
+    /// window of this length.
+    pub failure_window: Duration,
+    /// Failures per source and window answered as such; more get 429.
+    pub failure_limit: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -294,6 +299,8 @@ struct RawAuth {
     session_idle_minutes: Option<u64>,
     session_absolute_hours: Option<u64>,
     secure_cookies: Option<bool>,
+    failure_window_secs: Option<u64>,
+    failure_limit: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -949,11 +956,23 @@ fn validate_auth(mode: Mode, raw: RawAuth, problems: &mut Vec<String>) -> AuthCo
     if absolute == 0 {
         problems.push("auth.session_absolute_hours must be at least 1".to_owned());
     }
+    let window = raw.failure_window_secs.unwrap_or(60);
+    if !(1..=3600).contains(&window) {
+        problems.push(format!(
+            "auth.failure_window_secs must be between 1 and 3600, not {window}"
+        ));
+    }
+    let limit = raw.failure_limit.unwrap_or(20);
+    if limit == 0 {
+        problems.push("auth.failure_limit must be at least 1".to_owned());
+    }
     AuthConfig {
         session_idle: Duration::from_secs(idle * 60),
         session_absolute: Duration::from_secs(absolute * 3600),
         // The demo runs on plain http on loopback; production sits behind https.
         secure_cookies: raw.secure_cookies.unwrap_or(mode != Mode::Demo),
+        failure_window: Duration::from_secs(window.clamp(1, 3600)),
+        failure_limit: limit.max(1),
     }
 }
 

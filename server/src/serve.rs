@@ -158,6 +158,12 @@ pub async fn serve_with(
         let services = services.clone();
         async move { services.keep_idle_usage_warm().await }
     });
+    // Per replica, like the idle answer: each counts the failures it answered.
+    let failures = tokio::spawn({
+        let services = services.clone();
+        async move { services.run_failure_flusher().await }
+    });
+    let last_flush = services.clone();
     let state = AppState {
         leptos_options: http::leptos_options(config),
         services,
@@ -184,6 +190,10 @@ pub async fn serve_with(
     unused.abort();
     revoker.abort();
     idle_warm.abort();
+    failures.abort();
+    if let Err(err) = last_flush.flush_failures().await {
+        tracing::warn!(error = %err, "the last window's failed attempts were not written");
+    }
     if let Some(backfill) = backfill {
         backfill.abort();
     }

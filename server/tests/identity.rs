@@ -58,6 +58,25 @@ async fn audit(app: &TestApp, cookie: &str, query: &str) -> reqwest::Response {
         .expect("audit")
 }
 
+/// Failed anonymous attempts matching `query` summed over their summary lines, once they add
+/// up to `want` (the window closes within a second or two in tests).
+async fn failed_attempts(app: &TestApp, cookie: &str, query: &str, want: u64) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page: Value = audit(app, cookie, query).await.json().await.expect("json");
+        let sum: u64 = page["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["after"]["attempts"].as_u64())
+            .sum();
+        if sum >= want || std::time::Instant::now() > deadline {
+            return sum;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[test]
 fn demo_sign_in_sign_out_and_replay() {
     common::run(async {
@@ -122,12 +141,10 @@ fn an_unknown_persona_is_refused_and_audited() {
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["error"], "bad_request");
         let sre = sign_in(&app, "demo:sam").await;
-        let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(page["events"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            failed_attempts(&app, &sre, "action=session.sign_in&outcome=failure", 1).await,
+            1
+        );
         app.stop().await;
     });
 }
@@ -223,18 +240,19 @@ fn the_audit_api_follows_the_policy_and_exports() {
                 .starts_with("seq,time,actor")
         );
         assert_eq!(lines.count(), 2, "dana's and ada's sign-ins");
-        // A formula smuggled in as the request id of a refused request is exported as text,
-        // not as a live spreadsheet cell (OWASP's CSV rule).
+        // A formula smuggled in as a request id (any client sets its own) is exported as
+        // text, not as a live spreadsheet cell (OWASP's CSV rule).
         let formula = "=HYPERLINK(\"http://x/\",\"y\")";
-        let refused = app
+        let signed_in = app
             .client
-            .get(app.url("/api/v1/tokens"))
+            .post(app.url("/auth/demo"))
+            .header(ORIGIN, &app.base)
             .header("x-request-id", formula)
-            .header("authorization", "Bearer berth_forged")
+            .form(&[("persona", "demo:mike")])
             .send()
             .await
-            .expect("refused request");
-        assert_eq!(refused.status(), 401);
+            .expect("sign-in");
+        assert_eq!(signed_in.status(), 303);
         let text = audit(&app, &ada, "format=csv")
             .await
             .text()
@@ -370,29 +388,40 @@ fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
         assert_eq!(body["error"], "bad_token");
         assert_eq!(bearer("berth_made_up").await.expect("me").status(), 401);
 
-        // Creation, revocation and the refused tokens are all on the record.
-        let res = app
-            .client
-            .get(app.url("/api/v1/audit?limit=10"))
-            .header(COOKIE, &cookie)
-            .send()
-            .await
-            .expect("audit");
-        let status = res.status();
-        let text = res.text().await.expect("body");
-        let page: Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
-        let actions: Vec<(String, String)> = page["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                (
-                    e["action"].as_str().unwrap_or_default().to_owned(),
-                    e["outcome"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
+        // Creation, revocation and the refused tokens are all on the record (the refusals as
+        // the window's summary, within a second or two).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let actions = loop {
+            let res = app
+                .client
+                .get(app.url("/api/v1/audit?limit=10"))
+                .header(COOKIE, &cookie)
+                .send()
+                .await
+                .expect("audit");
+            let status = res.status();
+            let text = res.text().await.expect("body");
+            let page: Value =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} {e}: {text}"));
+            let actions: Vec<(String, String)> = page["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    (
+                        e["action"].as_str().unwrap_or_default().to_owned(),
+                        e["outcome"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            let summarised = actions
+                .iter()
+                .any(|(a, o)| a == "token.authenticate" && o == "failure");
+            if summarised || std::time::Instant::now() > deadline {
+                break actions;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         for expected in [
             ("token.create", "success"),
             ("token.revoke", "success"),
@@ -471,12 +500,10 @@ fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
         assert!(res.headers().get(SET_COOKIE).is_none());
 
         let sre = sign_in(&app, "demo:sam").await;
-        let page: Value = audit(&app, &sre, "action=session.sign_in&outcome=failure")
-            .await
-            .json()
-            .await
-            .expect("json");
-        assert_eq!(page["events"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            failed_attempts(&app, &sre, "action=session.sign_in&outcome=failure", 2).await,
+            2
+        );
         app.stop().await;
     });
 }
@@ -537,5 +564,68 @@ fn demo_identities_authenticate_nobody_in_serve() {
         assert_eq!(bearer(&serve).await.expect("me").status(), 401);
         serve.stop().await;
         demo.stop().await;
+    });
+}
+
+/// Anyone can send a bad token: 200 of them are one line of the permanent audit trail (written
+/// when the window ends, here at shutdown), and past the limit the answer is 429.
+#[test]
+fn anonymous_failures_are_summarised_and_limited() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_failures").await;
+        let mut config = test_config();
+        config.auth.failure_window = Duration::from_secs(600);
+        config.auth.failure_limit = 20;
+        let app = TestApp::spawn(&url, config).await;
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        let count = |pool: sqlx::PgPool| async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM audit_events WHERE action = 'token.authenticate'",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+        };
+        let mut answers = std::collections::BTreeMap::<u16, u32>::new();
+        for i in 0..200 {
+            let res = app
+                .client
+                .get(app.url("/api/v1/me"))
+                .bearer_auth(format!("berth_forged_{i}"))
+                .send()
+                .await
+                .expect("me");
+            *answers.entry(res.status().as_u16()).or_default() += 1;
+        }
+        assert_eq!(
+            answers,
+            std::collections::BTreeMap::from([(401, 20), (429, 180)])
+        );
+        let limited: Value = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth("berth_forged")
+            .send()
+            .await
+            .expect("me")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(limited["error"], "too_many_attempts", "{limited}");
+        // Nothing written per request while the window is open.
+        assert_eq!(count(pool.clone()).await, 0);
+        app.stop().await;
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT source, after FROM audit_events WHERE action = 'token.authenticate'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].0, "127.0.0.1");
+        assert_eq!(rows[0].1["attempts"], 201);
+        assert_eq!(rows[0].1["refused_as_too_many"], 181);
+        pool.close().await;
     });
 }

@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::audit::NewEvent;
+use domain::failures::Verdict;
 use domain::identity::{CurrentUser, SignedIn};
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::Deserialize;
@@ -103,10 +104,7 @@ pub async fn load_session(
             Ok(_) => {
                 let mut failed = event(None, &origin, "token.authenticate", "failure");
                 failed.target_kind = "ApiToken".to_owned();
-                if let Err(err) = store.record(&failed).await {
-                    return ApiError::Unavailable(err.to_string()).into_response();
-                }
-                return ApiError::BadToken.into_response();
+                return refused(&state, &failed, ApiError::BadToken);
             }
             Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
         }
@@ -127,6 +125,15 @@ pub async fn load_session(
         request.extensions_mut().insert(SessionToken(token));
     }
     next.run(request).await
+}
+
+/// A failed anonymous attempt: counted for the audit trail's summary of the window (not a row
+/// of its own), and answered with `answer`, or "too many attempts" past the limit.
+pub fn refused(state: &AppState, failed: &NewEvent, answer: ApiError) -> Response {
+    match state.services.note_failure(failed) {
+        Verdict::Counted => answer.into_response(),
+        Verdict::Limited => ApiError::TooManyAttempts.into_response(),
+    }
 }
 
 /// Demo personas exist only in `berth demo`: their sessions and tokens, left in a database a
@@ -222,10 +229,11 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
         .and_then(|Form(f)| demo_personas().into_iter().find(|p| p.id == f.persona))
     else {
         let failed = event(None, &origin, "session.sign_in", "failure");
-        if let Err(err) = store.record(&failed).await {
-            return ApiError::Unavailable(err.to_string()).into_response();
-        }
-        return ApiError::BadRequest("there is no such demo persona".to_owned()).into_response();
+        return refused(
+            &state,
+            &failed,
+            ApiError::BadRequest("there is no such demo persona".to_owned()),
+        );
     };
     let signed_in = event(Some(&persona), &origin, "session.sign_in", "success");
     let outcome = store

@@ -34,6 +34,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("this server does not answer to the host {0:?}; add it to http.allowed_hosts")]
     UnknownHost(String),
+    #[error("too many failed attempts from this address; wait a minute and try again")]
+    TooManyAttempts,
 }
 
 impl From<crate::services::ServiceError> for ApiError {
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Conflict(_) => "conflict",
             ApiError::UnknownHost(_) => "unknown_host",
+            ApiError::TooManyAttempts => "too_many_attempts",
         }
     }
 }

@@ -118,41 +118,38 @@ pub async fn callback(
     };
     if let Some(error) = params.error {
         return refuse(
-            store,
+            &state,
             &origin,
             format!(
                 "the provider said {error}: {}",
                 params.error_description.unwrap_or_default()
             ),
             401,
-        )
-        .await;
+        );
     }
     let (Some(code), Some(csrf)) = (params.code, params.state) else {
         return refuse(
-            store,
+            &state,
             &origin,
             "the callback carries no code or state".to_owned(),
             400,
-        )
-        .await;
+        );
     };
     let pending = match store.take_oidc_login(&csrf).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             return refuse(
-                store,
+                &state,
                 &origin,
                 "unknown, expired or already used state".to_owned(),
                 400,
-            )
-            .await;
+            );
         }
         Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
     };
     let user = match exchange(config, code, pending).await {
         Ok(u) => u,
-        Err(why) => return refuse(store, &origin, why, 401).await,
+        Err(why) => return refuse(&state, &origin, why, 401),
     };
     let mut signed_in = event(Some(&user), &origin, "session.sign_in", "success");
     signed_in.target_kind = "OidcLogin".to_owned();
@@ -164,24 +161,17 @@ pub async fn callback(
 }
 
 /// Records a failed sign-in and answers with why.
-async fn refuse(
-    store: &crate::store::Store,
-    origin: &RequestOrigin,
-    why: String,
-    code: u16,
-) -> Response {
+fn refuse(state: &AppState, origin: &RequestOrigin, why: String, code: u16) -> Response {
     let mut failed = event(None, origin, "session.sign_in", "failure");
     failed.target_kind = "OidcLogin".to_owned();
     failed.after = Some(serde_json::json!({ "reason": why }));
-    if let Err(err) = store.record(&failed).await {
-        return ApiError::Unavailable(err.to_string()).into_response();
-    }
     let message = format!("sign-in failed: {why}");
-    if code == 401 {
-        ApiError::SignInFailed(message).into_response()
+    let answer = if code == 401 {
+        ApiError::SignInFailed(message)
     } else {
-        ApiError::BadRequest(message).into_response()
-    }
+        ApiError::BadRequest(message)
+    };
+    super::auth::refused(state, &failed, answer)
 }
 
 /// Code for tokens; the ID token checked against the nonce; groups from the userinfo endpoint.

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod budget;
 pub mod change;
 pub mod cost;
+pub mod failures;
 pub mod idle;
 pub mod kubeconfig;
 pub mod quota;
@@ -88,6 +89,8 @@ pub struct Services {
     caches: Caches,
     /// The idle report's usage answers, until the roll-ups move on.
     usage_memo: usage_memo::UsageMemo,
+    /// Failed anonymous attempts of the current window (per replica).
+    failures: failures::Failures,
 }
 
 impl Services {
@@ -113,6 +116,7 @@ impl Services {
             provision: Arc::new(Notify::new()),
             caches: Caches::start(&cluster),
             usage_memo: usage_memo::UsageMemo::default(),
+            failures: failures::Failures::new(&config.auth),
             cluster,
         }
     }

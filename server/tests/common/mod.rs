@@ -138,6 +138,8 @@ pub fn test_config() -> Config {
     let mut config = Config::load(Mode::Demo, None, &HashMap::new()).expect("demo defaults");
     // No bundle in integration tests: pages render, nothing hydrates.
     config.site_root = scratch_root().join("no-site");
+    // Failed anonymous attempts reach the audit trail a second after, not a minute.
+    config.auth.failure_window = std::time::Duration::from_secs(1);
     config
 }
 
