@@ -464,15 +464,61 @@ fn bad_audit_queries_get_clear_messages() {
     });
 }
 
+/// A provider that answers discovery (no keys) and refuses every code: enough for a sign-in to
+/// start, and for a callback to get as far as the code exchange.
+async fn refusing_provider() -> String {
+    use axum::routing::{get, post};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let issuer = base.clone();
+    let router = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || {
+                let issuer = issuer.clone();
+                async move {
+                    axum::Json(serde_json::json!({
+                        "issuer": issuer,
+                        "authorization_endpoint": format!("{issuer}/authorize"),
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks"),
+                        "response_types_supported": ["code"],
+                        "subject_types_supported": ["public"],
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                    }))
+                }
+            }),
+        )
+        .route(
+            "/jwks",
+            get(|| async { axum::Json(serde_json::json!({"keys": []})) }),
+        )
+        .route(
+            "/token",
+            post(|| async {
+                (
+                    http::StatusCode::BAD_REQUEST,
+                    axum::Json(serde_json::json!({"error": "invalid_grant"})),
+                )
+            }),
+        );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    base
+}
+
 #[test]
-fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
+fn oidc_callbacks_are_bound_to_the_browser_and_forged_or_replayed_states_refused() {
     common::run(async {
         let pg = TestPostgres::start();
         let url = pg.database("berth_test").await;
+        let provider = refusing_provider().await;
         let mut config = test_config();
         config.oidc = Some(server::config::OidcConfig {
-            // Nothing listens here: a refused state must be refused before the provider is asked.
-            issuer_url: "http://127.0.0.1:9".to_owned(),
+            issuer_url: provider.clone(),
             client_id: "berth".to_owned(),
             client_secret: None,
             redirect_url: "http://127.0.0.1:9/auth/oidc/callback".to_owned(),
@@ -484,14 +530,117 @@ fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
             kubectl_client_id: "berth".to_owned(),
         });
         let app = TestApp::spawn(&url, config).await;
-        let res = app
-            .get("/auth/oidc/callback?code=stolen&state=forged")
-            .await;
-        assert_eq!(res.status(), 400);
-        let body: Value = res.json().await.expect("json");
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let callback = |query: String, cookie: Option<String>| {
+            let mut request = browser.get(app.url(&format!("/auth/oidc/callback?{query}")));
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            request.send()
+        };
+        let message = |res: reqwest::Response| async move {
+            let status = res.status().as_u16();
+            let body: Value = res.json().await.expect("json");
+            (
+                status,
+                body["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        };
+
+        // The attacker starts a sign-in: off to the provider, with the state in a cookie.
+        let started = browser
+            .get(app.url("/auth/oidc/login"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(started.status(), 303);
+        let location = started
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            location.starts_with(&format!("{provider}/authorize?")),
+            "{location}"
+        );
+        let state = location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("state="))
+            .expect("state in the URL")
+            .to_owned();
+        let set = started
+            .headers()
+            .get(SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            set.starts_with(&format!("berth_oidc_state={state};")) && set.contains("HttpOnly"),
+            "{set}"
+        );
+        let attackers_cookie = format!("berth_oidc_state={state}");
+
+        // The attacker's callback URL, opened in the victim's browser: refused, no session.
+        let res = callback(format!("code=attackers&state={state}"), None)
+            .await
+            .expect("callback");
+        assert!(res.headers().get(SET_COOKIE).is_none());
         assert_eq!(
-            body["message"],
-            "sign-in failed: unknown, expired or already used state"
+            message(res).await,
+            (
+                400,
+                "sign-in failed: this sign-in was started in another browser (or over ten minutes ago); start again"
+                    .to_owned()
+            )
+        );
+        // In the browser that started it, the same state is still good for one exchange (which
+        // this provider refuses), and never again.
+        let (status, text) = message(
+            callback(
+                format!("code=attackers&state={state}"),
+                Some(attackers_cookie.clone()),
+            )
+            .await
+            .expect("callback"),
+        )
+        .await;
+        assert_eq!(status, 401, "{text}");
+        let replayed = message(
+            callback(
+                format!("code=again&state={state}"),
+                Some(attackers_cookie.clone()),
+            )
+            .await
+            .expect("callback"),
+        )
+        .await;
+        assert_eq!(
+            replayed,
+            (
+                400,
+                "sign-in failed: unknown, expired or already used state".to_owned()
+            )
+        );
+        // A made-up state, even with a cookie to match, names nothing.
+        let forged = message(
+            callback(
+                "code=stolen&state=forged".to_owned(),
+                Some("berth_oidc_state=forged".to_owned()),
+            )
+            .await
+            .expect("callback"),
+        )
+        .await;
+        assert_eq!(
+            forged,
+            (
+                400,
+                "sign-in failed: unknown, expired or already used state".to_owned()
+            )
         );
         let res = app
             .get("/auth/oidc/callback?error=access_denied&error_description=nope")
@@ -501,8 +650,8 @@ fn a_forged_or_replayed_oidc_state_is_refused_and_audited() {
 
         let sre = sign_in(&app, "demo:sam").await;
         assert_eq!(
-            failed_attempts(&app, &sre, "action=session.sign_in&outcome=failure", 2).await,
-            2
+            failed_attempts(&app, &sre, "action=session.sign_in&outcome=failure", 5).await,
+            5
         );
         app.stop().await;
     });

@@ -45,6 +45,20 @@ async fn metadata(
         .map_err(|e| format!("discovery at {} failed: {e}", config.issuer_url))
 }
 
+/// Holds the sign-in's state in the browser that started it: a callback is accepted only with
+/// the same value, so a callback URL from someone else's sign-in (login CSRF: the attacker's
+/// code, sent to a victim) signs nobody in. Lax, because the provider's redirect back is a
+/// top-level navigation from another site.
+const STATE_COOKIE: &str = "berth_oidc_state";
+
+fn state_cookie(value: &str, secure: bool) -> http::HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    http::HeaderValue::from_str(&format!(
+        "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}"
+    ))
+    .unwrap_or_else(|_| http::HeaderValue::from_static(""))
+}
+
 /// `GET /auth/oidc/login`: off to the provider.
 pub async fn login(State(state): State<AppState>) -> Response {
     let Some(config) = state.oidc.as_deref() else {
@@ -81,11 +95,18 @@ pub async fn login(State(state): State<AppState>) -> Response {
             .save_oidc_login(csrf.secret(), nonce.secret(), verifier.secret())
             .await
             .map_err(|e| e.to_string())?;
-        Ok::<String, String>(url.to_string())
+        Ok::<(String, String), String>((url.to_string(), csrf.secret().clone()))
     }
     .await;
     match outcome {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok((url, csrf)) => {
+            let mut response = Redirect::to(&url).into_response();
+            response.headers_mut().append(
+                http::header::SET_COOKIE,
+                state_cookie(&csrf, state.auth.secure_cookies),
+            );
+            response
+        }
         Err(why) => ApiError::Unavailable(why).into_response(),
     }
 }
@@ -135,6 +156,18 @@ pub async fn callback(
             400,
         );
     };
+    // Checked before the state is used up: a stranger's callback leaves the real sign-in
+    // (the attacker's own) untouched, and signs nobody in here.
+    let bound = super::auth::cookie(request.headers(), STATE_COOKIE);
+    if bound.as_deref() != Some(csrf.as_str()) {
+        return refuse(
+            &state,
+            &origin,
+            "this sign-in was started in another browser (or over ten minutes ago); start again"
+                .to_owned(),
+            400,
+        );
+    }
     let pending = match store.take_oidc_login(&csrf).await {
         Ok(Some(p)) => p,
         Ok(None) => {
