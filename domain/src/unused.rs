@@ -124,7 +124,7 @@ fn unused(kind: &str, namespace: &str, name: &str, reason: String, cost: f64) ->
 }
 
 /// Secret types Kubernetes or a tool manages for itself.
-const MANAGED_SECRET_TYPES: [&str; 3] = [
+pub const MANAGED_SECRET_TYPES: [&str; 3] = [
     "kubernetes.io/service-account-token",
     "helm.sh/release.v1",
     "bootstrap.kubernetes.io/token",

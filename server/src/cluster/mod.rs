@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cache;
 pub mod csr;
 pub mod grants;
+pub mod lists;
 pub mod pod;
 pub mod replica_set;
 

@@ -113,8 +113,24 @@ impl UnusedScan {
         }
         let now = jiff::Timestamp::now().as_second() as f64;
         let storage = self.store.prices().await?.storage_gib_month;
-        let config_maps: Vec<ConfigMap> = self.all().await?;
-        let secrets: Vec<Secret> = self.all().await?;
+        // Metadata is all the scan reads of these: never hold a Secret's data (nor every
+        // ConfigMap's) in memory. Secrets of the types controllers own are left out by the API
+        // server itself, as the metadata does not say a Secret's type.
+        let config_maps = self
+            .cluster
+            .list_metadata::<ConfigMap>("")
+            .await
+            .map_err(|e| ScanError::Cluster(e.to_string()))?;
+        let not_managed = unused::MANAGED_SECRET_TYPES
+            .iter()
+            .map(|t| format!("type!={t}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let secrets = self
+            .cluster
+            .list_metadata::<Secret>(&not_managed)
+            .await
+            .map_err(|e| ScanError::Cluster(e.to_string()))?;
         let accounts: Vec<ServiceAccount> = self.all().await?;
         let ingresses: Vec<Ingress> = self.all().await?;
         let volumes: Vec<PersistentVolume> = self.all().await?;
@@ -215,7 +231,8 @@ impl UnusedScan {
             secret: true,
             namespace: s.metadata.namespace.clone().unwrap_or_default(),
             name: s.metadata.name.clone().unwrap_or_default(),
-            secret_type: s.type_.clone(),
+            // Listed without the managed types (above).
+            secret_type: None,
             managed: managed(&s.metadata),
             age_days: age(&s.metadata, now),
         }));
