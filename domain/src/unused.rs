@@ -87,6 +87,18 @@ impl Uses {
         uses.secrets.extend(ingress_tls.iter().cloned());
         uses
     }
+
+    /// Whether something refers to the ConfigMap, Secret or claim `namespace/name` of `kind`
+    /// (other kinds: never).
+    pub fn refers_to(&self, kind: &str, namespace: &str, name: &str) -> bool {
+        let key = (namespace.to_owned(), name.to_owned());
+        match kind {
+            "ConfigMap" => self.config_maps.contains(&key),
+            "Secret" => self.secrets.contains(&key),
+            "PersistentVolumeClaim" => self.claims.contains(&key),
+            _ => false,
+        }
+    }
 }
 
 /// A ConfigMap or Secret as the check sees it.
@@ -111,6 +123,9 @@ pub struct Unused {
     pub reason: String,
     /// Its monthly cost where it has one (volumes), else zero.
     pub monthly_cost: f64,
+    /// The object the scan saw (filled in by the scan): a delete names both as preconditions.
+    pub uid: String,
+    pub resource_version: String,
 }
 
 fn unused(kind: &str, namespace: &str, name: &str, reason: String, cost: f64) -> Unused {
@@ -120,6 +135,8 @@ fn unused(kind: &str, namespace: &str, name: &str, reason: String, cost: f64) ->
         name: name.to_owned(),
         reason,
         monthly_cost: cost,
+        uid: String::new(),
+        resource_version: String::new(),
     }
 }
 

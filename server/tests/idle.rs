@@ -534,3 +534,128 @@ fn hour_turned_lately() -> bool {
         .duration_since(UNIX_EPOCH)
         .is_ok_and(|d| d.as_secs() % 3_600 < 5)
 }
+
+/// The scan is minutes old when an owner acts on it: a delete names the uid and
+/// resourceVersion the scan saw, so an object replaced or changed since is not deleted, and one
+/// a pod or workload has started to use meanwhile is refused too.
+#[test]
+fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_unused_preconditions").await;
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let admin = cluster.admin_client().await.expect("admin");
+        let ns = "payments-stale";
+        namespace(&admin, ns, "payments").await;
+        let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), ns);
+        let make = |name: &'static str, value: &'static str| {
+            let config_maps = config_maps.clone();
+            async move {
+                config_maps
+                    .create(
+                        &PostParams::default(),
+                        &serde_json::from_value(
+                            json!({ "metadata": { "name": name }, "data": { "v": value } }),
+                        )
+                        .expect("cm"),
+                    )
+                    .await
+                    .expect("create");
+            }
+        };
+        for name in ["replaced", "edited", "adopted", "stale"] {
+            make(name, "1").await;
+        }
+        // One scan, at start; none again while the test runs.
+        let mut config = common::test_config();
+        config.usage.unused_scan = Duration::from_secs(3600);
+        config.usage.unused_grace_days = 0.0;
+        let kubeconfig = common::berth_kubeconfig(&cluster).await;
+        let app = TestApp::spawn_on(&url, config, &kubeconfig).await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let id = |name: &str| format!("unused/ConfigMap/{ns}/{name}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while find(&report(&app, &dana).await, &id("stale")).is_none() {
+            assert!(Instant::now() < deadline, "the first scan never came");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+
+        // Replaced under the same name, and edited: the report's object is gone or changed.
+        config_maps
+            .delete("replaced", &Default::default())
+            .await
+            .expect("delete");
+        make("replaced", "2").await;
+        config_maps
+            .patch(
+                "edited",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({ "data": { "v": "2" } })),
+            )
+            .await
+            .expect("edit");
+        // Taken into use by a Deployment since the scan.
+        let adopter: Deployment = serde_json::from_value(json!({
+            "metadata": { "name": "adopter" },
+            "spec": {
+                "replicas": 0,
+                "selector": { "matchLabels": { "app": "adopter" } },
+                "template": {
+                    "metadata": { "labels": { "app": "adopter" } },
+                    "spec": { "containers": [{
+                        "name": "app", "image": "nginx:1.27",
+                        "envFrom": [{ "configMapRef": { "name": "adopted" } }],
+                    }]},
+                },
+            },
+        }))
+        .expect("deployment");
+        Api::<Deployment>::namespaced(admin.clone(), ns)
+            .create(&PostParams::default(), &adopter)
+            .await
+            .expect("deployment");
+        // Acted on once Berth's watch has seen it (its rollout list shows it).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let groups = call_form(
+                &app,
+                &dana,
+                app::api::RolloutOverview::PATH,
+                &[("namespace", ns), ("team", "")],
+            )
+            .await;
+            if groups.to_string().contains("\"adopter\"") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "Berth never saw the Deployment");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for (name, why) in [
+            ("replaced", "changed since the scan"),
+            ("edited", "changed since the scan"),
+            ("adopted", "is in use now"),
+        ] {
+            let answer = act(&app, &dana, &id(name)).await;
+            assert!(
+                answer["Err"].as_str().is_some_and(|e| e.contains(why)),
+                "{name}: {answer}"
+            );
+            let kept = config_maps.get_opt(name).await.expect("get");
+            assert!(kept.is_some(), "{name} was deleted");
+        }
+        // The one nobody touched goes.
+        let done = act(&app, &dana, &id("stale")).await;
+        assert_eq!(
+            done["Ok"],
+            format!("ConfigMap stale deleted from {ns}"),
+            "{done}"
+        );
+        assert!(config_maps.get_opt("stale").await.expect("get").is_none());
+        app.stop().await;
+        cluster.stop().await;
+    });
+}

@@ -109,6 +109,34 @@ where
 }
 
 impl Caches {
+    /// What every pod and every workload template refers to (ConfigMaps, Secrets, claims,
+    /// ServiceAccount): templates of workloads scaled to zero still count. The pod cache keeps
+    /// each pod's references, worked out as it arrived.
+    pub fn template_refs(&self) -> Vec<domain::unused::TemplateRefs> {
+        let mut templates: Vec<domain::unused::TemplateRefs> = self
+            .pods
+            .state()
+            .iter()
+            .filter_map(|p| Some(p.spec.as_ref()?.refs.clone()))
+            .collect();
+        let mut add = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                       spec: Option<&k8s_openapi::api::core::v1::PodSpec>| {
+            if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
+                templates.push(super::pod::template_refs(ns, spec));
+            }
+        };
+        for d in self.deployments.state() {
+            add(&d.metadata, d.spec.template.spec.as_ref());
+        }
+        for s in self.stateful_sets.state() {
+            add(&s.metadata, s.spec.template.spec.as_ref());
+        }
+        for d in self.daemon_sets.state() {
+            add(&d.metadata, d.spec.template.spec.as_ref());
+        }
+        templates
+    }
+
     /// Starts every watch; returns at once (see [`Caches::ready`]).
     pub fn start(cluster: &Cluster) -> Caches {
         let client = cluster.client().clone();

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::unused::{
-    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, ServiceInfo, StatefulClaims,
-    TemplateRefs, Uses, Volume,
+    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, ServiceInfo, StatefulClaims, Uses,
+    Volume,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -134,32 +134,16 @@ impl UnusedScan {
         let accounts: Vec<ServiceAccount> = self.all().await?;
         let ingresses: Vec<Ingress> = self.all().await?;
         let volumes: Vec<PersistentVolume> = self.all().await?;
-        let jobs: Vec<Job> = self.all().await?;
+        let job_objects: Vec<Job> = self.all().await?;
         let cron_jobs: Vec<CronJob> = self.all().await?;
 
-        // The pod cache keeps each pod's references, worked out as it arrived.
-        let mut templates: Vec<TemplateRefs> = self
-            .caches
-            .pods
-            .state()
-            .iter()
-            .filter_map(|p| Some(p.spec.as_ref()?.refs.clone()))
-            .collect();
+        let mut templates = self.caches.template_refs();
         let mut add = |meta: &ObjectMeta, spec: Option<&PodSpec>| {
             if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
                 templates.push(template_refs(ns, spec));
             }
         };
-        for d in self.caches.deployments.state() {
-            add(&d.metadata, d.spec.template.spec.as_ref());
-        }
-        for s in self.caches.stateful_sets.state() {
-            add(&s.metadata, s.spec.template.spec.as_ref());
-        }
-        for d in self.caches.daemon_sets.state() {
-            add(&d.metadata, d.spec.template.spec.as_ref());
-        }
-        for j in &jobs {
+        for j in &job_objects {
             add(
                 &j.metadata,
                 j.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
@@ -305,7 +289,7 @@ impl UnusedScan {
             })
             .collect();
         found.extend(unused::unused_volumes(&volumes, storage, self.grace_days));
-        let jobs: Vec<JobInfo> = jobs
+        let jobs: Vec<JobInfo> = job_objects
             .iter()
             .map(|j| {
                 let status = j.status.as_ref();
@@ -396,10 +380,42 @@ impl UnusedScan {
             .filter(|i| !(i.namespace == "default" && i.name == "kubernetes"))
             .collect();
         found.extend(unused::services_without_endpoints(&infos, self.grace_days));
+        // What each deletable object was when seen: the delete's preconditions.
+        let mut seen: HashMap<(&str, String, String), (String, String)> = HashMap::new();
+        let mut note = |kind: &'static str, meta: &ObjectMeta| {
+            seen.insert(
+                (
+                    kind,
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
+                ),
+                (
+                    meta.uid.clone().unwrap_or_default(),
+                    meta.resource_version.clone().unwrap_or_default(),
+                ),
+            );
+        };
+        config_maps
+            .iter()
+            .for_each(|c| note("ConfigMap", &c.metadata));
+        secrets.iter().for_each(|s| note("Secret", &s.metadata));
+        for c in self.caches.claims.state() {
+            note("PersistentVolumeClaim", &c.metadata);
+        }
+        job_objects.iter().for_each(|j| note("Job", &j.metadata));
+        cron_jobs.iter().for_each(|c| note("CronJob", &c.metadata));
         // One row per object, whatever rules name it.
         let unique: BTreeMap<(String, String, String), domain::unused::Unused> = found
             .into_iter()
-            .map(|u| ((u.kind.clone(), u.namespace.clone(), u.name.clone()), u))
+            .map(|mut u| {
+                if let Some((uid, version)) =
+                    seen.get(&(u.kind.as_str(), u.namespace.clone(), u.name.clone()))
+                {
+                    u.uid.clone_from(uid);
+                    u.resource_version.clone_from(version);
+                }
+                ((u.kind.clone(), u.namespace.clone(), u.name.clone()), u)
+            })
             .collect();
         let found: Vec<_> = unique.into_values().collect();
         self.store.replace_unused(&found).await?;

@@ -526,9 +526,40 @@ impl Services {
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
         }
+        // The scan may be minutes old: delete only the very object it saw (uid and
+        // resourceVersion as preconditions), and only if nothing refers to it now.
+        let (uid, version) = self
+            .store()
+            .unused_version(kind, ns, name)
+            .await?
+            .filter(|(uid, version)| !uid.is_empty() && !version.is_empty())
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "{kind} {name} is not on the latest scan's list any more; nothing deleted"
+                ))
+            })?;
+        let uses = domain::unused::Uses::gather(&self.cached().await?.template_refs(), &[], &[]);
+        if uses.refers_to(kind, ns, name) {
+            audit.outcome = "failure".to_owned();
+            audit.after = Some(serde_json::json!({ "refused": "in use now" }));
+            self.store().record(&audit).await?;
+            self.store().forget_unused(kind, ns, name).await?;
+            return Err(ServiceError::Conflict(format!(
+                "{kind} {name} is in use now (a pod or workload refers to it); nothing deleted"
+            )));
+        }
+        audit.before = Some(serde_json::json!({
+            "reason": finding.summary, "uid": uid, "resource_version": version,
+        }));
         self.store().record(&audit).await?;
         let client = self.cluster().client().clone();
-        let params = DeleteParams::background();
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: Some(uid),
+                resource_version: Some(version),
+            }),
+            ..DeleteParams::background()
+        };
         let deleted = match kind {
             "ConfigMap" => Api::<ConfigMap>::namespaced(client, ns)
                 .delete(name, &params)
@@ -563,6 +594,15 @@ impl Services {
         }
         .to_owned();
         self.store().record(&audit).await?;
+        if let Err(kube::Error::Api(status)) = &deleted
+            && status.code == 409
+        {
+            // Replaced or changed since the scan: not the object the report showed.
+            self.store().forget_unused(kind, ns, name).await?;
+            return Err(ServiceError::Conflict(format!(
+                "{kind} {name} changed since the scan (or was replaced); nothing deleted — the next scan looks at it again"
+            )));
+        }
         deleted.map_err(|e| ServiceError::Cluster(e.to_string()))?;
         self.store().forget_unused(kind, ns, name).await?;
         Ok(format!("{kind} {name} deleted from {ns}"))

@@ -449,8 +449,10 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO unused_objects (kind, namespace, name, reason, monthly_cost) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+            "INSERT INTO unused_objects \
+             (kind, namespace, name, reason, monthly_cost, uid, resource_version) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], \
+             $6::text[], $7::text[]) \
              ON CONFLICT DO NOTHING",
         )
         .bind(found.iter().map(|u| u.kind.clone()).collect::<Vec<_>>())
@@ -463,6 +465,13 @@ impl Store {
         .bind(found.iter().map(|u| u.name.clone()).collect::<Vec<_>>())
         .bind(found.iter().map(|u| u.reason.clone()).collect::<Vec<_>>())
         .bind(found.iter().map(|u| u.monthly_cost).collect::<Vec<_>>())
+        .bind(found.iter().map(|u| u.uid.clone()).collect::<Vec<_>>())
+        .bind(
+            found
+                .iter()
+                .map(|u| u.resource_version.clone())
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -502,11 +511,30 @@ impl Store {
         Ok(())
     }
 
+    /// The uid and resourceVersion the latest scan saw of one object it found unused.
+    pub async fn unused_version(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let row: Option<(String, String)> = sqlx::query_as(
+            "SELECT uid, resource_version FROM unused_objects \
+             WHERE kind = $1 AND namespace = $2 AND name = $3",
+        )
+        .bind(kind)
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row)
+    }
+
     /// What the latest scan found.
     pub async fn unused_objects(&self) -> Result<Vec<domain::unused::Unused>, StoreError> {
         let rows = sqlx::query(
-            "SELECT kind, namespace, name, reason, monthly_cost FROM unused_objects \
-             ORDER BY monthly_cost DESC, kind, namespace, name",
+            "SELECT kind, namespace, name, reason, monthly_cost, uid, resource_version \
+             FROM unused_objects ORDER BY monthly_cost DESC, kind, namespace, name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -518,6 +546,8 @@ impl Store {
                     name: r.try_get("name")?,
                     reason: r.try_get("reason")?,
                     monthly_cost: r.try_get("monthly_cost")?,
+                    uid: r.try_get("uid")?,
+                    resource_version: r.try_get("resource_version")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
