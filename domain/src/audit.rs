@@ -1,10 +1,53 @@
 //! The tamper-evident audit chain: each event's hash covers a canonical encoding of the event
 //! and its predecessor's hash, so changing, removing or reordering any event breaks every
-//! hash after it.
+//! hash after it. With a key (held apart from the database) the hash is an HMAC: whoever can
+//! write the table cannot recompute the chain. Signed checkpoints of the head, kept outside
+//! the table, catch what a chain alone cannot: its newest events deleted, or the table emptied.
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// The secret the chain and its checkpoints are keyed with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey(Vec<u8>);
+
+impl AuditKey {
+    /// Shorter keys are guessable offline from any event.
+    pub const MIN_BYTES: usize = 32;
+
+    pub fn new(bytes: Vec<u8>) -> Result<AuditKey, String> {
+        if bytes.len() < Self::MIN_BYTES {
+            return Err(format!(
+                "the audit key has {} bytes; use at least {} (e.g. `openssl rand -hex 32`)",
+                bytes.len(),
+                Self::MIN_BYTES
+            ));
+        }
+        Ok(AuditKey(bytes))
+    }
+
+    fn mac(&self, text: &str) -> String {
+        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
+        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0) {
+            Ok(mac) => mac,
+            Err(_) => return String::new(),
+        };
+        mac.update(text.as_bytes());
+        hex(&mac.finalize().into_bytes())
+    }
+}
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// The `prev_hash` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -39,6 +82,9 @@ pub struct Event {
     pub body: NewEvent,
     pub prev_hash: String,
     pub hash: String,
+    /// The hash is an HMAC under the audit key.
+    #[serde(default)]
+    pub keyed: bool,
 }
 
 /// A search of the audit trail, as the Audit page and `/api/v1/audit` take it.
@@ -113,8 +159,15 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// The hash of event `seq` at `at_micros` with `body`, chained to `prev_hash`.
-pub fn event_hash(seq: i64, at_micros: i64, body: &NewEvent, prev_hash: &str) -> String {
+/// The hash of event `seq` at `at_micros` with `body`, chained to `prev_hash`: an HMAC under
+/// `key` when there is one, else plain SHA-256.
+pub fn event_hash(
+    seq: i64,
+    at_micros: i64,
+    body: &NewEvent,
+    prev_hash: &str,
+    key: Option<&AuditKey>,
+) -> String {
     let encoded = serde_json::json!({
         "seq": seq,
         "at_micros": at_micros,
@@ -132,8 +185,11 @@ pub fn event_hash(seq: i64, at_micros: i64, body: &NewEvent, prev_hash: &str) ->
         "outcome": body.outcome,
         "prev_hash": prev_hash,
     });
-    let digest = Sha256::digest(canonical_json(&encoded).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let text = canonical_json(&encoded);
+    match key {
+        Some(key) => key.mac(&text),
+        None => hex(&Sha256::digest(text.as_bytes())),
+    }
 }
 
 /// Where and why a chain is broken.
@@ -143,43 +199,159 @@ pub struct Broken {
     pub reason: String,
 }
 
-/// Follows a chain, in sequence order, from `expected_prev` (GENESIS for the whole chain).
-/// Returns how many events it checked, or the first that is wrong.
+/// Follows a chain event by event, in sequence order, from the start.
+#[derive(Debug)]
+pub struct Chain<'k> {
+    key: Option<&'k AuditKey>,
+    prev: String,
+    next: i64,
+    keyed_seen: bool,
+    count: u64,
+}
+
+impl<'k> Chain<'k> {
+    pub fn new(key: Option<&'k AuditKey>) -> Chain<'k> {
+        Chain {
+            key,
+            prev: GENESIS.to_owned(),
+            next: 1,
+            keyed_seen: false,
+            count: 0,
+        }
+    }
+
+    /// Checks the next event; the first wrong one is named.
+    pub fn check(&mut self, event: &Event) -> Result<(), Broken> {
+        let broken = |reason: String| Broken {
+            seq: event.seq,
+            reason,
+        };
+        if event.seq != self.next {
+            return Err(broken(format!(
+                "expected event {} next, found {}: events are missing or reordered",
+                self.next, event.seq
+            )));
+        }
+        if event.prev_hash != self.prev {
+            return Err(broken(
+                "its link to the previous event does not match that event's hash".to_owned(),
+            ));
+        }
+        let key = match (event.keyed, self.key) {
+            (true, Some(key)) => Some(key),
+            (true, None) => {
+                return Err(broken(
+                    "it is keyed: verifying it needs the audit key (audit.key_file or BERTH_AUDIT_KEY)"
+                        .to_owned(),
+                ));
+            }
+            // Once Berth keys the chain it never stops: an unkeyed event after a keyed one
+            // was written by someone without the key.
+            (false, _) if self.keyed_seen => {
+                return Err(broken(
+                    "it is not keyed, yet events before it are: written without the audit key"
+                        .to_owned(),
+                ));
+            }
+            (false, _) => None,
+        };
+        let recomputed = event_hash(
+            event.seq,
+            event.at_micros,
+            &event.body,
+            &event.prev_hash,
+            key,
+        );
+        if recomputed != event.hash {
+            return Err(broken(
+                "its contents do not match its hash: the event was changed".to_owned(),
+            ));
+        }
+        self.keyed_seen |= event.keyed;
+        self.prev = event.hash.clone();
+        self.next += 1;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Events checked so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The last event's sequence number (0 before any).
+    pub fn head(&self) -> i64 {
+        self.next - 1
+    }
+}
+
+/// Checks `events` as a whole chain from the first event; how many, or the first wrong one.
 pub fn verify<'a>(
     events: impl IntoIterator<Item = &'a Event>,
-    expected_prev: &str,
-    first_seq: i64,
+    key: Option<&AuditKey>,
 ) -> Result<u64, Broken> {
-    let mut prev = expected_prev.to_owned();
-    let mut count = 0;
-    for (next_seq, event) in (first_seq..).zip(events) {
-        if event.seq != next_seq {
+    let mut chain = Chain::new(key);
+    for event in events {
+        chain.check(event)?;
+    }
+    Ok(chain.count())
+}
+
+/// The head of the chain as Berth saw it at `at`, signed with the audit key, and kept outside
+/// the table (a file, the log stream).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    /// RFC 3339.
+    pub at: String,
+    pub mac: String,
+}
+
+impl Checkpoint {
+    fn text(seq: i64, hash: &str, at: &str) -> String {
+        format!("berth audit checkpoint\n{seq}\n{hash}\n{at}")
+    }
+
+    pub fn sign(seq: i64, hash: &str, at: &str, key: &AuditKey) -> Checkpoint {
+        Checkpoint {
+            seq,
+            hash: hash.to_owned(),
+            at: at.to_owned(),
+            mac: key.mac(&Checkpoint::text(seq, hash, at)),
+        }
+    }
+
+    pub fn signed_by(&self, key: &AuditKey) -> bool {
+        key.mac(&Checkpoint::text(self.seq, &self.hash, &self.at)) == self.mac
+    }
+
+    /// Against the chain as it is: `head` its last event, `hash_at_seq` the hash of this
+    /// checkpoint's event if the chain has it.
+    pub fn check(&self, head: i64, hash_at_seq: Option<&str>) -> Result<(), Broken> {
+        if self.seq > head {
             return Err(Broken {
-                seq: event.seq,
+                seq: head + 1,
                 reason: format!(
-                    "expected event {next_seq} next, found {}: events are missing or reordered",
-                    event.seq
+                    "events {} to {} are missing: a checkpoint signed at {} saw event {}",
+                    head + 1,
+                    self.seq,
+                    self.at,
+                    self.seq
                 ),
             });
         }
-        if event.prev_hash != prev {
-            return Err(Broken {
-                seq: event.seq,
-                reason: "its link to the previous event does not match that event's hash"
-                    .to_owned(),
-            });
+        match hash_at_seq {
+            Some(hash) if hash == self.hash => Ok(()),
+            _ => Err(Broken {
+                seq: self.seq,
+                reason: format!(
+                    "it differs from the checkpoint signed at {}: the chain was rewritten",
+                    self.at
+                ),
+            }),
         }
-        let recomputed = event_hash(event.seq, event.at_micros, &event.body, &event.prev_hash);
-        if recomputed != event.hash {
-            return Err(Broken {
-                seq: event.seq,
-                reason: "its contents do not match its hash: the event was changed".to_owned(),
-            });
-        }
-        prev = event.hash.clone();
-        count += 1;
     }
-    Ok(count)
 }
 
 #[cfg(test)]
@@ -209,13 +381,14 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let b = body(&format!("step.{seq}"));
-                let hash = event_hash(seq, 1_000 + seq, &b, &prev);
+                let hash = event_hash(seq, 1_000 + seq, &b, &prev, None);
                 let e = Event {
                     seq,
                     at_micros: 1_000 + seq,
                     body: b,
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
+                    keyed: false,
                 };
                 prev = hash;
                 e
@@ -235,27 +408,27 @@ mod tests {
     #[test]
     fn hashes_are_hex_sha256_and_depend_on_everything() {
         let b = body("x");
-        let h = event_hash(1, 5, &b, GENESIS);
+        let h = event_hash(1, 5, &b, GENESIS, None);
         assert_eq!(h.len(), 64);
         assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(h, event_hash(2, 5, &b, GENESIS));
-        assert_ne!(h, event_hash(1, 6, &b, GENESIS));
+        assert_ne!(h, event_hash(2, 5, &b, GENESIS, None));
+        assert_ne!(h, event_hash(1, 6, &b, GENESIS, None));
         let mut other = b.clone();
         other.outcome = "failure".into();
-        assert_ne!(h, event_hash(1, 5, &other, GENESIS));
+        assert_ne!(h, event_hash(1, 5, &other, GENESIS, None));
     }
 
     #[test]
     fn an_intact_chain_verifies() {
         let events = chain(5);
-        assert_eq!(verify(&events, GENESIS, 1), Ok(5));
+        assert_eq!(verify(&events, None), Ok(5));
     }
 
     #[test]
     fn a_changed_event_is_named() {
         let mut events = chain(5);
         events[2].body.actor_id = "mallory".into();
-        let broken = verify(&events, GENESIS, 1).expect_err("tampered");
+        let broken = verify(&events, None).expect_err("tampered");
         assert_eq!(broken.seq, 3);
         assert!(broken.reason.contains("changed"));
     }
@@ -264,7 +437,7 @@ mod tests {
     fn a_removed_or_relinked_event_is_named() {
         let mut events = chain(5);
         events.remove(1);
-        assert_eq!(verify(&events, GENESIS, 1).expect_err("gap").seq, 3);
+        assert_eq!(verify(&events, None).expect_err("gap").seq, 3);
 
         let mut events = chain(3);
         // Rewrite event 2 and re-hash it: its successor's link gives it away.
@@ -274,9 +447,93 @@ mod tests {
             events[1].at_micros,
             &events[1].body,
             &events[1].prev_hash,
+            None,
         );
-        let broken = verify(&events, GENESIS, 1).expect_err("relinked");
+        let broken = verify(&events, None).expect_err("relinked");
         assert_eq!(broken.seq, 3);
         assert!(broken.reason.contains("link"));
+    }
+
+    fn key(byte: u8) -> AuditKey {
+        AuditKey::new(vec![byte; 32]).expect("key")
+    }
+
+    fn keyed_chain(n: i64, k: &AuditKey) -> Vec<Event> {
+        let mut events = chain(n);
+        let mut prev = GENESIS.to_owned();
+        for e in &mut events {
+            e.prev_hash = prev.clone();
+            e.hash = event_hash(e.seq, e.at_micros, &e.body, &prev, Some(k));
+            e.keyed = true;
+            prev = e.hash.clone();
+        }
+        events
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(AuditKey::new(vec![1; 31]).is_err());
+        assert_eq!(format!("{:?}", key(7)), "AuditKey(..)");
+    }
+
+    #[test]
+    fn a_keyed_chain_cannot_be_recomputed_without_the_key() {
+        let k = key(1);
+        let events = keyed_chain(4, &k);
+        assert_eq!(verify(&events, Some(&k)), Ok(4));
+        // Without the key, or with another, nothing keyed verifies.
+        assert!(verify(&events, None).is_err());
+        assert_eq!(
+            verify(&events, Some(&key(2))).expect_err("wrong key").seq,
+            1
+        );
+        // A forger who rewrites event 3 and recomputes the rest unkeyed is caught at 3.
+        let mut forged = events.clone();
+        forged[2].body.action = "forged".into();
+        let mut prev = forged[1].hash.clone();
+        for e in &mut forged[2..] {
+            e.prev_hash = prev.clone();
+            e.hash = event_hash(e.seq, e.at_micros, &e.body, &prev, None);
+            e.keyed = false;
+            prev = e.hash.clone();
+        }
+        let broken = verify(&forged, Some(&k)).expect_err("forged");
+        assert_eq!(broken.seq, 3);
+        assert!(broken.reason.contains("not keyed"), "{broken:?}");
+        // An old unkeyed prefix followed by keyed events (a key added later) is fine.
+        let mut mixed = chain(2);
+        let mut prev = mixed[1].hash.clone();
+        for mut e in keyed_chain(4, &k).into_iter().skip(2) {
+            e.prev_hash = prev.clone();
+            e.hash = event_hash(e.seq, e.at_micros, &e.body, &prev, Some(&k));
+            prev = e.hash.clone();
+            mixed.push(e);
+        }
+        assert_eq!(verify(&mixed, Some(&k)), Ok(4));
+    }
+
+    #[test]
+    fn checkpoints_catch_a_deleted_tail_and_a_rewritten_chain() {
+        let k = key(1);
+        let events = keyed_chain(5, &k);
+        let at = "2026-12-04T10:00:00Z";
+        let cp = Checkpoint::sign(5, &events[4].hash, at, &k);
+        assert!(cp.signed_by(&k));
+        assert!(!cp.signed_by(&key(2)));
+        let mut moved = cp.clone();
+        moved.seq = 4;
+        assert!(!moved.signed_by(&k), "a checkpoint's fields are signed");
+        assert_eq!(cp.check(5, Some(&events[4].hash)), Ok(()));
+        // The last two events deleted: the chain alone is intact, the checkpoint is not.
+        assert_eq!(verify(&events[..3], Some(&k)), Ok(3));
+        let broken = cp.check(3, None).expect_err("tail deleted");
+        assert_eq!(broken.seq, 4);
+        assert!(
+            broken.reason.contains("events 4 to 5 are missing"),
+            "{broken:?}"
+        );
+        let broken = cp.check(5, Some("rewritten")).expect_err("rewritten");
+        assert_eq!(broken.seq, 5);
+        assert!(broken.reason.contains("rewritten"));
     }
 }

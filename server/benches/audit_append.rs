@@ -92,7 +92,7 @@ async fn main() {
             tasks.push(tokio::spawn(async move {
                 for i in 0..PER_WRITER {
                     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-                    server::store::audit::append(&mut tx, &event(w, i))
+                    server::store::audit::append(&mut tx, None, &event(w, i))
                         .await
                         .map_err(|e| e.to_string())?;
                     tx.commit().await.map_err(|e| e.to_string())?;
@@ -128,7 +128,7 @@ async fn main() {
         }
         let plain_rate = (WRITERS * PER_WRITER) as f64 / started.elapsed().as_secs_f64();
         println!("plain single-row inserts: {plain_rate:.0} / s");
-        let verified = store.verify_audit().await.map_err(|e| e.to_string())?;
+        let verified = store.verify_audit(&[]).await.map_err(|e| e.to_string())?;
         println!(
             "chain after the run ({} events): {verified:?}",
             2 * WRITERS * PER_WRITER

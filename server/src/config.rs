@@ -43,12 +43,24 @@ pub struct Config {
     pub tenancy: TenancyConfig,
     pub usage: UsageConfig,
     pub access: AccessConfig,
+    pub audit: AuditConfig,
     /// History from Prometheus for the hours the sampler never saw; `None` when not set.
     pub prometheus: Option<PrometheusConfig>,
     /// Sign-in through an OpenID Connect provider, when configured.
     pub oidc: Option<OidcConfig>,
     /// Loaded for `berth demo`: demo sign-in exists.
     pub demo: bool,
+}
+
+/// The audit trail's integrity: a key held apart from the database, and where signed
+/// checkpoints of the chain's head go.
+#[derive(Clone, Debug)]
+pub struct AuditConfig {
+    /// HMAC key of the chain and its checkpoints; `None`: an unkeyed chain (warned about).
+    pub key: Option<domain::audit::AuditKey>,
+    /// Signed checkpoints are appended here (and always logged).
+    pub checkpoint_file: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -231,6 +243,8 @@ struct RawConfig {
     #[serde(default)]
     access: RawAccess,
     #[serde(default)]
+    audit: RawAudit,
+    #[serde(default)]
     prometheus: RawPrometheus,
     #[serde(default)]
     oidc: RawOidc,
@@ -251,6 +265,18 @@ struct RawAccess {
     revoke_poll_millis: Option<u64>,
     webhook_url: Option<String>,
     protected_namespaces: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    key_file: Option<PathBuf>,
+    checkpoint_file: Option<PathBuf>,
+    checkpoint_secs: Option<u64>,
+    /// Only from the environment (BERTH_AUDIT_KEY): a key in a config file would sit beside
+    /// everything else.
+    #[serde(skip)]
+    key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,6 +405,9 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ),
     ("BERTH_USAGE_BUDGET_WEBHOOK_URL", "usage.budget_webhook_url"),
     ("BERTH_ACCESS_WEBHOOK_URL", "access.webhook_url"),
+    ("BERTH_AUDIT_KEY", "the audit key itself (32 bytes or more)"),
+    ("BERTH_AUDIT_KEY_FILE", "audit.key_file"),
+    ("BERTH_AUDIT_CHECKPOINT_FILE", "audit.checkpoint_file"),
     (
         "BERTH_ACCESS_PROTECTED_NAMESPACES",
         "access.protected_namespaces",
@@ -533,6 +562,16 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
     }
     if let Some(v) = env.get("BERTH_ACCESS_WEBHOOK_URL") {
         raw.access.webhook_url = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    }
+    if let Some(v) = env.get("BERTH_AUDIT_KEY") {
+        raw.audit.key = Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+    }
+    if let Some(v) = env.get("BERTH_AUDIT_KEY_FILE") {
+        raw.audit.key_file = Some(PathBuf::from(v.trim())).filter(|p| !p.as_os_str().is_empty());
+    }
+    if let Some(v) = env.get("BERTH_AUDIT_CHECKPOINT_FILE") {
+        raw.audit.checkpoint_file =
+            Some(PathBuf::from(v.trim())).filter(|p| !p.as_os_str().is_empty());
     }
     if let Some(v) = env.get("BERTH_ACCESS_PROTECTED_NAMESPACES") {
         raw.access.protected_namespaces = Some(comma_list(v));
@@ -695,9 +734,59 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
         usage: validate_usage(mode, raw.usage, problems),
         access: validate_access(raw.access, problems),
+        audit: validate_audit(raw.audit, problems),
         prometheus: validate_prometheus(raw.prometheus, problems),
         oidc: validate_oidc(raw.oidc, problems),
         demo: mode == Mode::Demo,
+    }
+}
+
+fn validate_audit(raw: RawAudit, problems: &mut Vec<String>) -> AuditConfig {
+    let text = match (&raw.key, &raw.key_file) {
+        (Some(_), Some(_)) => {
+            problems.push(
+                "the audit key is given twice (BERTH_AUDIT_KEY and audit.key_file); keep one"
+                    .to_owned(),
+            );
+            None
+        }
+        (Some(key), None) => Some(key.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(err) => {
+                problems.push(format!(
+                    "audit.key_file {}: {err}; write a key there (e.g. `openssl rand -hex 32 > {}`)",
+                    path.display(),
+                    path.display()
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    let key = text.and_then(|t| match domain::audit::AuditKey::new(t.into_bytes()) {
+        Ok(key) => Some(key),
+        Err(why) => {
+            problems.push(why);
+            None
+        }
+    });
+    if raw.checkpoint_file.is_some() && key.is_none() && problems.is_empty() {
+        problems.push(
+            "audit.checkpoint_file needs an audit key to sign with (audit.key_file or BERTH_AUDIT_KEY)"
+                .to_owned(),
+        );
+    }
+    let secs = raw.checkpoint_secs.unwrap_or(60);
+    if !(1..=3600).contains(&secs) {
+        problems.push(format!(
+            "audit.checkpoint_secs must be between 1 and 3600, not {secs}"
+        ));
+    }
+    AuditConfig {
+        key,
+        checkpoint_file: raw.checkpoint_file,
+        checkpoint_interval: Duration::from_secs(secs.clamp(1, 3600)),
     }
 }
 

@@ -86,7 +86,19 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     }
     let cluster = Cluster::connect(&config.cluster).await?;
 
-    let store = Store::connect(&url, &config.database).await?;
+    // The demo keys its audit chain as production should: a key kept beside the state, not in
+    // the database, and checkpoints in a file `berth audit verify` reads.
+    if config.audit.key.is_none() {
+        config.audit.key = Some(demo_audit_key(&state_dir)?);
+        config.audit.checkpoint_file = Some(state_dir.join("audit-checkpoints.jsonl"));
+        say(&format!(
+            "Audit key: {} (verify: BERTH_AUDIT_KEY_FILE={} BERTH_AUDIT_CHECKPOINT_FILE={} berth audit verify)",
+            state_dir.join("audit.key").display(),
+            state_dir.join("audit.key").display(),
+            state_dir.join("audit-checkpoints.jsonl").display()
+        ));
+    }
+    let store = Store::connect_keyed(&url, &config.database, config.audit.key.clone()).await?;
     store.migrate().await?;
     seed_requests(&store).await.map_err(Error::Store)?;
     if local_cluster.is_some() {
@@ -280,6 +292,26 @@ pub async fn as_chart_service_account(cluster: &Sandbox) -> Result<String, Error
 /// Installs the chart's ClusterRole and binding, its Namespace and ServiceAccount into the
 /// local cluster and answers a kubeconfig with a token for that ServiceAccount from the
 /// TokenRequest API: Berth in the demo holds exactly the rights an installed Berth holds.
+/// The state directory's audit key, made (32 random bytes, hex, owner-only) on first use.
+fn demo_audit_key(state_dir: &Path) -> Result<domain::audit::AuditKey, Error> {
+    let path = state_dir.join("audit.key");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(_) => {
+            let key: String = (0..2)
+                .map(|_| uuid::Uuid::new_v4().simple().to_string())
+                .collect();
+            write_private(&path, &key)?;
+            key
+        }
+    };
+    domain::audit::AuditKey::new(text.trim().as_bytes().to_vec()).map_err(|why| {
+        Error::Config(crate::config::ConfigError {
+            problems: vec![format!("{}: {why}", path.display())],
+        })
+    })
+}
+
 pub async fn chart_service_account_kubeconfig(plane: &ControlPlane) -> Result<String, Error> {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;

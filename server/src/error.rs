@@ -47,6 +47,8 @@ pub enum Error {
     },
     #[error("audit chain broken at event {seq}: {reason}")]
     AuditBroken { seq: i64, reason: String },
+    #[error(transparent)]
+    Checkpoints(#[from] crate::reconcile::checkpoint::CheckpointError),
     #[error("cannot set up logging: {0}")]
     Telemetry(String),
 }

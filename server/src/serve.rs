@@ -20,7 +20,12 @@ pub async fn run(args: ServeArgs) -> Result<(), Error> {
     let url = database_url(&config)?;
     // Bind before touching the database: a taken port is the cheapest mistake to report.
     let listener = http::bind(config.listen, "set another `listen` (BERTH_LISTEN)").await?;
-    let store = Store::connect(&url, &config.database).await?;
+    if config.audit.key.is_none() {
+        tracing::warn!(
+            "the audit chain is not keyed: whoever can write its table can rewrite it unnoticed; set audit.key_file (or BERTH_AUDIT_KEY) and audit.checkpoint_file"
+        );
+    }
+    let store = Store::connect_keyed(&url, &config.database, config.audit.key.clone()).await?;
     store.migrate().await?;
     let cluster = Cluster::connect(&config.cluster).await?;
     warn_if_site_missing(&config);
@@ -50,12 +55,34 @@ pub async fn migrate(args: ServeArgs) -> Result<(), Error> {
 /// `berth audit verify`: walks the chain; a broken chain is an error naming the event.
 pub async fn verify_audit(args: ServeArgs) -> Result<(), Error> {
     let config = Config::load(Mode::Migrate, args.config.as_deref(), &environment())?;
-    let store = Store::connect(&database_url(&config)?, &config.database).await?;
-    let outcome = store.verify_audit().await;
+    let checkpoints = match (&config.audit.checkpoint_file, &config.audit.key) {
+        (Some(path), Some(key)) => crate::reconcile::checkpoint::read_checkpoints(path, key)?,
+        _ => Vec::new(),
+    };
+    let store = Store::connect_keyed(
+        &database_url(&config)?,
+        &config.database,
+        config.audit.key.clone(),
+    )
+    .await?;
+    let outcome = store.verify_audit(&checkpoints).await;
     store.close().await;
     match outcome? {
         Ok(count) => {
-            println!("audit chain intact: {count} events");
+            let keyed = if config.audit.key.is_some() {
+                "keyed"
+            } else {
+                "unkeyed: no audit key given"
+            };
+            match checkpoints.last() {
+                Some(last) => println!(
+                    "audit chain intact: {count} events ({keyed}); {} checkpoints hold, the latest at event {} ({})",
+                    checkpoints.len(),
+                    last.seq,
+                    last.at
+                ),
+                None => println!("audit chain intact: {count} events ({keyed})"),
+            }
             Ok(())
         }
         Err(broken) => Err(Error::AuditBroken {
@@ -158,6 +185,17 @@ pub async fn serve_with(
         let services = services.clone();
         async move { services.keep_idle_usage_warm().await }
     });
+    let checkpoints = config.audit.key.clone().map(|key| {
+        tokio::spawn(
+            crate::reconcile::checkpoint::Checkpointer::new(
+                services.store().clone(),
+                key,
+                config.audit.checkpoint_file.clone(),
+                config.audit.checkpoint_interval,
+            )
+            .run(),
+        )
+    });
     // Per replica, like the idle answer: each counts the failures it answered.
     let failures = tokio::spawn({
         let services = services.clone();
@@ -193,6 +231,21 @@ pub async fn serve_with(
     failures.abort();
     if let Err(err) = last_flush.flush_failures().await {
         tracing::warn!(error = %err, "the last window's failed attempts were not written");
+    }
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.abort();
+    }
+    // The head as it is at the end, so the next verify sees everything this run wrote.
+    if let Some(key) = config.audit.key.clone() {
+        let mut last = crate::reconcile::checkpoint::Checkpointer::new(
+            last_flush.store().clone(),
+            key,
+            config.audit.checkpoint_file.clone(),
+            config.audit.checkpoint_interval,
+        );
+        if let Err(err) = last.once().await {
+            tracing::warn!(error = %err, "the final audit checkpoint was not written");
+        }
     }
     if let Some(backfill) = backfill {
         backfill.abort();

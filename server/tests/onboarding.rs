@@ -566,7 +566,7 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
         .await
         .expect("count");
         assert_eq!(provisioned, 1, "one provisioning event");
-        let verified = store.verify_audit().await.expect("verify");
+        let verified = store.verify_audit(&[]).await.expect("verify");
         assert!(
             matches!(verified, Ok(2)),
             "the chain holds the request and the provisioning: {verified:?}"

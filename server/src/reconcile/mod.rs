@@ -13,6 +13,7 @@ use crate::store::{Store, StoreError};
 
 pub mod access;
 pub mod budget;
+pub mod checkpoint;
 pub mod expiry;
 pub mod prometheus;
 pub mod provision;

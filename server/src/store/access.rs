@@ -192,7 +192,7 @@ impl Store {
         .bind(by)
         .execute(&mut *tx)
         .await?;
-        super::audit::append(&mut tx, event).await?;
+        super::audit::append(&mut tx, self.audit_key(), event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -228,7 +228,7 @@ impl Store {
         .bind(new.review_within_secs as f64)
         .execute(&mut *tx)
         .await?;
-        super::audit::append(&mut tx, event).await?;
+        super::audit::append(&mut tx, self.audit_key(), event).await?;
         tx.commit().await?;
         self.access_request(&new.id)
             .await?
@@ -374,7 +374,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        super::audit::append(&mut tx, event).await?;
+        super::audit::append(&mut tx, self.audit_key(), event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -504,7 +504,7 @@ impl Store {
         } else {
             State::Expired
         };
-        super::audit::append(&mut tx, &event(state, delay)).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event(state, delay)).await?;
         tx.commit().await?;
         Ok(Some((state, delay)))
     }
@@ -532,7 +532,7 @@ impl Store {
             .await?
             .rows_affected();
             if done == 1 {
-                super::audit::append(&mut tx, &event(&id)).await?;
+                super::audit::append(&mut tx, self.audit_key(), &event(&id)).await?;
                 tx.commit().await?;
                 lapsed.push(id);
             }
@@ -574,7 +574,7 @@ impl Store {
         if change.execute(&mut *tx).await?.rows_affected() != 1 {
             return Ok(false);
         }
-        super::audit::append(&mut tx, event).await?;
+        super::audit::append(&mut tx, self.audit_key(), event).await?;
         tx.commit().await?;
         Ok(true)
     }

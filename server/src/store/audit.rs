@@ -3,7 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use domain::audit::{self, Broken, Event, GENESIS, NewEvent};
+use std::sync::Arc;
+
+use domain::audit::{self, AuditKey, Broken, Chain, Checkpoint, Event, GENESIS, NewEvent};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -37,7 +39,11 @@ fn now_micros() -> i64 {
 
 /// Appends `event` inside the caller's transaction, so it commits (or rolls back) with the
 /// change it records. The lock is held until that transaction ends.
-pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, StoreError> {
+pub async fn append(
+    conn: &mut PgConnection,
+    key: Option<&AuditKey>,
+    event: &NewEvent,
+) -> Result<Event, StoreError> {
     // Counted when asked for: a rolled-back transaction's event is counted too, which a rate
     // of appends tolerates.
     crate::metrics::audit_appends(1);
@@ -54,13 +60,13 @@ pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, 
         None => (1, GENESIS.to_owned()),
     };
     let at_micros = now_micros();
-    let hash = audit::event_hash(seq, at_micros, event, &prev_hash);
+    let hash = audit::event_hash(seq, at_micros, event, &prev_hash, key);
     sqlx::query(
         "INSERT INTO audit_events (seq, at_micros, occurred_at, actor_id, actor_display, actor_roles, \
          source, request_id, action, target_kind, target_namespace, target_name, before, after, \
-         outcome, prev_hash, hash) \
+         outcome, prev_hash, hash, keyed) \
          VALUES ($1, $2, to_timestamp($2::double precision / 1000000), $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16)",
+         $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(seq)
     .bind(at_micros)
@@ -78,6 +84,7 @@ pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, 
     .bind(&event.outcome)
     .bind(&prev_hash)
     .bind(&hash)
+    .bind(key.is_some())
     .execute(&mut *conn)
     .await?;
     Ok(Event {
@@ -86,6 +93,7 @@ pub async fn append(conn: &mut PgConnection, event: &NewEvent) -> Result<Event, 
         body: event.clone(),
         prev_hash,
         hash,
+        keyed: key.is_some(),
     })
 }
 
@@ -102,7 +110,7 @@ pub struct Recorder {
 const BATCH: usize = 256;
 
 impl Recorder {
-    pub fn start(pool: sqlx::PgPool) -> Recorder {
+    pub fn start(pool: sqlx::PgPool, key: Option<Arc<AuditKey>>) -> Recorder {
         let (queue, mut incoming) = tokio::sync::mpsc::channel::<(NewEvent, Reply)>(4 * BATCH);
         tokio::spawn(async move {
             while let Some(first) = incoming.recv().await {
@@ -113,7 +121,7 @@ impl Recorder {
                         Err(_) => break,
                     }
                 }
-                let written = write_batch(&pool, &batch).await;
+                let written = write_batch(&pool, key.as_deref(), &batch).await;
                 match written {
                     Ok(events) => {
                         for ((_, reply), event) in batch.into_iter().zip(events) {
@@ -146,19 +154,20 @@ impl Recorder {
 
 async fn write_batch(
     pool: &sqlx::PgPool,
+    key: Option<&AuditKey>,
     batch: &[(NewEvent, Reply)],
 ) -> Result<Vec<Event>, StoreError> {
     let mut tx = pool.begin().await?;
     let mut events = Vec::with_capacity(batch.len());
     for (event, _) in batch {
-        events.push(append(&mut tx, event).await?);
+        events.push(append(&mut tx, key, event).await?);
     }
     tx.commit().await?;
     Ok(events)
 }
 
 const COLUMNS: &str = "seq, at_micros, actor_id, actor_display, actor_roles, source, request_id, \
-    action, target_kind, target_namespace, target_name, before, after, outcome, prev_hash, hash";
+    action, target_kind, target_namespace, target_name, before, after, outcome, prev_hash, hash, keyed";
 
 fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
     let before: Option<sqlx::types::Json<serde_json::Value>> = row.try_get("before")?;
@@ -182,6 +191,7 @@ fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
         },
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
+        keyed: row.try_get("keyed")?,
     })
 }
 
@@ -251,32 +261,53 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Walks the whole chain in order. `Ok(Ok(count))` when intact.
-    pub async fn verify_audit(&self) -> Result<Result<u64, Broken>, StoreError> {
+    /// Walks the whole chain in order, then holds it to `checkpoints` (already checked for
+    /// their signature). `Ok(Ok(count))` when intact.
+    pub async fn verify_audit(
+        &self,
+        checkpoints: &[Checkpoint],
+    ) -> Result<Result<u64, Broken>, StoreError> {
         const BATCH: i64 = 5_000;
-        let mut prev = GENESIS.to_owned();
-        let mut next = 1i64;
-        let mut total = 0u64;
+        let mut chain = Chain::new(self.audit_key());
+        // The hashes the checkpoints name, as the chain has them.
+        let wanted: std::collections::BTreeSet<i64> = checkpoints.iter().map(|c| c.seq).collect();
+        let mut seen = std::collections::BTreeMap::new();
         loop {
             let rows = sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
             ))
-            .bind(next)
+            .bind(chain.head() + 1)
             .bind(BATCH)
             .fetch_all(self.pool())
             .await?;
             if rows.is_empty() {
-                return Ok(Ok(total));
+                break;
             }
-            let events: Vec<Event> = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-            match audit::verify(&events, &prev, next) {
-                Ok(count) => total += count,
-                Err(broken) => return Ok(Err(broken)),
-            }
-            if let Some(last) = events.last() {
-                prev = last.hash.clone();
-                next = last.seq + 1;
+            for row in &rows {
+                let event = from_row(row)?;
+                if let Err(broken) = chain.check(&event) {
+                    return Ok(Err(broken));
+                }
+                if wanted.contains(&event.seq) {
+                    seen.insert(event.seq, event.hash);
+                }
             }
         }
+        for checkpoint in checkpoints {
+            let hash = seen.get(&checkpoint.seq).map(String::as_str);
+            if let Err(broken) = checkpoint.check(chain.head(), hash) {
+                return Ok(Err(broken));
+            }
+        }
+        Ok(Ok(chain.count()))
+    }
+
+    /// The newest event's sequence number and hash, if any.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 }

@@ -162,7 +162,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let change = change_from_row(&row)?;
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -235,7 +235,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         let change = change_from_row(&row)?;
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(change)
     }
@@ -334,7 +334,7 @@ impl Store {
                 (ChangeState::Failed, Some(error))
             }
         };
-        super::audit::append(&mut tx, &event(state, error.as_deref())).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event(state, error.as_deref())).await?;
         tx.commit().await?;
         Ok(state)
     }

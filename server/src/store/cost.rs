@@ -346,7 +346,7 @@ impl Store {
         .bind(by)
         .execute(&mut *tx)
         .await?;
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -530,7 +530,7 @@ impl Store {
         .bind(by)
         .execute(&mut *tx)
         .await?;
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(())
     }

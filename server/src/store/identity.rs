@@ -117,7 +117,7 @@ impl Store {
         event.target_kind = "ApiToken".to_owned();
         event.target_name = id;
         event.after = Some(serde_json::json!({ "name": info.name, "expires_at": info.expires_at }));
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok((info, token))
     }
@@ -166,7 +166,7 @@ impl Store {
         let mut event = audit_event;
         event.target_kind = "ApiToken".to_owned();
         event.target_name = id.to_owned();
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -257,7 +257,7 @@ impl Store {
         .bind(secs(absolute))
         .execute(&mut *tx)
         .await?;
-        super::audit::append(&mut tx, audit_event).await?;
+        super::audit::append(&mut tx, self.audit_key(), audit_event).await?;
         tx.commit().await?;
         Ok(token)
     }
@@ -278,7 +278,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        super::audit::append(&mut tx, audit_event).await?;
+        super::audit::append(&mut tx, self.audit_key(), audit_event).await?;
         tx.commit().await?;
         Ok(true)
     }

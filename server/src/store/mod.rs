@@ -50,12 +50,23 @@ pub struct Store {
     pool: PgPool,
     /// Events recorded on their own go through one writer that commits them in batches.
     recorder: audit::Recorder,
+    /// Keys the audit chain, when configured.
+    audit_key: Option<std::sync::Arc<domain::audit::AuditKey>>,
 }
 
 impl Store {
     /// Connects eagerly, so an unreachable database is reported at start rather than on the
     /// first request.
     pub async fn connect(url: &str, config: &DatabaseConfig) -> Result<Store, StoreError> {
+        Store::connect_keyed(url, config, None).await
+    }
+
+    /// As [`Store::connect`], appending audit events keyed with `audit_key`.
+    pub async fn connect_keyed(
+        url: &str,
+        config: &DatabaseConfig,
+        audit_key: Option<domain::audit::AuditKey>,
+    ) -> Result<Store, StoreError> {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|err: sqlx::Error| StoreError::BadUrl(err.to_string()))?;
@@ -69,8 +80,18 @@ impl Store {
                 target,
                 reason: first_line(&err.to_string()),
             })?;
-        let recorder = audit::Recorder::start(pool.clone());
-        Ok(Store { pool, recorder })
+        let audit_key = audit_key.map(std::sync::Arc::new);
+        let recorder = audit::Recorder::start(pool.clone(), audit_key.clone());
+        Ok(Store {
+            pool,
+            recorder,
+            audit_key,
+        })
+    }
+
+    /// The key audit events are appended with, if any.
+    pub fn audit_key(&self) -> Option<&domain::audit::AuditKey> {
+        self.audit_key.as_deref()
     }
 
     pub fn pool(&self) -> &PgPool {

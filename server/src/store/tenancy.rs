@@ -153,7 +153,7 @@ impl Store {
         let created = before.is_none();
         event.before = before;
         event.after = Some(spec_json(&tier.spec)?);
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(created)
     }
@@ -218,7 +218,7 @@ impl Store {
             "lifetime": request.plan.draft.lifetime,
             "expires_at": request.expires_at,
         }));
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(request)
     }
@@ -295,7 +295,7 @@ impl Store {
         let request = request_from_row(&row)?;
         event.before = Some(serde_json::json!({ "state": "pending" }));
         event.after = Some(serde_json::json!({ "state": next.as_str(), "reason": reason }));
-        super::audit::append(&mut tx, &event).await?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(request)
     }
@@ -372,7 +372,7 @@ impl Store {
             }
         }
         if let Some(event) = event {
-            super::audit::append(&mut tx, &event).await?;
+            super::audit::append(&mut tx, self.audit_key(), &event).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -420,7 +420,7 @@ impl Store {
         .rows_affected()
             == 1;
         if moved {
-            super::audit::append(&mut tx, &event).await?;
+            super::audit::append(&mut tx, self.audit_key(), &event).await?;
         }
         tx.commit().await?;
         Ok(moved)
