@@ -304,6 +304,11 @@ fn has_markup(text: &str) -> bool {
     text.contains('<') || text.contains('>')
 }
 
+/// NUL and friends: Postgres refuses NUL in text, and the rest only hide what a reviewer reads.
+fn has_control(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && c != '\n')
+}
+
 fn namespace_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
@@ -369,6 +374,9 @@ pub fn check(draft: &Draft, policy: &[Rule], asker: &Asker<'_>) -> Result<Checke
     let ticket = draft.ticket.trim().to_owned();
     if has_markup(&reason) {
         problems.push("the reason may not contain markup (< or >)".to_owned());
+    }
+    if has_control(&reason) {
+        problems.push("the reason may not contain control characters".to_owned());
     }
     if reason.chars().count() > MAX_REASON {
         problems.push(format!("the reason is limited to {MAX_REASON} characters"));
@@ -517,6 +525,9 @@ pub fn check_comment(text: &str, required: Option<&str>) -> Result<String, Strin
     let comment = text.trim();
     if has_markup(comment) {
         return Err("the comment may not contain markup (< or >)".to_owned());
+    }
+    if has_control(comment) {
+        return Err("the comment may not contain control characters".to_owned());
     }
     if comment.chars().count() > MAX_COMMENT {
         return Err(format!(
@@ -897,6 +908,13 @@ mod tests {
         let names =
             check(&draft("Bad_Name, ok", "view", "5m"), &policy, &dev()).expect_err("refused");
         assert_eq!(names, ["\"Bad_Name\" is not a namespace name"]);
+        let mut nul = draft("a", "edit", "5m");
+        nul.reason = "incident\u{0}42".to_owned();
+        assert_eq!(
+            check(&nul, &policy, &dev()).expect_err("refused"),
+            ["the reason may not contain control characters"]
+        );
+        assert!(check_comment("ok\u{7}", None).is_err_and(|e| e.contains("control")));
         let mut glass = draft("a", "edit", "5m");
         glass.break_glass = true;
         assert_eq!(

@@ -386,6 +386,9 @@ pub fn decision_reason(reason: &str, approve: bool) -> Result<String, String> {
             "a reason may be at most {MAX_DECISION_REASON} characters"
         ));
     }
+    if reason.chars().any(|c| c.is_control() && c != '\n') {
+        return Err("a reason may not contain control characters".to_owned());
+    }
     if !approve && reason.is_empty() {
         return Err("say why you deny it: the requester sees your reason".to_owned());
     }
@@ -935,6 +938,7 @@ mod tests {
         assert_eq!(decision_reason("", true), Ok(String::new()));
         assert!(decision_reason(" ", false).is_err_and(|e| e.contains("why")));
         assert!(decision_reason(&"x".repeat(501), true).is_err());
+        assert!(decision_reason("ok\u{0}then", true).is_err_and(|e| e.contains("control")));
     }
 
     #[test]

@@ -208,6 +208,7 @@ pub async fn serve_with(
         auth: config.auth.clone(),
         oidc: config.oidc.clone().map(Arc::new),
         demo: config.demo,
+        streams: Default::default(),
     };
     // Live streams end when shutdown begins; the server then waits only for ordinary requests.
     let streams = caches.clone();

@@ -149,6 +149,12 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
                 "the reason may not contain markup",
             ),
             (
+                // NUL: Postgres refuses it in text; the refusal is Berth's, in words.
+                json!({ "namespaces": "search-jit", "cluster": false, "role": "edit", "duration": "30m",
+                        "reason": "incident\u{0}4711", "ticket": "OPS-1", "break_glass": false }),
+                "the reason may not contain control characters",
+            ),
+            (
                 json!({ "namespaces": "search-jit", "cluster": false, "role": "edit", "duration": "30m",
                         "reason": "", "ticket": "", "break_glass": false }),
                 "edit needs a reason; edit needs a ticket reference",
@@ -310,7 +316,7 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
         .fetch_one(store.pool())
         .await
         .expect("count");
-        assert_eq!(denied, 5);
+        assert_eq!(denied, 6);
         store.close().await;
         app.stop().await;
     });

@@ -50,3 +50,50 @@ fn quota_changes_reach_signed_in_listeners_and_shutdown_ends_the_stream() {
         assert!(rest.is_ok(), "the stream ended");
     });
 }
+
+/// A stream lives as long as its sign-in: signing out ends it at once. And each user holds a
+/// few streams open, not thousands.
+#[test]
+fn a_stream_ends_with_its_session_and_each_user_holds_a_few() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let open = |cookie: String| {
+            app.client
+                .get(app.url("/api/v1/events/quota"))
+                .header(COOKIE, cookie)
+                .send()
+        };
+        let dana = sign_in(&app, "demo:dana").await;
+        let mut first = open(dana.clone()).await.expect("stream");
+        assert_eq!(first.status(), 200);
+        let mut more = Vec::new();
+        for _ in 0..7 {
+            let res = open(dana.clone()).await.expect("stream");
+            assert_eq!(res.status(), 200);
+            more.push(res);
+        }
+        let refused = open(dana.clone()).await.expect("stream");
+        assert_eq!(refused.status(), 429);
+        let body: serde_json::Value = refused.json().await.expect("json");
+        assert_eq!(body["error"], "too_many_streams", "{body}");
+        // Someone else's share is their own.
+        let sam = sign_in(&app, "demo:sam").await;
+        assert_eq!(open(sam).await.expect("stream").status(), 200);
+
+        let signed_out = app
+            .client
+            .post(app.url("/auth/signout"))
+            .header(COOKIE, &dana)
+            .header(reqwest::header::ORIGIN, &app.base)
+            .send()
+            .await
+            .expect("sign out");
+        assert_eq!(signed_out.status(), 303);
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(_)) = first.chunk().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the stream outlived the sign-out");
+        app.stop().await;
+    });
+}

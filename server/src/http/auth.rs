@@ -20,6 +20,10 @@ use crate::auth::{SESSION_COOKIE, demo_personas};
 #[derive(Clone, Debug)]
 pub struct SessionToken(pub String);
 
+/// The API token a request authenticated with, for live streams to re-check.
+#[derive(Clone, Debug)]
+pub struct BearerToken(pub String);
+
 pub use domain::identity::RequestOrigin;
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -99,6 +103,7 @@ pub async fn load_session(
         match store.token_user(&token).await {
             Ok(Some(user)) if admissible(&state, &user) => {
                 request.extensions_mut().insert(SignedIn(user));
+                request.extensions_mut().insert(BearerToken(token));
                 return next.run(request).await;
             }
             Ok(_) => {
@@ -106,7 +111,7 @@ pub async fn load_session(
                 failed.target_kind = "ApiToken".to_owned();
                 return refused(&state, &failed, ApiError::BadToken);
             }
-            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+            Err(err) => return ApiError::from(err).into_response(),
         }
     }
     if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
@@ -120,7 +125,7 @@ pub async fn load_session(
                 request.extensions_mut().insert(SignedIn(user));
             }
             Ok(_) => {}
-            Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+            Err(err) => return ApiError::from(err).into_response(),
         }
         request.extensions_mut().insert(SessionToken(token));
     }
@@ -260,7 +265,7 @@ pub fn signed_in_response(
             );
             response
         }
-        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
@@ -276,8 +281,9 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Respon
     if let Some(SessionToken(token)) = request.extensions().get::<SessionToken>() {
         let signed_out = event(user.as_ref(), &origin, "session.sign_out", "success");
         if let Err(err) = store.sign_out(token, &signed_out).await {
-            return ApiError::Unavailable(err.to_string()).into_response();
+            return ApiError::from(err).into_response();
         }
+        state.streams.session_ended(token);
     }
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().insert(

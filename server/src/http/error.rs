@@ -36,6 +36,16 @@ pub enum ApiError {
     UnknownHost(String),
     #[error("too many failed attempts from this address; wait a minute and try again")]
     TooManyAttempts,
+    #[error("too many live views open; close some tabs and reload")]
+    TooManyStreams,
+}
+
+/// The database's own words stay in the log (they can carry queries and the input that broke
+/// them); the client hears that it was the database.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        ApiError::from(crate::services::ServiceError::from(err))
+    }
 }
 
 impl From<crate::services::ServiceError> for ApiError {
@@ -65,7 +75,7 @@ impl ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyAttempts | ApiError::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -85,6 +95,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::UnknownHost(_) => "unknown_host",
             ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::TooManyStreams => "too_many_streams",
         }
     }
 }

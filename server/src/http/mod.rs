@@ -45,6 +45,8 @@ pub struct AppState {
     pub oidc: Option<Arc<crate::config::OidcConfig>>,
     /// `berth demo`: the demo sign-in route exists only then.
     pub demo: bool,
+    /// Live event streams open on this server.
+    pub streams: Arc<events::Streams>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

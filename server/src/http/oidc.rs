@@ -178,7 +178,7 @@ pub async fn callback(
                 400,
             );
         }
-        Err(err) => return ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => return ApiError::from(err).into_response(),
     };
     let user = match exchange(config, code, pending).await {
         Ok(u) => u,

@@ -80,7 +80,7 @@ pub async fn create(
             })),
         )
             .into_response(),
-        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
@@ -91,7 +91,7 @@ pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn
     };
     match state.services.store().list_tokens(&user.id).await {
         Ok(tokens) => Json(tokens).into_response(),
-        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
@@ -114,6 +114,6 @@ pub async fn revoke(
     {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         Ok(false) => ApiError::NotFound(format!("you have no live token {id}")).into_response(),
-        Err(err) => ApiError::Unavailable(err.to_string()).into_response(),
+        Err(err) => ApiError::from(err).into_response(),
     }
 }

@@ -47,8 +47,12 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("{0}")]
     BadInput(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    /// What the database said stays in Berth's log: its text can carry queries, constraint
+    /// names and the input that broke them.
+    #[error(
+        "the database could not complete this; try again, and tell the platform team if it persists"
+    )]
+    Store(crate::store::StoreError),
     #[error("the cluster did not answer: {0}")]
     Cluster(String),
     #[error("{0}")]
@@ -56,6 +60,19 @@ pub enum ServiceError {
     /// Someone else got there first.
     #[error("{0}")]
     Conflict(String),
+}
+
+impl From<crate::store::StoreError> for ServiceError {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            // A lost race is the user's news, in words meant for them.
+            crate::store::StoreError::Conflict(why) => ServiceError::Conflict(why),
+            other => {
+                tracing::error!(error = %other, "database error");
+                ServiceError::Store(other)
+            }
+        }
+    }
 }
 
 /// Whose requests `user` sees: `None` for everyone's (SREs and admins), else their teams'

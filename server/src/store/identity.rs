@@ -44,6 +44,35 @@ fn secs(d: Duration) -> f64 {
 
 impl Store {
     /// The user of a live session, touching it; `None` once it ended, expired or sat idle.
+    /// Whether a session (or, with `bearer`, an API token) still authenticates, without
+    /// counting as a use: a live stream asks now and then, and must not keep a session awake.
+    pub async fn credential_alive(
+        &self,
+        token: &str,
+        bearer: bool,
+        idle: Duration,
+    ) -> Result<bool, StoreError> {
+        let alive: Option<i32> = if bearer {
+            sqlx::query_scalar(
+                "SELECT 1 FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL \
+                 AND expires_at > now()",
+            )
+            .bind(token_hash(token))
+            .fetch_optional(self.pool())
+            .await?
+        } else {
+            sqlx::query_scalar(
+                "SELECT 1 FROM sessions WHERE token_hash = $1 AND ended_at IS NULL \
+                 AND expires_at > now() AND last_seen_at > now() - make_interval(secs => $2)",
+            )
+            .bind(token_hash(token))
+            .bind(secs(idle))
+            .fetch_optional(self.pool())
+            .await?
+        };
+        Ok(alive.is_some())
+    }
+
     pub async fn session_user(
         &self,
         token: &str,
