@@ -201,8 +201,9 @@ impl TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                // A hung request fails its test instead of stalling the whole run.
-                .timeout(std::time::Duration::from_secs(20))
+                // A hung request fails its test instead of stalling the whole run; generous,
+                // because a machine busy building answers slowly (20 s was seen to fall short).
+                .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("client"),
             sandbox: None,
