@@ -136,3 +136,114 @@ fn three_replicas_share_sessions_and_each_loop_runs_on_one_that_hands_over() {
         cluster.stop().await;
     });
 }
+
+/// A TCP proxy to Postgres that can go silent: once cut, it forwards nothing and closes
+/// nothing, as when the leader's host vanishes from the network (no FIN, no RST). Postgres
+/// sees live connections; only the leader's stale lease tells a standby to take over.
+async fn black_hole_proxy(
+    target: std::net::SocketAddr,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cut = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let flag = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                continue;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to, cut) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                    flag.clone(),
+                ),
+                (Box::new(sr) as _, Box::new(cw) as _, flag.clone()),
+            ] {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if cut.load(Ordering::SeqCst) {
+                            // Silent for ever, sockets held open.
+                            std::future::pending::<()>().await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (port, cut)
+}
+
+/// The leader's host vanishes (its traffic to Postgres black-holed, nothing closed): within
+/// the lease's lifetime a standby ends the stale leader's backend, takes its locks and does
+/// its work.
+#[test]
+fn a_leader_cut_off_from_the_database_is_replaced_within_the_lease() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_cut_leader").await;
+        let config = test_config();
+        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
+            .await
+            .expect("sandbox");
+        let kubeconfig = common::berth_kubeconfig(&cluster).await;
+        let store = Store::connect(&url, &config.database).await.expect("store");
+        let target: std::net::SocketAddr = {
+            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+            format!("{}:{}", options.get_host(), options.get_port())
+                .parse()
+                .expect("address")
+        };
+        let (port, cut) = black_hole_proxy(target).await;
+        let via_proxy = url.replacen(&format!(":{}/", target.port()), &format!(":{port}/"), 1);
+        assert_ne!(via_proxy, url);
+        let a = TestApp::spawn_on(&via_proxy, config.clone(), &kubeconfig).await;
+        let before = wait_all_held(&store, Duration::from_secs(30)).await;
+        let b = TestApp::spawn_on(&url, config.clone(), &kubeconfig).await;
+
+        cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        let since = Instant::now();
+        let deadline = server::reconcile::LEASE_TTL + TAKEOVER_POLL + Duration::from_secs(30);
+        let after = loop {
+            let held = holders(&store).await;
+            if LOOPS.iter().all(|(_, key)| {
+                held.get(key)
+                    .is_some_and(|pid| Some(pid) != before.get(key))
+            }) {
+                break held;
+            }
+            assert!(since.elapsed() < deadline, "no takeover: {held:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        eprintln!(
+            "every loop taken over {:?} after the leader was cut off (lease {:?}): {after:?}",
+            since.elapsed(),
+            server::reconcile::LEASE_TTL
+        );
+        // The work goes on, on B.
+        let dana = sign_in(&b, "demo:dana").await;
+        let answer = submit(&b, &dana, &draft("payments-cut", "payments", "small")).await;
+        assert_eq!(answer["Submitted"]["state"], "Approved", "{answer}");
+        wait_for_state(&b, &dana, "payments-cut", "Ready").await;
+        // A cannot finish anything through a silent proxy: dropped, not stopped.
+        drop(a);
+        store.close().await;
+        b.stop().await;
+        cluster.stop().await;
+    });
+}

@@ -45,11 +45,27 @@ pub fn next_pass(worked: bool, interval: Duration) -> Duration {
     }
 }
 
-/// A session-level advisory lock on a connection of its own. The connection is detached from
-/// the pool: should the holder stop (crash, abort), closing it is what frees the lock, and a
-/// pooled connection going back to the pool would keep it held.
+/// How often the holder renews its lease; a renewal that takes longer than this failed.
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// A lease not renewed for this long belongs to a holder that is gone: a standby ends its
+/// backend (which frees the lock) and takes over.
+pub const LEASE_TTL: Duration = Duration::from_secs(20);
+
+/// A session-level advisory lock on a connection of its own, with a lease renewed beside it.
+/// The connection is detached from the pool: should the holder stop (crash, abort), closing it
+/// is what frees the lock, and a pooled connection going back to the pool would keep it held.
+/// Should the holder's host vanish instead, nothing closes it: the lease going stale is what
+/// lets a standby take over, within [`LEASE_TTL`] and a takeover poll.
 pub struct Leadership {
-    conn: PgConnection,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Leadership {
+    fn drop(&mut self) {
+        // The renewer owns the connection: ending it closes the connection and frees the lock.
+        self.renewer.abort();
+    }
 }
 
 impl Leadership {
@@ -63,22 +79,96 @@ impl Leadership {
         loop {
             let pooled: PoolConnection<Postgres> = store.pool().acquire().await?;
             let mut conn = pooled.detach();
+            // Keepalives let Postgres itself notice a dead peer in about half a minute rather
+            // than the operating system's two hours (TCP connections only).
+            for setting in [
+                "SET tcp_keepalives_idle = 10",
+                "SET tcp_keepalives_interval = 5",
+                "SET tcp_keepalives_count = 3",
+            ] {
+                sqlx::query(setting).execute(&mut conn).await?;
+            }
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(key)
                 .fetch_one(&mut conn)
                 .await?;
             if got {
-                return Ok(Leadership { conn });
+                sqlx::query(
+                    "INSERT INTO loop_leases (key, holder_pid, renewed_at) \
+                     VALUES ($1, pg_backend_pid(), now()) \
+                     ON CONFLICT (key) DO UPDATE SET holder_pid = EXCLUDED.holder_pid, \
+                     renewed_at = EXCLUDED.renewed_at",
+                )
+                .bind(key)
+                .execute(&mut conn)
+                .await?;
+                let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let renewer = tokio::spawn(renew(conn, key, lost.clone()));
+                return Ok(Leadership { lost, renewer });
             }
+            end_stale_holder(&mut conn, key).await?;
             let _ = conn.close().await;
             tokio::time::sleep(poll.min(TAKEOVER_POLL)).await;
         }
     }
 
-    /// Whether the lock is still ours (the connection still answers).
+    /// Whether the lock is still ours: the last renewal of its lease went through in time.
     pub async fn still_held(&mut self) -> bool {
-        self.conn.ping().await.is_ok()
+        !self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
+}
+
+/// Renews the lease every [`RENEW_EVERY`] on the lock's own connection; on the first renewal
+/// that fails or hangs, marks the lock lost and ends (closing the connection).
+async fn renew(
+    mut conn: PgConnection,
+    key: i64,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(RENEW_EVERY).await;
+        let renewed = tokio::time::timeout(
+            RENEW_EVERY,
+            sqlx::query(
+                "UPDATE loop_leases SET renewed_at = now() \
+                 WHERE key = $1 AND holder_pid = pg_backend_pid()",
+            )
+            .bind(key)
+            .execute(&mut conn),
+        )
+        .await;
+        let held = matches!(&renewed, Ok(Ok(done)) if done.rows_affected() == 1);
+        if !held {
+            lost.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::warn!(
+                key,
+                "lost the lease of a background loop's lock; stopping it here"
+            );
+            return;
+        }
+    }
+}
+
+/// A lock held by a backend whose lease went stale: end that backend, which frees the lock.
+async fn end_stale_holder(conn: &mut PgConnection, key: i64) -> Result<(), StoreError> {
+    let ended: Option<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(l.holder_pid) FROM loop_leases l \
+         WHERE l.key = $1 AND l.renewed_at < now() - make_interval(secs => $2) \
+           AND EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted \
+                       AND p.pid = l.holder_pid \
+                       AND ((p.classid::bigint << 32) | p.objid::bigint) = $1)",
+    )
+    .bind(key)
+    .bind(LEASE_TTL.as_secs_f64())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if ended == Some(true) {
+        tracing::warn!(
+            key,
+            "ended the backend of a loop leader whose lease went stale; taking over"
+        );
+    }
+    Ok(())
 }
 
 /// An audit event Berth records itself about a namespace request; `who` names the loop.
