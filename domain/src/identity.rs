@@ -91,6 +91,9 @@ pub fn validate_token_request(name: &str, days: u64) -> Result<(), String> {
     if name.is_empty() || name.chars().count() > 64 {
         return Err("name must be 1 to 64 characters".to_owned());
     }
+    if crate::text::has_forbidden(name, false) || name.contains(['<', '>']) {
+        return Err("name may not contain control characters or markup (< or >)".to_owned());
+    }
     if !(1..=365).contains(&days) {
         return Err(format!(
             "expires_in_days must be between 1 and 365, not {days}"
@@ -110,6 +113,8 @@ mod tests {
         assert!(validate_token_request(&"x".repeat(65), 30).is_err());
         assert!(validate_token_request("ci", 0).is_err());
         assert!(validate_token_request("ci", 366).is_err());
+        assert!(validate_token_request("<b>ci</b>", 30).is_err());
+        assert!(validate_token_request("c\u{0}i", 30).is_err());
     }
 }
 

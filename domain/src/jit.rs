@@ -306,7 +306,7 @@ fn has_markup(text: &str) -> bool {
 
 /// NUL and friends: Postgres refuses NUL in text, and the rest only hide what a reviewer reads.
 fn has_control(text: &str) -> bool {
-    text.chars().any(|c| c.is_control() && c != '\n')
+    crate::text::has_forbidden(text, true)
 }
 
 fn namespace_ok(name: &str) -> bool {

@@ -25,6 +25,7 @@ pub mod quantity;
 pub mod quota;
 pub mod rollout;
 pub mod tenancy;
+pub mod text;
 pub mod tiers;
 pub mod unused;
 pub mod workload_detail;

@@ -328,14 +328,22 @@ impl WorkloadAction {
                 kind == WorkloadKind::Deployment
             }
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(format!(
+        if !ok {
+            return Err(format!(
                 "a {} cannot be {}",
                 kind.as_str(),
                 self.past_tense()
-            ))
+            ));
+        }
+        // Bounds hold whatever the namespace's quota says (a namespace may have none).
+        match self {
+            WorkloadAction::Scale { replicas } if !(0..=MAX_REPLICAS).contains(replicas) => Err(
+                format!("replicas must be between 0 and {MAX_REPLICAS}, not {replicas}"),
+            ),
+            WorkloadAction::Rollback { revision } if *revision < 1 => Err(format!(
+                "revision {revision} does not exist: revisions count from 1"
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -863,6 +871,29 @@ mod tests {
             WorkloadAction::Pause
                 .applies_to(WorkloadKind::Deployment)
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn numbers_are_bounded_whatever_the_quota() {
+        let deployment = WorkloadKind::Deployment;
+        for replicas in [-1, MAX_REPLICAS + 1, i32::MAX] {
+            let refused = WorkloadAction::Scale { replicas }
+                .applies_to(deployment)
+                .expect_err("out of bounds");
+            assert!(refused.contains("between 0 and 1000"), "{refused}");
+        }
+        for replicas in [0, 3, MAX_REPLICAS] {
+            assert!(
+                WorkloadAction::Scale { replicas }
+                    .applies_to(deployment)
+                    .is_ok()
+            );
+        }
+        assert!(
+            WorkloadAction::Rollback { revision: -5 }
+                .applies_to(deployment)
+                .is_err()
         );
     }
 

@@ -308,8 +308,14 @@ fn check_text(field: &str, text: &str, max: usize, required: bool) -> Option<Fie
             field,
             format!("at most {max} characters (this has {count})"),
         ))
-    } else if text.chars().any(|c| c.is_control() && c != '\n') {
-        Some(field_error(field, "control characters are not allowed"))
+    } else if crate::text::has_forbidden(text, true) {
+        Some(field_error(
+            field,
+            "control and invisible formatting characters are not allowed",
+        ))
+    } else if text.contains(['<', '>']) {
+        // Shown in pages, annotations and kubectl output; markup has no business there.
+        Some(field_error(field, "markup (< or >) is not allowed"))
     } else {
         None
     }
@@ -386,7 +392,7 @@ pub fn decision_reason(reason: &str, approve: bool) -> Result<String, String> {
             "a reason may be at most {MAX_DECISION_REASON} characters"
         ));
     }
-    if reason.chars().any(|c| c.is_control() && c != '\n') {
+    if crate::text::has_forbidden(reason, true) {
         return Err("a reason may not contain control characters".to_owned());
     }
     if !approve && reason.is_empty() {
@@ -886,10 +892,11 @@ mod tests {
         d.cost_centre = "a\u{7}b".to_owned();
         let errors = check(&d, &["payments"], false);
         assert_eq!(fields(&errors), ["purpose", "contact", "cost_centre"]);
-        // Markup is text like any other: the UI escapes it when it shows it.
+        // Markup is refused: the UI would escape it, but annotations, kubectl output, CSV and
+        // webhooks carry it too.
         d = draft();
         d.purpose = "<script>alert(1)</script>".to_owned();
-        assert!(check(&d, &["payments"], false).is_empty());
+        assert_eq!(fields(&check(&d, &["payments"], false)), ["purpose"]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
 
   await page.locator('#namespace-form input[name="name"]').fill(name);
   await page.locator('#namespace-form textarea[name="purpose"]').fill('Try the <b>new</b> ledger');
+  await expect(page.locator('.field-error[data-field="purpose"]')).toContainText('markup');
+  await page.locator('#namespace-form textarea[name="purpose"]').fill('Try the new ledger');
   await page.locator('#namespace-form input[name="cost_centre"]').fill('CC-1042');
   await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
   await expect(page.locator('#namespace-form select[name="lifetime"]')).toHaveValue('7d');

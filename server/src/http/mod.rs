@@ -10,6 +10,7 @@ mod kubeconfig;
 mod metrics;
 mod middleware;
 mod oidc;
+mod server_fn_status;
 mod static_files;
 mod tokens;
 
@@ -117,6 +118,7 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
             auth::load_session,
         ))
         .layer(axum::middleware::from_fn(static_files::revalidate))
+        .layer(axum::middleware::from_fn(server_fn_status::correct))
         // Outermost of the per-route layers, where the matched route is known.
         .layer(axum::middleware::from_fn(metrics::count));
     middleware::apply(router, http).with_state(state)

@@ -1,0 +1,40 @@
+//! Characters free text may not carry: control characters (NUL breaks Postgres text, the rest
+//! hide what a reviewer reads) and the invisible format characters that reorder or hide text
+//! (bidirectional overrides such as U+202E, zero-width spaces and joiners, the BOM).
+
+/// Whether `c` has no place in free text; `\n` is allowed where multi-line text is.
+pub fn forbidden(c: char, newline_ok: bool) -> bool {
+    (c.is_control() && !(newline_ok && c == '\n'))
+        || matches!(c,
+            '\u{00AD}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}')
+}
+
+/// Whether `text` holds any character [`forbidden`] in it.
+pub fn has_forbidden(text: &str, newline_ok: bool) -> bool {
+    text.chars().any(|c| forbidden(c, newline_ok))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_and_control_characters_are_caught() {
+        for bad in [
+            "a\u{0}b",
+            "a\u{7}",
+            "\u{202E}evil",
+            "pay\u{200B}ments",
+            "\u{FEFF}x",
+        ] {
+            assert!(has_forbidden(bad, true), "{bad:?}");
+        }
+        assert!(!has_forbidden("line one\nline two, ünïcode, 日本語", true));
+        assert!(has_forbidden("line one\nline two", false));
+    }
+}
