@@ -778,3 +778,71 @@ fn anonymous_failures_are_summarised_and_limited() {
         pool.close().await;
     });
 }
+
+/// A token cannot make tokens (through either door), and an admin can revoke anyone's token
+/// while other users cannot touch it.
+#[test]
+fn tokens_make_no_tokens_and_admins_revoke_any() {
+    use leptos::server_fn::ServerFn;
+    common::run(async {
+        let (_pg, app) = app().await;
+        let sam = sign_in(&app, "demo:sam").await;
+        let made: Value = app
+            .client
+            .post(app.url("/api/v1/tokens"))
+            .header(COOKIE, &sam)
+            .header(ORIGIN, &app.base)
+            .json(&serde_json::json!({"name": "ci", "expires_in_days": 30}))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        let token = made["token"].as_str().expect("token").to_owned();
+        let id = made["id"].as_str().expect("id").to_owned();
+
+        let minted = app
+            .client
+            .post(app.url("/api/v1/tokens"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"name": "forever"}))
+            .send()
+            .await
+            .expect("mint");
+        assert_eq!(minted.status(), 403);
+        let body: Value = minted.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot make API tokens")),
+            "{body}"
+        );
+        let minted = app
+            .client
+            .post(app.url(app::api::MakeToken::PATH))
+            .bearer_auth(&token)
+            .form(&[("name", "forever"), ("days", "365")])
+            .send()
+            .await
+            .expect("mint");
+        assert_eq!(minted.status(), 403, "the page's door too");
+
+        // Dana cannot revoke Sam's token; Ada (admin) can.
+        let revoke = |cookie: String| {
+            app.client
+                .delete(app.url(&format!("/api/v1/tokens/{id}")))
+                .header(COOKIE, cookie)
+                .header(ORIGIN, &app.base)
+                .send()
+        };
+        let dana = sign_in(&app, "demo:dana").await;
+        assert_eq!(revoke(dana).await.expect("revoke").status(), 404);
+        let me = |t: String| app.client.get(app.url("/api/v1/me")).bearer_auth(t).send();
+        assert_eq!(me(token.clone()).await.expect("me").status(), 200);
+        let ada = sign_in(&app, "demo:ada").await;
+        assert_eq!(revoke(ada).await.expect("revoke").status(), 204);
+        assert_eq!(me(token).await.expect("me").status(), 401);
+        app.stop().await;
+    });
+}

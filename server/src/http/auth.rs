@@ -102,6 +102,19 @@ pub async fn load_session(
         let store = state.services.store();
         match store.token_user(&token).await {
             Ok(Some(user)) if admissible(&state, &user) => {
+                // A token that makes tokens would outlive its own expiry and revocation.
+                if mints_tokens(&request) {
+                    let mut refused = event(Some(&user), &origin, "token.create", "denied");
+                    refused.target_kind = "ApiToken".to_owned();
+                    if let Err(err) = store.record(&refused).await {
+                        return ApiError::from(err).into_response();
+                    }
+                    return ApiError::Forbidden(
+                        "an API token cannot make API tokens: sign in to Berth to make one"
+                            .to_owned(),
+                    )
+                    .into_response();
+                }
                 request.extensions_mut().insert(SignedIn(user));
                 request.extensions_mut().insert(BearerToken(token));
                 return next.run(request).await;
@@ -139,6 +152,14 @@ pub fn refused(state: &AppState, failed: &NewEvent, answer: ApiError) -> Respons
         Verdict::Counted => answer.into_response(),
         Verdict::Limited => ApiError::TooManyAttempts.into_response(),
     }
+}
+
+/// The two doors that make API tokens: the REST endpoint and the page's server function.
+fn mints_tokens(request: &Request) -> bool {
+    use leptos::server_fn::ServerFn;
+    let path = request.uri().path();
+    request.method() == Method::POST
+        && (path == "/api/v1/tokens" || path == app::api::MakeToken::PATH)
 }
 
 /// Demo personas exist only in `berth demo`: their sessions and tokens, left in a database a

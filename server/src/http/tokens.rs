@@ -106,13 +106,12 @@ pub async fn revoke(
         Err(e) => return e.into_response(),
     };
     let audit = event(Some(&user), &origin, "token.revoke", "success");
-    match state
-        .services
-        .store()
-        .revoke_token(&user.id, &id, audit)
-        .await
-    {
+    // Admins revoke anyone's token (a leaked one, a leaver's); everyone else their own.
+    let admin = decide(&user.actor(), Action::Administer, &Target::everything()).allowed();
+    let owner = (!admin).then_some(user.id.as_str());
+    match state.services.store().revoke_token(owner, &id, audit).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) if admin => ApiError::NotFound(format!("no live token {id}")).into_response(),
         Ok(false) => ApiError::NotFound(format!("you have no live token {id}")).into_response(),
         Err(err) => ApiError::from(err).into_response(),
     }

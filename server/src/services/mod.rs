@@ -288,10 +288,10 @@ impl Backend for Services {
         id: String,
     ) -> Result<(), String> {
         let event = crate::http::auth::event(Some(user), origin, "token.revoke", "success");
-        match self.store.revoke_token(&user.id, &id, event).await {
+        match self.store.revoke_token(Some(&user.id), &id, event).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!("you have no live token {id}")),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(ServiceError::from(e).to_string()),
         }
     }
 

@@ -177,24 +177,30 @@ impl Store {
 
     /// Revokes one of `user_id`'s live tokens, audited in the same transaction; false when
     /// there is no such live token of theirs.
+    /// Revokes token `id` of `user_id` (any user's with `None`: an admin's revocation).
     pub async fn revoke_token(
         &self,
-        user_id: &str,
+        user_id: Option<&str>,
         id: &str,
         audit_event: domain::audit::NewEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL")
-            .bind(id)
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let owner: Option<String> = sqlx::query_scalar(
+            "UPDATE api_tokens SET revoked_at = now() \
+             WHERE id = $1 AND ($2::text IS NULL OR user_id = $2) AND revoked_at IS NULL \
+             RETURNING user_id",
+        )
+        .bind(id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(owner) = owner else {
             return Ok(false);
-        }
+        };
         let mut event = audit_event;
         event.target_kind = "ApiToken".to_owned();
         event.target_name = id.to_owned();
+        event.after = Some(serde_json::json!({ "owner": owner }));
         super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok(true)
