@@ -85,8 +85,9 @@ pub struct NewTokenView {
     pub token: String,
 }
 
-/// Checks a token request; the message says what to fix.
-pub fn validate_token_request(name: &str, days: u64) -> Result<(), String> {
+/// Checks a token request against the longest lifetime policy allows; the message says what to
+/// fix.
+pub fn validate_token_request(name: &str, days: u64, max_days: u64) -> Result<(), String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 64 {
         return Err("name must be 1 to 64 characters".to_owned());
@@ -94,9 +95,9 @@ pub fn validate_token_request(name: &str, days: u64) -> Result<(), String> {
     if crate::text::has_forbidden(name, false) || name.contains(['<', '>']) {
         return Err("name may not contain control characters or markup (< or >)".to_owned());
     }
-    if !(1..=365).contains(&days) {
+    if !(1..=max_days).contains(&days) {
         return Err(format!(
-            "expires_in_days must be between 1 and 365, not {days}"
+            "expires_in_days must be between 1 and {max_days}, not {days}"
         ));
     }
     Ok(())
@@ -108,13 +109,14 @@ mod tests {
 
     #[test]
     fn token_requests_are_checked() {
-        assert!(validate_token_request("ci", 30).is_ok());
-        assert!(validate_token_request("  ", 30).is_err());
-        assert!(validate_token_request(&"x".repeat(65), 30).is_err());
-        assert!(validate_token_request("ci", 0).is_err());
-        assert!(validate_token_request("ci", 366).is_err());
-        assert!(validate_token_request("<b>ci</b>", 30).is_err());
-        assert!(validate_token_request("c\u{0}i", 30).is_err());
+        assert!(validate_token_request("ci", 30, 365).is_ok());
+        assert!(validate_token_request("  ", 30, 365).is_err());
+        assert!(validate_token_request(&"x".repeat(65), 30, 365).is_err());
+        assert!(validate_token_request("ci", 0, 365).is_err());
+        assert!(validate_token_request("ci", 366, 365).is_err());
+        assert!(validate_token_request("ci", 91, 90).is_err_and(|e| e.contains("1 and 90")));
+        assert!(validate_token_request("<b>ci</b>", 30, 365).is_err());
+        assert!(validate_token_request("c\u{0}i", 30, 365).is_err());
     }
 }
 

@@ -161,6 +161,10 @@ pub struct AuthConfig {
     pub failure_window: Duration,
     /// Failures per source and window answered as such; more get 429.
     pub failure_limit: u64,
+    /// API tokens work while their owner signed in within this long (roles are read then).
+    pub token_roles_max_age: Duration,
+    /// The longest lifetime a new API token may have.
+    pub token_max_days: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -327,6 +331,8 @@ struct RawAuth {
     secure_cookies: Option<bool>,
     failure_window_secs: Option<u64>,
     failure_limit: Option<u64>,
+    token_roles_max_age_days: Option<u64>,
+    token_max_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1055,7 +1061,21 @@ fn validate_auth(mode: Mode, raw: RawAuth, problems: &mut Vec<String>) -> AuthCo
     if limit == 0 {
         problems.push("auth.failure_limit must be at least 1".to_owned());
     }
+    let roles_days = raw.token_roles_max_age_days.unwrap_or(30);
+    if !(1..=365).contains(&roles_days) {
+        problems.push(format!(
+            "auth.token_roles_max_age_days must be between 1 and 365, not {roles_days}"
+        ));
+    }
+    let token_days = raw.token_max_days.unwrap_or(90);
+    if !(1..=365).contains(&token_days) {
+        problems.push(format!(
+            "auth.token_max_days must be between 1 and 365, not {token_days}"
+        ));
+    }
     AuthConfig {
+        token_roles_max_age: Duration::from_secs(roles_days.clamp(1, 365) * 86_400),
+        token_max_days: token_days.clamp(1, 365),
         session_idle: Duration::from_secs(idle * 60),
         session_absolute: Duration::from_secs(absolute * 3600),
         // The demo runs on plain http on loopback; production sits behind https.

@@ -828,6 +828,30 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
             .expect("mint");
         assert_eq!(minted.status(), 403, "the page's door too");
 
+        // Roles are read at sign-in: a token whose owner has not signed in for 30 days stops
+        // until they do.
+        let pool = sqlx::PgPool::connect(&app.database_url)
+            .await
+            .expect("connect");
+        sqlx::query(
+            "UPDATE users SET last_seen_at = now() - interval '40 days' WHERE id = 'demo:sam'",
+        )
+        .execute(&pool)
+        .await
+        .expect("age the sign-in");
+        pool.close().await;
+        let stale = app
+            .client
+            .get(app.url("/api/v1/me"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(stale.status(), 401);
+        let body: Value = stale.json().await.expect("json");
+        assert_eq!(body["error"], "stale_roles", "{body}");
+        sign_in(&app, "demo:sam").await;
+
         // Dana cannot revoke Sam's token; Ada (admin) can.
         let revoke = |cookie: String| {
             app.client

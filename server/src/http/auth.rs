@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::{SESSION_COOKIE, demo_personas};
+use crate::store::identity::TokenOwner;
 
 /// The session token of a request, for sign-out.
 #[derive(Clone, Debug)]
@@ -100,8 +101,16 @@ pub async fn load_session(
     if let Some(token) = bearer {
         // A script's token: it either names a live token or the request goes no further.
         let store = state.services.store();
-        match store.token_user(&token).await {
-            Ok(Some(user)) if admissible(&state, &user) => {
+        match store
+            .token_user(&token, state.auth.token_roles_max_age)
+            .await
+        {
+            Ok(TokenOwner::StaleRoles) => {
+                let mut failed = event(None, &origin, "token.authenticate", "failure");
+                failed.target_kind = "ApiToken".to_owned();
+                return refused(&state, &failed, ApiError::StaleRoles);
+            }
+            Ok(TokenOwner::Live(user)) if admissible(&state, &user) => {
                 // A token that makes tokens would outlive its own expiry and revocation.
                 if mints_tokens(&request) {
                     let mut refused = event(Some(&user), &origin, "token.create", "denied");

@@ -38,6 +38,10 @@ pub enum ApiError {
     TooManyAttempts,
     #[error("too many live views open; close some tabs and reload")]
     TooManyStreams,
+    #[error(
+        "this token's owner has not signed in to Berth for too long: their roles may have changed; sign in to refresh them"
+    )]
+    StaleRoles,
 }
 
 /// The database's own words stay in the log (they can carry queries and the input that broke
@@ -66,9 +70,10 @@ impl ApiError {
         match self {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unauthenticated | ApiError::BadToken | ApiError::SignInFailed(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthenticated
+            | ApiError::BadToken
+            | ApiError::StaleRoles
+            | ApiError::SignInFailed(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::UnknownHost(_) => "unknown_host",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::TooManyStreams => "too_many_streams",
+            ApiError::StaleRoles => "stale_roles",
         }
     }
 }

@@ -19,7 +19,7 @@ use super::error::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
-    /// 1 to 365; 90 when absent.
+    /// 1 to `auth.token_max_days`; 90 (or that maximum) when absent.
     expires_in_days: Option<u64>,
 }
 
@@ -58,8 +58,9 @@ pub async fn create(
         }
     };
     let name = request.name.trim();
-    let days = request.expires_in_days.unwrap_or(90);
-    if let Err(why) = domain::identity::validate_token_request(name, days) {
+    let max = state.auth.token_max_days;
+    let days = request.expires_in_days.unwrap_or(max.min(90));
+    if let Err(why) = domain::identity::validate_token_request(name, days, max) {
         return ApiError::BadRequest(why).into_response();
     }
     let audit = event(Some(&user), &origin, "token.create", "success");

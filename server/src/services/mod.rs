@@ -108,6 +108,8 @@ pub struct Services {
     usage_memo: usage_memo::UsageMemo,
     /// Failed anonymous attempts of the current window (per replica).
     failures: failures::Failures,
+    /// The longest lifetime of a new API token.
+    token_max_days: u64,
 }
 
 impl Services {
@@ -134,6 +136,7 @@ impl Services {
             caches: Caches::start(&cluster),
             usage_memo: usage_memo::UsageMemo::default(),
             failures: failures::Failures::new(&config.auth),
+            token_max_days: config.auth.token_max_days,
             cluster,
         }
     }
@@ -261,7 +264,7 @@ impl Backend for Services {
         days: u64,
     ) -> Result<NewTokenView, String> {
         let name = name.trim().to_owned();
-        domain::identity::validate_token_request(&name, days)?;
+        domain::identity::validate_token_request(&name, days, self.token_max_days)?;
         let event = crate::http::auth::event(Some(user), origin, "token.create", "success");
         let (info, token) = self
             .store

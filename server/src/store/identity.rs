@@ -95,6 +95,16 @@ impl Store {
     }
 }
 
+/// Whom an API token speaks for.
+#[derive(Clone, Debug)]
+pub enum TokenOwner {
+    Live(CurrentUser),
+    /// The owner has not signed in for too long to trust the roles stored then.
+    StaleRoles,
+    /// Unknown, expired or revoked.
+    Unknown,
+}
+
 /// A token as its owner may see it: never the token itself.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct TokenInfo {
@@ -206,20 +216,32 @@ impl Store {
         Ok(true)
     }
 
-    /// The owner of a live (unrevoked, unexpired) token, noting its use.
-    pub async fn token_user(&self, token: &str) -> Result<Option<CurrentUser>, StoreError> {
+    /// The owner of a live (unrevoked, unexpired) token, noting its use; `StaleRoles` when the
+    /// owner has not signed in for `roles_max_age` (their roles and teams, read at sign-in,
+    /// may no longer be true).
+    pub async fn token_user(
+        &self,
+        token: &str,
+        roles_max_age: Duration,
+    ) -> Result<TokenOwner, StoreError> {
         let row = sqlx::query(
             "UPDATE api_tokens t SET last_used_at = now() FROM users u \
              WHERE t.token_hash = $1 AND t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > now() \
-             RETURNING u.id, u.email, u.display_name, u.roles, u.teams",
+             RETURNING u.id, u.email, u.display_name, u.roles, u.teams, \
+             u.last_seen_at > now() - make_interval(secs => $2) AS fresh",
         )
         .bind(token_hash(token))
+        .bind(secs(roles_max_age))
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref()
-            .map(user_from_row)
-            .transpose()
-            .map_err(StoreError::from)
+        let Some(row) = row else {
+            return Ok(TokenOwner::Unknown);
+        };
+        let fresh: bool = row.try_get("fresh")?;
+        if !fresh {
+            return Ok(TokenOwner::StaleRoles);
+        }
+        Ok(TokenOwner::Live(user_from_row(&row)?))
     }
 }
 
