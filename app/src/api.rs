@@ -90,12 +90,15 @@ pub async fn my_tokens() -> Result<Vec<TokenView>, ServerFnError> {
 pub async fn make_token(
     name: String,
     days: u64,
+    /// Besides read: `namespaces`, `access`, `admin`, comma-separated.
+    #[server(default)]
+    scopes: String,
 ) -> Result<Result<NewTokenView, String>, ServerFnError> {
     let Some(user) = signed_in() else {
         return Ok(Err("sign in first".to_owned()));
     };
     Ok(backend()?
-        .create_token(&user, &request_origin(), name, days)
+        .create_token(&user, &request_origin(), name, days, scopes)
         .await)
 }
 

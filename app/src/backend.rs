@@ -36,13 +36,15 @@ pub trait Backend:
     /// `user`'s API tokens, without the tokens themselves.
     async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String>;
 
-    /// Makes a token; the answer carries the token, shown this once.
+    /// Makes a token with `scopes` (comma-separated; read always); the answer carries the
+    /// token, shown this once.
     async fn create_token(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         name: String,
         days: u64,
+        scopes: String,
     ) -> Result<NewTokenView, String>;
 
     async fn revoke_token(

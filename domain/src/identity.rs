@@ -74,6 +74,8 @@ pub struct TokenView {
     pub expires_at: String,
     pub revoked: bool,
     pub last_used_at: Option<String>,
+    /// What it may do besides read.
+    pub scopes: Vec<String>,
 }
 
 /// A token just made: the only time `token` leaves the server.
@@ -83,6 +85,63 @@ pub struct NewTokenView {
     pub name: String,
     pub expires_at: String,
     pub token: String,
+}
+
+/// What an API token may do besides read; its owner's role still decides everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Look: every read the owner may make.
+    Read,
+    /// Onboarding, quota changes, workload and idle-report actions, budgets.
+    Namespaces,
+    /// Ask for, review and revoke JIT access; a grant's kubeconfig.
+    Access,
+    /// Tiers, prices, the access policy — and everything above.
+    Admin,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 4] = [
+        TokenScope::Read,
+        TokenScope::Namespaces,
+        TokenScope::Access,
+        TokenScope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Namespaces => "namespaces",
+            TokenScope::Access => "access",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TokenScope> {
+        TokenScope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// `read, namespaces` → scopes (read is always in); unknown names are refused by name.
+pub fn parse_scopes<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<TokenScope>, String> {
+    let mut scopes = vec![TokenScope::Read];
+    for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+        let scope = TokenScope::parse(name).ok_or_else(|| {
+            format!("{name:?} is not a scope; the scopes are read, namespaces, access, admin")
+        })?;
+        scopes.push(scope);
+    }
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
+}
+
+/// Whether a token of `scopes` covers a request that needs `needed`.
+pub fn scope_allows(scopes: &[TokenScope], needed: TokenScope) -> bool {
+    needed == TokenScope::Read || scopes.contains(&needed) || scopes.contains(&TokenScope::Admin)
 }
 
 /// Checks a token request against the longest lifetime policy allows; the message says what to
@@ -115,6 +174,23 @@ mod tests {
         assert!(validate_token_request("ci", 0, 365).is_err());
         assert!(validate_token_request("ci", 366, 365).is_err());
         assert!(validate_token_request("ci", 91, 90).is_err_and(|e| e.contains("1 and 90")));
+    }
+
+    #[test]
+    fn scopes_read_by_name_and_cover_what_they_say() {
+        assert_eq!(parse_scopes([]), Ok(vec![TokenScope::Read]));
+        assert_eq!(
+            parse_scopes(["access", " read", ""]),
+            Ok(vec![TokenScope::Read, TokenScope::Access])
+        );
+        assert!(parse_scopes(["root"]).is_err_and(|e| e.contains("\"root\" is not a scope")));
+        let read = [TokenScope::Read];
+        assert!(scope_allows(&read, TokenScope::Read));
+        assert!(!scope_allows(&read, TokenScope::Namespaces));
+        let access = [TokenScope::Read, TokenScope::Access];
+        assert!(scope_allows(&access, TokenScope::Access));
+        assert!(!scope_allows(&access, TokenScope::Admin));
+        assert!(scope_allows(&[TokenScope::Admin], TokenScope::Namespaces));
         assert!(validate_token_request("<b>ci</b>", 30, 365).is_err());
         assert!(validate_token_request("c\u{0}i", 30, 365).is_err());
     }

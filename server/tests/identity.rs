@@ -828,6 +828,66 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
             .expect("mint");
         assert_eq!(minted.status(), 403, "the page's door too");
 
+        // The token reads (its default scope) but changes nothing outside its scopes.
+        let grant = |token: String| {
+            app.client
+                .post(app.url(app::api::RevokeAllAccess::PATH))
+                .bearer_auth(token)
+                .form(&[("comment", "all of them")])
+                .send()
+        };
+        assert_eq!(made["scopes"], serde_json::json!(["read"]), "{made}");
+        let narrow = grant(token.clone()).await.expect("revoke all");
+        assert_eq!(narrow.status(), 403);
+        let body: Value = narrow.json().await.expect("json");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("scopes (read)") && m.contains("needs access")),
+            "{body}"
+        );
+        let wide: Value = app
+            .client
+            .post(app.url("/api/v1/tokens"))
+            .header(COOKIE, &sam)
+            .header(ORIGIN, &app.base)
+            .json(&serde_json::json!({"name": "oncall", "scopes": ["access"]}))
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(
+            wide["scopes"],
+            serde_json::json!(["read", "access"]),
+            "{wide}"
+        );
+        let wide_token = wide["token"].as_str().expect("token").to_owned();
+        // Sam (SRE) may not revoke everything (admins do), but the scope lets the request in.
+        let answered: Value = grant(wide_token)
+            .await
+            .expect("revoke all")
+            .json()
+            .await
+            .expect("json");
+        assert!(
+            answered["Err"]
+                .as_str()
+                .is_some_and(|e| e.contains("only admins")),
+            "{answered}"
+        );
+        let bad = app
+            .client
+            .post(app.url("/api/v1/tokens"))
+            .header(COOKIE, &sam)
+            .header(ORIGIN, &app.base)
+            .json(&serde_json::json!({"name": "x", "scopes": ["root"]}))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(bad.status(), 400);
+
         // Roles are read at sign-in: a token whose owner has not signed in for 30 days stops
         // until they do.
         let pool = sqlx::PgPool::connect(&app.database_url)

@@ -59,11 +59,15 @@ pub fn TokensPanel() -> impl IntoView {
             <h2>"API tokens"</h2>
             <p class="muted">
                 "For scripts and CI: send " <code>"Authorization: Bearer <token>"</code>
-                ". A token acts as you, is shown once, and can be revoked at any time."
+                ". A token acts as you, within its scopes (read, plus any of namespaces, access, admin), is shown once, and can be revoked at any time."
             </p>
             <ActionForm action=make attr:class="filters">
                 <label>"Name" <input name="name" required maxlength="64" placeholder="ci pipeline" /></label>
                 <label>"Expires in (days)" <input name="days" type="number" min="1" max="365" value="90" /></label>
+                <label>
+                    "Scopes besides read"
+                    <input name="scopes" maxlength="64" placeholder="namespaces, access, admin" />
+                </label>
                 <button class="button" type="submit">"Make a token"</button>
             </ActionForm>
             {move || match make.value().get() {
@@ -82,13 +86,14 @@ pub fn TokensPanel() -> impl IntoView {
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
                         Ok(list) => view! {
                             <table class="table" id="token-table">
-                                <thead><tr><th>"Name"</th><th>"Made"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Scopes"</th><th>"Made"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|t| {
                                         let id = t.id.clone();
                                         view! {
                                             <tr>
                                                 <td>{t.name.clone()}</td>
+                                                <td>{t.scopes.join(", ")}</td>
                                                 <td>{t.created_at.clone()}</td>
                                                 <td>{t.expires_at.clone()}</td>
                                                 <td>{t.last_used_at.clone().unwrap_or_else(|| "never".to_owned())}</td>

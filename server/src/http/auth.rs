@@ -110,7 +110,7 @@ pub async fn load_session(
                 failed.target_kind = "ApiToken".to_owned();
                 return refused(&state, &failed, ApiError::StaleRoles);
             }
-            Ok(TokenOwner::Live(user)) if admissible(&state, &user) => {
+            Ok(TokenOwner::Live(user, scopes)) if admissible(&state, &user) => {
                 // A token that makes tokens would outlive its own expiry and revocation.
                 if mints_tokens(&request) {
                     let mut refused = event(Some(&user), &origin, "token.create", "denied");
@@ -122,6 +122,22 @@ pub async fn load_session(
                         "an API token cannot make API tokens: sign in to Berth to make one"
                             .to_owned(),
                     )
+                    .into_response();
+                }
+                let needed = super::scopes::needed(request.method(), request.uri().path());
+                if !domain::identity::scope_allows(&scopes, needed) {
+                    let mut refused = event(Some(&user), &origin, "token.scope", "denied");
+                    refused.target_kind = "ApiToken".to_owned();
+                    refused.target_name = request.uri().path().to_owned();
+                    if let Err(err) = store.record(&refused).await {
+                        return ApiError::from(err).into_response();
+                    }
+                    let have: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                    return ApiError::Forbidden(format!(
+                        "this token's scopes ({}) do not cover this: it needs {}; make a token with that scope",
+                        have.join(", "),
+                        needed.as_str()
+                    ))
                     .into_response();
                 }
                 request.extensions_mut().insert(SignedIn(user));

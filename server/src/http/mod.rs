@@ -10,6 +10,7 @@ mod kubeconfig;
 mod metrics;
 mod middleware;
 mod oidc;
+mod scopes;
 mod server_fn_status;
 mod static_files;
 mod tokens;

@@ -21,6 +21,9 @@ pub struct NewToken {
     name: String,
     /// 1 to `auth.token_max_days`; 90 (or that maximum) when absent.
     expires_in_days: Option<u64>,
+    /// Besides read (always): `namespaces`, `access`, `admin`.
+    #[serde(default)]
+    scopes: Vec<String>,
 }
 
 fn signed_in(user: Option<Extension<SignedIn>>) -> Result<domain::identity::CurrentUser, ApiError> {
@@ -63,11 +66,21 @@ pub async fn create(
     if let Err(why) = domain::identity::validate_token_request(name, days, max) {
         return ApiError::BadRequest(why).into_response();
     }
+    let scopes = match domain::identity::parse_scopes(request.scopes.iter().map(String::as_str)) {
+        Ok(scopes) => scopes,
+        Err(why) => return ApiError::BadRequest(why).into_response(),
+    };
     let audit = event(Some(&user), &origin, "token.create", "success");
     match state
         .services
         .store()
-        .create_token(&user.id, name, Duration::from_secs(days * 86_400), audit)
+        .create_token(
+            &user.id,
+            name,
+            Duration::from_secs(days * 86_400),
+            &scopes,
+            audit,
+        )
         .await
     {
         Ok((info, token)) => (
@@ -76,6 +89,7 @@ pub async fn create(
                 "id": info.id,
                 "name": info.name,
                 "expires_at": info.expires_at,
+                "scopes": info.scopes,
                 "token": token,
                 "note": "this is the only time the token is shown",
             })),

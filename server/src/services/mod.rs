@@ -252,6 +252,7 @@ impl Backend for Services {
                 expires_at: t.expires_at,
                 revoked: t.revoked,
                 last_used_at: t.last_used_at,
+                scopes: t.scopes,
             })
             .collect())
     }
@@ -262,9 +263,11 @@ impl Backend for Services {
         origin: &RequestOrigin,
         name: String,
         days: u64,
+        scopes: String,
     ) -> Result<NewTokenView, String> {
         let name = name.trim().to_owned();
         domain::identity::validate_token_request(&name, days, self.token_max_days)?;
+        let scopes = domain::identity::parse_scopes(scopes.split(','))?;
         let event = crate::http::auth::event(Some(user), origin, "token.create", "success");
         let (info, token) = self
             .store
@@ -272,10 +275,11 @@ impl Backend for Services {
                 &user.id,
                 &name,
                 std::time::Duration::from_secs(days * 86_400),
+                &scopes,
                 event,
             )
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ServiceError::from(e).to_string())?;
         Ok(NewTokenView {
             id: info.id,
             name: info.name,

@@ -98,7 +98,8 @@ impl Store {
 /// Whom an API token speaks for.
 #[derive(Clone, Debug)]
 pub enum TokenOwner {
-    Live(CurrentUser),
+    /// The owner, and what the token may do besides read.
+    Live(CurrentUser, Vec<domain::identity::TokenScope>),
     /// The owner has not signed in for too long to trust the roles stored then.
     StaleRoles,
     /// Unknown, expired or revoked.
@@ -114,6 +115,7 @@ pub struct TokenInfo {
     pub expires_at: String,
     pub revoked: bool,
     pub last_used_at: Option<String>,
+    pub scopes: Vec<String>,
 }
 
 /// Prefix that makes Berth tokens recognisable (to people and to secret scanners).
@@ -127,14 +129,16 @@ impl Store {
         user_id: &str,
         name: &str,
         lifetime: Duration,
+        scopes: &[domain::identity::TokenScope],
         audit_event: domain::audit::NewEvent,
     ) -> Result<(TokenInfo, String), StoreError> {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.as_str().to_owned()).collect();
         let id = uuid::Uuid::new_v4().to_string();
         let token = format!("{TOKEN_PREFIX}{}", new_token());
         let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, token_hash, expires_at) \
-             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5)) \
+            "INSERT INTO api_tokens (id, user_id, name, token_hash, expires_at, scopes) \
+             VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6) \
              RETURNING created_at::text AS created_at, expires_at::text AS expires_at",
         )
         .bind(&id)
@@ -142,6 +146,7 @@ impl Store {
         .bind(name)
         .bind(token_hash(&token))
         .bind(secs(lifetime))
+        .bind(&scopes)
         .fetch_one(&mut *tx)
         .await?;
         let info = TokenInfo {
@@ -151,11 +156,14 @@ impl Store {
             expires_at: row.try_get("expires_at")?,
             revoked: false,
             last_used_at: None,
+            scopes,
         };
         let mut event = audit_event;
         event.target_kind = "ApiToken".to_owned();
         event.target_name = id;
-        event.after = Some(serde_json::json!({ "name": info.name, "expires_at": info.expires_at }));
+        event.after = Some(serde_json::json!({
+            "name": info.name, "expires_at": info.expires_at, "scopes": info.scopes,
+        }));
         super::audit::append(&mut tx, self.audit_key(), &event).await?;
         tx.commit().await?;
         Ok((info, token))
@@ -164,7 +172,7 @@ impl Store {
     pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name, created_at::text AS created_at, expires_at::text AS expires_at, \
-             revoked_at IS NOT NULL AS revoked, last_used_at::text AS last_used_at \
+             revoked_at IS NOT NULL AS revoked, last_used_at::text AS last_used_at, scopes \
              FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
         )
         .bind(user_id)
@@ -179,6 +187,7 @@ impl Store {
                     expires_at: r.try_get("expires_at")?,
                     revoked: r.try_get("revoked")?,
                     last_used_at: r.try_get("last_used_at")?,
+                    scopes: r.try_get("scopes")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -227,7 +236,7 @@ impl Store {
         let row = sqlx::query(
             "UPDATE api_tokens t SET last_used_at = now() FROM users u \
              WHERE t.token_hash = $1 AND t.user_id = u.id AND t.revoked_at IS NULL AND t.expires_at > now() \
-             RETURNING u.id, u.email, u.display_name, u.roles, u.teams, \
+             RETURNING u.id, u.email, u.display_name, u.roles, u.teams, t.scopes, \
              u.last_seen_at > now() - make_interval(secs => $2) AS fresh",
         )
         .bind(token_hash(token))
@@ -241,7 +250,13 @@ impl Store {
         if !fresh {
             return Ok(TokenOwner::StaleRoles);
         }
-        Ok(TokenOwner::Live(user_from_row(&row)?))
+        let names: Vec<String> = row.try_get("scopes")?;
+        // A name this build does not know grants nothing.
+        let scopes = names
+            .iter()
+            .filter_map(|n| domain::identity::TokenScope::parse(n))
+            .collect();
+        Ok(TokenOwner::Live(user_from_row(&row)?, scopes))
     }
 }
 
