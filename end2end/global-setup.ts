@@ -52,6 +52,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       'client_id = "berth"',
       'client_secret = "berth-test-secret"',
       `redirect_url = "${berthUrl}/auth/oidc/callback"`,
+      'admins = ["carol@example.com"]',
       '',
       '[oidc.roles]',
       '"platform-sre" = "sre"',

@@ -1,5 +1,6 @@
 // A real OpenID Connect provider for the browser tests: `oidc-provider` on a loopback port,
-// with one client (Berth) and two users in different groups. Its built-in development login
+// with one client (Berth) and four users: two in different groups, an admin by e-mail, and one
+// who claims that e-mail unverified. Its built-in development login
 // form accepts any password for a known login.
 import Provider from 'oidc-provider';
 
@@ -13,6 +14,10 @@ if (!port || !berth) {
 const users = {
   alice: { sub: 'alice', email: 'alice@example.com', email_verified: true, name: 'Alice Sre', groups: ['platform-sre'] },
   bob: { sub: 'bob', email: 'bob@example.com', email_verified: true, name: 'Bob Manager', groups: ['eng-managers', 'team-payments'] },
+  // Berth's config names carol@example.com an admin; carol proves the address, mallory only
+  // claims it (an IdP that lets users set their own e-mail).
+  carol: { sub: 'carol', email: 'carol@example.com', email_verified: true, name: 'Carol Admin', groups: [] },
+  mallory: { sub: 'mallory', email: 'carol@example.com', email_verified: false, name: 'Mallory', groups: [] },
 };
 
 const provider = new Provider(`http://127.0.0.1:${port}`, {

@@ -158,6 +158,30 @@ test('a user signs in through the OpenID Connect provider with roles from their 
   await expect(page.locator('#sign-in-link')).toBeVisible();
 });
 
+test('an admin by e-mail is one only with the address verified', async ({ browser }) => {
+  // A browser of its own per user: the provider remembers who signed in.
+  const rolesOf = async (login: string) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto('/signin');
+    await page.locator('#oidc-sign-in').click();
+    await page.locator('input[name="login"]').fill(login);
+    await page.locator('input[name="password"]').fill('any password');
+    await page.locator('button[type="submit"]').click();
+    const consent = page.getByRole('button', { name: 'Continue' });
+    if (await consent.isVisible({ timeout: 5_000 }).catch(() => false)) await consent.click();
+    await expect(page).toHaveURL('/');
+    await page.goto('/me');
+    const roles = (await page.locator('#me-roles').textContent()) ?? '';
+    await context.close();
+    return roles;
+  };
+  // Mallory's provider lets her claim carol@example.com, unverified: she is no admin.
+  expect(await rolesOf('mallory')).toBe('developer');
+  // Carol has proved the address: admin.
+  expect(await rolesOf('carol')).toBe('developer, admin');
+});
+
 test("a page's code comes with the page, another page's when it is first shown", async ({ page }) => {
   const errors = collectErrors(page);
   const wasm: string[] = [];
