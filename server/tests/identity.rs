@@ -58,6 +58,18 @@ async fn audit(app: &TestApp, cookie: &str, query: &str) -> reqwest::Response {
         .expect("audit")
 }
 
+/// `POST /api/v1/tokens` from the browser session `cookie`.
+async fn post_token(app: &TestApp, cookie: &str, body: Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/tokens"))
+        .header(COOKIE, cookie)
+        .header(ORIGIN, &app.base)
+        .json(&body)
+        .send()
+        .await
+        .expect("create token")
+}
+
 /// Failed anonymous attempts matching `query` summed over their summary lines, once they add
 /// up to `want` (the window closes within a second or two in tests).
 async fn failed_attempts(app: &TestApp, cookie: &str, query: &str, want: u64) -> u64 {
@@ -679,18 +691,15 @@ fn demo_identities_authenticate_nobody_in_serve() {
     common::run(async {
         let (_pg, demo) = app().await;
         let cookie = sign_in(&demo, "demo:sam").await;
-        let made: Value = demo
-            .client
-            .post(demo.url("/api/v1/tokens"))
-            .header(COOKIE, &cookie)
-            .header(ORIGIN, &demo.base)
-            .json(&serde_json::json!({"name": "ci", "expires_in_days": 30}))
-            .send()
-            .await
-            .expect("token")
-            .json()
-            .await
-            .expect("json");
+        let made: Value = post_token(
+            &demo,
+            &cookie,
+            serde_json::json!({"name": "ci", "expires_in_days": 30}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         let token = made["token"].as_str().unwrap_or_default().to_owned();
         assert!(token.starts_with("berth_"), "{made}");
         // In the demo both work.
@@ -787,18 +796,15 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
     common::run(async {
         let (_pg, app) = app().await;
         let sam = sign_in(&app, "demo:sam").await;
-        let made: Value = app
-            .client
-            .post(app.url("/api/v1/tokens"))
-            .header(COOKIE, &sam)
-            .header(ORIGIN, &app.base)
-            .json(&serde_json::json!({"name": "ci", "expires_in_days": 30}))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
+        let made: Value = post_token(
+            &app,
+            &sam,
+            serde_json::json!({"name": "ci", "expires_in_days": 30}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         let token = made["token"].as_str().expect("token").to_owned();
         let id = made["id"].as_str().expect("id").to_owned();
 
@@ -846,18 +852,15 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
                 .is_some_and(|m| m.contains("scopes (read)") && m.contains("needs access")),
             "{body}"
         );
-        let wide: Value = app
-            .client
-            .post(app.url("/api/v1/tokens"))
-            .header(COOKIE, &sam)
-            .header(ORIGIN, &app.base)
-            .json(&serde_json::json!({"name": "oncall", "scopes": ["access"]}))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
+        let wide: Value = post_token(
+            &app,
+            &sam,
+            serde_json::json!({"name": "oncall", "scopes": ["access"]}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         assert_eq!(
             wide["scopes"],
             serde_json::json!(["read", "access"]),
@@ -877,15 +880,12 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
                 .is_some_and(|e| e.contains("only admins")),
             "{answered}"
         );
-        let bad = app
-            .client
-            .post(app.url("/api/v1/tokens"))
-            .header(COOKIE, &sam)
-            .header(ORIGIN, &app.base)
-            .json(&serde_json::json!({"name": "x", "scopes": ["root"]}))
-            .send()
-            .await
-            .expect("create");
+        let bad = post_token(
+            &app,
+            &sam,
+            serde_json::json!({"name": "x", "scopes": ["root"]}),
+        )
+        .await;
         assert_eq!(bad.status(), 400);
 
         // Roles are read at sign-in: a token whose owner has not signed in for 30 days stops
