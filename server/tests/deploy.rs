@@ -425,13 +425,29 @@ async fn jit_guard_holds(plane: &sandbox::control_plane::ControlPlane, admin: &k
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "dana"}],
     }))
     .expect("binding");
-    refused(
-        Api::<RoleBinding>::namespaced(guarded.clone(), ns)
+    // kube-apiserver loads a new admission policy through an informer: it holds a moment after
+    // it was applied. Until then the binding gets through; it is taken away and tried again.
+    let guarded_bindings = Api::<RoleBinding>::namespaced(guarded.clone(), ns);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match guarded_bindings
             .create(&Default::default(), &backdoor)
             .await
-            .map(drop),
-        "a RoleBinding to the user's own identity",
-    );
+        {
+            Ok(_) if std::time::Instant::now() < deadline => {
+                eprintln!("the guard is not in force yet");
+                bindings
+                    .delete("backdoor", &Default::default())
+                    .await
+                    .expect("take the binding away");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            result => {
+                refused(result.map(drop), "a RoleBinding to the user's own identity");
+                break;
+            }
+        }
+    }
     let token_request: TokenRequest = serde_json::from_value(json!({
         "spec": {"audiences": [], "expirationSeconds": 31_536_000}
     }))
