@@ -70,6 +70,9 @@ pub struct ControlPlaneOptions {
     /// Whether etcd syncs its writes to disk: a demo keeps its data across a crash of the
     /// machine, tests trade that for speed.
     pub durable: bool,
+    /// An audit policy (YAML) for kube-apiserver; its log is [`ControlPlane::audit_log`]. Off
+    /// by default: a policy that records responses writes whatever they hold to disk.
+    pub audit_policy: Option<String>,
 }
 
 impl ControlPlaneOptions {
@@ -79,6 +82,7 @@ impl ControlPlaneOptions {
             bin_dir: default_bin_dir(),
             port: 0,
             durable: true,
+            audit_policy: None,
         }
     }
 }
@@ -261,7 +265,7 @@ impl ControlPlane {
 
         let pki = &plane.pki;
         let p = |name: &str| pki.path(name).display().to_string();
-        let apiserver = vec![
+        let mut apiserver = vec![
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".to_owned(),
             "--advertise-address=127.0.0.1".to_owned(),
@@ -291,6 +295,18 @@ impl ControlPlane {
             "--max-mutating-requests-inflight=400".to_owned(),
             "--profiling=false".to_owned(),
         ];
+        if let Some(policy) = &options.audit_policy {
+            let file = state.join("audit-policy.yaml");
+            write_private(&file, policy)?;
+            let _ = std::fs::remove_file(plane.audit_log());
+            apiserver.extend([
+                format!("--audit-policy-file={}", file.display()),
+                format!("--audit-log-path={}", plane.audit_log().display()),
+                // Each event is written as it happens, so a test reads what it just caused.
+                "--audit-log-mode=blocking".to_owned(),
+                "--audit-log-maxsize=0".to_owned(),
+            ]);
+        }
         plane.spawn("kube-apiserver", &bins.apiserver, &apiserver)?;
         plane.wait_ready(Duration::from_secs(120)).await?;
 
@@ -343,6 +359,11 @@ impl ControlPlane {
 
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
+    }
+
+    /// Where kube-apiserver writes audit events (JSON lines) when started with a policy.
+    pub fn audit_log(&self) -> PathBuf {
+        self.state_dir.join("logs").join("audit.log")
     }
 
     /// The cluster's certificate authority, which also signs approved client CSRs.

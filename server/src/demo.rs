@@ -289,9 +289,6 @@ pub async fn as_chart_service_account(cluster: &Sandbox) -> Result<String, Error
     Ok(cluster.kubeconfig_for_token(CHART_SERVICE_ACCOUNT, &token))
 }
 
-/// Installs the chart's ClusterRole and binding, its Namespace and ServiceAccount into the
-/// local cluster and answers a kubeconfig with a token for that ServiceAccount from the
-/// TokenRequest API: Berth in the demo holds exactly the rights an installed Berth holds.
 /// The state directory's audit key, made (32 random bytes, hex, owner-only) on first use.
 fn demo_audit_key(state_dir: &Path) -> Result<domain::audit::AuditKey, Error> {
     let path = state_dir.join("audit.key");
@@ -312,6 +309,9 @@ fn demo_audit_key(state_dir: &Path) -> Result<domain::audit::AuditKey, Error> {
     })
 }
 
+/// Installs the chart's ClusterRole and binding, its Namespace and ServiceAccount into the
+/// local cluster and answers a kubeconfig with a token for that ServiceAccount from the
+/// TokenRequest API: Berth in the demo holds exactly the rights an installed Berth holds.
 pub async fn chart_service_account_kubeconfig(plane: &ControlPlane) -> Result<String, Error> {
     use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
     use k8s_openapi::api::core::v1::ServiceAccount;

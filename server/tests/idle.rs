@@ -659,3 +659,169 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
         cluster.stop().await;
     });
 }
+
+/// What kube-apiserver records: every answer about a Secret, in full, and nothing else.
+const SECRETS_AUDIT_POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: RequestResponse
+    resources:
+      - group: ""
+        resources: ["secrets"]
+  - level: None
+"#;
+
+/// The scan needs a Secret's name, owner and age, never its contents, and neither does deleting
+/// it from the report. On the real control plane, with kube-apiserver's audit log recording
+/// each answer about Secrets, Berth (as the chart's ServiceAccount) is seen to list and delete
+/// them and no answer it got holds the data; the administrator's plain list, beside it, shows
+/// that the log would have caught it.
+#[test]
+fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::ListParams;
+    use sandbox::control_plane::{ADMIN_USER, ControlPlaneOptions};
+    use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
+
+    common::run(async {
+        let dir = common::scratch_dir("unused-secrets-");
+        let mut plane_options = ControlPlaneOptions::new(dir.path().join("cluster"));
+        plane_options.durable = false;
+        plane_options.audit_policy = Some(SECRETS_AUDIT_POLICY.to_owned());
+        let cluster = LocalCluster::start(LocalClusterOptions {
+            control_plane: plane_options,
+            scenario: None,
+            nodes: None,
+        })
+        .await
+        .expect("local cluster");
+        let plane = cluster.control_plane();
+        let admin = plane.admin_client().await.expect("admin client");
+        let kubeconfig = server::demo::chart_service_account_kubeconfig(plane)
+            .await
+            .expect("Berth's ServiceAccount");
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_secret_data").await;
+        let mut config = common::test_config();
+        config.usage.unused_scan = Duration::from_secs(1);
+        config.usage.unused_grace_days = 0.0;
+        let app = TestApp::spawn_on(&url, config, &kubeconfig).await;
+        app.wait_ready().await;
+
+        let ns = "payments-vault";
+        namespace(&admin, ns, "payments").await;
+        let secrets = Api::<Secret>::namespaced(admin.clone(), ns);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let canary = format!("hunter2-{nanos}");
+        for name in ["forgotten", "control"] {
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": { "name": name }, "stringData": { "password": canary }
+            }))
+            .expect("secret");
+            secrets
+                .create(&PostParams::default(), &secret)
+                .await
+                .expect("create secret");
+        }
+        // As the data appears in an answer: base64, under `data`.
+        let encoded = serde_json::to_value(ByteString(canary.clone().into_bytes()))
+            .expect("encode")
+            .as_str()
+            .expect("base64 text")
+            .to_owned();
+
+        let dana = sign_in(&app, "demo:dana").await;
+        let id = format!("unused/Secret/{ns}/forgotten");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while find(&report(&app, &dana).await, &id).is_none() {
+            assert!(Instant::now() < deadline, "the scan never found the Secret");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let done = act(&app, &dana, &id).await;
+        assert_eq!(
+            done["Ok"],
+            format!("Secret forgotten deleted from {ns}"),
+            "{done}"
+        );
+        // The control: the administrator's plain list, whose answer holds the data.
+        let listed = secrets
+            .list(&ListParams::default())
+            .await
+            .expect("the administrator lists them");
+        assert!(
+            listed
+                .items
+                .iter()
+                .any(|s| s.metadata.name.as_deref() == Some("control"))
+        );
+
+        // The log is written as each answer completes, a moment after the client has it.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let (berth, control) = loop {
+            let text = std::fs::read_to_string(plane.audit_log()).unwrap_or_default();
+            let events: Vec<Value> = text
+                .lines()
+                .filter_map(|line| serde_json::from_str(line).ok())
+                .collect();
+            let berth: Vec<Value> = events
+                .iter()
+                .filter(|e| e["user"]["username"] == server::demo::CHART_SERVICE_ACCOUNT)
+                .cloned()
+                .collect();
+            let control = events.iter().find(|e| {
+                e["user"]["username"] == ADMIN_USER
+                    && e["verb"] == "list"
+                    && e["objectRef"]["namespace"] == ns
+            });
+            let berth_deleted = berth
+                .iter()
+                .any(|e| e["verb"] == "delete" && e["objectRef"]["name"] == "forgotten");
+            if let (true, Some(control)) = (berth_deleted, control) {
+                break (berth, control.clone());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the audit log never showed Berth's delete and the administrator's list"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(
+            control.to_string().contains(&encoded),
+            "the log records an answer's data: {control}"
+        );
+        assert!(
+            berth.iter().any(|e| e["verb"] == "list"),
+            "Berth's scan lists Secrets: {berth:#?}"
+        );
+        for event in &berth {
+            let text = event.to_string();
+            assert!(
+                !text.contains(&encoded) && !text.contains(&canary),
+                "an answer to Berth held the Secret's data: {text}"
+            );
+            // A watch's stream is not in the log, so Berth must not watch Secrets at all.
+            let verb = event["verb"].as_str().unwrap_or_default();
+            assert!(
+                ["list", "delete"].contains(&verb),
+                "Berth made a {verb} on Secrets"
+            );
+            // A delete is answered with a Status, or (asked for metadata) the metadata alone.
+            let allowed: &[&str] = if verb == "list" {
+                &["PartialObjectMetadataList"]
+            } else {
+                &["Status", "PartialObjectMetadata"]
+            };
+            if event["responseStatus"]["code"] == 200 {
+                let kind = event["responseObject"]["kind"].as_str().unwrap_or_default();
+                assert!(allowed.contains(&kind), "{text}");
+            }
+        }
+        app.stop().await;
+        cluster.stop();
+    });
+}

@@ -9,6 +9,7 @@ use domain::health::Check;
 pub mod apply;
 pub mod cache;
 pub mod csr;
+pub mod deletes;
 pub mod grants;
 pub mod lists;
 pub mod pod;

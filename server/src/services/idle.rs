@@ -504,7 +504,7 @@ impl Services {
     ) -> Result<String, ServiceError> {
         use k8s_openapi::api::batch::v1::{CronJob, Job};
         use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret};
-        use kube::api::{Api, DeleteParams};
+        use kube::api::DeleteParams;
 
         let (kind, name) = finding
             .workload
@@ -552,7 +552,6 @@ impl Services {
             "reason": finding.summary, "uid": uid, "resource_version": version,
         }));
         self.store().record(&audit).await?;
-        let client = self.cluster().client().clone();
         let params = DeleteParams {
             preconditions: Some(kube::api::Preconditions {
                 uid: Some(uid),
@@ -560,27 +559,25 @@ impl Services {
             }),
             ..DeleteParams::background()
         };
+        let cluster = self.cluster();
         let deleted = match kind {
-            "ConfigMap" => Api::<ConfigMap>::namespaced(client, ns)
-                .delete(name, &params)
-                .await
-                .map(|_| ()),
-            "Secret" => Api::<Secret>::namespaced(client, ns)
-                .delete(name, &params)
-                .await
-                .map(|_| ()),
-            "PersistentVolumeClaim" => Api::<PersistentVolumeClaim>::namespaced(client, ns)
-                .delete(name, &params)
-                .await
-                .map(|_| ()),
-            "Job" => Api::<Job>::namespaced(client, ns)
-                .delete(name, &params)
-                .await
-                .map(|_| ()),
-            "CronJob" => Api::<CronJob>::namespaced(client, ns)
-                .delete(name, &params)
-                .await
-                .map(|_| ()),
+            "ConfigMap" => {
+                cluster
+                    .delete_namespaced::<ConfigMap>(ns, name, &params)
+                    .await
+            }
+            "Secret" => cluster.delete_namespaced::<Secret>(ns, name, &params).await,
+            "PersistentVolumeClaim" => {
+                cluster
+                    .delete_namespaced::<PersistentVolumeClaim>(ns, name, &params)
+                    .await
+            }
+            "Job" => cluster.delete_namespaced::<Job>(ns, name, &params).await,
+            "CronJob" => {
+                cluster
+                    .delete_namespaced::<CronJob>(ns, name, &params)
+                    .await
+            }
             other => {
                 return Err(ServiceError::BadInput(format!(
                     "Berth does not delete a {other}"
