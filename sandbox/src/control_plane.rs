@@ -73,6 +73,11 @@ pub struct ControlPlaneOptions {
     /// An audit policy (YAML) for kube-apiserver; its log is [`ControlPlane::audit_log`]. Off
     /// by default: a policy that records responses writes whatever they hold to disk.
     pub audit_policy: Option<String>,
+    /// Whether the components are killed when the thread that started them ends (start it on
+    /// a thread that lives as long as the process): a demo killed with SIGKILL, or a test
+    /// binary's shared cluster, which no destructor stops, leaves nothing running. SIGKILL,
+    /// since kube-apiserver given SIGTERM after etcd has gone waits on it for minutes.
+    pub end_with_parent: bool,
 }
 
 impl ControlPlaneOptions {
@@ -83,6 +88,7 @@ impl ControlPlaneOptions {
             port: 0,
             durable: true,
             audit_policy: None,
+            end_with_parent: false,
         }
     }
 }
@@ -179,6 +185,7 @@ pub struct ControlPlane {
     ca_pem: String,
     admin_kubeconfig: String,
     pki: Pki,
+    end_with_parent: bool,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -240,6 +247,7 @@ impl ControlPlane {
             ca_pem: pki.ca.ca_pem().to_owned(),
             admin_kubeconfig,
             pki,
+            end_with_parent: options.end_with_parent,
         };
         // On any failure below, dropping `plane` stops what was started.
         let etcd_port = free_port()?;
@@ -456,16 +464,19 @@ impl ControlPlane {
             path: log.clone(),
             source,
         })?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(file)
-            .stderr(err)
-            .spawn()
-            .map_err(|source| ControlPlaneError::Io {
-                path: binary.to_owned(),
-                source,
-            })?;
+            .stderr(err);
+        if self.end_with_parent {
+            end_with_parent(&mut command);
+        }
+        let child = command.spawn().map_err(|source| ControlPlaneError::Io {
+            path: binary.to_owned(),
+            source,
+        })?;
         tracing::debug!(component = name, pid = child.id(), "started");
         lock(&self.components).push(Component { name, child, log });
         self.write_pids()
@@ -701,6 +712,19 @@ fn is_running(pid: i32) -> bool {
                 .map(|s| s != "Z" && s != "X")
         })
         .unwrap_or(false)
+}
+
+/// Asks the kernel to kill the child when its parent thread ends.
+#[allow(unsafe_code)] // `pre_exec` is unsafe; prctl is async-signal-safe, as it must be there.
+fn end_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and calls only prctl(2).
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                .map_err(std::io::Error::from)
+        });
+    }
 }
 
 fn terminate(child: &mut Child, grace: Duration) {

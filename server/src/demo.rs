@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use sandbox::SandboxError;
 use sandbox::control_plane::{ControlPlane, ControlPlaneOptions};
 use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxError};
 
 use crate::cli::DemoArgs;
 use crate::cluster::Cluster;
@@ -58,6 +58,9 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     if config.cluster.kubeconfig.is_none() {
         let mut control_plane = ControlPlaneOptions::new(state_dir.join("cluster"));
         control_plane.port = args.cluster_port;
+        // The components end with the demo even when it is killed (this runs on the main
+        // thread, which lives as long as the process); etcd syncs, so nothing is lost.
+        control_plane.end_with_parent = true;
         say(
             "Starting the local cluster (etcd, kube-apiserver, controller manager, scheduler, simulated nodes)…",
         );
@@ -102,6 +105,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     store.migrate().await?;
     seed_requests(&store).await.map_err(Error::Store)?;
     if local_cluster.is_some() {
+        say("Usage history: a first start imports 30 days…");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -248,46 +252,6 @@ fn say(line: &str) {
 
 /// The ServiceAccount the Helm chart installs Berth as.
 pub const CHART_SERVICE_ACCOUNT: &str = "system:serviceaccount:berth:berth";
-
-/// Gives `cluster` the chart's ClusterRole and its binding (from `deploy/manifests`, built in)
-/// and answers a kubeconfig for the chart's ServiceAccount: Berth in the demo (and in the
-/// tests) holds exactly the rights an installed Berth holds, so a call the role lacks fails
-/// here first.
-pub async fn as_chart_service_account(cluster: &Sandbox) -> Result<String, Error> {
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
-    use serde::Deserialize;
-    let failed = |what: String| Error::Sandbox(SandboxError::Bootstrap(what));
-    let admin = cluster.admin_client().await?;
-    let manifests = include_str!("../../deploy/manifests/berth.yaml");
-    for document in serde_yaml::Deserializer::from_str(manifests) {
-        let value = serde_json::Value::deserialize(document)
-            .map_err(|e| failed(format!("deploy/manifests: {e}")))?;
-        let (kind, plural) = match value["kind"].as_str() {
-            Some("ClusterRole") => ("ClusterRole", "clusterroles"),
-            Some("ClusterRoleBinding") => ("ClusterRoleBinding", "clusterrolebindings"),
-            _ => continue,
-        };
-        let gvk = GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", kind);
-        let api: Api<DynamicObject> = Api::all_with(
-            admin.clone(),
-            &ApiResource::from_gvk_with_plural(&gvk, plural),
-        );
-        let object: DynamicObject = serde_json::from_value(value)
-            .map_err(|e| failed(format!("deploy/manifests {kind}: {e}")))?;
-        match api.create(&PostParams::default(), &object).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(e) => return Err(failed(format!("creating the chart's {kind}: {e}"))),
-        }
-    }
-    let token = format!("berth-{}", uuid::Uuid::new_v4());
-    cluster.add_token(
-        &token,
-        CHART_SERVICE_ACCOUNT,
-        &["system:serviceaccounts", "system:serviceaccounts:berth"],
-    );
-    Ok(cluster.kubeconfig_for_token(CHART_SERVICE_ACCOUNT, &token))
-}
 
 /// The state directory's audit key, made (32 random bytes, hex, owner-only) on first use.
 fn demo_audit_key(state_dir: &Path) -> Result<domain::audit::AuditKey, Error> {

@@ -1,4 +1,4 @@
-//! Just-in-time access over real HTTP against the sandbox: a request held to the policy,
+//! Just-in-time access over real HTTP against the real control plane: a request held to the policy,
 //! reviewed by SREs (never the requester; two when the rule says so), granted to a separate
 //! identity whose kubeconfig works where it was granted and nowhere else, and revoked — early,
 //! by "revoke all", and on time by the revoker, even across a restart and with two Berth
@@ -91,9 +91,7 @@ async fn client_for(app: &TestApp, cookie: &str, id: &str) -> kube::Client {
     assert_eq!(res.status(), 200);
     let text = res.text().await.expect("kubeconfig text");
     assert!(text.contains(&format!("jit:{id}:demo:dana")), "{text}");
-    sandbox::Sandbox::client_for(&text)
-        .await
-        .expect("client from kubeconfig")
+    common::cluster::client_for(&text).await
 }
 
 fn forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
@@ -446,18 +444,16 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         let url = pg.database("berth_jit").await;
         let mut config = test_config();
         config.access.revoke_poll = Duration::from_millis(200);
-        let mut first = TestApp::spawn(&url, config.clone()).await;
-        let cluster = first.sandbox.take().expect("sandbox");
+        let first = TestApp::spawn(&url, config.clone()).await;
+        let cluster = first.cluster.clone().expect("cluster");
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
-        let admin = sandbox::Sandbox::client_for(&cluster.admin_kubeconfig())
-            .await
-            .expect("admin");
-        namespace(&admin, "search-jit", "search").await;
+        let admin = cluster.admin_client().await;
+        namespace(&admin, "search-due", "search").await;
         let store = Store::connect(&url, &config.database).await.expect("store");
-        let bindings = Api::<RoleBinding>::namespaced(admin.clone(), "search-jit");
+        let bindings = Api::<RoleBinding>::namespaced(admin.clone(), "search-due");
 
         // Due while no Berth runs: revoked as soon as one starts again.
-        let id = short_grant(&first, &store, "search-jit", 2.0).await;
+        let id = short_grant(&first, &store, "search-due", 2.0).await;
         first.stop().await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         assert!(
@@ -496,7 +492,7 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
 
         // Approved, then Berth died before the bindings were made: the revoker makes them.
         let dana = sign_in(&second, "demo:dana").await;
-        let answer = ask(&second, &dana, draft("search-jit", "view", "5m")).await;
+        let answer = ask(&second, &dana, draft("search-due", "view", "5m")).await;
         let stuck = answer["Ok"]["id"].as_str().expect("id").to_owned();
         sqlx::query(
             "UPDATE access_requests SET state = 'granting', granted_at = now() - interval '1 minute', \
@@ -525,7 +521,7 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         let third = TestApp::spawn_on(&url, config.clone(), &kubeconfig).await;
         let mut ids = Vec::new();
         for _ in 0..4 {
-            ids.push(short_grant(&second, &store, "search-jit", 1.5).await);
+            ids.push(short_grant(&second, &store, "search-due", 1.5).await);
         }
         // The revoker knows when to wake: the nearest end is at most 1.5 s away.
         let next = store.next_due_in().await.expect("next due");
@@ -602,7 +598,6 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         store.close().await;
         third.stop().await;
         second.stop().await;
-        cluster.stop().await;
     });
 }
 
@@ -616,7 +611,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         config.access.webhook_url = Some(hook);
         let app = TestApp::spawn(&url, config).await;
         let admin = admin_client(&app).await;
-        namespace(&admin, "search-jit", "search").await;
+        namespace(&admin, "search-glass", "search").await;
         let dana = sign_in(&app, "demo:dana").await;
         let sam = sign_in(&app, "demo:sam").await;
         let store = Store::connect(&url, &test_config().database)
@@ -624,7 +619,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             .expect("store");
 
         // A new request is announced to the review channel, Slack-style.
-        let answer = ask(&app, &dana, draft("search-jit", "view", "30m")).await;
+        let answer = ask(&app, &dana, draft("search-glass", "view", "30m")).await;
         let id = answer["Ok"]["id"].as_str().expect("id").to_owned();
         let deadline = Instant::now() + Duration::from_secs(10);
         let announced = loop {
@@ -637,7 +632,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         };
         let text = announced["text"].as_str().unwrap_or_default();
         assert!(
-            text.contains("Dana Developer asks for view on search-jit for 30 min"),
+            text.contains("Dana Developer asks for view on search-glass for 30 min"),
             "{text}"
         );
 
@@ -667,7 +662,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
 
         // Break glass is for SREs and admins (the default policy): a developer who tries it in
         // another team's namespace, or anywhere, is refused and nothing is granted.
-        let mut glass = draft("search-jit", "admin", "20m");
+        let mut glass = draft("search-glass", "admin", "20m");
         glass["break_glass"] = json!(true);
         let refused = ask(&app, &dana, glass.clone()).await;
         assert_eq!(
@@ -685,7 +680,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
                 .is_some_and(|e| e.contains("kube-system is protected")),
             "{refused}"
         );
-        let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "search-jit");
+        let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), "search-glass");
         assert!(
             bindings
                 .list(&ListParams::default().labels("berth.dev/access-request"))
@@ -742,7 +737,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             );
         }
         // Break glass where the policy does not allow it is refused.
-        let mut no_glass = draft("search-jit", "edit", "20m");
+        let mut no_glass = draft("search-glass", "edit", "20m");
         no_glass["break_glass"] = json!(true);
         assert_eq!(
             ask(&app, &dana, no_glass).await["Err"],
@@ -750,7 +745,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         );
 
         // An extension is a new request for the same grant, reviewed again.
-        let first = ask(&app, &dana, draft("search-jit", "admin", "20m")).await;
+        let first = ask(&app, &dana, draft("search-glass", "admin", "20m")).await;
         let first_id = first["Ok"]["id"].as_str().expect("id").to_owned();
         assert_eq!(
             review(&app, &sam, &first_id, true).await["Ok"]["state"],
@@ -760,7 +755,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             &app,
             &dana,
             RequestAccess::PATH,
-            json!({ "draft": draft("search-jit", "admin", "30m"), "extends": first_id }),
+            json!({ "draft": draft("search-glass", "admin", "30m"), "extends": first_id }),
         )
         .await;
         assert_eq!(extension["Ok"]["state"], "Pending", "{extension}");
@@ -775,7 +770,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             &app,
             &sam,
             RequestAccess::PATH,
-            json!({ "draft": draft("search-jit", "view", "30m"), "extends": ext_id }),
+            json!({ "draft": draft("search-glass", "view", "30m"), "extends": ext_id }),
         )
         .await;
         assert!(

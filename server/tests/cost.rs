@@ -1,4 +1,4 @@
-//! The cost report over real HTTP and Postgres: history from the sandbox's usage profiles,
+//! The cost report over real HTTP and Postgres: history from the node simulator's usage profiles,
 //! priced, grouped, idle apart or shared, narrowed to what the viewer may see, as CSV; the
 //! pricing file and who may change it.
 
@@ -34,7 +34,7 @@ async fn namespace_with_web(client: &kube::Client, name: &str, team: &str) {
         "metadata": { "name": "web" },
         "spec": {
             "replicas": 2,
-            "selector": { "matchLabels": { "app": "web" } },
+            "selector": { "matchLabels": { "app": format!("{team}-web") } },
             "template": {
                 "metadata": {
                     "labels": { "app": format!("{team}-web") },
@@ -89,7 +89,10 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
     common::run(async {
-        let (_pg, app) = app().await;
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_cost").await;
+        // A cluster of its own: nodes and idle capacity are priced cluster-wide.
+        let app = TestApp::spawn_private(&url, common::test_config()).await;
         let admin = admin_client(&app).await;
         namespace_with_web(&admin, "payments-web", "payments").await;
         namespace_with_web(&admin, "platform-web", "platform").await;
@@ -324,7 +327,9 @@ fn budgets_forecast_the_month_and_warn_the_webhook_once() {
         let mut config = common::test_config();
         config.usage.budget_webhook_url = Some(hook);
         config.usage.budget_check = Duration::from_secs(1);
-        let app = TestApp::spawn(&url, config).await;
+        // A cluster of its own: the figures are the cluster's whole cost, which other tests'
+        // workloads would move.
+        let app = TestApp::spawn_private(&url, config).await;
         let admin = admin_client(&app).await;
         namespace_with_web(&admin, "payments-web", "payments").await;
         wait_scheduled(&admin, Some("payments-web"), 2).await;

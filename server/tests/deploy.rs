@@ -1,5 +1,5 @@
 //! deploy/: the chart's manifests are what Kubernetes expects of each type, follow the house
-//! rules for running Berth, carry a config Berth loads, and are accepted by the sandbox's API
+//! rules for running Berth, carry a config Berth loads, and are accepted by the real API
 //! server (server-side dry run, then a real apply). That the ClusterRole covers every call
 //! Berth makes is checked by every other test: they run Berth under it (`berth_kubeconfig`).
 

@@ -1,4 +1,4 @@
-//! What a hostile user sends, over real HTTP against the real router, Postgres and the sandbox:
+//! What a hostile user sends, over real HTTP against the real router, Postgres and the real control plane:
 //! bad names, over-long and unicode fields, markup and control characters, oversized bodies,
 //! forged origins, foreign hosts, other teams' objects, absurd numbers. Every one must be
 //! refused with a clear answer (never accepted, never a server error), and nothing may change:

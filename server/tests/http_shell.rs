@@ -64,7 +64,9 @@ fn readyz_follows_postgres_up_and_down() {
 #[test]
 fn readyz_reports_a_cluster_that_stopped_answering() {
     common::run(async {
-        let (_pg, mut app) = app_with_db().await;
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut app = TestApp::spawn_private(&url, test_config()).await;
         app.wait_ready().await;
         app.stop_cluster().await;
         let res = app.get("/readyz").await;
@@ -80,18 +82,52 @@ fn readyz_reports_a_cluster_that_stopped_answering() {
     });
 }
 
+/// A kubeconfig for the chart's ServiceAccount (a TokenRequest token) before anything grants
+/// it a right.
+async fn service_account_without_role(cluster: &common::TestCluster) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    use kube::api::{Api, PostParams};
+    let admin = cluster.admin_client().await;
+    let (namespace, name) = ("berth", "berth");
+    let created = Api::<Namespace>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}}))
+                .expect("namespace"),
+        )
+        .await;
+    created.expect("namespace berth");
+    let accounts = Api::<ServiceAccount>::namespaced(admin, namespace);
+    accounts
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+                .expect("service account"),
+        )
+        .await
+        .expect("service account berth");
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &TokenRequest::default())
+        .await
+        .expect("token request")
+        .status
+        .and_then(|status| status.token)
+        .expect("a token");
+    cluster
+        .plane()
+        .kubeconfig_for_token(common::BERTH_USER, &token)
+}
+
 #[test]
 fn readyz_waits_until_the_watch_caches_hold_their_lists() {
     common::run(async {
         let pg = TestPostgres::start();
         let url = pg.database("berth_test").await;
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
+        let cluster = common::TestCluster::private().await;
         // Berth's own identity before its ClusterRole exists: every list is refused, so no
         // cache fills, though Postgres and the cluster both answer.
-        cluster.add_token("early-token", common::BERTH_USER, &[]);
-        let kubeconfig = cluster.kubeconfig_for_token(common::BERTH_USER, "early-token");
+        let kubeconfig = service_account_without_role(&cluster).await;
         let app = TestApp::spawn_on(&url, test_config(), &kubeconfig).await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let res = app.get("/readyz").await;
@@ -110,7 +146,6 @@ fn readyz_waits_until_the_watch_caches_hold_their_lists() {
         common::berth_kubeconfig(&cluster).await;
         app.wait_ready().await;
         app.stop().await;
-        cluster.stop().await;
     });
 }
 

@@ -713,8 +713,7 @@ fn demo_identities_authenticate_nobody_in_serve() {
         assert_eq!(bearer(&demo).await.expect("me").status(), 200);
 
         // `serve` on the same database: the demo's session and token are nobody's.
-        let kubeconfig =
-            common::berth_kubeconfig(demo.sandbox.as_ref().expect("the demo's cluster")).await;
+        let kubeconfig = common::berth_kubeconfig(demo.cluster()).await;
         let mut config = test_config();
         config.demo = false;
         let serve = TestApp::spawn_on(&demo.database_url, config, &kubeconfig).await;

@@ -1,5 +1,5 @@
 //! The idle-resource report over real HTTP: VPA-style recommendations from a week of history,
-//! applied to the workload in the sandbox (and then no longer found), abandoned workloads
+//! applied to the workload in the cluster (and then no longer found), abandoned workloads
 //! scaled to zero, and who may see and act on what.
 
 mod common;
@@ -545,10 +545,8 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
     common::run(async {
         let pg = common::TestPostgres::start();
         let url = pg.database("berth_unused_preconditions").await;
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
-        let admin = cluster.admin_client().await.expect("admin");
+        let cluster = common::TestCluster::shared().await;
+        let admin = cluster.admin_client().await;
         let ns = "payments-stale";
         namespace(&admin, ns, "payments").await;
         let config_maps = Api::<ConfigMap>::namespaced(admin.clone(), ns);
@@ -656,7 +654,6 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
         );
         assert!(config_maps.get_opt("stale").await.expect("get").is_none());
         app.stop().await;
-        cluster.stop().await;
     });
 }
 
@@ -682,26 +679,16 @@ fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::ListParams;
-    use sandbox::control_plane::{ADMIN_USER, ControlPlaneOptions};
-    use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
+    use sandbox::control_plane::ADMIN_USER;
 
     common::run(async {
-        let dir = common::scratch_dir("unused-secrets-");
-        let mut plane_options = ControlPlaneOptions::new(dir.path().join("cluster"));
-        plane_options.durable = false;
-        plane_options.audit_policy = Some(SECRETS_AUDIT_POLICY.to_owned());
-        let cluster = LocalCluster::start(LocalClusterOptions {
-            control_plane: plane_options,
-            scenario: None,
-            nodes: None,
+        let cluster = common::TestCluster::private_with(None, |options| {
+            options.audit_policy = Some(SECRETS_AUDIT_POLICY.to_owned());
         })
-        .await
-        .expect("local cluster");
-        let plane = cluster.control_plane();
-        let admin = plane.admin_client().await.expect("admin client");
-        let kubeconfig = server::demo::chart_service_account_kubeconfig(plane)
-            .await
-            .expect("Berth's ServiceAccount");
+        .await;
+        let plane = cluster.plane();
+        let admin = cluster.admin_client().await;
+        let kubeconfig = cluster.berth_kubeconfig().await;
         let pg = common::TestPostgres::start();
         let url = pg.database("berth_secret_data").await;
         let mut config = common::test_config();
@@ -822,6 +809,5 @@ fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
             }
         }
         app.stop().await;
-        cluster.stop();
     });
 }

@@ -1,4 +1,4 @@
-//! Live pages: the quota event stream over real HTTP, fed by the watch caches of the sandbox.
+//! Live pages: the quota event stream over real HTTP, fed by the watch caches of the real control plane.
 
 mod common;
 

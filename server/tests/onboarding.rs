@@ -1,4 +1,4 @@
-//! Namespace onboarding over real HTTP, Postgres and the sandbox cluster: validation, approval
+//! Namespace onboarding over real HTTP, Postgres and the real control plane: validation, approval
 //! rules, provisioning, and resuming after a crash.
 
 mod common;
@@ -111,9 +111,7 @@ fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {
         );
         assert_eq!(res.headers()["cache-control"], "no-store");
         let text = res.text().await.expect("kubeconfig text");
-        let as_dana = sandbox::Sandbox::client_for(&text)
-            .await
-            .expect("client from kubeconfig");
+        let as_dana = common::cluster::client_for(&text).await;
         let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
             "metadata": {"name": "web"},
             "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
@@ -475,7 +473,7 @@ async fn parts(
     pg: &TestPostgres,
 ) -> (
     Store,
-    sandbox::Sandbox,
+    std::sync::Arc<common::TestCluster>,
     server::cluster::Cluster,
     tempfile::TempDir,
 ) {
@@ -484,9 +482,7 @@ async fn parts(
         .await
         .expect("store");
     store.migrate().await.expect("migrate");
-    let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-        .await
-        .expect("sandbox");
+    let cluster = common::TestCluster::shared().await;
     let dir = common::scratch_dir("onboarding-");
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, common::berth_kubeconfig(&cluster).await).expect("kubeconfig");
@@ -550,7 +546,7 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
         // Nothing is due any more, and a second pass changes nothing.
         assert_eq!(provisioner.pass().await.expect("pass"), 0);
 
-        let client = sandbox.admin_client().await.expect("client");
+        let client = sandbox.admin_client().await;
         let quotas = Api::<ResourceQuota>::namespaced(client.clone(), "payments-resume")
             .list(&ListParams::default())
             .await
@@ -574,7 +570,6 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
             matches!(verified, Ok(2)),
             "the chain holds the request and the provisioning: {verified:?}"
         );
-        sandbox.stop().await;
     });
 }
 
@@ -598,7 +593,7 @@ fn a_namespace_berth_did_not_make_is_never_taken_over() {
             .await
             .expect("request");
         // Someone makes the namespace by hand between the request and provisioning.
-        let client = sandbox.admin_client().await.expect("client");
+        let client = sandbox.admin_client().await;
         let mut ns = Namespace::default();
         ns.metadata.name = Some("someone-elses".to_owned());
         Api::<Namespace>::all(client.clone())
@@ -630,7 +625,6 @@ fn a_namespace_berth_did_not_make_is_never_taken_over() {
             .await
             .expect("quotas");
         assert!(quotas.items.is_empty(), "nothing applied into it");
-        sandbox.stop().await;
     });
 }
 
@@ -666,7 +660,7 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
         );
         assert_eq!(provisioner.pass().await.expect("provision"), 2);
         // Someone re-labels one namespace as theirs: Berth must leave it alone.
-        let client = sandbox.admin_client().await.expect("client");
+        let client = sandbox.admin_client().await;
         let namespaces = Api::<Namespace>::all(client.clone());
         namespaces
             .patch(
@@ -726,7 +720,6 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
                 "namespace.delete"
             ]
         );
-        sandbox.stop().await;
     });
 }
 
@@ -956,7 +949,8 @@ fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_i
             cluster_trusts_issuer: true,
             kubectl_client_id: "kubectl".to_owned(),
         });
-        let app = common::TestApp::spawn(&url, config).await;
+        // A cluster of its own: that no certificate was asked for is read cluster-wide.
+        let app = common::TestApp::spawn_private(&url, config).await;
         let dana = sign_in(&app, "demo:dana").await;
         submit(&app, &dana, &draft("payments-oidc", "payments", "small")).await;
         wait_for_state(&app, &dana, "payments-oidc", "Ready").await;

@@ -174,7 +174,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
             .expect("store");
         let dir2 = common::scratch_dir("prom-kube-");
         let path = dir2.path().join("kubeconfig");
-        let kubeconfig = common::berth_kubeconfig(app.sandbox.as_ref().expect("sandbox")).await;
+        let kubeconfig = common::berth_kubeconfig(app.cluster()).await;
         std::fs::write(&path, kubeconfig).expect("kubeconfig");
         let cluster = server::cluster::Cluster::connect(&server::config::ClusterConfig {
             kubeconfig: Some(path),

@@ -56,8 +56,8 @@ fn three_replicas_share_sessions_and_each_loop_runs_on_one_that_hands_over() {
         let pg = TestPostgres::start();
         let url = pg.database("berth_replicas").await;
         let config = test_config();
-        let mut a = TestApp::spawn(&url, config.clone()).await;
-        let cluster = a.sandbox.take().expect("sandbox");
+        let a = TestApp::spawn(&url, config.clone()).await;
+        let cluster = a.cluster.clone().expect("cluster");
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
         // A leads everything before the others start.
         let store = Store::connect(&url, &config.database).await.expect("store");
@@ -133,7 +133,6 @@ fn three_replicas_share_sessions_and_each_loop_runs_on_one_that_hands_over() {
         store.close().await;
         b.stop().await;
         c.stop().await;
-        cluster.stop().await;
     });
 }
 
@@ -198,9 +197,7 @@ fn a_leader_cut_off_from_the_database_is_replaced_within_the_lease() {
         let pg = TestPostgres::start();
         let url = pg.database("berth_cut_leader").await;
         let config = test_config();
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
+        let cluster = common::TestCluster::shared().await;
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
         let store = Store::connect(&url, &config.database).await.expect("store");
         let target: std::net::SocketAddr = {
@@ -244,6 +241,5 @@ fn a_leader_cut_off_from_the_database_is_replaced_within_the_lease() {
         drop(a);
         store.close().await;
         b.stop().await;
-        cluster.stop().await;
     });
 }

@@ -1,4 +1,4 @@
-//! Rollout views over real HTTP against the sandbox: kubectl's states from live workloads,
+//! Rollout views over real HTTP against the real control plane: kubectl's states from live workloads,
 //! who sees what, findings, and the live event stream.
 
 mod common;
@@ -109,9 +109,9 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
     common::run(async {
         let (_pg, app) = app().await;
         let admin = admin_client(&app).await;
-        namespace(&admin, "payments-shop", "payments", Some("Guaranteed")).await;
-        namespace(&admin, "platform-tools", "platform", None).await;
-        let shop = Api::<Deployment>::namespaced(admin.clone(), "payments-shop");
+        namespace(&admin, "payments-states", "payments", Some("Guaranteed")).await;
+        namespace(&admin, "platform-states", "platform", None).await;
+        let shop = Api::<Deployment>::namespaced(admin.clone(), "payments-states");
         shop.create(
             &PostParams::default(),
             &deployment("web", "nginx:1.27", 2, None),
@@ -124,7 +124,7 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
         )
         .await
         .expect("stuck");
-        Api::<Deployment>::namespaced(admin.clone(), "platform-tools")
+        Api::<Deployment>::namespaced(admin.clone(), "platform-states")
             .create(
                 &PostParams::default(),
                 &deployment("ops", "busybox:1.36", 1, None),
@@ -133,7 +133,7 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             .expect("ops");
 
         let dana = sign_in(&app, "demo:dana").await;
-        let web = wait_for(&app, &dana, "payments-shop", "web", "Complete").await;
+        let web = wait_for(&app, &dana, "payments-states", "web", "Complete").await;
         assert_eq!(web["message"], "deployment \"web\" successfully rolled out");
         assert_eq!(
             (web["desired"].as_i64(), web["available"].as_i64()),
@@ -160,7 +160,7 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             ]
         );
 
-        let stuck = wait_for(&app, &dana, "payments-shop", "stuck", "Stalled").await;
+        let stuck = wait_for(&app, &dana, "payments-states", "stuck", "Stalled").await;
         assert_eq!(
             stuck["message"],
             "deployment \"stuck\" exceeded its progress deadline"
@@ -178,14 +178,14 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             "{stuck}"
         );
         assert_eq!(web["blocking"], json!([]), "a complete rollout has none");
-        let groups = overview(&app, &dana, "payments-shop").await;
+        let groups = overview(&app, &dana, "payments-states").await;
         assert_eq!(groups[0]["workloads"][0]["name"], "stuck", "trouble first");
         assert!(groups[0]["score"].as_u64().is_some_and(|s| s < 100));
 
         // Another team's namespace is not Dana's to see; an SRE sees it.
-        assert!(overview(&app, &dana, "platform-tools").await.is_empty());
+        assert!(overview(&app, &dana, "platform-states").await.is_empty());
         let sam = sign_in(&app, "demo:sam").await;
-        wait_for(&app, &sam, "platform-tools", "ops", "Complete").await;
+        wait_for(&app, &sam, "platform-states", "ops", "Complete").await;
 
         // A budget covering the pods passes that check.
         let pdb: PodDisruptionBudget = serde_json::from_value(json!({
@@ -193,12 +193,12 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             "spec": { "maxUnavailable": 1, "selector": { "matchLabels": { "app": "web" } } },
         }))
         .expect("pdb");
-        Api::<PodDisruptionBudget>::namespaced(admin.clone(), "payments-shop")
+        Api::<PodDisruptionBudget>::namespaced(admin.clone(), "payments-states")
             .create(&PostParams::default(), &pdb)
             .await
             .expect("create pdb");
         let deadline = Instant::now() + Duration::from_secs(15);
-        while workload(&app, &dana, "payments-shop", "web")
+        while workload(&app, &dana, "payments-states", "web")
             .await
             .is_some_and(|w| failing(&w).contains(&"disruption-budget".to_owned()))
         {
@@ -235,7 +235,7 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
         })
         .await;
         assert!(event.is_ok(), "an event within 15 s");
-        let web = wait_for(&app, &dana, "payments-shop", "web", "Complete").await;
+        let web = wait_for(&app, &dana, "payments-states", "web", "Complete").await;
         assert_eq!(web["images"], json!(["nginx:1.28"]));
         assert_eq!(web["revision"], "2");
         assert!(web["revision_since"].is_string(), "{web}");
@@ -614,12 +614,11 @@ fn a_cluster_of_workloads_comes_in_pages_of_whole_namespaces() {
         let pg = common::TestPostgres::start();
         let url = pg.database("berth_test").await;
         // 30 namespaces of 35 Deployments: 1,050 workloads, more than one page holds.
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions {
-            scenario: Some(sandbox::scenario::Scenario::large(30, 1_050, 0)),
-            ..sandbox::SandboxOptions::default()
-        })
-        .await
-        .expect("sandbox");
+        let cluster = common::TestCluster::private_with(
+            Some(sandbox::scenario::Scenario::large(30, 1_050, 0)),
+            |_| {},
+        )
+        .await;
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
         let app = TestApp::spawn_on(&url, common::test_config(), &kubeconfig).await;
         // The first list of 2,000-odd objects is slow in a debug build on a busy machine;
@@ -671,6 +670,5 @@ fn a_cluster_of_workloads_comes_in_pages_of_whole_namespaces() {
         );
         assert!(html.contains(r#"href="/rollouts?page=1""#), "a link back");
         app.stop().await;
-        cluster.stop().await;
     });
 }

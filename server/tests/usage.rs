@@ -1,5 +1,6 @@
-//! The usage sampler against the sandbox's metrics API and a real Postgres: what it records of
-//! each container, node capacity per hour, hourly roll-ups and pruning.
+//! The usage sampler against the metrics API (the node simulator's, behind the aggregator) and
+//! a real Postgres: what it records of each container, node capacity per hour, hourly roll-ups
+//! and pruning.
 
 mod common;
 

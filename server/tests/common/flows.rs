@@ -117,12 +117,7 @@ pub async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str)
 }
 
 pub async fn admin_client(app: &TestApp) -> kube::Client {
-    app.sandbox
-        .as_ref()
-        .expect("sandbox")
-        .admin_client()
-        .await
-        .expect("admin client")
+    app.cluster().admin_client().await
 }
 
 /// Waits until at least `count` pods (in `namespace`, or anywhere) are bound to a node.

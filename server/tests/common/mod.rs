@@ -1,13 +1,14 @@
 //! Test harness: a fresh Postgres per test and the real router on a random loopback port.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cluster;
 pub mod flows;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use server::config::{Config, Mode};
 use server::store::local_postgres::{Durability, LocalPostgres, PgBinaries};
@@ -15,6 +16,8 @@ use server::store::{self, Store};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use cluster::TestCluster;
 
 /// Where test state lives: inside the target directory, which the `postgres` user can reach
 /// (a root-owned 0700 /tmp directory would not do when tests run as root).
@@ -125,13 +128,9 @@ impl TestPostgres {
 
 pub const BERTH_USER: &str = server::demo::CHART_SERVICE_ACCOUNT;
 
-/// Berth's own identity in a sandbox: the chart's ServiceAccount, allowed exactly what the
-/// chart's ClusterRole (deploy/manifests/berth.yaml) grants. Every test that runs Berth this
-/// way checks that role against the calls the code really makes: a missing verb is a 403.
-pub async fn berth_kubeconfig(cluster: &sandbox::Sandbox) -> String {
-    server::demo::as_chart_service_account(cluster)
-        .await
-        .expect("the chart's role and ServiceAccount")
+/// Berth's kubeconfig for `cluster`: the chart's ServiceAccount ([`TestCluster::berth_kubeconfig`]).
+pub async fn berth_kubeconfig(cluster: &TestCluster) -> String {
+    cluster.berth_kubeconfig().await
 }
 
 pub fn test_config() -> Config {
@@ -143,12 +142,13 @@ pub fn test_config() -> Config {
     config
 }
 
-/// The real router, migrated database and all, on a random loopback port, talking to a
-/// sandbox cluster of its own through a kubeconfig file.
+/// The real router, migrated database and all, on a random loopback port, talking to the
+/// real control plane through a kubeconfig file.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub sandbox: Option<sandbox::Sandbox>,
+    /// The cluster this app was started against (by `spawn` or `spawn_private`).
+    pub cluster: Option<Arc<TestCluster>>,
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -156,14 +156,32 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Against this binary's shared cluster.
     pub async fn spawn(database_url: &str, config: Config) -> TestApp {
-        let cluster = sandbox::Sandbox::start(sandbox::SandboxOptions::default())
-            .await
-            .expect("sandbox");
-        let kubeconfig = berth_kubeconfig(&cluster).await;
+        TestApp::spawn_with(database_url, config, TestCluster::shared().await).await
+    }
+
+    /// Against a cluster of its own: for a test that takes the cluster away, or reads figures
+    /// (node costs, cluster-wide totals) other tests would move.
+    pub async fn spawn_private(database_url: &str, config: Config) -> TestApp {
+        let cluster = Arc::new(TestCluster::private().await);
+        TestApp::spawn_with(database_url, config, cluster).await
+    }
+
+    pub async fn spawn_with(
+        database_url: &str,
+        config: Config,
+        cluster: Arc<TestCluster>,
+    ) -> TestApp {
+        let kubeconfig = cluster.berth_kubeconfig().await;
         let mut app = TestApp::spawn_on(database_url, config, &kubeconfig).await;
-        app.sandbox = Some(cluster);
+        app.cluster = Some(cluster);
         app
+    }
+
+    /// The cluster this app talks to.
+    pub fn cluster(&self) -> &TestCluster {
+        self.cluster.as_ref().expect("an app started by spawn")
     }
 
     /// Another Berth process: against a cluster some other app (or the test) runs, given the
@@ -206,7 +224,7 @@ impl TestApp {
                 .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("client"),
-            sandbox: None,
+            cluster: None,
             database_url: database_url.to_owned(),
             shutdown: Some(tx),
             task: Some(task),
@@ -216,9 +234,12 @@ impl TestApp {
 
     /// Takes the cluster away, as an outage would.
     pub async fn stop_cluster(&mut self) {
-        if let Some(cluster) = self.sandbox.take() {
-            cluster.stop().await;
-        }
+        let cluster = self
+            .cluster
+            .take()
+            .expect("an app started by spawn_private");
+        let mut cluster = Arc::into_inner(cluster).expect("a private cluster nothing else holds");
+        cluster.stop();
     }
 
     pub fn url(&self, path: &str) -> String {
