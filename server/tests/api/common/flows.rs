@@ -101,7 +101,7 @@ pub async fn state_of(app: &TestApp, cookie: &str, name: &str) -> Option<String>
 /// Polls the requests table until `name` reaches `want` (the provisioner runs in the
 /// background, as in production).
 pub async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + super::PATIENCE;
     loop {
         let state = state_of(app, cookie, name).await;
         if state.as_deref() == Some(want) {
@@ -128,7 +128,7 @@ pub async fn wait_scheduled(client: &kube::Client, namespace: Option<&str>, coun
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + super::PATIENCE;
     loop {
         let pods = api.list(&ListParams::default()).await.expect("pods");
         let scheduled = pods

@@ -3,7 +3,7 @@
 //! `promtool tsdb create-blocks-from openmetrics`, served by Prometheus on loopback, read by
 //! Berth's backfill and shown by its cost report. A second pass adds nothing.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::process::{Child, Command, Stdio};
@@ -184,7 +184,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
         .expect("cluster");
         let caches = server::cluster::cache::Caches::start(&cluster);
         // The namespace is in the cache before its team is looked up.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + common::PATIENCE;
         while !caches
             .namespaces
             .state()

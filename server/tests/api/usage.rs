@@ -2,7 +2,7 @@
 //! a real Postgres: what it records of each container, node capacity per hour, hourly roll-ups
 //! and pruning.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -74,7 +74,7 @@ fn the_sampler_records_each_containers_usage_with_its_requests_owner_and_team() 
 
         // The server's own sampler (every second here) finds both pods and keeps sampling.
         let db = sqlx::PgPool::connect(&url).await.expect("database");
-        let deadline = Instant::now() + Duration::from_secs(40);
+        let deadline = Instant::now() + common::PATIENCE;
         let rows = loop {
             let rows = sqlx::query(
                 "SELECT c.id, c.pod, c.node, c.owner_kind, c.owner_name, c.team, c.labels::text, \

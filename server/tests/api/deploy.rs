@@ -3,7 +3,7 @@
 //! server (server-side dry run, then a real apply). That the ClusterRole covers every call
 //! Berth makes is checked by every other test: they run Berth under it (`berth_kubeconfig`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -390,7 +390,7 @@ async fn jit_guard_holds(plane: &sandbox::control_plane::ControlPlane, admin: &k
 
     // RBAC propagates to the authorizer's cache within a moment.
     let configmaps: Api<ConfigMap> = Api::namespaced(guarded.clone(), ns);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + common::PATIENCE;
     loop {
         let made = configmaps
             .create(
@@ -428,7 +428,7 @@ async fn jit_guard_holds(plane: &sandbox::control_plane::ControlPlane, admin: &k
     // kube-apiserver loads a new admission policy through an informer: it holds a moment after
     // it was applied. Until then the binding gets through; it is taken away and tried again.
     let guarded_bindings = Api::<RoleBinding>::namespaced(guarded.clone(), ns);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + common::PATIENCE;
     loop {
         match guarded_bindings
             .create(&Default::default(), &backdoor)

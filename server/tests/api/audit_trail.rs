@@ -1,7 +1,7 @@
 //! The audit trail in a real Postgres: chained appends, refusal of changes, tamper detection
 //! by `berth audit verify`, and one unbroken chain under concurrent writers.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

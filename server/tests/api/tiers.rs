@@ -1,7 +1,7 @@
 //! The admins' tier editor over real HTTP and Postgres: who may save, field errors, the audit
 //! event, and a new request planned with the edited tier reaching the cluster.
 
-mod common;
+use crate::common;
 
 use app::api::{OnboardingOptions, SaveTier};
 use common::flows::*;

@@ -4,7 +4,7 @@
 //! refused with a clear answer (never accepted, never a server error), and nothing may change:
 //! no namespace request, access request or token is stored. The tally is printed.
 
-mod common;
+use crate::common;
 
 use app::api::{ActOnWorkload, RequestAccess, SubmitDraft};
 use common::flows::*;

@@ -1,5 +1,4 @@
 //! Test harness: a fresh Postgres per test and the real router on a random loopback port.
-#![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod cluster;
 pub mod flows;
@@ -18,6 +17,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use cluster::TestCluster;
+
+/// How long a test waits for what it waits on (a scan, a rollout, a server answering) before it
+/// fails: a bound, not a timing. The shared control plane on a machine busy building can take
+/// tens of seconds over what takes one when idle.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Where test state lives: inside the target directory, which the `postgres` user can reach
 /// (a root-owned 0700 /tmp directory would not do when tests run as root).
@@ -254,18 +258,21 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Waits (30 s at most) until `/readyz` answers 200: the watch caches hold their first lists.
+    /// Waits (`PATIENCE` at most) until `/readyz` answers 200: the watch caches hold their first lists.
     pub async fn wait_ready(&self) {
-        let mut last = String::new();
-        for _ in 0..600 {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
             let res = self.get("/readyz").await;
             if res.status() == 200 {
                 return;
             }
-            last = res.text().await.unwrap_or_default();
+            let last = res.text().await.unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not ready after {PATIENCE:?}: {last}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        panic!("not ready after 30 s: {last}");
     }
 
     /// Signs in as a demo persona the way the sign-in page's form does.
@@ -334,4 +341,16 @@ pub async fn webhook_sink() -> (
         let _ = axum::serve(listener, router).await;
     });
     (url, got)
+}
+
+/// The `berth` binary, with nothing from the developer's shell (`BERTH_*`, `DATABASE_URL`,
+/// `RUST_LOG`) leaking into the test.
+pub fn berth_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("BERTH_") || name == "DATABASE_URL" || name == "RUST_LOG" {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }

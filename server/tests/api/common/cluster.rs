@@ -104,10 +104,6 @@ impl TestCluster {
         self.plane().admin_client().await.expect("admin client")
     }
 
-    pub fn admin_kubeconfig(&self) -> String {
-        self.plane().admin_kubeconfig().to_owned()
-    }
-
     /// Berth's identity: the chart's ServiceAccount, allowed exactly what the chart's
     /// ClusterRole grants (installed from deploy/manifests), with a TokenRequest token. Every
     /// test that runs Berth this way checks that role against the calls the code makes.
@@ -115,13 +111,6 @@ impl TestCluster {
         server::demo::chart_service_account_kubeconfig(self.plane())
             .await
             .expect("the chart's role and ServiceAccount")
-    }
-
-    /// A kubeconfig for `user` in `groups`, with a client certificate the cluster's CA signed.
-    pub fn kubeconfig_for_user(&self, user: &str, groups: &[&str]) -> String {
-        self.plane()
-            .kubeconfig_for_user(user, groups, std::time::Duration::from_secs(24 * 3600))
-            .expect("a user's kubeconfig")
     }
 
     /// Takes the cluster away, as an outage would (a private cluster's test only).

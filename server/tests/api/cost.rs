@@ -2,7 +2,7 @@
 //! priced, grouped, idle apart or shared, narrowed to what the viewer may see, as CSV; the
 //! pricing file and who may change it.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -392,7 +392,7 @@ fn budgets_forecast_the_month_and_warn_the_webhook_once() {
         );
 
         // The webhook hears about it once, however often the watch looks.
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + common::PATIENCE;
         while received.lock().map(|r| r.len()).unwrap_or(0) == 0 {
             assert!(Instant::now() < deadline, "no budget warning arrived");
             tokio::time::sleep(Duration::from_millis(200)).await;

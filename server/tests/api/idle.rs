@@ -2,7 +2,7 @@
 //! applied to the workload in the cluster (and then no longer found), abandoned workloads
 //! scaled to zero, and who may see and act on what.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -178,7 +178,7 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
             Some(limits["cpu"].0.as_str()),
             patch["cpu_request"].as_str()
         );
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + common::PATIENCE;
         while find(&report(&app, &dana).await, FAT).is_some() {
             assert!(
                 Instant::now() < deadline,
@@ -370,7 +370,7 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             "unused/PersistentVolumeClaim/payments-unused/data-db-1",
             "unused/Service/payments-unused/paused-web",
         ];
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         let findings = loop {
             let findings = report(&app, &dana).await;
             // Once the live pod is ready its Service has an endpoint and drops out.
@@ -498,7 +498,7 @@ fn the_usage_answer_is_renewed_in_the_background_when_the_roll_ups_move() {
         let computed = |n: u64| {
             let memo = memo.clone();
             async move {
-                let deadline = Instant::now() + Duration::from_secs(20);
+                let deadline = Instant::now() + common::PATIENCE;
                 while memo.computations() < n {
                     assert!(Instant::now() < deadline, "not computed {n} times");
                     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -576,7 +576,7 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
         let app = TestApp::spawn_on(&url, config, &kubeconfig).await;
         let dana = sign_in(&app, "demo:dana").await;
         let id = |name: &str| format!("unused/ConfigMap/{ns}/{name}");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         while find(&report(&app, &dana).await, &id("stale")).is_none() {
             assert!(Instant::now() < deadline, "the first scan never came");
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -617,7 +617,7 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
             .await
             .expect("deployment");
         // Acted on once Berth's watch has seen it (its rollout list shows it).
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let groups = call_form(
                 &app,
@@ -724,7 +724,7 @@ fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
 
         let dana = sign_in(&app, "demo:dana").await;
         let id = format!("unused/Secret/{ns}/forgotten");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         while find(&report(&app, &dana).await, &id).is_none() {
             assert!(Instant::now() < deadline, "the scan never found the Secret");
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -748,7 +748,7 @@ fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
         );
 
         // The log is written as each answer completes, a moment after the client has it.
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + common::PATIENCE;
         let (berth, control) = loop {
             let text = std::fs::read_to_string(plane.audit_log()).unwrap_or_default();
             let events: Vec<Value> = text

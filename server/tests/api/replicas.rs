@@ -2,7 +2,7 @@
 //! one works on the others (and ends on all when it ends), every background loop's lock is
 //! held by exactly one of them, and when that one stops another takes over and does the work.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

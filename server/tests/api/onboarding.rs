@@ -1,7 +1,7 @@
 //! Namespace onboarding over real HTTP, Postgres and the real control plane: validation, approval
 //! rules, provisioning, and resuming after a crash.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -210,7 +210,7 @@ fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
             .await
             .expect("create namespace");
         // Name checks read the watch cache: wait until it has seen the new namespace.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let d = draft("made-by-hand", "payments", "small");
             let check = call_json(&app, &dana, CheckDraft::PATH, json!({ "draft": d })).await;
@@ -773,7 +773,7 @@ fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
             .create(&PostParams::default(), &pod)
             .await
             .expect("create pod");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let list = overview(dana.clone()).await;
             let line = cpu_of(&list).expect("line");

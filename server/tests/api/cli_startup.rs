@@ -1,6 +1,6 @@
 //! The `berth` binary's start-up: bad input is one line naming the fix; the demo keeps its data.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -12,14 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn berth() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
-    // Start from a clean slate: nothing from the developer's shell leaks into the test.
-    for (name, _) in std::env::vars() {
-        if name.starts_with("BERTH_") || name == "DATABASE_URL" || name == "RUST_LOG" {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
+    common::berth_command()
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -322,7 +315,7 @@ async fn shutdown_is_bounded_and_a_second_signal_ends_it_at_once() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn serve");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let up = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
                 .await

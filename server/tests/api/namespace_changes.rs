@@ -2,7 +2,7 @@
 //! sandbox: who may ask and decide, what is granted at once, the patch in the cluster, the
 //! audit trail.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -71,7 +71,7 @@ async fn decide(app: &TestApp, cookie: &str, id: &str, approve: bool, reason: &s
 }
 
 async fn wait_for_change(app: &TestApp, cookie: &str, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + common::PATIENCE;
     loop {
         let found = changes(app, cookie)
             .await

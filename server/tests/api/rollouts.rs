@@ -1,7 +1,7 @@
 //! Rollout views over real HTTP against the real control plane: kubectl's states from live workloads,
 //! who sees what, findings, and the live event stream.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,7 @@ async fn workload(app: &TestApp, cookie: &str, namespace: &str, name: &str) -> O
 }
 
 async fn wait_for(app: &TestApp, cookie: &str, namespace: &str, name: &str, state: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + common::PATIENCE;
     loop {
         let found = workload(app, cookie, namespace, name).await;
         if let Some(w) = found.as_ref().filter(|w| w["state"] == state) {
@@ -197,7 +197,7 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
             .create(&PostParams::default(), &pdb)
             .await
             .expect("create pdb");
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + common::PATIENCE;
         while workload(&app, &dana, "payments-states", "web")
             .await
             .is_some_and(|w| failing(&w).contains(&"disruption-budget".to_owned()))
@@ -340,7 +340,7 @@ fn actions_are_authorised_kept_within_quota_and_audited() {
         // Restart makes revision 2; pause holds it; rollback returns revision 1's template.
         let restarted = act(&app, &dana, "payments-act", "web", json!("Restart")).await;
         assert!(restarted["Ok"].is_string(), "{restarted}");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let w = workload(&app, &dana, "payments-act", "web")
                 .await
@@ -365,7 +365,7 @@ fn actions_are_authorised_kept_within_quota_and_audited() {
         )
         .await;
         assert_eq!(back["Ok"], "web rolls back to revision 1");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + common::PATIENCE;
         loop {
             let w = workload(&app, &dana, "payments-act", "web")
                 .await
@@ -452,7 +452,7 @@ async fn detail_until(
     what: &str,
     ready: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + common::PATIENCE;
     loop {
         let answer = detail(app, cookie, "deployment", "payments-shop", name).await;
         if let Ok(d) = &answer

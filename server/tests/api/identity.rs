@@ -1,6 +1,6 @@
 //! Sign-in, sessions, the cross-site guard and the audit API, over real HTTP.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -73,7 +73,7 @@ async fn post_token(app: &TestApp, cookie: &str, body: Value) -> reqwest::Respon
 /// Failed anonymous attempts matching `query` summed over their summary lines, once they add
 /// up to `want` (the window closes within a second or two in tests).
 async fn failed_attempts(app: &TestApp, cookie: &str, query: &str, want: u64) -> u64 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + common::PATIENCE;
     loop {
         let page: Value = audit(app, cookie, query).await.json().await.expect("json");
         let sum: u64 = page["events"]
@@ -402,7 +402,7 @@ fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
 
         // Creation, revocation and the refused tokens are all on the record (the refusals as
         // the window's summary, within a second or two).
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + common::PATIENCE;
         let actions = loop {
             let res = app
                 .client

@@ -1,6 +1,6 @@
 //! Live pages: the quota event stream over real HTTP, fed by the watch caches of the real control plane.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

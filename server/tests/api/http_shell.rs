@@ -1,6 +1,6 @@
 //! The portal shell over real HTTP: health, readiness, every page, 404, limits.
 
-mod common;
+use crate::common;
 
 use app::api::CheckReadiness;
 use common::{TestApp, TestPostgres, test_config};
