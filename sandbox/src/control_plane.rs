@@ -471,7 +471,7 @@ impl ControlPlane {
             .stdout(file)
             .stderr(err);
         if self.end_with_parent {
-            end_with_parent(&mut command);
+            end_with_parent(&mut command, nix::sys::signal::Signal::SIGKILL);
         }
         let child = command.spawn().map_err(|source| ControlPlaneError::Io {
             path: binary.to_owned(),
@@ -714,16 +714,15 @@ fn is_running(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// Asks the kernel to kill the child when its parent thread ends.
+/// Asks the kernel to send the child `signal` when the thread that spawned it ends (the
+/// signal is set after any uid change, which would clear it).
 #[allow(unsafe_code)] // `pre_exec` is unsafe; prctl is async-signal-safe, as it must be there.
-fn end_with_parent(command: &mut Command) {
+pub fn end_with_parent(command: &mut Command, signal: nix::sys::signal::Signal) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs between fork and exec and calls only prctl(2).
     unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)
-        });
+        command
+            .pre_exec(move || nix::sys::prctl::set_pdeathsig(signal).map_err(std::io::Error::from));
     }
 }
 

@@ -74,6 +74,8 @@ struct RunAs {
 pub struct PgBinaries {
     bindir: PathBuf,
     run_as: Option<RunAs>,
+    /// Servers started from here shut down (immediately) when the starting thread ends.
+    end_with_parent: bool,
 }
 
 impl PgBinaries {
@@ -125,7 +127,18 @@ impl PgBinaries {
         } else {
             None
         };
-        Ok(PgBinaries { bindir, run_as })
+        Ok(PgBinaries {
+            bindir,
+            run_as,
+            end_with_parent: false,
+        })
+    }
+
+    /// Servers started from here get SIGQUIT (immediate shutdown) when the thread that started
+    /// them ends: for a test binary's shared server, which no destructor stops.
+    pub fn ending_with_parent(mut self) -> PgBinaries {
+        self.end_with_parent = true;
+        self
     }
 
     fn command(&self, program: &str) -> Command {
@@ -234,6 +247,9 @@ impl PgBinaries {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .process_group(0);
+        if self.end_with_parent {
+            sandbox::control_plane::end_with_parent(&mut cmd, nix::sys::signal::Signal::SIGQUIT);
+        }
         let child = cmd.spawn().map_err(|source| LocalPostgresError::Io {
             path: self.bindir.join("postgres"),
             source,

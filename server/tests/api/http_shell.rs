@@ -30,7 +30,10 @@ fn healthz_answers_ok() {
 #[test]
 fn readyz_follows_postgres_up_and_down() {
     common::run(async {
-        let (mut pg, app) = app_with_db().await;
+        // A server of its own: the test stops it.
+        let mut pg = TestPostgres::private();
+        let url = pg.database("berth_test").await;
+        let app = TestApp::spawn(&url, test_config()).await;
         app.wait_ready().await;
 
         let res = app.get("/readyz").await;

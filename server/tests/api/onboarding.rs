@@ -200,7 +200,7 @@ fn a_small_namespace_is_granted_at_once_and_provisioned_as_previewed() {
 #[test]
 fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
     common::run(async {
-        let (pg, app) = app().await;
+        let (_pg, app) = app().await;
         let dana = sign_in(&app, "demo:dana").await;
         let client = admin_client(&app).await;
         let mut existing = Namespace::default();
@@ -224,7 +224,7 @@ fn every_validation_rule_answers_on_its_field_and_nothing_is_stored() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // The small tier allows short lifetimes only, for this test.
-        let store = Store::connect(&pg.server().url("berth_test"), &test_config().database)
+        let store = Store::connect(&app.database_url, &test_config().database)
             .await
             .expect("store");
         sqlx::query(

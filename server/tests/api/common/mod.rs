@@ -79,52 +79,139 @@ fn template(binaries: &PgBinaries) -> &'static Path {
     })
 }
 
-/// A Postgres server of the test's own, stopped when dropped.
+/// A Postgres server of its own: the shared one, or a private one a test may stop.
 pub struct TestPostgres {
-    pub server: Option<LocalPostgres>,
+    own: Option<LocalPostgres>,
+    /// The shared server's address, when this handle is for it.
+    shared: Option<&'static SharedPostgres>,
+    _dir: Option<TempDir>,
+}
+
+/// The binary's one Postgres server and a migrated template every test's database copies.
+pub struct SharedPostgres {
+    server: LocalPostgres,
     _dir: TempDir,
 }
 
+/// The database every test database is made from (`CREATE DATABASE … TEMPLATE`), migrated once.
+const TEMPLATE_DATABASE: &str = "berth_template";
+
+fn shared_postgres() -> &'static SharedPostgres {
+    static SHARED: OnceLock<SharedPostgres> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        // Started on a thread that lives as long as the process: the server shuts down
+        // (SIGQUIT) when that thread ends, since no destructor runs on a static.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let binaries = PgBinaries::locate()
+                .expect("PostgreSQL binaries")
+                .ending_with_parent();
+            let _ = tx.send(start_server(&binaries));
+            loop {
+                std::thread::park();
+            }
+        });
+        let (server, dir) = rx.recv().expect("starting the shared Postgres");
+        // The template, migrated once; no connection to it may stay open while it is copied.
+        let url = server.url(TEMPLATE_DATABASE);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let admin = url.replace(&format!("/{TEMPLATE_DATABASE}"), "/postgres");
+                store::ensure_database(&admin, TEMPLATE_DATABASE)
+                    .await
+                    .expect("template database");
+                let config = test_config().database;
+                let store = Store::connect(&url, &config).await.expect("template");
+                store.migrate().await.expect("migrate the template");
+                store.close().await;
+            });
+        })
+        .join()
+        .expect("the template's migration");
+        SharedPostgres { server, _dir: dir }
+    })
+}
+
+/// A server copied from the `initdb` template, started from `binaries`.
+fn start_server(binaries: &PgBinaries) -> (LocalPostgres, TempDir) {
+    let template = template(binaries);
+    let dir = scratch_dir("pg-");
+    let data = dir.path().join("data");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(template)
+        .arg(&data)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "copying the Postgres template failed");
+    let server = binaries
+        .start(&data, &dir.path().join("postgres.log"), Durability::Fast)
+        .expect("start Postgres");
+    (server, dir)
+}
+
 impl TestPostgres {
+    /// The binary's shared server: each `database` is a fresh copy of the migrated template.
     pub fn start() -> TestPostgres {
-        let binaries = PgBinaries::locate().expect("PostgreSQL binaries");
-        let template = template(&binaries);
-        let dir = scratch_dir("pg-");
-        let data = dir.path().join("data");
-        let status = Command::new("cp")
-            .arg("-a")
-            .arg(template)
-            .arg(&data)
-            .status()
-            .expect("run cp");
-        assert!(status.success(), "copying the Postgres template failed");
-        let server = binaries
-            .start(&data, &dir.path().join("postgres.log"), Durability::Fast)
-            .expect("start Postgres");
         TestPostgres {
-            server: Some(server),
-            _dir: dir,
+            own: None,
+            shared: Some(shared_postgres()),
+            _dir: None,
         }
     }
 
-    pub fn admin_url(&self) -> String {
-        self.server().url("postgres")
+    /// A server of the test's own, for a test that stops it.
+    pub fn private() -> TestPostgres {
+        let binaries = PgBinaries::locate().expect("PostgreSQL binaries");
+        let (server, dir) = start_server(&binaries);
+        TestPostgres {
+            own: Some(server),
+            shared: None,
+            _dir: Some(dir),
+        }
     }
 
-    pub fn server(&self) -> &LocalPostgres {
-        self.server.as_ref().expect("Postgres already stopped")
+    fn server(&self) -> &LocalPostgres {
+        match (&self.own, self.shared) {
+            (Some(own), _) => own,
+            (None, Some(shared)) => &shared.server,
+            (None, None) => panic!("Postgres already stopped"),
+        }
     }
 
-    /// A fresh, empty database on this server.
+    /// A fresh database on this server (migrated, on the shared one), named after `name`
+    /// and unique in the run.
     pub async fn database(&self, name: &str) -> String {
-        store::ensure_database(&self.admin_url(), name)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unique = format!("{name}_{n}");
+        let admin = self.server().url("postgres");
+        if self.shared.is_some() {
+            let pool = sqlx::PgPool::connect(&admin)
+                .await
+                .expect("admin connection");
+            sqlx::query(&format!(
+                "CREATE DATABASE \"{unique}\" TEMPLATE \"{TEMPLATE_DATABASE}\""
+            ))
+            .execute(&pool)
             .await
-            .expect("create test database");
-        self.server().url(name)
+            .expect("create test database from the template");
+            pool.close().await;
+        } else {
+            store::ensure_database(&admin, &unique)
+                .await
+                .expect("create test database");
+        }
+        self.server().url(&unique)
     }
 
+    /// Stops a private server (as an outage would).
     pub fn stop(&mut self) {
-        if let Some(server) = self.server.take() {
+        if let Some(server) = self.own.take() {
             server.stop();
         }
     }
