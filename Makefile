@@ -49,9 +49,9 @@ bench:
 bench-frontend: setup server site-release
 	cd end2end && npx playwright test -c bench.config.ts
 
-# deploy/manifests/berth.yaml from the Helm chart, the image tagged for HEAD.
+# deploy/manifests/berth.yaml: `helm template` of the chart, the image tagged for HEAD (or TAG=…).
 manifests:
-	cargo run -q -p deploy --bin render-manifests
+	scripts/manifests.sh $(TAG)
 
 # `<workspace version>-<git sha>`: the only tag Berth's images carry.
 image-tag:

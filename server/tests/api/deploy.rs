@@ -1,9 +1,11 @@
-//! deploy/: the chart's manifests are what Kubernetes expects of each type, follow the house
-//! rules for running Berth, carry a config Berth loads, and are accepted by the real API
-//! server (server-side dry run, then a real apply). That the ClusterRole covers every call
+//! deploy/: Helm lints the chart; its manifests (`helm template`, committed in
+//! deploy/manifests/) are what Kubernetes expects of each type, follow the house rules for
+//! running Berth and carry a config Berth loads; `helm install` into the real control plane
+//! rolls out. That the ClusterRole covers every call
 //! Berth makes is checked by every other test: they run Berth under it (`berth_kubeconfig`).
 
 use crate::common;
+use crate::common::helm;
 
 use std::collections::HashMap;
 
@@ -17,35 +19,61 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use sandbox::control_plane::ControlPlaneOptions;
-use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
+use kube::api::Api;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-/// The chart with everything optional switched on, as documents.
-fn rendered_with_everything() -> Vec<Value> {
-    let committed = std::fs::read_to_string(deploy::manifests_file()).expect("manifests");
-    let tag = deploy::tag_in(&committed).expect("tag");
-    let mut values = deploy::tag_values(&tag);
-    deploy::merge(
-        &mut values,
-        &json!({ "ingress": { "enabled": true, "tlsSecret": "berth-tls" } }),
-    );
-    let documents = deploy::render(&deploy::chart_dir(), &deploy::Release::default(), &values)
-        .expect("chart renders");
-    documents
-        .iter()
-        .map(|d| serde_yaml::from_str(&d.text).expect("each document is YAML"))
+/// Documents of a multi-document YAML file.
+fn documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| Value::deserialize(d).expect("document"))
+        .filter(|d| !d.is_null())
         .collect()
 }
 
+/// The chart with everything optional switched on, as `helm template` renders it.
+fn rendered_with_everything() -> Vec<Value> {
+    let tag = helm::committed_tag();
+    let text = helm::template(&[
+        ("image.tag", &tag),
+        ("ingress.enabled", "true"),
+        ("ingress.tlsSecret", "berth-tls"),
+    ])
+    .unwrap_or_else(|e| panic!("helm template: {e}"));
+    documents(&text)
+}
+
 fn committed() -> Vec<Value> {
-    let text = std::fs::read_to_string(deploy::manifests_file()).expect("manifests");
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| Value::deserialize(d).expect("document"))
-        .collect()
+    documents(&std::fs::read_to_string(helm::manifests_file()).expect("manifests"))
+}
+
+#[test]
+fn the_committed_manifests_are_helm_templates_output() {
+    let committed = std::fs::read_to_string(helm::manifests_file()).expect("manifests");
+    let rendered = helm::template(&[("image.tag", &helm::committed_tag())])
+        .unwrap_or_else(|e| panic!("helm template: {e}"));
+    assert!(
+        committed == format!("{}{rendered}", helm::MANIFESTS_HEADER),
+        "deploy/manifests/berth.yaml is stale: run `make manifests`"
+    );
+}
+
+#[test]
+fn helm_lints_the_chart_and_the_chart_refuses_a_missing_or_latest_tag() {
+    let chart = helm::chart_dir();
+    let chart = chart.to_str().expect("a UTF-8 path");
+    let tag = helm::committed_tag();
+    let lint = helm::run(&["lint", "--strict", chart], &[("image.tag", &tag)]);
+    assert!(
+        lint.as_ref()
+            .is_ok_and(|out| out.contains("0 chart(s) failed")),
+        "{lint:?}"
+    );
+    let missing = helm::template(&[]).expect_err("no tag, no manifests");
+    assert!(missing.contains("image.tag is required"), "{missing}");
+    let latest = helm::template(&[("image.tag", "latest")]).expect_err("latest is refused");
+    assert!(latest.contains("never latest"), "{latest}");
 }
 
 /// Parses as the typed object and writes back the same: no unknown or misspelt field.
@@ -242,105 +270,77 @@ fn the_config_map_is_a_config_berth_loads() {
     assert_eq!(port, 8080);
 }
 
-fn api_for(client: &kube::Client, document: &Value) -> Api<DynamicObject> {
-    let (group, version) = match document["apiVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .split_once('/')
-    {
-        Some((g, v)) => (g.to_owned(), v.to_owned()),
-        None => (
-            String::new(),
-            document["apiVersion"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        ),
-    };
-    let kind = document["kind"].as_str().unwrap_or_default();
-    let plural = match kind {
-        "NetworkPolicy" => "networkpolicies".to_owned(),
-        "Ingress" => "ingresses".to_owned(),
-        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies".to_owned(),
-        other => format!("{}s", other.to_lowercase()),
-    };
-    let resource =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&group, &version, kind), &plural);
-    match document
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-    {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    }
-}
-
-/// `kubectl apply --dry-run=server` of every document, then a real apply, on the real control
-/// plane: the Deployment's two replicas come up on simulated nodes, and the JIT guard holds
-/// grants to what ends with them.
+/// `helm install` of the chart (everything optional on) into the real control plane, after a
+/// server-side dry run that stores nothing; `kubectl rollout status` of Berth's Deployment
+/// completes with both replicas on simulated nodes; the JIT guard holds grants to what ends
+/// with them.
 #[test]
-fn the_cluster_accepts_every_manifest_and_the_jit_guard_holds() {
+fn helm_installs_the_chart_it_rolls_out_and_the_jit_guard_holds() {
     common::run(async {
-        let dir = common::scratch_dir("deploy-cluster-");
-        let cluster = LocalCluster::start(LocalClusterOptions {
-            control_plane: ControlPlaneOptions::new(dir.path().join("state")),
-            scenario: None,
-            nodes: None,
-        })
-        .await
-        .expect("local cluster");
-        let plane = cluster.control_plane();
-        let client = plane.admin_client().await.expect("admin");
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        namespaces
+        let cluster = common::TestCluster::private().await;
+        let plane = cluster.plane();
+        let client = cluster.admin_client().await;
+        let dir = common::scratch_dir("deploy-helm-");
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, plane.admin_kubeconfig()).expect("kubeconfig");
+        let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
+        Api::<Namespace>::all(client.clone())
             .create(
                 &Default::default(),
                 &serde_json::from_value(json!({"metadata": {"name": "berth"}})).expect("ns"),
             )
             .await
             .expect("namespace berth");
-        let documents = rendered_with_everything();
-        let apply = PatchParams::apply("berth-deploy-test");
-        for d in &documents {
-            let name = d
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .expect("name");
-            let api = api_for(&client, d);
-            api.patch(name, &apply.clone().dry_run(), &Patch::Apply(d))
-                .await
-                .unwrap_or_else(|e| panic!("dry run of {} refused: {e}", d["kind"]));
-            assert!(
-                api.get_opt(name).await.expect("read").is_none(),
-                "a dry run stored {}",
-                d["kind"]
-            );
-        }
-        for d in &documents {
-            let name = d
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .expect("name");
-            api_for(&client, d)
-                .patch(name, &apply, &Patch::Apply(d))
-                .await
-                .unwrap_or_else(|e| panic!("apply of {} refused: {e}", d["kind"]));
-        }
+        let chart = helm::chart_dir();
+        let chart = chart.to_str().expect("a UTF-8 path");
+        let tag = helm::committed_tag();
+        let sets = [
+            ("image.tag", tag.as_str()),
+            ("ingress.enabled", "true"),
+            ("ingress.tlsSecret", "berth-tls"),
+        ];
+        let install = |extra: &[&str]| {
+            let mut args = vec![
+                "install",
+                "berth",
+                chart,
+                "--namespace",
+                "berth",
+                "--kubeconfig",
+                kubeconfig,
+            ];
+            args.extend(extra);
+            helm::run(&args, &sets)
+        };
+        install(&["--dry-run=server"]).unwrap_or_else(|e| panic!("dry run refused: {e}"));
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), "berth");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let status = deployments.get("berth").await.expect("deployment").status;
-            if status.and_then(|s| s.ready_replicas) == Some(2) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "berth never had 2 ready replicas"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        assert!(
+            deployments.get_opt("berth").await.expect("read").is_none(),
+            "a dry run stored the Deployment"
+        );
+        install(&[]).unwrap_or_else(|e| panic!("helm install refused: {e}"));
+        let out = helm::kubectl()
+            .args([
+                "rollout",
+                "status",
+                "deployment/berth",
+                "--namespace",
+                "berth",
+            ])
+            .arg(format!("--timeout={}s", common::PATIENCE.as_secs()))
+            .args(["--kubeconfig", kubeconfig])
+            .output()
+            .expect("kubectl rollout status");
+        assert!(
+            out.status.success(),
+            "rollout status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("successfully rolled out"), "{said}");
+        let status = deployments.get("berth").await.expect("deployment").status;
+        assert_eq!(status.and_then(|s| s.ready_replicas), Some(2));
         jit_guard_holds(plane, &client).await;
-        cluster.stop();
     });
 }
 
@@ -489,4 +489,42 @@ async fn jit_guard_holds(plane: &sandbox::control_plane::ControlPlane, admin: &k
         .create(&Default::default(), &backdoor)
         .await
         .expect("a grant whose rule allows escalation may bind roles");
+}
+
+fn dockerfile_stages() -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/Dockerfile");
+    let text = std::fs::read_to_string(path).expect("deploy/Dockerfile");
+    let mut stages: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if line.starts_with("FROM ") {
+            stages.push(String::new());
+        }
+        if let Some(stage) = stages.last_mut() {
+            stage.push_str(line);
+            stage.push('\n');
+        }
+    }
+    stages
+}
+
+/// No Docker on this machine to build it; what can be checked without one is checked.
+#[test]
+fn the_image_builds_server_and_site_then_runs_distroless_as_non_root() {
+    let stages = dockerfile_stages();
+    assert_eq!(stages.len(), 2, "a build stage and a run stage");
+    let (build, run) = (&stages[0], &stages[1]);
+    assert!(build.contains("scripts/site.sh"), "the WASM site is built");
+    assert!(build.contains("cargo build --locked --release -p server --bin berth"));
+    assert!(build.contains("wasm-bindgen-cli --version 0.2.130"));
+    assert!(run.starts_with("FROM gcr.io/distroless/"), "{run}");
+    assert!(run.contains("USER 65532:65532"));
+    assert!(
+        !run.contains("RUN "),
+        "nothing runs in the final image's build"
+    );
+    // The chart runs the image as that same user.
+    let chart = std::fs::read_to_string(helm::chart_dir().join("templates/deployment.yaml"))
+        .expect("deployment template");
+    assert!(chart.contains("runAsUser: 65532"));
+    assert!(run.contains("BERTH_SITE_ROOT=/app/site"));
 }

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod flows;
+pub mod helm;
 
 use std::collections::HashMap;
 use std::future::Future;
