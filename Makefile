@@ -35,7 +35,6 @@ clean-demo:
 bench:
 	cargo bench -p sandbox --bench local_cluster
 	BENCH_SCENARIO=demo cargo bench -p sandbox --bench local_cluster
-	cargo bench -p sandbox --bench large_scenario
 	cargo bench -p server --bench audit_append
 	cargo bench -p server --bench quota_views
 	cargo bench -p server --bench memory

@@ -8,7 +8,12 @@
 
 use serde_json::{Value, json};
 
-pub use crate::controllers::{READY_AFTER, RUN_SECONDS, SCRIPT};
+/// Seconds until a started pod reports Ready.
+pub const READY_AFTER: &str = "sandbox.berth.dev/ready-after";
+/// `never-ready`, `crash-loop`, `fail` (a run-to-completion pod that fails), `image-pull-error`.
+pub const SCRIPT: &str = "sandbox.berth.dev/script";
+/// Seconds a run-to-completion pod runs.
+pub const RUN_SECONDS: &str = "sandbox.berth.dev/run-seconds";
 use crate::metrics::annotation;
 
 /// A pod's status at one moment, the stage it is in (two statuses of one stage differ only in

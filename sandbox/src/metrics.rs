@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 
-use crate::admission::pod_resources;
 use crate::quantity;
 
 /// `steady`, `diurnal`, `spiky` or `idle`.
@@ -177,6 +176,35 @@ pub fn node_metrics<'a>(
         "window": "30s",
         "usage": {"cpu": nano(cpu), "memory": kibi(memory)},
     })
+}
+
+/// Summed container requests and limits of a pod, in cores and bytes.
+pub fn pod_resources(
+    pod: &Value,
+) -> (
+    std::collections::BTreeMap<String, f64>,
+    std::collections::BTreeMap<String, f64>,
+) {
+    let mut requests = std::collections::BTreeMap::new();
+    let mut limits = std::collections::BTreeMap::new();
+    for container in pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for (field, into) in [("requests", &mut requests), ("limits", &mut limits)] {
+            if let Some(map) = container
+                .pointer(&format!("/resources/{field}"))
+                .and_then(Value::as_object)
+            {
+                for (k, v) in map {
+                    *into.entry(k.clone()).or_insert(0.0) += quantity::of(v).unwrap_or(0.0);
+                }
+            }
+        }
+    }
+    (requests, limits)
 }
 
 #[cfg(test)]

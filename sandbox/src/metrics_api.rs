@@ -28,7 +28,6 @@ use crate::metrics;
 use crate::node_sim::{MANAGER, Shared, nodes_by_name};
 use crate::pki::Authority;
 use crate::selectors::LabelSelector;
-use crate::store::labels_of;
 
 /// The Service the APIService points at (ExternalName → localhost).
 const SERVICE: &str = "sandbox-metrics";
@@ -359,4 +358,17 @@ async fn pod_one(
             || not_found(&format!("podmetrics.metrics.k8s.io \"{name}\" not found")),
             ok,
         )
+}
+
+/// An object's labels.
+fn labels_of(object: &Value) -> std::collections::BTreeMap<String, String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -1,20 +1,13 @@
-//! Scenarios: a cluster's nodes, teams, namespaces and workloads, from YAML. Steady workloads
-//! are written already rolled out (Deployment, ReplicaSet and Ready pods bound to nodes) so a
-//! large cluster loads in seconds; rolling, stalled and scripted ones are left to the
-//! controllers so they move while you watch.
+//! Scenarios: a cluster's nodes, teams, namespaces and workloads, from YAML; [`crate::loader`]
+//! applies them through the API server, and the real controllers and the node simulator bring
+//! them to life.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::controllers::{owner_reference_of, template_hash_of};
-use crate::metrics;
-use crate::quantity;
-use crate::resources;
-use crate::status::ApiError;
-use crate::store::Store;
-use crate::{NodeSpec, controllers};
+use crate::{NodeSpec, kubelet, metrics, quantity};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -327,37 +320,6 @@ impl Scenario {
         }
         out
     }
-
-    /// Writes the scenario's objects into `store` (its nodes must already be there).
-    pub fn load(&self, store: &Store) -> Result<LoadReport, ScenarioError> {
-        let mut placer = Placer::new(store);
-        let mut report = LoadReport::default();
-        for team in &self.teams {
-            for ns in &team.namespaces {
-                load_namespace(store, team, ns, &mut placer, &mut report)?;
-            }
-        }
-        Ok(report)
-    }
-}
-
-/// What a load created.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LoadReport {
-    pub namespaces: usize,
-    pub workloads: usize,
-    pub pods: usize,
-}
-
-fn fail(what: &str) -> impl Fn(ApiError) -> ScenarioError + '_ {
-    move |e| ScenarioError::Load {
-        what: what.to_owned(),
-        message: e.message,
-    }
-}
-
-fn rt(group: &str, plural: &str) -> &'static resources::ResourceType {
-    controllers::rt(group, plural)
 }
 
 /// The Namespace object of `spec`: the team's label, and team, cost centre, contact and owner
@@ -387,65 +349,6 @@ pub(crate) fn namespace_object(team: &Team, spec: &NamespaceSpec) -> Value {
     json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.name, "labels": labels, "annotations": annotations}})
 }
 
-fn load_namespace(
-    store: &Store,
-    team: &Team,
-    spec: &NamespaceSpec,
-    placer: &mut Placer,
-    report: &mut LoadReport,
-) -> Result<(), ScenarioError> {
-    let what = format!("namespace {}", spec.name);
-    store
-        .create(rt("", "namespaces"), "", namespace_object(team, spec))
-        .map_err(fail(&what))?;
-    store
-        .create(
-            rt("", "serviceaccounts"),
-            &spec.name,
-            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
-        )
-        .map_err(fail(&what))?;
-    report.namespaces += 1;
-    if let Some(limits) = &spec.limits {
-        let lr = json!({"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "defaults"},
-            "spec": {"limits": [{"type": "Container", "default": limits.default, "defaultRequest": limits.default_request}]}});
-        store
-            .create(rt("", "limitranges"), &spec.name, lr)
-            .map_err(fail(&what))?;
-    }
-    // The quota goes in last, so the scenario's own objects are not refused by it.
-    for pvc in &spec.pvcs {
-        load_pvc(store, &spec.name, pvc)
-            .map_err(fail(&format!("pvc {}/{}", spec.name, pvc.name)))?;
-    }
-    for workload in &spec.workloads {
-        let what = format!("workload {}/{}", spec.name, workload.name);
-        report.pods += load_workload(store, &spec.name, workload, placer).map_err(fail(&what))?;
-        report.workloads += 1;
-    }
-    if !spec.quota.is_empty() {
-        let quota = json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "team-quota"}, "spec": {"hard": spec.quota}});
-        store
-            .create(rt("", "resourcequotas"), &spec.name, quota)
-            .map_err(fail(&what))?;
-    }
-    Ok(())
-}
-
-fn load_pvc(store: &Store, ns: &str, pvc: &Pvc) -> Result<(), ApiError> {
-    let class = pvc.storage_class.as_deref().unwrap_or("standard");
-    controllers::volumes::create_claim(
-        store,
-        ns,
-        &pvc.name,
-        &pvc.size,
-        class,
-        &json!({}),
-        pvc.bound,
-    )?;
-    Ok(())
-}
-
 pub(crate) fn pod_template(workload: &Workload) -> Value {
     let mut labels = json!({"app": workload.name});
     if let Some(release) = &workload.release {
@@ -462,19 +365,13 @@ pub(crate) fn pod_template(workload: &Workload) -> Value {
         }
     }
     if let Some(script) = &workload.script {
-        annotations.insert(controllers::SCRIPT.to_owned(), json!(script));
+        annotations.insert(kubelet::SCRIPT.to_owned(), json!(script));
     }
     if let Some(seconds) = workload.ready_after {
-        annotations.insert(
-            controllers::READY_AFTER.to_owned(),
-            json!(seconds.to_string()),
-        );
+        annotations.insert(kubelet::READY_AFTER.to_owned(), json!(seconds.to_string()));
     }
     if let Some(seconds) = workload.run_seconds {
-        annotations.insert(
-            controllers::RUN_SECONDS.to_owned(),
-            json!(seconds.to_string()),
-        );
+        annotations.insert(kubelet::RUN_SECONDS.to_owned(), json!(seconds.to_string()));
     }
     let mut container = json!({"name": workload.name, "image": workload.image});
     let mounts: Vec<&String> = workload
@@ -518,203 +415,4 @@ pub(crate) fn pod_template(workload: &Workload) -> Value {
         spec["restartPolicy"] = json!("Never");
     }
     json!({"metadata": {"labels": labels, "annotations": annotations}, "spec": spec})
-}
-
-/// Returns how many pods it wrote directly.
-fn load_workload(
-    store: &Store,
-    ns: &str,
-    workload: &Workload,
-    placer: &mut Placer,
-) -> Result<usize, ApiError> {
-    let template = pod_template(workload);
-    let labels = template["metadata"]["labels"].clone();
-    let selector = json!({"matchLabels": {"app": workload.name}});
-    let live = workload.state.as_deref() == Some("live") || workload.script.is_some();
-    let meta = json!({"name": workload.name, "labels": labels});
-    match workload.kind.as_str() {
-        "Deployment" if !live => settled_deployment(store, ns, workload, template, placer),
-        "Deployment" => {
-            let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
-                "spec": {"replicas": workload.replicas, "selector": selector, "template": template, "progressDeadlineSeconds": 120}});
-            store.create(rt("apps", "deployments"), ns, d)?;
-            Ok(0)
-        }
-        "StatefulSet" => {
-            let templates: Vec<Value> = workload.claim_templates.iter().map(|t| json!({
-                "metadata": {"name": t.name},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": t.size}}},
-            })).collect();
-            let mut s = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
-                "spec": {"replicas": workload.replicas, "serviceName": workload.name, "selector": selector, "template": template}});
-            if !templates.is_empty() {
-                s["spec"]["volumeClaimTemplates"] = json!(templates);
-            }
-            for ordinal in 0..workload.replicas {
-                for t in &workload.claim_templates {
-                    let claim = format!("{}-{}-{ordinal}", t.name, workload.name);
-                    controllers::volumes::create_claim(
-                        store,
-                        ns,
-                        &claim,
-                        &t.size,
-                        "standard",
-                        &selector["matchLabels"],
-                        true,
-                    )?;
-                }
-            }
-            store.create(rt("apps", "statefulsets"), ns, s)?;
-            Ok(0)
-        }
-        "DaemonSet" => {
-            let s = json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": {"selector": selector, "template": template}});
-            store.create(rt("apps", "daemonsets"), ns, s)?;
-            Ok(0)
-        }
-        "Job" => {
-            let j = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": {"backoffLimit": 2, "template": template}});
-            store.create(rt("batch", "jobs"), ns, j)?;
-            Ok(0)
-        }
-        "CronJob" => {
-            let schedule = workload
-                .schedule
-                .clone()
-                .unwrap_or_else(|| "0 * * * *".to_owned());
-            let c = json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": meta,
-                "spec": {"schedule": schedule, "jobTemplate": {"spec": {"backoffLimit": 2, "template": template}}}});
-            store.create(rt("batch", "cronjobs"), ns, c)?;
-            Ok(0)
-        }
-        other => Err(ApiError::bad_request(format!(
-            "unknown workload kind {other:?}"
-        ))),
-    }
-}
-
-/// A Deployment at rest: its ReplicaSet at revision 1 and every pod Running and Ready.
-fn settled_deployment(
-    store: &Store,
-    ns: &str,
-    workload: &Workload,
-    template: Value,
-    placer: &mut Placer,
-) -> Result<usize, ApiError> {
-    let replicas = workload.replicas;
-    let hash = template_hash_of(&template);
-    let stamp = controllers::now_string();
-    let d = store.create(
-        rt("apps", "deployments"),
-        ns,
-        json!({"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": workload.name, "labels": template["metadata"]["labels"].clone(), "annotations": {"deployment.kubernetes.io/revision": "1"}},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": workload.name}}, "template": template}}),
-    )?;
-    let mut rs_template = template.clone();
-    rs_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-    let rs_name = format!("{}-{hash}", workload.name);
-    let rs = store.create(
-        rt("apps", "replicasets"),
-        ns,
-        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": rs_name, "labels": rs_template["metadata"]["labels"].clone(),
-                "annotations": {"deployment.kubernetes.io/revision": "1", "deployment.kubernetes.io/desired-replicas": replicas.to_string()},
-                "ownerReferences": [owner_reference_of("Deployment", "apps/v1", &d)]},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": workload.name, "pod-template-hash": hash}}, "template": rs_template},
-            "status": {"replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": replicas, "availableReplicas": replicas, "observedGeneration": 1}}),
-    )?;
-    let mut written = 0;
-    let (requests, _) = crate::admission::pod_resources(&json!({"spec": template["spec"].clone()}));
-    for _ in 0..replicas {
-        let name = format!("{rs_name}-{}", controllers::random_suffix_string());
-        let node = placer.place(
-            requests.get("cpu").copied().unwrap_or(0.0),
-            requests.get("memory").copied().unwrap_or(0.0),
-        );
-        let mut pod = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": rs_template["metadata"]["labels"].clone(), "annotations": rs_template["metadata"]["annotations"].clone(),
-                "ownerReferences": [owner_reference_of("ReplicaSet", "apps/v1", &rs)]},
-            "spec": rs_template["spec"].clone()});
-        pod["spec"]["restartPolicy"] = json!("Always");
-        if let Some(node) = node {
-            pod["spec"]["nodeName"] = json!(node);
-            let containers: Vec<Value> = template["spec"]["containers"].as_array().cloned().unwrap_or_default().iter().map(|c| json!({
-                "name": c["name"], "image": c["image"], "ready": true, "started": true, "restartCount": 0,
-                "state": {"running": {"startedAt": stamp}},
-            })).collect();
-            let ready = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": stamp});
-            pod["status"] = json!({
-                "phase": "Running", "startTime": stamp, "hostIP": "10.0.0.2", "podIP": "10.244.0.10",
-                "qosClass": controllers::qos_class_of(&pod),
-                "conditions": [ready("Initialized"), ready("Ready"), ready("ContainersReady"), ready("PodScheduled")],
-                "containerStatuses": containers,
-            });
-        }
-        store.create(rt("", "pods"), ns, pod)?;
-        written += 1;
-    }
-    let available = |reason: &str, message: String| json!({"status": "True", "lastUpdateTime": stamp, "lastTransitionTime": stamp, "reason": reason, "message": message});
-    let mut a = available(
-        "MinimumReplicasAvailable",
-        "Deployment has minimum availability.".to_owned(),
-    );
-    a["type"] = json!("Available");
-    let mut p = available(
-        "NewReplicaSetAvailable",
-        format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
-    );
-    p["type"] = json!("Progressing");
-    store.modify(rt("apps", "deployments"), ns, &workload.name, crate::store::Part::Status, |obj| {
-        obj["status"] = json!({"observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas, "readyReplicas": replicas,
-            "availableReplicas": replicas, "unavailableReplicas": 0, "conditions": [a.clone(), p.clone()]});
-        Ok(())
-    })?;
-    Ok(written)
-}
-
-/// First-fit placement of pre-settled pods on the scenario's nodes.
-struct Placer {
-    nodes: Vec<(String, f64, f64, u32)>,
-    next: usize,
-}
-
-impl Placer {
-    fn new(store: &Store) -> Placer {
-        let nodes = store
-            .list_in(rt("", "nodes"), "")
-            .iter()
-            .map(|n| {
-                let q = |r: &str| {
-                    n.pointer(&format!("/status/allocatable/{r}"))
-                        .and_then(quantity::of)
-                        .unwrap_or(0.0)
-                };
-                (
-                    controllers::meta_str(n, "name").to_owned(),
-                    q("cpu"),
-                    q("memory"),
-                    q("pods") as u32,
-                )
-            })
-            .collect();
-        Placer { nodes, next: 0 }
-    }
-
-    /// Round-robin over the nodes that still have room; `None` leaves the pod to the scheduler.
-    fn place(&mut self, cpu: f64, memory: f64) -> Option<String> {
-        let count = self.nodes.len();
-        for step in 0..count {
-            let i = (self.next + step) % count;
-            let node = &mut self.nodes[i];
-            if node.1 >= cpu && node.2 >= memory && node.3 > 0 {
-                node.1 -= cpu;
-                node.2 -= memory;
-                node.3 -= 1;
-                self.next = (i + 1) % count;
-                return Some(node.0.clone());
-            }
-        }
-        None
-    }
 }

@@ -6,20 +6,50 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
+use sandbox::control_plane::ControlPlaneOptions;
+use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 
-#[tokio::test]
+/// Polls `check` until it answers, failing after `limit`: a bound, not a timing.
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// The demo company, loaded into the real control plane through the API: its namespaces and
+/// nodes, its workloads brought up by the real controllers and the node simulator, its unbound
+/// claims left pending, and metrics.k8s.io answering with the profiles' numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_company_loads_and_lives() {
     let scenario = Scenario::named("demo").expect("demo scenario parses");
-    let sandbox = Sandbox::start(SandboxOptions {
+    let dir = tempfile::tempdir().expect("state dir");
+    let mut control_plane = ControlPlaneOptions::new(dir.path().join("state"));
+    control_plane.durable = false;
+    let cluster = LocalCluster::start(LocalClusterOptions {
+        control_plane,
         scenario: Some(scenario),
-        ..SandboxOptions::default()
+        nodes: None,
     })
     .await
-    .expect("sandbox");
-    let client = sandbox.admin_client().await.expect("client");
+    .expect("local cluster");
+    let client = cluster
+        .control_plane()
+        .admin_client()
+        .await
+        .expect("client");
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let teams: Vec<String> = namespaces
@@ -55,16 +85,14 @@ async fn the_demo_company_loads_and_lives() {
         7
     );
 
-    // Settled deployments are rolled out at once; scripted ones are left to the controllers.
+    // The controllers roll the workloads out; the simulated kubelets make the pods Ready.
     let deployments: Api<Deployment> = Api::all(client.clone());
-    let api = Api::<Deployment>::namespaced(client.clone(), "payments-prod")
-        .get("api")
-        .await
-        .expect("api");
-    assert_eq!(
-        api.status.as_ref().and_then(|s| s.available_replicas),
-        Some(4)
-    );
+    let api = Api::<Deployment>::namespaced(client.clone(), "payments-prod");
+    eventually("payments-prod/api available", PATIENCE, || async {
+        let api = api.get("api").await.ok()?;
+        (api.status.as_ref().and_then(|s| s.available_replicas) == Some(4)).then_some(())
+    })
+    .await;
     assert!(
         deployments
             .list(&ListParams::default())
@@ -88,36 +116,38 @@ async fn the_demo_company_loads_and_lives() {
 
     // The crash-looping and never-ready workloads get there through the controllers.
     let pods: Api<Pod> = Api::namespaced(client.clone(), "mobile-staging");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    eventually("bff-next pods running", PATIENCE, || async {
         let list = pods
             .list(&ListParams::default().labels("app=bff-next"))
             .await
-            .expect("pods");
+            .ok()?;
         let running = list
             .items
             .iter()
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
             .count();
-        if running == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "bff-next pods never started");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (running == 2).then_some(())
+    })
+    .await;
 
     // metrics.k8s.io answers for running pods, with the profile's numbers.
-    let request = http::Request::get("/apis/metrics.k8s.io/v1beta1/namespaces/payments-prod/pods")
-        .body(Vec::new())
-        .expect("request");
-    let metrics: Value = client.request(request).await.expect("pod metrics");
-    let items = metrics["items"].as_array().cloned().unwrap_or_default();
     assert!(
-        items.len() >= 6,
-        "the settled api and fraud-scorer pods have metrics: {}",
-        items.len()
+        cluster.wait_metrics(PATIENCE).await,
+        "metrics.k8s.io never available"
     );
+    let metrics: Value = eventually("pod metrics", PATIENCE, || async {
+        let request =
+            http::Request::get("/apis/metrics.k8s.io/v1beta1/namespaces/payments-prod/pods")
+                .body(Vec::new())
+                .ok()?;
+        let metrics: Value = client.request(request).await.ok()?;
+        let items = metrics["items"].as_array().map_or(0, Vec::len);
+        // The settled api and fraud-scorer pods.
+        (items >= 6).then_some(metrics)
+    })
+    .await;
     assert_eq!(metrics["kind"], "PodMetricsList");
+    cluster.stop();
 }
 
 #[test]

@@ -11,7 +11,6 @@ use domain::identity::RequestOrigin;
 use domain::jit::Draft;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, ListParams, PostParams};
-use sandbox::{Sandbox, SandboxOptions};
 use server::reconcile::access::Revoker;
 use server::services::Services;
 
@@ -45,9 +44,7 @@ async fn run() -> Result<(), String> {
     let grants = arg("BENCH_GRANTS", 100);
     let early = arg("BENCH_EARLY", 20);
     let (pg, dir) = common::fast_postgres("bench-access-pg")?;
-    let sandbox = Sandbox::start(SandboxOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let sandbox = common::BenchCluster::start(None).await?;
     let config = common::bench_config(&dir, &sandbox)?;
     let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
     let admin = cluster.client().clone();
@@ -158,9 +155,7 @@ async fn run() -> Result<(), String> {
             .access_kubeconfig(&dana, &origin, &id)
             .await
             .map_err(|e| e.to_string())?;
-        let as_grant = Sandbox::client_for(&file.text)
-            .await
-            .map_err(|e| e.to_string())?;
+        let as_grant = sandbox::kubeconfig::client(&file.text).await?;
         let pods = Api::<Pod>::namespaced(as_grant, &format!("jit-{}", i % 10));
         pods.list(&ListParams::default())
             .await
@@ -204,7 +199,7 @@ async fn run() -> Result<(), String> {
         "revoke all: {ended} grants in {:.0} ms",
         started.elapsed().as_secs_f64() * 1000.0
     );
-    sandbox.stop().await;
+    sandbox.stop();
     drop(pg);
     Ok(())
 }

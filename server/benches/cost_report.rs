@@ -315,7 +315,7 @@ async fn run() -> Result<(), String> {
         );
     }
     caches.stop();
-    sandbox.stop().await;
+    sandbox.stop();
     drop(pg);
     Ok(())
 }

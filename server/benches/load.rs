@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use leptos::server_fn::ServerFn;
 use sandbox::scenario::Scenario;
-use sandbox::{Sandbox, SandboxOptions};
 use tokio::sync::Mutex;
 
 mod common;
@@ -51,12 +50,9 @@ async fn run() -> Result<(), String> {
     let clients = arg("BENCH_CLIENTS", 200);
     let seconds = arg("BENCH_SECONDS", 60) as u64;
     let (pg, dir) = common::fast_postgres("bench-load-pg")?;
-    let sandbox = Sandbox::start(SandboxOptions {
-        scenario: Some(Scenario::named("demo").map_err(|e| e.to_string())?),
-        ..SandboxOptions::default()
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let sandbox =
+        common::BenchCluster::start(Some(Scenario::named("demo").map_err(|e| e.to_string())?))
+            .await?;
     let mut config = common::bench_config(&dir, &sandbox)?;
     // One connection per client at most; Postgres' own default allows 100.
     config.database.max_connections = 40;
@@ -180,7 +176,7 @@ async fn run() -> Result<(), String> {
         rss_mib()
     );
     berth.stop().await;
-    sandbox.stop().await;
+    sandbox.stop();
     drop(pg);
     Ok(())
 }

@@ -35,7 +35,7 @@ async fn run() -> Result<(), String> {
 
     let started = Instant::now();
     let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
-    println!("sandbox loaded in {:.1} s", started.elapsed().as_secs_f64());
+    println!("cluster loaded in {:.1} s", started.elapsed().as_secs_f64());
 
     let config = common::bench_config(&dir, &sandbox)?;
     let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
@@ -88,7 +88,7 @@ async fn run() -> Result<(), String> {
     let started = Instant::now();
     let first = post(app::api::QuotaOverview::PATH, String::new())().await?;
     println!(
-        "caches filled and first quota answer after {:.1} s ({first} bytes); this process (sandbox serving included) grew {:.0} MiB; Berth alone: the memory bench",
+        "caches filled and first quota answer after {:.1} s ({first} bytes); this process grew {:.0} MiB; Berth alone: the memory bench",
         started.elapsed().as_secs_f64(),
         rss_mib() - before_berth
     );
@@ -156,7 +156,7 @@ async fn run() -> Result<(), String> {
         "berth: team rollouts (server fn, one team)",
         time(rounds, team_rollouts).await?,
     ));
-    let admin = sandbox.admin_client().await.map_err(|e| e.to_string())?;
+    let admin = sandbox.admin_client().await?;
     // One workload's page: its pods from the cache, its events from one namespaced list.
     let some_deployment =
         Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(admin.clone(), "ns-0000")
@@ -269,7 +269,7 @@ async fn run() -> Result<(), String> {
         }
     };
     rows.push(row(
-        "sandbox: namespaces, quotas, limit ranges, pods",
+        "kube-apiserver: namespaces, quotas, limit ranges, pods",
         time(rounds, quota_objects).await?,
     ));
     let page_objects = || {
@@ -281,7 +281,7 @@ async fn run() -> Result<(), String> {
         }
     };
     rows.push(row(
-        "sandbox: the same and nodes (/namespaces)",
+        "kube-apiserver: the same and nodes (/namespaces)",
         time(rounds, page_objects).await?,
     ));
     // A team's rollouts: its namespaces (by label), and the workloads, ReplicaSets, pods and
@@ -311,7 +311,7 @@ async fn run() -> Result<(), String> {
         }
     };
     rows.push(row(
-        "sandbox: team-00's namespaces and their objects",
+        "kube-apiserver: team-00's namespaces and their objects",
         time(rounds, team_objects).await?,
     ));
     // One Deployment's page: it, and its namespace's ReplicaSets, pods and events.
@@ -335,7 +335,7 @@ async fn run() -> Result<(), String> {
         }
     };
     rows.push(row(
-        "sandbox: a deployment and its namespace's RS, pods, events",
+        "kube-apiserver: a deployment and its namespace's RS, pods, events",
         time(rounds, workload_objects).await?,
     ));
 
@@ -348,36 +348,36 @@ async fn run() -> Result<(), String> {
     }
     let p50 = |name: &str| rows.iter().find(|r| r.0 == name).map_or(f64::NAN, |r| r.1);
     println!(
-        "the sandbox's own lists of the same objects over Berth's answer, p50 (above 1: Berth is faster):"
+        "kube-apiserver's own lists of the same objects over Berth's answer, p50 (above 1: Berth is faster):"
     );
     for (berth, sandbox) in [
         (
             "berth: quota overview (server fn, all namespaces)",
-            "sandbox: namespaces, quotas, limit ranges, pods",
+            "kube-apiserver: namespaces, quotas, limit ranges, pods",
         ),
         (
             "berth: /namespaces page (SSR, with capacity)",
-            "sandbox: the same and nodes (/namespaces)",
+            "kube-apiserver: the same and nodes (/namespaces)",
         ),
         (
             "berth: team rollouts (server fn, one team)",
-            "sandbox: team-00's namespaces and their objects",
+            "kube-apiserver: team-00's namespaces and their objects",
         ),
         (
             "berth: one workload's page (server fn)",
-            "sandbox: a deployment and its namespace's RS, pods, events",
+            "kube-apiserver: a deployment and its namespace's RS, pods, events",
         ),
     ] {
         println!("  {berth:<55} {:>7.1}×", p50(sandbox) / p50(berth));
     }
 
     println!(
-        "this process (sandbox, Berth and the lists read here) resident: {:.0} MiB",
+        "this process (Berth, the node simulator and the lists read here) resident: {:.0} MiB",
         rss_mib()
     );
 
     berth.stop().await;
-    sandbox.stop().await;
+    sandbox.stop();
     drop(pg);
     Ok(())
 }

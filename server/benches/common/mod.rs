@@ -30,22 +30,62 @@ pub fn rss_mib() -> f64 {
     status_mib("self", "VmRSS:").unwrap_or(0.0)
 }
 
-/// The sandbox with the `large` scenario of the given size.
+/// The real control plane (with the node simulator) and its state directory, removed with it.
+pub struct BenchCluster {
+    cluster: sandbox::local_cluster::LocalCluster,
+    _dir: tempfile::TempDir,
+}
+
+impl BenchCluster {
+    /// A local cluster with `scenario` loaded through the API.
+    pub async fn start(
+        scenario: Option<sandbox::scenario::Scenario>,
+    ) -> Result<BenchCluster, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut control_plane =
+            sandbox::control_plane::ControlPlaneOptions::new(dir.path().join("cluster"));
+        control_plane.durable = false;
+        let cluster = sandbox::local_cluster::LocalCluster::start(
+            sandbox::local_cluster::LocalClusterOptions {
+                control_plane,
+                scenario,
+                nodes: None,
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(BenchCluster { cluster, _dir: dir })
+    }
+
+    pub fn admin_kubeconfig(&self) -> &str {
+        self.cluster.control_plane().admin_kubeconfig()
+    }
+
+    pub async fn admin_client(&self) -> Result<kube::Client, String> {
+        self.cluster
+            .control_plane()
+            .admin_client()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn stop(self) {
+        self.cluster.stop();
+    }
+}
+
+/// The real control plane with the `large` scenario of the given size.
 pub async fn large_sandbox(
     namespaces: usize,
     deployments: usize,
     pods: usize,
-) -> Result<sandbox::Sandbox, String> {
-    sandbox::Sandbox::start(sandbox::SandboxOptions {
-        scenario: Some(sandbox::scenario::Scenario::large(
-            namespaces,
-            deployments,
-            pods,
-        )),
-        ..sandbox::SandboxOptions::default()
-    })
+) -> Result<BenchCluster, String> {
+    BenchCluster::start(Some(sandbox::scenario::Scenario::large(
+        namespaces,
+        deployments,
+        pods,
+    )))
     .await
-    .map_err(|e| e.to_string())
 }
 
 pub fn percentile(samples: &mut [Duration], p: f64) -> f64 {
@@ -124,7 +164,7 @@ pub async fn demo_session(
 /// no site bundle (pages render, nothing hydrates).
 pub fn bench_config(
     dir: &std::path::Path,
-    sandbox: &sandbox::Sandbox,
+    sandbox: &BenchCluster,
 ) -> Result<server::config::Config, String> {
     use server::config::{Config, Mode};
     let kubeconfig = dir.join("kubeconfig");
