@@ -473,17 +473,29 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
             .is_some()
         {
             assert!(
-                since.elapsed() < Duration::from_secs(30),
+                since.elapsed() < common::PATIENCE,
                 "not revoked after restart"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (ended_as, late): (String, f64) =
-            sqlx::query_as("SELECT state, revoke_delay_ms FROM access_requests WHERE id = $1")
-                .bind(&id)
-                .fetch_one(store.pool())
-                .await
-                .expect("row");
+        // The binding goes first, then the row records it: wait for the row.
+        let deadline = Instant::now() + common::PATIENCE;
+        let (ended_as, late) = loop {
+            let row: (String, Option<f64>) =
+                sqlx::query_as("SELECT state, revoke_delay_ms FROM access_requests WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(store.pool())
+                    .await
+                    .expect("row");
+            if let (state, Some(late)) = row {
+                break (state, late);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the revocation was never recorded"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(ended_as, "expired");
         assert!(
             late >= 1000.0,

@@ -26,7 +26,21 @@ struct Tally(Vec<Outcome>);
 
 impl Tally {
     async fn send(&mut self, case: String, request: reqwest::RequestBuilder) {
-        let res = request.send().await.expect("request");
+        let res = match request.send().await {
+            Ok(res) => res,
+            // Over the body limit the server answers 413 and closes without reading the rest;
+            // a client still writing sees the connection closed. Refused, and not an error.
+            Err(e) if e.is_request() && format!("{e:?}").contains("BodyWrite") => {
+                eprintln!("{case}: the server closed the connection while the body was sent");
+                self.0.push(Outcome {
+                    case,
+                    status: 413,
+                    accepted: false,
+                });
+                return;
+            }
+            Err(e) => panic!("{case}: {e:?}"),
+        };
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
