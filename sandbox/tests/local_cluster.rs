@@ -2,9 +2,13 @@
 //! scheduler v1.37 built by `scripts/kube.sh`), the node simulator and the metrics API, driven
 //! with kubectl 1.37 as a platform engineer would, and restarted from its state directory.
 
+mod common;
+
+use common::eventually;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
@@ -83,22 +87,6 @@ impl Kubectl {
         let (ok, stdout, stderr) = self.run(args).await;
         assert!(ok, "kubectl {args:?} failed: {stderr}");
         stdout
-    }
-}
-
-/// Polls `check` every 250 ms until it answers `Some`, or fails naming `what`.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

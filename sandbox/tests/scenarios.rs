@@ -1,6 +1,10 @@
 //! The built-in scenarios load into a consistent, living cluster.
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::eventually;
+
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Node, PersistentVolumeClaim, Pod};
@@ -10,22 +14,6 @@ use sandbox::control_plane::ControlPlaneOptions;
 use sandbox::local_cluster::{LocalCluster, LocalClusterOptions};
 use sandbox::scenario::Scenario;
 use serde_json::Value;
-
-/// Polls `check` until it answers, failing after `limit`: a bound, not a timing.
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 const PATIENCE: Duration = Duration::from_secs(120);
 
