@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what is missing first.
 SHELL := bash
 
-.PHONY: demo test setup site site-release server check clean-demo bench manifests image image-tag bench-frontend
+.PHONY: demo test setup site site-release server check clean-demo bench bench-cluster manifests image image-tag bench-frontend
 
 demo: setup server site
 	./target/debug/berth demo $(DEMO_ARGS)
@@ -36,12 +36,18 @@ bench:
 	cargo bench -p sandbox --bench local_cluster
 	BENCH_SCENARIO=demo cargo bench -p sandbox --bench local_cluster
 	cargo bench -p server --bench audit_append
+	$(MAKE) bench-cluster
 	cargo bench -p server --bench quota_views
 	cargo bench -p server --bench memory
 	cargo bench -p server --bench cost_report
 	cargo bench -p server --bench access_revoke
 	cargo bench -p server --bench load
 	$(MAKE) bench-frontend
+
+# The large scenario loaded once into a real control plane whose state the server benchmarks
+# then restart on (about 25 min on 2 cores; target/tmp/bench-cluster-large-*).
+bench-cluster:
+	BENCH_LOAD_ONLY=1 cargo bench -p server --bench quota_views
 
 # The bytes a first visit transfers and the time to hydrate, with the release bundle, in
 # headless Chromium against the demo.

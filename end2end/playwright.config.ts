@@ -1,5 +1,6 @@
 import { defineConfig } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
+import { PATIENCE } from './tests/helpers';
 
 // One free loopback port for the whole run. The config is evaluated again in every worker, so
 // the first evaluation stores the port in the environment the workers inherit.
@@ -18,8 +19,9 @@ if (!process.env.E2E_OIDC_PORT) process.env.E2E_OIDC_PORT = freePort();
 export default defineConfig({
   testDir: './tests',
   globalSetup: './global-setup.ts',
-  timeout: 60_000,
-  expect: { timeout: 15_000 },
+  // A test does several waits in a row, each bounded by PATIENCE.
+  timeout: 5 * PATIENCE,
+  expect: { timeout: PATIENCE },
   workers: 1,
   retries: 0,
   reporter: [['list']],

@@ -34,7 +34,7 @@ step "build berth" cargo build -p server --bin berth
 # The browser tests drive kubectl against the demo's real control plane: kubectl 1.37, as users
 # run it (scripts/kube.sh installs it beside the control plane).
 kube_bin=$(scripts/kube.sh | tail -1)
-step "browser tests" timeout -k 30s 15m env PATH="$kube_bin:$PATH" bash -c 'cd end2end && npx playwright test'
+step "browser tests" timeout -k 30s 30m env PATH="$kube_bin:$PATH" bash -c 'cd end2end && npx playwright test'
 
 # Sum the runners' own counts: cargo's "test result:" lines and Playwright's "N passed/failed".
 passed=$(grep -Eo '(ok|FAILED)\. [0-9]+ passed' "$log" | awk '{s+=$2} END {print s+0}')

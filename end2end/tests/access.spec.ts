@@ -5,7 +5,7 @@
 // A two-approval rule needs two different SREs.
 import { expect, test, type Page } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { collectErrors, signedIn } from './helpers';
+import { PATIENCE, collectErrors, signedIn } from './helpers';
 
 async function ask(page: Page, role: string, where: string | 'cluster', duration: string): Promise<string> {
   const form = page.locator('#access-form');
@@ -25,7 +25,6 @@ async function ask(page: Page, role: string, where: string | 'cluster', duration
 }
 
 test('a developer gets edit on a foreign namespace for 30 minutes, until an SRE revokes it', async ({ browser }) => {
-  test.setTimeout(120_000);
   const sam = await signedIn(browser, 'Sam SRE', '/access');
   const samErrors = collectErrors(sam);
   await expect(sam.locator('#access-queue')).toBeVisible();
@@ -50,13 +49,13 @@ test('a developer gets edit on a foreign namespace for 30 minutes, until an SRE 
 
   // Sam's page shows it without a reload, and Sam approves it.
   const queued = sam.locator(`#access-queue tr.access-row[data-id="${id}"]`);
-  await expect(queued).toBeVisible({ timeout: 10_000 });
+  await expect(queued).toBeVisible();
   await expect(queued).toContainText('Dana Developer');
   await expect(queued).toContainText('search-staging');
   await queued.locator('input.reason').fill('ticket checked');
   await queued.getByRole('button', { name: 'Approve' }).click();
   await expect(sam.locator('#access-result')).toContainText('active');
-  await expect(mine).toHaveAttribute('data-state', 'active', { timeout: 10_000 });
+  await expect(mine).toHaveAttribute('data-state', 'active');
   await expect(mine).toContainText('left');
 
   // The grant's kubeconfig: kubectl works in search-staging and nowhere else.
@@ -67,7 +66,7 @@ test('a developer gets edit on a foreign namespace for 30 minutes, until an SRE 
   expect(download.suggestedFilename()).toBe(`${id}.kubeconfig`);
   const file = await download.path();
   const kubectl = (...args: string[]) =>
-    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: 30_000 });
+    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: PATIENCE });
   const inside = kubectl('-n', 'search-staging', 'create', 'configmap', 'jit-hotfix', '--from-literal=a=1');
   expect(inside.stderr).toBe('');
   expect(inside.stdout).toContain('configmap/jit-hotfix created');
@@ -78,7 +77,7 @@ test('a developer gets edit on a foreign namespace for 30 minutes, until an SRE 
 
   // Sam revokes early; within 5 s kubectl is refused.
   const active = sam.locator(`#access-active tr.access-row[data-id="${id}"]`);
-  await expect(active).toBeVisible({ timeout: 10_000 });
+  await expect(active).toBeVisible();
   sam.on('dialog', (dialog) => dialog.accept());
   await active.locator('button[data-action="revoke"]').click();
   const revokedAt = Date.now();

@@ -2,6 +2,12 @@
 // namespace and wait until it is ready.
 import { expect, type Browser, type Page } from '@playwright/test';
 
+// How long anything may take before a test gives up: the bound on every wait (assertions,
+// kubectl runs, polls), as the integration tests' `common::PATIENCE`. Tests wait for what they
+// mean — hydration, the server's answer, the cluster's state — and this only says when to stop
+// waiting on a machine busy with other work; it is never a pause.
+export const PATIENCE = 120_000;
+
 export function collectErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('console', (msg) => {
@@ -30,7 +36,7 @@ export async function requestNamespace(page: Page, name: string, lifetime: strin
   await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
   await page.getByRole('button', { name: 'Request namespace' }).click();
   await expect(page.locator('#submit-result')).toContainText('approved');
-  await expect(page.locator(`#request-${name}`)).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(page.locator(`#request-${name}`)).toHaveAttribute('data-state', 'ready');
 }
 
 // Unique per run, so a retry never meets its own earlier request.

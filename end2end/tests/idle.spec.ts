@@ -4,12 +4,12 @@
 import { expect, test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { collectErrors, signedIn } from './helpers';
+import { PATIENCE, collectErrors, signedIn } from './helpers';
 
 const kubeconfig = path.join(__dirname, '..', '..', 'target', 'e2e', `state-${process.env.E2E_PORT}`, 'sandbox.kubeconfig');
 
 function kubectl(...args: string[]): string {
-  const run = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const run = spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: PATIENCE });
   expect(run.stderr).toBe('');
   return run.stdout;
 }
@@ -50,7 +50,6 @@ test("the idle report names owners and costs, and a developer sees only their te
 });
 
 test('an owner deletes a claim nothing mounts, from the report', async ({ browser }) => {
-  test.setTimeout(120_000);
   const dana = await signedIn(browser, 'Dana Developer', '/idle');
   const errors = collectErrors(dana);
   // payments-staging keeps a 100 GiB snapshot claim no pod mounts.
@@ -60,7 +59,7 @@ test('an owner deletes a claim nothing mounts, from the report', async ({ browse
   await expect(async () => {
     await dana.reload();
     await expect(dana.locator('#idle-scan')).toContainText('as found by the scan of');
-  }).toPass({ timeout: 60_000 });
+  }).toPass({ timeout: PATIENCE });
   // A click before the reloaded page has hydrated would go nowhere.
   await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   await expect(row).toBeVisible();
@@ -74,7 +73,7 @@ test('an owner deletes a claim nothing mounts, from the report', async ({ browse
   await expect(row).toHaveCount(0);
   const left = spawnSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'payments-staging', 'get', 'pvc', 'old-ledger-snapshot'], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: PATIENCE,
   });
   expect(left.stderr).toContain('NotFound');
   expect(errors).toEqual([]);

@@ -21,9 +21,9 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   await form.getByRole('button', { name: 'Ask' }).click();
   await expect(form.locator('.change-result')).toContainText('approved');
   const extension = dana.locator(`.change-row[data-namespace="${name}"]`).first();
-  await expect(extension).toHaveAttribute('data-state', 'applied', { timeout: 30_000 });
+  await expect(extension).toHaveAttribute('data-state', 'applied');
   await expect(extension).toContainText('expiry');
-  await expect(row.locator('td').nth(6)).not.toHaveText(expiresBefore, { timeout: 15_000 });
+  await expect(row.locator('td').nth(6)).not.toHaveText(expiresBefore);
 
   // More quota waits for a manager; the request shows what it changes.
   await row.getByText('Extend or change quota').click();
@@ -45,11 +45,9 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   const mikes = mike.locator(`.change-row[data-namespace="${name}"][data-state="pending"]`);
   await mikes.getByPlaceholder('reason').fill('launch week');
   await mikes.getByRole('button', { name: 'Approve' }).click();
-  await expect(mike.locator(`.change-row[data-namespace="${name}"][data-state="applied"]`)).toHaveCount(2, {
-    timeout: 30_000,
-  });
+  await expect(mike.locator(`.change-row[data-namespace="${name}"][data-state="applied"]`)).toHaveCount(2);
   // Dana's page catches up on its own: the namespace now has the medium tier.
-  await expect(row.locator('td').nth(2)).toHaveText('medium', { timeout: 30_000 });
+  await expect(row.locator('td').nth(2)).toHaveText('medium');
 
   // The team page rolls the team's namespaces up; the card shows the new quota.
   await dana.goto('/namespaces?team=payments');
@@ -61,13 +59,12 @@ test('a developer extends a namespace and asks for more quota, which a manager a
 });
 
 test('a namespace with a one-minute test lifetime is deleted by the reconciler and audited', async ({ browser }) => {
-  test.setTimeout(180_000);
   const dana = await signedIn(browser, 'Dana Developer');
   const name = `dana-brief-${suffix}`;
   await requestNamespace(dana, name, 'test');
   const row = dana.locator(`#request-${name}`);
   await expect(row.locator('.expiry-warning')).toBeVisible();
-  await expect(row).toHaveAttribute('data-state', 'expired', { timeout: 120_000 });
+  await expect(row).toHaveAttribute('data-state', 'expired');
 
   const sam = await signedIn(browser, 'Sam SRE', `/audit?namespace=${name}`);
   const table = sam.locator('#audit-table');

@@ -2,7 +2,7 @@
 // developer asks for a namespace and watches it become ready; a manager approves a large one.
 import { expect, test } from '@playwright/test';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { collectErrors, signedIn, suffix } from './helpers';
+import { PATIENCE, collectErrors, signedIn, suffix } from './helpers';
 
 test('a developer asks for a small 7-day namespace, previews it and watches it become ready', async ({
   browser,
@@ -40,7 +40,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
 
   // The table follows provisioning without a reload.
   const row = page.locator(`#request-${name}`);
-  await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-state', 'ready');
   await expect(row).toContainText('7 days');
   await expect(row).toContainText('berth: tier small needs no approval');
 
@@ -52,7 +52,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
   const file = await download.path();
   const kubectl = (...args: string[]) =>
-    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: 30_000 });
+    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: PATIENCE });
   const created = kubectl('create', 'deployment', 'web', '--image=nginx:1.27');
   expect(created.stderr).toBe('');
   expect(created.stdout).toContain('deployment.apps/web created');
@@ -61,7 +61,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   expect(foreign.stderr).toContain('Forbidden');
   const greedy = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: PATIENCE,
     input: JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -87,7 +87,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   const before = Number(await cpu.getAttribute('aria-valuenow'));
   const worker = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: PATIENCE,
     input: JSON.stringify({
       apiVersion: 'v1',
       kind: 'Pod',
@@ -101,7 +101,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   });
   expect(worker.stderr).toBe('');
   await expect
-    .poll(async () => Number(await cpu.getAttribute('aria-valuenow')), { timeout: 20_000 })
+    .poll(async () => Number(await cpu.getAttribute('aria-valuenow')))
     .toBeGreaterThanOrEqual(before + 45);
   await expect(card.locator('.quota-line[data-resource="requests.cpu"]')).toContainText('/ 2');
   expect(errors).toEqual([]);
@@ -126,9 +126,9 @@ test('a manager approves a large-tier request of their team', async ({ browser }
   await expect(row).toHaveAttribute('data-state', 'pending');
   await row.getByPlaceholder('reason').fill('sized for the launch');
   await row.getByRole('button', { name: 'Approve' }).click();
-  await expect(row).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-state', 'ready');
   await expect(row).toContainText('demo:mike: sized for the launch');
 
   // The requester's page catches up on its own.
-  await expect(danasRow).toHaveAttribute('data-state', 'ready', { timeout: 30_000 });
+  await expect(danasRow).toHaveAttribute('data-state', 'ready');
 });

@@ -3,7 +3,7 @@
 // rolls back from the page, and the audit trail lists it.
 import { expect, test } from '@playwright/test';
 import { spawnSync } from 'node:child_process';
-import { collectErrors, requestNamespace, signedIn, suffix } from './helpers';
+import { PATIENCE, collectErrors, requestNamespace, signedIn, suffix } from './helpers';
 
 test('a new image rolls out live, with findings, and a rollback from the page is audited', async ({ browser }) => {
   const dana = await signedIn(browser, 'Dana Developer');
@@ -16,14 +16,14 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   ]);
   const file = await download.path();
   const kubectl = (...args: string[]) =>
-    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: 30_000 });
+    spawnSync('kubectl', ['--kubeconfig', file, ...args], { encoding: 'utf8', timeout: PATIENCE });
   expect(kubectl('create', 'deployment', 'web', '--image=nginx:1.27', '--replicas=2').stderr).toBe('');
 
   await dana.goto(`/rollouts?namespace=${name}`);
   await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   await expect(dana.locator('#rollout-filter')).toContainText(`namespace ${name}`);
   const row = dana.locator(`#wl-${name}-web`);
-  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row).toHaveAttribute('data-state', 'complete');
   await expect(row.locator('[role="progressbar"]')).toHaveAttribute('aria-valuenow', '100');
   await expect(row).toContainText('deployment "web" successfully rolled out');
   await expect(row).toContainText('revision 1');
@@ -34,8 +34,8 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   // From here the page must follow on its own: mark the window, change the image.
   await dana.evaluate(() => ((window as unknown as Record<string, string>).berthMarker = 'kept'));
   expect(kubectl('set', 'image', 'deployment/web', 'nginx=nginx:1.28').status).toBe(0);
-  await expect(row).toContainText('nginx:1.28', { timeout: 30_000 });
-  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row).toContainText('nginx:1.28');
+  await expect(row).toHaveAttribute('data-state', 'complete');
   await expect(row).toContainText('revision 2');
   expect(await dana.evaluate(() => (window as unknown as Record<string, string>).berthMarker)).toBe('kept');
 
@@ -44,14 +44,14 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await row.locator('select[name="revision"]').selectOption('1');
   await row.locator('[data-action="rollback"]').click();
   await expect(dana.locator('#action-result')).toContainText('web rolls back to revision 1');
-  await expect(row).toContainText('revision 3', { timeout: 30_000 });
-  await expect(row).toHaveAttribute('data-state', 'complete', { timeout: 30_000 });
+  await expect(row).toContainText('revision 3');
+  await expect(row).toHaveAttribute('data-state', 'complete');
   await expect(row.locator('.images')).toHaveText('nginx:1.27');
 
   // A rollout scripted to stall turns red with the pod that blocks it.
   const stuck = spawnSync('kubectl', ['--kubeconfig', file, 'apply', '-f', '-'], {
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: PATIENCE,
     input: JSON.stringify({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -69,7 +69,7 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   });
   expect(stuck.stderr).toBe('');
   const stalled = dana.locator(`#wl-${name}-stuck`);
-  await expect(stalled).toHaveAttribute('data-state', 'stalled', { timeout: 30_000 });
+  await expect(stalled).toHaveAttribute('data-state', 'stalled');
   await expect(stalled).toContainText('exceeded its progress deadline');
   await expect(stalled.locator('.blocking-pod')).toContainText('not ready');
 
@@ -82,9 +82,7 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await expect(pod).toHaveAttribute('data-status', 'Running');
   await expect(pod).toContainText('0/1');
   await expect(pod.locator('.node')).not.toHaveText('not scheduled');
-  await expect(dana.locator('#events tr.event[data-reason="Unhealthy"]').first()).toContainText('Readiness probe failed', {
-    timeout: 20_000,
-  });
+  await expect(dana.locator('#events tr.event[data-reason="Unhealthy"]').first()).toContainText('Readiness probe failed');
   await expect(dana.locator('#findings [data-check="image-tag"]')).toBeVisible();
 
   // The web page: three revisions with images and release, both pods on the current one.
@@ -93,7 +91,7 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await expect(dana.locator('#history tr.revision')).toHaveCount(2);
   await expect(dana.locator('#history tr.revision.current')).toHaveAttribute('data-revision', '3');
   await expect(dana.locator('#history tr[data-revision="2"] .images')).toHaveText('nginx:1.28');
-  await expect(dana.locator('#pods tr.pod[data-status="Running"]')).toHaveCount(2, { timeout: 30_000 });
+  await expect(dana.locator('#pods tr.pod[data-status="Running"]')).toHaveCount(2);
   await expect(dana.locator('#events')).toContainText('ScalingReplicaSet');
   // Restart from here, confirmed; the new pods arrive without a reload.
   const before = await dana.locator('#pods tr.pod').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-pod')));
@@ -107,7 +105,6 @@ test('a new image rolls out live, with findings, and a rollback from the page is
         );
         return now.length === 2 && now.every((p) => !before.includes(p));
       },
-      { timeout: 40_000 },
     )
     .toBe(true);
   expect(errors).toEqual([]);

@@ -36,11 +36,8 @@ impl TestCluster {
                         .build()
                         .expect("the shared cluster's runtime");
                     runtime.block_on(async {
-                        let name = std::env::current_exe()
-                            .ok()
-                            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                            .unwrap_or_else(|| "tests".to_owned());
-                        let dir = scratch_root().join(format!("shared-cluster-{name}"));
+                        let dir =
+                            scratch_root().join(format!("shared-cluster-{}", super::binary_name()));
                         // What an earlier run of this binary left; its processes ended with it.
                         let _ = std::fs::remove_dir_all(&dir);
                         let mut options = ControlPlaneOptions::new(dir);

@@ -91,7 +91,6 @@ pub struct TestPostgres {
 /// The binary's one Postgres server and a migrated template every test's database copies.
 pub struct SharedPostgres {
     server: LocalPostgres,
-    _dir: TempDir,
 }
 
 /// The database every test database is made from (`CREATE DATABASE … TEMPLATE`), migrated once.
@@ -107,12 +106,22 @@ fn shared_postgres() -> &'static SharedPostgres {
             let binaries = PgBinaries::locate()
                 .expect("PostgreSQL binaries")
                 .ending_with_parent();
-            let _ = tx.send(start_server(&binaries));
+            // A fixed directory, emptied here, rather than a temporary one: no destructor runs
+            // on a static, so a temporary directory would be left behind by every run.
+            let dir = scratch_root().join(format!("shared-postgres-{}", binary_name()));
+            let _ = std::fs::remove_dir_all(&dir);
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::create_dir_all(&dir).expect("the shared Postgres directory");
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
+                    .expect("chmod the shared Postgres directory");
+            }
+            let _ = tx.send(start_server(&binaries, &dir));
             loop {
                 std::thread::park();
             }
         });
-        let (server, dir) = rx.recv().expect("starting the shared Postgres");
+        let server = rx.recv().expect("starting the shared Postgres");
         // The template, migrated once; no connection to it may stay open while it is copied.
         let url = server.url(TEMPLATE_DATABASE);
         std::thread::spawn(move || {
@@ -133,15 +142,22 @@ fn shared_postgres() -> &'static SharedPostgres {
         })
         .join()
         .expect("the template's migration");
-        SharedPostgres { server, _dir: dir }
+        SharedPostgres { server }
     })
 }
 
-/// A server copied from the `initdb` template, started from `binaries`.
-fn start_server(binaries: &PgBinaries) -> (LocalPostgres, TempDir) {
+/// The test binary's file name, which names the state it shares between its tests.
+pub fn binary_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "tests".to_owned())
+}
+
+/// A server in `dir`, copied from the `initdb` template, started from `binaries`.
+fn start_server(binaries: &PgBinaries, dir: &Path) -> LocalPostgres {
     let template = template(binaries);
-    let dir = scratch_dir("pg-");
-    let data = dir.path().join("data");
+    let data = dir.join("data");
     let status = Command::new("cp")
         .arg("-a")
         .arg(template)
@@ -149,10 +165,9 @@ fn start_server(binaries: &PgBinaries) -> (LocalPostgres, TempDir) {
         .status()
         .expect("run cp");
     assert!(status.success(), "copying the Postgres template failed");
-    let server = binaries
-        .start(&data, &dir.path().join("postgres.log"), Durability::Fast)
-        .expect("start Postgres");
-    (server, dir)
+    binaries
+        .start(&data, &dir.join("postgres.log"), Durability::Fast)
+        .expect("start Postgres")
 }
 
 impl TestPostgres {
@@ -168,7 +183,8 @@ impl TestPostgres {
     /// A server of the test's own, for a test that stops it.
     pub fn private() -> TestPostgres {
         let binaries = PgBinaries::locate().expect("PostgreSQL binaries");
-        let (server, dir) = start_server(&binaries);
+        let dir = scratch_dir("pg-");
+        let server = start_server(&binaries, dir.path());
         TestPostgres {
             own: Some(server),
             shared: None,
