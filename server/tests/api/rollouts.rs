@@ -567,22 +567,26 @@ fn a_workload_page_lists_its_pods_revisions_and_events() {
         );
 
         // A crash-looping pod says so, as kubectl would, with its restarts and the kubelet's
-        // back-off warning.
-        let crashy = detail_until(&app, &dana, "crashy", "crash-looping", |d| {
-            d["pods"][0]["status"] == "CrashLoopBackOff"
-                && d["pods"][0]["restarts"].as_i64().is_some_and(|r| r > 0)
-        })
+        // back-off warning (the kubelet writes the event after the pod's status, so a busy
+        // machine can show one before the other: both are waited for).
+        let crashy = detail_until(
+            &app,
+            &dana,
+            "crashy",
+            "crash-looping with a back-off event",
+            |d| {
+                d["pods"][0]["status"] == "CrashLoopBackOff"
+                    && d["pods"][0]["restarts"].as_i64().is_some_and(|r| r > 0)
+                    && d["events"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| e["reason"] == "BackOff" && e["kind"] == "Warning")
+            },
+        )
         .await;
         assert_eq!(crashy["pods"][0]["healthy"], false);
         assert_eq!(crashy["pods"][0]["ready"], "0/1");
-        assert!(
-            crashy["events"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|e| e["reason"] == "BackOff" && e["kind"] == "Warning"),
-            "{crashy}"
-        );
 
         // Another team's workload is not Dana's to open; a kind that is no workload is refused.
         let (status, why) = detail(&app, &dana, "deployment", "platform-tools", "ops")
