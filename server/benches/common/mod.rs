@@ -131,11 +131,11 @@ pub async fn large_sandbox(
 }
 
 /// Waits until no pod is Pending, so the controllers, the scheduler and the simulated kubelets
-/// are quiet before anything is timed (bounded by `BENCH_WAIT_SECS`, default 2,400 s).
+/// are quiet before anything is timed (bounded by `BENCH_WAIT_SECS`, default 3,600 s).
 async fn wait_settled(client: &kube::Client) -> Result<(), String> {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::{Api, ListParams};
-    let limit = Duration::from_secs(arg("BENCH_WAIT_SECS", 2_400) as u64);
+    let limit = Duration::from_secs(arg("BENCH_WAIT_SECS", 3_600) as u64);
     let started = Instant::now();
     let api: Api<Pod> = Api::all(client.clone());
     let mut last_report = Instant::now();
