@@ -227,10 +227,22 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
             json!({ "metadata": { "name": "hotfix" }, "data": { "a": "1" } }),
         )
         .expect("cm");
-        Api::<ConfigMap>::namespaced(as_grant.clone(), "search-jit")
-            .create(&PostParams::default(), &cm)
-            .await
-            .expect("edit works in the granted namespace");
+        // kube-apiserver's RBAC authorizer reads bindings from its own watch cache, so a
+        // binding that exists may take a moment to be honoured (a fresh-clone run was refused
+        // once right after the get above): the first create is retried until allowed.
+        let deadline = Instant::now() + common::PATIENCE;
+        loop {
+            match Api::<ConfigMap>::namespaced(as_grant.clone(), "search-jit")
+                .create(&PostParams::default(), &cm)
+                .await
+            {
+                Ok(_) => break,
+                Err(kube::Error::Api(e)) if e.code == 403 && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("edit works in the granted namespace: {e:?}"),
+            }
+        }
         assert!(forbidden(
             Api::<Pod>::namespaced(as_grant.clone(), "search-other")
                 .list(&ListParams::default())
