@@ -78,16 +78,9 @@ impl Leadership {
     ) -> Result<Leadership, StoreError> {
         loop {
             let pooled: PoolConnection<Postgres> = store.pool().acquire().await?;
+            // The pool's connections carry keepalives (`store::SESSION_SETTINGS`), so Postgres
+            // notices a dead holder on its own as well.
             let mut conn = pooled.detach();
-            // Keepalives let Postgres itself notice a dead peer in about half a minute rather
-            // than the operating system's two hours (TCP connections only).
-            for setting in [
-                "SET tcp_keepalives_idle = 10",
-                "SET tcp_keepalives_interval = 5",
-                "SET tcp_keepalives_count = 3",
-            ] {
-                sqlx::query(setting).execute(&mut conn).await?;
-            }
             let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                 .bind(key)
                 .fetch_one(&mut conn)

@@ -21,6 +21,19 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// How long a readiness probe may wait for Postgres before calling it down.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Settings every connection starts with, so that a replica which vanishes mid-way holds
+/// nobody up. Keepalives let Postgres notice a dead peer in about half a minute rather than
+/// the operating system's two hours. A transaction left idle for 20 s is ended: Berth's
+/// transactions send their statements back to back and wait on nothing outside the database,
+/// so one that idles belongs to a replica whose packets no longer arrive, and the locks it
+/// holds (the audit chain's among them) would otherwise stop every other replica.
+const SESSION_SETTINGS: [(&str, &str); 4] = [
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+    ("idle_in_transaction_session_timeout", "20s"),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the database URL is not valid: {0}")]
@@ -68,8 +81,9 @@ impl Store {
         audit_key: Option<domain::audit::AuditKey>,
     ) -> Result<Store, StoreError> {
         let options: PgConnectOptions = url
-            .parse()
-            .map_err(|err: sqlx::Error| StoreError::BadUrl(err.to_string()))?;
+            .parse::<PgConnectOptions>()
+            .map_err(|err: sqlx::Error| StoreError::BadUrl(err.to_string()))?
+            .options(SESSION_SETTINGS);
         let target = describe(&options);
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)

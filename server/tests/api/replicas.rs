@@ -15,11 +15,13 @@ use server::reconcile::{
 };
 use server::store::Store;
 
-/// Advisory lock key → the backend pid holding it.
+/// Advisory lock key → the backend pid holding it, in this test's database only: the server
+/// is shared, and other tests' Berths hold the same keys in theirs.
 async fn holders(store: &Store) -> BTreeMap<i64, i32> {
     let rows: Vec<(i64, i32)> = sqlx::query_as(
         "SELECT (classid::int8 << 32) | objid::int8, pid FROM pg_locks \
-         WHERE locktype = 'advisory' AND granted AND objsubid = 1",
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .fetch_all(store.pool())
     .await
@@ -136,6 +138,20 @@ fn three_replicas_share_sessions_and_each_loop_runs_on_one_that_hands_over() {
     });
 }
 
+/// `url` with a [`black_hole_proxy`] in front of its server, and the switch that cuts it.
+async fn through_black_hole(url: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let target: std::net::SocketAddr = {
+        let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
+        format!("{}:{}", options.get_host(), options.get_port())
+            .parse()
+            .expect("address")
+    };
+    let (port, cut) = black_hole_proxy(target).await;
+    let via_proxy = url.replacen(&format!(":{}/", target.port()), &format!(":{port}/"), 1);
+    assert_ne!(via_proxy, url);
+    (via_proxy, cut)
+}
+
 /// A TCP proxy to Postgres that can go silent: once cut, it forwards nothing and closes
 /// nothing, as when the leader's host vanishes from the network (no FIN, no RST). Postgres
 /// sees live connections; only the leader's stale lease tells a standby to take over.
@@ -200,15 +216,7 @@ fn a_leader_cut_off_from_the_database_is_replaced_within_the_lease() {
         let cluster = common::TestCluster::shared().await;
         let kubeconfig = common::berth_kubeconfig(&cluster).await;
         let store = Store::connect(&url, &config.database).await.expect("store");
-        let target: std::net::SocketAddr = {
-            let options: sqlx::postgres::PgConnectOptions = url.parse().expect("url");
-            format!("{}:{}", options.get_host(), options.get_port())
-                .parse()
-                .expect("address")
-        };
-        let (port, cut) = black_hole_proxy(target).await;
-        let via_proxy = url.replacen(&format!(":{}/", target.port()), &format!(":{port}/"), 1);
-        assert_ne!(via_proxy, url);
+        let (via_proxy, cut) = through_black_hole(&url).await;
         let a = TestApp::spawn_on(&via_proxy, config.clone(), &kubeconfig).await;
         let before = wait_all_held(&store, Duration::from_secs(30)).await;
         let b = TestApp::spawn_on(&url, config.clone(), &kubeconfig).await;
@@ -241,5 +249,53 @@ fn a_leader_cut_off_from_the_database_is_replaced_within_the_lease() {
         drop(a);
         store.close().await;
         b.stop().await;
+    });
+}
+
+/// A replica cut off in the middle of a transaction (an audit append: the chain's lock taken,
+/// nothing committed, its packets no longer arriving) holds the others up only until Postgres
+/// ends the idle transaction; then their events are appended and its own is gone.
+#[test]
+fn a_replica_cut_off_inside_a_transaction_does_not_hold_up_the_audit_chain() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_cut_append").await;
+        let config = test_config();
+        let (via_proxy, cut) = through_black_hole(&url).await;
+        let vanishing = Store::connect(&via_proxy, &config.database)
+            .await
+            .expect("store through the proxy");
+        let mut tx = vanishing.pool().begin().await.expect("begin");
+        let lost = server::reconcile::system_event_for("cut-off", "test.cut_off", "success");
+        server::store::audit::append(&mut tx, None, &lost)
+            .await
+            .expect("append inside the transaction");
+        cut.store(true, std::sync::atomic::Ordering::SeqCst);
+
+        let store = Store::connect(&url, &config.database).await.expect("store");
+        let since = Instant::now();
+        let kept = server::reconcile::system_event_for("standby", "test.after_cut", "success");
+        let appended = tokio::time::timeout(common::PATIENCE, store.record(&kept))
+            .await
+            .expect("the audit chain stayed locked by the cut-off transaction")
+            .expect("append");
+        eprintln!(
+            "appended {:?} after a replica was cut off holding the chain's lock",
+            since.elapsed()
+        );
+        assert_eq!(appended.body.action, "test.after_cut");
+        let cut_off_events: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = 'test.cut_off'")
+                .fetch_one(store.pool())
+                .await
+                .expect("count");
+        assert_eq!(
+            cut_off_events, 0,
+            "the cut-off transaction was ended, not committed"
+        );
+        // The cut-off side cannot finish anything through a silent proxy: dropped, not closed.
+        drop(tx);
+        drop(vanishing);
+        store.close().await;
     });
 }
