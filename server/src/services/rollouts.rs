@@ -159,6 +159,11 @@ fn revision_view(revision: i64, rs: &CachedReplicaSet) -> RevisionView {
     }
 }
 
+/// How long the overview waits for the events of stalled rollouts' pods, all of them together:
+/// they are live lists, and the page (read from the caches) must not wait on a slow cluster
+/// past the request's own timeout for what only explains a stall.
+const EVENTS_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Services {
     /// Workloads `user` may see (SREs and admins: every namespace; others their teams'),
     /// narrowed by `filter`, grouped by namespace with trouble first.
@@ -265,6 +270,7 @@ impl Services {
                 pods.entry(ns).or_default().push(pod);
             }
         }
+        let events_by = tokio::time::Instant::now() + EVENTS_WITHIN;
         for (view, selector) in out.iter_mut().zip(&selectors) {
             if view.state == RolloutState::Complete {
                 continue;
@@ -276,18 +282,32 @@ impl Services {
             view.blocking = blocking_pods(candidates, selector);
             if view.state == RolloutState::Stalled {
                 for pod in &mut view.blocking {
-                    pod.events = self.last_events(&view.namespace, &pod.name).await;
+                    pod.events = self
+                        .last_events(&view.namespace, &pod.name, events_by)
+                        .await;
                 }
             }
         }
         Ok(rollout::by_namespace(out))
     }
 
-    /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts).
-    async fn last_events(&self, namespace: &str, pod: &str) -> Vec<String> {
+    /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts),
+    /// or why they are missing when the cluster has not answered by `by`.
+    async fn last_events(
+        &self,
+        namespace: &str,
+        pod: &str,
+        by: tokio::time::Instant,
+    ) -> Vec<String> {
         let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
         let params = ListParams::default().fields(&format!("involvedObject.name={pod}"));
-        match api.list(&params).await {
+        let Ok(listed) = tokio::time::timeout_at(by, api.list(&params)).await else {
+            return vec![format!(
+                "events unavailable: the cluster did not answer within {} s",
+                EVENTS_WITHIN.as_secs()
+            )];
+        };
+        match listed {
             Ok(list) => {
                 let mut events = list.items;
                 events.sort_by_key(|e| {
