@@ -74,7 +74,7 @@ async fn run() -> Result<(), String> {
                     .body(form)
                     .send()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| common::with_causes(&e))?;
                 let status = res.status();
                 let body = res.bytes().await.map_err(|e| e.to_string())?;
                 if !status.is_success() {
@@ -117,7 +117,7 @@ async fn run() -> Result<(), String> {
                     .header("cookie", cookie)
                     .send()
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| common::with_causes(&e))?;
                 let body = res.bytes().await.map_err(|e| e.to_string())?;
                 Ok(body.len())
             }
@@ -149,7 +149,7 @@ async fn run() -> Result<(), String> {
             .form(&[("namespace", ""), ("team", "team-00")])
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| common::with_causes(&e))?;
         let page: serde_json::Value = answer.json().await.map_err(|e| e.to_string())?;
         page["workloads"]
             .as_u64()
@@ -191,7 +191,7 @@ async fn run() -> Result<(), String> {
             .header("cookie", &cookie)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| common::with_causes(&e))?;
         let _ = res.chunk().await.map_err(|e| e.to_string())?;
         first_bytes.push(started.elapsed());
         while res.chunk().await.map_err(|e| e.to_string())?.is_some() {}
@@ -216,7 +216,7 @@ async fn run() -> Result<(), String> {
             .header("cookie", &cookie)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| common::with_causes(&e))?;
         let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
             Api::namespaced(admin.clone(), "ns-0000");
         let list = deployments

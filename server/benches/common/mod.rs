@@ -6,6 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+/// How long Berth may take to fill its watch caches from the large cluster before a benchmark
+/// gives up (the first 50,000-pod list alone takes kube-apiserver about 25 s here).
+const READY_LIMIT: Duration = Duration::from_secs(600);
+
 pub fn arg(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -278,6 +282,18 @@ pub async fn connect(
     Ok((store, cluster))
 }
 
+/// An error with every cause under it (a request's "error sending request" says nothing of why).
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Berth serving on a loopback port until `stop`.
 pub struct Running {
     pub base: String,
@@ -286,6 +302,37 @@ pub struct Running {
 }
 
 impl Running {
+    /// Waits until `/readyz` answers 200 (every watch cache holds its first full list), so no
+    /// timing includes the first fill; prints how long that took.
+    async fn wait_ready(&self) -> Result<(), String> {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        loop {
+            let ready = client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                println!(
+                    "berth ready (every watch cache filled) {:.1} s after it started",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(());
+            }
+            if self.task.is_finished() {
+                return Err("berth stopped before it was ready".to_owned());
+            }
+            if started.elapsed() > READY_LIMIT {
+                return Err(format!(
+                    "berth not ready within {} s",
+                    READY_LIMIT.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
@@ -311,5 +358,7 @@ pub async fn serve(
         };
         server::serve::serve_with(listener, store, cluster, &config, shutdown).await
     });
-    Ok(Running { base, stop, task })
+    let running = Running { base, stop, task };
+    running.wait_ready().await?;
+    Ok(running)
 }

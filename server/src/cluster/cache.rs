@@ -191,6 +191,12 @@ impl Caches {
 
     /// Waits (bounded) until every cache has its first full list.
     pub async fn ready(&self) -> bool {
+        self.ready_within(READY_WAIT).await
+    }
+
+    /// As [`Caches::ready`], waiting at most `wait`: a page answering a request must say
+    /// "still loading" before the request's own timeout cuts it off without a word.
+    pub async fn ready_within(&self, wait: Duration) -> bool {
         let all = async {
             let _ = self.namespaces.wait_until_ready().await;
             let _ = self.quotas.wait_until_ready().await;
@@ -204,7 +210,7 @@ impl Caches {
             let _ = self.pdbs.wait_until_ready().await;
             let _ = self.claims.wait_until_ready().await;
         };
-        tokio::time::timeout(READY_WAIT, all).await.is_ok()
+        tokio::time::timeout(wait, all).await.is_ok()
     }
 
     /// For `/readyz`: a replica is ready once every cache holds its first full list, so it takes

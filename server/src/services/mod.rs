@@ -110,6 +110,8 @@ pub struct Services {
     failures: failures::Failures,
     /// The longest lifetime of a new API token.
     token_max_days: u64,
+    /// How long a page waits for the watch caches' first fill before saying they are loading.
+    cache_wait: std::time::Duration,
 }
 
 impl Services {
@@ -137,6 +139,9 @@ impl Services {
             usage_memo: usage_memo::UsageMemo::default(),
             failures: failures::Failures::new(&config.auth),
             token_max_days: config.auth.token_max_days,
+            // Two thirds of the request timeout: the rest is for the page itself (at the whole
+            // timeout, a page over a cluster still loading answered 408 with no words).
+            cache_wait: config.http.request_timeout * 2 / 3,
             cluster,
         }
     }
@@ -147,7 +152,7 @@ impl Services {
 
     /// The watch caches once they hold their first full list; pages read nothing else.
     async fn cached(&self) -> Result<&Caches, ServiceError> {
-        if self.caches.ready().await {
+        if self.caches.ready_within(self.cache_wait).await {
             Ok(&self.caches)
         } else {
             Err(ServiceError::Cluster(
