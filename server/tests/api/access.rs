@@ -539,7 +539,19 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(state(&second, &dana, &stuck).await, "Active");
+        // The bindings go first, then the row records them: wait for the row.
+        let since = Instant::now();
+        loop {
+            let now = state(&second, &dana, &stuck).await;
+            if now == "Active" {
+                break;
+            }
+            assert!(
+                since.elapsed() < common::PATIENCE,
+                "the finished grant stayed {now}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
 
         // Two processes against one database and one cluster: each due grant ends once.
         let third = TestApp::spawn_on(&url, config.clone(), &kubeconfig).await;
