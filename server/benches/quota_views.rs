@@ -36,6 +36,7 @@ async fn run() -> Result<(), String> {
     );
 
     let (pg, dir) = common::fast_postgres("bench-quota-pg")?;
+    common::watch_for_stalls(Duration::from_secs(3), dir.join("stacks.txt"));
 
     let started = Instant::now();
     let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;

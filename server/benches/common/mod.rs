@@ -195,7 +195,16 @@ where
     for _ in 0..rounds {
         let started = Instant::now();
         size = f().await?;
-        samples.push(started.elapsed());
+        let took = started.elapsed();
+        // A stall is what a benchmark run is for finding: say when it happened, as it happens.
+        if took > Duration::from_secs(5) {
+            eprintln!(
+                "slow sample: {:.1} s, ended {}",
+                took.as_secs_f64(),
+                jiff::Timestamp::now()
+            );
+        }
+        samples.push(took);
     }
     Ok((samples, size))
 }
@@ -344,6 +353,11 @@ pub async fn serve(
     cluster: server::cluster::Cluster,
     config: server::config::Config,
 ) -> Result<Running, String> {
+    // Berth's own warnings (watch errors, slow calls) beside the figures; `RUST_LOG` as in `berth`.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
@@ -361,4 +375,50 @@ pub async fn serve(
     let running = Running { base, stop, task };
     running.wait_ready().await?;
     Ok(running)
+}
+
+/// Watches this process's runtime from a plain thread: when no tokio worker has run a tick for
+/// `after`, prints so and writes every thread's stack (gdb, once) to `dump`, since a stalled
+/// runtime cannot report on itself.
+pub fn watch_for_stalls(after: Duration, dump: std::path::PathBuf) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let start = Instant::now();
+    let last = Arc::new(AtomicU64::new(0));
+    let ticks = last.clone();
+    tokio::spawn(async move {
+        loop {
+            ticks.store(start.elapsed().as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    std::thread::spawn(move || {
+        let mut dumped = false;
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = start.elapsed().as_millis() as u64;
+            let stalled = Duration::from_millis(now.saturating_sub(last.load(Ordering::Relaxed)));
+            if stalled > after {
+                eprintln!(
+                    "runtime stalled: no tick for {:.1} s at {}",
+                    stalled.as_secs_f64(),
+                    jiff::Timestamp::now()
+                );
+                if !dumped {
+                    dumped = true;
+                    let out = std::process::Command::new("gdb")
+                        .args(["-batch", "-p", &std::process::id().to_string()])
+                        .args(["-ex", "thread apply all bt"])
+                        .output();
+                    match out {
+                        Ok(out) => {
+                            let _ = std::fs::write(&dump, out.stdout);
+                            eprintln!("stacks written to {}", dump.display());
+                        }
+                        Err(e) => eprintln!("cannot run gdb: {e}"),
+                    }
+                }
+            }
+        }
+    });
 }

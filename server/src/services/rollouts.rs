@@ -14,6 +14,7 @@ use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Event, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 
@@ -204,7 +205,14 @@ impl Services {
                 },
             );
         }
-        let pdb_store = caches.pdbs.state();
+        // Only the visible namespaces' objects are taken from the caches: copying every handle
+        // out of a 50,000-pod cache cost more than the view itself for one namespace.
+        let seen = |meta: &ObjectMeta| {
+            meta.namespace
+                .as_deref()
+                .is_some_and(|ns| visible.contains_key(ns))
+        };
+        let pdb_store = caches.pdbs.state_filter(|p| seen(&p.metadata));
         let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
         for pdb in &pdb_store {
             if let Some(ns) = pdb.metadata.namespace.as_deref() {
@@ -214,7 +222,7 @@ impl Services {
         // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
         // highest) with when that began. The Deployment's own annotation says the same on a
         // real cluster, but the ReplicaSets are what the history is made of.
-        let rs_store = caches.replica_sets.state();
+        let rs_store = caches.replica_sets.state_filter(|rs| seen(&rs.metadata));
         let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
         for rs in &rs_store {
             let Some(revision) = revision_of(rs) else {
@@ -243,30 +251,28 @@ impl Services {
         let mut out = Vec::new();
         // Each workload's pod selector, beside it, for finding the pods that block it.
         let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
-        for d in caches.deployments.state() {
+        for d in caches.deployments.state_filter(|d| seen(&d.metadata)) {
             if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
                 out.push(deployment_view(&d, info, pdbs, &owned));
                 selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
             }
         }
-        for s in caches.stateful_sets.state() {
+        for s in caches.stateful_sets.state_filter(|s| seen(&s.metadata)) {
             if let Some((info, pdbs)) = context(s.metadata.namespace.as_ref()) {
                 out.push(stateful_set_view(&s, info, pdbs));
                 selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
             }
         }
-        for d in caches.daemon_sets.state() {
+        for d in caches.daemon_sets.state_filter(|d| seen(&d.metadata)) {
             if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
                 out.push(daemon_set_view(&d, info, pdbs));
                 selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
             }
         }
-        let pod_store = caches.pods.state();
+        let pod_store = caches.pods.state_filter(|p| seen(&p.metadata));
         let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
         for pod in &pod_store {
-            if let Some(ns) = pod.metadata.namespace.as_deref()
-                && visible.contains_key(ns)
-            {
+            if let Some(ns) = pod.metadata.namespace.as_deref() {
                 pods.entry(ns).or_default().push(pod);
             }
         }

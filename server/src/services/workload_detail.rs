@@ -10,6 +10,7 @@ use domain::workload_detail::{
 };
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, ListParams};
+use kube::runtime::reflector::ObjectRef;
 
 use super::rollouts::{REVISION, RolloutFilter};
 use super::{ServiceError, Services};
@@ -144,12 +145,11 @@ impl Services {
             .filter_map(|(_, hash, revision)| Some((hash.as_deref()?, revision.as_deref()?)))
             .collect();
         let mut pods: Vec<PodRow> = Vec::new();
-        for pod in caches.pods.state() {
-            if pod.metadata.namespace.as_deref() != Some(namespace)
-                || !matches(pod.metadata.labels.as_ref(), &owned.selector)
-            {
-                continue;
-            }
+        let in_namespace = caches.pods.state_filter(|p| {
+            p.metadata.namespace.as_deref() == Some(namespace)
+                && matches(p.metadata.labels.as_ref(), &owned.selector)
+        });
+        for pod in in_namespace {
             let columns = workload_detail::pod_columns(&report(&pod));
             let labels = pod.metadata.labels.as_ref();
             let revision = match kind {
@@ -201,27 +201,18 @@ impl Services {
         name: &str,
     ) -> Result<Option<Owned>, ServiceError> {
         let caches = self.cached().await?;
-        let here = |ns: Option<&String>, n: Option<&String>| {
-            ns.map(String::as_str) == Some(namespace) && n.map(String::as_str) == Some(name)
-        };
         let found = match kind {
             WorkloadKind::Deployment => caches
                 .deployments
-                .state()
-                .into_iter()
-                .find(|d| here(d.metadata.namespace.as_ref(), d.metadata.name.as_ref()))
+                .get(&ObjectRef::new(name).within(namespace))
                 .map(|d| (d.spec.selector.match_labels.clone(), d.metadata.uid.clone())),
             WorkloadKind::StatefulSet => caches
                 .stateful_sets
-                .state()
-                .into_iter()
-                .find(|s| here(s.metadata.namespace.as_ref(), s.metadata.name.as_ref()))
+                .get(&ObjectRef::new(name).within(namespace))
                 .map(|s| (s.spec.selector.match_labels.clone(), None)),
             WorkloadKind::DaemonSet => caches
                 .daemon_sets
-                .state()
-                .into_iter()
-                .find(|d| here(d.metadata.namespace.as_ref(), d.metadata.name.as_ref()))
+                .get(&ObjectRef::new(name).within(namespace))
                 .map(|d| (d.spec.selector.match_labels.clone(), None)),
         };
         let Some((selector, uid)) = found else {
@@ -230,15 +221,16 @@ impl Services {
         let replica_sets = match uid {
             Some(uid) => caches
                 .replica_sets
-                .state()
-                .into_iter()
-                .filter(|rs| {
-                    rs.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|o| o.uid == uid)
+                .state_filter(|rs| {
+                    rs.metadata.namespace.as_deref() == Some(namespace)
+                        && rs
+                            .metadata
+                            .owner_references
+                            .iter()
+                            .flatten()
+                            .any(|o| o.uid == uid)
                 })
+                .into_iter()
                 .map(|rs| {
                     let labels = rs.metadata.labels.as_ref();
                     (
