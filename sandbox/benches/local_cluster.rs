@@ -47,26 +47,6 @@ fn memory(cluster: &LocalCluster, when: &str) {
     );
 }
 
-/// Pods that are Running (Ready or not) or finished, by a paged list.
-async fn started_pods(client: &kube::Client) -> usize {
-    let api: Api<Pod> = Api::all(client.clone());
-    let mut count = 0;
-    let mut params = ListParams::default().limit(5_000);
-    loop {
-        let Ok(page) = api
-            .list_metadata(&params.clone().fields("status.phase!=Pending"))
-            .await
-        else {
-            return count;
-        };
-        count += page.items.len();
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return count,
-        }
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let scenario = match std::env::var("BENCH_SCENARIO").as_deref() {
@@ -115,7 +95,10 @@ async fn main() {
     let limit = Duration::from_secs(arg("BENCH_WAIT_SECS", 1_800) as u64);
     let mut last = 0;
     while started.elapsed() < limit {
-        last = started_pods(&client).await;
+        // Pods Running (Ready or not) or finished; an API error keeps the last count.
+        if let Ok(count) = sandbox::pod_count::count_pods(&client, "status.phase!=Pending").await {
+            last = count;
+        }
         if last >= loaded.pods {
             break;
         }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod metrics_api;
 pub mod node_sim;
 pub mod pki;
+pub mod pod_count;
 pub mod quantity;
 pub mod scenario;
 pub mod selectors;

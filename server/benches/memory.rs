@@ -73,37 +73,31 @@ async fn run() -> Result<(), String> {
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start berth: {e}"))?;
-    let berth = Berth(child);
+    let mut berth = Berth(child);
     let pid = berth.0.id();
 
+    common::wait_ready(&base, || {
+        berth.0.try_wait().is_ok_and(|exit| exit.is_none())
+    })
+    .await
+    .map_err(|e| format!("{e}; see {}", dir.join("berth.log").display()))?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| e.to_string())?;
-    loop {
-        if started.elapsed() > Duration::from_secs(300) {
-            return Err(format!(
-                "not ready after 300 s; see {}",
-                dir.join("berth.log").display()
-            ));
-        }
-        let ready = client.get(format!("{base}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let (rss, peak) = memory_of(pid)?;
     println!(
         "ready (/readyz 200, watch caches filled) {:.1} s after start; resident {rss:.0} MiB (peak {peak:.0} MiB)",
         started.elapsed().as_secs_f64()
     );
 
-    // An admin's session, minted in the store as a sign-in would; `serve` has no demo sign-in.
-    let admin = server::auth::demo_personas()
+    // An admin's session, minted in the store as a sign-in would. `serve` has no demo sign-in
+    // and admits no `demo:` identity, so the demo admin is copied under an id of its own.
+    let mut admin = server::auth::demo_personas()
         .into_iter()
         .find(|p| p.id == "demo:ada")
         .ok_or("no admin persona")?;
+    admin.id = "bench:ada".to_owned();
     let event = server::http::auth::event(
         Some(&admin),
         &Default::default(),
@@ -115,13 +109,17 @@ async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let cookie = format!("{}={token}", server::auth::SESSION_COOKIE);
-    for path in [
-        "/namespaces",
-        "/rollouts?team=team-00",
-        "/rollouts",
-        "/idle",
-        "/cost",
-    ] {
+    // Twice: the first visit of each page pays for what the process had not touched yet.
+    for (pass, path) in ["first", "again"].into_iter().flat_map(|pass| {
+        [
+            "/namespaces",
+            "/rollouts?team=team-00",
+            "/rollouts",
+            "/idle",
+            "/cost",
+        ]
+        .map(|path| (pass, path))
+    }) {
         let at = Instant::now();
         let res = client
             .get(format!("{base}{path}"))
@@ -130,13 +128,19 @@ async fn run() -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         let status = res.status();
-        let size = res.bytes().await.map_err(|e| e.to_string())?.len();
+        let body = res.bytes().await.map_err(|e| e.to_string())?;
+        let size = body.len();
         if !status.is_success() {
             return Err(format!("{path}: {status}"));
         }
+        // A page that only offers to sign in would measure nothing: `serve` admits no demo
+        // persona, which is how this benchmark timed sign-in pages unnoticed for a while.
+        if String::from_utf8_lossy(&body).contains("id=\"sign-in-link\"") {
+            return Err(format!("{path}: answered as to a signed-out visitor"));
+        }
         let (rss, peak) = memory_of(pid)?;
         println!(
-            "  {path}: {status} {size} bytes in {:.0} ms; resident {rss:.0} MiB (peak {peak:.0} MiB)",
+            "  {pass:<5} {path}: {status} {size} bytes in {:.0} ms; resident {rss:.0} MiB (peak {peak:.0} MiB)",
             at.elapsed().as_secs_f64() * 1000.0
         );
     }

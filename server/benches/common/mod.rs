@@ -137,28 +137,13 @@ pub async fn large_sandbox(
 /// Waits until no pod is Pending, so the controllers, the scheduler and the simulated kubelets
 /// are quiet before anything is timed (bounded by `BENCH_WAIT_SECS`, default 3,600 s).
 async fn wait_settled(client: &kube::Client) -> Result<(), String> {
-    use k8s_openapi::api::core::v1::Pod;
-    use kube::api::{Api, ListParams};
     let limit = Duration::from_secs(arg("BENCH_WAIT_SECS", 3_600) as u64);
     let started = Instant::now();
-    let api: Api<Pod> = Api::all(client.clone());
     let mut last_report = Instant::now();
     loop {
-        let mut pending = 0;
-        let mut params = ListParams::default()
-            .fields("status.phase=Pending")
-            .limit(5_000);
-        loop {
-            let page = api
-                .list_metadata(&params)
-                .await
-                .map_err(|e| e.to_string())?;
-            pending += page.items.len();
-            match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                _ => break,
-            }
-        }
+        let pending = sandbox::pod_count::count_pods(client, "status.phase=Pending")
+            .await
+            .map_err(|e| e.to_string())?;
         if pending == 0 {
             return Ok(());
         }
@@ -303,6 +288,37 @@ pub fn with_causes(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// Polls Berth's `/readyz` at `base` until it answers 200 (every watch cache holds its first
+/// full list) and returns how long that took; fails once `alive` says the server stopped or
+/// after [`READY_LIMIT`].
+pub async fn wait_ready(base: &str, mut alive: impl FnMut() -> bool) -> Result<Duration, String> {
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return Ok(started.elapsed());
+        }
+        if !alive() {
+            return Err("berth stopped before it was ready".to_owned());
+        }
+        if started.elapsed() > READY_LIMIT {
+            return Err(format!(
+                "berth not ready within {} s",
+                READY_LIMIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Berth serving on a loopback port until `stop`.
 pub struct Running {
     pub base: String,
@@ -314,32 +330,12 @@ impl Running {
     /// Waits until `/readyz` answers 200 (every watch cache holds its first full list), so no
     /// timing includes the first fill; prints how long that took.
     async fn wait_ready(&self) -> Result<(), String> {
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        loop {
-            let ready = client
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                println!(
-                    "berth ready (every watch cache filled) {:.1} s after it started",
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(());
-            }
-            if self.task.is_finished() {
-                return Err("berth stopped before it was ready".to_owned());
-            }
-            if started.elapsed() > READY_LIMIT {
-                return Err(format!(
-                    "berth not ready within {} s",
-                    READY_LIMIT.as_secs()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let waited = wait_ready(&self.base, || !self.task.is_finished()).await?;
+        println!(
+            "berth ready (every watch cache filled) {:.1} s after it started",
+            waited.as_secs_f64()
+        );
+        Ok(())
     }
 
     pub async fn stop(self) {

@@ -11,6 +11,7 @@ use domain::rollout::{
     RevisionView, RolloutPage, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, Event, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -165,6 +166,10 @@ fn revision_view(revision: i64, rs: &CachedReplicaSet) -> RevisionView {
 /// past the request's own timeout for what only explains a stall.
 const EVENTS_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How many of those lists run at once: enough to hide the round trips, few enough not to
+/// crowd the API server's fair-queuing share of Berth's ServiceAccount.
+const EVENT_LISTS_AT_ONCE: usize = 8;
+
 impl Services {
     /// Workloads `user` may see (SREs and admins: every namespace; others their teams'),
     /// narrowed by `filter`, grouped by namespace with trouble first.
@@ -276,7 +281,6 @@ impl Services {
                 pods.entry(ns).or_default().push(pod);
             }
         }
-        let events_by = tokio::time::Instant::now() + EVENTS_WITHIN;
         for (view, selector) in out.iter_mut().zip(&selectors) {
             if view.state == RolloutState::Complete {
                 continue;
@@ -286,15 +290,31 @@ impl Services {
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             view.blocking = blocking_pods(candidates, selector);
-            if view.state == RolloutState::Stalled {
-                for pod in &mut view.blocking {
-                    pod.events = self
-                        .last_events(&view.namespace, &pod.name, events_by)
-                        .await;
-                }
-            }
         }
         Ok(rollout::by_namespace(out))
+    }
+
+    /// Fills in the latest events of the pods blocking each stalled rollout of `workloads`:
+    /// called on what is about to be shown (one page, one workload), not on every stalled
+    /// workload of the cluster, and a few lists at a time, all within [`EVENTS_WITHIN`].
+    pub async fn add_stalled_events<'a>(
+        &self,
+        workloads: impl IntoIterator<Item = &'a mut WorkloadView>,
+    ) {
+        let by = tokio::time::Instant::now() + EVENTS_WITHIN;
+        let pods: Vec<(&str, &mut BlockingPod)> = workloads
+            .into_iter()
+            .filter(|w| w.state == RolloutState::Stalled)
+            .flat_map(|w| {
+                let namespace = w.namespace.as_str();
+                w.blocking.iter_mut().map(move |pod| (namespace, pod))
+            })
+            .collect();
+        futures::stream::iter(pods)
+            .for_each_concurrent(EVENT_LISTS_AT_ONCE, |(namespace, pod)| async move {
+                pod.events = self.last_events(namespace, &pod.name, by).await;
+            })
+            .await;
     }
 
     /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts),
@@ -605,10 +625,9 @@ impl app::backend::RolloutBackend for Services {
         let groups = Services::rollouts(self, user, &RolloutFilter { namespace, team })
             .await
             .map_err(|e| e.to_string())?;
-        Ok(rollout::paginate(
-            groups,
-            page.unwrap_or(1),
-            rollout::PAGE_WORKLOADS,
-        ))
+        let mut page = rollout::paginate(groups, page.unwrap_or(1), rollout::PAGE_WORKLOADS);
+        self.add_stalled_events(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))
+            .await;
+        Ok(page)
     }
 }

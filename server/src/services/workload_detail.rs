@@ -127,13 +127,14 @@ impl Services {
             team: None,
         };
         // The same view as the list, so the two pages never disagree, and the same visibility.
-        let workload = self
+        let mut workload = self
             .rollouts(user, &filter)
             .await?
             .into_iter()
             .flat_map(|g| g.workloads)
             .find(|w| w.kind == kind && w.name == name)
             .ok_or_else(missing)?;
+        self.add_stalled_events([&mut workload]).await;
         let owned = self
             .owned(kind, namespace, name)
             .await?
