@@ -50,9 +50,12 @@ if [ "$have" != "$want" ]; then
 fi
 
 # --- npm: Playwright for the browser tests (it drives Debian's Chromium, downloads nothing) ---
-if ! cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>/dev/null; then
+# npm's own node_modules/.package-lock.json never equals package-lock.json (it leaves out the
+# root package), so a stamp of the lock file installed says whether `npm ci` is needed.
+if ! cmp -s end2end/package-lock.json end2end/node_modules/.berth-installed-lock.json 2>/dev/null; then
   say "installing end2end npm packages"
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  cp end2end/package-lock.json end2end/node_modules/.berth-installed-lock.json
 fi
 
 # --- The local cluster: etcd, kube-apiserver, controller manager, scheduler (Go module proxy),
