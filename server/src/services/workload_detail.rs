@@ -134,7 +134,10 @@ impl Services {
             .flat_map(|g| g.workloads)
             .find(|w| w.kind == kind && w.name == name)
             .ok_or_else(missing)?;
-        self.add_stalled_events([&mut workload]).await;
+        // The namespace's events are the page's one call to the cluster: asked now (the user may
+        // see the workload), answered while the caches are read.
+        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
+        let listed = tokio::spawn(async move { api.list(&ListParams::default()).await });
         let owned = self
             .owned(kind, namespace, name)
             .await?
@@ -186,7 +189,11 @@ impl Services {
         for pod in &pods {
             about.insert(("Pod".to_owned(), pod.name.clone()));
         }
-        let events = self.events_about(namespace, &about).await?;
+        let (listed, ()) = tokio::join!(listed, self.add_stalled_events([&mut workload]));
+        let listed = listed
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?
+            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
+        let events = events_about(&listed.items, &about);
         Ok(WorkloadDetail {
             workload,
             pods,
@@ -252,33 +259,22 @@ impl Services {
             replica_sets,
         }))
     }
+}
 
-    /// Recent events in `namespace` about any of `about` (kind, name): one namespaced list,
-    /// asked only when someone opens a workload.
-    async fn events_about(
-        &self,
-        namespace: &str,
-        about: &HashSet<(String, String)>,
-    ) -> Result<Vec<EventRow>, ServiceError> {
-        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        let rows = list
-            .items
-            .iter()
-            .filter(|e| {
-                let o = &e.involved_object;
-                about.contains(&(
-                    o.kind.clone().unwrap_or_default(),
-                    o.name.clone().unwrap_or_default(),
-                ))
-            })
-            .map(event_row)
-            .collect();
-        Ok(workload_detail::recent_events(rows))
-    }
+/// The recent ones of a namespace's `events` that are about any of `about` (kind, name).
+fn events_about(events: &[Event], about: &HashSet<(String, String)>) -> Vec<EventRow> {
+    let rows = events
+        .iter()
+        .filter(|e| {
+            let o = &e.involved_object;
+            about.contains(&(
+                o.kind.clone().unwrap_or_default(),
+                o.name.clone().unwrap_or_default(),
+            ))
+        })
+        .map(event_row)
+        .collect();
+    workload_detail::recent_events(rows)
 }
 
 #[async_trait::async_trait]
