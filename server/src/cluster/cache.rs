@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Cluster;
+use super::namespace_index::NamespaceIndex;
 use super::pod::CachedPod;
 use super::replica_set::CachedReplicaSet;
 
@@ -31,10 +32,14 @@ pub struct Caches {
     pub limit_ranges: Store<LimitRange>,
     /// Pods as their slim projection: at 50,000 pods whole objects were most of the memory.
     pub pods: Store<CachedPod>,
+    /// Pods by namespace, so a page about a few namespaces does not walk every pod.
+    pub pods_by_namespace: NamespaceIndex,
     pub nodes: Store<Node>,
     pub deployments: Store<Deployment>,
+    pub deployments_by_namespace: NamespaceIndex,
     /// ReplicaSets as their slim projection (a Deployment's history, no pod templates).
     pub replica_sets: Store<CachedReplicaSet>,
+    pub replica_sets_by_namespace: NamespaceIndex,
     pub stateful_sets: Store<StatefulSet>,
     pub daemon_sets: Store<DaemonSet>,
     pub pdbs: Store<PodDisruptionBudget>,
@@ -67,10 +72,12 @@ fn trim<K: kube::Resource>(object: &mut K) {
     }
 }
 
-/// `changes`, when given, is bumped on every object the watch delivers.
+/// `changes`, when given, is bumped on every object the watch delivers; `index`, when given,
+/// follows the same events.
 fn reflect<K>(
     api: Api<K>,
     changes: Option<watch::Sender<Option<u64>>>,
+    index: Option<NamespaceIndex>,
 ) -> (Store<K>, JoinHandle<()>)
 where
     K: kube::Resource<DynamicType = ()>
@@ -85,6 +92,11 @@ where
     let watch = watcher(api, watcher::Config::default()).modify(trim);
     let stream = reflector::reflector(writer, watch)
         .default_backoff()
+        .inspect(move |event| {
+            if let (Ok(event), Some(index)) = (event, &index) {
+                index.apply(event);
+            }
+        })
         .touched_objects();
     let task = tokio::spawn(async move {
         stream
@@ -143,42 +155,64 @@ impl Caches {
         let (changes, _) = watch::channel(Some(0));
         // Pods churn on big clusters; quota usage follows them through the quotas' status, so
         // the quota objects are what live pages listen to.
-        let (namespaces, t1) =
-            reflect(Api::<Namespace>::all(client.clone()), Some(changes.clone()));
+        let (namespaces, t1) = reflect(
+            Api::<Namespace>::all(client.clone()),
+            Some(changes.clone()),
+            None,
+        );
         let (quotas, t2) = reflect(
             Api::<ResourceQuota>::all(client.clone()),
             Some(changes.clone()),
+            None,
         );
         let (limit_ranges, t3) = reflect(
             Api::<LimitRange>::all(client.clone()),
             Some(changes.clone()),
+            None,
         );
         let (rollout_changes, _) = watch::channel(Some(0));
-        let (pods, t4) = reflect(Api::<CachedPod>::all(client.clone()), None);
-        let (nodes, t5) = reflect(Api::<Node>::all(client.clone()), None);
+        let pods_by_namespace = NamespaceIndex::default();
+        let (pods, t4) = reflect(
+            Api::<CachedPod>::all(client.clone()),
+            None,
+            Some(pods_by_namespace.clone()),
+        );
+        let (nodes, t5) = reflect(Api::<Node>::all(client.clone()), None, None);
+        let deployments_by_namespace = NamespaceIndex::default();
         let (deployments, t6) = reflect(
             Api::<Deployment>::all(client.clone()),
             Some(rollout_changes.clone()),
+            Some(deployments_by_namespace.clone()),
         );
-        let (replica_sets, t7) = reflect(Api::<CachedReplicaSet>::all(client.clone()), None);
+        let replica_sets_by_namespace = NamespaceIndex::default();
+        let (replica_sets, t7) = reflect(
+            Api::<CachedReplicaSet>::all(client.clone()),
+            None,
+            Some(replica_sets_by_namespace.clone()),
+        );
         let (stateful_sets, t8) = reflect(
             Api::<StatefulSet>::all(client.clone()),
             Some(rollout_changes.clone()),
+            None,
         );
         let (daemon_sets, t9) = reflect(
             Api::<DaemonSet>::all(client.clone()),
             Some(rollout_changes.clone()),
+            None,
         );
-        let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client.clone()), None);
-        let (claims, t11) = reflect(Api::<PersistentVolumeClaim>::all(client), None);
+        let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client.clone()), None, None);
+        let (claims, t11) = reflect(Api::<PersistentVolumeClaim>::all(client), None, None);
         Caches {
             namespaces,
             quotas,
             limit_ranges,
             pods,
+            pods_by_namespace,
             nodes,
             deployments,
+            deployments_by_namespace,
             replica_sets,
+            replica_sets_by_namespace,
             stateful_sets,
             daemon_sets,
             pdbs,

@@ -12,6 +12,7 @@ pub mod csr;
 pub mod deletes;
 pub mod grants;
 pub mod lists;
+pub mod namespace_index;
 pub mod pod;
 pub mod replica_set;
 

@@ -211,12 +211,16 @@ impl Services {
             );
         }
         // Only the visible namespaces' objects are taken from the caches: copying every handle
-        // out of a 50,000-pod cache cost more than the view itself for one namespace.
+        // out of a 50,000-pod cache cost more than the view itself for one namespace. A view
+        // narrowed to a namespace or a team looks its namespaces up in the caches' indexes
+        // rather than walking every object of the cluster.
         let seen = |meta: &ObjectMeta| {
             meta.namespace
                 .as_deref()
                 .is_some_and(|ns| visible.contains_key(ns))
         };
+        let narrowed = filter.namespace.is_some() || filter.team.is_some();
+        let names = || visible.keys().map(String::as_str);
         let pdb_store = caches.pdbs.state_filter(|p| seen(&p.metadata));
         let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
         for pdb in &pdb_store {
@@ -227,7 +231,13 @@ impl Services {
         // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
         // highest) with when that began. The Deployment's own annotation says the same on a
         // real cluster, but the ReplicaSets are what the history is made of.
-        let rs_store = caches.replica_sets.state_filter(|rs| seen(&rs.metadata));
+        let rs_store = if narrowed {
+            caches
+                .replica_sets_by_namespace
+                .objects(&caches.replica_sets, names())
+        } else {
+            caches.replica_sets.state_filter(|rs| seen(&rs.metadata))
+        };
         let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
         for rs in &rs_store {
             let Some(revision) = revision_of(rs) else {
@@ -256,7 +266,14 @@ impl Services {
         let mut out = Vec::new();
         // Each workload's pod selector, beside it, for finding the pods that block it.
         let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
-        for d in caches.deployments.state_filter(|d| seen(&d.metadata)) {
+        let deployments = if narrowed {
+            caches
+                .deployments_by_namespace
+                .objects(&caches.deployments, names())
+        } else {
+            caches.deployments.state_filter(|d| seen(&d.metadata))
+        };
+        for d in deployments {
             if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
                 out.push(deployment_view(&d, info, pdbs, &owned));
                 selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
@@ -274,7 +291,11 @@ impl Services {
                 selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
             }
         }
-        let pod_store = caches.pods.state_filter(|p| seen(&p.metadata));
+        let pod_store = if narrowed {
+            caches.pods_by_namespace.objects(&caches.pods, names())
+        } else {
+            caches.pods.state_filter(|p| seen(&p.metadata))
+        };
         let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
         for pod in &pod_store {
             if let Some(ns) = pod.metadata.namespace.as_deref() {

@@ -149,10 +149,11 @@ impl Services {
             .filter_map(|(_, hash, revision)| Some((hash.as_deref()?, revision.as_deref()?)))
             .collect();
         let mut pods: Vec<PodRow> = Vec::new();
-        let in_namespace = caches.pods.state_filter(|p| {
-            p.metadata.namespace.as_deref() == Some(namespace)
-                && matches(p.metadata.labels.as_ref(), &owned.selector)
-        });
+        let in_namespace = caches
+            .pods_by_namespace
+            .objects(&caches.pods, [namespace])
+            .into_iter()
+            .filter(|p| matches(p.metadata.labels.as_ref(), &owned.selector));
         for pod in in_namespace {
             let columns = workload_detail::pod_columns(&report(&pod));
             let labels = pod.metadata.labels.as_ref();
@@ -228,17 +229,16 @@ impl Services {
         };
         let replica_sets = match uid {
             Some(uid) => caches
-                .replica_sets
-                .state_filter(|rs| {
-                    rs.metadata.namespace.as_deref() == Some(namespace)
-                        && rs
-                            .metadata
-                            .owner_references
-                            .iter()
-                            .flatten()
-                            .any(|o| o.uid == uid)
-                })
+                .replica_sets_by_namespace
+                .objects(&caches.replica_sets, [namespace])
                 .into_iter()
+                .filter(|rs| {
+                    rs.metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.uid == uid)
+                })
                 .map(|rs| {
                     let labels = rs.metadata.labels.as_ref();
                     (
