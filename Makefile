@@ -45,7 +45,7 @@ bench:
 	$(MAKE) bench-frontend
 
 # The large scenario loaded once into a real control plane whose state the server benchmarks
-# then restart on (about 25 min on 2 cores; target/tmp/bench-cluster-large-*).
+# then restart on (10–30 min on 2 cores; target/tmp/bench-cluster-large-*).
 bench-cluster:
 	BENCH_LOAD_ONLY=1 cargo bench -p server --bench quota_views
 
