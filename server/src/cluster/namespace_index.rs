@@ -5,7 +5,7 @@
 //! its watch cache's namespace index and was faster than Berth for one workload's page. With
 //! this index a page about a few namespaces looks up just their objects.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -81,6 +81,31 @@ impl NamespaceIndex {
             .get(namespace)
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The objects of `store` in `namespaces`: looked up by name when those are a small part
+    /// of the namespaces that hold any (a team's, one namespace), else by one walk over the
+    /// store, which is cheaper than a lookup per object when most of the cluster is asked for.
+    pub fn select<K>(&self, store: &Store<K>, namespaces: &HashSet<&str>) -> Vec<Arc<K>>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        let populated = self
+            .inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .len();
+        if namespaces.len() * 4 <= populated {
+            self.objects(store, namespaces.iter().copied())
+        } else {
+            store.state_filter(|o| {
+                o.meta()
+                    .namespace
+                    .as_deref()
+                    .is_some_and(|ns| namespaces.contains(ns))
+            })
+        }
     }
 
     /// The objects of `store` in `namespaces`, looked up by name. A name the store no longer
@@ -169,5 +194,32 @@ mod tests {
         };
         assert!(names(index.objects(&reader, ["a"])).is_empty());
         assert_eq!(names(index.objects(&reader, ["a", "b"])), ["two"]);
+    }
+
+    #[test]
+    fn select_gives_the_same_objects_by_lookup_or_by_walk() {
+        let (reader, mut writer) = kube::runtime::reflector::store::<ConfigMap>();
+        let index = NamespaceIndex::default();
+        for n in 0..20 {
+            let event = Event::Apply(object(&format!("ns-{n}"), &format!("cm-{n}")));
+            writer.apply_watcher_event(&event);
+            index.apply(&event);
+        }
+        let sorted = |objects: Vec<Arc<ConfigMap>>| -> Vec<String> {
+            let mut names: Vec<String> = objects
+                .iter()
+                .filter_map(|o| o.metadata.name.clone())
+                .collect();
+            names.sort();
+            names
+        };
+        // 2 of 20 namespaces: looked up; 15 of 20: walked.
+        let few: HashSet<&str> = ["ns-3", "ns-7"].into();
+        assert_eq!(sorted(index.select(&reader, &few)), ["cm-3", "cm-7"]);
+        let names: Vec<String> = (0..15).map(|n| format!("ns-{n}")).collect();
+        let most: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut want: Vec<String> = (0..15).map(|n| format!("cm-{n}")).collect();
+        want.sort();
+        assert_eq!(sorted(index.select(&reader, &most)), want);
     }
 }

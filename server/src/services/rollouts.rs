@@ -1,7 +1,7 @@
 //! Rollout views, read from the watch caches: every Deployment, StatefulSet and DaemonSet the
 //! user may see, with kubectl's state and message, progress and best-practice findings.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::access::{Action, Target, decide};
 use domain::findings::{self, ContainerSpec, WorkloadSpec};
@@ -211,16 +211,14 @@ impl Services {
             );
         }
         // Only the visible namespaces' objects are taken from the caches: copying every handle
-        // out of a 50,000-pod cache cost more than the view itself for one namespace. A view
-        // narrowed to a namespace or a team looks its namespaces up in the caches' indexes
-        // rather than walking every object of the cluster.
+        // out of a 50,000-pod cache cost more than the view itself for one namespace, and a
+        // few namespaces' objects are looked up in the caches' indexes rather than walked to.
+        let shown: HashSet<&str> = visible.keys().map(String::as_str).collect();
         let seen = |meta: &ObjectMeta| {
             meta.namespace
                 .as_deref()
-                .is_some_and(|ns| visible.contains_key(ns))
+                .is_some_and(|ns| shown.contains(ns))
         };
-        let narrowed = filter.namespace.is_some() || filter.team.is_some();
-        let names = || visible.keys().map(String::as_str);
         let pdb_store = caches.pdbs.state_filter(|p| seen(&p.metadata));
         let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
         for pdb in &pdb_store {
@@ -231,13 +229,9 @@ impl Services {
         // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
         // highest) with when that began. The Deployment's own annotation says the same on a
         // real cluster, but the ReplicaSets are what the history is made of.
-        let rs_store = if narrowed {
-            caches
-                .replica_sets_by_namespace
-                .objects(&caches.replica_sets, names())
-        } else {
-            caches.replica_sets.state_filter(|rs| seen(&rs.metadata))
-        };
+        let rs_store = caches
+            .replica_sets_by_namespace
+            .select(&caches.replica_sets, &shown);
         let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
         for rs in &rs_store {
             let Some(revision) = revision_of(rs) else {
@@ -266,13 +260,9 @@ impl Services {
         let mut out = Vec::new();
         // Each workload's pod selector, beside it, for finding the pods that block it.
         let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
-        let deployments = if narrowed {
-            caches
-                .deployments_by_namespace
-                .objects(&caches.deployments, names())
-        } else {
-            caches.deployments.state_filter(|d| seen(&d.metadata))
-        };
+        let deployments = caches
+            .deployments_by_namespace
+            .select(&caches.deployments, &shown);
         for d in deployments {
             if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
                 out.push(deployment_view(&d, info, pdbs, &owned));
@@ -291,11 +281,7 @@ impl Services {
                 selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
             }
         }
-        let pod_store = if narrowed {
-            caches.pods_by_namespace.objects(&caches.pods, names())
-        } else {
-            caches.pods.state_filter(|p| seen(&p.metadata))
-        };
+        let pod_store = caches.pods_by_namespace.select(&caches.pods, &shown);
         let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
         for pod in &pod_store {
             if let Some(ns) = pod.metadata.namespace.as_deref() {
