@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The roles of the spec's persona table. A user may hold several.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Developer,
     Manager,
@@ -31,6 +32,7 @@ impl Role {
 
 /// The signed-in user as policy sees them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// Stable user id (the OIDC subject, or the demo persona's id).
     pub id: String,
@@ -51,6 +53,7 @@ impl Actor {
 
 /// Everything Berth lets someone do or see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Ask for a namespace for a team.
     RequestNamespace,
@@ -111,6 +114,7 @@ impl Action {
 
 /// What an action is about.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Target {
     /// The team that owns it; `None` for cluster-wide things.
     pub team: Option<String>,
@@ -139,6 +143,7 @@ impl Target {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Decision {
     Allow,
     Deny(String),

@@ -54,6 +54,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// What a caller records; the store adds sequence, time and hashes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEvent {
     pub actor_id: String,
     pub actor_display: String,
@@ -72,8 +73,67 @@ pub struct NewEvent {
     pub outcome: String,
 }
 
+/// How an action ended, as the trail records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// Authorisation refused it.
+    Denied,
+    /// The intent, written before the cluster is touched; its outcome follows.
+    Requested,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+            Outcome::Requested => "requested",
+        }
+    }
+}
+
+impl NewEvent {
+    /// An event by `user` (an anonymous visitor when `None`) about the request from `origin`;
+    /// the target and the before / after are set on it after.
+    pub fn by(
+        user: Option<&crate::identity::CurrentUser>,
+        origin: &crate::identity::RequestOrigin,
+        action: &str,
+        outcome: Outcome,
+    ) -> Self {
+        NewEvent {
+            actor_id: user.map_or_else(|| "anonymous".to_owned(), |u| u.id.clone()),
+            actor_display: user.map(|u| u.display_name.clone()).unwrap_or_default(),
+            actor_roles: user
+                .map(crate::identity::CurrentUser::role_names)
+                .unwrap_or_default(),
+            source: origin.source.clone(),
+            request_id: origin.request_id.clone(),
+            action: action.to_owned(),
+            outcome: outcome.as_str().to_owned(),
+            ..NewEvent::default()
+        }
+    }
+
+    /// The object the action was about.
+    pub fn on(mut self, kind: &str, namespace: &str, name: &str) -> Self {
+        kind.clone_into(&mut self.target_kind);
+        namespace.clone_into(&mut self.target_namespace);
+        name.clone_into(&mut self.target_name);
+        self
+    }
+
+    pub fn set_outcome(&mut self, outcome: Outcome) {
+        self.outcome = outcome.as_str().to_owned();
+    }
+}
+
 /// An event as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub seq: i64,
     /// Microseconds since the Unix epoch.
@@ -89,6 +149,7 @@ pub struct Event {
 
 /// A search of the audit trail, as the Audit page and `/api/v1/audit` take it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditQuery {
     pub actor: Option<String>,
     pub action: Option<String>,
@@ -105,6 +166,7 @@ pub struct AuditQuery {
 
 /// One page of results, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     pub events: Vec<Event>,
     /// Pass as `before` for the next page; `None` at the end.
@@ -114,6 +176,7 @@ pub struct AuditPage {
 /// What the Audit page gets: a page, or why it may not see one (not signed in, not allowed,
 /// a bad filter), which it shows instead of failing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AuditAnswer {
     Page(AuditPage),
     Refused(String),
@@ -300,6 +363,7 @@ pub fn verify<'a>(
 /// The head of the chain as Berth saw it at `at`, signed with the audit key, and kept outside
 /// the table (a file, the log stream).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,
@@ -356,6 +420,51 @@ impl Checkpoint {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_event_names_its_actor_or_the_anonymous_visitor() {
+        let origin = crate::identity::RequestOrigin {
+            source: "10.0.0.7".to_owned(),
+            request_id: "req-1".to_owned(),
+        };
+        let anonymous = NewEvent::by(None, &origin, "session.sign_in", Outcome::Failure);
+        assert_eq!(anonymous.actor_id, "anonymous");
+        assert_eq!(anonymous.outcome, "failure");
+        assert_eq!(anonymous.source, "10.0.0.7");
+        let user = crate::identity::CurrentUser {
+            id: "u1".to_owned(),
+            display_name: "Una".to_owned(),
+            email: String::new(),
+            roles: vec![crate::access::Role::Sre],
+            teams: Vec::new(),
+        };
+        let mut e = NewEvent::by(Some(&user), &origin, "access.review", Outcome::Requested).on(
+            "AccessRequest",
+            "",
+            "ar-1",
+        );
+        e.set_outcome(Outcome::Denied);
+        assert_eq!(
+            (
+                e.actor_id.as_str(),
+                e.actor_display.as_str(),
+                e.actor_roles.as_slice()
+            ),
+            (
+                "u1",
+                "Una",
+                ["developer".to_owned(), "sre".to_owned()].as_slice()
+            )
+        );
+        assert_eq!(
+            (e.target_kind.as_str(), e.target_name.as_str()),
+            ("AccessRequest", "ar-1")
+        );
+        assert_eq!(
+            (e.outcome.as_str(), e.request_id.as_str()),
+            ("denied", "req-1")
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A team's month so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BudgetStatus {
     pub team: String,
     /// The monthly budget; `None` when the team has none.

@@ -16,6 +16,7 @@ pub struct NodeInput {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeCapacity {
     pub name: String,
     pub allocatable_cpu: f64,
@@ -31,6 +32,7 @@ pub struct NodeCapacity {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterCapacity {
     pub nodes: Vec<NodeCapacity>,
     /// The median pod's requests (CPU cores, memory bytes).

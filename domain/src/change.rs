@@ -11,6 +11,7 @@ use crate::tenancy::{self, FieldError, Lifetime, Plan, Tier, TierSpec};
 pub const MAX_CHANGE_REASON: usize = 500;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChangeKind {
     /// A later expiry (or none).
     Extend,
@@ -35,6 +36,7 @@ impl ChangeKind {
 
 /// Where a change stands: `pending → approved | denied`, then `applied | failed`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChangeState {
     Pending,
     Approved,
@@ -74,6 +76,7 @@ impl ChangeState {
 
 /// What a requester fills in to change a namespace.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeDraft {
     /// The namespace request the change applies to.
     pub request_id: String,
@@ -95,6 +98,7 @@ pub fn extended_expiry(current: Option<i64>, now: i64, lifetime: Lifetime) -> Op
 
 /// One ResourceQuota resource before and after a quota change.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaDelta {
     pub resource: String,
     pub before: String,
@@ -235,6 +239,7 @@ pub fn plan_change(
 
 /// A change as the namespace's row shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangeView {
     pub id: String,
     pub request_id: String,
@@ -269,6 +274,7 @@ pub fn summary(kind: ChangeKind, current: &Plan, after: &Plan) -> String {
 
 /// What a change outcome answers the form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChangeOutcome {
     /// Field errors; nothing was stored.
     Invalid(Vec<FieldError>),

@@ -15,6 +15,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Prices of one kind of node (or the default).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rates {
     pub cpu_core_hour: f64,
     pub memory_gib_hour: f64,
@@ -23,6 +24,7 @@ pub struct Rates {
 
 /// Prices that differ for nodes carrying `label` = `value` (e.g. an instance type).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateOverride {
     pub label: String,
     pub value: String,
@@ -31,6 +33,7 @@ pub struct RateOverride {
 
 /// The pricing file: a default, per-node-label overrides, and storage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prices {
     pub default: Rates,
     /// The first override whose label matches a node wins.
@@ -106,6 +109,7 @@ pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
 
 /// Cost split by resource, in the price list's currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cost {
     pub cpu: f64,
     pub memory: f64,
@@ -137,6 +141,7 @@ impl Cost {
 
 /// One container over one hour: what it reserved and what it used (hourly average).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerHour {
     pub cpu_request: f64,
     pub cpu_usage: f64,
@@ -192,6 +197,7 @@ pub fn idle(node: &Cost, allocated: &Cost) -> Cost {
 /// Kubecost does: (cpu efficiency × cpu cost + memory efficiency × memory cost) / (cpu cost +
 /// memory cost).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Efficiency {
     pub cpu_usage_cost: f64,
     pub cpu_request_cost: f64,
@@ -242,6 +248,7 @@ impl Efficiency {
 
 /// One allocated container-hour (or volume-hour) with the labels it can be grouped by.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocation {
     pub namespace: String,
     pub team: Option<String>,
@@ -254,6 +261,7 @@ pub struct Allocation {
 
 /// What a report groups by.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum GroupBy {
     Namespace,
     Team,
@@ -282,6 +290,7 @@ impl GroupBy {
 
 /// A group's sums.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupCost {
     pub key: String,
     pub cost: Cost,

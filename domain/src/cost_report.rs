@@ -12,6 +12,7 @@ const HOUR: i64 = 3_600;
 
 /// The time window of a report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Window {
     Day,
     Week,
@@ -25,6 +26,7 @@ pub enum Window {
 
 /// Steps of the chart and the CSV.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Step {
     Hourly,
     Daily,
@@ -48,6 +50,7 @@ impl Step {
 
 /// The column a table is sorted by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SortBy {
     Name,
     Cost,
@@ -56,6 +59,7 @@ pub enum SortBy {
 
 /// Everything that makes a view, as the URL carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportQuery {
     pub group: GroupBy,
     pub window: Window,
@@ -368,6 +372,7 @@ fn escape(v: &str) -> String {
 
 /// Priced sums of one group in one step, as the store computes them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepCost {
     /// Unix seconds where the step begins.
     pub bucket: i64,
@@ -380,6 +385,7 @@ pub struct StepCost {
 
 /// One group's line of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportGroup {
     pub key: String,
     pub cost: Cost,
@@ -393,6 +399,7 @@ pub struct ReportGroup {
 
 /// What the report page and the CSV show.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CostReport {
     pub query: ReportQuery,
     pub from: i64,
@@ -587,6 +594,7 @@ pub fn csv(report: &CostReport) -> String {
 
 /// A bar segment of the stacked chart, in chart units.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Segment {
     pub x: f64,
     pub y: f64,
@@ -600,6 +608,7 @@ pub struct Segment {
 /// The stacked chart: the largest `top` groups, the rest as "other", idle on top when it is
 /// shown separately.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Chart {
     pub width: f64,
     pub height: f64,

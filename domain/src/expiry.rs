@@ -21,6 +21,7 @@ pub fn warning_due(seconds_left: i64, warned: Option<i32>) -> Option<i32> {
 
 /// The JSON body posted to the expiry webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExpiryNotice {
     pub namespace: String,
     pub team: String,

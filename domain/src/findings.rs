@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::quantity;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Danger,
     Warn,
@@ -26,6 +27,7 @@ impl Severity {
 
 /// One check on one workload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Stable name of the check, e.g. `image-tag`.
     pub check: String,
@@ -38,6 +40,7 @@ pub struct Finding {
 
 /// A container as the checks read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -49,6 +52,7 @@ pub struct ContainerSpec {
 
 /// A workload as the checks read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadSpec {
     /// Desired replicas; `None` for a DaemonSet (one per node).
     pub replicas: Option<i32>,

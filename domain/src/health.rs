@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The outcome of probing one dependency.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Check {
     /// What was probed, e.g. `postgres`.
     pub name: String,
@@ -32,6 +33,7 @@ impl Check {
 
 /// What `/readyz` answers and the home page shows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Readiness {
     /// True only when every check passed; no checks at all is not ready.
     pub ready: bool,

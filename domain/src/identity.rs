@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::{Actor, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CurrentUser {
     pub id: String,
     pub email: String,
@@ -41,6 +42,7 @@ pub struct SignedIn(pub CurrentUser);
 
 /// Where a request came from, for the audit trail: put in request extensions by the server.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestOrigin {
     /// The client's address.
     pub source: String,
@@ -49,6 +51,7 @@ pub struct RequestOrigin {
 
 /// A demo persona offered on the sign-in page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Persona {
     pub id: String,
     pub display_name: String,
@@ -58,6 +61,7 @@ pub struct Persona {
 
 /// What the sign-in page offers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignInOptions {
     /// Only in `berth demo`.
     pub personas: Vec<Persona>,
@@ -67,6 +71,7 @@ pub struct SignInOptions {
 
 /// An API token as its owner sees it in lists: never the token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenView {
     pub id: String,
     pub name: String,
@@ -80,6 +85,7 @@ pub struct TokenView {
 
 /// A token just made: the only time `token` leaves the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTokenView {
     pub id: String,
     pub name: String,
@@ -89,6 +95,7 @@ pub struct NewTokenView {
 
 /// What an API token may do besides read; its owner's role still decides everything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenScope {
     /// Look: every read the owner may make.

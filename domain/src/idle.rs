@@ -21,6 +21,7 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// A container's usage over its history: percentiles in cores and bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageStats {
     /// How much history there is, in days.
     pub days: f64,
@@ -34,6 +35,7 @@ pub struct UsageStats {
 
 /// One resource's recommendation: the target and the band around it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Band {
     pub lower: f64,
     pub target: f64,
@@ -42,6 +44,7 @@ pub struct Band {
 
 /// What VPA would set a container's requests to.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Recommendation {
     pub cpu: Band,
     pub memory: Band,
@@ -81,6 +84,7 @@ pub fn memory_quantity(bytes: f64) -> String {
 
 /// A container's requests and limits now (cores, bytes; `None` where unset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Resources {
     pub cpu_request: Option<f64>,
     pub memory_request: Option<f64>,
@@ -92,6 +96,7 @@ pub struct Resources {
 /// they equalled the requests (so a Guaranteed pod stays Guaranteed) or would fall below the
 /// new request; otherwise they stay.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourcePatch {
     pub cpu_request: String,
     pub memory_request: String,
@@ -137,6 +142,7 @@ pub fn over_provisioned(now: &Resources, rec: &Recommendation, days: f64, saving
 
 /// Which kind of finding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FindingKind {
     /// Requests far above usage: apply the recommendation.
     OverProvisioned,
@@ -167,6 +173,7 @@ impl FindingKind {
 
 /// What an owner can do about a finding from the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum IdleAction {
     /// Patch the container's requests (and limits where they follow).
     ApplyRecommendation {
@@ -182,6 +189,7 @@ pub enum IdleAction {
 
 /// One finding of the idle report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdleFinding {
     pub kind: FindingKind,
     /// Stable id for the page (`kind/namespace/workload/container`).
@@ -205,6 +213,7 @@ pub struct IdleFinding {
 
 /// The report: findings by monthly cost, largest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdleReport {
     pub findings: Vec<IdleFinding>,
     pub monthly_total: f64,

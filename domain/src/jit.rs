@@ -30,6 +30,7 @@ pub const MAX_NAMESPACES: usize = 20;
 
 /// One rule of the policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     /// A ClusterRole: `view`, `edit`, `admin` or any other the cluster has.
@@ -225,6 +226,7 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 
 /// Where a grant applies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     Cluster,
     Namespaces(Vec<String>),
@@ -239,8 +241,10 @@ impl Scope {
     }
 }
 
-/// A request as the form sends it, before it is checked.
+/// A request as the form sends it, before it is checked. Fields left out are empty (`false`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
 pub struct Draft {
     /// Comma- or space-separated namespaces, or empty when `cluster`.
     pub namespaces: String,
@@ -550,6 +554,7 @@ pub fn describe_minutes(m: u32) -> String {
 
 /// Where a request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum State {
     /// Waiting for approvals.
     Pending,
@@ -710,6 +715,7 @@ pub fn certificate_seconds(now: i64, expires_at: i64) -> Option<i64> {
 
 /// One review as pages show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReviewView {
     pub reviewer: String,
     pub approved: bool,
@@ -719,6 +725,7 @@ pub struct ReviewView {
 
 /// A request as pages show it, with what the viewer may do to it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessView {
     pub id: String,
     pub requester_id: String,
@@ -766,6 +773,7 @@ impl AccessView {
 
 /// The Access page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessOverview {
     /// What may be requested.
     pub rules: Vec<Rule>,
@@ -782,6 +790,7 @@ pub struct AccessOverview {
 
 /// One request's page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessDetail {
     pub request: AccessView,
     pub events: Vec<crate::audit::Event>,

@@ -108,6 +108,7 @@ pub fn percent(used: f64, hard: f64) -> Option<f64> {
 
 /// How a quota bar is coloured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Pressure {
     Normal,
     /// At or above 80 %: the seeds' threshold for "ask for more before it bites".

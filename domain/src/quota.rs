@@ -8,6 +8,7 @@ use crate::quantity::{self, Pressure, Unit};
 
 /// One bar: a ResourceQuota resource, used against hard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaLine {
     pub resource: String,
     pub used: String,
@@ -52,6 +53,7 @@ pub fn fullest(lines: &[QuotaLine]) -> Option<f64> {
 
 /// Kubernetes' quality-of-service classes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum QosClass {
     Guaranteed,
     Burstable,
@@ -107,6 +109,7 @@ pub fn lacks_requests_or_limits(c: &ContainerResources) -> bool {
 
 /// How many pods of a namespace fall in each QoS class.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QosCounts {
     pub guaranteed: usize,
     pub burstable: usize,
@@ -125,6 +128,7 @@ impl QosCounts {
 
 /// A namespace as the quota view shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceQuota {
     pub name: String,
     pub team: Option<String>,
@@ -155,6 +159,7 @@ pub fn sort_near_quota_first(list: &mut [NamespaceQuota]) {
 
 /// Sums over a set of namespaces: a team's, or every one the viewer may see.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollup {
     /// The team, or `None` for the whole set.
     pub team: Option<String>,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WorkloadKind {
     Deployment,
     StatefulSet,
@@ -22,9 +23,33 @@ impl WorkloadKind {
             WorkloadKind::DaemonSet => "DaemonSet",
         }
     }
+
+    /// The kind's resource name as kubectl and the REST paths spell it (`deployments`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+        }
+    }
+
+    /// A kind from what kubectl accepts for it: resource name, singular, short name or kind,
+    /// in any case (`deployments`, `deploy`, `Deployment`, `sts`, `ds`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "deployments" | "deployment" | "deploy" => Ok(WorkloadKind::Deployment),
+            "statefulsets" | "statefulset" | "sts" => Ok(WorkloadKind::StatefulSet),
+            "daemonsets" | "daemonset" | "ds" => Ok(WorkloadKind::DaemonSet),
+            _ => Err(format!(
+                "{:?} is not a workload kind Berth shows: use deployments, statefulsets or daemonsets",
+                crate::text::clip(text, 40)
+            )),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RolloutState {
     /// Moving towards the desired state.
     Progressing,
@@ -51,6 +76,7 @@ impl RolloutState {
 
 /// A state with kubectl's message for it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rollout {
     pub state: RolloutState,
     pub message: String,
@@ -62,6 +88,7 @@ fn rollout(state: RolloutState, message: String) -> Rollout {
 
 /// What a Deployment's rollout status reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeploymentStatus {
     pub name: String,
     pub generation: i64,
@@ -132,6 +159,7 @@ pub fn deployment(d: &DeploymentStatus) -> Rollout {
 
 /// What a StatefulSet's rollout status reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatefulSetStatus {
     pub name: String,
     pub generation: i64,
@@ -213,6 +241,7 @@ pub fn stateful_set(s: &StatefulSetStatus) -> Rollout {
 
 /// What a DaemonSet's rollout status reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DaemonSetStatus {
     pub name: String,
     pub generation: i64,
@@ -273,6 +302,7 @@ pub fn progress(desired: i32, updated: i32, available: i32) -> f64 {
 
 /// One revision of a Deployment, from its ReplicaSet.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevisionView {
     pub revision: i64,
     pub images: Vec<String>,
@@ -287,6 +317,7 @@ pub struct RevisionView {
 
 /// What someone may do to a workload from the rollouts page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WorkloadAction {
     /// What `kubectl rollout restart` does: a new `restartedAt` annotation on the template.
     Restart,
@@ -412,6 +443,7 @@ pub fn scale_fits(
 
 /// A pod holding a rollout back, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BlockingPod {
     pub name: String,
     pub node: Option<String>,
@@ -466,6 +498,7 @@ pub fn blocker(pod: &PodState) -> Option<String> {
 
 /// A workload as the rollouts page shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadView {
     pub kind: WorkloadKind,
     pub namespace: String,
@@ -501,6 +534,7 @@ pub struct WorkloadView {
 
 /// A namespace's workloads with its score over all their findings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceRollouts {
     pub namespace: String,
     pub team: Option<String>,
@@ -559,6 +593,7 @@ pub const PAGE_WORKLOADS: usize = 1_000;
 
 /// One page of the rollouts view, with the size of the whole answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RolloutPage {
     pub groups: Vec<NamespaceRollouts>,
     /// 1-based, within `1..=pages`.
@@ -610,6 +645,25 @@ pub fn paginate(groups: Vec<NamespaceRollouts>, page: usize, budget: usize) -> R
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn workload_kinds_parse_as_kubectl_spells_them() {
+        for (text, kind) in [
+            ("deployments", WorkloadKind::Deployment),
+            ("Deployment", WorkloadKind::Deployment),
+            ("deploy", WorkloadKind::Deployment),
+            ("STS", WorkloadKind::StatefulSet),
+            ("daemonsets", WorkloadKind::DaemonSet),
+        ] {
+            assert_eq!(WorkloadKind::parse(text), Ok(kind), "{text}");
+            assert_eq!(WorkloadKind::parse(kind.resource()), Ok(kind));
+        }
+        let refused = WorkloadKind::parse("<b>pods</b>").expect_err("not a kind");
+        assert!(
+            refused.contains("deployments, statefulsets or daemonsets"),
+            "{refused}"
+        );
+    }
+
     use super::*;
     use std::collections::BTreeMap;
 

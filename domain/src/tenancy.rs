@@ -31,6 +31,7 @@ pub fn team_group(team: &str) -> String {
 
 /// How long a namespace lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Lifetime {
     OneDay,
     SevenDays,
@@ -90,6 +91,7 @@ impl Lifetime {
 
 /// What a tier grants a namespace. Quantities are Kubernetes quantity strings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierSpec {
     pub requests_cpu: String,
     pub requests_memory: String,
@@ -110,6 +112,7 @@ pub struct TierSpec {
 
 /// A tier as admins name and order it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tier {
     pub name: String,
     pub description: String,
@@ -178,6 +181,7 @@ impl TierSpec {
 
 /// What a developer fills in.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceDraft {
     pub name: String,
     pub team: String,
@@ -193,6 +197,7 @@ pub struct NamespaceDraft {
 
 /// A message for one form field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -408,6 +413,7 @@ pub fn needs_approval(tier: &TierSpec, lifetime: Lifetime) -> bool {
 
 /// Where a request stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RequestState {
     Pending,
     Approved,
@@ -486,6 +492,7 @@ impl RequestState {
 
 /// A namespace request as the requests table shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestView {
     pub id: String,
     pub name: String,
@@ -533,6 +540,7 @@ pub fn expiry_warning(seconds_left: i64) -> Option<String> {
 
 /// What the form learns from the server while someone types.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DraftCheck {
     pub errors: Vec<FieldError>,
     /// The manifests the draft would apply, once the fields they depend on are valid.
@@ -542,6 +550,7 @@ pub struct DraftCheck {
 
 /// What submitting a draft gave.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SubmitOutcome {
     /// Field errors; nothing was stored.
     Invalid(Vec<FieldError>),
@@ -553,6 +562,7 @@ pub enum SubmitOutcome {
 
 /// What the onboarding form offers the signed-in user.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OnboardingChoices {
     pub teams: Vec<String>,
     pub tiers: Vec<Tier>,
@@ -563,6 +573,7 @@ pub struct OnboardingChoices {
 /// Everything provisioning needs, fixed when the request is made so that the preview a
 /// requester and an approver see is what gets applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     pub request_id: String,
     pub draft: NamespaceDraft,
@@ -574,6 +585,7 @@ pub struct Plan {
 
 /// One object to apply.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manifest {
     pub api_version: String,
     pub kind: String,

@@ -19,6 +19,11 @@ pub fn has_forbidden(text: &str, newline_ok: bool) -> bool {
     text.chars().any(|c| forbidden(c, newline_ok))
 }
 
+/// At most `max` characters of `text`, for quoting what a caller sent back to them.
+pub fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

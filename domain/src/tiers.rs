@@ -10,6 +10,7 @@ pub const MAX_TIER_DESCRIPTION: usize = 200;
 
 /// A tier as the form holds it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TierDraft {
     pub name: String,
     pub description: String,
@@ -206,6 +207,7 @@ pub fn tier_from_draft(draft: &TierDraft) -> Result<Tier, Vec<FieldError>> {
 
 /// What saving a tier answered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TierOutcome {
     Invalid(Vec<FieldError>),
     Saved { name: String, created: bool },

@@ -25,6 +25,7 @@ pub const MAX_HISTORY: i32 = 10;
 /// CronJob, at any replica count), flattened: volumes, projected volumes, `env` and `envFrom`
 /// of containers and init containers, image-pull secrets.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateRefs {
     pub namespace: String,
     pub config_maps: Vec<String>,
@@ -35,6 +36,7 @@ pub struct TemplateRefs {
 
 /// A ServiceAccount's own references.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceAccountRefs {
     pub namespace: String,
     pub name: String,
@@ -103,6 +105,7 @@ impl Uses {
 
 /// A ConfigMap or Secret as the check sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigObject {
     pub secret: bool,
     pub namespace: String,
@@ -116,6 +119,7 @@ pub struct ConfigObject {
 
 /// Something nothing uses, and why it says so.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Unused {
     pub kind: String,
     pub namespace: String,
@@ -185,6 +189,7 @@ pub fn unused_config(objects: &[ConfigObject], uses: &Uses, grace_days: f64) -> 
 
 /// A PersistentVolumeClaim as the check sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Claim {
     pub namespace: String,
     pub name: String,
@@ -194,6 +199,7 @@ pub struct Claim {
 
 /// A StatefulSet's claim templates and how many replicas it keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatefulClaims {
     pub namespace: String,
     pub name: String,
@@ -250,6 +256,7 @@ pub fn unused_claims(
 
 /// A PersistentVolume as the check sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Volume {
     pub name: String,
     /// `Available`, `Bound`, `Released`, `Failed`.
@@ -284,6 +291,7 @@ pub fn unused_volumes(volumes: &[Volume], storage_gib_month: f64, grace_days: f6
 
 /// A Job as the check sees it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobInfo {
     pub namespace: String,
     pub name: String,
@@ -333,6 +341,7 @@ pub fn long_history_cron_jobs(cron_jobs: &[(String, String, i32, i32)]) -> Vec<U
 
 /// A Service as the check sees it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceInfo {
     pub namespace: String,
     pub name: String,

@@ -178,6 +178,7 @@ pub fn pod_columns(pod: &PodReport) -> PodColumns {
 
 /// A pod of the workload, one row of the detail page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PodRow {
     pub name: String,
     /// kubectl's STATUS column.
@@ -196,6 +197,7 @@ pub struct PodRow {
 
 /// One event about the workload, its ReplicaSets or its pods.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventRow {
     /// `Normal` or `Warning`.
     pub kind: String,
@@ -221,6 +223,7 @@ pub fn recent_events(mut events: Vec<EventRow>) -> Vec<EventRow> {
 
 /// The detail page of one workload.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadDetail {
     pub workload: WorkloadView,
     /// Pods unhealthy first, then by name.

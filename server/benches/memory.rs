@@ -98,11 +98,11 @@ async fn run() -> Result<(), String> {
         .find(|p| p.id == "demo:ada")
         .ok_or("no admin persona")?;
     admin.id = "bench:ada".to_owned();
-    let event = server::http::auth::event(
+    let event = domain::audit::NewEvent::by(
         Some(&admin),
         &Default::default(),
         "session.sign_in",
-        "success",
+        domain::audit::Outcome::Success,
     );
     let token = store
         .sign_in(&admin, Duration::from_secs(3600), &event)

@@ -14,8 +14,9 @@ use super::error::ApiError;
 
 /// The query string, every value as text: numbers are parsed here with a clear message
 /// (serde's flattening would refuse "10" as a number).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Params {
     actor: Option<String>,
     action: Option<String>,
@@ -94,6 +95,16 @@ pub fn to_csv(events: &[Event]) -> String {
     out
 }
 
+/// The audit trail, filtered as the Audit page filters it (SREs, admins; others their own),
+/// newest first, a page at a time (`before` the last `seq` seen).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit",
+    params(Params),
+    responses((status = 200, description = "As `format` asks: JSON, JSON lines or CSV", content(
+            (domain::audit::AuditPage = "application/json"),
+            (String = "application/x-ndjson"),
+            (String = "text/csv"))),
+        (status = "default", body = super::error::Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     params: Result<Query<Params>, QueryRejection>,

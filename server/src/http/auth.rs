@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::audit::NewEvent;
+use domain::audit::{NewEvent, Outcome};
 use domain::failures::Verdict;
 use domain::identity::{CurrentUser, SignedIn};
 use http::{HeaderMap, HeaderValue, Method, header};
@@ -54,31 +54,6 @@ fn origin_of(request: &Request) -> RequestOrigin {
     }
 }
 
-/// An audit event by `user` (or an anonymous visitor) about this request.
-pub fn event(
-    user: Option<&CurrentUser>,
-    origin: &RequestOrigin,
-    action: &str,
-    outcome: &str,
-) -> NewEvent {
-    NewEvent {
-        actor_id: user
-            .map(|u| u.id.clone())
-            .unwrap_or_else(|| "anonymous".to_owned()),
-        actor_display: user.map(|u| u.display_name.clone()).unwrap_or_default(),
-        actor_roles: user.map(CurrentUser::role_names).unwrap_or_default(),
-        source: origin.source.clone(),
-        request_id: origin.request_id.clone(),
-        action: action.to_owned(),
-        target_kind: String::new(),
-        target_namespace: String::new(),
-        target_name: String::new(),
-        before: None,
-        after: None,
-        outcome: outcome.to_owned(),
-    }
-}
-
 /// Finds the session of the request's cookie and marks the request with its user.
 pub async fn load_session(
     State(state): State<AppState>,
@@ -106,14 +81,16 @@ pub async fn load_session(
             .await
         {
             Ok(TokenOwner::StaleRoles) => {
-                let mut failed = event(None, &origin, "token.authenticate", "failure");
+                let mut failed =
+                    NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure);
                 failed.target_kind = "ApiToken".to_owned();
                 return refused(&state, &failed, ApiError::StaleRoles);
             }
             Ok(TokenOwner::Live(user, scopes)) if admissible(&state, &user) => {
                 // A token that makes tokens would outlive its own expiry and revocation.
                 if mints_tokens(&request) {
-                    let mut refused = event(Some(&user), &origin, "token.create", "denied");
+                    let mut refused =
+                        NewEvent::by(Some(&user), &origin, "token.create", Outcome::Denied);
                     refused.target_kind = "ApiToken".to_owned();
                     if let Err(err) = store.record(&refused).await {
                         return ApiError::from(err).into_response();
@@ -124,9 +101,20 @@ pub async fn load_session(
                     )
                     .into_response();
                 }
-                let needed = super::scopes::needed(request.method(), request.uri().path());
+                let needed = match request.extensions().get::<axum::extract::MatchedPath>() {
+                    // Nothing answers there but a Problem saying so.
+                    Some(m) if m.as_str() == "/api/v1/{*rest}" => {
+                        domain::identity::TokenScope::Read
+                    }
+                    Some(m) => super::v1::scope_needed(request.method(), m.as_str())
+                        .unwrap_or_else(|| {
+                            super::scopes::needed(request.method(), request.uri().path())
+                        }),
+                    None => super::scopes::needed(request.method(), request.uri().path()),
+                };
                 if !domain::identity::scope_allows(&scopes, needed) {
-                    let mut refused = event(Some(&user), &origin, "token.scope", "denied");
+                    let mut refused =
+                        NewEvent::by(Some(&user), &origin, "token.scope", Outcome::Denied);
                     refused.target_kind = "ApiToken".to_owned();
                     refused.target_name = request.uri().path().to_owned();
                     if let Err(err) = store.record(&refused).await {
@@ -145,7 +133,8 @@ pub async fn load_session(
                 return next.run(request).await;
             }
             Ok(_) => {
-                let mut failed = event(None, &origin, "token.authenticate", "failure");
+                let mut failed =
+                    NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure);
                 failed.target_kind = "ApiToken".to_owned();
                 return refused(&state, &failed, ApiError::BadToken);
             }
@@ -232,11 +221,11 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
                 .get::<RequestOrigin>()
                 .cloned()
                 .unwrap_or_default();
-            let mut refused = event(
+            let mut refused = NewEvent::by(
                 user.as_ref(),
                 &origin,
                 "request.cross_site_refused",
-                "denied",
+                Outcome::Denied,
             );
             refused.target_kind = "Request".to_owned();
             refused.target_name = format!("{} {}", request.method(), request.uri().path());
@@ -279,14 +268,14 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
         .ok()
         .and_then(|Form(f)| demo_personas().into_iter().find(|p| p.id == f.persona))
     else {
-        let failed = event(None, &origin, "session.sign_in", "failure");
+        let failed = NewEvent::by(None, &origin, "session.sign_in", Outcome::Failure);
         return refused(
             &state,
             &failed,
             ApiError::BadRequest("there is no such demo persona".to_owned()),
         );
     };
-    let signed_in = event(Some(&persona), &origin, "session.sign_in", "success");
+    let signed_in = NewEvent::by(Some(&persona), &origin, "session.sign_in", Outcome::Success);
     let outcome = store
         .sign_in(&persona, state.auth.session_absolute, &signed_in)
         .await;
@@ -325,7 +314,7 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Respon
     let user = request.extensions().get::<SignedIn>().map(|s| s.0.clone());
     let store = state.services.store();
     if let Some(SessionToken(token)) = request.extensions().get::<SessionToken>() {
-        let signed_out = event(user.as_ref(), &origin, "session.sign_out", "success");
+        let signed_out = NewEvent::by(user.as_ref(), &origin, "session.sign_out", Outcome::Success);
         if let Err(err) = store.sign_out(token, &signed_out).await {
             return ApiError::from(err).into_response();
         }
@@ -339,16 +328,30 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Respon
     response
 }
 
-/// `GET /api/v1/me`: who the session belongs to.
+/// Who the caller is, as Berth knows them.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Me {
+    id: String,
+    email: String,
+    display_name: String,
+    roles: Vec<String>,
+    teams: Vec<String>,
+}
+
+/// Who the session or token belongs to.
+#[utoipa::path(get, path = "/api/v1/me", tag = "identity",
+    responses((status = 200, body = Me),
+        (status = "default", body = super::error::Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn me(request: Request) -> Response {
     match request.extensions().get::<SignedIn>() {
-        Some(SignedIn(user)) => axum::Json(serde_json::json!({
-            "id": user.id,
-            "email": user.email,
-            "display_name": user.display_name,
-            "roles": user.role_names(),
-            "teams": user.teams,
-        }))
+        Some(SignedIn(user)) => axum::Json(Me {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            roles: user.role_names(),
+            teams: user.teams.clone(),
+        })
         .into_response(),
         None => ApiError::Unauthenticated.into_response(),
     }

@@ -1,9 +1,11 @@
-//! The HTTP layer's error: a status code and a JSON body `{ "error": code, "message": text }`.
+//! The HTTP layer's error: a status code and a Problem Details body (RFC 9457,
+//! `application/problem+json`): `type`, `title`, `status`, `detail`, and Berth's own `code`
+//! (stable, for scripts) and, for a form with several things wrong, `errors`.
 
-use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
-use serde_json::json;
+use domain::tenancy::FieldError;
+use http::{StatusCode, header};
+use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -28,12 +30,21 @@ pub enum ApiError {
     CrossSite,
     #[error("{0}")]
     BadRequest(String),
+    /// Several things wrong with what was sent, each in words, by field where there is one.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("a dependency is unavailable: {0}")]
     Unavailable(String),
     #[error("{0}")]
     Conflict(String),
     #[error("this server does not answer to the host {0:?}; add it to http.allowed_hosts")]
     UnknownHost(String),
+    #[error("there is no such API call; the calls are listed at /api/v1/docs")]
+    NoRoute,
+    #[error("this API call does not take that method; see /api/v1/docs")]
+    MethodNotAllowed,
     #[error("too many failed attempts from this address; wait a minute and try again")]
     TooManyAttempts,
     #[error("too many live views open; close some tabs and reload")]
@@ -74,9 +85,12 @@ impl ApiError {
             | ApiError::BadToken
             | ApiError::StaleRoles
             | ApiError::SignInFailed(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden(_) | ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
@@ -93,9 +107,13 @@ impl ApiError {
             ApiError::BadToken => "bad_token",
             ApiError::SignInFailed(_) => "sign_in_failed",
             ApiError::NotFound(_) => "not_found",
+            ApiError::NoRoute => "no_route",
+            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::CrossSite => "cross_site",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Invalid(_) => "invalid",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Conflict(_) => "conflict",
             ApiError::UnknownHost(_) => "unknown_host",
@@ -106,9 +124,86 @@ impl ApiError {
     }
 }
 
+fn describe(problems: &[FieldError]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            if p.field.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.field, p.message)
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
+impl ApiError {
+    /// Problems that belong to no one field.
+    pub fn invalid(problems: Vec<String>) -> Self {
+        ApiError::Invalid(
+            problems
+                .into_iter()
+                .map(|message| FieldError {
+                    field: String::new(),
+                    message,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The body of every error answer (RFC 9457 Problem Details).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:berth:problem:<code>`: names the kind of problem, not a page to fetch.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's own phrase.
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, in words meant for the caller.
+    pub detail: String,
+    /// Berth's stable code for the problem (`forbidden`, `invalid`, `conflict`, …).
+    pub code: String,
+    /// Each thing wrong with what was sent (`invalid`); `field` is empty for the whole.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn problem(&self) -> Problem {
+        let status = self.status();
+        Problem {
+            kind: format!("urn:berth:problem:{}", self.code()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            code: self.code().to_owned(),
+            errors: match self {
+                ApiError::Invalid(problems) => problems.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// The media type of [`Problem`] bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": self.code(), "message": self.to_string() });
-        (self.status(), Json(body)).into_response()
+        if self.status().is_server_error() {
+            // Inside the request's span, so the line carries its request id; the client has
+            // the same id in its `x-request-id` header to quote.
+            tracing::warn!(code = self.code(), detail = %self, "answered with a server error");
+        }
+        let problem = self.problem();
+        match serde_json::to_vec(&problem) {
+            Ok(body) => {
+                (self.status(), [(header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+            }
+            Err(_) => self.status().into_response(),
+        }
     }
 }

@@ -135,6 +135,11 @@ fn open(
     .into_response()
 }
 
+/// Server-sent events: a `change` whenever quota or namespaces the caller may see change.
+#[utoipa::path(get, path = "/api/v1/events/quota", tag = "quota",
+    responses((status = 200, body = String, content_type = "text/event-stream"),
+        (status = "default", body = super::error::Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn quota(
     State(state): State<AppState>,
     user: Option<Extension<SignedIn>>,
@@ -146,6 +151,10 @@ pub async fn quota(
 }
 
 /// `GET /api/v1/events/rollouts`: the same for Deployments, StatefulSets and DaemonSets.
+#[utoipa::path(get, path = "/api/v1/events/rollouts", tag = "rollouts",
+    responses((status = 200, body = String, content_type = "text/event-stream"),
+        (status = "default", body = super::error::Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn rollouts(
     State(state): State<AppState>,
     user: Option<Extension<SignedIn>>,

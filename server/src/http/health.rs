@@ -18,13 +18,22 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         None => (StatusCode::OK, Json(readiness)).into_response(),
         Some(reason) => {
             tracing::warn!(%reason, "not ready");
+            // A problem (RFC 9457) like every other error, with the checks beside it.
             let body = json!({
-                "error": "not_ready",
-                "message": reason,
+                "type": "urn:berth:problem:not_ready",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": reason,
+                "code": "not_ready",
                 "ready": false,
                 "checks": readiness.checks,
             });
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(http::header::CONTENT_TYPE, super::error::PROBLEM_JSON)],
+                body.to_string(),
+            )
+                .into_response()
         }
     }
 }

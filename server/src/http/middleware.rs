@@ -109,19 +109,22 @@ fn security_headers(mut response: Response) -> Response {
 }
 
 /// The body-limit and timeout layers answer with an empty or plain-text body; clients get the
-/// same JSON error shape as from any handler.
+/// same Problem Details body as from any handler.
 fn json_for_bare_errors(response: Response, limit: usize, seconds: u64) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| {
+            v.starts_with("application/json") || v.starts_with(super::error::PROBLEM_JSON)
+        });
     if is_json {
         return response;
     }
     match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout { seconds }.into_response(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
         _ => response,
     }
 }

@@ -2,7 +2,6 @@
 
 mod audit;
 pub mod auth;
-mod cost;
 mod error;
 mod events;
 mod health;
@@ -14,6 +13,7 @@ mod scopes;
 mod server_fn_status;
 mod static_files;
 mod tokens;
+pub mod v1;
 
 use std::sync::Arc;
 
@@ -76,23 +76,9 @@ pub fn router(state: AppState, http: &HttpConfig) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/auth/signout", post(auth::sign_out))
-        .route("/api/v1/me", get(auth::me))
         .route("/auth/oidc/login", get(oidc::login))
         .route("/auth/oidc/callback", get(oidc::callback))
-        .route("/api/v1/audit", get(audit::list))
-        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route(
-            "/api/v1/namespaces/{namespace}/kubeconfig",
-            post(kubeconfig::download),
-        )
-        .route(
-            "/api/v1/access/{id}/kubeconfig",
-            post(kubeconfig::download_grant),
-        )
-        .route("/api/v1/events/quota", get(events::quota))
-        .route("/api/v1/events/rollouts", get(events::rollouts))
-        .route("/api/v1/cost.csv", get(cost::csv));
+        .merge(v1::router());
     if state.demo {
         router = router.route("/auth/demo", post(auth::demo_sign_in));
     }

@@ -3,6 +3,7 @@
 
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use domain::audit::{NewEvent, Outcome};
 use domain::identity::{CurrentUser, map_groups};
 use openidconnect::core::{CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
@@ -13,7 +14,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::{RequestOrigin, event, signed_in_response};
+use super::auth::{RequestOrigin, signed_in_response};
 use super::error::ApiError;
 use crate::config::OidcConfig;
 
@@ -184,7 +185,7 @@ pub async fn callback(
         Ok(u) => u,
         Err(why) => return refuse(&state, &origin, why, 401),
     };
-    let mut signed_in = event(Some(&user), &origin, "session.sign_in", "success");
+    let mut signed_in = NewEvent::by(Some(&user), &origin, "session.sign_in", Outcome::Success);
     signed_in.target_kind = "OidcLogin".to_owned();
     signed_in.after = Some(serde_json::json!({ "roles": user.role_names(), "teams": user.teams }));
     let outcome = store
@@ -195,7 +196,7 @@ pub async fn callback(
 
 /// Records a failed sign-in and answers with why.
 fn refuse(state: &AppState, origin: &RequestOrigin, why: String, code: u16) -> Response {
-    let mut failed = event(None, origin, "session.sign_in", "failure");
+    let mut failed = NewEvent::by(None, origin, "session.sign_in", Outcome::Failure);
     failed.target_kind = "OidcLogin".to_owned();
     failed.after = Some(serde_json::json!({ "reason": why }));
     let message = format!("sign-in failed: {why}");

@@ -1,5 +1,6 @@
 //! `/api/v1/tokens`: personal API tokens — made (shown once), listed, revoked.
 
+use domain::audit::{NewEvent, Outcome};
 use std::time::Duration;
 
 use axum::Json;
@@ -12,10 +13,22 @@ use domain::identity::SignedIn;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::{RequestOrigin, event};
-use super::error::ApiError;
+use super::auth::RequestOrigin;
+use super::error::{ApiError, Problem};
 
-#[derive(Debug, Deserialize)]
+/// A new token, shown this once.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    id: String,
+    name: String,
+    expires_at: String,
+    scopes: Vec<String>,
+    /// The token itself: send it as `Authorization: Bearer <token>`.
+    token: String,
+    note: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
@@ -40,6 +53,12 @@ fn signed_in(user: Option<Extension<SignedIn>>) -> Result<domain::identity::Curr
     }
 }
 
+/// Makes an API token for the caller (signed in by session: a token cannot make tokens).
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "identity",
+    request_body = NewToken,
+    responses((status = 201, body = CreatedToken),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     user: Option<Extension<SignedIn>>,
@@ -70,7 +89,7 @@ pub async fn create(
         Ok(scopes) => scopes,
         Err(why) => return ApiError::BadRequest(why).into_response(),
     };
-    let audit = event(Some(&user), &origin, "token.create", "success");
+    let audit = NewEvent::by(Some(&user), &origin, "token.create", Outcome::Success);
     match state
         .services
         .store()
@@ -85,20 +104,25 @@ pub async fn create(
     {
         Ok((info, token)) => (
             StatusCode::CREATED,
-            Json(serde_json::json!({
-                "id": info.id,
-                "name": info.name,
-                "expires_at": info.expires_at,
-                "scopes": info.scopes,
-                "token": token,
-                "note": "this is the only time the token is shown",
-            })),
+            Json(CreatedToken {
+                id: info.id,
+                name: info.name,
+                expires_at: info.expires_at,
+                scopes: info.scopes,
+                token,
+                note: "this is the only time the token is shown".to_owned(),
+            }),
         )
             .into_response(),
         Err(err) => ApiError::from(err).into_response(),
     }
 }
 
+/// The caller's API tokens, never the tokens themselves.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "identity",
+    responses((status = 200, body = Vec<crate::store::identity::TokenInfo>),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn>>) -> Response {
     let user = match signed_in(user) {
         Ok(u) => u,
@@ -110,6 +134,12 @@ pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn
     }
 }
 
+/// Revokes a token: the caller's own; admins any.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "identity",
+    params(("id" = String, Path)),
+    responses((status = 204, description = "Revoked"),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
     user: Option<Extension<SignedIn>>,
@@ -120,7 +150,7 @@ pub async fn revoke(
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    let audit = event(Some(&user), &origin, "token.revoke", "success");
+    let audit = NewEvent::by(Some(&user), &origin, "token.revoke", Outcome::Success);
     // Admins revoke anyone's token (a leaked one, a leaver's); everyone else their own.
     let admin = decide(&user.actor(), Action::Administer, &Target::everything()).allowed();
     let owner = (!admin).then_some(user.id.as_str());

@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use domain::access::{Action, Decision, Role, Target, decide};
+use domain::audit::{NewEvent, Outcome};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::jit::{
     self, AccessDetail, AccessOverview, AccessView, Approval, Draft, Review, ReviewView, Rule,
@@ -18,8 +19,7 @@ use serde_json::json;
 
 use super::kubeconfig::KubeconfigFile;
 use super::{ServiceError, Services, now_unix};
-use crate::http::auth::event;
-use crate::reconcile::access::{grant, revoke};
+use super::grants::{grant, revoke};
 use crate::store::access::{AccessFilter, AccessRow, NewAccess, NewReview};
 
 /// How many requests a list shows.
@@ -41,12 +41,9 @@ fn about(
     origin: &RequestOrigin,
     id: &str,
     action: &str,
-    outcome: &str,
-) -> domain::audit::NewEvent {
-    let mut e = event(Some(user), origin, action, outcome);
-    e.target_kind = "AccessRequest".to_owned();
-    e.target_name = id.to_owned();
-    e
+    outcome: Outcome,
+) -> NewEvent {
+    NewEvent::by(Some(user), origin, action, outcome).on("AccessRequest", "", id)
 }
 
 fn new_id() -> String {
@@ -243,7 +240,7 @@ impl Services {
         action: &str,
         error: ServiceError,
     ) -> ServiceError {
-        let mut e = about(user, origin, id, action, "denied");
+        let mut e = about(user, origin, id, action, Outcome::Denied);
         e.after = Some(json!({ "refused": error.to_string() }));
         if let Err(err) = self.store().record(&e).await {
             tracing::warn!(error = %err, "recording a refused access attempt failed");
@@ -356,7 +353,7 @@ impl Services {
             } else {
                 "access.request"
             },
-            "success",
+            Outcome::Success,
         );
         e.target_namespace = namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({
@@ -371,7 +368,7 @@ impl Services {
         }));
         let row = self.store().create_access_request(&new, &e).await?;
         if checked.break_glass {
-            let mut glass = about(user, origin, &id, "access.break_glass", "success");
+            let mut glass = about(user, origin, &id, "access.break_glass", Outcome::Success);
             glass.after =
                 Some(json!({ "self_approved": true, "review": "open until an SRE signs it off" }));
             self.store().self_approve_access(&id, &glass).await?;
@@ -477,7 +474,7 @@ impl Services {
             } else {
                 "access.deny"
             },
-            "success",
+            Outcome::Success,
         );
         e.target_namespace = row.namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({
@@ -541,7 +538,7 @@ impl Services {
         ) {
             return Err(ServiceError::Forbidden(why));
         }
-        let mut e = about(user, origin, id, "access.revoke", "requested");
+        let mut e = about(user, origin, id, "access.revoke", Outcome::Requested);
         e.target_namespace = row.namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({ "comment": comment }));
         if !self
@@ -581,7 +578,7 @@ impl Services {
                 .await);
         }
         let ids = self.store().open_grants().await?;
-        let mut e = about(user, origin, "*", "access.revoke_all", "requested");
+        let mut e = about(user, origin, "*", "access.revoke_all", Outcome::Requested);
         e.after = Some(json!({ "grants": ids, "comment": comment }));
         self.store().record(&e).await?;
         let mut ended = 0;
@@ -636,7 +633,7 @@ impl Services {
             }
         };
         let comment = comment.as_str();
-        let mut e = about(user, origin, id, "access.sign_off", "success");
+        let mut e = about(user, origin, id, "access.sign_off", Outcome::Success);
         e.after = Some(json!({ "comment": comment }));
         self.store()
             .sign_off_access(id, &user.display_name, comment, &e)
@@ -684,7 +681,7 @@ impl Services {
             .issue_client_certificate(&subject, group, seconds)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        let mut e = about(user, origin, id, "access.kubeconfig", "success");
+        let mut e = about(user, origin, id, "access.kubeconfig", Outcome::Success);
         e.after = Some(json!({
             "user": subject,
             "group": group,
@@ -757,7 +754,7 @@ impl Services {
             return Ok(Err(problems));
         }
         let before = self.access_policy().await?;
-        let mut e = about(user, origin, "policy", "access.policy", "success");
+        let mut e = about(user, origin, "policy", "access.policy", Outcome::Success);
         e.target_kind = "AccessPolicy".to_owned();
         e.before = serde_json::to_value(&before).ok();
         e.after = serde_json::to_value(&rules).ok();

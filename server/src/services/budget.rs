@@ -1,6 +1,7 @@
 //! Team budgets: month-to-date spend against each team's monthly budget with a forecast, for
 //! the teams the viewer may see; managers of a team (and admins) set its budget.
 
+use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeSet;
 
 use domain::access::{Action, Decision, Target, decide};
@@ -9,7 +10,6 @@ use domain::identity::{CurrentUser, RequestOrigin};
 
 use super::cost::cost_scope;
 use super::{ServiceError, Services, now_unix};
-use crate::http::auth::event;
 use crate::store::cost::TeamScope;
 
 const DAY: i64 = 86_400;
@@ -63,11 +63,11 @@ impl Services {
         if team.is_empty() || team.len() > 63 {
             return Ok(Err("name a team (at most 63 characters)".to_owned()));
         }
-        let mut audit = event(Some(user), origin, "budget.save", "success");
+        let mut audit = NewEvent::by(Some(user), origin, "budget.save", Outcome::Success);
         audit.target_kind = "Budget".to_owned();
         audit.target_name = team.to_owned();
         if let Decision::Deny(why) = decide(&user.actor(), Action::SetBudget, &Target::team(team)) {
-            audit.outcome = "denied".to_owned();
+            audit.set_outcome(Outcome::Denied);
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
         }

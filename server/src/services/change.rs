@@ -2,13 +2,12 @@
 //! is the provisioner's.
 
 use domain::access::{Action, Decision, Target, decide};
-use domain::audit::NewEvent;
+use domain::audit::{NewEvent, Outcome};
 use domain::change::{self, ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::tenancy::{FieldError, Lifetime, Plan, RequestState};
 
 use super::{ServiceError, Services};
-use crate::http::auth::event;
 use crate::store::StoreError;
 use crate::store::change::{ChangeRow, NewChange};
 
@@ -250,7 +249,7 @@ fn namespace_event(
     namespace: &str,
     action: &str,
 ) -> NewEvent {
-    let mut audit = event(Some(user), origin, action, "success");
+    let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success);
     audit.target_kind = "Namespace".to_owned();
     audit.target_namespace = namespace.to_owned();
     audit.target_name = namespace.to_owned();

@@ -1,6 +1,7 @@
 //! The cost report and the pricing file: which teams the viewer may see, the window, the
 //! rates of each node, then the store sums and the domain builds the report.
 
+use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeMap;
 
 use domain::access::{Action, Decision, Role, Target, decide};
@@ -9,7 +10,6 @@ use domain::cost_report::{self, CostReport, ReportQuery};
 use domain::identity::{CurrentUser, RequestOrigin};
 
 use super::{ServiceError, Services, now_unix};
-use crate::http::auth::event;
 use crate::store::cost::{CostQuery, TeamScope};
 
 /// Whose costs `user` sees: `None` for every team (managers and admins), else their teams'.
@@ -109,7 +109,7 @@ impl Services {
         prices: Prices,
     ) -> Result<Result<(), Vec<String>>, ServiceError> {
         if let Decision::Deny(why) = decide(&user.actor(), Action::Administer, &Target::default()) {
-            let mut denied = event(Some(user), origin, "prices.save", "denied");
+            let mut denied = NewEvent::by(Some(user), origin, "prices.save", Outcome::Denied);
             denied.target_kind = "Prices".to_owned();
             self.store().record(&denied).await?;
             return Err(ServiceError::Forbidden(why));
@@ -119,7 +119,7 @@ impl Services {
             return Ok(Err(problems));
         }
         let before = self.store().prices().await?;
-        let mut audit = event(Some(user), origin, "prices.save", "success");
+        let mut audit = NewEvent::by(Some(user), origin, "prices.save", Outcome::Success);
         audit.target_kind = "Prices".to_owned();
         audit.target_name = "prices".to_owned();
         audit.before = serde_json::to_value(&before).ok();

@@ -2,6 +2,7 @@
 //! and scaled-to-zero workloads, empty or expiring namespaces, stranded node capacity — for
 //! the teams the viewer may see — and acting on a finding, recomputed on the server.
 
+use domain::audit::{NewEvent, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -511,7 +512,7 @@ impl Services {
             .split_once('/')
             .ok_or_else(|| ServiceError::BadInput("nothing to delete".to_owned()))?;
         let ns = finding.namespace.as_str();
-        let mut audit = crate::http::auth::event(Some(user), origin, "object.delete", "requested");
+        let mut audit = NewEvent::by(Some(user), origin, "object.delete", Outcome::Requested);
         audit.target_kind = kind.to_owned();
         audit.target_namespace = ns.to_owned();
         audit.target_name = name.to_owned();
@@ -522,7 +523,7 @@ impl Services {
             .map(Target::team)
             .unwrap_or_default();
         if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
-            audit.outcome = "denied".to_owned();
+            audit.set_outcome(Outcome::Denied);
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
         }
@@ -540,7 +541,7 @@ impl Services {
             })?;
         let uses = domain::unused::Uses::gather(&self.cached().await?.template_refs(), &[], &[]);
         if uses.refers_to(kind, ns, name) {
-            audit.outcome = "failure".to_owned();
+            audit.set_outcome(Outcome::Failure);
             audit.after = Some(serde_json::json!({ "refused": "in use now" }));
             self.store().record(&audit).await?;
             self.store().forget_unused(kind, ns, name).await?;
@@ -584,12 +585,11 @@ impl Services {
                 )));
             }
         };
-        audit.outcome = if deleted.is_ok() {
-            "success"
+        audit.set_outcome(if deleted.is_ok() {
+            Outcome::Success
         } else {
-            "failure"
-        }
-        .to_owned();
+            Outcome::Failure
+        });
         self.store().record(&audit).await?;
         if let Err(kube::Error::Api(status)) = &deleted
             && status.code == 409

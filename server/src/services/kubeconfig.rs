@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use domain::access::{Action, Decision, Target, decide};
+use domain::audit::{NewEvent, Outcome};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::kubeconfig::{self, ClientCertificate, OidcExec};
 use domain::tenancy::{ANNOTATION_EXPIRES, LABEL_TEAM, MANAGED_BY, team_group};
@@ -11,7 +12,6 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 
 use super::{ServiceError, Services};
-use crate::http::auth::event;
 
 /// A kubeconfig file to hand over.
 pub struct KubeconfigFile {
@@ -53,7 +53,7 @@ impl Services {
         if let Some((issuer_url, client_id)) = self.kubectl_oidc() {
             // The cluster trusts the identity provider: kubectl signs in itself, nothing secret
             // changes hands.
-            let mut audit = event(Some(user), origin, "kubeconfig.issue", "success");
+            let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success);
             audit.target_kind = "Namespace".to_owned();
             audit.target_namespace = namespace.to_owned();
             audit.target_name = namespace.to_owned();
@@ -92,7 +92,7 @@ impl Services {
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
         // Written down before the key is handed over; if it cannot be, nothing is handed over.
-        let mut audit = event(Some(user), origin, "kubeconfig.issue", "success");
+        let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success);
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = namespace.to_owned();
         audit.target_name = namespace.to_owned();

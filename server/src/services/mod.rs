@@ -15,6 +15,7 @@ pub mod budget;
 pub mod change;
 pub mod cost;
 pub mod failures;
+pub mod grants;
 pub mod idle;
 pub mod kubeconfig;
 pub mod quota;
@@ -273,7 +274,12 @@ impl Backend for Services {
         let name = name.trim().to_owned();
         domain::identity::validate_token_request(&name, days, self.token_max_days)?;
         let scopes = domain::identity::parse_scopes(scopes.split(','))?;
-        let event = crate::http::auth::event(Some(user), origin, "token.create", "success");
+        let event = domain::audit::NewEvent::by(
+            Some(user),
+            origin,
+            "token.create",
+            domain::audit::Outcome::Success,
+        );
         let (info, token) = self
             .store
             .create_token(
@@ -299,7 +305,12 @@ impl Backend for Services {
         origin: &RequestOrigin,
         id: String,
     ) -> Result<(), String> {
-        let event = crate::http::auth::event(Some(user), origin, "token.revoke", "success");
+        let event = domain::audit::NewEvent::by(
+            Some(user),
+            origin,
+            "token.revoke",
+            domain::audit::Outcome::Success,
+        );
         match self.store.revoke_token(Some(&user.id), &id, event).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!("you have no live token {id}")),

@@ -629,10 +629,23 @@ impl app::backend::RolloutBackend for Services {
         team: Option<String>,
         page: Option<usize>,
     ) -> Result<RolloutPage, String> {
-        let groups = Services::rollouts(self, user, &RolloutFilter { namespace, team })
+        self.rollout_page(user, &RolloutFilter { namespace, team }, page.unwrap_or(1))
             .await
-            .map_err(|e| e.to_string())?;
-        let mut page = rollout::paginate(groups, page.unwrap_or(1), rollout::PAGE_WORKLOADS);
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Services {
+    /// Page `page` (from 1) of the workloads `filter` selects, the stalled ones with their
+    /// pods' events.
+    pub async fn rollout_page(
+        &self,
+        user: &CurrentUser,
+        filter: &RolloutFilter,
+        page: usize,
+    ) -> Result<RolloutPage, ServiceError> {
+        let groups = self.rollouts(user, filter).await?;
+        let mut page = rollout::paginate(groups, page, rollout::PAGE_WORKLOADS);
         self.add_stalled_events(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))
             .await;
         Ok(page)

@@ -1,6 +1,7 @@
 //! Namespace onboarding: the form's choices and checks, submitting, reviewing, listing.
 
 use domain::access::{Action, Decision, Role, Target, decide};
+use domain::audit::{NewEvent, Outcome};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::tenancy::{
     self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,
@@ -9,7 +10,6 @@ use domain::tenancy::{
 use domain::tiers::{self, TierDraft, TierOutcome};
 
 use super::{ServiceError, Services};
-use crate::http::auth::event;
 use crate::store::StoreError;
 use crate::store::tenancy::{NewRequest, RequestRow};
 
@@ -60,7 +60,7 @@ impl Services {
             Ok(tier) => tier,
             Err(errors) => return Ok(TierOutcome::Invalid(errors)),
         };
-        let mut audit = event(Some(user), origin, "tier.save", "success");
+        let mut audit = NewEvent::by(Some(user), origin, "tier.save", Outcome::Success);
         audit.target_kind = "Tier".to_owned();
         audit.target_name = tier.name.clone();
         let created = self.store().save_tier(&tier, &user.id, audit).await?;
@@ -204,7 +204,7 @@ impl Services {
         } else {
             (RequestState::Pending, None, None)
         };
-        let mut audit = event(Some(user), origin, "namespace.request", "success");
+        let mut audit = NewEvent::by(Some(user), origin, "namespace.request", Outcome::Success);
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = draft.name.clone();
         audit.target_name = draft.name.clone();
@@ -301,7 +301,7 @@ impl Services {
         } else {
             "namespace.deny"
         };
-        let mut audit = event(Some(user), origin, action, "success");
+        let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success);
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = request.name.clone();
         audit.target_name = request.name.clone();

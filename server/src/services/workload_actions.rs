@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use domain::access::{Action, Decision, Target, decide};
-use domain::audit::NewEvent;
+use domain::audit::{NewEvent, Outcome};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::rollout::{self, WorkloadAction, WorkloadKind};
 use domain::tenancy::LABEL_TEAM;
@@ -17,7 +17,6 @@ use serde_json::json;
 
 use super::rollouts::REVISION;
 use super::{ServiceError, Services};
-use crate::http::auth::event;
 
 /// The label the ReplicaSet controller adds to a template; a rolled-back template goes without.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -133,13 +132,13 @@ impl Services {
             .as_ref()
             .and_then(|l| l.get(LABEL_TEAM).cloned());
         let target = team.as_deref().map(Target::team).unwrap_or_default();
-        let mut audit = event(Some(user), origin, action.audit_name(), "requested");
+        let mut audit = NewEvent::by(Some(user), origin, action.audit_name(), Outcome::Requested);
         audit.target_kind = kind.as_str().to_owned();
         audit.target_namespace = namespace.to_owned();
         audit.target_name = name.to_owned();
         audit.after = Some(json!({ "action": action }));
         if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
-            audit.outcome = "denied".to_owned();
+            audit.set_outcome(Outcome::Denied);
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
         }
@@ -237,7 +236,11 @@ impl Services {
         mut audit: NewEvent,
         result: Result<(), ServiceError>,
     ) -> Result<(), ServiceError> {
-        audit.outcome = if result.is_ok() { "success" } else { "failure" }.to_owned();
+        audit.set_outcome(if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        });
         if let Err(err) = &result {
             audit.after = Some(json!({ "error": err.to_string(), "request": audit.after }));
         }

@@ -107,7 +107,7 @@ pub enum TokenOwner {
 }
 
 /// A token as its owner may see it: never the token itself.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: String,
     pub name: String,

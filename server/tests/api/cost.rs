@@ -241,7 +241,16 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
             .send()
             .await
             .expect("bad csv");
-        assert_eq!(bad.status(), 400);
+        // Parameters that parse but mean nothing: a Problem naming each (RFC 9457).
+        assert_eq!(bad.status(), 422);
+        let bad: serde_json::Value = bad.json().await.expect("problem");
+        assert_eq!(bad["code"], "invalid", "{bad}");
+        assert!(
+            bad["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot group by \"colour\"")),
+            "{bad}"
+        );
         let problems = report(&app, &mike, json!({ "by": "colour", "window": "90d" })).await;
         assert_eq!(
             problems["Err"].as_array().map(Vec::len),

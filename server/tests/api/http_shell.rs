@@ -54,9 +54,9 @@ fn readyz_follows_postgres_up_and_down() {
         let res = app.get("/readyz").await;
         assert_eq!(res.status(), 503);
         let body: Value = res.json().await.expect("json");
-        assert_eq!(body["error"], "not_ready");
+        assert_eq!(body["code"], "not_ready");
         assert_eq!(body["ready"], false);
-        let message = body["message"].as_str().unwrap_or_default();
+        let message = body["detail"].as_str().unwrap_or_default();
         assert!(message.starts_with("postgres: "), "{message}");
         // Liveness does not depend on the database.
         assert_eq!(app.get("/healthz").await.status(), 200);
@@ -75,7 +75,7 @@ fn readyz_reports_a_cluster_that_stopped_answering() {
         let res = app.get("/readyz").await;
         assert_eq!(res.status(), 503);
         let body: Value = res.json().await.expect("json");
-        let message = body["message"].as_str().unwrap_or_default();
+        let message = body["detail"].as_str().unwrap_or_default();
         assert!(
             message.starts_with("cluster: https://127.0.0.1:"),
             "{message}"
@@ -136,7 +136,7 @@ fn readyz_waits_until_the_watch_caches_hold_their_lists() {
         let res = app.get("/readyz").await;
         assert_eq!(res.status(), 503);
         let body: Value = res.json().await.expect("json");
-        let message = body["message"].as_str().unwrap_or_default();
+        let message = body["detail"].as_str().unwrap_or_default();
         assert!(
             message.starts_with("caches: still listing namespaces, resourcequotas"),
             "{message}"
@@ -236,12 +236,9 @@ fn a_body_over_the_limit_gets_413_in_the_json_error_shape() {
                 .expect("request");
             assert_eq!(res.status(), 413, "{path}");
             let body: Value = res.json().await.expect("json");
-            assert_eq!(body["error"], "payload_too_large");
+            assert_eq!(body["code"], "payload_too_large");
             assert!(
-                body["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("4096"),
+                body["detail"].as_str().unwrap_or_default().contains("4096"),
                 "{body}"
             );
         }
@@ -458,7 +455,7 @@ fn a_foreign_host_is_refused_even_with_a_matching_origin() {
         assert_eq!(res.status(), 421);
         assert!(res.headers().get("set-cookie").is_none(), "no session");
         let body: serde_json::Value = res.json().await.expect("json");
-        assert_eq!(body["error"], "unknown_host");
+        assert_eq!(body["code"], "unknown_host");
         let page = app
             .client
             .get(app.url("/"))

@@ -151,7 +151,7 @@ fn an_unknown_persona_is_refused_and_audited() {
         assert_eq!(res.status(), 400);
         assert!(res.headers().get(SET_COOKIE).is_none());
         let body: Value = res.json().await.expect("json");
-        assert_eq!(body["error"], "bad_request");
+        assert_eq!(body["code"], "bad_request");
         let sre = sign_in(&app, "demo:sam").await;
         assert_eq!(
             failed_attempts(&app, &sre, "action=session.sign_in&outcome=failure", 1).await,
@@ -177,7 +177,7 @@ fn forged_cross_site_posts_are_refused_and_change_nothing() {
             let res = req.send().await.expect("post");
             assert_eq!(res.status(), 403, "origin {origin:?}");
             let body: Value = res.json().await.expect("json");
-            assert_eq!(body["error"], "cross_site");
+            assert_eq!(body["code"], "cross_site");
         }
         assert_eq!(
             me(&app, &cookie).await.status(),
@@ -212,7 +212,7 @@ fn idle_sessions_expire() {
         let res = me(&app, &cookie).await;
         assert_eq!(res.status(), 401);
         let body: Value = res.json().await.expect("json");
-        assert_eq!(body["message"], "sign in first");
+        assert_eq!(body["detail"], "sign in first");
         app.stop().await;
     });
 }
@@ -226,7 +226,7 @@ fn the_audit_api_follows_the_policy_and_exports() {
         assert_eq!(res.status(), 403, "developers do not read the audit trail");
         let body: Value = res.json().await.expect("json");
         assert!(
-            body["message"]
+            body["detail"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("SREs and admins"),
@@ -347,7 +347,7 @@ fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
             assert_eq!(res.status(), 400);
             let body: Value = res.json().await.expect("json");
             assert!(
-                body["message"].as_str().unwrap_or_default().contains(why),
+                body["detail"].as_str().unwrap_or_default().contains(why),
                 "{body}"
             );
         }
@@ -397,7 +397,7 @@ fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked() {
         let res = bearer(&token).await.expect("me");
         assert_eq!(res.status(), 401);
         let body: Value = res.json().await.expect("json");
-        assert_eq!(body["error"], "bad_token");
+        assert_eq!(body["code"], "bad_token");
         assert_eq!(bearer("berth_made_up").await.expect("me").status(), 401);
 
         // Creation, revocation and the refused tokens are all on the record (the refusals as
@@ -465,10 +465,7 @@ fn bad_audit_queries_get_clear_messages() {
             assert_eq!(res.status(), 400, "{query}");
             let body: Value = res.json().await.expect("json");
             assert!(
-                body["message"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains(needle),
+                body["detail"].as_str().unwrap_or_default().contains(needle),
                 "{query}: {body}"
             );
         }
@@ -558,7 +555,7 @@ fn oidc_callbacks_are_bound_to_the_browser_and_forged_or_replayed_states_refused
             let body: Value = res.json().await.expect("json");
             (
                 status,
-                body["message"].as_str().unwrap_or_default().to_owned(),
+                body["detail"].as_str().unwrap_or_default().to_owned(),
             )
         };
 
@@ -677,7 +674,7 @@ fn without_oidc_configured_its_routes_say_so() {
         assert_eq!(res.status(), 404);
         let body: Value = res.json().await.expect("json");
         assert!(
-            body["message"]
+            body["detail"]
                 .as_str()
                 .unwrap_or_default()
                 .contains("not configured")
@@ -769,7 +766,7 @@ fn anonymous_failures_are_summarised_and_limited() {
             .json()
             .await
             .expect("json");
-        assert_eq!(limited["error"], "too_many_attempts", "{limited}");
+        assert_eq!(limited["code"], "too_many_attempts", "{limited}");
         // Nothing written per request while the window is open.
         assert_eq!(count(pool.clone()).await, 0);
         app.stop().await;
@@ -818,7 +815,7 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
         assert_eq!(minted.status(), 403);
         let body: Value = minted.json().await.expect("json");
         assert!(
-            body["message"]
+            body["detail"]
                 .as_str()
                 .is_some_and(|m| m.contains("cannot make API tokens")),
             "{body}"
@@ -846,7 +843,7 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
         assert_eq!(narrow.status(), 403);
         let body: Value = narrow.json().await.expect("json");
         assert!(
-            body["message"]
+            body["detail"]
                 .as_str()
                 .is_some_and(|m| m.contains("scopes (read)") && m.contains("needs access")),
             "{body}"
@@ -908,7 +905,7 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
             .expect("me");
         assert_eq!(stale.status(), 401);
         let body: Value = stale.json().await.expect("json");
-        assert_eq!(body["error"], "stale_roles", "{body}");
+        assert_eq!(body["code"], "stale_roles", "{body}");
         sign_in(&app, "demo:sam").await;
 
         // Dana cannot revoke Sam's token; Ada (admin) can.

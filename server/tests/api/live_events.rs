@@ -75,7 +75,7 @@ fn a_stream_ends_with_its_session_and_each_user_holds_a_few() {
         let refused = open(dana.clone()).await.expect("stream");
         assert_eq!(refused.status(), 429);
         let body: serde_json::Value = refused.json().await.expect("json");
-        assert_eq!(body["error"], "too_many_streams", "{body}");
+        assert_eq!(body["code"], "too_many_streams", "{body}");
         // Someone else's share is their own.
         let sam = sign_in(&app, "demo:sam").await;
         assert_eq!(open(sam).await.expect("stream").status(), 200);

@@ -20,6 +20,7 @@ mod namespace_changes;
 mod onboarding;
 mod prometheus;
 mod replicas;
+mod rest;
 mod rollouts;
 mod tiers;
 mod usage;

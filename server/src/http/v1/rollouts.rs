@@ -1,0 +1,114 @@
+//! Rollouts: the workloads a caller may see with their derived state, one workload in full,
+//! and the actions on it (restart, pause, resume, scale, roll back, set resources).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use domain::rollout::{RolloutPage, WorkloadAction, WorkloadKind};
+use domain::workload_detail::WorkloadDetail;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::Done;
+use super::extract::{Body, Caller, Params};
+use crate::http::AppState;
+use crate::http::error::{ApiError, Problem};
+use crate::services::rollouts::RolloutFilter;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(rollout_overview))
+        .routes(routes!(workload_detail))
+        .routes(routes!(act_on_workload))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RolloutQuery {
+    /// Only this namespace.
+    namespace: Option<String>,
+    /// Only this team's namespaces.
+    team: Option<String>,
+    /// The page, from 1 (pages hold whole namespaces, about 200 workloads).
+    #[param(minimum = 1)]
+    page: Option<u32>,
+}
+
+/// Workloads the caller may see, by namespace, a page at a time.
+#[utoipa::path(get, path = "/api/v1/rollouts", tag = "rollouts",
+    params(RolloutQuery),
+    responses((status = 200, body = RolloutPage),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
+async fn rollout_overview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(query): Params<RolloutQuery>,
+) -> Result<Json<RolloutPage>, ApiError> {
+    let filter = RolloutFilter {
+        namespace: query.namespace.filter(|n| !n.is_empty()),
+        team: query.team.filter(|t| !t.is_empty()),
+    };
+    let page = query.page.unwrap_or(1).max(1) as usize;
+    Ok(Json(
+        state
+            .services
+            .rollout_page(&caller.user, &filter, page)
+            .await?,
+    ))
+}
+
+fn kind(text: &str) -> Result<WorkloadKind, ApiError> {
+    WorkloadKind::parse(text).map_err(ApiError::NotFound)
+}
+
+/// One workload: its rollout view, pods and recent events.
+#[utoipa::path(get, path = "/api/v1/workloads/{kind}/{namespace}/{name}", tag = "rollouts",
+    params(("kind" = String, Path, description = "deployments, statefulsets or daemonsets"),
+        ("namespace" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = WorkloadDetail),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["read"]), ("session" = [])))]
+async fn workload_detail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind_text, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<WorkloadDetail>, ApiError> {
+    let kind = kind(&kind_text)?;
+    Ok(Json(
+        state
+            .services
+            .workload_detail(&caller.user, kind, &namespace, &name)
+            .await?,
+    ))
+}
+
+/// Restarts, pauses, resumes, scales, rolls back or sets one container's resources.
+#[utoipa::path(post, path = "/api/v1/workloads/{kind}/{namespace}/{name}/actions", tag = "rollouts",
+    params(("kind" = String, Path, description = "deployments, statefulsets or daemonsets"),
+        ("namespace" = String, Path), ("name" = String, Path)),
+    request_body = WorkloadAction,
+    responses((status = 200, body = Done),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["namespaces"]), ("session" = [])))]
+async fn act_on_workload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((kind_text, namespace, name)): Path<(String, String, String)>,
+    Body(action): Body<WorkloadAction>,
+) -> Result<Json<Done>, ApiError> {
+    let kind = kind(&kind_text)?;
+    let message = state
+        .services
+        .act_on_workload(
+            &caller.user,
+            &caller.origin,
+            kind,
+            &namespace,
+            &name,
+            action,
+        )
+        .await?;
+    Ok(Json(Done { message }))
+}
