@@ -101,8 +101,91 @@ pub fn oidc_exec(k: &OidcExec<'_>, base64: impl Fn(&[u8]) -> String) -> String {
     crate::yaml::to_yaml(&doc)
 }
 
+/// Adds `incoming`'s one cluster, user and context to `existing` under `name` (replacing
+/// entries of that name, keeping every other), as `kubectl config` would; the current context
+/// moves to it only when `switch`. `Err` says what `incoming` lacks.
+pub fn merge(
+    existing: serde_json::Value,
+    incoming: &serde_json::Value,
+    name: &str,
+    switch: bool,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    let first = |list: &str, field: &str| -> Result<Value, String> {
+        incoming[list][0][field]
+            .as_object()
+            .map(|o| Value::Object(o.clone()))
+            .ok_or_else(|| format!("the kubeconfig Berth sent has no {list}"))
+    };
+    let cluster = first("clusters", "cluster")?;
+    let user = first("users", "user")?;
+    let mut context = first("contexts", "context")?;
+    context["cluster"] = json!(name);
+    context["user"] = json!(name);
+    let mut doc = match existing {
+        Value::Object(map) => Value::Object(map),
+        _ => json!({}),
+    };
+    if doc["apiVersion"].is_null() {
+        doc["apiVersion"] = json!("v1");
+        doc["kind"] = json!("Config");
+    }
+    for (list, field, value) in [
+        ("clusters", "cluster", cluster),
+        ("users", "user", user),
+        ("contexts", "context", context),
+    ] {
+        let mut entries: Vec<Value> = doc[list]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["name"] != json!(name))
+            .collect();
+        entries.push(json!({ "name": name, field: value }));
+        doc[list] = Value::Array(entries);
+    }
+    if switch || doc["current-context"].as_str().is_none_or(str::is_empty) {
+        doc["current-context"] = json!(name);
+    }
+    Ok(doc)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_grant_merges_under_its_own_name_and_keeps_the_rest() {
+        let grant = json!({
+            "clusters": [{ "name": "berth", "cluster": { "server": "https://k:6443" } }],
+            "users": [{ "name": "jit:ar-1:dana", "user": { "client-key-data": "S0VZ" } }],
+            "contexts": [{ "name": "ns@berth", "context": {
+                "cluster": "berth", "user": "jit:ar-1:dana", "namespace": "shop" } }],
+        });
+        let mine = json!({
+            "apiVersion": "v1", "kind": "Config", "current-context": "work",
+            "clusters": [{ "name": "work", "cluster": { "server": "https://w" } },
+                         { "name": "berth-ar-1", "cluster": { "server": "https://old" } }],
+            "users": [{ "name": "work", "user": { "token": "t" } }],
+            "contexts": [{ "name": "work", "context": { "cluster": "work", "user": "work" } }],
+        });
+        let merged = merge(mine.clone(), &grant, "berth-ar-1", false).expect("merge");
+        assert_eq!(merged["current-context"], "work");
+        assert_eq!(merged["clusters"].as_array().map(Vec::len), Some(2));
+        assert_eq!(merged["clusters"][1]["cluster"]["server"], "https://k:6443");
+        assert_eq!(merged["users"][1]["user"]["client-key-data"], "S0VZ");
+        let context = &merged["contexts"][1];
+        assert_eq!(context["name"], "berth-ar-1");
+        assert_eq!(context["context"]["namespace"], "shop");
+        assert_eq!(context["context"]["user"], "berth-ar-1");
+        assert_eq!(merged["users"][0]["user"]["token"], "t");
+        let switched = merge(mine, &grant, "berth-ar-1", true).expect("merge");
+        assert_eq!(switched["current-context"], "berth-ar-1");
+        let fresh = merge(serde_json::Value::Null, &grant, "b", false).expect("merge");
+        assert_eq!(fresh["current-context"], "b");
+        assert_eq!(fresh["kind"], "Config");
+        assert!(merge(json!({}), &json!({ "clusters": [] }), "b", false).is_err());
+    }
+
     use super::*;
 
     #[test]

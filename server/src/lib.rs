@@ -9,6 +9,7 @@ pub mod demo_history;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod plugin;
 pub mod reconcile;
 pub mod sandbox_cmd;
 pub mod serve;

@@ -4,6 +4,18 @@ use clap::Parser;
 use server::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // Installed (or linked) as `kubectl-berth`, the binary is the kubectl plugin.
+    let invoked_as = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    if invoked_as.starts_with("kubectl-berth") {
+        return server::plugin::main(std::env::args_os());
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -17,9 +17,9 @@ use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
+use super::grants::{grant, revoke};
 use super::kubeconfig::KubeconfigFile;
 use super::{ServiceError, Services, now_unix};
-use super::grants::{grant, revoke};
 use crate::store::access::{AccessFilter, AccessRow, NewAccess, NewReview};
 
 /// How many requests a list shows.

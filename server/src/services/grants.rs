@@ -153,4 +153,3 @@ pub async fn revoke(
     }
     Ok(ended.map(|(_, delay)| delay))
 }
-

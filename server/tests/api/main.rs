@@ -18,6 +18,7 @@ mod live_events;
 mod metrics;
 mod namespace_changes;
 mod onboarding;
+mod plugin;
 mod prometheus;
 mod replicas;
 mod rest;
