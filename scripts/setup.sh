@@ -61,3 +61,13 @@ fi
 # --- The local cluster: etcd, kube-apiserver, controller manager, scheduler (Go module proxy),
 # kubectl 1.37 (PyPI). Built once into ~/.cache/berth; skipped when built from the same go.sum.
 scripts/kube.sh >/dev/null
+
+# --- Schemathesis (PyPI), which fuzzes the REST API from its OpenAPI document (scripts/fuzz-api.sh)
+schemathesis_pkg="schemathesis==4.32.5"
+st_dir=${BERTH_SCHEMATHESIS_DIR:-$HOME/.cache/berth/schemathesis-4.32.5}
+if [ ! -x "$st_dir/venv/bin/st" ]; then
+  say "installing $schemathesis_pkg (PyPI) into $st_dir/venv"
+  rm -rf "$st_dir/venv"
+  python3 -m venv "$st_dir/venv"
+  "$st_dir/venv/bin/pip" install -q --disable-pip-version-check "$schemathesis_pkg"
+fi

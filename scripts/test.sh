@@ -34,6 +34,8 @@ step "build berth" cargo build -p server --bin berth
 # The browser tests drive kubectl against the demo's real control plane: kubectl 1.37, as users
 # run it (scripts/kube.sh installs it beside the control plane).
 kube_bin=$(scripts/kube.sh | tail -1)
+# Schemathesis against `berth demo`, from the REST API's own OpenAPI document: 0 failures.
+step "fuzz the REST API" timeout -k 30s 15m scripts/fuzz-api.sh
 step "browser tests" timeout -k 30s 30m env PATH="$kube_bin:$PATH" bash -c 'cd end2end && npx playwright test'
 
 # Sum the runners' own counts: cargo's "test result:" lines and Playwright's "N passed/failed".

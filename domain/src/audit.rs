@@ -434,7 +434,7 @@ mod tests {
             id: "u1".to_owned(),
             display_name: "Una".to_owned(),
             email: String::new(),
-            roles: vec![crate::access::Role::Sre],
+            roles: vec![crate::authz::Role::Sre],
             teams: Vec::new(),
         };
         let mut e = NewEvent::by(Some(&user), &origin, "access.review", Outcome::Requested).on(

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Actor, Role};
+use crate::authz::{Actor, Role};
 
 /// Kubernetes identities of grants: user `jit:<request>:<user>` in this group. The chart's
 /// admission policy (`berth-jit-guard`) refuses this group everything that would outlive the

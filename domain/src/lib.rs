@@ -3,9 +3,9 @@
 //! Both the server and the hydrated UI depend on this crate, so it stays free of any async
 //! runtime, database or cluster client.
 
-pub mod access;
 pub mod areas;
 pub mod audit;
+pub mod authz;
 pub mod budget;
 pub mod capacity;
 pub mod change;

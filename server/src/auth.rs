@@ -1,6 +1,6 @@
 //! Who is signed in: users, server-side sessions, the demo personas.
 
-use domain::access::Role;
+use domain::authz::Role;
 pub use domain::identity::CurrentUser;
 
 /// The session cookie's name.

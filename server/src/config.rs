@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use domain::access::Role;
+use domain::authz::Role;
 use serde::Deserialize;
 
 pub use crate::cluster::ClusterConfig;

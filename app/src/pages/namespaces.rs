@@ -10,7 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use domain::access::Role;
+use domain::authz::Role;
 use domain::capacity::ClusterCapacity;
 use domain::quantity::{Unit, format};
 

@@ -38,7 +38,7 @@ pub fn OnboardingPage() -> impl IntoView {
         Some(user) => view! {
             {user
                 .roles
-                .contains(&domain::access::Role::Admin)
+                .contains(&domain::authz::Role::Admin)
                 .then(|| view! { <p><a href="/tiers" id="edit-tiers">"Edit tiers"</a></p> })}
             <RequestForm
                 default_team=user.teams.first().cloned().unwrap_or_default()

@@ -2,7 +2,7 @@
 //! default, overrides per node label such as the instance type, storage). The server checks
 //! every price and audits each save with before and after.
 
-use domain::access::Role;
+use domain::authz::Role;
 use domain::cost::{Prices, RateOverride, Rates};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -1,7 +1,7 @@
 //! The admins' tier editor: every tier as a form (quota, LimitRange defaults, approval,
 //! lifetimes), and one for a new tier. The server checks each field and audits each save.
 
-use domain::access::Role;
+use domain::authz::Role;
 use domain::tenancy::Lifetime;
 use domain::tiers::{COUNT_FIELDS, QUANTITY_FIELDS, TierDraft, TierOutcome};
 use leptos::prelude::*;

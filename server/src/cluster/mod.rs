@@ -15,6 +15,7 @@ pub mod lists;
 pub mod namespace_index;
 pub mod pod;
 pub mod replica_set;
+pub mod workloads;
 
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);

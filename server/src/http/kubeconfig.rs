@@ -16,7 +16,7 @@ use super::error::{ApiError, Problem};
 /// A kubeconfig for a namespace Berth made (a new short-lived certificate, or OIDC).
 #[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/kubeconfig", tag = "namespaces",
     params(("namespace" = String, Path)),
-    responses((status = 200, body = String, content_type = "application/yaml"),
+    responses((status = 200, description = "A kubeconfig (YAML)", body = serde_json::Value, content_type = "application/yaml"),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["namespaces"]), ("session" = [])))]
 pub async fn download(
@@ -41,7 +41,7 @@ pub async fn download(
 /// The kubeconfig of an active access grant, for its own identity.
 #[utoipa::path(post, path = "/api/v1/access/{id}/kubeconfig", tag = "access",
     params(("id" = String, Path)),
-    responses((status = 200, body = String, content_type = "application/yaml"),
+    responses((status = 200, description = "A kubeconfig (YAML)", body = serde_json::Value, content_type = "application/yaml"),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["access"]), ("session" = [])))]
 pub async fn download_grant(

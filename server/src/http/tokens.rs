@@ -8,7 +8,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, http::StatusCode};
-use domain::access::{Action, Decision, Target, decide};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::SignedIn;
 use serde::Deserialize;
 

@@ -4,16 +4,14 @@
 //! ones included, is audited against the request.
 
 use base64::Engine;
-use domain::access::{Action, Decision, Role, Target, decide};
 use domain::audit::{NewEvent, Outcome};
+use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::jit::{
     self, AccessDetail, AccessOverview, AccessView, Approval, Draft, Review, ReviewView, Rule,
     State,
 };
 use domain::kubeconfig::{self, ClientCertificate};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
@@ -293,8 +291,9 @@ impl Services {
             for n in list {
                 // The cache may not have seen a namespace made a moment ago: ask the cluster.
                 if caches.namespaces.get(&ObjectRef::new(n)).is_none()
-                    && Api::<Namespace>::all(self.cluster().client().clone())
-                        .get_opt(n)
+                    && self
+                        .cluster()
+                        .namespace(n)
                         .await
                         .map_err(|e| ServiceError::Cluster(e.to_string()))?
                         .is_none()
@@ -577,6 +576,9 @@ impl Services {
                 )
                 .await);
         }
+        // Checked before anything is written: the trail must take it (no NUL, no markup).
+        let comment = jit::check_comment(comment, None).map_err(ServiceError::BadInput)?;
+        let comment = comment.as_str();
         let ids = self.store().open_grants().await?;
         let mut e = about(user, origin, "*", "access.revoke_all", Outcome::Requested);
         e.after = Some(json!({ "grants": ids, "comment": comment }));
@@ -768,7 +770,7 @@ impl Services {
 fn check_review(
     row: &AccessRow,
     approved_by: &[String],
-    actor: &domain::access::Actor,
+    actor: &domain::authz::Actor,
 ) -> Result<Approval, String> {
     jit::check_review(
         &Review {

@@ -1,7 +1,7 @@
 //! Reading the audit trail: who may see which events, and the search they asked for.
 
-use domain::access::{Action, Decision, Role, Target, decide};
 use domain::audit::{AuditPage, AuditQuery};
+use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::identity::CurrentUser;
 
 use super::{ServiceError, Services};

@@ -4,7 +4,7 @@
 use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeSet;
 
-use domain::access::{Action, Decision, Target, decide};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::budget::{self, BudgetStatus};
 use domain::identity::{CurrentUser, RequestOrigin};
 

@@ -1,8 +1,8 @@
 //! Extensions and quota changes of provisioned namespaces: asking, deciding, listing. Applying
 //! is the provisioner's.
 
-use domain::access::{Action, Decision, Target, decide};
 use domain::audit::{NewEvent, Outcome};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::change::{self, ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::tenancy::{FieldError, Lifetime, Plan, RequestState};

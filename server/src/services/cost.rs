@@ -4,7 +4,7 @@
 use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeMap;
 
-use domain::access::{Action, Decision, Role, Target, decide};
+use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::cost::Prices;
 use domain::cost_report::{self, CostReport, ReportQuery};
 use domain::identity::{CurrentUser, RequestOrigin};

@@ -6,7 +6,7 @@ use domain::audit::{NewEvent, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use domain::access::{Action, Decision, Target, decide};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::cost::{HOURS_PER_MONTH, Rates};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::idle::{self, FindingKind, IdleAction, IdleFinding, IdleReport, Resources};

@@ -3,13 +3,11 @@
 //! cluster trusts the identity provider, an exec-plugin kubeconfig with no secret in it.
 
 use base64::Engine;
-use domain::access::{Action, Decision, Target, decide};
 use domain::audit::{NewEvent, Outcome};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::kubeconfig::{self, ClientCertificate, OidcExec};
 use domain::tenancy::{ANNOTATION_EXPIRES, LABEL_TEAM, MANAGED_BY, team_group};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
 
 use super::{ServiceError, Services};
 
@@ -29,9 +27,9 @@ impl Services {
         // Reserved names are fine to look up; only malformed ones are refused here.
         domain::tenancy::check_label(namespace)
             .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
-        let api: Api<Namespace> = Api::all(self.cluster().client().clone());
-        let ns = api
-            .get_opt(namespace)
+        let ns = self
+            .cluster()
+            .namespace(namespace)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?
             .ok_or_else(|| ServiceError::NotFound(format!("no namespace {namespace}")))?;

@@ -82,7 +82,7 @@ pub(crate) fn request_scope(user: &CurrentUser) -> Option<&[String]> {
     let everything = user
         .roles
         .iter()
-        .any(|r| matches!(r, domain::access::Role::Sre | domain::access::Role::Admin));
+        .any(|r| matches!(r, domain::authz::Role::Sre | domain::authz::Role::Admin));
     (!everything).then_some(user.teams.as_slice())
 }
 

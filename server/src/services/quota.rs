@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use domain::access::{Action, Target, decide};
+use domain::authz::{Action, Target, decide};
 use domain::identity::CurrentUser;
 use domain::quota::{self, ContainerResources, NamespaceQuota, QosCounts};
 use domain::tenancy::{self, ANNOTATION_EXPIRES, LABEL_TEAM};
@@ -167,7 +167,7 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<domain::capacity::ClusterCapacity, ServiceError> {
-        if let domain::access::Decision::Deny(why) =
+        if let domain::authz::Decision::Deny(why) =
             decide(&user.actor(), Action::ViewCapacity, &Target::everything())
         {
             return Err(ServiceError::Forbidden(why));

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use domain::access::{Action, Target, decide};
+use domain::authz::{Action, Target, decide};
 use domain::findings::{self, ContainerSpec, WorkloadSpec};
 use domain::identity::CurrentUser;
 use domain::rollout::{
@@ -13,11 +13,10 @@ use domain::rollout::{
 use domain::tenancy::LABEL_TEAM;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, Event, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, ListParams};
 
 use super::{ServiceError, Services};
 use crate::cluster::pod::CachedPod;
@@ -332,9 +331,9 @@ impl Services {
         pod: &str,
         by: tokio::time::Instant,
     ) -> Vec<String> {
-        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
-        let params = ListParams::default().fields(&format!("involvedObject.name={pod}"));
-        let Ok(listed) = tokio::time::timeout_at(by, api.list(&params)).await else {
+        let Ok(listed) =
+            tokio::time::timeout_at(by, self.cluster().events(namespace, Some(pod))).await
+        else {
             return vec![format!(
                 "events unavailable: the cluster did not answer within {} s",
                 EVENTS_WITHIN.as_secs()
@@ -342,7 +341,7 @@ impl Services {
         };
         match listed {
             Ok(list) => {
-                let mut events = list.items;
+                let mut events = list;
                 events.sort_by_key(|e| {
                     e.last_timestamp
                         .as_ref()

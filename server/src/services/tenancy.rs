@@ -1,7 +1,7 @@
 //! Namespace onboarding: the form's choices and checks, submitting, reviewing, listing.
 
-use domain::access::{Action, Decision, Role, Target, decide};
 use domain::audit::{NewEvent, Outcome};
+use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::tenancy::{
     self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,

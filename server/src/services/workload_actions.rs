@@ -4,14 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use domain::access::{Action, Decision, Target, decide};
 use domain::audit::{NewEvent, Outcome};
+use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::rollout::{self, WorkloadAction, WorkloadKind};
 use domain::tenancy::LABEL_TEAM;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
@@ -142,7 +141,6 @@ impl Services {
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
         }
-        let client = self.cluster().client().clone();
         let (patch, done) = match (&action, kind) {
             (WorkloadAction::Restart, _) => (
                 json!({ "spec": { "template": { "metadata": { "annotations": {
@@ -190,11 +188,11 @@ impl Services {
                 // only if nobody changed the Deployment since it was read.
                 audit.before = Some(json!({ "revision": before.0 }));
                 self.store().record(&audit).await?;
-                let api: Api<Deployment> = Api::namespaced(client, namespace);
                 let mut deployment = before.1;
                 deployment.spec.template = before.2;
-                let outcome = api
-                    .replace(name, &PostParams::default(), &deployment)
+                let outcome = self
+                    .cluster()
+                    .replace_deployment(namespace, &deployment)
                     .await
                     .map_err(cluster);
                 return self
@@ -204,27 +202,12 @@ impl Services {
             }
         };
         self.store().record(&audit).await?;
-        let params = PatchParams::default();
         // Containers are a list keyed by name: only a strategic merge changes one in place.
-        let patch = if matches!(action, WorkloadAction::SetResources { .. }) {
-            Patch::Strategic(&patch)
-        } else {
-            Patch::Merge(&patch)
-        };
-        let patched = match kind {
-            WorkloadKind::Deployment => Api::<Deployment>::namespaced(client, namespace)
-                .patch(name, &params, &patch)
-                .await
-                .map(|_| ()),
-            WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client, namespace)
-                .patch(name, &params, &patch)
-                .await
-                .map(|_| ()),
-            WorkloadKind::DaemonSet => Api::<DaemonSet>::namespaced(client, namespace)
-                .patch(name, &params, &patch)
-                .await
-                .map(|_| ()),
-        };
+        let strategic = matches!(action, WorkloadAction::SetResources { .. });
+        let patched = self
+            .cluster()
+            .patch_workload(kind, namespace, name, &patch, strategic)
+            .await;
         self.outcome(audit, patched.map_err(cluster))
             .await
             .map(|()| done)
@@ -256,23 +239,12 @@ impl Services {
         name: &str,
         replicas: i32,
     ) -> Result<(), ServiceError> {
-        let client = self.cluster().client().clone();
-        let (current, template) = match kind {
-            WorkloadKind::Deployment => {
-                let d = Api::<Deployment>::namespaced(client, namespace)
-                    .get(name)
-                    .await
-                    .map_err(cluster)?;
-                (d.spec.replicas.unwrap_or(1), d.spec.template)
-            }
-            _ => {
-                let s = Api::<StatefulSet>::namespaced(client, namespace)
-                    .get(name)
-                    .await
-                    .map_err(cluster)?;
-                (s.spec.replicas.unwrap_or(1), s.spec.template)
-            }
-        };
+        let (current, template) = self
+            .cluster()
+            .workload_template(kind, namespace, name)
+            .await
+            .map_err(cluster)?;
+        let current = current.unwrap_or(1);
         let caches = self.cached().await?;
         let mut defaults = BTreeMap::new();
         for lr in caches.limit_ranges.state() {
@@ -322,33 +294,11 @@ impl Services {
         name: &str,
         container: &str,
     ) -> Result<serde_json::Value, ServiceError> {
-        let client = self.cluster().client().clone();
-        let template = match kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(client, namespace)
-                    .get(name)
-                    .await
-                    .map_err(cluster)?
-                    .spec
-                    .template
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(client, namespace)
-                    .get(name)
-                    .await
-                    .map_err(cluster)?
-                    .spec
-                    .template
-            }
-            WorkloadKind::DaemonSet => {
-                Api::<DaemonSet>::namespaced(client, namespace)
-                    .get(name)
-                    .await
-                    .map_err(cluster)?
-                    .spec
-                    .template
-            }
-        };
+        let (_, template) = self
+            .cluster()
+            .workload_template(kind, namespace, name)
+            .await
+            .map_err(cluster)?;
         let found = template
             .spec
             .iter()
@@ -367,8 +317,9 @@ impl Services {
         name: &str,
         revision: i64,
     ) -> Result<(i64, Deployment, PodTemplateSpec), ServiceError> {
-        let deployment = Api::<Deployment>::namespaced(self.cluster().client().clone(), namespace)
-            .get(name)
+        let deployment = self
+            .cluster()
+            .deployment(namespace, name)
             .await
             .map_err(cluster)?;
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
@@ -406,9 +357,9 @@ impl Services {
         let Some((_, replica_set)) = kept.into_iter().find(|(r, _)| *r == revision) else {
             return Err(no_such());
         };
-        let api = Api::<ReplicaSet>::namespaced(self.cluster().client().clone(), namespace);
-        let Some(mut template) = api
-            .get_opt(&replica_set)
+        let Some(mut template) = self
+            .cluster()
+            .replica_set(namespace, &replica_set)
             .await
             .map_err(cluster)?
             .and_then(|rs| rs.spec.template)

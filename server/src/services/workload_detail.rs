@@ -9,7 +9,6 @@ use domain::workload_detail::{
     self, ContainerReport, ContainerState, EventRow, PodReport, PodRow, WorkloadDetail,
 };
 use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, ListParams};
 use kube::runtime::reflector::ObjectRef;
 
 use super::rollouts::{REVISION, RolloutFilter};
@@ -136,8 +135,9 @@ impl Services {
             .ok_or_else(missing)?;
         // The namespace's events are the page's one call to the cluster: asked now (the user may
         // see the workload), answered while the caches are read.
-        let api: Api<Event> = Api::namespaced(self.cluster().client().clone(), namespace);
-        let listed = tokio::spawn(async move { api.list(&ListParams::default()).await });
+        let cluster = self.cluster().clone();
+        let events_of = namespace.to_owned();
+        let listed = tokio::spawn(async move { cluster.events(&events_of, None).await });
         let owned = self
             .owned(kind, namespace, name)
             .await?
@@ -194,7 +194,7 @@ impl Services {
         let listed = listed
             .map_err(|e| ServiceError::Cluster(e.to_string()))?
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        let events = events_about(&listed.items, &about);
+        let events = events_about(&listed, &about);
         Ok(WorkloadDetail {
             workload,
             pods,

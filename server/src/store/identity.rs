@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::access::Role;
+use domain::authz::Role;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 

@@ -446,6 +446,17 @@ fn reads_match_the_pages_and_prices_need_the_current_version() {
         .await;
         assert_eq!(status, 400, "{body}");
         let _ = WorkloadDetail::PATH;
+        // Finding ids hold slashes: the action names its finding in the body, not the path.
+        let (status, body) = call(
+            &app,
+            &ada,
+            reqwest::Method::POST,
+            "/api/v1/idle/actions",
+            Some(json!({ "id": "abandoned/rest-nowhere/Deployment/ghost" })),
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["code"], "not_found", "{body}");
 
         let res = app
             .client

@@ -180,7 +180,7 @@ async fn revoke_all_access(
 
 /// The access policy as YAML (admins).
 #[utoipa::path(get, path = "/api/v1/access-policy", tag = "access",
-    responses((status = 200, body = String, content_type = "application/yaml"),
+    responses((status = 200, body = Vec<domain::jit::Rule>, content_type = "application/yaml"),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
 async fn access_policy_text(
@@ -199,15 +199,17 @@ struct PolicySaved {
 
 /// Replaces the access policy with the YAML in the body (admins); checked whole first.
 #[utoipa::path(put, path = "/api/v1/access-policy", tag = "access",
-    request_body(content = String, content_type = "application/yaml"),
+    request_body(content = Vec<domain::jit::Rule>, content_type = "application/yaml"),
     responses((status = 200, body = PolicySaved),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["admin"]), ("session" = [])))]
 async fn save_access_policy(
     State(state): State<AppState>,
     caller: Caller,
-    text: String,
+    body: axum::body::Bytes,
 ) -> Result<Json<PolicySaved>, ApiError> {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the policy must be UTF-8 YAML text".to_owned()))?;
     let rules = state
         .services
         .save_access_policy(&caller.user, &caller.origin, &text)

@@ -211,20 +211,27 @@ async fn idle_report(
     Ok(Json(state.services.idle_report(&caller.user).await?))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct FindingRef {
+    /// The finding's `id` from the report (it holds slashes: `abandoned/<namespace>/<kind>/<name>`).
+    id: String,
+}
+
 /// Takes a finding's suggested action, as the server computes the finding now.
-#[utoipa::path(post, path = "/api/v1/idle/{id}/action", tag = "idle",
-    params(("id" = String, Path, description = "The finding's id from the report")),
+#[utoipa::path(post, path = "/api/v1/idle/actions", tag = "idle",
+    request_body = FindingRef,
     responses((status = 200, body = Done),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["namespaces"]), ("session" = [])))]
 async fn act_on_idle(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Body(finding): Body<FindingRef>,
 ) -> Result<Json<Done>, ApiError> {
     let message = state
         .services
-        .act_on_idle(&caller.user, &caller.origin, &id)
+        .act_on_idle(&caller.user, &caller.origin, &finding.id)
         .await?;
     Ok(Json(Done { message }))
 }

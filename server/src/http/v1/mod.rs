@@ -113,8 +113,41 @@ fn api() -> OpenApiRouter<AppState> {
 static DOCUMENT: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut document = api().into_openapi();
     Security.modify(&mut document);
+    describe_responses(&mut document);
     document
 });
+
+/// OpenAPI requires a description on every response: where a handler gives none, the status's
+/// own phrase (and "A problem" for the default answer).
+fn describe_responses(document: &mut OpenApi) {
+    use utoipa::openapi::RefOr;
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let RefOr::T(response) = response
+                    && response.description.is_empty()
+                {
+                    response.description = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|s| http::StatusCode::from_u16(s).ok())
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("A problem (RFC 9457)")
+                        .to_owned();
+                }
+            }
+        }
+    }
+}
 
 pub fn document() -> &'static OpenApi {
     &DOCUMENT
@@ -207,6 +240,14 @@ mod tests {
                     .unwrap_or_default();
                 assert!(!security.is_empty(), "{method} {path} declares no security");
                 let token = security.iter().find_map(|r| r.get("token"));
+                for (status, response) in operation["responses"].as_object().into_iter().flatten() {
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status}: no description"
+                    );
+                }
                 if method == "get" {
                     assert_eq!(
                         token.and_then(|t| t.get(0)).and_then(|s| s.as_str()),

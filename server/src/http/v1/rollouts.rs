@@ -22,6 +22,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(act_on_workload))
 }
 
+/// Far past any cluster's last page (10,000 namespaces of 200 workloads make 10,000).
+const MAX_PAGE: i64 = 100_000;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -30,9 +33,10 @@ struct RolloutQuery {
     namespace: Option<String>,
     /// Only this team's namespaces.
     team: Option<String>,
-    /// The page, from 1 (pages hold whole namespaces, about 200 workloads).
-    #[param(minimum = 1)]
-    page: Option<u32>,
+    /// The page, from 1 (pages hold whole namespaces, about 200 workloads); past the last,
+    /// the last.
+    #[param(minimum = 1, maximum = 100000)]
+    page: Option<i64>,
 }
 
 /// Workloads the caller may see, by namespace, a page at a time.
@@ -50,7 +54,14 @@ async fn rollout_overview(
         namespace: query.namespace.filter(|n| !n.is_empty()),
         team: query.team.filter(|t| !t.is_empty()),
     };
-    let page = query.page.unwrap_or(1).max(1) as usize;
+    let page = match query.page.unwrap_or(1) {
+        page @ 1..=MAX_PAGE => page as usize,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "page must be 1 to {MAX_PAGE}, not {other}"
+            )));
+        }
+    };
     Ok(Json(
         state
             .services
