@@ -122,6 +122,29 @@ pub fn patch_for(now: &Resources, rec: &Recommendation) -> ResourcePatch {
     }
 }
 
+/// VPA's history window, in days: what a recommendation reads.
+pub const HISTORY_DAYS: i64 = 8;
+/// Days of next to no CPU (or of zero replicas) before a workload counts as abandoned.
+pub const ABANDONED_DAYS: usize = 7;
+
+/// A month of `cpu` cores and `memory` bytes held all the time, at `rates`.
+pub fn monthly_cost(cpu: f64, memory: f64, rates: &Rates) -> f64 {
+    (cpu * rates.cpu_core_hour + memory / GIB * rates.memory_gib_hour) * HOURS_PER_MONTH
+}
+
+/// A month at the pace of the days seen: each day's allocation as (core-hours, byte-hours);
+/// no days is nothing.
+pub fn monthly_of_days(days: &[(f64, f64)], rates: &Rates) -> f64 {
+    if days.is_empty() {
+        return 0.0;
+    }
+    let cost: f64 = days
+        .iter()
+        .map(|(cpu, memory)| cpu * rates.cpu_core_hour + memory / GIB * rates.memory_gib_hour)
+        .sum();
+    cost / days.len() as f64 * HOURS_PER_MONTH / 24.0
+}
+
 /// What changing requests to the target saves a month for `replicas` pods (never negative: a
 /// container asking too little is a risk, not a saving).
 pub fn monthly_saving(now: &Resources, rec: &Recommendation, replicas: f64, rates: &Rates) -> f64 {
@@ -251,6 +274,22 @@ pub fn abandoned(daily_cpu_cores: &[f64], cpu_request: f64, days: usize) -> bool
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn monthly_figures_from_a_steady_allocation_agree() {
+        let rates = Rates {
+            cpu_core_hour: 0.03,
+            memory_gib_hour: 0.004,
+            gpu_hour: 0.0,
+        };
+        // Two cores and 4 GiB held all day, every day for three days.
+        let day = (2.0 * 24.0, 4.0 * GIB * 24.0);
+        let by_days = monthly_of_days(&[day, day, day], &rates);
+        let steady = monthly_cost(2.0, 4.0 * GIB, &rates);
+        assert!((by_days - steady).abs() < 1e-9, "{by_days} vs {steady}");
+        assert!((steady - (0.06 + 0.016) * HOURS_PER_MONTH).abs() < 1e-9);
+        assert_eq!(monthly_of_days(&[], &rates), 0.0);
+    }
+
     use super::*;
     use crate::cost::Prices;
 

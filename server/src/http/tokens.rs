@@ -1,20 +1,14 @@
-//! `/api/v1/tokens`: personal API tokens — made (shown once), listed, revoked.
-
-use domain::audit::{NewEvent, Outcome};
-use std::time::Duration;
+//! `/api/v1/tokens`: personal API tokens — made (shown once), listed, revoked — through the
+//! same service as the Tokens page.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, http::StatusCode};
-use domain::authz::{Action, Decision, Target, decide};
-use domain::identity::SignedIn;
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 use super::AppState;
-use super::auth::RequestOrigin;
 use super::error::{ApiError, Problem};
+use super::v1::extract::{Body, Caller};
 
 /// A new token, shown this once.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
@@ -39,20 +33,6 @@ pub struct NewToken {
     scopes: Vec<String>,
 }
 
-fn signed_in(user: Option<Extension<SignedIn>>) -> Result<domain::identity::CurrentUser, ApiError> {
-    let user = user
-        .map(|Extension(SignedIn(u))| u)
-        .ok_or(ApiError::Unauthenticated)?;
-    match decide(
-        &user.actor(),
-        Action::ManageOwnTokens,
-        &Target::requested_by(&user.id),
-    ) {
-        Decision::Allow => Ok(user),
-        Decision::Deny(why) => Err(ApiError::Forbidden(why)),
-    }
-}
-
 /// Makes an API token for the caller (signed in by session: a token cannot make tokens).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "identity",
     request_body = NewToken,
@@ -61,61 +41,31 @@ fn signed_in(user: Option<Extension<SignedIn>>) -> Result<domain::identity::Curr
     security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
-    user: Option<Extension<SignedIn>>,
-    Extension(origin): Extension<RequestOrigin>,
-    body: Result<Json<NewToken>, JsonRejection>,
-) -> Response {
-    let user = match signed_in(user) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    let Json(request) = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            return ApiError::BadRequest(format!(
-                "the body must be JSON like {{\"name\": \"ci\", \"expires_in_days\": 30}}: {}",
-                rejection.body_text()
-            ))
-            .into_response();
-        }
-    };
-    let name = request.name.trim();
-    let max = state.auth.token_max_days;
-    let days = request.expires_in_days.unwrap_or(max.min(90));
-    if let Err(why) = domain::identity::validate_token_request(name, days, max) {
-        return ApiError::BadRequest(why).into_response();
-    }
-    let scopes = match domain::identity::parse_scopes(request.scopes.iter().map(String::as_str)) {
-        Ok(scopes) => scopes,
-        Err(why) => return ApiError::BadRequest(why).into_response(),
-    };
-    let audit = NewEvent::by(Some(&user), &origin, "token.create", Outcome::Success);
-    match state
+    caller: Caller,
+    Body(request): Body<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let days = state.services.token_days(request.expires_in_days);
+    let (info, token) = state
         .services
-        .store()
         .create_token(
-            &user.id,
-            name,
-            Duration::from_secs(days * 86_400),
-            &scopes,
-            audit,
+            &caller.user,
+            &caller.origin,
+            &request.name,
+            days,
+            request.scopes.iter().map(String::as_str),
         )
-        .await
-    {
-        Ok((info, token)) => (
-            StatusCode::CREATED,
-            Json(CreatedToken {
-                id: info.id,
-                name: info.name,
-                expires_at: info.expires_at,
-                scopes: info.scopes,
-                token,
-                note: "this is the only time the token is shown".to_owned(),
-            }),
-        )
-            .into_response(),
-        Err(err) => ApiError::from(err).into_response(),
-    }
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: info.id,
+            name: info.name,
+            expires_at: info.expires_at,
+            scopes: info.scopes,
+            token,
+            note: "this is the only time the token is shown".to_owned(),
+        }),
+    ))
 }
 
 /// The caller's API tokens, never the tokens themselves.
@@ -123,15 +73,11 @@ pub async fn create(
     responses((status = 200, body = Vec<crate::store::identity::TokenInfo>),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
-pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn>>) -> Response {
-    let user = match signed_in(user) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    match state.services.store().list_tokens(&user.id).await {
-        Ok(tokens) => Json(tokens).into_response(),
-        Err(err) => ApiError::from(err).into_response(),
-    }
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<crate::store::identity::TokenInfo>>, ApiError> {
+    Ok(Json(state.services.list_tokens(&caller.user).await?))
 }
 
 /// Revokes a token: the caller's own; admins any.
@@ -142,22 +88,12 @@ pub async fn list(State(state): State<AppState>, user: Option<Extension<SignedIn
     security(("token" = ["read"]), ("session" = [])))]
 pub async fn revoke(
     State(state): State<AppState>,
-    user: Option<Extension<SignedIn>>,
-    Extension(origin): Extension<RequestOrigin>,
+    caller: Caller,
     Path(id): Path<String>,
-) -> Response {
-    let user = match signed_in(user) {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    let audit = NewEvent::by(Some(&user), &origin, "token.revoke", Outcome::Success);
-    // Admins revoke anyone's token (a leaked one, a leaver's); everyone else their own.
-    let admin = decide(&user.actor(), Action::Administer, &Target::everything()).allowed();
-    let owner = (!admin).then_some(user.id.as_str());
-    match state.services.store().revoke_token(owner, &id, audit).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) if admin => ApiError::NotFound(format!("no live token {id}")).into_response(),
-        Ok(false) => ApiError::NotFound(format!("you have no live token {id}")).into_response(),
-        Err(err) => ApiError::from(err).into_response(),
-    }
+) -> Result<StatusCode, ApiError> {
+    state
+        .services
+        .revoke_token(&caller.user, &caller.origin, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::authz::{Action, Decision, Target, decide};
-use domain::cost::{HOURS_PER_MONTH, Rates};
+use domain::cost::Rates;
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::idle::{self, FindingKind, IdleAction, IdleFinding, IdleReport, Resources};
 use domain::rollout::{WorkloadAction, WorkloadKind};
@@ -18,16 +18,13 @@ use super::cost::cost_scope;
 use super::{ServiceError, Services, now_unix};
 use crate::store::cost::{TeamScope, WorkloadDay};
 
-/// VPA's history window.
-const HISTORY_DAYS: i64 = 8;
-/// Days of next to no CPU (or of zero replicas) before a workload counts as abandoned.
-const ABANDONED_DAYS: usize = 7;
+use domain::idle::{ABANDONED_DAYS, HISTORY_DAYS};
+
 /// The workload days the abandoned check reads.
 const RECENT_DAYS: i64 = ABANDONED_DAYS as i64 + 1;
 /// How often each replica checks whether the idle report's usage must be computed again.
 const WARM_EVERY: Duration = Duration::from_secs(60);
 const DAY: i64 = 86_400;
-const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// A workload as the cache holds it: replicas and each container's resources.
 struct Workload {
@@ -422,9 +419,7 @@ impl Services {
         if sees_cluster {
             let capacity = self.cluster_capacity(user).await?;
             for node in capacity.nodes {
-                let monthly = (node.stranded_cpu * rates.cpu_core_hour
-                    + node.stranded_memory / GIB * rates.memory_gib_hour)
-                    * HOURS_PER_MONTH;
+                let monthly = idle::monthly_cost(node.stranded_cpu, node.stranded_memory, &rates);
                 if monthly < idle::MIN_MONTHLY_SAVING {
                     continue;
                 }
@@ -608,12 +603,11 @@ impl Services {
 
 /// A workload's allocation priced per month, from its daily sums.
 fn monthly_of(per_day: &[WorkloadDay], rates: &Rates) -> f64 {
-    let days = per_day.len().max(1) as f64;
-    let cost: f64 = per_day
+    let days: Vec<(f64, f64)> = per_day
         .iter()
-        .map(|d| d.cpu_alloc * rates.cpu_core_hour + d.memory_alloc / GIB * rates.memory_gib_hour)
-        .sum();
-    cost / days * HOURS_PER_MONTH / 24.0
+        .map(|d| (d.cpu_alloc, d.memory_alloc))
+        .collect();
+    idle::monthly_of_days(&days, rates)
 }
 
 #[async_trait::async_trait]

@@ -16,6 +16,7 @@ pub mod change;
 pub mod cost;
 pub mod failures;
 pub mod grants;
+pub mod identity;
 pub mod idle;
 pub mod kubeconfig;
 pub mod quota;
@@ -244,9 +245,7 @@ impl Backend for Services {
     }
 
     async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String> {
-        let tokens = self
-            .store
-            .list_tokens(&user.id)
+        let tokens = Services::list_tokens(self, user)
             .await
             .map_err(|e| e.to_string())?;
         Ok(tokens
@@ -271,26 +270,10 @@ impl Backend for Services {
         days: u64,
         scopes: String,
     ) -> Result<NewTokenView, String> {
-        let name = name.trim().to_owned();
-        domain::identity::validate_token_request(&name, days, self.token_max_days)?;
-        let scopes = domain::identity::parse_scopes(scopes.split(','))?;
-        let event = domain::audit::NewEvent::by(
-            Some(user),
-            origin,
-            "token.create",
-            domain::audit::Outcome::Success,
-        );
-        let (info, token) = self
-            .store
-            .create_token(
-                &user.id,
-                &name,
-                std::time::Duration::from_secs(days * 86_400),
-                &scopes,
-                event,
-            )
-            .await
-            .map_err(|e| ServiceError::from(e).to_string())?;
+        let (info, token) =
+            Services::create_token(self, user, origin, &name, days, scopes.split(','))
+                .await
+                .map_err(|e| e.to_string())?;
         Ok(NewTokenView {
             id: info.id,
             name: info.name,
@@ -305,17 +288,9 @@ impl Backend for Services {
         origin: &RequestOrigin,
         id: String,
     ) -> Result<(), String> {
-        let event = domain::audit::NewEvent::by(
-            Some(user),
-            origin,
-            "token.revoke",
-            domain::audit::Outcome::Success,
-        );
-        match self.store.revoke_token(Some(&user.id), &id, event).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(format!("you have no live token {id}")),
-            Err(e) => Err(ServiceError::from(e).to_string()),
-        }
+        Services::revoke_token(self, user, origin, &id)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, String> {

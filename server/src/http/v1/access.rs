@@ -178,9 +178,10 @@ async fn revoke_all_access(
     Ok(Json(Revoked { revoked }))
 }
 
-/// The access policy as YAML (admins).
+/// The access policy as YAML (admins); its `ETag` goes back as `If-Match` when saving.
 #[utoipa::path(get, path = "/api/v1/access-policy", tag = "access",
-    responses((status = 200, body = Vec<domain::jit::Rule>, content_type = "application/yaml"),
+    responses((status = 200, body = Vec<domain::jit::Rule>, content_type = "application/yaml",
+            headers(("ETag" = String, description = "The version, for If-Match"))),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
 async fn access_policy_text(
@@ -188,7 +189,15 @@ async fn access_policy_text(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let text = state.services.access_policy_yaml(&caller.user).await?;
-    Ok(([(header::CONTENT_TYPE, "application/yaml")], text).into_response())
+    let tag = super::etag(text.as_bytes());
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/yaml".to_owned()),
+            (header::ETAG, tag),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -197,8 +206,10 @@ struct PolicySaved {
     rules: usize,
 }
 
-/// Replaces the access policy with the YAML in the body (admins); checked whole first.
+/// Replaces the access policy with the YAML in the body (admins); checked whole first. With
+/// `If-Match`, only if nobody changed it since.
 #[utoipa::path(put, path = "/api/v1/access-policy", tag = "access",
+    params(("If-Match" = Option<String>, Header, description = "The ETag the policy was read with")),
     request_body(content = Vec<domain::jit::Rule>, content_type = "application/yaml"),
     responses((status = 200, body = PolicySaved),
         (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -206,8 +217,13 @@ struct PolicySaved {
 async fn save_access_policy(
     State(state): State<AppState>,
     caller: Caller,
+    headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<PolicySaved>, ApiError> {
+    if headers.contains_key(header::IF_MATCH) {
+        let current = state.services.access_policy_yaml(&caller.user).await?;
+        super::if_match(&headers, &super::etag(current.as_bytes()), "the policy")?;
+    }
     let text = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::BadRequest("the policy must be UTF-8 YAML text".to_owned()))?;
     let rules = state

@@ -107,13 +107,8 @@ async fn cost_csv(
         .into_response())
 }
 
-/// The pricing file's version, for `If-Match`.
 fn etag(prices: &Prices) -> String {
-    use sha2::Digest;
-    let text = serde_json::to_vec(prices).unwrap_or_default();
-    let digest = sha2::Sha256::digest(&text);
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    super::etag(&serde_json::to_vec(prices).unwrap_or_default())
 }
 
 /// The prices the reports use; its `ETag` goes back as `If-Match` when saving.
@@ -142,14 +137,9 @@ async fn save_prices(
     headers: HeaderMap,
     Body(prices): Body<Prices>,
 ) -> Result<Response, ApiError> {
-    if let Some(expected) = headers.get(header::IF_MATCH) {
+    if headers.contains_key(header::IF_MATCH) {
         let current = etag(&state.services.prices().await?);
-        if expected.as_bytes() != current.as_bytes() && expected.as_bytes() != b"*" {
-            return Err(ApiError::PreconditionFailed(
-                "the prices changed since you read them: read them again and reapply your change"
-                    .to_owned(),
-            ));
-        }
+        super::if_match(&headers, &current, "the prices")?;
     }
     state
         .services

@@ -6,7 +6,7 @@
 mod access;
 mod cost;
 mod docs_page;
-mod extract;
+pub(super) mod extract;
 mod namespaces;
 mod rollouts;
 
@@ -61,6 +61,40 @@ pub struct Submitted {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Done {
     pub message: String,
+}
+
+/// A version tag of `bytes` for `ETag` / `If-Match` (a strong validator: 64 bits of SHA-256).
+pub(super) fn etag(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// Refuses a write whose `If-Match` names another version than `current` (`*` matches any).
+/// Checked just before the write, not inside its transaction: two writers within the same
+/// moment can still both pass; it stops the common lost update of a stale read.
+pub(super) fn if_match(
+    headers: &http::HeaderMap,
+    current: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    let Some(expected) = headers.get(http::header::IF_MATCH) else {
+        return Ok(());
+    };
+    let matches = expected
+        .to_str()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed(format!(
+            "{what} changed since you read them: read them again and reapply your change"
+        )))
+    }
 }
 
 /// Declares the two ways to authenticate and the document's title.
@@ -263,6 +297,31 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn if_match_takes_the_current_version_or_any() {
+        let current = etag(b"prices v2");
+        assert_eq!(current.len(), 18);
+        assert_ne!(current, etag(b"prices v1"));
+        let mut headers = http::HeaderMap::new();
+        assert!(
+            if_match(&headers, &current, "x").is_ok(),
+            "no If-Match: no check"
+        );
+        for (sent, ok) in [
+            (current.clone(), true),
+            ("*".to_owned(), true),
+            (format!("{}, {current}", etag(b"old")), true),
+            (etag(b"prices v1"), false),
+            (String::new(), false),
+        ] {
+            headers.insert(
+                http::header::IF_MATCH,
+                http::HeaderValue::from_str(&sent).expect("header"),
+            );
+            assert_eq!(if_match(&headers, &current, "x").is_ok(), ok, "{sent:?}");
         }
     }
 
