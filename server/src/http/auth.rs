@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::audit::{NewEvent, Outcome};
 use domain::failures::Verdict;
-use domain::identity::{CurrentUser, SignedIn};
+use domain::identity::SignedIn;
 use http::{HeaderMap, HeaderValue, Method, header};
 use serde::Deserialize;
 
@@ -75,24 +75,20 @@ pub async fn load_session(
         .map(|t| t.trim().to_owned());
     if let Some(token) = bearer {
         // A script's token: it either names a live token or the request goes no further.
-        let store = state.services.store();
-        match store
-            .token_user(&token, state.auth.token_roles_max_age)
-            .await
-        {
+        match state.services.token_user(&token).await {
             Ok(TokenOwner::StaleRoles) => {
-                let mut failed =
-                    NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure);
-                failed.target_kind = "ApiToken".to_owned();
+                let failed = NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure)
+                    .on("ApiToken", "", "");
                 return refused(&state, &failed, ApiError::StaleRoles);
             }
-            Ok(TokenOwner::Live(user, scopes)) if admissible(&state, &user) => {
+            Ok(TokenOwner::Live(user, scopes)) => {
                 // A token that makes tokens would outlive its own expiry and revocation.
                 if mints_tokens(&request) {
-                    let mut refused =
-                        NewEvent::by(Some(&user), &origin, "token.create", Outcome::Denied);
-                    refused.target_kind = "ApiToken".to_owned();
-                    if let Err(err) = store.record(&refused).await {
+                    if let Err(err) = state
+                        .services
+                        .refuse_token(&user, &origin, "token.create", "")
+                        .await
+                    {
                         return ApiError::from(err).into_response();
                     }
                     return ApiError::Forbidden(
@@ -113,11 +109,11 @@ pub async fn load_session(
                     None => super::scopes::needed(request.method(), request.uri().path()),
                 };
                 if !domain::identity::scope_allows(&scopes, needed) {
-                    let mut refused =
-                        NewEvent::by(Some(&user), &origin, "token.scope", Outcome::Denied);
-                    refused.target_kind = "ApiToken".to_owned();
-                    refused.target_name = request.uri().path().to_owned();
-                    if let Err(err) = store.record(&refused).await {
+                    if let Err(err) = state
+                        .services
+                        .refuse_token(&user, &origin, "token.scope", request.uri().path())
+                        .await
+                    {
                         return ApiError::from(err).into_response();
                     }
                     let have: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
@@ -132,26 +128,20 @@ pub async fn load_session(
                 request.extensions_mut().insert(BearerToken(token));
                 return next.run(request).await;
             }
-            Ok(_) => {
-                let mut failed =
-                    NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure);
-                failed.target_kind = "ApiToken".to_owned();
+            Ok(TokenOwner::Unknown) => {
+                let failed = NewEvent::by(None, &origin, "token.authenticate", Outcome::Failure)
+                    .on("ApiToken", "", "");
                 return refused(&state, &failed, ApiError::BadToken);
             }
             Err(err) => return ApiError::from(err).into_response(),
         }
     }
     if let Some(token) = cookie(request.headers(), SESSION_COOKIE) {
-        match state
-            .services
-            .store()
-            .session_user(&token, state.auth.session_idle)
-            .await
-        {
-            Ok(Some(user)) if admissible(&state, &user) => {
+        match state.services.session_user(&token).await {
+            Ok(Some(user)) => {
                 request.extensions_mut().insert(SignedIn(user));
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(err) => return ApiError::from(err).into_response(),
         }
         request.extensions_mut().insert(SessionToken(token));
@@ -174,12 +164,6 @@ fn mints_tokens(request: &Request) -> bool {
     let path = request.uri().path();
     request.method() == Method::POST
         && (path == "/api/v1/tokens" || path == app::api::MakeToken::PATH)
-}
-
-/// Demo personas exist only in `berth demo`: their sessions and tokens, left in a database a
-/// demo once used, authenticate nobody in `serve`.
-fn admissible(state: &AppState, user: &CurrentUser) -> bool {
-    state.demo || !user.id.starts_with("demo:")
 }
 
 fn host_of(url: &str) -> Option<&str> {
@@ -263,7 +247,6 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
     let form =
         <Form<DemoSignIn> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await;
-    let store = state.services.store();
     let Some(persona) = form
         .ok()
         .and_then(|Form(f)| demo_personas().into_iter().find(|p| p.id == f.persona))
@@ -275,17 +258,14 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
             ApiError::BadRequest("there is no such demo persona".to_owned()),
         );
     };
-    let signed_in = NewEvent::by(Some(&persona), &origin, "session.sign_in", Outcome::Success);
-    let outcome = store
-        .sign_in(&persona, state.auth.session_absolute, &signed_in)
-        .await;
+    let outcome = state.services.sign_in(&persona, &origin, "").await;
     signed_in_response(&state, outcome)
 }
 
 /// After a sign-in: home, with the session cookie; or why it could not be stored.
 pub fn signed_in_response(
     state: &AppState,
-    outcome: Result<String, crate::store::StoreError>,
+    outcome: Result<String, crate::services::ServiceError>,
 ) -> Response {
     match outcome {
         Ok(token) => {
@@ -312,10 +292,8 @@ pub async fn sign_out(State(state): State<AppState>, request: Request) -> Respon
         .cloned()
         .unwrap_or_default();
     let user = request.extensions().get::<SignedIn>().map(|s| s.0.clone());
-    let store = state.services.store();
     if let Some(SessionToken(token)) = request.extensions().get::<SessionToken>() {
-        let signed_out = NewEvent::by(user.as_ref(), &origin, "session.sign_out", Outcome::Success);
-        if let Err(err) = store.sign_out(token, &signed_out).await {
+        if let Err(err) = state.services.sign_out(token, user.as_ref(), &origin).await {
             return ApiError::from(err).into_response();
         }
         state.streams.session_ended(token);

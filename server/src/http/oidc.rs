@@ -185,12 +185,7 @@ pub async fn callback(
         Ok(u) => u,
         Err(why) => return refuse(&state, &origin, why, 401),
     };
-    let mut signed_in = NewEvent::by(Some(&user), &origin, "session.sign_in", Outcome::Success);
-    signed_in.target_kind = "OidcLogin".to_owned();
-    signed_in.after = Some(serde_json::json!({ "roles": user.role_names(), "teams": user.teams }));
-    let outcome = store
-        .sign_in(&user, state.auth.session_absolute, &signed_in)
-        .await;
+    let outcome = state.services.sign_in(&user, &origin, "OidcLogin").await;
     signed_in_response(&state, outcome)
 }
 

@@ -110,8 +110,8 @@ pub struct Services {
     usage_memo: usage_memo::UsageMemo,
     /// Failed anonymous attempts of the current window (per replica).
     failures: failures::Failures,
-    /// The longest lifetime of a new API token.
-    token_max_days: u64,
+    /// Sessions' and tokens' lifetimes.
+    auth: crate::config::AuthConfig,
     /// How long a page waits for the watch caches' first fill before saying they are loading.
     cache_wait: std::time::Duration,
 }
@@ -140,7 +140,7 @@ impl Services {
             caches: Caches::start(&cluster),
             usage_memo: usage_memo::UsageMemo::default(),
             failures: failures::Failures::new(&config.auth),
-            token_max_days: config.auth.token_max_days,
+            auth: config.auth.clone(),
             // Two thirds of the request timeout: the rest is for the page itself (at the whole
             // timeout, a page over a cluster still loading answered 408 with no words).
             cache_wait: config.http.request_timeout * 2 / 3,
