@@ -3,8 +3,11 @@
 
 use domain::jit::{Scope, binding_name};
 use domain::tenancy::Manifest;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, PostParams};
 
 use super::Cluster;
 use super::apply::ApplyError;
@@ -17,6 +20,40 @@ impl Cluster {
             self.apply(m).await?;
         }
         Ok(())
+    }
+
+    /// Whether the API server's authorizer lets `user` (in `group`) read pods where the grant
+    /// applies (its first namespace, or the cluster): every role Berth hands out by default
+    /// (view, edit, admin, cluster-admin) allows it. RBAC reads bindings from a cache; until it
+    /// has seen the new ones, the grant's kubeconfig would be refused.
+    pub async fn grant_honoured(
+        &self,
+        user: &str,
+        group: &str,
+        scope: &Scope,
+    ) -> Result<bool, kube::Error> {
+        let namespace = match scope {
+            Scope::Cluster => None,
+            Scope::Namespaces(list) => list.first().cloned(),
+        };
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.to_owned()),
+                groups: Some(vec![group.to_owned(), "system:authenticated".to_owned()]),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace,
+                    verb: Some("get".to_owned()),
+                    resource: Some("pods".to_owned()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SubjectAccessReviewSpec::default()
+            },
+            ..SubjectAccessReview::default()
+        };
+        let answer = Api::<SubjectAccessReview>::all(self.client().clone())
+            .create(&PostParams::default(), &review)
+            .await?;
+        Ok(answer.status.is_some_and(|s| s.allowed))
     }
 
     /// Deletes every binding of a grant; those already gone count as deleted.

@@ -78,6 +78,7 @@ pub async fn grant(store: &Store, cluster: &Cluster, id: &str) -> Result<State, 
     );
     match cluster.apply_grant(&manifests).await {
         Ok(()) => {
+            wait_until_honoured(cluster, &row).await;
             let mut event = revoker(&row, "access.grant", "success");
             event.after = Some(json!({
                 "user": jit::subject(&row.id, &row.requester_id),
@@ -117,6 +118,40 @@ pub async fn grant(store: &Store, cluster: &Cluster, id: &str) -> Result<State, 
             Ok(State::Revoked)
         }
         Err(err) => Err(GrantError::Cluster(err.to_string())),
+    }
+}
+
+/// How long a grant waits for the authorizer to honour its bindings before it is reported
+/// active anyway (a role that does not allow reading pods never shows it).
+const HONOURED_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits until kube-apiserver's RBAC authorizer has seen the grant's bindings (it reads them
+/// from a cache), so a kubeconfig used the moment the grant reads Active works at once.
+async fn wait_until_honoured(cluster: &Cluster, row: &AccessRow) {
+    let user = jit::subject(&row.id, &row.requester_id);
+    let started = tokio::time::Instant::now();
+    loop {
+        match cluster
+            .grant_honoured(&user, row.rule.group(), &scope_of(row))
+            .await
+        {
+            Ok(true) => {
+                let waited_ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(request = %row.id, waited_ms, "grant honoured");
+                return;
+            }
+            Ok(false) if started.elapsed() < HONOURED_WITHIN => {
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            Ok(false) => {
+                tracing::info!(request = %row.id, "the authorizer did not confirm the grant in time; reporting it active");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(request = %row.id, error = %err, "could not ask the authorizer about a grant");
+                return;
+            }
+        }
     }
 }
 
