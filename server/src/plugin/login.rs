@@ -47,16 +47,25 @@ pub fn load() -> Result<Login, PluginError> {
 }
 
 pub fn save(login: &Login) -> Result<PathBuf, PluginError> {
+    let path = path()?;
+    let text =
+        serde_json::to_string_pretty(login).map_err(|e| PluginError::Invalid(e.to_string()))?;
+    write_private(&path, &text)?;
+    Ok(path)
+}
+
+/// Writes `text` to `path` readable by its owner only, beside it first and renamed over it, so
+/// a reader (kubectl, the next command) never sees half a file.
+pub fn write_private(path: &std::path::Path, text: &str) -> Result<(), PluginError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = path()?;
     let io = |e: std::io::Error| PluginError::Invalid(format!("{}: {e}", path.display()));
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let text =
-        serde_json::to_string_pretty(login).map_err(|e| PluginError::Invalid(e.to_string()))?;
-    let temp = path.with_extension("json.tmp");
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".berth-tmp");
+    let temp = PathBuf::from(temp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -65,6 +74,5 @@ pub fn save(login: &Login) -> Result<PathBuf, PluginError> {
         .open(&temp)
         .map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
-    std::fs::rename(&temp, &path).map_err(io)?;
-    Ok(path)
+    std::fs::rename(&temp, path).map_err(io)
 }

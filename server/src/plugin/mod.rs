@@ -603,8 +603,6 @@ fn write_context(
     file: Option<std::path::PathBuf>,
     switch: bool,
 ) -> Result<std::path::PathBuf, PluginError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let file = file
         .or_else(|| {
             std::env::var_os("KUBECONFIG")
@@ -630,20 +628,7 @@ fn write_context(
     let merged = domain::kubeconfig::merge(existing, &incoming, name, switch)
         .map_err(PluginError::Unreachable)?;
     let text = serde_yaml::to_string(&merged).map_err(|e| PluginError::Invalid(e.to_string()))?;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    // Written beside and renamed over: kubectl never reads half a file.
-    let temp = file.with_extension("berth-tmp");
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)
-        .map_err(io)?;
-    out.write_all(text.as_bytes()).map_err(io)?;
-    std::fs::rename(&temp, &file).map_err(io)?;
+    login::write_private(&file, &text)?;
     Ok(file)
 }
 

@@ -9,11 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::TestApp;
 use common::flows::*;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PostParams};
-use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 
 /// A directory holding `kubectl-berth` (a link to the built `berth`), a login file per user
@@ -71,21 +69,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-async fn token(app: &TestApp, persona: &str, scopes: &[&str]) -> String {
-    let cookie = sign_in(app, persona).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/tokens"))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .json(&json!({ "name": "kubectl", "expires_in_days": 1, "scopes": scopes }))
-        .send()
-        .await
-        .expect("make token");
-    let body: Value = res.json().await.expect("json");
-    body["token"].as_str().expect("token").to_owned()
-}
-
 fn can_list_pods(kubeconfig: &Path, context: &str, namespace: &str) -> bool {
     let kubectl = sandbox::control_plane::default_bin_dir().join("kubectl");
     std::process::Command::new(kubectl)
@@ -116,8 +99,8 @@ fn kubectl_berth_from_login_to_a_revoked_grant() {
         assert_eq!(out.status.code(), Some(3), "{}", text(&out));
         assert!(text(&out).contains("kubectl berth login"), "{}", text(&out));
 
-        let dana = token(&app, "demo:dana", &["namespaces", "access"]).await;
-        let sam = token(&app, "demo:sam", &["access"]).await;
+        let dana = api_token(&app, "demo:dana", &["namespaces", "access"]).await;
+        let sam = api_token(&app, "demo:sam", &["access"]).await;
         let out = desk
             .run(
                 "dana",

@@ -12,25 +12,8 @@ use common::flows::*;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, PostParams};
 use leptos::server_fn::ServerFn;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, ORIGIN};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::{Value, json};
-
-/// An API token of `persona`'s with `scopes` besides read.
-async fn token(app: &TestApp, persona: &str, scopes: &[&str]) -> String {
-    let cookie = sign_in(app, persona).await;
-    let res = app
-        .client
-        .post(app.url("/api/v1/tokens"))
-        .header(COOKIE, &cookie)
-        .header(ORIGIN, &app.base)
-        .json(&json!({ "name": "rest test", "expires_in_days": 1, "scopes": scopes }))
-        .send()
-        .await
-        .expect("make token");
-    assert_eq!(res.status(), 201);
-    let body: Value = res.json().await.expect("json");
-    body["token"].as_str().expect("token").to_owned()
-}
 
 /// `method path` with `token` and a JSON body; the status and the body as JSON (or text).
 async fn call(
@@ -67,7 +50,7 @@ fn the_openapi_document_and_the_router_agree() {
             .await
             .expect("document");
         assert_eq!(document["openapi"], "3.1.0");
-        let dana = token(&app, "demo:dana", &[]).await;
+        let dana = api_token(&app, "demo:dana", &[]).await;
         let paths = document["paths"].as_object().cloned().unwrap_or_default();
         let mut operations = 0;
         for (path, item) in &paths {
@@ -148,8 +131,8 @@ fn the_openapi_document_and_the_router_agree() {
 fn namespaces_over_rest_are_the_pages_operation() {
     common::run(async {
         let (_pg, app) = app().await;
-        let narrow = token(&app, "demo:dana", &[]).await;
-        let dana = token(&app, "demo:dana", &["namespaces"]).await;
+        let narrow = api_token(&app, "demo:dana", &[]).await;
+        let dana = api_token(&app, "demo:dana", &["namespaces"]).await;
         let d = draft("rest-ledger", "payments", "small");
 
         let (status, body) = call(
@@ -293,8 +276,8 @@ fn access_over_rest_from_request_to_revoke() {
             .create(&PostParams::default(), &ns)
             .await
             .expect("create namespace");
-        let dana = token(&app, "demo:dana", &["access"]).await;
-        let sam = token(&app, "demo:sam", &["access"]).await;
+        let dana = api_token(&app, "demo:dana", &["access"]).await;
+        let sam = api_token(&app, "demo:sam", &["access"]).await;
 
         let (status, asked) = call(
             &app,
@@ -394,7 +377,7 @@ fn access_over_rest_from_request_to_revoke() {
 fn reads_match_the_pages_and_prices_need_the_current_version() {
     common::run(async {
         let (_pg, app) = app().await;
-        let ada = token(&app, "demo:ada", &["admin"]).await;
+        let ada = api_token(&app, "demo:ada", &["admin"]).await;
         for path in [
             "/api/v1/onboarding",
             "/api/v1/namespaces",

@@ -57,6 +57,19 @@ pub struct Submitted {
     pub state: String,
 }
 
+impl Submitted {
+    /// The 201 answer for a stored request.
+    fn created(id: String, state: &str) -> (http::StatusCode, Json<Submitted>) {
+        (
+            http::StatusCode::CREATED,
+            Json(Submitted {
+                id,
+                state: state.to_owned(),
+            }),
+        )
+    }
+}
+
 /// What an action did, in words.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Done {

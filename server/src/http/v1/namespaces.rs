@@ -86,13 +86,7 @@ async fn submit_draft(
         .submit_namespace_request(&caller.user, &caller.origin, draft)
         .await?
     {
-        SubmitOutcome::Submitted { id, state } => Ok((
-            StatusCode::CREATED,
-            Json(Submitted {
-                id,
-                state: state.as_str().to_owned(),
-            }),
-        )),
+        SubmitOutcome::Submitted { id, state } => Ok(Submitted::created(id, state.as_str())),
         SubmitOutcome::Invalid(fields) => Err(ApiError::Invalid(fields)),
     }
 }
@@ -152,13 +146,7 @@ async fn request_change(
         .request_namespace_change(&caller.user, &caller.origin, draft)
         .await?
     {
-        ChangeOutcome::Submitted { id, state } => Ok((
-            StatusCode::CREATED,
-            Json(Submitted {
-                id,
-                state: state.as_str().to_owned(),
-            }),
-        )),
+        ChangeOutcome::Submitted { id, state } => Ok(Submitted::created(id, state.as_str())),
         ChangeOutcome::Invalid(fields) => Err(ApiError::Invalid(fields)),
     }
 }

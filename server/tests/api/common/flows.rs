@@ -146,3 +146,20 @@ pub async fn wait_scheduled(client: &kube::Client, namespace: Option<&str>, coun
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// An API token of `persona`'s with `scopes` besides read, made from a signed-in session.
+pub async fn api_token(app: &TestApp, persona: &str, scopes: &[&str]) -> String {
+    let cookie = sign_in(app, persona).await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/tokens"))
+        .header(COOKIE, &cookie)
+        .header(ORIGIN, &app.base)
+        .json(&json!({ "name": "test", "expires_in_days": 1, "scopes": scopes }))
+        .send()
+        .await
+        .expect("make token");
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.expect("json");
+    body["token"].as_str().expect("token").to_owned()
+}
