@@ -1,5 +1,7 @@
 //! Server functions: thin, they find the [`Backend`](crate::backend::Backend) in context and
-//! call it, with the signed-in user the session middleware put on the request.
+//! call it, with the signed-in user the session middleware put on the request. Each answers
+//! its value or a [`Failure`]: the one error that crosses the wire, whose kind also sets the
+//! HTTP status (`server/src/http/server_fn_status.rs`).
 
 use domain::audit::{AuditAnswer, AuditQuery};
 use domain::health::Readiness;
@@ -7,10 +9,16 @@ use domain::identity::{CurrentUser, NewTokenView, SignInOptions, TokenView};
 use domain::tenancy::{DraftCheck, NamespaceDraft, OnboardingChoices, RequestView, SubmitOutcome};
 use leptos::prelude::*;
 
+pub use crate::failure::Failure;
+
 #[cfg(feature = "ssr")]
-fn backend() -> Result<crate::backend::SharedBackend, ServerFnError> {
-    use_context::<crate::backend::SharedBackend>()
-        .ok_or_else(|| ServerFnError::new("the server has no backend configured"))
+fn backend() -> Result<crate::backend::SharedBackend, Failure> {
+    use_context::<crate::backend::SharedBackend>().ok_or_else(|| {
+        crate::failure::Failure::new(
+            crate::failure::FailureKind::Unavailable,
+            "the server has no backend configured",
+        )
+    })
 }
 
 #[cfg(feature = "ssr")]
@@ -40,19 +48,19 @@ pub fn current_user() -> Option<CurrentUser> {
 
 /// Whether Berth's dependencies answer right now.
 #[server(output = crate::codec::JsonText)]
-pub async fn check_readiness() -> Result<Readiness, ServerFnError> {
+pub async fn check_readiness() -> Result<Readiness, Failure> {
     Ok(backend()?.readiness().await)
 }
 
 #[server(output = crate::codec::JsonText)]
-pub async fn sign_in_choices() -> Result<SignInOptions, ServerFnError> {
+pub async fn sign_in_choices() -> Result<SignInOptions, Failure> {
     Ok(backend()?.sign_in_options().await)
 }
 
 /// A page of the audit trail, as the signed-in user may see it. Refusals are answers, not
 /// errors: the page shows them.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
-pub async fn search_audit(query: AuditQuery) -> Result<AuditAnswer, ServerFnError> {
+pub async fn search_audit(query: AuditQuery) -> Result<AuditAnswer, Failure> {
     let Some(user) = signed_in() else {
         return Ok(AuditAnswer::Refused(
             "sign in to see the audit trail".to_owned(),
@@ -60,7 +68,7 @@ pub async fn search_audit(query: AuditQuery) -> Result<AuditAnswer, ServerFnErro
     };
     Ok(match backend()?.search_audit(&user, query).await {
         Ok(page) => AuditAnswer::Page(page),
-        Err(why) => AuditAnswer::Refused(why),
+        Err(why) => AuditAnswer::Refused(why.message),
     })
 }
 
@@ -77,12 +85,9 @@ fn request_origin() -> domain::identity::RequestOrigin {
 
 /// The signed-in user's API tokens.
 #[server(output = crate::codec::JsonText)]
-pub async fn my_tokens() -> Result<Vec<TokenView>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .list_tokens(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn my_tokens() -> Result<Vec<TokenView>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.list_tokens(&user).await
 }
 
 /// Makes an API token; the answer is the only time the token is shown.
@@ -93,142 +98,111 @@ pub async fn make_token(
     /// Besides read: `namespaces`, `access`, `admin`, comma-separated.
     #[server(default)]
     scopes: String,
-) -> Result<Result<NewTokenView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<NewTokenView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .create_token(&user, &request_origin(), name, days, scopes)
-        .await)
+        .await
 }
 
 #[server(output = crate::codec::JsonText)]
-pub async fn drop_token(id: String) -> Result<Result<(), String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?.revoke_token(&user, &request_origin(), id).await)
+pub async fn drop_token(id: String) -> Result<(), Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.revoke_token(&user, &request_origin(), id).await
 }
 
 /// Teams and tiers for the onboarding form.
 #[server(output = crate::codec::JsonText)]
-pub async fn onboarding_options() -> Result<OnboardingChoices, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .onboarding_choices(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn onboarding_options() -> Result<OnboardingChoices, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.onboarding_choices(&user).await
 }
 
 /// Field errors and the preview of a draft; read-only, so the form may ask on every change.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
-pub async fn check_draft(draft: NamespaceDraft) -> Result<DraftCheck, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .check_namespace_draft(&user, draft)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn check_draft(draft: NamespaceDraft) -> Result<DraftCheck, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.check_namespace_draft(&user, draft).await
 }
 
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
-pub async fn submit_draft(draft: NamespaceDraft) -> Result<SubmitOutcome, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+pub async fn submit_draft(draft: NamespaceDraft) -> Result<SubmitOutcome, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     backend()?
         .submit_namespace_request(&user, &request_origin(), draft)
         .await
-        .map_err(ServerFnError::new)
 }
 
 #[server(output = crate::codec::JsonText)]
-pub async fn list_namespace_requests() -> Result<Vec<RequestView>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .namespace_requests(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn list_namespace_requests() -> Result<Vec<RequestView>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.namespace_requests(&user).await
 }
 
-/// Approve or deny; the answer is the request as it now stands, or why not.
+/// Approve or deny; the answer is the request as it now stands.
 #[server(output = crate::codec::JsonText)]
 pub async fn decide_request(
     id: String,
     approve: bool,
     reason: String,
-) -> Result<Result<RequestView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<RequestView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .decide_namespace_request(&user, &request_origin(), id, approve, reason)
-        .await)
+        .await
 }
 
 /// Namespaces the signed-in user may see, with quota bars, near-quota first.
 #[server(output = crate::codec::JsonText)]
-pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .namespace_quotas(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.namespace_quotas(&user).await
 }
 
-/// Node capacity and stranded capacity; an `Err` answer says why it is not shown.
+/// Node capacity and stranded capacity, for SREs, managers and admins.
 #[server(output = crate::codec::JsonText)]
-pub async fn capacity_overview()
--> Result<Result<domain::capacity::ClusterCapacity, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?.cluster_capacity(&user).await)
+pub async fn capacity_overview() -> Result<domain::capacity::ClusterCapacity, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.cluster_capacity(&user).await
 }
 
 /// Ask to extend a namespace or change its quota; field errors come back in the answer.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn request_change(
     draft: domain::change::ChangeDraft,
-) -> Result<domain::change::ChangeOutcome, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+) -> Result<domain::change::ChangeOutcome, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     backend()?
         .request_namespace_change(&user, &request_origin(), draft)
         .await
-        .map_err(ServerFnError::new)
 }
 
 #[server(output = crate::codec::JsonText)]
-pub async fn list_namespace_changes() -> Result<Vec<domain::change::ChangeView>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .namespace_changes(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn list_namespace_changes() -> Result<Vec<domain::change::ChangeView>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.namespace_changes(&user).await
 }
 
-/// Approve or deny a change; the answer is the change as it now stands, or why not.
+/// Approve or deny a change; the answer is the change as it now stands.
 #[server(output = crate::codec::JsonText)]
 pub async fn decide_change(
     id: String,
     approve: bool,
     reason: String,
-) -> Result<Result<domain::change::ChangeView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<domain::change::ChangeView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .decide_namespace_change(&user, &request_origin(), id, approve, reason)
-        .await)
+        .await
 }
 
 /// Create or change a tier (admins); field errors come back in the answer.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn save_tier(
     draft: domain::tiers::TierDraft,
-) -> Result<domain::tiers::TierOutcome, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .save_tier(&user, &request_origin(), draft)
-        .await
-        .map_err(ServerFnError::new)
+) -> Result<domain::tiers::TierOutcome, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.save_tier(&user, &request_origin(), draft).await
 }
 
 /// Workloads with their rollout state, by namespace; `namespace` / `team` narrow it.
@@ -237,13 +211,12 @@ pub async fn rollout_overview(
     namespace: Option<String>,
     team: Option<String>,
     page: Option<usize>,
-) -> Result<domain::rollout::RolloutPage, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+) -> Result<domain::rollout::RolloutPage, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     let clean = |v: Option<String>| v.filter(|v| !v.is_empty());
     backend()?
         .rollouts(&user, clean(namespace), clean(team), page)
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// One workload with its pods and recent events; `kind` as in the page address
@@ -253,17 +226,17 @@ pub async fn workload_detail(
     kind: String,
     namespace: String,
     name: String,
-) -> Result<domain::workload_detail::WorkloadDetail, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+) -> Result<domain::workload_detail::WorkloadDetail, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     let kind = domain::rollout::WorkloadKind::from_slug(&kind).ok_or_else(|| {
-        ServerFnError::new(format!(
-            "unknown workload kind {kind:?}: deployment, statefulset or daemonset"
-        ))
+        Failure::new(
+            crate::failure::FailureKind::NotFound,
+            format!("unknown workload kind {kind:?}: deployment, statefulset or daemonset"),
+        )
     })?;
     backend()?
         .workload_detail(&user, kind, namespace, name)
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// Restart, pause / resume, scale or roll back a workload; the answer says what happened or why
@@ -274,104 +247,82 @@ pub async fn act_on_workload(
     namespace: String,
     name: String,
     action: domain::rollout::WorkloadAction,
-) -> Result<Result<String, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<String, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .act_on_workload(&user, &request_origin(), kind, namespace, name, action)
-        .await)
+        .await
 }
 
 /// The cost report of the view the URL's parameters describe (`by`, `window`, `step`, `idle`,
-/// `team`, `filter`, `sort`, `order`); bad parameters come back as messages.
+/// `team`, `filter`, `sort`, `order`); bad parameters are an `Invalid` failure, one message each.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn cost_report(
     params: std::collections::BTreeMap<String, String>,
-) -> Result<Result<domain::cost_report::CostReport, Vec<String>>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .cost_report(&user, params)
-        .await
-        .map_err(ServerFnError::new)
+) -> Result<domain::cost_report::CostReport, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.cost_report(&user, params).await
 }
 
 /// The pricing file the reports use.
 #[server(output = crate::codec::JsonText)]
-pub async fn current_prices() -> Result<domain::cost::Prices, ServerFnError> {
-    signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?.prices().await.map_err(ServerFnError::new)
+pub async fn current_prices() -> Result<domain::cost::Prices, Failure> {
+    signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.prices().await
 }
 
-/// Saves the pricing file (admins); field problems come back in the answer.
+/// Saves the pricing file (admins); its problems are an `Invalid` failure.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
-pub async fn save_prices(
-    prices: domain::cost::Prices,
-) -> Result<Result<(), Vec<String>>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
+pub async fn save_prices(prices: domain::cost::Prices) -> Result<(), Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     backend()?
         .save_prices(&user, &request_origin(), prices)
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// The idle-resource report for the signed-in user's teams (managers and admins: all).
 #[server(output = crate::codec::JsonText)]
-pub async fn idle_report() -> Result<domain::idle::IdleReport, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .idle_report(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn idle_report() -> Result<domain::idle::IdleReport, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.idle_report(&user).await
 }
 
 /// Acts on an idle finding (apply a recommendation, scale to zero); the answer says what
-/// happened or why not.
+/// happened.
 #[server(output = crate::codec::JsonText)]
-pub async fn act_on_idle(id: String) -> Result<Result<String, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?.act_on_idle(&user, &request_origin(), id).await)
+pub async fn act_on_idle(id: String) -> Result<String, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.act_on_idle(&user, &request_origin(), id).await
 }
 
 /// Month-to-date spend of the teams the signed-in user may see, against their budgets.
 #[server(output = crate::codec::JsonText)]
-pub async fn team_budgets() -> Result<Vec<domain::budget::BudgetStatus>, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?.budgets(&user).await.map_err(ServerFnError::new)
+pub async fn team_budgets() -> Result<Vec<domain::budget::BudgetStatus>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.budgets(&user).await
 }
 
 /// Sets a team's monthly budget (managers of the team, admins).
 #[server(output = crate::codec::JsonText)]
-pub async fn set_budget(team: String, amount: String) -> Result<Result<(), String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
+pub async fn set_budget(team: String, amount: String) -> Result<(), Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
     backend()?
         .set_budget(&user, &request_origin(), team, amount)
         .await
-        .map_err(ServerFnError::new)
 }
 
 /// The Access page: the policy, one's own requests and (for reviewers) the queue.
 #[server(output = crate::codec::JsonText)]
-pub async fn access_overview() -> Result<domain::jit::AccessOverview, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .access_overview(&user)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn access_overview() -> Result<domain::jit::AccessOverview, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.access_overview(&user).await
 }
 
 /// One access request with its audit trail.
 #[server(output = crate::codec::JsonText)]
-pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, ServerFnError> {
-    let user = signed_in().ok_or_else(|| ServerFnError::new("sign in first"))?;
-    backend()?
-        .access_detail(&user, id)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.access_detail(&user, id).await
 }
 
 /// Files an access request (an extension when `extends` is set); the answer is the request
@@ -380,13 +331,11 @@ pub async fn access_detail(id: String) -> Result<domain::jit::AccessDetail, Serv
 pub async fn request_access(
     draft: domain::jit::Draft,
     extends: Option<String>,
-) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<domain::jit::AccessView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .request_access(&user, &request_origin(), draft, extends)
-        .await)
+        .await
 }
 
 /// Approve or deny an access request. A fixed endpoint (`/api/review_access`): it is the API
@@ -396,13 +345,11 @@ pub async fn review_access(
     id: String,
     approve: bool,
     comment: String,
-) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<domain::jit::AccessView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .review_access(&user, &request_origin(), id, approve, comment)
-        .await)
+        .await
 }
 
 /// End an active grant now.
@@ -410,24 +357,20 @@ pub async fn review_access(
 pub async fn revoke_access(
     id: String,
     comment: String,
-) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<domain::jit::AccessView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .revoke_access(&user, &request_origin(), id, comment)
-        .await)
+        .await
 }
 
 /// Admins: end every active grant.
 #[server(output = crate::codec::JsonText)]
-pub async fn revoke_all_access(comment: String) -> Result<Result<usize, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+pub async fn revoke_all_access(comment: String) -> Result<usize, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .revoke_all_access(&user, &request_origin(), comment)
-        .await)
+        .await
 }
 
 /// SREs: sign off a break-glass grant after the fact.
@@ -435,33 +378,25 @@ pub async fn revoke_all_access(comment: String) -> Result<Result<usize, String>,
 pub async fn sign_off_access(
     id: String,
     comment: String,
-) -> Result<Result<domain::jit::AccessView, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+) -> Result<domain::jit::AccessView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .sign_off_access(&user, &request_origin(), id, comment)
-        .await)
+        .await
 }
 
 /// Admins: the access policy as YAML.
 #[server(output = crate::codec::JsonText)]
-pub async fn access_policy_text() -> Result<Result<String, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?.access_policy_yaml(&user).await)
+pub async fn access_policy_text() -> Result<String, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.access_policy_yaml(&user).await
 }
 
-/// Admins: save the access policy; the inner list says what is wrong with it.
+/// Admins: save the access policy; its problems are an `Invalid` failure.
 #[server(output = crate::codec::JsonText)]
-pub async fn save_access_policy(
-    text: String,
-) -> Result<Result<Result<usize, Vec<String>>, String>, ServerFnError> {
-    let Some(user) = signed_in() else {
-        return Ok(Err("sign in first".to_owned()));
-    };
-    Ok(backend()?
+pub async fn save_access_policy(text: String) -> Result<usize, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
         .save_access_policy(&user, &request_origin(), text)
-        .await)
+        .await
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::failure::Failure;
 use domain::audit::{AuditPage, AuditQuery};
 use domain::change::{ChangeDraft, ChangeOutcome, ChangeView};
 use domain::health::Readiness;
@@ -26,15 +27,15 @@ pub trait Backend:
     /// How visitors may sign in here.
     async fn sign_in_options(&self) -> SignInOptions;
 
-    /// The audit events `user` may see that match `query`; `Err` carries a message for them.
+    /// The audit events `user` may see that match `query`.
     async fn search_audit(
         &self,
         user: &CurrentUser,
         query: AuditQuery,
-    ) -> Result<AuditPage, String>;
+    ) -> Result<AuditPage, Failure>;
 
     /// `user`'s API tokens, without the tokens themselves.
-    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String>;
+    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, Failure>;
 
     /// Makes a token with `scopes` (comma-separated; read always); the answer carries the
     /// token, shown this once.
@@ -45,31 +46,31 @@ pub trait Backend:
         name: String,
         days: u64,
         scopes: String,
-    ) -> Result<NewTokenView, String>;
+    ) -> Result<NewTokenView, Failure>;
 
     async fn revoke_token(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         id: String,
-    ) -> Result<(), String>;
+    ) -> Result<(), Failure>;
 
     /// Teams and tiers the onboarding form offers `user`.
-    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, String>;
+    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, Failure>;
 
     /// Field errors and the manifest preview of a draft, while it is typed.
     async fn check_namespace_draft(
         &self,
         user: &CurrentUser,
         draft: NamespaceDraft,
-    ) -> Result<DraftCheck, String>;
+    ) -> Result<DraftCheck, Failure>;
 
     async fn submit_namespace_request(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: NamespaceDraft,
-    ) -> Result<SubmitOutcome, String>;
+    ) -> Result<SubmitOutcome, Failure>;
 
     /// Creates or changes a tier (admins).
     async fn save_tier(
@@ -77,22 +78,22 @@ pub trait Backend:
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: domain::tiers::TierDraft,
-    ) -> Result<domain::tiers::TierOutcome, String>;
+    ) -> Result<domain::tiers::TierOutcome, Failure>;
 
     /// The namespace requests `user` may see, newest first.
-    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String>;
+    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, Failure>;
 
     /// Namespaces `user` may see with their quota use, near-quota first.
     async fn namespace_quotas(
         &self,
         user: &CurrentUser,
-    ) -> Result<Vec<domain::quota::NamespaceQuota>, String>;
+    ) -> Result<Vec<domain::quota::NamespaceQuota>, Failure>;
 
     /// Node capacity of the cluster, for SREs, managers and admins.
     async fn cluster_capacity(
         &self,
         user: &CurrentUser,
-    ) -> Result<domain::capacity::ClusterCapacity, String>;
+    ) -> Result<domain::capacity::ClusterCapacity, Failure>;
 
     async fn decide_namespace_request(
         &self,
@@ -101,7 +102,7 @@ pub trait Backend:
         id: String,
         approve: bool,
         reason: String,
-    ) -> Result<RequestView, String>;
+    ) -> Result<RequestView, Failure>;
 }
 
 /// Extensions and quota changes of provisioned namespaces.
@@ -112,10 +113,10 @@ pub trait ChangeBackend: Send + Sync + 'static {
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: ChangeDraft,
-    ) -> Result<ChangeOutcome, String>;
+    ) -> Result<ChangeOutcome, Failure>;
 
     /// The changes `user` may see, newest first.
-    async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, String>;
+    async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, Failure>;
 
     async fn decide_namespace_change(
         &self,
@@ -124,7 +125,7 @@ pub trait ChangeBackend: Send + Sync + 'static {
         id: String,
         approve: bool,
         reason: String,
-    ) -> Result<ChangeView, String>;
+    ) -> Result<ChangeView, Failure>;
 }
 
 /// Rollout views.
@@ -138,7 +139,7 @@ pub trait RolloutBackend: Send + Sync + 'static {
         namespace: Option<String>,
         team: Option<String>,
         page: Option<usize>,
-    ) -> Result<domain::rollout::RolloutPage, String>;
+    ) -> Result<domain::rollout::RolloutPage, Failure>;
 }
 
 /// Restart, pause / resume, scale and roll back workloads.
@@ -153,7 +154,7 @@ pub trait WorkloadBackend: Send + Sync + 'static {
         namespace: String,
         name: String,
         action: domain::rollout::WorkloadAction,
-    ) -> Result<String, String>;
+    ) -> Result<String, Failure>;
 }
 
 /// One workload in full: pods and events beside its rollout view.
@@ -165,34 +166,34 @@ pub trait WorkloadDetailBackend: Send + Sync + 'static {
         kind: domain::rollout::WorkloadKind,
         namespace: String,
         name: String,
-    ) -> Result<domain::workload_detail::WorkloadDetail, String>;
+    ) -> Result<domain::workload_detail::WorkloadDetail, Failure>;
 }
 
 /// Cost reports and the pricing file.
 #[async_trait::async_trait]
 pub trait CostBackend: Send + Sync + 'static {
-    /// The report the URL's parameters describe, or what is wrong with them.
+    /// The report the URL's parameters describe; what is wrong with them comes back by field.
     async fn cost_report(
         &self,
         user: &CurrentUser,
         params: std::collections::BTreeMap<String, String>,
-    ) -> Result<Result<domain::cost_report::CostReport, Vec<String>>, String>;
+    ) -> Result<domain::cost_report::CostReport, Failure>;
 
-    async fn prices(&self) -> Result<domain::cost::Prices, String>;
+    async fn prices(&self) -> Result<domain::cost::Prices, Failure>;
 
-    /// Admins only; the field problems come back in the answer.
+    /// Admins only; what is wrong comes back as an `Invalid` failure.
     async fn save_prices(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         prices: domain::cost::Prices,
-    ) -> Result<Result<(), Vec<String>>, String>;
+    ) -> Result<(), Failure>;
 }
 
 /// The idle-resource report and acting on its findings.
 #[async_trait::async_trait]
 pub trait IdleBackend: Send + Sync + 'static {
-    async fn idle_report(&self, user: &CurrentUser) -> Result<domain::idle::IdleReport, String>;
+    async fn idle_report(&self, user: &CurrentUser) -> Result<domain::idle::IdleReport, Failure>;
 
     /// Acts on finding `id` as the server computes it now; the answer says what happened.
     async fn act_on_idle(
@@ -200,7 +201,7 @@ pub trait IdleBackend: Send + Sync + 'static {
         user: &CurrentUser,
         origin: &RequestOrigin,
         id: String,
-    ) -> Result<String, String>;
+    ) -> Result<String, Failure>;
 }
 
 /// Team budgets.
@@ -209,16 +210,16 @@ pub trait BudgetBackend: Send + Sync + 'static {
     async fn budgets(
         &self,
         user: &CurrentUser,
-    ) -> Result<Vec<domain::budget::BudgetStatus>, String>;
+    ) -> Result<Vec<domain::budget::BudgetStatus>, Failure>;
 
-    /// Managers of the team and admins; what is wrong with the amount comes back in the answer.
+    /// Managers of the team and admins.
     async fn set_budget(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         team: String,
         amount: String,
-    ) -> Result<Result<(), String>, String>;
+    ) -> Result<(), Failure>;
 }
 
 /// How the backend travels through Leptos context.
@@ -230,13 +231,13 @@ pub trait AccessBackend: Send + Sync + 'static {
     async fn access_overview(
         &self,
         user: &CurrentUser,
-    ) -> Result<domain::jit::AccessOverview, String>;
+    ) -> Result<domain::jit::AccessOverview, Failure>;
 
     async fn access_detail(
         &self,
         user: &CurrentUser,
         id: String,
-    ) -> Result<domain::jit::AccessDetail, String>;
+    ) -> Result<domain::jit::AccessDetail, Failure>;
 
     /// Files a request (an extension when `extends` names an active grant); what is wrong
     /// comes back as the error.
@@ -246,7 +247,7 @@ pub trait AccessBackend: Send + Sync + 'static {
         origin: &RequestOrigin,
         draft: domain::jit::Draft,
         extends: Option<String>,
-    ) -> Result<domain::jit::AccessView, String>;
+    ) -> Result<domain::jit::AccessView, Failure>;
 
     async fn review_access(
         &self,
@@ -255,7 +256,7 @@ pub trait AccessBackend: Send + Sync + 'static {
         id: String,
         approve: bool,
         comment: String,
-    ) -> Result<domain::jit::AccessView, String>;
+    ) -> Result<domain::jit::AccessView, Failure>;
 
     async fn revoke_access(
         &self,
@@ -263,7 +264,7 @@ pub trait AccessBackend: Send + Sync + 'static {
         origin: &RequestOrigin,
         id: String,
         comment: String,
-    ) -> Result<domain::jit::AccessView, String>;
+    ) -> Result<domain::jit::AccessView, Failure>;
 
     /// Admins: ends every active grant; how many it ended.
     async fn revoke_all_access(
@@ -271,7 +272,7 @@ pub trait AccessBackend: Send + Sync + 'static {
         user: &CurrentUser,
         origin: &RequestOrigin,
         comment: String,
-    ) -> Result<usize, String>;
+    ) -> Result<usize, Failure>;
 
     async fn sign_off_access(
         &self,
@@ -279,16 +280,16 @@ pub trait AccessBackend: Send + Sync + 'static {
         origin: &RequestOrigin,
         id: String,
         comment: String,
-    ) -> Result<domain::jit::AccessView, String>;
+    ) -> Result<domain::jit::AccessView, Failure>;
 
     /// Admins: the policy as YAML.
-    async fn access_policy_yaml(&self, user: &CurrentUser) -> Result<String, String>;
+    async fn access_policy_yaml(&self, user: &CurrentUser) -> Result<String, Failure>;
 
-    /// Admins: saves the policy; problems with it come back in the inner error.
+    /// Admins: saves the policy; its problems come back as an `Invalid` failure.
     async fn save_access_policy(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         text: String,
-    ) -> Result<Result<usize, Vec<String>>, String>;
+    ) -> Result<usize, Failure>;
 }

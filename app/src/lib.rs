@@ -8,6 +8,7 @@ pub mod api;
 pub mod backend;
 pub mod codec;
 pub mod components;
+pub mod failure;
 pub mod pages;
 mod routes;
 pub mod session;

@@ -8,10 +8,15 @@ import { expect, type Browser, type Page } from '@playwright/test';
 // waiting on a machine busy with other work; it is never a pause.
 export const PATIENCE = 120_000;
 
+// A refusal is an answer with its status (400, 403, 409, 422) and a Failure the page shows in
+// words; Chromium logs every such answer to the console. Those are not the page's errors (each
+// test checks the words shown); a 404, a 5xx or anything else still is.
+const REFUSAL = /^Failed to load resource: the server responded with a status of (400|403|409|422) /;
+
 export function collectErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(msg.text());
+    if (msg.type() === 'error' && !REFUSAL.test(msg.text())) errors.push(msg.text());
   });
   page.on('pageerror', (err) => errors.push(err.message));
   return errors;

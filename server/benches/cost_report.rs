@@ -325,9 +325,8 @@ async fn report_of(
     user: &CurrentUser,
     params: &BTreeMap<String, String>,
 ) -> Result<domain::cost_report::CostReport, String> {
-    match services.cost_report(user, params).await {
-        Ok(Ok(report)) => Ok(report),
-        Ok(Err(problems)) => Err(problems.join("; ")),
-        Err(e) => Err(e.to_string()),
-    }
+    services
+        .cost_report(user, params)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -61,8 +61,7 @@ pub fn BlockingPods(pods: Vec<domain::rollout::BlockingPod>) -> impl IntoView {
 #[component]
 pub fn ActionResult(act: ServerAction<ActOnWorkload>) -> impl IntoView {
     move || match act.value().get() {
-        Some(Ok(Ok(done))) => view! { <p class="notice" id="action-result">{done}</p> }.into_any(),
-        Some(Ok(Err(why))) => view! { <p class="error" id="action-result">{why}</p> }.into_any(),
+        Some(Ok(done)) => view! { <p class="notice" id="action-result">{done}</p> }.into_any(),
         Some(Err(err)) => {
             view! { <p class="error" id="action-result">{err.to_string()}</p> }.into_any()
         }

@@ -12,6 +12,7 @@ use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, acc
 use crate::components::decide::DecideButtons;
 use crate::components::poll::every;
 use crate::components::workload::confirmed;
+use crate::failure::Failure;
 use crate::session::signed_in_user;
 
 /// How often the page asks again, so a new request reaches reviewers without a reload.
@@ -40,12 +41,9 @@ pub fn time_left(seconds: i64) -> String {
 }
 
 /// What an action on a request answered, as one line.
-pub fn describe(
-    answer: Result<Result<AccessView, String>, ServerFnError>,
-    verb: &str,
-) -> Result<String, String> {
+pub fn describe(answer: Result<AccessView, Failure>, verb: &str) -> Result<String, String> {
     match answer {
-        Ok(Ok(v)) => Ok(format!(
+        Ok(v) => Ok(format!(
             "{verb} {}: {} ({} {} on {})",
             v.id,
             v.state.as_str(),
@@ -53,7 +51,6 @@ pub fn describe(
             v.duration,
             v.scope
         )),
-        Ok(Err(why)) => Err(why),
         Err(err) => Err(err.to_string()),
     }
 }
@@ -61,7 +58,7 @@ pub fn describe(
 /// Writes each answer `latest` yields into `said`, so a page shows the latest of its actions.
 pub fn answer_into(
     said: RwSignal<Option<Result<String, String>>>,
-    latest: impl Fn() -> Option<Result<Result<AccessView, String>, ServerFnError>> + 'static,
+    latest: impl Fn() -> Option<Result<AccessView, Failure>> + 'static,
     verb: &'static str,
 ) {
     Effect::new(move |_| {
@@ -124,8 +121,7 @@ fn Overview() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(a) = revoke_all.value().get() {
             said.set(Some(match a {
-                Ok(Ok(n)) => Ok(format!("{n} grant(s) revoked")),
-                Ok(Err(why)) => Err(why),
+                Ok(n) => Ok(format!("{n} grant(s) revoked")),
                 Err(err) => Err(err.to_string()),
             }));
         }
@@ -230,16 +226,13 @@ fn RequestForm(
     let break_glass = RwSignal::new(false);
     let answer = move || {
         ask.value().get().map(|a| match a {
-            Ok(Ok(v)) => view! {
+            Ok(v) => view! {
                 <p class="notice" id="access-request-result">
                     "Request " <a href=format!("/access/{}", v.id)>{v.id.clone()}</a>
                     {format!(" is {}.", v.state.as_str())}
                 </p>
             }
             .into_any(),
-            Ok(Err(why)) => {
-                view! { <p class="error" id="access-request-result">{why}</p> }.into_any()
-            }
             Err(err) => view! { <p class="error" id="access-request-result">{err.to_string()}</p> }
                 .into_any(),
         })

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{SaveAccessPolicy, access_policy_text};
+use crate::failure::FailureKind;
 
 #[component]
 pub fn AccessPolicyPage() -> impl IntoView {
@@ -12,17 +13,16 @@ pub fn AccessPolicyPage() -> impl IntoView {
     let text = Resource::new(move || save.version().get(), |_| access_policy_text());
     let answer = move || {
         save.value().get().map(|a| match a {
-            Ok(Ok(Ok(n))) => {
+            Ok(n) => {
                 view! { <p class="notice" id="policy-result">{format!("Saved: {n} rule(s).")}</p> }
                     .into_any()
             }
-            Ok(Ok(Err(problems))) => view! {
+            Err(err) if err.kind == FailureKind::Invalid => view! {
                 <ul class="error" id="policy-result">
-                    {problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                    {err.messages().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
                 </ul>
             }
             .into_any(),
-            Ok(Err(why)) => view! { <p class="error" id="policy-result">{why}</p> }.into_any(),
             Err(err) => {
                 view! { <p class="error" id="policy-result">{err.to_string()}</p> }.into_any()
             }
@@ -45,14 +45,13 @@ pub fn AccessPolicyPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     text.get().map(|a| match a {
-                        Ok(Ok(yaml)) => view! {
+                        Ok(yaml) => view! {
                             <ActionForm action=save attr:id="policy-form">
                                 <textarea name="text" rows="30" cols="90" id="policy-text">{yaml}</textarea>
                                 <p><button class="button" type="submit">"Save the policy"</button></p>
                             </ActionForm>
                         }
                         .into_any(),
-                        Ok(Err(why)) => view! { <p class="error" id="policy-error">{why}</p> }.into_any(),
                         Err(err) => view! { <p class="error" id="policy-error">{err.to_string()}</p> }.into_any(),
                     })
                 }}

@@ -11,6 +11,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{SetBudget, cost_report, team_budgets};
+use crate::failure::FailureKind;
 use crate::session::signed_in_user;
 
 /// Every parameter a view has; the rest of the query string is ignored.
@@ -70,11 +71,11 @@ fn Report() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 report.get().map(|answer| match answer {
-                    Ok(Ok(r)) => view! { <Controls q=r.query.clone() /> <Shown r=r /> }.into_any(),
-                    Ok(Err(problems)) => view! {
+                    Ok(r) => view! { <Controls q=r.query.clone() /> <Shown r=r /> }.into_any(),
+                    Err(err) if err.kind == FailureKind::Invalid => view! {
                         <Controls q=ReportQuery::default() />
                         <ul class="error" id="cost-problems">
-                            {problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+                            {err.messages().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
                         </ul>
                     }
                     .into_any(),
@@ -384,8 +385,7 @@ fn Budgets() -> impl IntoView {
                                 </tbody>
                             </table>
                             {move || match save.value().get() {
-                                Some(Ok(Ok(()))) => view! { <p class="notice" id="budget-result">"Budget saved."</p> }.into_any(),
-                                Some(Ok(Err(why))) => view! { <p class="error" id="budget-result">{why}</p> }.into_any(),
+                                Some(Ok(())) => view! { <p class="notice" id="budget-result">"Budget saved."</p> }.into_any(),
                                 Some(Err(err)) => view! { <p class="error" id="budget-result">{err.to_string()}</p> }.into_any(),
                                 None => ().into_any(),
                             }}

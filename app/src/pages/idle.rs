@@ -40,8 +40,7 @@ fn Findings() -> impl IntoView {
     let report = Resource::new(move || act.version().get(), |_| idle_report());
     view! {
         {move || match act.value().get() {
-            Some(Ok(Ok(done))) => view! { <p class="notice" id="idle-result">{done}</p> }.into_any(),
-            Some(Ok(Err(why))) => view! { <p class="error" id="idle-result">{why}</p> }.into_any(),
+            Some(Ok(done)) => view! { <p class="notice" id="idle-result">{done}</p> }.into_any(),
             Some(Err(err)) => view! { <p class="error" id="idle-result">{err.to_string()}</p> }.into_any(),
             None => ().into_any(),
         }}

@@ -71,12 +71,11 @@ pub fn TokensPanel() -> impl IntoView {
                 <button class="button" type="submit">"Make a token"</button>
             </ActionForm>
             {move || match make.value().get() {
-                Some(Ok(Ok(made))) => view! {
+                Some(Ok(made)) => view! {
                     <p class="notice" id="new-token">
                         "Copy it now, it will not be shown again: " <code id="new-token-value">{made.token}</code>
                     </p>
                 }.into_any(),
-                Some(Ok(Err(why))) => view! { <p class="error" id="token-error">{why}</p> }.into_any(),
                 Some(Err(err)) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                 None => ().into_any(),
             }}

@@ -175,7 +175,6 @@ pub fn ChangesTable(
     view! {
         <h2>"Changes"</h2>
         {move || match decide.value().get() {
-            Some(Ok(Err(why))) => view! { <p class="error" id="decide-change-error">{why}</p> }.into_any(),
             Some(Err(err)) => view! { <p class="error" id="decide-change-error">{err.to_string()}</p> }.into_any(),
             _ => ().into_any(),
         }}

@@ -298,8 +298,7 @@ fn Capacity() -> impl IntoView {
                 answer
                     .get()
                     .map(|a| match a {
-                        Ok(Ok(c)) => render(c).into_any(),
-                        Ok(Err(why)) => view! { <p class="error">{why}</p> }.into_any(),
+                        Ok(c) => render(c).into_any(),
                         Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                     })
             }}

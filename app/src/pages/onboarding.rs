@@ -333,7 +333,6 @@ fn RequestsTable(
     view! {
         <h2>"Requests"</h2>
         {move || match decide.value().get() {
-            Some(Ok(Err(why))) => view! { <p class="error" id="decide-error">{why}</p> }.into_any(),
             Some(Err(err)) => view! { <p class="error" id="decide-error">{err.to_string()}</p> }.into_any(),
             _ => ().into_any(),
         }}

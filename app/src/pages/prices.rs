@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{SavePrices, current_prices};
+use crate::failure::FailureKind;
 use crate::session::signed_in_user;
 
 #[component]
@@ -171,9 +172,9 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
             })}
             {move || local.get().map(|why| view! { <p class="error" id="prices-result">{why}</p> })}
             {move || match save.value().get() {
-                Some(Ok(Ok(()))) => view! { <p class="notice" id="prices-result">"Saved: reports use the new prices now."</p> }.into_any(),
-                Some(Ok(Err(problems))) => view! {
-                    <ul class="error" id="prices-result">{problems.into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
+                Some(Ok(())) => view! { <p class="notice" id="prices-result">"Saved: reports use the new prices now."</p> }.into_any(),
+                Some(Err(err)) if err.kind == FailureKind::Invalid => view! {
+                    <ul class="error" id="prices-result">{err.messages().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}</ul>
                 }.into_any(),
                 Some(Err(err)) => view! { <p class="error" id="prices-result">{err.to_string()}</p> }.into_any(),
                 None => ().into_any(),

@@ -1,6 +1,7 @@
-//! Leptos answers every failed server function with 500, whatever failed. A body that is not
-//! the function's arguments, or a caller who is not signed in, is the client's doing: said as
-//! 400 and 401, so clients, logs and alerts tell them from the server's own faults.
+//! Leptos answers every failed server function with 500, whatever failed. Its body is a
+//! [`Failure`](app::failure::Failure) that says what kind of failure it was: the status says it
+//! too (400 / 422 for what was sent, 401, 403, 404, 409, 503), so clients, logs and alerts tell
+//! the caller's mistakes and refusals from the server's own faults.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -29,14 +30,19 @@ pub async fn correct(request: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// The status an encoded server-function error deserves, when it is not the server's fault.
+/// The status a server function's [`Failure`](app::failure::Failure) deserves.
 fn status_of(encoded: &str) -> Option<StatusCode> {
-    let (kind, message) = encoded.split_once('|')?;
-    match kind {
-        "Args" | "MissingArg" | "Deserialization" => Some(StatusCode::BAD_REQUEST),
-        "ServerError" if message == "sign in first" => Some(StatusCode::UNAUTHORIZED),
-        _ => None,
-    }
+    use app::failure::{Failure, FailureKind};
+    let failure: Failure = serde_json::from_str(encoded).ok()?;
+    Some(match failure.kind {
+        FailureKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        FailureKind::Forbidden => StatusCode::FORBIDDEN,
+        FailureKind::NotFound => StatusCode::NOT_FOUND,
+        FailureKind::Invalid if failure.fields.is_empty() => StatusCode::BAD_REQUEST,
+        FailureKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        FailureKind::Conflict => StatusCode::CONFLICT,
+        FailureKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    })
 }
 
 #[cfg(test)]
@@ -44,16 +50,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_mistakes_are_named_as_such() {
-        assert_eq!(
-            status_of("Deserialization|EOF while parsing"),
-            Some(StatusCode::BAD_REQUEST)
-        );
-        assert_eq!(
-            status_of("ServerError|sign in first"),
-            Some(StatusCode::UNAUTHORIZED)
-        );
-        assert_eq!(status_of("ServerError|the database could not"), None);
+    fn each_kind_of_failure_has_its_status() {
+        for (body, status) in [
+            (
+                r#"{"kind":"Invalid","message":"the request was not understood: EOF"}"#,
+                400,
+            ),
+            (
+                r#"{"kind":"Unauthenticated","message":"sign in first"}"#,
+                401,
+            ),
+            (r#"{"kind":"Forbidden","message":"not yours"}"#, 403),
+            (
+                r#"{"kind":"Invalid","message":"x","fields":[{"field":"name","message":"x"}]}"#,
+                422,
+            ),
+            (
+                r#"{"kind":"Unavailable","message":"the database could not"}"#,
+                503,
+            ),
+        ] {
+            assert_eq!(status_of(body).map(|s| s.as_u16()), Some(status), "{body}");
+        }
         assert_eq!(status_of("plain text"), None);
     }
 }

@@ -3,6 +3,7 @@
 //! revoker, early by the requester, an SRE or an admin's "revoke all". Every step, refused
 //! ones included, is audited against the request.
 
+use app::failure::Failure;
 use base64::Engine;
 use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Role, Target, decide};
@@ -730,7 +731,7 @@ impl Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         text: &str,
-    ) -> Result<Result<usize, Vec<String>>, ServiceError> {
+    ) -> Result<usize, ServiceError> {
         if let Decision::Deny(why) =
             decide(&user.actor(), Action::Administer, &Target::everything())
         {
@@ -747,14 +748,12 @@ impl Services {
         let rules: Vec<Rule> = match serde_yaml::from_str(text) {
             Ok(r) => r,
             Err(e) => {
-                return Ok(Err(vec![format!(
+                return Err(ServiceError::invalid(vec![format!(
                     "the policy is not a YAML list of rules: {e}"
                 )]));
             }
         };
-        if let Err(problems) = jit::check_policy(&rules) {
-            return Ok(Err(problems));
-        }
+        jit::check_policy(&rules).map_err(ServiceError::invalid)?;
         let before = self.access_policy().await?;
         let mut e = about(user, origin, "policy", "access.policy", Outcome::Success);
         e.target_kind = "AccessPolicy".to_owned();
@@ -763,7 +762,7 @@ impl Services {
         self.store()
             .save_access_policy(&rules, &user.id, &e)
             .await?;
-        Ok(Ok(rules.len()))
+        Ok(rules.len())
     }
 }
 
@@ -786,16 +785,16 @@ fn check_review(
 
 #[async_trait::async_trait]
 impl app::backend::AccessBackend for Services {
-    async fn access_overview(&self, user: &CurrentUser) -> Result<AccessOverview, String> {
+    async fn access_overview(&self, user: &CurrentUser) -> Result<AccessOverview, Failure> {
         Services::access_overview(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn access_detail(&self, user: &CurrentUser, id: String) -> Result<AccessDetail, String> {
+    async fn access_detail(&self, user: &CurrentUser, id: String) -> Result<AccessDetail, Failure> {
         Services::access_detail(self, user, &id)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn request_access(
@@ -804,10 +803,10 @@ impl app::backend::AccessBackend for Services {
         origin: &RequestOrigin,
         draft: Draft,
         extends: Option<String>,
-    ) -> Result<AccessView, String> {
+    ) -> Result<AccessView, Failure> {
         Services::request_access(self, user, origin, draft, extends)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn review_access(
@@ -817,10 +816,10 @@ impl app::backend::AccessBackend for Services {
         id: String,
         approve: bool,
         comment: String,
-    ) -> Result<AccessView, String> {
+    ) -> Result<AccessView, Failure> {
         Services::review_access(self, user, origin, &id, approve, &comment)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn revoke_access(
@@ -829,10 +828,10 @@ impl app::backend::AccessBackend for Services {
         origin: &RequestOrigin,
         id: String,
         comment: String,
-    ) -> Result<AccessView, String> {
+    ) -> Result<AccessView, Failure> {
         Services::revoke_access(self, user, origin, &id, &comment)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn revoke_all_access(
@@ -840,10 +839,10 @@ impl app::backend::AccessBackend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         comment: String,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Failure> {
         Services::revoke_all_access(self, user, origin, &comment)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn sign_off_access(
@@ -852,16 +851,16 @@ impl app::backend::AccessBackend for Services {
         origin: &RequestOrigin,
         id: String,
         comment: String,
-    ) -> Result<AccessView, String> {
+    ) -> Result<AccessView, Failure> {
         Services::sign_off_access(self, user, origin, &id, &comment)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn access_policy_yaml(&self, user: &CurrentUser) -> Result<String, String> {
+    async fn access_policy_yaml(&self, user: &CurrentUser) -> Result<String, Failure> {
         Services::access_policy_yaml(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn save_access_policy(
@@ -869,9 +868,9 @@ impl app::backend::AccessBackend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         text: String,
-    ) -> Result<Result<usize, Vec<String>>, String> {
+    ) -> Result<usize, Failure> {
         Services::save_access_policy(self, user, origin, &text)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -1,6 +1,7 @@
 //! Team budgets: month-to-date spend against each team's monthly budget with a forecast, for
 //! the teams the viewer may see; managers of a team (and admins) set its budget.
 
+use app::failure::Failure;
 use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeSet;
 
@@ -58,10 +59,12 @@ impl Services {
         origin: &RequestOrigin,
         team: &str,
         amount: &str,
-    ) -> Result<Result<(), String>, ServiceError> {
+    ) -> Result<(), ServiceError> {
         let team = team.trim();
         if team.is_empty() || team.len() > 63 {
-            return Ok(Err("name a team (at most 63 characters)".to_owned()));
+            return Err(ServiceError::BadInput(
+                "name a team (at most 63 characters)".to_owned(),
+            ));
         }
         let mut audit = NewEvent::by(Some(user), origin, "budget.save", Outcome::Success);
         audit.target_kind = "Budget".to_owned();
@@ -73,7 +76,7 @@ impl Services {
         }
         let monthly = match budget::parse_budget(amount) {
             Ok(v) => v,
-            Err(why) => return Ok(Err(why)),
+            Err(why) => return Err(ServiceError::BadInput(why)),
         };
         let before = self
             .store()
@@ -87,16 +90,14 @@ impl Services {
         self.store()
             .save_budget(team, monthly, &user.id, audit)
             .await?;
-        Ok(Ok(()))
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
 impl app::backend::BudgetBackend for Services {
-    async fn budgets(&self, user: &CurrentUser) -> Result<Vec<BudgetStatus>, String> {
-        Services::budgets(self, user)
-            .await
-            .map_err(|e| e.to_string())
+    async fn budgets(&self, user: &CurrentUser) -> Result<Vec<BudgetStatus>, Failure> {
+        Services::budgets(self, user).await.map_err(Failure::from)
     }
 
     async fn set_budget(
@@ -105,9 +106,9 @@ impl app::backend::BudgetBackend for Services {
         origin: &RequestOrigin,
         team: String,
         amount: String,
-    ) -> Result<Result<(), String>, String> {
+    ) -> Result<(), Failure> {
         Services::set_budget(self, user, origin, &team, &amount)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -1,6 +1,7 @@
 //! Extensions and quota changes of provisioned namespaces: asking, deciding, listing. Applying
 //! is the provisioner's.
 
+use app::failure::Failure;
 use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Target, decide};
 use domain::change::{self, ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
@@ -283,16 +284,16 @@ impl app::backend::ChangeBackend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: ChangeDraft,
-    ) -> Result<ChangeOutcome, String> {
+    ) -> Result<ChangeOutcome, Failure> {
         Services::request_namespace_change(self, user, origin, draft)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, String> {
+    async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, Failure> {
         Services::namespace_changes(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn decide_namespace_change(
@@ -302,9 +303,9 @@ impl app::backend::ChangeBackend for Services {
         id: String,
         approve: bool,
         reason: String,
-    ) -> Result<ChangeView, String> {
+    ) -> Result<ChangeView, Failure> {
         Services::decide_namespace_change(self, user, origin, &id, approve, &reason)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -1,6 +1,7 @@
 //! The cost report and the pricing file: which teams the viewer may see, the window, the
 //! rates of each node, then the store sums and the domain builds the report.
 
+use app::failure::Failure;
 use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeMap;
 
@@ -22,15 +23,15 @@ pub(crate) fn cost_scope(user: &CurrentUser) -> Option<&[String]> {
 }
 
 impl Services {
-    /// The report the URL's `params` describe; bad parameters come back as messages.
+    /// The report the URL's `params` describe; bad parameters are an `Invalid` error, one message each.
     pub async fn cost_report(
         &self,
         user: &CurrentUser,
         params: &BTreeMap<String, String>,
-    ) -> Result<Result<CostReport, Vec<String>>, ServiceError> {
+    ) -> Result<CostReport, ServiceError> {
         let query = match ReportQuery::from_params(params) {
             Ok(q) => q,
-            Err(problems) => return Ok(Err(problems)),
+            Err(problems) => return Err(ServiceError::invalid(problems)),
         };
         let team_only: Vec<String>;
         let scope = match (&query.team, cost_scope(user)) {
@@ -85,14 +86,14 @@ impl Services {
             }
             _ => self.store().allocated_per_step(&q).await?,
         };
-        Ok(Ok(cost_report::build(
+        Ok(cost_report::build(
             query,
             from,
             to,
             &rows,
             &node_costs,
             &allocated,
-        )))
+        ))
     }
 
     /// The pricing file (everyone may read what prices the reports use).
@@ -107,7 +108,7 @@ impl Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         prices: Prices,
-    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+    ) -> Result<(), ServiceError> {
         if let Decision::Deny(why) = decide(&user.actor(), Action::Administer, &Target::default()) {
             let mut denied = NewEvent::by(Some(user), origin, "prices.save", Outcome::Denied);
             denied.target_kind = "Prices".to_owned();
@@ -116,7 +117,7 @@ impl Services {
         }
         let problems = prices.problems();
         if !problems.is_empty() {
-            return Ok(Err(problems));
+            return Err(ServiceError::invalid(problems));
         }
         let before = self.store().prices().await?;
         let mut audit = NewEvent::by(Some(user), origin, "prices.save", Outcome::Success);
@@ -125,7 +126,7 @@ impl Services {
         audit.before = serde_json::to_value(&before).ok();
         audit.after = serde_json::to_value(&prices).ok();
         self.store().save_prices(&prices, &user.id, audit).await?;
-        Ok(Ok(()))
+        Ok(())
     }
 }
 
@@ -135,14 +136,14 @@ impl app::backend::CostBackend for Services {
         &self,
         user: &CurrentUser,
         params: BTreeMap<String, String>,
-    ) -> Result<Result<CostReport, Vec<String>>, String> {
+    ) -> Result<CostReport, Failure> {
         Services::cost_report(self, user, &params)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn prices(&self) -> Result<Prices, String> {
-        Services::prices(self).await.map_err(|e| e.to_string())
+    async fn prices(&self) -> Result<Prices, Failure> {
+        Services::prices(self).await.map_err(Failure::from)
     }
 
     async fn save_prices(
@@ -150,9 +151,9 @@ impl app::backend::CostBackend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         prices: Prices,
-    ) -> Result<Result<(), Vec<String>>, String> {
+    ) -> Result<(), Failure> {
         Services::save_prices(self, user, origin, prices)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

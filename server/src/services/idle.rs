@@ -2,6 +2,7 @@
 //! and scaled-to-zero workloads, empty or expiring namespaces, stranded node capacity — for
 //! the teams the viewer may see — and acting on a finding, recomputed on the server.
 
+use app::failure::Failure;
 use domain::audit::{NewEvent, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -612,10 +613,10 @@ fn monthly_of(per_day: &[WorkloadDay], rates: &Rates) -> f64 {
 
 #[async_trait::async_trait]
 impl app::backend::IdleBackend for Services {
-    async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, String> {
+    async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, Failure> {
         Services::idle_report(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn act_on_idle(
@@ -623,9 +624,9 @@ impl app::backend::IdleBackend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         id: String,
-    ) -> Result<String, String> {
+    ) -> Result<String, Failure> {
         Services::act_on_idle(self, user, origin, &id)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -2,6 +2,7 @@
 //! UI's [`Backend`].
 
 use app::backend::Backend;
+use app::failure::Failure;
 use domain::audit::{AuditPage, AuditQuery};
 use domain::health::Readiness;
 use domain::identity::{
@@ -62,6 +63,42 @@ pub enum ServiceError {
     /// Someone else got there first.
     #[error("{0}")]
     Conflict(String),
+    /// Several things wrong with what was sent, by field where there is one.
+    #[error("{}", .0.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<domain::tenancy::FieldError>),
+}
+
+impl ServiceError {
+    /// Problems that belong to no one field.
+    pub fn invalid(problems: Vec<String>) -> Self {
+        ServiceError::Invalid(
+            problems
+                .into_iter()
+                .map(|message| domain::tenancy::FieldError {
+                    field: String::new(),
+                    message,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// What the pages hear: the kind and the words. The database's own words were logged where
+/// the store error became a service error; the page hears that it was the database.
+impl From<ServiceError> for app::failure::Failure {
+    fn from(err: ServiceError) -> Self {
+        use app::failure::{Failure, FailureKind};
+        match err {
+            ServiceError::Invalid(fields) => Failure::fields(fields),
+            ServiceError::Forbidden(why) => Failure::new(FailureKind::Forbidden, why),
+            ServiceError::BadInput(why) => Failure::new(FailureKind::Invalid, why),
+            ServiceError::NotFound(why) => Failure::new(FailureKind::NotFound, why),
+            ServiceError::Conflict(why) => Failure::new(FailureKind::Conflict, why),
+            other @ (ServiceError::Store(_) | ServiceError::Cluster(_)) => {
+                Failure::new(FailureKind::Unavailable, other.to_string())
+            }
+        }
+    }
 }
 
 impl From<crate::store::StoreError> for ServiceError {
@@ -238,16 +275,16 @@ impl Backend for Services {
         &self,
         user: &CurrentUser,
         query: AuditQuery,
-    ) -> Result<AuditPage, String> {
+    ) -> Result<AuditPage, Failure> {
         Services::search_audit(self, user, &query, 500)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, String> {
+    async fn list_tokens(&self, user: &CurrentUser) -> Result<Vec<TokenView>, Failure> {
         let tokens = Services::list_tokens(self, user)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(Failure::from)?;
         Ok(tokens
             .into_iter()
             .map(|t| TokenView {
@@ -269,11 +306,11 @@ impl Backend for Services {
         name: String,
         days: u64,
         scopes: String,
-    ) -> Result<NewTokenView, String> {
+    ) -> Result<NewTokenView, Failure> {
         let (info, token) =
             Services::create_token(self, user, origin, &name, days, scopes.split(','))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(Failure::from)?;
         Ok(NewTokenView {
             id: info.id,
             name: info.name,
@@ -287,26 +324,24 @@ impl Backend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         id: String,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         Services::revoke_token(self, user, origin, &id)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, String> {
+    async fn onboarding_choices(&self, user: &CurrentUser) -> Result<OnboardingChoices, Failure> {
         Services::onboarding_choices(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn check_namespace_draft(
         &self,
         user: &CurrentUser,
         draft: NamespaceDraft,
-    ) -> Result<DraftCheck, String> {
-        self.check_draft(user, &draft)
-            .await
-            .map_err(|e| e.to_string())
+    ) -> Result<DraftCheck, Failure> {
+        self.check_draft(user, &draft).await.map_err(Failure::from)
     }
 
     async fn submit_namespace_request(
@@ -314,10 +349,10 @@ impl Backend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: NamespaceDraft,
-    ) -> Result<SubmitOutcome, String> {
+    ) -> Result<SubmitOutcome, Failure> {
         Services::submit_namespace_request(self, user, origin, draft)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn save_tier(
@@ -325,16 +360,16 @@ impl Backend for Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         draft: domain::tiers::TierDraft,
-    ) -> Result<domain::tiers::TierOutcome, String> {
+    ) -> Result<domain::tiers::TierOutcome, Failure> {
         Services::save_tier(self, user, origin, &draft)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
-    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, String> {
+    async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, Failure> {
         Services::namespace_requests(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn decide_namespace_request(
@@ -344,27 +379,27 @@ impl Backend for Services {
         id: String,
         approve: bool,
         reason: String,
-    ) -> Result<RequestView, String> {
+    ) -> Result<RequestView, Failure> {
         Services::decide_namespace_request(self, user, origin, &id, approve, &reason)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn namespace_quotas(
         &self,
         user: &CurrentUser,
-    ) -> Result<Vec<domain::quota::NamespaceQuota>, String> {
+    ) -> Result<Vec<domain::quota::NamespaceQuota>, Failure> {
         Services::namespace_quotas(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 
     async fn cluster_capacity(
         &self,
         user: &CurrentUser,
-    ) -> Result<domain::capacity::ClusterCapacity, String> {
+    ) -> Result<domain::capacity::ClusterCapacity, Failure> {
         Services::cluster_capacity(self, user)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -1,6 +1,7 @@
 //! Rollout views, read from the watch caches: every Deployment, StatefulSet and DaemonSet the
 //! user may see, with kubectl's state and message, progress and best-practice findings.
 
+use app::failure::Failure;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::authz::{Action, Target, decide};
@@ -627,10 +628,10 @@ impl app::backend::RolloutBackend for Services {
         namespace: Option<String>,
         team: Option<String>,
         page: Option<usize>,
-    ) -> Result<RolloutPage, String> {
+    ) -> Result<RolloutPage, Failure> {
         self.rollout_page(user, &RolloutFilter { namespace, team }, page.unwrap_or(1))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }
 

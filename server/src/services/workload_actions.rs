@@ -2,6 +2,7 @@
 //! roll back to a revision, each as kubectl does it, authorised by the policy and audited
 //! (the intent before the cluster is touched, then the outcome).
 
+use app::failure::Failure;
 use std::collections::BTreeMap;
 
 use domain::audit::{NewEvent, Outcome};
@@ -384,10 +385,10 @@ impl app::backend::WorkloadBackend for Services {
         namespace: String,
         name: String,
         action: WorkloadAction,
-    ) -> Result<String, String> {
+    ) -> Result<String, Failure> {
         Services::act_on_workload(self, user, origin, kind, &namespace, &name, action)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }
 

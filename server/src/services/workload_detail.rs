@@ -1,6 +1,7 @@
 //! One workload in full: the rollout view, its pods as `kubectl get pods` shows them (with the
 //! revision each belongs to) and the recent events of the workload, its ReplicaSets and pods.
 
+use app::failure::Failure;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::identity::CurrentUser;
@@ -285,9 +286,9 @@ impl app::backend::WorkloadDetailBackend for Services {
         kind: WorkloadKind,
         namespace: String,
         name: String,
-    ) -> Result<WorkloadDetail, String> {
+    ) -> Result<WorkloadDetail, Failure> {
         Services::workload_detail(self, user, kind, &namespace, &name)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(Failure::from)
     }
 }

@@ -172,8 +172,8 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
 
         // A request within policy waits for review.
         let answer = ask(&app, &dana, draft("search-jit", "edit", "30m")).await;
-        let id = answer["Ok"]["id"].as_str().expect("request id").to_owned();
-        assert_eq!(answer["Ok"]["state"], "Pending");
+        let id = answer["id"].as_str().expect("request id").to_owned();
+        assert_eq!(answer["state"], "Pending");
         assert_eq!(
             kubeconfig(&app, &dana, &id).await.status(),
             409,
@@ -197,7 +197,7 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
             "{queue}"
         );
         let approved = review(&app, &sam, &id, true).await;
-        assert_eq!(approved["Ok"]["state"], "Active", "{approved}");
+        assert_eq!(approved["state"], "Active", "{approved}");
         let twice = review(&app, &sam, &id, true).await;
         assert!(
             twice["Err"]
@@ -262,7 +262,7 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
             &[("id", &id), ("comment", "incident over")],
         )
         .await;
-        assert_eq!(revoked["Ok"]["state"], "Revoked", "{revoked}");
+        assert_eq!(revoked["state"], "Revoked", "{revoked}");
         let since = Instant::now();
         loop {
             let r = Api::<Pod>::namespaced(as_grant.clone(), "search-jit")
@@ -345,17 +345,17 @@ fn cluster_admin_needs_two_different_sres_and_admins_revoke_everything() {
         let wide = json!({ "namespaces": "", "cluster": true, "role": "cluster-admin", "duration": "30m",
                            "reason": "restore etcd", "ticket": "OPS-9", "break_glass": false });
         let answer = ask(&app, &dana, wide).await;
-        let id = answer["Ok"]["id"].as_str().expect("id").to_owned();
-        assert_eq!(answer["Ok"]["approvals_needed"], 2);
+        let id = answer["id"].as_str().expect("id").to_owned();
+        assert_eq!(answer["approvals_needed"], 2);
         let first = review(&app, &sam, &id, true).await;
-        assert_eq!(first["Ok"]["state"], "Pending", "{first}");
+        assert_eq!(first["state"], "Pending", "{first}");
         let again = review(&app, &sam, &id, true).await;
         assert_eq!(
             again["Err"],
             "you approved this request already; it needs another SRE"
         );
         let second = review(&app, &sid, &id, true).await;
-        assert_eq!(second["Ok"]["state"], "Active", "{second}");
+        assert_eq!(second["state"], "Active", "{second}");
         let crbs = Api::<ClusterRoleBinding>::all(admin.clone());
         let crb = crbs
             .get(&format!("berth-jit-{id}"))
@@ -371,11 +371,8 @@ fn cluster_admin_needs_two_different_sres_and_admins_revoke_everything() {
             "duration": "1h", "reason": "look around", "ticket": "", "break_glass": false }),
         )
         .await;
-        let other = namespaced["Ok"]["id"].as_str().expect("id").to_owned();
-        assert_eq!(
-            review(&app, &sid, &other, true).await["Ok"]["state"],
-            "Active"
-        );
+        let other = namespaced["id"].as_str().expect("id").to_owned();
+        assert_eq!(review(&app, &sid, &other, true).await["state"], "Active");
         let refused = call_form(&app, &sam, RevokeAllAccess::PATH, &[("comment", "x")]).await;
         assert_eq!(refused["Err"], "only admins revoke every grant");
         let all = call_form(
@@ -385,7 +382,7 @@ fn cluster_admin_needs_two_different_sres_and_admins_revoke_everything() {
             &[("comment", "rotation")],
         )
         .await;
-        assert_eq!(all["Ok"], 2, "{all}");
+        assert_eq!(all, 2, "{all}");
         assert_eq!(state(&app, &dana, &id).await, "Revoked");
         assert_eq!(state(&app, &dana, &other).await, "Revoked");
         assert!(matches!(
@@ -409,12 +406,14 @@ fn cluster_admin_needs_two_different_sres_and_admins_revoke_everything() {
         )
         .await;
         assert!(
-            bad["Ok"]["Err"].to_string().contains("name the namespaces"),
+            bad["failure"]["fields"]
+                .to_string()
+                .contains("name the namespaces"),
             "{bad}"
         );
         let strict = "- role: view\n  namespaces: [\"search-*\"]\n  max_minutes: 30\n";
         let saved = call_form(&app, &ada, SaveAccessPolicy::PATH, &[("text", strict)]).await;
-        assert_eq!(saved["Ok"]["Ok"], 1, "{saved}");
+        assert_eq!(saved, 1, "{saved}");
         let outside = ask(
             &app,
             &dana,
@@ -436,8 +435,8 @@ async fn short_grant(app: &TestApp, store: &Store, ns: &str, secs: f64) -> Strin
     let dana = sign_in(app, "demo:dana").await;
     let sam = sign_in(app, "demo:sam").await;
     let answer = ask(app, &dana, draft(ns, "view", "5m")).await;
-    let id = answer["Ok"]["id"].as_str().expect("id").to_owned();
-    assert_eq!(review(app, &sam, &id, true).await["Ok"]["state"], "Active");
+    let id = answer["id"].as_str().expect("id").to_owned();
+    assert_eq!(review(app, &sam, &id, true).await["state"], "Active");
     sqlx::query(
         "UPDATE access_requests SET expires_at = now() + make_interval(secs => $2) WHERE id = $1",
     )
@@ -517,7 +516,7 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
         // Approved, then Berth died before the bindings were made: the revoker makes them.
         let dana = sign_in(&second, "demo:dana").await;
         let answer = ask(&second, &dana, draft("search-due", "view", "5m")).await;
-        let stuck = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        let stuck = answer["id"].as_str().expect("id").to_owned();
         sqlx::query(
             "UPDATE access_requests SET state = 'granting', granted_at = now() - interval '1 minute', \
                expires_at = now() + interval '4 minutes' WHERE id = $1",
@@ -658,7 +657,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
 
         // A new request is announced to the review channel, Slack-style.
         let answer = ask(&app, &dana, draft("search-glass", "view", "30m")).await;
-        let id = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        let id = answer["id"].as_str().expect("id").to_owned();
         let deadline = Instant::now() + common::PATIENCE;
         let announced = loop {
             let got = heard.lock().map(|g| g.clone()).unwrap_or_default();
@@ -732,9 +731,9 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         // An SRE's break glass: active at once, flagged, and open for review until another
         // SRE — not the requester — signs it off.
         let answer = ask(&app, &sam, glass).await;
-        assert_eq!(answer["Ok"]["state"], "Active", "{answer}");
-        assert_eq!(answer["Ok"]["break_glass"], true);
-        let glass_id = answer["Ok"]["id"].as_str().expect("id").to_owned();
+        assert_eq!(answer["state"], "Active", "{answer}");
+        assert_eq!(answer["break_glass"], true);
+        let glass_id = answer["id"].as_str().expect("id").to_owned();
         let sid = sign_in(&app, "demo:sid").await;
         let sign = |who: String, id: String| {
             let app = &app;
@@ -761,7 +760,7 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             "{sids_view}"
         );
         let signed = sign(sid.clone(), glass_id.clone()).await;
-        assert_eq!(signed["Ok"]["signed_off_by"], "Sid SRE", "{signed}");
+        assert_eq!(signed["signed_off_by"], "Sid SRE", "{signed}");
         let steps = trail(&app, &sam, &glass_id).await;
         for want in [
             "access.request",
@@ -784,11 +783,8 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
 
         // An extension is a new request for the same grant, reviewed again.
         let first = ask(&app, &dana, draft("search-glass", "admin", "20m")).await;
-        let first_id = first["Ok"]["id"].as_str().expect("id").to_owned();
-        assert_eq!(
-            review(&app, &sam, &first_id, true).await["Ok"]["state"],
-            "Active"
-        );
+        let first_id = first["id"].as_str().expect("id").to_owned();
+        assert_eq!(review(&app, &sam, &first_id, true).await["state"], "Active");
         let extension = call_json(
             &app,
             &dana,
@@ -796,13 +792,10 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
             json!({ "draft": draft("search-glass", "admin", "30m"), "extends": first_id }),
         )
         .await;
-        assert_eq!(extension["Ok"]["state"], "Pending", "{extension}");
-        assert_eq!(extension["Ok"]["extends"], first_id.as_str());
-        let ext_id = extension["Ok"]["id"].as_str().expect("id").to_owned();
-        assert_eq!(
-            review(&app, &sam, &ext_id, true).await["Ok"]["state"],
-            "Active"
-        );
+        assert_eq!(extension["state"], "Pending", "{extension}");
+        assert_eq!(extension["extends"], first_id.as_str());
+        let ext_id = extension["id"].as_str().expect("id").to_owned();
+        assert_eq!(review(&app, &sam, &ext_id, true).await["state"], "Active");
         // Only one's own active grant can be extended.
         let foreign = call_json(
             &app,

@@ -44,12 +44,9 @@ impl Tally {
         let status = res.status().as_u16();
         let text = res.text().await.unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // Server functions answer `{"Ok": …}` or `{"Ok": {"Err": why}}` / `{"Err": why}`.
-        let ok = body
-            .get("Ok")
-            .is_some_and(|inner| inner.get("Err").is_none());
-        let accepted = (200..300).contains(&status)
-            && (ok || body.get("Submitted").is_some() || body["token"].is_string());
+        // A refusal is a 4xx Failure (a Problem from REST); the onboarding form's field errors
+        // are a 200 `{"Invalid": …}` answer the page shows beside the fields.
+        let accepted = (200..300).contains(&status) && body.get("Invalid").is_none();
         if status >= 500 || accepted {
             eprintln!(
                 "{status} {case}: {}",

@@ -871,7 +871,7 @@ fn tokens_make_no_tokens_and_admins_revoke_any() {
             .await
             .expect("json");
         assert!(
-            answered["Err"]
+            answered["message"]
                 .as_str()
                 .is_some_and(|e| e.contains("only admins")),
             "{answered}"

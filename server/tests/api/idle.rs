@@ -146,7 +146,7 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         // is gone.
         let applied = act(&app, &dana, FAT).await;
         assert!(
-            applied["Ok"]
+            applied
                 .as_str()
                 .is_some_and(|m| m.contains("fat: app now requests")),
             "{applied}"
@@ -221,9 +221,7 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         // The abandoned one scales to zero.
         let scaled = act(&app, &dana, SLEEPY).await;
         assert!(
-            scaled["Ok"]
-                .as_str()
-                .is_some_and(|m| m.contains("scales to 0")),
+            scaled.as_str().is_some_and(|m| m.contains("scales to 0")),
             "{scaled}"
         );
         let sleepy = Api::<Deployment>::namespaced(admin.clone(), "payments-idle")
@@ -427,7 +425,7 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
         // report, audited.
         let done = act(&app, &dana, want[0]).await;
         assert_eq!(
-            done["Ok"], "ConfigMap old-settings deleted from payments-unused",
+            done, "ConfigMap old-settings deleted from payments-unused",
             "{done}"
         );
         let gone = Api::<ConfigMap>::namespaced(admin.clone(), ns)
@@ -455,7 +453,7 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             (want[1], "Secret forgotten deleted from payments-unused"),
         ] {
             let done = act(&app, &dana, id).await;
-            assert_eq!(done["Ok"], message, "{done}");
+            assert_eq!(done, message, "{done}");
         }
         let claim = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns)
             .get_opt("orphan")
@@ -647,11 +645,7 @@ fn a_delete_from_the_report_touches_only_the_object_the_scan_saw() {
         }
         // The one nobody touched goes.
         let done = act(&app, &dana, &id("stale")).await;
-        assert_eq!(
-            done["Ok"],
-            format!("ConfigMap stale deleted from {ns}"),
-            "{done}"
-        );
+        assert_eq!(done, format!("ConfigMap stale deleted from {ns}"), "{done}");
         assert!(config_maps.get_opt("stale").await.expect("get").is_none());
         app.stop().await;
     });
@@ -731,7 +725,7 @@ fn the_unused_scan_and_its_deletes_never_fetch_secret_data() {
         }
         let done = act(&app, &dana, &id).await;
         assert_eq!(
-            done["Ok"],
+            done,
             format!("Secret forgotten deleted from {ns}"),
             "{done}"
         );

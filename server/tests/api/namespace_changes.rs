@@ -215,7 +215,7 @@ fn extensions_and_quota_changes_follow_approval_rules_and_reach_the_cluster() {
             true
         );
         let approved = decide(&app, &mike, &growth, true, "launch week").await;
-        assert_eq!(approved["Ok"]["state"], "Approved", "{approved}");
+        assert_eq!(approved["state"], "Approved", "{approved}");
         let twice = decide(&app, &mike, &growth, false, "no").await;
         assert!(
             twice["Err"]

@@ -407,7 +407,7 @@ fn a_large_namespace_waits_for_a_manager_of_its_team() {
         );
         assert_eq!(requests(&app, &mike).await[0]["can_decide"], true);
         let approved = decide(mike.clone(), "true", "sized for the launch").await;
-        assert_eq!(approved["Ok"]["state"], "Approved", "{approved}");
+        assert_eq!(approved["state"], "Approved", "{approved}");
         let twice = decide(mike.clone(), "false", "changed my mind").await;
         assert!(
             twice["Err"]
@@ -434,7 +434,7 @@ fn a_large_namespace_waits_for_a_manager_of_its_team() {
             ],
         )
         .await;
-        assert_eq!(denied["Ok"]["state"], "Denied", "{denied}");
+        assert_eq!(denied["state"], "Denied", "{denied}");
         let again = submit(&app, &dana, &draft("payments-huge", "payments", "small")).await;
         assert!(again.get("Submitted").is_some(), "{again}");
         app.stop().await;
@@ -793,10 +793,7 @@ fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
 
         // Capacity: SREs see every node with the big pod's request on one of them.
         let capacity = call_form(&app, &sam, app::api::CapacityOverview::PATH, &[]).await;
-        let nodes = capacity["Ok"]["nodes"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let nodes = capacity["nodes"].as_array().cloned().unwrap_or_default();
         assert_eq!(nodes.len(), 3, "{capacity}");
         let requested: f64 = nodes
             .iter()
@@ -808,7 +805,7 @@ fn the_quota_view_shows_a_teams_namespaces_and_its_bars_follow_usage() {
             .filter_map(|n| n["allocatable_cpu"].as_f64())
             .sum();
         assert!(allocatable > requested, "{capacity}");
-        let total = capacity["Ok"]["allocatable_cpu"].as_f64().unwrap_or(0.0);
+        let total = capacity["allocatable_cpu"].as_f64().unwrap_or(0.0);
         assert!((total - allocatable).abs() < 1e-6, "{capacity}");
         let refused = call_form(&app, &dana, app::api::CapacityOverview::PATH, &[]).await;
         assert!(

@@ -229,7 +229,6 @@ async fn save_access_policy(
     let rules = state
         .services
         .save_access_policy(&caller.user, &caller.origin, &text)
-        .await?
-        .map_err(ApiError::invalid)?;
+        .await?;
     Ok(Json(PolicySaved { rules }))
 }

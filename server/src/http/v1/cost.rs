@@ -64,8 +64,8 @@ async fn report(
     state
         .services
         .cost_report(&caller.user, params)
-        .await?
-        .map_err(ApiError::invalid)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// Cost by namespace, team or label over a window, with idle cost and efficiency.
@@ -144,8 +144,7 @@ async fn save_prices(
     state
         .services
         .save_prices(&caller.user, &caller.origin, prices.clone())
-        .await?
-        .map_err(ApiError::invalid)?;
+        .await?;
     Ok(([(header::ETAG, etag(&prices))], Json(prices)).into_response())
 }
 
@@ -184,8 +183,7 @@ async fn set_budget(
     state
         .services
         .set_budget(&caller.user, &caller.origin, &team, &body.amount)
-        .await?
-        .map_err(|why| ApiError::invalid(vec![why]))?;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

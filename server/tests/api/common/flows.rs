@@ -39,6 +39,21 @@ pub fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {
     }
 }
 
+/// A server function's answer: its value, or — refused or failed — `{"Err": message,
+/// "failure": the Failure}` so a test reads what the page would show.
+async fn outcome(path: &str, res: reqwest::Response) -> Value {
+    let status = res.status();
+    let body: Value = res.json().await.expect("json answer");
+    if status == 200 {
+        return body;
+    }
+    assert!(
+        body["kind"].is_string() && body["message"].is_string(),
+        "{path}: {status} without a Failure: {body}"
+    );
+    json!({ "Err": body["message"].clone(), "failure": body })
+}
+
 /// Calls a JSON-input server function as the browser does.
 pub async fn call_json(app: &TestApp, cookie: &str, path: &str, body: Value) -> Value {
     let res = app
@@ -50,8 +65,7 @@ pub async fn call_json(app: &TestApp, cookie: &str, path: &str, body: Value) -> 
         .send()
         .await
         .expect("server function");
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.expect("json answer")
+    outcome(path, res).await
 }
 
 pub async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &str)]) -> Value {
@@ -64,8 +78,7 @@ pub async fn call_form(app: &TestApp, cookie: &str, path: &str, form: &[(&str, &
         .send()
         .await
         .expect("server function");
-    assert_eq!(res.status(), 200, "{path}");
-    res.json().await.expect("json answer")
+    outcome(path, res).await
 }
 
 /// The body of `GET path` as the signed-in `cookie` sees it (a page, a CSV, a JSON list).
