@@ -4,7 +4,8 @@
 # with every scope, and runs Schemathesis (scripts/setup.sh installs it from PyPI) with every
 # check but one (see scripts/schemathesis.toml) over every operation but the live event
 # streams (which never end; tests/api/live_events.rs covers them). Passes with 0 failures.
-# FUZZ_EXAMPLES (default 25) bounds the cases per operation.
+# FUZZ_EXAMPLES (default 25) bounds the cases per operation; further arguments go to Schemathesis
+# (e.g. `--seed 7`).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,4 +55,5 @@ fi
   --max-examples "${FUZZ_EXAMPLES:-25}" \
   --exclude-path-regex '^/api/v1/events/' \
   --no-shrink \
-  --output-truncate false
+  --output-truncate false \
+  "$@"

@@ -220,12 +220,18 @@ async fn save_access_policy(
     headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<PolicySaved>, ApiError> {
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::BadRequest("the policy must be UTF-8 YAML text".to_owned()))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "send the policy as YAML: a list of rules (GET this path for the current one)"
+                .to_owned(),
+        ));
+    }
     if headers.contains_key(header::IF_MATCH) {
         let current = state.services.access_policy_yaml(&caller.user).await?;
         super::if_match(&headers, &super::etag(current.as_bytes()), "the policy")?;
     }
-    let text = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::BadRequest("the policy must be UTF-8 YAML text".to_owned()))?;
     let rules = state
         .services
         .save_access_policy(&caller.user, &caller.origin, &text)

@@ -95,12 +95,22 @@ pub(super) fn if_match(
     let Some(expected) = headers.get(http::header::IF_MATCH) else {
         return Ok(());
     };
-    let matches = expected
+    let tags: Vec<&str> = expected
         .to_str()
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
-        .any(|tag| tag == "*" || tag == current);
+        .collect();
+    // An entity tag is quoted (or `*`): anything else is a malformed header, not a stale one.
+    if !tags
+        .iter()
+        .all(|t| *t == "*" || (t.len() >= 2 && t.starts_with('"') && t.ends_with('"')))
+    {
+        return Err(ApiError::BadRequest(
+            "If-Match must be the ETag the resource was read with (quoted), or *".to_owned(),
+        ));
+    }
+    let matches = tags.iter().any(|tag| *tag == "*" || *tag == current);
     if matches {
         Ok(())
     } else {
@@ -328,13 +338,34 @@ mod tests {
             ("*".to_owned(), true),
             (format!("{}, {current}", etag(b"old")), true),
             (etag(b"prices v1"), false),
-            (String::new(), false),
         ] {
             headers.insert(
                 http::header::IF_MATCH,
                 http::HeaderValue::from_str(&sent).expect("header"),
             );
             assert_eq!(if_match(&headers, &current, "x").is_ok(), ok, "{sent:?}");
+        }
+        // A stale tag is 412; a malformed header (empty, unquoted) is 400.
+        headers.insert(
+            http::header::IF_MATCH,
+            http::HeaderValue::from_static("\"0000\""),
+        );
+        assert!(matches!(
+            if_match(&headers, &current, "x"),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+        for bad in ["", "abc", "\""] {
+            headers.insert(
+                http::header::IF_MATCH,
+                http::HeaderValue::from_str(bad).expect("header"),
+            );
+            assert!(
+                matches!(
+                    if_match(&headers, &current, "x"),
+                    Err(ApiError::BadRequest(_))
+                ),
+                "{bad:?}"
+            );
         }
     }
 
