@@ -49,15 +49,7 @@ impl Failure {
 
     /// Several things wrong with what was sent, none of them one field's.
     pub fn problems(problems: Vec<String>) -> Self {
-        Failure::fields(
-            problems
-                .into_iter()
-                .map(|message| FieldError {
-                    field: String::new(),
-                    message,
-                })
-                .collect(),
-        )
+        Failure::fields(problems.into_iter().map(FieldError::whole).collect())
     }
 
     /// What was wrong, field by field.

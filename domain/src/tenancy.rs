@@ -203,6 +203,16 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl FieldError {
+    /// A problem with what was sent as a whole, no one field's.
+    pub fn whole(message: String) -> Self {
+        FieldError {
+            field: String::new(),
+            message,
+        }
+    }
+}
+
 fn field_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_owned(),

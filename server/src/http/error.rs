@@ -139,21 +139,6 @@ fn describe(problems: &[FieldError]) -> String {
     parts.join("; ")
 }
 
-impl ApiError {
-    /// Problems that belong to no one field.
-    pub fn invalid(problems: Vec<String>) -> Self {
-        ApiError::Invalid(
-            problems
-                .into_iter()
-                .map(|message| FieldError {
-                    field: String::new(),
-                    message,
-                })
-                .collect(),
-        )
-    }
-}
-
 /// The body of every error answer (RFC 9457 Problem Details).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {

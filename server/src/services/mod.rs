@@ -74,10 +74,7 @@ impl ServiceError {
         ServiceError::Invalid(
             problems
                 .into_iter()
-                .map(|message| domain::tenancy::FieldError {
-                    field: String::new(),
-                    message,
-                })
+                .map(domain::tenancy::FieldError::whole)
                 .collect(),
         )
     }
