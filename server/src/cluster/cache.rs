@@ -121,6 +121,25 @@ where
 }
 
 impl Caches {
+    /// The ReplicaSets of `namespace` owned by the workload with `uid`, from the namespace index.
+    pub fn owned_replica_sets(
+        &self,
+        namespace: &str,
+        uid: &str,
+    ) -> Vec<std::sync::Arc<CachedReplicaSet>> {
+        let mut owned = self
+            .replica_sets_by_namespace
+            .objects(&self.replica_sets, [namespace]);
+        owned.retain(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.uid == uid)
+        });
+        owned
+    }
+
     /// What every pod and every workload template refers to (ConfigMaps, Secrets, claims,
     /// ServiceAccount): templates of workloads scaled to zero still count. The pod cache keeps
     /// each pod's references, worked out as it arrived.

@@ -27,23 +27,77 @@ struct Groups {
 
 impl AdditionalClaims for Groups {}
 
-fn http_client() -> Result<openidconnect::reqwest::Client, String> {
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong talking to the provider, each step with the library's own error as its
+/// source; the database's part is a service error (its words stay in the log).
+#[derive(Debug, thiserror::Error)]
+enum OidcError {
+    #[error("no HTTP client: {0}")]
+    Client(#[source] Cause),
+    #[error("the configured {what} is not a URL: {source}")]
+    Url {
+        what: &'static str,
+        #[source]
+        source: Cause,
+    },
+    #[error("discovery at {issuer} failed: {source}")]
+    Discovery {
+        issuer: String,
+        #[source]
+        source: Cause,
+    },
+    #[error("the token exchange failed: {0}")]
+    Exchange(#[source] Cause),
+    #[error("the provider returned no ID token")]
+    NoIdToken,
+    #[error("the ID token is not valid: {0}")]
+    IdToken(#[source] Cause),
+    #[error("the userinfo request failed: {0}")]
+    UserInfo(#[source] Cause),
+    #[error(transparent)]
+    Service(#[from] crate::services::ServiceError),
+}
+
+impl From<OidcError> for ApiError {
+    fn from(err: OidcError) -> Self {
+        match err {
+            OidcError::Service(err) => ApiError::from(err),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+fn http_client() -> Result<openidconnect::reqwest::Client, OidcError> {
     openidconnect::reqwest::ClientBuilder::new()
         // Following redirects would let a provider steer Berth's requests anywhere.
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(|e| OidcError::Client(e.into()))
+}
+
+fn redirect_url(config: &OidcConfig) -> Result<RedirectUrl, OidcError> {
+    RedirectUrl::new(config.redirect_url.clone()).map_err(|e| OidcError::Url {
+        what: "redirect_url",
+        source: e.into(),
+    })
 }
 
 async fn metadata(
     config: &OidcConfig,
     http: &openidconnect::reqwest::Client,
-) -> Result<CoreProviderMetadata, String> {
-    let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| e.to_string())?;
+) -> Result<CoreProviderMetadata, OidcError> {
+    let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| OidcError::Url {
+        what: "issuer_url",
+        source: e.into(),
+    })?;
     CoreProviderMetadata::discover_async(issuer, http)
         .await
-        .map_err(|e| format!("discovery at {} failed: {e}", config.issuer_url))
+        .map_err(|e| OidcError::Discovery {
+            issuer: config.issuer_url.clone(),
+            source: e.into(),
+        })
 }
 
 /// Holds the sign-in's state in the browser that started it: a callback is accepted only with
@@ -75,9 +129,7 @@ pub async fn login(State(state): State<AppState>) -> Response {
             ClientId::new(config.client_id.clone()),
             config.client_secret.clone().map(ClientSecret::new),
         )
-        .set_redirect_uri(
-            RedirectUrl::new(config.redirect_url.clone()).map_err(|e| e.to_string())?,
-        );
+        .set_redirect_uri(redirect_url(config)?);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(
@@ -95,8 +147,8 @@ pub async fn login(State(state): State<AppState>) -> Response {
             .store()
             .save_oidc_login(csrf.secret(), nonce.secret(), verifier.secret())
             .await
-            .map_err(|e| e.to_string())?;
-        Ok::<(String, String), String>((url.to_string(), csrf.secret().clone()))
+            .map_err(crate::services::ServiceError::from)?;
+        Ok::<(String, String), OidcError>((url.to_string(), csrf.secret().clone()))
     }
     .await;
     match outcome {
@@ -108,7 +160,7 @@ pub async fn login(State(state): State<AppState>) -> Response {
             );
             response
         }
-        Err(why) => ApiError::Unavailable(why).into_response(),
+        Err(why) => ApiError::from(why).into_response(),
     }
 }
 
@@ -183,7 +235,8 @@ pub async fn callback(
     };
     let user = match exchange(config, code, pending).await {
         Ok(u) => u,
-        Err(why) => return refuse(&state, &origin, why, 401),
+        Err(OidcError::Service(err)) => return ApiError::from(err).into_response(),
+        Err(why) => return refuse(&state, &origin, why.to_string(), 401),
     };
     let outcome = state.services.sign_in(&user, &origin, "OidcLogin").await;
     signed_in_response(&state, outcome)
@@ -208,7 +261,7 @@ async fn exchange(
     config: &OidcConfig,
     code: String,
     pending: (String, String),
-) -> Result<CurrentUser, String> {
+) -> Result<CurrentUser, OidcError> {
     let (nonce, verifier) = pending;
     let http = http_client()?;
     let client = CoreClient::from_provider_metadata(
@@ -216,27 +269,25 @@ async fn exchange(
         ClientId::new(config.client_id.clone()),
         config.client_secret.clone().map(ClientSecret::new),
     )
-    .set_redirect_uri(RedirectUrl::new(config.redirect_url.clone()).map_err(|e| e.to_string())?);
+    .set_redirect_uri(redirect_url(config)?);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| OidcError::Exchange(e.into()))?
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
         .request_async(&http)
         .await
-        .map_err(|e| format!("the token exchange failed: {e}"))?;
-    let id_token = tokens
-        .id_token()
-        .ok_or("the provider returned no ID token")?;
+        .map_err(|e| OidcError::Exchange(e.into()))?;
+    let id_token = tokens.id_token().ok_or(OidcError::NoIdToken)?;
     let claims = id_token
         .claims(&client.id_token_verifier(), &Nonce::new(nonce))
-        .map_err(|e| format!("the ID token is not valid: {e}"))?;
+        .map_err(|e| OidcError::IdToken(e.into()))?;
     let subject = claims.subject().clone();
     let info: UserInfoClaims<Groups, CoreGenderClaim> = client
         .user_info(tokens.access_token().clone(), Some(subject.clone()))
-        .map_err(|e| e.to_string())?
+        .map_err(|e| OidcError::UserInfo(e.into()))?
         .request_async(&http)
         .await
-        .map_err(|e| format!("the userinfo request failed: {e}"))?;
+        .map_err(|e| OidcError::UserInfo(e.into()))?;
     let email = info
         .email()
         .or(claims.email())

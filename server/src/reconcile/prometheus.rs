@@ -65,11 +65,10 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    pub fn new(url: &str) -> Result<Prometheus, String> {
+    pub fn new(url: &str) -> Result<Prometheus, reqwest::Error> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         Ok(Prometheus {
             base: url.trim_end_matches('/').to_owned(),
             http,

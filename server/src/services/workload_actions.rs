@@ -327,16 +327,8 @@ impl Services {
         let caches = self.cached().await?;
         // Revisions from the cache; the chosen one's template from the API (the cache keeps none).
         let mut kept: Vec<(i64, String)> = caches
-            .replica_sets
-            .state()
+            .owned_replica_sets(namespace, &uid)
             .iter()
-            .filter(|rs| {
-                rs.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.uid == uid)
-            })
             .filter_map(|rs| {
                 let r = rs
                     .metadata

@@ -230,16 +230,8 @@ impl Services {
         };
         let replica_sets = match uid {
             Some(uid) => caches
-                .replica_sets_by_namespace
-                .objects(&caches.replica_sets, [namespace])
+                .owned_replica_sets(namespace, &uid)
                 .into_iter()
-                .filter(|rs| {
-                    rs.metadata
-                        .owner_references
-                        .iter()
-                        .flatten()
-                        .any(|o| o.uid == uid)
-                })
                 .map(|rs| {
                     let labels = rs.metadata.labels.as_ref();
                     (
