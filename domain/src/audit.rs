@@ -262,6 +262,13 @@ pub struct Broken {
     pub reason: String,
 }
 
+/// What walking a whole chain found: every event holds, or the first that does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Intact { events: u64 },
+    Broken(Broken),
+}
+
 /// Follows a chain event by event, in sequence order, from the start.
 #[derive(Debug)]
 pub struct Chain<'k> {

@@ -150,7 +150,11 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
 async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
     use domain::tenancy::{Lifetime, NamespaceDraft, Plan, RequestState, seed_tiers};
 
-    if !store.namespace_requests(None, "", 1).await?.is_empty() {
+    if !store
+        .namespace_requests(None, "", None, 1)
+        .await?
+        .is_empty()
+    {
         return Ok(());
     }
     store.seed_tiers(&seed_tiers()).await?;

@@ -13,6 +13,7 @@ use crate::reconcile::provision::Provisioner;
 use crate::services::Services;
 use crate::store::Store;
 use crate::telemetry;
+use domain::audit::Verdict;
 
 pub async fn run(args: ServeArgs) -> Result<(), Error> {
     let config = Config::load(Mode::Serve, args.config.as_deref(), &environment())?;
@@ -68,7 +69,7 @@ pub async fn verify_audit(args: ServeArgs) -> Result<(), Error> {
     let outcome = store.verify_audit(&checkpoints).await;
     store.close().await;
     match outcome? {
-        Ok(count) => {
+        Verdict::Intact { events: count } => {
             let keyed = if config.audit.key.is_some() {
                 "keyed"
             } else {
@@ -85,7 +86,7 @@ pub async fn verify_audit(args: ServeArgs) -> Result<(), Error> {
             }
             Ok(())
         }
-        Err(broken) => Err(Error::AuditBroken {
+        Verdict::Broken(broken) => Err(Error::AuditBroken {
             seq: broken.seq,
             reason: broken.reason,
         }),

@@ -71,6 +71,7 @@ impl From<crate::services::ServiceError> for ApiError {
             ServiceError::BadInput(why) => ApiError::BadRequest(why),
             ServiceError::NotFound(why) => ApiError::NotFound(why),
             ServiceError::Conflict(why) => ApiError::Conflict(why),
+            ServiceError::Stale(why) => ApiError::PreconditionFailed(why),
             ServiceError::Invalid(fields) => ApiError::Invalid(fields),
             other => ApiError::Unavailable(other.to_string()),
         }

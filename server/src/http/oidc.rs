@@ -1,63 +1,16 @@
-//! Sign-in through an OpenID Connect provider: authorization code flow with PKCE, state and
-//! nonce kept server-side and consumed once; roles and teams from the groups claim.
+//! Sign-in through an OpenID Connect provider, the browser's part: off to the provider and
+//! back, the callback bound to the browser that began it by a cookie. The protocol (PKCE,
+//! state and nonce, the token exchange, groups) is `services::oidc`.
 
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use domain::audit::{NewEvent, Outcome};
-use domain::identity::{CurrentUser, map_groups};
-use openidconnect::core::{CoreClient, CoreGenderClaim, CoreProviderMetadata, CoreResponseType};
-use openidconnect::{
-    AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse, UserInfoClaims,
-};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::auth::{RequestOrigin, signed_in_response};
 use super::error::ApiError;
-use crate::config::OidcConfig;
-
-/// The `groups` claim, which standard claims do not include.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-struct Groups {
-    #[serde(default)]
-    groups: Vec<String>,
-}
-
-impl AdditionalClaims for Groups {}
-
-type Cause = Box<dyn std::error::Error + Send + Sync>;
-
-/// What went wrong talking to the provider, each step with the library's own error as its
-/// source; the database's part is a service error (its words stay in the log).
-#[derive(Debug, thiserror::Error)]
-enum OidcError {
-    #[error("no HTTP client: {0}")]
-    Client(#[source] Cause),
-    #[error("the configured {what} is not a URL: {source}")]
-    Url {
-        what: &'static str,
-        #[source]
-        source: Cause,
-    },
-    #[error("discovery at {issuer} failed: {source}")]
-    Discovery {
-        issuer: String,
-        #[source]
-        source: Cause,
-    },
-    #[error("the token exchange failed: {0}")]
-    Exchange(#[source] Cause),
-    #[error("the provider returned no ID token")]
-    NoIdToken,
-    #[error("the ID token is not valid: {0}")]
-    IdToken(#[source] Cause),
-    #[error("the userinfo request failed: {0}")]
-    UserInfo(#[source] Cause),
-    #[error(transparent)]
-    Service(#[from] crate::services::ServiceError),
-}
+use crate::services::oidc::OidcError;
 
 impl From<OidcError> for ApiError {
     fn from(err: OidcError) -> Self {
@@ -66,38 +19,6 @@ impl From<OidcError> for ApiError {
             other => ApiError::Unavailable(other.to_string()),
         }
     }
-}
-
-fn http_client() -> Result<openidconnect::reqwest::Client, OidcError> {
-    openidconnect::reqwest::ClientBuilder::new()
-        // Following redirects would let a provider steer Berth's requests anywhere.
-        .redirect(openidconnect::reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|e| OidcError::Client(e.into()))
-}
-
-fn redirect_url(config: &OidcConfig) -> Result<RedirectUrl, OidcError> {
-    RedirectUrl::new(config.redirect_url.clone()).map_err(|e| OidcError::Url {
-        what: "redirect_url",
-        source: e.into(),
-    })
-}
-
-async fn metadata(
-    config: &OidcConfig,
-    http: &openidconnect::reqwest::Client,
-) -> Result<CoreProviderMetadata, OidcError> {
-    let issuer = IssuerUrl::new(config.issuer_url.clone()).map_err(|e| OidcError::Url {
-        what: "issuer_url",
-        source: e.into(),
-    })?;
-    CoreProviderMetadata::discover_async(issuer, http)
-        .await
-        .map_err(|e| OidcError::Discovery {
-            issuer: config.issuer_url.clone(),
-            source: e.into(),
-        })
 }
 
 /// Holds the sign-in's state in the browser that started it: a callback is accepted only with
@@ -122,35 +43,7 @@ pub async fn login(State(state): State<AppState>) -> Response {
         )
         .into_response();
     };
-    let outcome = async {
-        let http = http_client()?;
-        let client = CoreClient::from_provider_metadata(
-            metadata(config, &http).await?,
-            ClientId::new(config.client_id.clone()),
-            config.client_secret.clone().map(ClientSecret::new),
-        )
-        .set_redirect_uri(redirect_url(config)?);
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = client
-            .authorize_url(
-                AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .set_pkce_challenge(challenge);
-        for scope in &config.scopes {
-            request = request.add_scope(Scope::new(scope.clone()));
-        }
-        let (url, csrf, nonce) = request.url();
-        state
-            .services
-            .store()
-            .save_oidc_login(csrf.secret(), nonce.secret(), verifier.secret())
-            .await
-            .map_err(crate::services::ServiceError::from)?;
-        Ok::<(String, String), OidcError>((url.to_string(), csrf.secret().clone()))
-    }
-    .await;
+    let outcome = state.services.begin_oidc_sign_in(config).await;
     match outcome {
         Ok((url, csrf)) => {
             let mut response = Redirect::to(&url).into_response();
@@ -183,7 +76,6 @@ pub async fn callback(
         .get::<RequestOrigin>()
         .cloned()
         .unwrap_or_default();
-    let store = state.services.store();
     let Some(config) = state.oidc.as_deref() else {
         return ApiError::NotFound(
             "sign-in through an identity provider is not configured".to_owned(),
@@ -221,25 +113,16 @@ pub async fn callback(
             400,
         );
     }
-    let pending = match store.take_oidc_login(&csrf).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return refuse(
-                &state,
-                &origin,
-                "unknown, expired or already used state".to_owned(),
-                400,
-            );
-        }
-        Err(err) => return ApiError::from(err).into_response(),
-    };
-    let user = match exchange(config, code, pending).await {
-        Ok(u) => u,
-        Err(OidcError::Service(err)) => return ApiError::from(err).into_response(),
-        Err(why) => return refuse(&state, &origin, why.to_string(), 401),
-    };
-    let outcome = state.services.sign_in(&user, &origin, "OidcLogin").await;
-    signed_in_response(&state, outcome)
+    match state
+        .services
+        .finish_oidc_sign_in(config, code, &csrf, &origin)
+        .await
+    {
+        Ok(token) => signed_in_response(&state, Ok(token)),
+        Err(OidcError::Service(err)) => ApiError::from(err).into_response(),
+        Err(why @ OidcError::UnknownState) => refuse(&state, &origin, why.to_string(), 400),
+        Err(why) => refuse(&state, &origin, why.to_string(), 401),
+    }
 }
 
 /// Records a failed sign-in and answers with why.
@@ -254,71 +137,4 @@ fn refuse(state: &AppState, origin: &RequestOrigin, why: String, code: u16) -> R
         ApiError::BadRequest(message)
     };
     super::auth::refused(state, &failed, answer)
-}
-
-/// Code for tokens; the ID token checked against the nonce; groups from the userinfo endpoint.
-async fn exchange(
-    config: &OidcConfig,
-    code: String,
-    pending: (String, String),
-) -> Result<CurrentUser, OidcError> {
-    let (nonce, verifier) = pending;
-    let http = http_client()?;
-    let client = CoreClient::from_provider_metadata(
-        metadata(config, &http).await?,
-        ClientId::new(config.client_id.clone()),
-        config.client_secret.clone().map(ClientSecret::new),
-    )
-    .set_redirect_uri(redirect_url(config)?);
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .map_err(|e| OidcError::Exchange(e.into()))?
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&http)
-        .await
-        .map_err(|e| OidcError::Exchange(e.into()))?;
-    let id_token = tokens.id_token().ok_or(OidcError::NoIdToken)?;
-    let claims = id_token
-        .claims(&client.id_token_verifier(), &Nonce::new(nonce))
-        .map_err(|e| OidcError::IdToken(e.into()))?;
-    let subject = claims.subject().clone();
-    let info: UserInfoClaims<Groups, CoreGenderClaim> = client
-        .user_info(tokens.access_token().clone(), Some(subject.clone()))
-        .map_err(|e| OidcError::UserInfo(e.into()))?
-        .request_async(&http)
-        .await
-        .map_err(|e| OidcError::UserInfo(e.into()))?;
-    let email = info
-        .email()
-        .or(claims.email())
-        .map(|e| e.as_str().to_owned())
-        .unwrap_or_default();
-    // Only a verified address may match `oidc.admins` by e-mail.
-    let email_verified = info
-        .email_verified()
-        .or(claims.email_verified())
-        .unwrap_or(false);
-    let name = info
-        .name()
-        .or(claims.name())
-        .and_then(|n| n.get(None))
-        .map(|n| n.as_str().to_owned())
-        .unwrap_or_else(|| email.clone());
-    let groups = &info.additional_claims().groups;
-    let (roles, teams) = map_groups(
-        groups,
-        &config.roles,
-        &config.teams,
-        &config.admins,
-        subject.as_str(),
-        &email,
-        email_verified,
-    );
-    Ok(CurrentUser {
-        id: format!("oidc:{}", subject.as_str()),
-        email,
-        display_name: name,
-        roles,
-        teams,
-    })
 }

@@ -37,6 +37,18 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, PluginError> {
+        self.exchange(method, path, body)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// The answer's JSON and the next page's path, from its `Link: <…>; rel="next"`.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(Value, Option<String>), PluginError> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.server))
@@ -49,14 +61,39 @@ impl Client {
             .await
             .map_err(|e| PluginError::Unreachable(format!("{}: {e}", self.server)))?;
         let status = response.status();
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
         let text = response
             .text()
             .await
             .map_err(|e| PluginError::Unreachable(e.to_string()))?;
         if status.is_success() {
-            return Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)));
+            return Ok((
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                next,
+            ));
         }
         Err(problem(status, &text))
+    }
+
+    /// Every page of a list, following `rel="next"` (at most `MAX_PAGES` of them).
+    pub async fn get_all(&self, path: &str) -> Result<Value, PluginError> {
+        const MAX_PAGES: usize = 100;
+        let mut items = Vec::new();
+        let mut next = Some(path.to_owned());
+        for _ in 0..MAX_PAGES {
+            let Some(path) = next.take() else { break };
+            let (page, link) = self.exchange(Method::GET, &path, None).await?;
+            match page {
+                Value::Array(rows) => items.extend(rows),
+                other => return Ok(other),
+            }
+            next = link;
+        }
+        Ok(Value::Array(items))
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, PluginError> {
@@ -66,6 +103,18 @@ impl Client {
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value, PluginError> {
         self.call(Method::POST, path, Some(body)).await
     }
+}
+
+/// The path of a `Link` header's `rel="next"` target (the server's links are paths).
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("rel=\"next\""));
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        (is_next && target.starts_with('/')).then(|| target.to_owned())
+    })
 }
 
 /// A refused call as the plugin reports it: the Problem's detail and each field's complaint.
@@ -92,5 +141,28 @@ fn problem(status: StatusCode, text: &str) -> PluginError {
         StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => PluginError::Invalid(detail),
         StatusCode::CONFLICT | StatusCode::PRECONDITION_FAILED => PluginError::Conflict(detail),
         _ => PluginError::Unreachable(detail),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_link;
+
+    #[test]
+    fn the_next_page_is_read_from_its_link() {
+        assert_eq!(
+            next_link("</api/v1/namespace-requests?cursor=ab&limit=200>; rel=\"next\""),
+            Some("/api/v1/namespace-requests?cursor=ab&limit=200".to_owned())
+        );
+        assert_eq!(
+            next_link("</a?x=1>; rel=\"prev\", </b?x=2>; rel=\"next\""),
+            Some("/b?x=2".to_owned())
+        );
+        // Only this server's paths are followed: a link elsewhere would carry the token there.
+        assert_eq!(
+            next_link("<https://elsewhere.example/x>; rel=\"next\""),
+            None
+        );
+        assert_eq!(next_link("garbage"), None);
     }
 }

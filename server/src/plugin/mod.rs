@@ -383,7 +383,9 @@ async fn log_in(args: LoginArgs) -> Result<(), PluginError> {
 }
 
 async fn ns_list(client: &Client, format: Format) -> Result<(), PluginError> {
-    let list = client.get("/api/v1/namespace-requests").await?;
+    let list = client
+        .get_all("/api/v1/namespace-requests?limit=200")
+        .await?;
     print(
         format,
         &list,
@@ -432,7 +434,9 @@ async fn ns_request(client: &Client, format: Format, a: NsRequestArgs) -> Result
 }
 
 async fn ns_extend(client: &Client, format: Format, a: NsExtendArgs) -> Result<(), PluginError> {
-    let list = client.get("/api/v1/namespace-requests").await?;
+    let list = client
+        .get_all("/api/v1/namespace-requests?limit=200")
+        .await?;
     let request = list
         .as_array()
         .into_iter()

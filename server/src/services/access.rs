@@ -13,6 +13,7 @@ use domain::jit::{
     State,
 };
 use domain::kubeconfig::{self, ClientCertificate};
+use domain::version::Precondition;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
@@ -719,10 +720,7 @@ impl Services {
                 "only admins edit the access policy".to_owned(),
             ));
         }
-        let rules = self.access_policy().await?;
-        let value =
-            serde_json::to_value(&rules).map_err(|e| ServiceError::BadInput(e.to_string()))?;
-        Ok(domain::yaml::to_yaml(&value))
+        policy_yaml(&self.access_policy().await?)
     }
 
     /// Saves the policy an admin wrote; what is wrong comes back one message per problem.
@@ -731,6 +729,7 @@ impl Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
         text: &str,
+        expected: Option<&Precondition>,
     ) -> Result<usize, ServiceError> {
         if let Decision::Deny(why) =
             decide(&user.actor(), Action::Administer, &Target::everything())
@@ -754,16 +753,38 @@ impl Services {
             }
         };
         jit::check_policy(&rules).map_err(ServiceError::invalid)?;
-        let before = self.access_policy().await?;
-        let mut e = about(user, origin, "policy", "access.policy", Outcome::Success);
-        e.target_kind = "AccessPolicy".to_owned();
-        e.before = serde_json::to_value(&before).ok();
-        e.after = serde_json::to_value(&rules).ok();
         self.store()
-            .save_access_policy(&rules, &user.id, &e)
+            .save_access_policy(&rules, &user.id, |before| {
+                let before = before.unwrap_or_else(jit::default_policy);
+                if let Some(expected) = expected
+                    && !expected.holds(&policy_version(&policy_yaml(&before)?))
+                {
+                    return Err(ServiceError::Stale(
+                        "the policy changed since you read it: read it again and reapply your \
+                         change"
+                            .to_owned(),
+                    ));
+                }
+                let mut e = about(user, origin, "policy", "access.policy", Outcome::Success);
+                e.target_kind = "AccessPolicy".to_owned();
+                e.before = serde_json::to_value(&before).ok();
+                e.after = serde_json::to_value(&rules).ok();
+                Ok(e)
+            })
             .await?;
         Ok(rules.len())
     }
+}
+
+/// The policy as the YAML an admin reads and writes.
+fn policy_yaml(rules: &[Rule]) -> Result<String, ServiceError> {
+    let value = serde_json::to_value(rules).map_err(|e| ServiceError::BadInput(e.to_string()))?;
+    Ok(domain::yaml::to_yaml(&value))
+}
+
+/// The version of the policy's YAML a reader is given (`ETag`) and a writer names (`If-Match`).
+pub fn policy_version(yaml: &str) -> String {
+    domain::version::tag(yaml.as_bytes())
 }
 
 fn check_review(
@@ -869,7 +890,7 @@ impl app::backend::AccessBackend for Services {
         origin: &RequestOrigin,
         text: String,
     ) -> Result<usize, Failure> {
-        Services::save_access_policy(self, user, origin, &text)
+        Services::save_access_policy(self, user, origin, &text, None)
             .await
             .map_err(Failure::from)
     }

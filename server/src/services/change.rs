@@ -6,14 +6,12 @@ use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Target, decide};
 use domain::change::{self, ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
 use domain::identity::{CurrentUser, RequestOrigin};
+use domain::page::{Cursor, Page};
 use domain::tenancy::{FieldError, Lifetime, Plan, RequestState};
 
 use super::{ServiceError, Services};
 use crate::store::StoreError;
 use crate::store::change::{ChangeRow, NewChange};
-
-/// Rows the changes table shows.
-const CHANGES_SHOWN: i64 = 200;
 
 fn new_change_id() -> String {
     format!("nc-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -168,21 +166,20 @@ impl Services {
     pub async fn namespace_changes(
         &self,
         user: &CurrentUser,
-    ) -> Result<Vec<ChangeView>, ServiceError> {
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Page<ChangeView>, ServiceError> {
         let rows = self
             .store()
-            .namespace_changes(super::request_scope(user), &user.id, CHANGES_SHOWN)
+            .namespace_changes(super::request_scope(user), &user.id, after, limit + 1)
             .await?;
         let actor = user.actor();
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let can_decide = row.state == ChangeState::Pending
-                    && row.requester_id != user.id
-                    && decide(&actor, actions(row.kind).1, &Target::team(&row.team)).allowed();
-                view(row, can_decide)
-            })
-            .collect())
+        Ok(Page::of(rows, limit, |row| row.cursor.clone()).map(|row| {
+            let can_decide = row.state == ChangeState::Pending
+                && row.requester_id != user.id
+                && decide(&actor, actions(row.kind).1, &Target::team(&row.team)).allowed();
+            view(row, can_decide)
+        }))
     }
 
     /// Approves or denies a pending change. Nobody decides their own request: a manager's own
@@ -291,8 +288,10 @@ impl app::backend::ChangeBackend for Services {
     }
 
     async fn namespace_changes(&self, user: &CurrentUser) -> Result<Vec<ChangeView>, Failure> {
-        Services::namespace_changes(self, user)
+        // The page shows the newest; the REST list pages on with a cursor.
+        Services::namespace_changes(self, user, None, domain::page::MAX_LIMIT)
             .await
+            .map(|page| page.items)
             .map_err(Failure::from)
     }
 

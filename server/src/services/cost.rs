@@ -9,6 +9,7 @@ use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::cost::Prices;
 use domain::cost_report::{self, CostReport, ReportQuery};
 use domain::identity::{CurrentUser, RequestOrigin};
+use domain::version::Precondition;
 
 use super::{ServiceError, Services, now_unix};
 use crate::store::cost::{CostQuery, TeamScope};
@@ -102,12 +103,14 @@ impl Services {
     }
 
     /// Saves the pricing file; admins only, checked field by field, audited with before and
-    /// after.
+    /// after. With `expected`, only over the version the writer read (checked inside the
+    /// transaction that writes).
     pub async fn save_prices(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         prices: Prices,
+        expected: Option<&Precondition>,
     ) -> Result<(), ServiceError> {
         if let Decision::Deny(why) = decide(&user.actor(), Action::Administer, &Target::default()) {
             let mut denied = NewEvent::by(Some(user), origin, "prices.save", Outcome::Denied);
@@ -119,15 +122,31 @@ impl Services {
         if !problems.is_empty() {
             return Err(ServiceError::invalid(problems));
         }
-        let before = self.store().prices().await?;
-        let mut audit = NewEvent::by(Some(user), origin, "prices.save", Outcome::Success);
-        audit.target_kind = "Prices".to_owned();
-        audit.target_name = "prices".to_owned();
-        audit.before = serde_json::to_value(&before).ok();
-        audit.after = serde_json::to_value(&prices).ok();
-        self.store().save_prices(&prices, &user.id, audit).await?;
-        Ok(())
+        self.store()
+            .save_prices(&prices, &user.id, |before| {
+                if let Some(expected) = expected
+                    && !expected.holds(&prices_version(before))
+                {
+                    return Err(ServiceError::Stale(
+                        "the prices changed since you read them: read them again and reapply \
+                         your change"
+                            .to_owned(),
+                    ));
+                }
+                let mut audit = NewEvent::by(Some(user), origin, "prices.save", Outcome::Success);
+                audit.target_kind = "Prices".to_owned();
+                audit.target_name = "prices".to_owned();
+                audit.before = serde_json::to_value(before).ok();
+                audit.after = serde_json::to_value(&prices).ok();
+                Ok(audit)
+            })
+            .await
     }
+}
+
+/// The version of the prices a reader is given (`ETag`) and a writer names (`If-Match`).
+pub fn prices_version(prices: &Prices) -> String {
+    domain::version::tag(&serde_json::to_vec(prices).unwrap_or_default())
 }
 
 #[async_trait::async_trait]
@@ -152,7 +171,7 @@ impl app::backend::CostBackend for Services {
         origin: &RequestOrigin,
         prices: Prices,
     ) -> Result<(), Failure> {
-        Services::save_prices(self, user, origin, prices)
+        Services::save_prices(self, user, origin, prices, None)
             .await
             .map_err(Failure::from)
     }

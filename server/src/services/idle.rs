@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::authz::{Action, Decision, Target, decide};
-use domain::cost::Rates;
 use domain::identity::{CurrentUser, RequestOrigin};
-use domain::idle::{self, FindingKind, IdleAction, IdleFinding, IdleReport, Resources};
+use domain::idle::findings::{self, Owner};
+use domain::idle::{IdleAction, IdleFinding, IdleReport, Resources};
 use domain::rollout::{WorkloadAction, WorkloadKind};
 use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -25,22 +25,13 @@ use domain::idle::{ABANDONED_DAYS, HISTORY_DAYS};
 const RECENT_DAYS: i64 = ABANDONED_DAYS as i64 + 1;
 /// How often each replica checks whether the idle report's usage must be computed again.
 const WARM_EVERY: Duration = Duration::from_secs(60);
-const DAY: i64 = 86_400;
 
 /// A workload as the cache holds it: replicas and each container's resources.
 struct Workload {
-    kind: WorkloadKind,
     replicas: f64,
     containers: HashMap<String, Resources>,
     /// When a Deployment last changed (its Progressing condition), unix seconds.
     last_change: Option<i64>,
-}
-
-/// A namespace the viewer may see.
-struct Visible {
-    team: Option<String>,
-    contact: Option<String>,
-    can_act: bool,
 }
 
 fn resources(template: &PodTemplateSpec) -> HashMap<String, Resources> {
@@ -80,14 +71,6 @@ fn kind_of(owner_kind: &str) -> Option<WorkloadKind> {
     }
 }
 
-fn cores(v: f64) -> String {
-    domain::idle::cpu_quantity(v)
-}
-
-fn mebibytes(v: f64) -> String {
-    domain::idle::memory_quantity(v)
-}
-
 impl Services {
     /// Keeps the idle report's usage answer current in this process (see
     /// [`super::usage_memo::UsageMemo::keep_warm`]); runs until aborted.
@@ -109,7 +92,7 @@ impl Services {
         let caches = self.cached().await?;
         let actor = user.actor();
 
-        let mut visible: HashMap<String, Visible> = HashMap::new();
+        let mut visible: HashMap<String, Owner> = HashMap::new();
         let mut pods_in: HashMap<String, usize> = HashMap::new();
         for pod in caches.pods.state() {
             if let Some(ns) = &pod.metadata.namespace {
@@ -131,7 +114,7 @@ impl Services {
                 continue;
             }
             let annotations = ns.metadata.annotations.clone().unwrap_or_default();
-            let info = Visible {
+            let info = Owner {
                 contact: annotations.get(ANNOTATION_CONTACT).cloned(),
                 can_act: decide(&actor, Action::ActOnWorkloads, &target).allowed(),
                 team,
@@ -141,36 +124,8 @@ impl Services {
                 .get(ANNOTATION_EXPIRES)
                 .and_then(|e| e.parse::<jiff::Timestamp>().ok())
                 .map(|t| t.as_second());
-            let advice = match (pods_in.get(&name).copied().unwrap_or(0), expires) {
-                (_, Some(at)) if at <= now => Some(format!(
-                    "expired {} day(s) ago and still here",
-                    (now - at) / DAY
-                )),
-                (_, Some(at)) if at - now <= 3 * DAY => Some(format!(
-                    "expires in {} hour(s): extend it or move what matters",
-                    (at - now) / 3600
-                )),
-                (0, _) => Some("has no pods: delete it, or let it expire".to_owned()),
-                _ => None,
-            };
-            if let Some(summary) = advice {
-                findings.push(IdleFinding {
-                    kind: FindingKind::Namespace,
-                    id: format!("namespace/{name}"),
-                    namespace: name.clone(),
-                    workload: String::new(),
-                    team: info.team.clone(),
-                    contact: info.contact.clone(),
-                    summary: format!("namespace {name} {summary}"),
-                    monthly_cost: 0.0,
-                    action: IdleAction::Advice(
-                        "Extend or delete it from the onboarding page".to_owned(),
-                    ),
-                    can_act: false,
-                    recommendation: None,
-                    current: None,
-                });
-            }
+            let pods = pods_in.get(&name).copied().unwrap_or(0);
+            findings.extend(findings::namespace(&name, pods, expires, now, &info));
             visible.insert(name, info);
         }
 
@@ -199,7 +154,6 @@ impl Services {
                 workloads.insert(
                     k,
                     Workload {
-                        kind: WorkloadKind::Deployment,
                         replicas: f64::from(d.spec.replicas.unwrap_or(1)),
                         containers: resources(&d.spec.template),
                         last_change,
@@ -218,7 +172,6 @@ impl Services {
                 workloads.insert(
                     k,
                     Workload {
-                        kind: WorkloadKind::StatefulSet,
                         replicas: f64::from(s.spec.replicas.unwrap_or(1)),
                         containers: resources(&s.spec.template),
                         last_change: None,
@@ -238,7 +191,6 @@ impl Services {
                 workloads.insert(
                     k,
                     Workload {
-                        kind: WorkloadKind::DaemonSet,
                         replicas: f64::from(scheduled),
                         containers: resources(&d.spec.template),
                         last_change: None,
@@ -265,45 +217,16 @@ impl Services {
             let Some(now_resources) = w.containers.get(&usage.container) else {
                 continue;
             };
-            let rec = idle::recommend(&usage.stats);
-            let saving = idle::monthly_saving(now_resources, &rec, w.replicas, &rates);
-            if !idle::over_provisioned(now_resources, &rec, usage.stats.days, saving) {
-                continue;
-            }
-            let patch = idle::patch_for(now_resources, &rec);
-            findings.push(IdleFinding {
-                kind: FindingKind::OverProvisioned,
-                id: format!(
-                    "over-provisioned/{}/{}/{}/{}",
-                    usage.namespace,
-                    kind.as_str(),
-                    usage.owner_name,
-                    usage.container
-                ),
-                namespace: usage.namespace.clone(),
-                workload: format!("{}/{}", kind.as_str(), usage.owner_name),
-                team: info.team.clone(),
-                contact: info.contact.clone(),
-                summary: format!(
-                    "{} asks {} CPU / {} memory per pod; over {:.1} days it used at most {} / {} (P95): {} / {} will do",
-                    usage.container,
-                    now_resources.cpu_request.map(cores).unwrap_or_else(|| "no".to_owned()),
-                    now_resources.memory_request.map(mebibytes).unwrap_or_else(|| "no".to_owned()),
-                    usage.stats.days,
-                    cores(usage.stats.cpu_p95),
-                    mebibytes(usage.stats.memory_p95),
-                    patch.cpu_request,
-                    patch.memory_request,
-                ),
-                monthly_cost: saving,
-                action: IdleAction::ApplyRecommendation {
-                    container: usage.container.clone(),
-                    patch,
-                },
-                can_act: info.can_act,
-                recommendation: Some(rec),
-                current: Some(*now_resources),
-            });
+            let facts = findings::ContainerFacts {
+                namespace: &usage.namespace,
+                kind: kind.as_str(),
+                workload: &usage.owner_name,
+                container: &usage.container,
+                replicas: w.replicas,
+                current: *now_resources,
+                usage: &usage.stats,
+            };
+            findings.extend(findings::over_provisioned_container(&facts, &rates, info));
         }
 
         // Abandoned: next to no CPU on each of the last days, still running.
@@ -325,59 +248,41 @@ impl Services {
             let (Some(w), Some(info)) = (workloads.get(&k), visible.get(&namespace)) else {
                 continue;
             };
-            let cpu: Vec<f64> = per_day.iter().map(|d| d.cpu).collect();
-            let request =
-                per_day.iter().map(|d| d.cpu_request).sum::<f64>() / per_day.len().max(1) as f64;
-            if w.replicas <= 0.0 || !idle::abandoned(&cpu, request, ABANDONED_DAYS) {
-                continue;
-            }
-            let monthly = monthly_of(&per_day, &rates);
-            findings.push(IdleFinding {
-                kind: FindingKind::Abandoned,
-                id: format!("abandoned/{namespace}/{owner_kind}/{owner_name}"),
-                namespace: namespace.clone(),
-                workload: format!("{owner_kind}/{owner_name}"),
-                team: info.team.clone(),
-                contact: info.contact.clone(),
-                summary: format!(
-                    "{owner_name} used under 5 % of its CPU request on each of the last {} days",
-                    per_day.len()
-                ),
-                monthly_cost: monthly,
-                action: IdleAction::ScaleToZero,
-                can_act: info.can_act,
-                recommendation: None,
-                current: None,
-            });
+            let per_day: Vec<findings::WorkloadDay> = per_day
+                .iter()
+                .map(|d| findings::WorkloadDay {
+                    cpu: d.cpu,
+                    cpu_request: d.cpu_request,
+                    cpu_alloc: d.cpu_alloc,
+                    memory_alloc: d.memory_alloc,
+                })
+                .collect();
+            findings.extend(findings::abandoned_workload(
+                &namespace,
+                &owner_kind,
+                &owner_name,
+                w.replicas,
+                &per_day,
+                &rates,
+                info,
+            ));
         }
 
         // Scaled to zero and left so for a week.
         for ((kind, namespace, name), w) in &workloads {
-            let stale = w
-                .last_change
-                .is_some_and(|t| now - t >= ABANDONED_DAYS as i64 * DAY);
-            if w.kind != WorkloadKind::Deployment || w.replicas > 0.0 || !stale {
-                continue;
-            }
             let Some(info) = visible.get(namespace) else {
                 continue;
             };
-            findings.push(IdleFinding {
-                kind: FindingKind::ScaledToZero,
-                id: format!("scaled-to-zero/{namespace}/{}/{name}", kind.as_str()),
-                namespace: namespace.clone(),
-                workload: format!("{}/{name}", kind.as_str()),
-                team: info.team.clone(),
-                contact: info.contact.clone(),
-                summary: format!("{name} has had zero replicas for a week or more"),
-                monthly_cost: 0.0,
-                action: IdleAction::Advice(format!(
-                    "Delete it if nobody needs it: kubectl -n {namespace} delete deployment {name}"
-                )),
-                can_act: false,
-                recommendation: None,
-                current: None,
-            });
+            if *kind == WorkloadKind::Deployment {
+                findings.extend(findings::scaled_to_zero(
+                    namespace,
+                    name,
+                    w.replicas,
+                    w.last_change,
+                    now,
+                    info,
+                ));
+            }
         }
 
         // What the last scan found nothing uses: namespaced objects for their teams, volumes
@@ -388,67 +293,30 @@ impl Services {
             if info.is_none() && !(u.namespace.is_empty() && sees_cluster) {
                 continue;
             }
-            let deletable = matches!(
-                u.kind.as_str(),
-                "ConfigMap" | "Secret" | "PersistentVolumeClaim" | "Job" | "CronJob"
-            );
-            findings.push(IdleFinding {
-                kind: FindingKind::Unused,
-                id: format!("unused/{}/{}/{}", u.kind, u.namespace, u.name),
-                namespace: u.namespace.clone(),
-                workload: format!("{}/{}", u.kind, u.name),
-                team: info.and_then(|i| i.team.clone()),
-                contact: info.and_then(|i| i.contact.clone()),
-                summary: format!("{} {}: {}", u.kind, u.name, u.reason),
-                monthly_cost: u.monthly_cost,
-                action: if deletable {
-                    IdleAction::Delete
-                } else {
-                    IdleAction::Advice(format!(
-                        "kubectl delete {} {}",
-                        u.kind.to_lowercase(),
-                        u.name
-                    ))
-                },
-                can_act: deletable && info.is_some_and(|i| i.can_act),
-                recommendation: None,
-                current: None,
-            });
+            findings.push(findings::unused_object(
+                &u.kind,
+                &u.namespace,
+                &u.name,
+                &u.reason,
+                u.monthly_cost,
+                info,
+            ));
         }
 
         // Stranded capacity, for those who may see the nodes.
         if sees_cluster {
             let capacity = self.cluster_capacity(user).await?;
             for node in capacity.nodes {
-                let monthly = idle::monthly_cost(node.stranded_cpu, node.stranded_memory, &rates);
-                if monthly < idle::MIN_MONTHLY_SAVING {
-                    continue;
-                }
-                findings.push(IdleFinding {
-                    kind: FindingKind::Stranded,
-                    id: format!("stranded/{}", node.name),
-                    namespace: String::new(),
-                    workload: format!("Node/{}", node.name),
-                    team: None,
-                    contact: None,
-                    summary: format!(
-                        "node {} has {} CPU / {} memory free that no typical pod fits",
-                        node.name,
-                        cores(node.stranded_cpu),
-                        mebibytes(node.stranded_memory)
-                    ),
-                    monthly_cost: monthly,
-                    action: IdleAction::Advice(
-                        "Pack pods tighter (requests that fit the nodes) or use node types sized to the pods".to_owned(),
-                    ),
-                    can_act: false,
-                    recommendation: None,
-                    current: None,
-                });
+                findings.extend(findings::stranded_node(
+                    &node.name,
+                    node.stranded_cpu,
+                    node.stranded_memory,
+                    &rates,
+                ));
             }
         }
         let scanned = self.store().unused_scanned_at().await?;
-        Ok(idle::report(findings, scanned))
+        Ok(domain::idle::report(findings, scanned))
     }
 
     /// Acts on finding `id` as the report computes it now for `user` (never on what a page
@@ -600,15 +468,6 @@ impl Services {
         self.store().forget_unused(kind, ns, name).await?;
         Ok(format!("{kind} {name} deleted from {ns}"))
     }
-}
-
-/// A workload's allocation priced per month, from its daily sums.
-fn monthly_of(per_day: &[WorkloadDay], rates: &Rates) -> f64 {
-    let days: Vec<(f64, f64)> = per_day
-        .iter()
-        .map(|d| (d.cpu_alloc, d.memory_alloc))
-        .collect();
-    idle::monthly_of_days(&days, rates)
 }
 
 #[async_trait::async_trait]

@@ -20,6 +20,7 @@ pub mod grants;
 pub mod identity;
 pub mod idle;
 pub mod kubeconfig;
+pub mod oidc;
 pub mod quota;
 pub mod rollouts;
 pub mod tenancy;
@@ -63,6 +64,9 @@ pub enum ServiceError {
     /// Someone else got there first.
     #[error("{0}")]
     Conflict(String),
+    /// The writer read a version that is no longer current (`If-Match`).
+    #[error("{0}")]
+    Stale(String),
     /// Several things wrong with what was sent, by field where there is one.
     #[error("{}", .0.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<domain::tenancy::FieldError>),
@@ -90,7 +94,9 @@ impl From<ServiceError> for app::failure::Failure {
             ServiceError::Forbidden(why) => Failure::new(FailureKind::Forbidden, why),
             ServiceError::BadInput(why) => Failure::new(FailureKind::Invalid, why),
             ServiceError::NotFound(why) => Failure::new(FailureKind::NotFound, why),
-            ServiceError::Conflict(why) => Failure::new(FailureKind::Conflict, why),
+            ServiceError::Conflict(why) | ServiceError::Stale(why) => {
+                Failure::new(FailureKind::Conflict, why)
+            }
             other @ (ServiceError::Store(_) | ServiceError::Cluster(_)) => {
                 Failure::new(FailureKind::Unavailable, other.to_string())
             }
@@ -364,8 +370,10 @@ impl Backend for Services {
     }
 
     async fn namespace_requests(&self, user: &CurrentUser) -> Result<Vec<RequestView>, Failure> {
-        Services::namespace_requests(self, user)
+        // The page shows the newest; the REST list pages on with a cursor.
+        Services::namespace_requests(self, user, None, domain::page::MAX_LIMIT)
             .await
+            .map(|page| page.items)
             .map_err(Failure::from)
     }
 

@@ -3,6 +3,7 @@
 use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
+use domain::page::{Cursor, Page};
 use domain::tenancy::{
     self, DraftCheck, DraftContext, FieldError, Lifetime, NamespaceDraft, OnboardingChoices, Plan,
     RequestState, RequestView, SubmitOutcome,
@@ -12,9 +13,6 @@ use domain::tiers::{self, TierDraft, TierOutcome};
 use super::{ServiceError, Services};
 use crate::store::StoreError;
 use crate::store::tenancy::{NewRequest, RequestRow};
-
-/// Rows the requests table shows.
-const REQUESTS_SHOWN: i64 = 200;
 
 fn new_request_id() -> String {
     format!("nr-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -248,30 +246,28 @@ impl Services {
     pub async fn namespace_requests(
         &self,
         user: &CurrentUser,
-    ) -> Result<Vec<RequestView>, ServiceError> {
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> Result<Page<RequestView>, ServiceError> {
         let rows = self
             .store()
-            .namespace_requests(super::request_scope(user), &user.id, REQUESTS_SHOWN)
+            .namespace_requests(super::request_scope(user), &user.id, after, limit + 1)
             .await?;
         let actor = user.actor();
-        Ok(rows
-            .into_iter()
-            .map(|row| {
-                let can_decide = row.state == RequestState::Pending
-                    && decide(
-                        &actor,
-                        Action::DecideNamespaceRequest,
-                        &Target::team(&row.team),
-                    )
-                    .allowed();
-                let can_download = row.state == RequestState::Ready
-                    && decide(&actor, Action::DownloadKubeconfig, &Target::team(&row.team))
-                        .allowed();
-                let can_change = row.state == RequestState::Ready
-                    && decide(&actor, Action::RequestNamespace, &Target::team(&row.team)).allowed();
-                view(row, can_decide, can_download, can_change)
-            })
-            .collect())
+        Ok(Page::of(rows, limit, |row| row.cursor.clone()).map(|row| {
+            let can_decide = row.state == RequestState::Pending
+                && decide(
+                    &actor,
+                    Action::DecideNamespaceRequest,
+                    &Target::team(&row.team),
+                )
+                .allowed();
+            let can_download = row.state == RequestState::Ready
+                && decide(&actor, Action::DownloadKubeconfig, &Target::team(&row.team)).allowed();
+            let can_change = row.state == RequestState::Ready
+                && decide(&actor, Action::RequestNamespace, &Target::team(&row.team)).allowed();
+            view(row, can_decide, can_download, can_change)
+        }))
     }
 
     /// Approves or denies a pending request.

@@ -175,15 +175,34 @@ impl Store {
             .transpose()
     }
 
-    pub async fn save_access_policy(
+    /// Saves the policy with its audit event, in one transaction. `judge` sees the policy as it
+    /// is (none saved yet: `None`), with the row locked, and answers the audit event or refuses.
+    pub async fn save_access_policy<E: From<StoreError>>(
         &self,
         rules: &[Rule],
         by: &str,
-        event: &NewEvent,
-    ) -> Result<(), StoreError> {
+        judge: impl FnOnce(Option<Vec<Rule>>) -> Result<NewEvent, E>,
+    ) -> Result<(), E> {
         let json = serde_json::to_value(rules)
             .map_err(|e| StoreError::Corrupt(format!("access policy: {e}")))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        // The row may not exist yet: the advisory lock stands in for it.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('berth.access_policy'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let current: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT rules FROM access_policy")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        let current = current
+            .map(|r| {
+                serde_json::from_value(r)
+                    .map_err(|e| StoreError::Corrupt(format!("access policy: {e}")))
+            })
+            .transpose()?;
+        let event = judge(current)?;
         sqlx::query(
             "INSERT INTO access_policy (rules, updated_by) VALUES ($1, $2) \
              ON CONFLICT (one) DO UPDATE SET rules = $1, updated_by = $2, updated_at = now()",
@@ -191,9 +210,10 @@ impl Store {
         .bind(json)
         .bind(by)
         .execute(&mut *tx)
-        .await?;
-        super::audit::append(&mut tx, self.audit_key(), event).await?;
-        tx.commit().await?;
+        .await
+        .map_err(StoreError::from)?;
+        super::audit::append(&mut tx, self.audit_key(), &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 
@@ -274,7 +294,7 @@ impl Store {
         };
         let rows = sqlx::query(&format!(
             "SELECT {} FROM access_requests WHERE {clause} \
-             ORDER BY state IN ('pending', 'granting', 'active') DESC, created_at DESC, id \
+             ORDER BY state IN ('pending', 'granting', 'active') DESC, access_requests.created_at DESC, id \
              LIMIT $2",
             columns()
         ))

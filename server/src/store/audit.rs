@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
-use domain::audit::{self, AuditKey, Broken, Chain, Checkpoint, Event, GENESIS, NewEvent};
+use domain::audit::{self, AuditKey, Chain, Checkpoint, Event, GENESIS, NewEvent, Verdict};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
@@ -263,10 +263,7 @@ impl Store {
 
     /// Walks the whole chain in order, then holds it to `checkpoints` (already checked for
     /// their signature). `Ok(Ok(count))` when intact.
-    pub async fn verify_audit(
-        &self,
-        checkpoints: &[Checkpoint],
-    ) -> Result<Result<u64, Broken>, StoreError> {
+    pub async fn verify_audit(&self, checkpoints: &[Checkpoint]) -> Result<Verdict, StoreError> {
         const BATCH: i64 = 5_000;
         let mut chain = Chain::new(self.audit_key());
         // The hashes the checkpoints name, as the chain has them.
@@ -286,7 +283,7 @@ impl Store {
             for row in &rows {
                 let event = from_row(row)?;
                 if let Err(broken) = chain.check(&event) {
-                    return Ok(Err(broken));
+                    return Ok(Verdict::Broken(broken));
                 }
                 if wanted.contains(&event.seq) {
                     seen.insert(event.seq, event.hash);
@@ -296,10 +293,12 @@ impl Store {
         for checkpoint in checkpoints {
             let hash = seen.get(&checkpoint.seq).map(String::as_str);
             if let Err(broken) = checkpoint.check(chain.head(), hash) {
-                return Ok(Err(broken));
+                return Ok(Verdict::Broken(broken));
             }
         }
-        Ok(Ok(chain.count()))
+        Ok(Verdict::Intact {
+            events: chain.count(),
+        })
     }
 
     /// The newest event's sequence number and hash, if any.

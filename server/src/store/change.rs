@@ -4,11 +4,12 @@
 
 use domain::audit::NewEvent;
 use domain::change::{ChangeKind, ChangeState, QuotaDelta};
+use domain::page::Cursor;
 use domain::tenancy::Plan;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
-use super::tenancy::utc;
+use super::tenancy::{micros, utc};
 use super::{Store, StoreError};
 use crate::store::tenancy::ProvisionOutcome;
 
@@ -29,6 +30,8 @@ pub struct ChangeRow {
     pub summary: String,
     pub quota: Vec<QuotaDelta>,
     pub created_at: String,
+    /// Where a page that ends on this row goes on from.
+    pub cursor: Cursor,
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
     pub attempts: i32,
@@ -39,8 +42,9 @@ fn columns() -> String {
     format!(
         "c.id, c.request_id, r.name, r.team, c.kind, c.state, c.requester_id, c.requester_name, \
          c.reason, c.plan, c.summary, c.quota, c.decided_by, c.decision_reason, c.attempts, c.last_error, \
-         {} AS created_at, {} AS expires_at",
+         {} AS created_at, {} AS created_us, {} AS expires_at",
         utc("c.created_at"),
+        micros("c.created_at"),
         utc("c.expires_at")
     )
 }
@@ -72,6 +76,10 @@ fn change_from_row(row: &PgRow) -> Result<ChangeRow, StoreError> {
         quota: serde_json::from_value(row.try_get("quota")?)
             .map_err(|e| StoreError::Corrupt(format!("change quota: {e}")))?,
         created_at: row.try_get("created_at")?,
+        cursor: Cursor {
+            at_us: row.try_get("created_us")?,
+            id: row.try_get("id")?,
+        },
         decided_by: row.try_get("decided_by")?,
         decision_reason: row.try_get("decision_reason")?,
         attempts: row.try_get("attempts")?,
@@ -181,17 +189,22 @@ impl Store {
         &self,
         teams: Option<&[String]>,
         requester: &str,
+        after: Option<&Cursor>,
         limit: i64,
     ) -> Result<Vec<ChangeRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM {FROM} \
-             WHERE $1::text[] IS NULL OR r.team = ANY($1) OR c.requester_id = $2 \
-             ORDER BY c.created_at DESC, c.id LIMIT $3",
-            columns()
+             WHERE ($1::text[] IS NULL OR r.team = ANY($1) OR c.requester_id = $2) \
+               AND ($4::bigint IS NULL OR ({}, c.id) < ($4, $5)) \
+             ORDER BY created_us DESC, c.id DESC LIMIT $3",
+            columns(),
+            micros("c.created_at")
         ))
         .bind(teams)
         .bind(requester)
         .bind(limit)
+        .bind(after.map(|c| c.at_us))
+        .bind(after.map(|c| c.id.as_str()))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(change_from_row).collect()

@@ -328,15 +328,31 @@ impl Store {
         }
     }
 
-    /// Saves the pricing file with its audit event, in one transaction.
-    pub async fn save_prices(
+    /// Saves the pricing file with its audit event, in one transaction. `judge` sees the prices
+    /// as they are, with the row locked, and answers the audit event or refuses: a version check
+    /// and the event's "before" cannot race another writer.
+    pub async fn save_prices<E: From<StoreError>>(
         &self,
         prices: &Prices,
         by: &str,
-        event: domain::audit::NewEvent,
-    ) -> Result<(), StoreError> {
+        judge: impl FnOnce(&Prices) -> Result<domain::audit::NewEvent, E>,
+    ) -> Result<(), E> {
         let body = serde_json::to_string(prices).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::from)?;
+        // The row may not exist yet: the advisory lock stands in for it.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('berth.prices'))")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let current: Option<String> = sqlx::query_scalar("SELECT body::text FROM prices")
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let current = match current {
+            Some(b) => serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            None => Prices::default(),
+        };
+        let event = judge(&current)?;
         sqlx::query(
             "INSERT INTO prices (one, body, updated_at, updated_by) VALUES (true, $1::jsonb, now(), $2) \
              ON CONFLICT (one) DO UPDATE SET body = excluded.body, updated_at = now(), \
@@ -345,9 +361,10 @@ impl Store {
         .bind(body)
         .bind(by)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(StoreError::from)?;
         super::audit::append(&mut tx, self.audit_key(), &event).await?;
-        tx.commit().await?;
+        tx.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
 }

@@ -173,7 +173,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, name, created_at::text AS created_at, expires_at::text AS expires_at, \
              revoked_at IS NOT NULL AS revoked, last_used_at::text AS last_used_at, scopes \
-             FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
+             FROM api_tokens WHERE user_id = $1 ORDER BY api_tokens.created_at DESC",
         )
         .bind(user_id)
         .fetch_all(self.pool())

@@ -3,6 +3,7 @@
 //! works through.
 
 use domain::audit::NewEvent;
+use domain::page::Cursor;
 use domain::tenancy::{Plan, RequestState, Tier, TierSpec};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -16,6 +17,11 @@ pub(crate) fn utc(column: &str) -> String {
     UTC.replace("%s", column)
 }
 
+/// A timestamp column as whole microseconds since the epoch: exact, for a page's cursor.
+pub(crate) fn micros(column: &str) -> String {
+    format!("(extract(epoch from {column}) * 1000000)::bigint")
+}
+
 /// A request row as stored.
 #[derive(Clone, Debug)]
 pub struct RequestRow {
@@ -27,6 +33,8 @@ pub struct RequestRow {
     pub state: RequestState,
     pub plan: Plan,
     pub created_at: String,
+    /// Where a page that ends on this row goes on from.
+    pub cursor: Cursor,
     pub expires_at: Option<String>,
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
@@ -37,8 +45,9 @@ pub struct RequestRow {
 fn columns() -> String {
     format!(
         "id, name, team, requester_id, requester_name, state, plan, attempts, last_error, \
-         decided_by, decision_reason, {} AS created_at, {} AS expires_at",
+         decided_by, decision_reason, {} AS created_at, {} AS created_us, {} AS expires_at",
         utc("created_at"),
+        micros("created_at"),
         utc("expires_at")
     )
 }
@@ -62,6 +71,10 @@ fn request_from_row(row: &PgRow) -> Result<RequestRow, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("unknown request state {state:?}")))?,
         plan,
         created_at: row.try_get("created_at")?,
+        cursor: Cursor {
+            at_us: row.try_get("created_us")?,
+            id: row.try_get("id")?,
+        },
         expires_at,
         decided_by: row.try_get("decided_by")?,
         decision_reason: row.try_get("decision_reason")?,
@@ -239,17 +252,22 @@ impl Store {
         &self,
         teams: Option<&[String]>,
         requester: &str,
+        after: Option<&Cursor>,
         limit: i64,
     ) -> Result<Vec<RequestRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {} FROM namespace_requests \
-             WHERE $1::text[] IS NULL OR team = ANY($1) OR requester_id = $2 \
-             ORDER BY created_at DESC, id LIMIT $3",
-            columns()
+             WHERE ($1::text[] IS NULL OR team = ANY($1) OR requester_id = $2) \
+               AND ($4::bigint IS NULL OR ({}, id) < ($4, $5)) \
+             ORDER BY created_us DESC, id DESC LIMIT $3",
+            columns(),
+            micros("created_at")
         ))
         .bind(teams)
         .bind(requester)
         .bind(limit)
+        .bind(after.map(|c| c.at_us))
+        .bind(after.map(|c| c.id.as_str()))
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(request_from_row).collect()
@@ -389,7 +407,7 @@ impl Store {
                                     WHERE c.request_id = namespace_requests.id \
                                       AND c.kind = 'extend' AND c.state = 'approved')) \
                 OR state = 'expiring' \
-             ORDER BY expires_at, id LIMIT $1",
+             ORDER BY namespace_requests.expires_at, id LIMIT $1",
             columns()
         ))
         .bind(limit)
@@ -439,7 +457,7 @@ impl Store {
              WHERE state = 'ready' AND expires_at > now() \
                AND expires_at <= now() + interval '3 days' \
                AND (expiry_warned_days IS NULL OR expiry_warned_days > 1) \
-             ORDER BY expires_at, id LIMIT $1",
+             ORDER BY namespace_requests.expires_at, id LIMIT $1",
             columns()
         ))
         .bind(limit)

@@ -6,7 +6,7 @@ use crate::common;
 use std::process::Command;
 
 use common::TestPostgres;
-use domain::audit::NewEvent;
+use domain::audit::{NewEvent, Verdict};
 use server::config::DatabaseConfig;
 use server::store::Store;
 use server::store::audit::AuditFilter;
@@ -82,7 +82,10 @@ fn appends_chain_and_filters_read_newest_first() {
             .await
             .expect("page");
         assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
-        assert_eq!(store.verify_audit(&[]).await.expect("verify"), Ok(3));
+        assert_eq!(
+            store.verify_audit(&[]).await.expect("verify"),
+            Verdict::Intact { events: 3 }
+        );
     });
 }
 
@@ -109,7 +112,10 @@ fn updates_and_deletes_are_refused() {
                 "{statement}: {err}"
             );
         }
-        assert_eq!(store.verify_audit(&[]).await.expect("verify"), Ok(1));
+        assert_eq!(
+            store.verify_audit(&[]).await.expect("verify"),
+            Verdict::Intact { events: 1 }
+        );
     });
 }
 
@@ -181,7 +187,10 @@ fn sixteen_concurrent_writers_leave_one_unbroken_chain() {
         for writer in writers {
             writer.await.expect("writer");
         }
-        assert_eq!(store.verify_audit(&[]).await.expect("verify"), Ok(400));
+        assert_eq!(
+            store.verify_audit(&[]).await.expect("verify"),
+            Verdict::Intact { events: 400 }
+        );
         let (min, max, count): (i64, i64, i64) =
             sqlx::query_as("SELECT min(seq), max(seq), count(*) FROM audit_events")
                 .fetch_one(store.pool())

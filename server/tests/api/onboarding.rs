@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use app::api::{CheckDraft, DecideRequest, SubmitDraft};
 use common::flows::*;
 use common::{TestPostgres, test_config};
+use domain::audit::Verdict;
 use domain::tenancy::{self, NamespaceDraft, Plan, RequestState};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -567,7 +568,7 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
         assert_eq!(provisioned, 1, "one provisioning event");
         let verified = store.verify_audit(&[]).await.expect("verify");
         assert!(
-            matches!(verified, Ok(2)),
+            matches!(verified, Verdict::Intact { events: 2 }),
             "the chain holds the request and the provisioning: {verified:?}"
         );
     });

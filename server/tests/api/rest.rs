@@ -261,6 +261,77 @@ fn namespaces_over_rest_are_the_pages_operation() {
     });
 }
 
+/// A list pages on with the cursor its `Link` header names: every row once, newest first, the
+/// last page without a link; a foreign cursor or a limit out of bounds is refused.
+#[test]
+fn namespace_requests_page_on_with_a_cursor() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = api_token(&app, "demo:dana", &["namespaces"]).await;
+        let mut made = Vec::new();
+        for i in 0..5 {
+            let (status, body) = call(
+                &app,
+                &dana,
+                reqwest::Method::POST,
+                "/api/v1/namespace-requests",
+                Some(json!(draft(&format!("rest-page-{i}"), "payments", "small"))),
+            )
+            .await;
+            assert_eq!(status, 201, "{body}");
+            made.push(body["id"].as_str().expect("id").to_owned());
+        }
+        let mut seen = Vec::new();
+        let mut next = Some("/api/v1/namespace-requests?limit=2".to_owned());
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            assert!(pages <= 5, "the pages do not end");
+            let res = app
+                .client
+                .get(app.url(&path))
+                .header(AUTHORIZATION, format!("Bearer {dana}"))
+                .send()
+                .await
+                .expect("page");
+            assert_eq!(res.status(), 200);
+            next = res
+                .headers()
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.strip_prefix('<'))
+                .and_then(|l| l.split_once(">; rel=\"next\""))
+                .map(|(target, _)| target.to_owned());
+            let rows: Value = res.json().await.expect("json");
+            let rows = rows.as_array().expect("an array").clone();
+            assert!(rows.len() <= 2, "{rows:?}");
+            seen.extend(
+                rows.iter()
+                    .filter_map(|r| r["id"].as_str().map(str::to_owned)),
+            );
+        }
+        made.reverse();
+        assert_eq!(seen, made, "every request once, newest first");
+        assert_eq!(pages, 3);
+
+        for (path, words) in [
+            ("/api/v1/namespace-requests?cursor=zz", "cursor"),
+            ("/api/v1/namespace-requests?cursor=3132", "cursor"),
+            ("/api/v1/namespace-requests?limit=0", "limit"),
+            ("/api/v1/namespace-requests?limit=2147483648", "limit"),
+            ("/api/v1/namespace-changes?limit=201", "limit"),
+        ] {
+            let (status, body) = call(&app, &dana, reqwest::Method::GET, path, None).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(
+                body["detail"].as_str().is_some_and(|d| d.contains(words)),
+                "{path}: {body}"
+            );
+        }
+        app.stop().await;
+    });
+}
+
 /// Access over REST end to end: a developer asks, the same developer cannot approve, an SRE
 /// approves, the grant's kubeconfig works in the cluster, an early revoke ends it.
 #[test]
@@ -465,10 +536,46 @@ fn reads_match_the_pages_and_prices_need_the_current_version() {
         assert_eq!(res.status(), 200);
         // The same version again is now stale: someone (us) changed the prices since.
         prices["storage_gib_month"] = json!(0.7);
-        let res = put(etag, prices).await.expect("put");
+        let res = put(etag, prices.clone()).await.expect("put");
         assert_eq!(res.status(), 412);
         let body: Value = res.json().await.expect("json");
         assert_eq!(body["code"], "precondition_failed");
+
+        // Eight writers holding the same version at once: the version is checked inside the
+        // transaction that writes, so exactly one wins and the others are told it is stale.
+        let current = app
+            .client
+            .get(app.url("/api/v1/prices"))
+            .header(AUTHORIZATION, format!("Bearer {ada}"))
+            .send()
+            .await
+            .expect("prices");
+        let tag = current
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .expect("etag")
+            .to_owned();
+        let writers = (0..8).map(|i| {
+            let mut mine = prices.clone();
+            mine["storage_gib_month"] = json!(1.0 + f64::from(i));
+            put(tag.clone(), mine)
+        });
+        let answers = futures::future::join_all(writers).await;
+        let statuses: Vec<u16> = answers
+            .iter()
+            .map(|r| r.as_ref().expect("put").status().as_u16())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 412).count(),
+            7,
+            "{statuses:?}"
+        );
         app.stop().await;
     });
 }

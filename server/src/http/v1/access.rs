@@ -189,7 +189,7 @@ async fn access_policy_text(
     caller: Caller,
 ) -> Result<Response, ApiError> {
     let text = state.services.access_policy_yaml(&caller.user).await?;
-    let tag = super::etag(text.as_bytes());
+    let tag = crate::services::access::policy_version(&text);
     Ok((
         [
             (header::CONTENT_TYPE, "application/yaml".to_owned()),
@@ -228,13 +228,10 @@ async fn save_access_policy(
                 .to_owned(),
         ));
     }
-    if headers.contains_key(header::IF_MATCH) {
-        let current = state.services.access_policy_yaml(&caller.user).await?;
-        super::if_match(&headers, &super::etag(current.as_bytes()), "the policy")?;
-    }
+    let expected = super::if_match(&headers)?;
     let rules = state
         .services
-        .save_access_policy(&caller.user, &caller.origin, &text)
+        .save_access_policy(&caller.user, &caller.origin, &text, expected.as_ref())
         .await?;
     Ok(Json(PolicySaved { rules }))
 }

@@ -107,10 +107,6 @@ async fn cost_csv(
         .into_response())
 }
 
-fn etag(prices: &Prices) -> String {
-    super::etag(&serde_json::to_vec(prices).unwrap_or_default())
-}
-
 /// The prices the reports use; its `ETag` goes back as `If-Match` when saving.
 #[utoipa::path(get, path = "/api/v1/prices", tag = "cost",
     responses((status = 200, body = Prices, headers(("ETag" = String, description = "The version, for If-Match"))),
@@ -121,7 +117,11 @@ async fn current_prices(
     _caller: Caller,
 ) -> Result<Response, ApiError> {
     let prices = state.services.prices().await?;
-    Ok(([(header::ETAG, etag(&prices))], Json(prices)).into_response())
+    Ok((
+        [(header::ETAG, crate::services::cost::prices_version(&prices))],
+        Json(prices),
+    )
+        .into_response())
 }
 
 /// Replaces the pricing file (admins). With `If-Match`, only if nobody changed it since.
@@ -137,15 +137,21 @@ async fn save_prices(
     headers: HeaderMap,
     Body(prices): Body<Prices>,
 ) -> Result<Response, ApiError> {
-    if headers.contains_key(header::IF_MATCH) {
-        let current = etag(&state.services.prices().await?);
-        super::if_match(&headers, &current, "the prices")?;
-    }
+    let expected = super::if_match(&headers)?;
     state
         .services
-        .save_prices(&caller.user, &caller.origin, prices.clone())
+        .save_prices(
+            &caller.user,
+            &caller.origin,
+            prices.clone(),
+            expected.as_ref(),
+        )
         .await?;
-    Ok(([(header::ETAG, etag(&prices))], Json(prices)).into_response())
+    Ok((
+        [(header::ETAG, crate::services::cost::prices_version(&prices))],
+        Json(prices),
+    )
+        .into_response())
 }
 
 /// Every team's monthly budget, spend so far and forecast.

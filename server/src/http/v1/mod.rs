@@ -76,48 +76,59 @@ pub struct Done {
     pub message: String,
 }
 
-/// A version tag of `bytes` for `ETag` / `If-Match` (a strong validator: 64 bits of SHA-256).
-pub(super) fn etag(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+/// Where a list's page starts and how long it is.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PageQuery {
+    /// The `next` cursor of the page before (from the `Link` header); none for the newest.
+    #[param(max_length = 512)]
+    cursor: Option<String>,
+    /// Rows on the page: 1 to 200, 50 if not said.
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
 }
 
-/// Refuses a write whose `If-Match` names another version than `current` (`*` matches any).
-/// Checked just before the write, not inside its transaction: two writers within the same
-/// moment can still both pass; it stops the common lost update of a stale read.
+impl PageQuery {
+    pub(super) fn parts(&self) -> Result<(Option<domain::page::Cursor>, i64), ApiError> {
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(domain::page::Cursor::decode)
+            .transpose()
+            .map_err(ApiError::BadRequest)?;
+        let limit = domain::page::limit(self.limit).map_err(ApiError::BadRequest)?;
+        Ok((cursor, limit))
+    }
+}
+
+/// A page of a list as a JSON array, with RFC 8288's `Link: <…>; rel="next"` when more follow
+/// (the body stays a plain array, as GitHub's API does).
+pub(super) fn paged<T: Serialize>(path: &str, page: domain::page::Page<T>, limit: i64) -> Response {
+    let mut response = Json(page.items).into_response();
+    if let Some(next) = page.next {
+        let link = format!(
+            "<{path}?cursor={}&limit={limit}>; rel=\"next\"",
+            next.encode()
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(http::header::LINK, value);
+        }
+    }
+    response
+}
+
+/// The writer's `If-Match`, if sent; a malformed one is a 400 (a stale one is the service's
+/// 412, judged inside the transaction that writes).
 pub(super) fn if_match(
     headers: &http::HeaderMap,
-    current: &str,
-    what: &str,
-) -> Result<(), ApiError> {
-    let Some(expected) = headers.get(http::header::IF_MATCH) else {
-        return Ok(());
+) -> Result<Option<domain::version::Precondition>, ApiError> {
+    let Some(value) = headers.get(http::header::IF_MATCH) else {
+        return Ok(None);
     };
-    let tags: Vec<&str> = expected
-        .to_str()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .collect();
-    // An entity tag is quoted (or `*`): anything else is a malformed header, not a stale one.
-    if !tags
-        .iter()
-        .all(|t| *t == "*" || (t.len() >= 2 && t.starts_with('"') && t.ends_with('"')))
-    {
-        return Err(ApiError::BadRequest(
-            "If-Match must be the ETag the resource was read with (quoted), or *".to_owned(),
-        ));
-    }
-    let matches = tags.iter().any(|tag| *tag == "*" || *tag == current);
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::PreconditionFailed(format!(
-            "{what} changed since you read them: read them again and reapply your change"
-        )))
-    }
+    domain::version::Precondition::parse(value.to_str().unwrap_or_default())
+        .map(Some)
+        .map_err(ApiError::BadRequest)
 }
 
 /// Declares the two ways to authenticate and the document's title.
@@ -324,46 +335,24 @@ mod tests {
     }
 
     #[test]
-    fn if_match_takes_the_current_version_or_any() {
-        let current = etag(b"prices v2");
-        assert_eq!(current.len(), 18);
-        assert_ne!(current, etag(b"prices v1"));
+    fn if_match_is_optional_and_a_malformed_one_is_refused() {
         let mut headers = http::HeaderMap::new();
         assert!(
-            if_match(&headers, &current, "x").is_ok(),
+            matches!(if_match(&headers), Ok(None)),
             "no If-Match: no check"
         );
-        for (sent, ok) in [
-            (current.clone(), true),
-            ("*".to_owned(), true),
-            (format!("{}, {current}", etag(b"old")), true),
-            (etag(b"prices v1"), false),
-        ] {
-            headers.insert(
-                http::header::IF_MATCH,
-                http::HeaderValue::from_str(&sent).expect("header"),
-            );
-            assert_eq!(if_match(&headers, &current, "x").is_ok(), ok, "{sent:?}");
-        }
-        // A stale tag is 412; a malformed header (empty, unquoted) is 400.
         headers.insert(
             http::header::IF_MATCH,
             http::HeaderValue::from_static("\"0000\""),
         );
-        assert!(matches!(
-            if_match(&headers, &current, "x"),
-            Err(ApiError::PreconditionFailed(_))
-        ));
+        assert!(matches!(if_match(&headers), Ok(Some(_))));
         for bad in ["", "abc", "\""] {
             headers.insert(
                 http::header::IF_MATCH,
                 http::HeaderValue::from_str(bad).expect("header"),
             );
             assert!(
-                matches!(
-                    if_match(&headers, &current, "x"),
-                    Err(ApiError::BadRequest(_))
-                ),
+                matches!(if_match(&headers), Err(ApiError::BadRequest(_))),
                 "{bad:?}"
             );
         }

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::Response;
 use domain::capacity::ClusterCapacity;
 use domain::change::{ChangeDraft, ChangeOutcome, ChangeView};
 use domain::quota::NamespaceQuota;
@@ -12,8 +13,8 @@ use http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{Body, Caller};
-use super::{Decision, Submitted};
+use super::extract::{Body, Caller, Params};
+use super::{Decision, PageQuery, Submitted, paged};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 
@@ -60,14 +61,22 @@ async fn check_draft(
 
 /// The namespace requests the caller may see, newest first.
 #[utoipa::path(get, path = "/api/v1/namespace-requests", tag = "namespaces",
-    responses((status = 200, body = Vec<RequestView>),
+    params(PageQuery),
+    responses((status = 200, body = Vec<RequestView>,
+            headers(("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
 async fn list_namespace_requests(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<RequestView>>, ApiError> {
-    Ok(Json(state.services.namespace_requests(&caller.user).await?))
+    Params(query): Params<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (after, limit) = query.parts()?;
+    let page = state
+        .services
+        .namespace_requests(&caller.user, after.as_ref(), limit)
+        .await?;
+    Ok(paged("/api/v1/namespace-requests", page, limit))
 }
 
 /// Requests a namespace; granted at once or left for a manager, as policy says.
@@ -120,14 +129,22 @@ async fn decide_request(
 
 /// Extensions and quota changes the caller may see, newest first.
 #[utoipa::path(get, path = "/api/v1/namespace-changes", tag = "namespaces",
-    responses((status = 200, body = Vec<ChangeView>),
+    params(PageQuery),
+    responses((status = 200, body = Vec<ChangeView>,
+            headers(("Link" = String, description = "rel=\"next\": the next page, when there is one"))),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
 async fn list_namespace_changes(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Vec<ChangeView>>, ApiError> {
-    Ok(Json(state.services.namespace_changes(&caller.user).await?))
+    Params(query): Params<PageQuery>,
+) -> Result<Response, ApiError> {
+    let (after, limit) = query.parts()?;
+    let page = state
+        .services
+        .namespace_changes(&caller.user, after.as_ref(), limit)
+        .await?;
+    Ok(paged("/api/v1/namespace-changes", page, limit))
 }
 
 /// Asks to extend a namespace's lifetime or change its tier.

@@ -2,6 +2,8 @@
 //! computes them, abandoned workloads, empty or expiring namespaces, and stranded capacity —
 //! each finding with its owner, monthly cost and a suggested action.
 
+pub mod findings;
+
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{HOURS_PER_MONTH, Rates};
