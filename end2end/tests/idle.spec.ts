@@ -55,10 +55,12 @@ test('an owner deletes a claim nothing mounts, from the report', async ({ browse
   // payments-staging keeps a 100 GiB snapshot claim no pod mounts.
   const row = dana.locator('#idle-unused tr.finding[data-id="unused/PersistentVolumeClaim/payments-staging/old-ledger-snapshot"]');
   // The scan runs in the background from start-up; the page says when it last finished and a
-  // reload shows a newer one.
+  // reload shows a newer one. Each look at a reloaded page is short: a page rendered before
+  // the scan finished never changes by itself, and only the next reload can show it (the
+  // whole wait had gone to the first page when that was so).
   await expect(async () => {
     await dana.reload();
-    await expect(dana.locator('#idle-scan')).toContainText('as found by the scan of');
+    await expect(dana.locator('#idle-scan')).toContainText('as found by the scan of', { timeout: 1_000 });
   }).toPass({ timeout: PATIENCE });
   // A click before the reloaded page has hydrated would go nowhere.
   await expect(dana.locator('.app')).toHaveAttribute('data-hydrated', 'true');

@@ -13,3 +13,20 @@ pub fn every(period: Duration, tick: impl Fn() + Clone + 'static) {
         }
     });
 }
+
+/// Like [`every`], but only while `active` holds. `active` is read in an effect, where a page
+/// may read its resources: read in the timer, outside any effect or `<Suspense/>`, a resource
+/// makes Leptos warn that server and browser may render differently.
+pub fn every_while(
+    period: Duration,
+    active: impl Fn() -> bool + Send + Sync + 'static,
+    tick: impl Fn() + Clone + 'static,
+) {
+    let on = RwSignal::new(false);
+    Effect::new(move |_| on.set(active()));
+    every(period, move || {
+        if on.get_untracked() {
+            tick();
+        }
+    });
+}

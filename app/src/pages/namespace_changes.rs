@@ -162,15 +162,16 @@ pub fn ChangesTable(
     decide: ServerAction<DecideChange>,
 ) -> impl IntoView {
     let changes = Resource::new(move || version.get(), |_| list_namespace_changes());
-    crate::components::poll::every(Duration::from_secs(2), move || {
-        let open = changes
-            .get_untracked()
-            .and_then(Result::ok)
-            .is_some_and(|list| list.iter().any(|c| c.state.is_open()));
-        if open {
-            tick.update(|n| *n += 1);
-        }
-    });
+    crate::components::poll::every_while(
+        Duration::from_secs(2),
+        move || {
+            changes
+                .get()
+                .and_then(Result::ok)
+                .is_some_and(|list| list.iter().any(|c| c.state.is_open()))
+        },
+        move || tick.update(|n| *n += 1),
+    );
     let rows = move || changes.get().and_then(Result::ok).unwrap_or_default();
     view! {
         <h2>"Changes"</h2>

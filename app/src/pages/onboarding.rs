@@ -100,15 +100,29 @@ fn RequestForm(
         network_policy: network_policy.get(),
     };
     let choices = Resource::new(|| (), |_| onboarding_options());
-    let check = Resource::new(draft, check_draft);
+    // Checked as the user types, in the browser only (the server has nothing typed to check;
+    // a resource read outside <Suspense/> would differ between the two renders). The answer
+    // to the latest draft wins, whatever order the answers come back in.
+    let checked = RwSignal::new(None::<DraftCheck>);
+    let asked = StoredValue::new(0u64);
+    Effect::new(move |_| {
+        let draft = draft();
+        if !touched.get() {
+            return;
+        }
+        let n = asked.get_value() + 1;
+        asked.set_value(n);
+        leptos::task::spawn_local(async move {
+            if let Ok(answer) = check_draft(draft).await
+                && asked.get_value() == n
+            {
+                checked.set(Some(answer));
+            }
+        });
+    });
 
     // The latest answer, or nothing before the first keystroke.
-    let current = move || {
-        touched
-            .get()
-            .then(|| check.get().and_then(Result::ok))
-            .flatten()
-    };
+    let current = move || touched.get().then(|| checked.get()).flatten();
     let errors_of = move |field: &'static str| {
         move || {
             field_errors(current(), field)
@@ -316,19 +330,20 @@ fn RequestsTable(
             .unwrap_or_default()
     });
     // The server renders once; the page then keeps itself current while anything moves.
-    crate::components::poll::every(Duration::from_secs(2), move || {
-        let moving = requests
-            .get_untracked()
-            .and_then(Result::ok)
-            // Nearing expiry counts as moving: the reconciler will act on it.
-            .is_some_and(|list| {
-                list.iter()
-                    .any(|r| !r.state.is_final() || r.expiry_warning.is_some())
-            });
-        if moving {
-            tick.update(|n| *n += 1);
-        }
-    });
+    crate::components::poll::every_while(
+        Duration::from_secs(2),
+        move || {
+            requests
+                .get()
+                .and_then(Result::ok)
+                // Nearing expiry counts as moving: the reconciler will act on it.
+                .is_some_and(|list| {
+                    list.iter()
+                        .any(|r| !r.state.is_final() || r.expiry_warning.is_some())
+                })
+        },
+        move || tick.update(|n| *n += 1),
+    );
     let rows = move || requests.get().and_then(Result::ok).unwrap_or_default();
     view! {
         <h2>"Requests"</h2>

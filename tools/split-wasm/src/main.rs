@@ -12,9 +12,11 @@
 //! The placeholder file name is the one Leptos' `HydrationScripts` looks for when files are
 //! not hashed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod pack;
 mod slim;
 
 const LINK_NAME: &str = "./__wasm_split.______________________.js";
@@ -29,7 +31,7 @@ fn main() -> ExitCode {
     match split(Path::new(input), Path::new(pkg), name) {
         Ok((chunks, saved)) => {
             println!(
-                "split {input} into a main module and {chunks} chunks ({saved} bytes of unused types and names left out of them)"
+                "split {input} into a main module and {chunks} chunks ({saved} bytes of unused types and names left out of them), packed one file per route"
             );
             ExitCode::SUCCESS
         }
@@ -54,15 +56,26 @@ fn split(input: &Path, pkg: &Path, name: &str) -> Result<(usize, usize), String>
     options.link_name = LINK_NAME;
     let split = wasm_split_cli_support::transform(options)
         .map_err(|e| format!("splitting {}: {e:#}", input.display()))?;
-    let manifest = serde_json::to_string_pretty(&split.prefetch_map)
-        .map_err(|e| format!("writing the manifest: {e}"))?;
-    let manifest_path = pkg.join(MANIFEST);
-    std::fs::write(&manifest_path, manifest)
-        .map_err(|e| format!("writing {}: {e}", manifest_path.display()))?;
     let mut saved = 0;
     for chunk in &split.split_modules {
         saved += slim_file(chunk)?;
     }
+    let routes: BTreeMap<String, Vec<String>> = split
+        .prefetch_map
+        .iter()
+        .map(|(route, modules)| (route.clone(), modules.clone()))
+        .collect();
+    let packs = pack::write_packs(pkg, &routes)?;
+    let manifest =
+        serde_json::to_string_pretty(&packs).map_err(|e| format!("writing the manifest: {e}"))?;
+    let manifest_path = pkg.join(MANIFEST);
+    std::fs::write(&manifest_path, manifest)
+        .map_err(|e| format!("writing {}: {e}", manifest_path.display()))?;
+    let loader_path = pkg.join(LINK_NAME.trim_start_matches("./"));
+    let loader = std::fs::read_to_string(&loader_path)
+        .map_err(|e| format!("reading {}: {e}", loader_path.display()))?;
+    std::fs::write(&loader_path, pack::rewrite_loader(&loader, &routes)?)
+        .map_err(|e| format!("writing {}: {e}", loader_path.display()))?;
     Ok((split.split_modules.len(), saved))
 }
 
