@@ -1,5 +1,6 @@
 // Every page as each persona meets it: rendered by the server and hydrated in the browser to
 // the same thing (no hydration warning), in a phone's width and a laptop's.
+import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type ConsoleMessage } from '@playwright/test';
 
 export const PAGES = [
@@ -15,6 +16,7 @@ export const PAGES = [
   '/me',
   '/tiers',
   '/prices',
+  '/rollouts/deployment/payments-prod/api',
 ];
 
 export const PERSONAS = ['Dana Developer', 'Mike Manager', 'Sam SRE', 'Ada Admin'];
@@ -60,3 +62,38 @@ test('no page logs a hydration warning, for any persona', async ({ browser }) =>
   }
   expect(found, found.join('\n')).toEqual([]);
 });
+
+// axe-core (WCAG 2 A and AA rules) on every page each persona sees, at a phone's width and a
+// laptop's: no critical or serious violation, and no page wider than the window.
+for (const width of [390, 1280]) {
+  test(`every page is accessible and fits at ${width} px`, async ({ browser }) => {
+    const found: string[] = [];
+    for (const persona of PERSONAS) {
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      await page.goto('/signin');
+      await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
+      await expect(page.locator('#user-name')).toHaveText(persona);
+      for (const path of PAGES) {
+        await page.goto(path);
+        await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+        const results = await new AxeBuilder({ page })
+          .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'])
+          .analyze();
+        for (const v of results.violations) {
+          if (v.impact === 'critical' || v.impact === 'serious') {
+            const where = v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ');
+            found.push(`${persona} ${path}: ${v.impact} ${v.id} (${v.nodes.length}): ${v.help} at ${where}`);
+          }
+        }
+        const [scroll, inner] = await page.evaluate(() => [
+          document.documentElement.scrollWidth,
+          window.innerWidth,
+        ]);
+        if (scroll > inner) found.push(`${persona} ${path}: ${scroll} px wide in a ${inner} px window`);
+      }
+      await context.close();
+    }
+    expect(found, found.join('\n')).toEqual([]);
+  });
+}

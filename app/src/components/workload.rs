@@ -29,7 +29,7 @@ pub fn severity_class(s: Severity) -> &'static str {
 pub fn ProgressBar(progress: f64) -> impl IntoView {
     let width = progress.clamp(0.0, 100.0);
     view! {
-        <span class="bar" role="progressbar" aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
+        <span class="bar" role="progressbar" aria-label="Rollout progress" aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
             <span class="fill" style=format!("width: {width:.1}%")></span>
         </span>
     }
@@ -117,7 +117,7 @@ pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 let label = label.clone();
                 view! {
                     <span class="scale">
-                        <input type="number" min="0" max="1000" name="replicas" prop:value=move || replicas.get()
+                        <input type="number" min="0" max="1000" name="replicas" aria-label=format!("Replicas of {label}") prop:value=move || replicas.get()
                             on:input=move |ev| replicas.set(event_target_value(&ev)) />
                         <button class="link-button" data-action="scale" on:click=move |_| {
                             match replicas.get().trim().parse::<i32>() {

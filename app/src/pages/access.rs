@@ -336,7 +336,7 @@ fn Table(
     revoke: ServerAction<RevokeAccess>,
 ) -> impl IntoView {
     view! {
-        <table class="table access-table">
+        <table class="table access-table" tabindex="0">
             <thead>
                 <tr>
                     <th>"Request"</th>
@@ -435,7 +435,7 @@ fn Policy(rules: Vec<Rule>) -> impl IntoView {
     view! {
         <article class="panel" id="access-policy">
             <div class="panel-head"><h2>"What may be requested"</h2></div>
-            <table class="table">
+            <table class="table" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Role"</th>

@@ -47,7 +47,8 @@ pub fn AccessPolicyPage() -> impl IntoView {
                     text.get().map(|a| match a {
                         Ok(yaml) => view! {
                             <ActionForm action=save attr:id="policy-form">
-                                <textarea name="text" rows="30" cols="90" id="policy-text">{yaml}</textarea>
+                                <label for="policy-text">"The policy, as YAML: a list of rules"</label>
+                                <textarea name="text" rows="30" cols="90" id="policy-text" style="width: 100%">{yaml}</textarea>
                                 <p><button class="button" type="submit">"Save the policy"</button></p>
                             </ActionForm>
                         }

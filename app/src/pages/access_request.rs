@@ -163,7 +163,7 @@ fn Detail(
             <span class=state_class(v.state) id="access-state" data-state=v.state.as_str()>{state}</span>
             {v.break_glass.then(|| view! { <span class="badge bad glass">{if v.needs_sign_off() { " break-glass · review open" } else { " break-glass · signed off" }}</span> })}
         </p>
-        <table class="table access-facts" id="access-facts">
+        <table class="table access-facts" tabindex="0" id="access-facts">
             <tbody>
             {fact("Requested by", v.requester.clone())}
             {fact("Role", v.role.clone())}
@@ -200,7 +200,7 @@ fn Detail(
         {more}
         {signoff}
         <h2>"Audit trail"</h2>
-        <table class="table" id="access-audit">
+        <table class="table" tabindex="0" id="access-audit">
             <thead><tr><th>"#"</th><th>"Who"</th><th>"Action"</th><th>"Outcome"</th><th>"Details"</th></tr></thead>
             <tbody>
                 {d.events.into_iter().map(|e| view! {

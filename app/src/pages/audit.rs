@@ -139,7 +139,7 @@ pub fn AuditPage() -> impl IntoView {
                                 <Show when=move || !empty fallback=|| view! { <p class="muted" id="audit-empty">"No events match."</p> }>
                                     <span></span>
                                 </Show>
-                                <table class="table" id="audit-table">
+                                <table class="table" tabindex="0" id="audit-table">
                                     <thead>
                                         <tr>
                                             <th>"#"</th>

@@ -278,7 +278,7 @@ fn Table(r: CostReport) -> impl IntoView {
     };
     let hourly = q.step == Step::Hourly;
     view! {
-        <table class="table cost-table" id="cost-table" data-hourly=hourly.to_string()>
+        <table class="table cost-table" tabindex="0" id="cost-table" data-hourly=hourly.to_string()>
             <thead>
                 <tr>
                     <th>{sort_link(&q, SortBy::Name, "name")} <span class="muted">{format!(" ({group_name})")}</span></th>
@@ -342,7 +342,7 @@ fn Budgets() -> impl IntoView {
                     Ok(list) => view! {
                         <article class="panel" id="budgets">
                             <div class="panel-head"><h2>"Budgets this month"</h2></div>
-                            <table class="table">
+                            <table class="table" tabindex="0">
                                 <thead>
                                     <tr>
                                         <th>"Team"</th>

@@ -114,7 +114,7 @@ fn Section(
     view! {
         <article class="panel" id=format!("idle-{}", kind.as_str())>
             <div class="panel-head"><h2>{title(kind)}</h2></div>
-            <table class="table idle-table">
+            <table class="table idle-table" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Where"</th>

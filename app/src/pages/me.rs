@@ -84,7 +84,7 @@ pub fn TokensPanel() -> impl IntoView {
                     match tokens.await {
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No tokens yet."</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table" id="token-table">
+                            <table class="table" tabindex="0" id="token-table">
                                 <thead><tr><th>"Name"</th><th>"Scopes"</th><th>"Made"</th><th>"Expires"</th><th>"Last used"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|t| {

@@ -187,7 +187,7 @@ pub fn ChangesTable(
                 Some(Err(err)) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                 _ => ().into_any(),
             }}
-            <table class="table" id="changes-table" class:hidden=move || rows().is_empty()>
+            <table class="table" tabindex="0" id="changes-table" class:hidden=move || rows().is_empty()>
                 <thead>
                     <tr>
                         <th>"Namespace"</th>

@@ -144,7 +144,7 @@ fn RollupTable(teams: Vec<Rollup>, all: Rollup) -> impl IntoView {
     };
     view! {
         <h2>"Roll-up"</h2>
-        <table class="table" id="rollup-table">
+        <table class="table" tabindex="0" id="rollup-table">
             <thead>
                 <tr>
                     <th>"Team"</th>
@@ -181,7 +181,7 @@ fn QuotaBar(line: QuotaLine) -> impl IntoView {
     view! {
         <div class="quota-line" data-resource=line.resource.clone()>
             <span class="quota-name">{line.resource.clone()}</span>
-            <span class=bar_class(line.pressure) role="meter" aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
+            <span class=bar_class(line.pressure) role="meter" aria-label=format!("{}: {label}", line.resource) aria-valuenow=format!("{width:.0}") aria-valuemin="0" aria-valuemax="100">
                 <span class="fill" style=format!("width: {width:.1}%")></span>
             </span>
             <span class="quota-figure">{label}</span>
@@ -262,7 +262,7 @@ fn Capacity() -> impl IntoView {
                     if warn { " — above the 10 % the seeds advise" } else { "" },
                 )}
             </p>
-            <table class="table" id="capacity-table">
+            <table class="table" tabindex="0" id="capacity-table">
                 <thead>
                     <tr>
                         <th>"Node"</th>

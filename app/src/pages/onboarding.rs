@@ -359,7 +359,7 @@ fn RequestsTable(
                 Some(Err(err)) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
                 _ => ().into_any(),
             }}
-            <table class="table" id="requests-table" class:hidden=move || rows().is_empty()>
+            <table class="table" tabindex="0" id="requests-table" class:hidden=move || rows().is_empty()>
                 <thead>
                     <tr>
                         <th>"Namespace"</th>

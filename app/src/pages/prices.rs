@@ -131,7 +131,7 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
                 </label>
             </div>
             <h2>"Overrides by node label"</h2>
-            <table class="table" id="price-overrides">
+            <table class="table" tabindex="0" id="price-overrides">
                 <thead><tr><th>"Label"</th><th>"Value"</th><th>"CPU core-hour"</th><th>"Memory GiB-hour"</th><th>"GPU-hour"</th><th></th></tr></thead>
                 <tbody>
                     {move || {

@@ -153,7 +153,7 @@ fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) 
                     <span class="score" data-score=group.score.to_string()>{format!("score {}", group.score)}</span>
                 </span>
             </div>
-            <table class="table rollouts">
+            <table class="table rollouts" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Workload"</th>

@@ -128,7 +128,7 @@ fn Pods(pods: Vec<PodRow>) -> impl IntoView {
                 <h2>"Pods"</h2>
                 <span class="muted">{format!("{count} pod(s)")}</span>
             </div>
-            <table class="table">
+            <table class="table" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Name"</th>
@@ -169,7 +169,7 @@ fn History(w: domain::rollout::WorkloadView) -> impl IntoView {
     view! {
         <article class="panel" id="history">
             <div class="panel-head"><h2>"Revision history"</h2></div>
-            <table class="table">
+            <table class="table" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Revision"</th>
@@ -234,7 +234,7 @@ fn Events(events: Vec<EventRow>) -> impl IntoView {
     view! {
         <article class="panel" id="events">
             <div class="panel-head"><h2>"Recent events"</h2></div>
-            <table class="table">
+            <table class="table" tabindex="0">
                 <thead>
                     <tr>
                         <th>"Last seen"</th>
