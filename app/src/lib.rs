@@ -50,10 +50,14 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     session::provide_signed_in();
 
+    // True while the router loads the next page (its code, on a first visit): the layout
+    // shows it, so a click is never followed by nothing.
+    let (routing, set_routing) = signal(false);
+    provide_context(components::layout::Routing(routing));
     view! {
         <Stylesheet id="berth-css" href="/pkg/berth.css" />
         <Title formatter=|page: String| format!("{page} · Berth") />
-        <Router>
+        <Router set_is_routing=set_routing>
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage />

@@ -27,12 +27,34 @@ fn UserChip() -> impl IntoView {
     view! { <div class="user-chip">{chip}</div> }
 }
 
+/// Whether the router is on its way to another page.
+#[derive(Clone, Copy, Debug)]
+pub struct Routing(pub ReadSignal<bool>);
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    let routing = use_context::<Routing>().map(|r| r.0);
+    let loading = move || routing.is_some_and(|r| r.get());
+    let main_ref = NodeRef::<leptos::html::Main>::new();
     // `data-hydrated` turns "true" once the whole page, the route's lazily loaded view
     // included, has hydrated (see `mark_hydrated`); browser tests wait for it before they act.
     view! {
-        <div class="app" data-hydrated="false">
+        <div class="app" data-hydrated="false" aria-busy=move || loading().to_string()>
+            // The router takes over in-page links too, and would only scroll: the focus
+            // must move with the reader.
+            <a class="skip-link" href="#main" on:click=move |ev| {
+                ev.prevent_default();
+                if let Some(main) = main_ref.get() {
+                    let _ = main.focus();
+                }
+            }>"Skip to content"</a>
+            <div
+                class="route-progress"
+                id="route-progress"
+                role="progressbar"
+                aria-label="Loading the page"
+                class:active=loading
+            ></div>
             <header class="topbar">
                 <A href="/" attr:class="brand">
                     <span class="brand-mark" aria-hidden="true">"⚓"</span>
@@ -54,7 +76,8 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </nav>
                 <UserChip />
             </header>
-            <main class="content">{children()}</main>
+            // The skip link's target: focusable by script and link, not in the tab order.
+            <main class="content" id="main" tabindex="-1" node_ref=main_ref>{children()}</main>
             <footer class="footer">
                 "Berth " {env!("CARGO_PKG_VERSION")} " · self-service for shared Kubernetes clusters"
             </footer>

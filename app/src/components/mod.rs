@@ -1,5 +1,6 @@
 //! Building blocks shared by the pages.
 
+pub mod announce;
 pub mod decide;
 pub mod layout;
 pub mod live;

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, access_overview};
+use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
 use crate::components::poll::every;
 use crate::components::workload::confirmed;
@@ -94,9 +95,56 @@ pub fn AccessPage() -> impl IntoView {
     }
 }
 
+/// The request form's fields. They live with the page, not the form: the form is drawn again
+/// whenever the overview refreshes (every few seconds) or an answer comes, and what was typed
+/// must survive both; only a request that went through clears them.
+#[derive(Clone, Copy)]
+struct Fields {
+    role: RwSignal<String>,
+    cluster: RwSignal<bool>,
+    namespaces: RwSignal<String>,
+    duration: RwSignal<String>,
+    reason: RwSignal<String>,
+    ticket: RwSignal<String>,
+    break_glass: RwSignal<bool>,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Fields {
+            role: RwSignal::new(String::new()),
+            cluster: RwSignal::new(false),
+            namespaces: RwSignal::new(String::new()),
+            duration: RwSignal::new("30m".to_owned()),
+            reason: RwSignal::new(String::new()),
+            ticket: RwSignal::new(String::new()),
+            break_glass: RwSignal::new(false),
+        }
+    }
+}
+
+/// The role a form starts with: the least the policy offers (view), else the first.
+fn least_role(roles: &[String]) -> String {
+    ["view", "edit", "admin"]
+        .iter()
+        .find(|r| roles.iter().any(|x| x == *r))
+        .map(|r| (*r).to_owned())
+        .or_else(|| roles.first().cloned())
+        .unwrap_or_default()
+}
+
 #[component]
 fn Overview() -> impl IntoView {
     let ask = ServerAction::<RequestAccess>::new();
+    let fields = Fields::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = ask.value().get() {
+            fields.namespaces.set(String::new());
+            fields.reason.set(String::new());
+            fields.ticket.set(String::new());
+            fields.break_glass.set(false);
+        }
+    });
     let review = ServerAction::<ReviewAccess>::new();
     let revoke = ServerAction::<RevokeAccess>::new();
     let revoke_all = ServerAction::<RevokeAllAccess>::new();
@@ -134,7 +182,7 @@ fn Overview() -> impl IntoView {
                 overview
                     .get()
                     .map(|answer| match answer {
-                        Ok(o) => view! { <Sections o=o ask=ask review=review revoke=revoke revoke_all=revoke_all /> }.into_any(),
+                        Ok(o) => view! { <Sections o=o ask=ask fields=fields review=review revoke=revoke revoke_all=revoke_all /> }.into_any(),
                         Err(err) => view! { <p class="error" id="access-error">{err.to_string()}</p> }.into_any(),
                     })
             }}
@@ -146,6 +194,7 @@ fn Overview() -> impl IntoView {
 fn Sections(
     o: AccessOverview,
     ask: ServerAction<RequestAccess>,
+    fields: Fields,
     review: ServerAction<ReviewAccess>,
     revoke: ServerAction<RevokeAccess>,
     revoke_all: ServerAction<RevokeAllAccess>,
@@ -171,7 +220,7 @@ fn Sections(
                 </button>
             </p>
         })}
-        <RequestForm rules=o.rules.clone() glass=o.break_glass_roles.clone() ask=ask />
+        <RequestForm rules=o.rules.clone() glass=o.break_glass_roles.clone() ask=ask fields=fields />
         {reviewer.then(|| view! {
             <article class="panel" id="access-queue">
                 <div class="panel-head"><h2>"Waiting for review"</h2></div>
@@ -208,6 +257,7 @@ fn RequestForm(
     /// Roles the viewer may approve themself (break-glass); the box shows only then.
     glass: Vec<String>,
     ask: ServerAction<RequestAccess>,
+    fields: Fields,
 ) -> impl IntoView {
     let mut roles: Vec<String> = rules.iter().map(|r| r.role.clone()).collect();
     roles.sort();
@@ -217,13 +267,18 @@ fn RequestForm(
         " break glass: approve it myself now (an SRE reviews it afterwards; for {})",
         glass.join(", ")
     );
-    let role = RwSignal::new(roles.first().cloned().unwrap_or_default());
-    let cluster = RwSignal::new(false);
-    let namespaces = RwSignal::new(String::new());
-    let duration = RwSignal::new("30m".to_owned());
-    let reason = RwSignal::new(String::new());
-    let ticket = RwSignal::new(String::new());
-    let break_glass = RwSignal::new(false);
+    let Fields {
+        role,
+        cluster,
+        namespaces,
+        duration,
+        reason,
+        ticket,
+        break_glass,
+    } = fields;
+    if role.get_untracked().is_empty() || !roles.contains(&role.get_untracked()) {
+        role.set(least_role(&roles));
+    }
     let answer = move || {
         ask.value().get().map(|a| match a {
             Ok(v) => view! {
@@ -262,7 +317,10 @@ fn RequestForm(
                 <label>
                     "Role"
                     <select name="role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
-                        {roles.into_iter().map(|r| view! { <option value=r.clone()>{r.clone()}</option> }).collect_view()}
+                        {roles.into_iter().map(|r| {
+                            let selected = r == role.get_untracked();
+                            view! { <option value=r.clone() selected=selected>{r.clone()}</option> }
+                        }).collect_view()}
                     </select>
                 </label>
                 <label class="inline">
@@ -324,7 +382,7 @@ fn RequestForm(
                 })}
                 <button class="button" type="submit" disabled=move || ask.pending().get()>"Request"</button>
             </form>
-            {answer}
+            <Announce id="access-request-answer" answer=ask.value()>{answer}</Announce>
         </article>
     }
 }

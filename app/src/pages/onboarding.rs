@@ -13,6 +13,7 @@ use crate::api::{
     DecideChange, DecideRequest, RequestChange, SubmitDraft, check_draft, list_namespace_requests,
     onboarding_options,
 };
+use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
 use crate::pages::namespace_changes::{ChangeForm, ChangesTable};
 use crate::session::signed_in_user;
@@ -267,6 +268,7 @@ fn RequestForm(
             <button class="button" type="submit" id="submit-request" disabled=move || submit.pending().get()>
                 "Request namespace"
             </button>
+            <Announce id="submit-answer" answer=submit.value()>
             {move || match submit.value().get() {
                 Some(Ok(SubmitOutcome::Submitted { id, state })) => view! {
                     <p class="notice" id="submit-result">
@@ -286,6 +288,7 @@ fn RequestForm(
                 Some(Err(err)) => view! { <p class="error" id="submit-errors">{err.to_string()}</p> }.into_any(),
                 None => ().into_any(),
             }}
+            </Announce>
         </form>
         <h3>"Preview"</h3>
         <p class="muted">"Exactly what Berth will apply, in this order, with server-side apply."</p>

@@ -1,0 +1,69 @@
+// What each persona meets in their first hour, made right (issue 22): each test failed before
+// its fix.
+import { expect, test } from '@playwright/test';
+import { collectErrors, signedIn, suffix } from './helpers';
+
+test('a keyboard reaches the content first, and a click on a new page shows progress at once', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer', '/');
+  const errors = collectErrors(page);
+  await page.keyboard.press('Tab');
+  const skip = page.getByRole('link', { name: 'Skip to content' });
+  await expect(skip).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main#main')).toBeFocused();
+
+  // The cost page's code is held back until the bar has been seen.
+  let release: () => void = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  await page.route(/\/pkg\/pack__cost_view_/, async (route) => {
+    await held;
+    await route.continue();
+  });
+  const progress = page.locator('#route-progress');
+  await expect(progress).not.toHaveClass(/active/);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Cost', exact: true }).click();
+  await expect(progress).toHaveClass(/active/);
+  release();
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Cost');
+  await expect(progress).not.toHaveClass(/active/);
+  expect(errors).toEqual([]);
+});
+
+test('a refused access request keeps what was typed, from the least role, and says why where focus is', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer', '/access');
+  const form = page.locator('#access-form');
+  // The least the policy offers, not admin.
+  await expect(form.locator('select[name="role"]')).toHaveValue('view');
+  await form.locator('select[name="role"]').selectOption('edit');
+  await form.locator('input[name="namespaces"]').fill(`nowhere-${suffix}`);
+  await form.locator('input[name="reason"]').fill('looking into the incident');
+  await form.locator('input[name="ticket"]').fill('OPS-1');
+  // The page refreshes itself every few seconds; what was typed survives it.
+  await page.waitForResponse((r) => r.url().includes('/api/access_overview'));
+  await expect(form.locator('input[name="reason"]')).toHaveValue('looking into the incident');
+
+  await form.getByRole('button', { name: 'Request' }).click();
+  const answer = page.locator('#access-request-answer');
+  await expect(answer.locator('.error')).toBeVisible();
+  await expect(answer).toBeFocused();
+  await expect(answer).toHaveAttribute('role', 'status');
+  await expect(form.locator('select[name="role"]')).toHaveValue('edit');
+  await expect(form.locator('input[name="namespaces"]')).toHaveValue(`nowhere-${suffix}`);
+  await expect(form.locator('input[name="reason"]')).toHaveValue('looking into the incident');
+  await expect(form.locator('input[name="ticket"]')).toHaveValue('OPS-1');
+});
+
+test("a namespace request's answer is announced and takes the focus", async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer', '/onboarding');
+  const errors = collectErrors(page);
+  const form = page.locator('#namespace-form');
+  await form.locator('input[name="name"]').fill(`focus-${suffix}`);
+  await form.locator('textarea[name="purpose"]').fill('Browser test');
+  await form.locator('input[name="cost_centre"]').fill('CC-1042');
+  await form.getByRole('button', { name: 'Request namespace' }).click();
+  const answer = page.locator('#submit-answer');
+  await expect(answer).toContainText('approved');
+  await expect(answer).toBeFocused();
+  await expect(answer).toHaveAttribute('aria-live', 'polite');
+  expect(errors).toEqual([]);
+});
