@@ -76,6 +76,14 @@ impl Failure {
     }
 }
 
+/// The words of a Problem Details answer (`detail`, with its fields' complaints), if `body` is
+/// one.
+pub fn problem_detail(body: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let detail = value["detail"].as_str()?.to_owned();
+    Some(detail)
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -103,5 +111,22 @@ impl FromServerFnError for Failure {
             ),
             other => Failure::new(FailureKind::Unavailable, other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod problem_tests {
+    use super::problem_detail;
+
+    #[test]
+    fn a_problem_says_its_detail() {
+        assert_eq!(
+            problem_detail(
+                r#"{"type":"urn:berth:problem:unavailable","status":503,"detail":"the cluster did not answer"}"#
+            ),
+            Some("the cluster did not answer".to_owned())
+        );
+        assert_eq!(problem_detail("<html>"), None);
+        assert_eq!(problem_detail(r#"{"status":500}"#), None);
     }
 }

@@ -1,7 +1,7 @@
 // What each persona meets in their first hour, made right (issue 22): each test failed before
 // its fix.
 import { expect, test } from '@playwright/test';
-import { collectErrors, signedIn, suffix } from './helpers';
+import { collectErrors, requestNamespace, signedIn, suffix } from './helpers';
 
 test('a keyboard reaches the content first, and a click on a new page shows progress at once', async ({ browser }) => {
   const page = await signedIn(browser, 'Dana Developer', '/');
@@ -66,4 +66,37 @@ test("a namespace request's answer is announced and takes the focus", async ({ b
   await expect(answer).toBeFocused();
   await expect(answer).toHaveAttribute('aria-live', 'polite');
   expect(errors).toEqual([]);
+});
+
+test('a failing kubeconfig download says why inside the page, and the app stays', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer', '/onboarding');
+  const name = `dl-${suffix}`;
+  await requestNamespace(page, name, '1d');
+  const row = page.locator(`#request-${name}`);
+  // The cluster's signer is down: the server answers with a Problem.
+  await page.route(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig$/, (route) =>
+    route.fulfill({
+      status: 503,
+      contentType: 'application/problem+json',
+      body: JSON.stringify({
+        type: 'urn:berth:problem:unavailable',
+        title: 'Service Unavailable',
+        status: 503,
+        detail: 'the cluster did not sign the certificate in time; try again',
+        code: 'unavailable',
+      }),
+    }),
+  );
+  await row.getByRole('button', { name: 'Download kubeconfig' }).click();
+  await expect(row.locator('.download-error')).toHaveText('the cluster did not sign the certificate in time; try again');
+  await expect(page).toHaveURL('/onboarding');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Onboarding');
+
+  await page.unroute(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig$/);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    row.getByRole('button', { name: 'Download kubeconfig' }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
+  await expect(row.locator('.download-error')).toHaveCount(0);
 });

@@ -2,6 +2,7 @@
 
 pub mod announce;
 pub mod decide;
+pub mod download;
 pub mod layout;
 pub mod live;
 pub mod poll;

@@ -11,6 +11,7 @@ use leptos_meta::Title;
 use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, access_overview};
 use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
+use crate::components::download::Download;
 use crate::components::poll::every;
 use crate::components::workload::confirmed;
 use crate::failure::Failure;
@@ -469,9 +470,7 @@ fn Row(
     });
     let download = v.can_download.then(|| {
         view! {
-            <form method="post" action=format!("/api/v1/access/{id}/kubeconfig") class="inline-form">
-                <button class="button" type="submit" data-action="kubeconfig">"kubeconfig"</button>
-            </form>
+            <Download action=format!("/api/v1/access/{id}/kubeconfig") label="kubeconfig" data_action="kubeconfig" />
         }
     });
     view! {

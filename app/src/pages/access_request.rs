@@ -12,6 +12,7 @@ use leptos_router::hooks::use_params_map;
 use super::access::{answer_into, answer_view, state_class, time_left};
 use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, SignOffAccess, access_detail};
 use crate::components::decide::DecideButtons;
+use crate::components::download::Download;
 use crate::components::poll::every;
 use crate::components::workload::confirmed;
 
@@ -104,9 +105,7 @@ fn Detail(
         }
     });
     let download = v.can_download.then(|| view! {
-        <form method="post" action=format!("/api/v1/access/{id}/kubeconfig") class="inline-form">
-            <button class="button" type="submit" id="access-kubeconfig">"Download kubeconfig"</button>
-        </form>
+        <Download action=format!("/api/v1/access/{id}/kubeconfig") label="Download kubeconfig" id="access-kubeconfig" />
     });
     let more = v.can_extend.then(|| {
         let base = v.clone();

@@ -15,6 +15,7 @@ use crate::api::{
 };
 use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
+use crate::components::download::Download;
 use crate::pages::namespace_changes::{ChangeForm, ChangesTable};
 use crate::session::signed_in_user;
 
@@ -413,9 +414,11 @@ fn RequestRow(
     });
     let download = request.can_download.then(|| {
         view! {
-            <form method="post" action=format!("/api/v1/namespaces/{}/kubeconfig", request.name) class="inline">
-                <button class="link-button download" type="submit">"Download kubeconfig"</button>
-            </form>
+            <Download
+                action=format!("/api/v1/namespaces/{}/kubeconfig", request.name)
+                label="Download kubeconfig"
+                class="link-button download"
+            />
         }
     });
     let change_form = request
