@@ -100,3 +100,36 @@ test('a failing kubeconfig download says why inside the page, and the app stays'
   expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
   await expect(row.locator('.download-error')).toHaveCount(0);
 });
+
+test('the namespace form scolds only what was touched, in its own words, and starts afresh after a request', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer', '/onboarding');
+  const form = page.locator('#namespace-form');
+  const name = form.locator('input[name="name"]');
+  // A long name is not cut: it is refused, saying how long it is.
+  const long = `a${'b'.repeat(69)}`;
+  await name.fill(long);
+  await expect(name).toHaveValue(long);
+  await expect(form.locator('.field-error[data-field="name"]')).toContainText('at most 63 characters (this one has 70)');
+  // Purpose and cost centre are required but untouched: nothing said under them yet.
+  await expect(form.locator('.field-error[data-field="purpose"]')).toHaveCount(0);
+  await expect(form.locator('.field-error[data-field="cost_centre"]')).toHaveCount(0);
+  // Sent as it is, every field's complaint shows, the summary in the form's words.
+  await form.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(form.locator('.field-error[data-field="purpose"]')).toBeVisible();
+  const summary = page.locator('#submit-errors');
+  await expect(summary).toContainText('Cost centre:');
+  await expect(summary).not.toContainText('cost_centre');
+
+  const fresh = `fresh-${suffix}`;
+  await name.fill(fresh);
+  await form.locator('textarea[name="purpose"]').fill('Browser test');
+  await form.locator('input[name="cost_centre"]').fill('CC-1042');
+  await form.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(page.locator('#submit-result')).toContainText(`for ${fresh}: approved at once`);
+  // The form is ready for the next one, and says nothing about the empty fields.
+  await expect(name).toHaveValue('');
+  await expect(form.locator('textarea[name="purpose"]')).toHaveValue('');
+  await expect(form.locator('.field-error')).toHaveCount(0);
+  await expect(page.locator(`#request-${fresh}`)).toHaveAttribute('data-state', 'ready');
+  await expect(page.locator(`#request-${fresh} td.expires`)).not.toHaveText('never');
+});

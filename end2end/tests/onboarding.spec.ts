@@ -119,6 +119,8 @@ test('a manager approves a large-tier request of their team', async ({ browser }
   await expect(dana.locator('#submit-result')).toContainText('pending');
   const danasRow = dana.locator(`#request-${name}`);
   await expect(danasRow).toHaveAttribute('data-state', 'pending');
+  // Not granted yet: its lifetime starts when it is ready, and it does not read "never".
+  await expect(danasRow.locator('td.expires')).toHaveText('7 days after it is ready');
   await expect(danasRow.getByRole('button', { name: 'Approve' })).toHaveCount(0);
 
   const mike = await signedIn(browser, 'Mike Manager');
@@ -127,7 +129,7 @@ test('a manager approves a large-tier request of their team', async ({ browser }
   await row.getByPlaceholder('reason').fill('sized for the launch');
   await row.getByRole('button', { name: 'Approve' }).click();
   await expect(row).toHaveAttribute('data-state', 'ready');
-  await expect(row).toContainText('demo:mike: sized for the launch');
+  await expect(row).toContainText('Mike Manager: sized for the launch');
 
   // The requester's page catches up on its own.
   await expect(danasRow).toHaveAttribute('data-state', 'ready');

@@ -237,7 +237,7 @@ async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
                 RequestState::Pending
             },
             expires_in_secs: lifetime.seconds().filter(|_| approved),
-            decided_by: approved.then(|| "berth".to_owned()),
+            decided_by: approved.then(crate::store::tenancy::Decider::policy),
             decision_reason: approved.then(|| format!("tier {tier} needs no approval")),
         };
         store.create_namespace_request(new, event).await?;

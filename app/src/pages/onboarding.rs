@@ -90,6 +90,28 @@ fn RequestForm(
     let lifetime = RwSignal::new(Lifetime::SevenDays.as_str().to_owned());
     let network_policy = RwSignal::new(true);
     let touched = RwSignal::new(false);
+    // A field's complaints show once it has been used, or once the form was sent: "required"
+    // under fields nobody reached yet only scolds.
+    let used = RwSignal::new(std::collections::BTreeSet::<&'static str>::new());
+    let sent = RwSignal::new(false);
+    // The name sent last, for the answer; a request that went through clears the form.
+    let requested = StoredValue::new(String::new());
+    Effect::new(move |_| {
+        if let Some(Ok(SubmitOutcome::Submitted { .. })) = submit.value().get() {
+            name.set(String::new());
+            purpose.set(String::new());
+            cost_centre.set(String::new());
+            used.set(Default::default());
+            sent.set(false);
+            touched.set(false);
+        }
+    });
+    let use_field = move |field: &'static str| {
+        touched.set(true);
+        used.update(|u| {
+            u.insert(field);
+        });
+    };
 
     let draft = move || NamespaceDraft {
         name: name.get(),
@@ -127,6 +149,9 @@ fn RequestForm(
     let current = move || touched.get().then(|| checked.get()).flatten();
     let errors_of = move |field: &'static str| {
         move || {
+            if !sent.get() && !used.with(|u| u.contains(field)) {
+                return Vec::new().collect_view();
+            }
             field_errors(current(), field)
                 .into_iter()
                 .map(|e| view! { <span class="field-error" data-field=field>{e.message}</span> })
@@ -143,7 +168,7 @@ fn RequestForm(
                         maxlength=max.to_string()
                         prop:value=move || signal.get()
                         on:input=move |ev| {
-                            touched.set(true);
+                            use_field(field);
                             signal.set(event_target_value(&ev));
                         }
                     />
@@ -165,7 +190,7 @@ fn RequestForm(
                         name=field
                         prop:value=move || signal.get()
                         on:change=move |ev| {
-                            touched.set(true);
+                            use_field(field);
                             signal.set(event_target_value(&ev));
                         }
                     >
@@ -194,10 +219,13 @@ fn RequestForm(
             on:submit=move |ev| {
                 ev.prevent_default();
                 touched.set(true);
+                sent.set(true);
+                requested.set_value(name.get_untracked());
                 submit.dispatch(SubmitDraft { draft: draft() });
             }
         >
-            {text_input("Name", "name", name, 63)}
+            // Longer than a name may be, so a long one is refused in words, not cut silently.
+            {text_input("Name", "name", name, 100)}
             {select_input("Team", "team", team, Box::new(move || {
                 choices
                     .get()
@@ -212,7 +240,7 @@ fn RequestForm(
                     maxlength="500"
                     prop:value=move || purpose.get()
                     on:input=move |ev| {
-                        touched.set(true);
+                        use_field("purpose");
                         purpose.set(event_target_value(&ev));
                     }
                 ></textarea>
@@ -271,17 +299,24 @@ fn RequestForm(
             </button>
             <Announce id="submit-answer" answer=submit.value()>
             {move || match submit.value().get() {
-                Some(Ok(SubmitOutcome::Submitted { id, state })) => view! {
-                    <p class="notice" id="submit-result">
-                        "Request " <code>{id}</code> " is " <strong>{state.as_str()}</strong> "."
-                    </p>
+                Some(Ok(SubmitOutcome::Submitted { id, state })) => {
+                    let what = if state == RequestState::Pending {
+                        "pending: a manager of the team decides; the table below follows it"
+                    } else {
+                        "approved at once; the table below follows it until the namespace is ready"
+                    };
+                    view! {
+                        <p class="notice" id="submit-result">
+                            "Request " <code>{id}</code> " for " <strong>{requested.get_value()}</strong> ": " {what} "."
+                        </p>
+                    }
+                    .into_any()
                 }
-                .into_any(),
                 Some(Ok(SubmitOutcome::Invalid(errors))) => view! {
                     <ul class="error" id="submit-errors">
                         {errors
                             .into_iter()
-                            .map(|e| view! { <li>{format!("{}: {}", e.field, e.message)}</li> })
+                            .map(|e| view! { <li>{format!("{}: {}", label_of(&e.field), e.message)}</li> })
                             .collect_view()}
                     </ul>
                 }
@@ -300,6 +335,33 @@ fn RequestForm(
                     .unwrap_or_else(|| "Fill in the form to see the manifests.".to_owned())
             }}
         </pre>
+    }
+}
+
+/// When a namespace goes: its date once granted; before that, what its lifetime will give it.
+fn expires_text(request: &RequestView) -> String {
+    match (&request.expires_at, Lifetime::parse(&request.lifetime)) {
+        (Some(at), _) => at.clone(),
+        (None, Some(Lifetime::Permanent)) => "never".to_owned(),
+        (None, Some(l)) if !request.state.is_final() => {
+            format!("{} after it is ready", l.label().to_lowercase())
+        }
+        (None, _) => "—".to_owned(),
+    }
+}
+
+/// The form's label of a field the server names.
+fn label_of(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "team" => "Team",
+        "purpose" => "Purpose",
+        "contact" => "Contact",
+        "cost_centre" => "Cost centre",
+        "tier" => "Tier",
+        "lifetime" => "Lifetime",
+        "" => "Request",
+        other => other,
     }
 }
 
@@ -443,8 +505,8 @@ fn RequestRow(
                 <span class=state_class(request.state)>{request.state.as_str()}</span>
                 {error.map(|e| view! { <div class="field-error">{e}</div> })}
             </td>
-            <td>
-                {request.expires_at.clone().unwrap_or_else(|| "never".to_owned())}
+            <td class="expires">
+                {expires_text(&request)}
                 {request.expiry_warning.clone().map(|w| view! { <div class="field-error expiry-warning">{w}</div> })}
             </td>
             <td>{decision} {actions}</td>

@@ -12,6 +12,7 @@ use domain::tenancy::{FieldError, Lifetime, Plan, RequestState};
 use super::{ServiceError, Services};
 use crate::store::StoreError;
 use crate::store::change::{ChangeRow, NewChange};
+use crate::store::tenancy::Decider;
 
 fn new_change_id() -> String {
     format!("nc-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -104,13 +105,13 @@ impl Services {
             if !change::needs_approval(kind, &request.plan, &after) {
                 (
                     ChangeState::Approved,
-                    Some("berth".to_owned()),
+                    Some(Decider::policy()),
                     Some("policy grants it without approval".to_owned()),
                 )
             } else if decide(&actor, approve, &target).allowed() {
                 (
                     ChangeState::Approved,
-                    Some(user.id.clone()),
+                    Some(Decider::of(user)),
                     Some(format!("requested by a manager of team {}", request.team)),
                 )
             } else {
@@ -228,7 +229,7 @@ impl Services {
         audit.after = Some(detail);
         let decided = self
             .store()
-            .decide_namespace_change(id, approve, &user.id, reason, audit)
+            .decide_namespace_change(id, approve, &Decider::of(user), reason, audit)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) => ServiceError::Conflict(m),
@@ -266,7 +267,8 @@ fn view(row: ChangeRow, can_decide: bool) -> ChangeView {
         reason: row.reason,
         summary: row.summary,
         quota: row.quota,
-        decided_by: row.decided_by,
+        // People by name; rows from before names were kept, by id.
+        decided_by: row.decided_by_name.or(row.decided_by),
         decision_reason: row.decision_reason,
         last_error: row.last_error,
         created_at: row.created_at,

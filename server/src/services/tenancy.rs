@@ -12,7 +12,7 @@ use domain::tiers::{self, TierDraft, TierOutcome};
 
 use super::{ServiceError, Services};
 use crate::store::StoreError;
-use crate::store::tenancy::{NewRequest, RequestRow};
+use crate::store::tenancy::{Decider, NewRequest, RequestRow};
 
 fn new_request_id() -> String {
     format!("nr-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -190,13 +190,13 @@ impl Services {
         let (state, decided_by, reason) = if !tenancy::needs_approval(&plan.tier, lifetime) {
             (
                 RequestState::Approved,
-                Some("berth".to_owned()),
+                Some(Decider::policy()),
                 Some(format!("tier {} needs no approval", draft.tier)),
             )
         } else if may_decide {
             (
                 RequestState::Approved,
-                Some(user.id.clone()),
+                Some(Decider::of(user)),
                 Some(format!("requested by a manager of team {}", draft.team)),
             )
         } else {
@@ -303,7 +303,7 @@ impl Services {
         audit.target_name = request.name.clone();
         let decided = self
             .store()
-            .decide_namespace_request(id, approve, &user.id, reason, lifetime, audit)
+            .decide_namespace_request(id, approve, &Decider::of(user), reason, lifetime, audit)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(m) => ServiceError::Conflict(m),
@@ -347,7 +347,8 @@ fn view(row: RequestRow, can_decide: bool, can_download: bool, can_change: bool)
         state: row.state,
         created_at: row.created_at,
         expires_at: row.expires_at,
-        decided_by: row.decided_by,
+        // People by name; rows from before names were kept, by id.
+        decided_by: row.decided_by_name.or(row.decided_by),
         decision_reason: row.decision_reason,
         last_error: row.last_error,
         attempts: row.attempts,

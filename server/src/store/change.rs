@@ -11,7 +11,7 @@ use sqlx::postgres::PgRow;
 
 use super::tenancy::{micros, utc};
 use super::{Store, StoreError};
-use crate::store::tenancy::ProvisionOutcome;
+use crate::store::tenancy::{Decider, ProvisionOutcome};
 
 /// A change row with its namespace's name and team.
 #[derive(Clone, Debug)]
@@ -33,6 +33,7 @@ pub struct ChangeRow {
     /// Where a page that ends on this row goes on from.
     pub cursor: Cursor,
     pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
     pub decision_reason: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -41,7 +42,7 @@ pub struct ChangeRow {
 fn columns() -> String {
     format!(
         "c.id, c.request_id, r.name, r.team, c.kind, c.state, c.requester_id, c.requester_name, \
-         c.reason, c.plan, c.summary, c.quota, c.decided_by, c.decision_reason, c.attempts, c.last_error, \
+         c.reason, c.plan, c.summary, c.quota, c.decided_by, c.decided_by_name, c.decision_reason, c.attempts, c.last_error, \
          {} AS created_at, {} AS created_us, {} AS expires_at",
         utc("c.created_at"),
         micros("c.created_at"),
@@ -81,6 +82,7 @@ fn change_from_row(row: &PgRow) -> Result<ChangeRow, StoreError> {
             id: row.try_get("id")?,
         },
         decided_by: row.try_get("decided_by")?,
+        decided_by_name: row.try_get("decided_by_name")?,
         decision_reason: row.try_get("decision_reason")?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
@@ -102,7 +104,7 @@ pub struct NewChange {
     /// Unix seconds; `None` for never.
     pub expires_at: Option<i64>,
     /// Set when policy approves it at once.
-    pub decided_by: Option<String>,
+    pub decided_by: Option<Decider>,
     pub decision_reason: Option<String>,
 }
 
@@ -133,9 +135,10 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO namespace_changes \
                (id, request_id, kind, state, requester_id, requester_name, reason, plan, \
-                expires_at, decided_by, decided_at, decision_reason, summary, quota) \
+                expires_at, decided_by, decided_at, decision_reason, summary, quota, \
+                decided_by_name) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9), \
-                     $10, CASE WHEN $10 IS NULL THEN NULL ELSE now() END, $11, $12, $13)",
+                     $10, CASE WHEN $10 IS NULL THEN NULL ELSE now() END, $11, $12, $13, $14)",
         )
         .bind(&new.id)
         .bind(&new.request_id)
@@ -146,13 +149,14 @@ impl Store {
         .bind(&new.reason)
         .bind(plan)
         .bind(new.expires_at.map(|s| s as f64))
-        .bind(&new.decided_by)
+        .bind(new.decided_by.as_ref().map(|d| d.id.as_str()))
         .bind(&new.decision_reason)
         .bind(&new.summary)
         .bind(
             serde_json::to_value(&new.quota)
                 .map_err(|e| StoreError::Corrupt(format!("change quota: {e}")))?,
         )
+        .bind(new.decided_by.as_ref().map(|d| d.name.as_str()))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -216,7 +220,7 @@ impl Store {
         &self,
         id: &str,
         approve: bool,
-        decided_by: &str,
+        decided_by: &Decider,
         reason: &str,
         event: NewEvent,
     ) -> Result<ChangeRow, StoreError> {
@@ -228,13 +232,15 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let updated = sqlx::query(
             "UPDATE namespace_changes SET state = $2, decided_by = $3, decided_at = now(), \
-               decision_reason = $4, next_attempt_at = now(), updated_at = now() \
+               decision_reason = $4, next_attempt_at = now(), updated_at = now(), \
+               decided_by_name = $5 \
              WHERE id = $1 AND state = 'pending'",
         )
         .bind(id)
         .bind(next.as_str())
-        .bind(decided_by)
+        .bind(&decided_by.id)
         .bind(reason)
+        .bind(&decided_by.name)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -37,6 +37,7 @@ pub struct RequestRow {
     pub cursor: Cursor,
     pub expires_at: Option<String>,
     pub decided_by: Option<String>,
+    pub decided_by_name: Option<String>,
     pub decision_reason: Option<String>,
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -45,7 +46,8 @@ pub struct RequestRow {
 fn columns() -> String {
     format!(
         "id, name, team, requester_id, requester_name, state, plan, attempts, last_error, \
-         decided_by, decision_reason, {} AS created_at, {} AS created_us, {} AS expires_at",
+         decided_by, decided_by_name, decision_reason, {} AS created_at, {} AS created_us, \
+         {} AS expires_at",
         utc("created_at"),
         micros("created_at"),
         utc("expires_at")
@@ -77,6 +79,7 @@ fn request_from_row(row: &PgRow) -> Result<RequestRow, StoreError> {
         },
         expires_at,
         decided_by: row.try_get("decided_by")?,
+        decided_by_name: row.try_get("decided_by_name")?,
         decision_reason: row.try_get("decision_reason")?,
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
@@ -90,8 +93,32 @@ pub struct NewRequest {
     pub state: RequestState,
     pub expires_in_secs: Option<i64>,
     /// Set when policy approves it at once.
-    pub decided_by: Option<String>,
+    pub decided_by: Option<Decider>,
     pub decision_reason: Option<String>,
+}
+
+/// Who decided a request or a change: their id, and their name for the pages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decider {
+    pub id: String,
+    pub name: String,
+}
+
+impl Decider {
+    pub fn of(user: &domain::identity::CurrentUser) -> Self {
+        Decider {
+            id: user.id.clone(),
+            name: user.display_name.clone(),
+        }
+    }
+
+    /// Berth's own policy, when it grants without asking anyone.
+    pub fn policy() -> Self {
+        Decider {
+            id: "berth".to_owned(),
+            name: "berth".to_owned(),
+        }
+    }
 }
 
 impl Store {
@@ -196,9 +223,9 @@ impl Store {
         let inserted = sqlx::query(&format!(
             "INSERT INTO namespace_requests \
                (id, name, team, requester_id, requester_name, state, plan, expires_at, \
-                decided_by, decided_at, decision_reason) \
+                decided_by, decided_at, decision_reason, decided_by_name) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8), \
-                     $9, CASE WHEN $9 IS NULL THEN NULL ELSE now() END, $10) \
+                     $9, CASE WHEN $9 IS NULL THEN NULL ELSE now() END, $10, $11) \
              RETURNING {}",
             columns()
         ))
@@ -210,8 +237,9 @@ impl Store {
         .bind(new.state.as_str())
         .bind(plan)
         .bind(new.expires_in_secs.map(|s| s as f64))
-        .bind(&new.decided_by)
+        .bind(new.decided_by.as_ref().map(|d| d.id.as_str()))
         .bind(&new.decision_reason)
+        .bind(new.decided_by.as_ref().map(|d| d.name.as_str()))
         .fetch_one(&mut *tx)
         .await;
         let row = match inserted {
@@ -279,7 +307,7 @@ impl Store {
         &self,
         id: &str,
         approve: bool,
-        decided_by: &str,
+        decided_by: &Decider,
         reason: &str,
         expires_in_secs: Option<i64>,
         mut event: NewEvent,
@@ -293,16 +321,17 @@ impl Store {
         let row = sqlx::query(&format!(
             "UPDATE namespace_requests SET state = $2, decided_by = $3, decided_at = now(), \
                decision_reason = $4, updated_at = now(), next_attempt_at = now(), \
-               expires_at = now() + make_interval(secs => $5) \
+               expires_at = now() + make_interval(secs => $5), decided_by_name = $6 \
              WHERE id = $1 AND state = 'pending' RETURNING {}",
             columns()
         ))
         .bind(id)
         .bind(next.as_str())
-        .bind(decided_by)
+        .bind(&decided_by.id)
         .bind(reason)
         // The lifetime starts when the namespace is granted, not when it was asked for.
         .bind(expires_in_secs.filter(|_| approve).map(|s| s as f64))
+        .bind(&decided_by.name)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

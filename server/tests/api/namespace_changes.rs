@@ -313,7 +313,7 @@ fn a_manager_asking_for_their_own_team_is_granted_and_cannot_review_themselves()
         assert_eq!(answer["Submitted"]["state"], "Approved", "{answer}");
         let forever = answer["Submitted"]["id"].as_str().expect("id").to_owned();
         let listed = wait_for_change(&app, &mike, &forever, "Applied").await;
-        assert_eq!(listed["decided_by"], "demo:mike");
+        assert_eq!(listed["decided_by"], "Mike Manager");
         let row = request_row(&app, &mike, "payments-mgr").await;
         assert_eq!(row["expires_at"], Value::Null, "permanent now");
         assert_eq!(row["extend_options"], json!([]));

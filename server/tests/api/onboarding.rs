@@ -418,7 +418,7 @@ fn a_large_namespace_waits_for_a_manager_of_its_team() {
         );
         wait_for_state(&app, &dana, "payments-big", "Ready").await;
         let row = requests(&app, &dana).await.remove(0);
-        assert_eq!(row["decided_by"], "demo:mike");
+        assert_eq!(row["decided_by"], "Mike Manager");
         assert_eq!(row["decision_reason"], "sized for the launch");
 
         // A denial says why, and the name is free again.
@@ -509,7 +509,7 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
                     requester_name: "Dana".to_owned(),
                     state: RequestState::Approved,
                     expires_in_secs: Some(3600),
-                    decided_by: Some("berth".to_owned()),
+                    decided_by: Some(server::store::tenancy::Decider::policy()),
                     decision_reason: None,
                 },
                 system_event("payments-resume"),
@@ -586,7 +586,7 @@ fn a_namespace_berth_did_not_make_is_never_taken_over() {
                     requester_name: "Dana".to_owned(),
                     state: RequestState::Approved,
                     expires_in_secs: None,
-                    decided_by: Some("berth".to_owned()),
+                    decided_by: Some(server::store::tenancy::Decider::policy()),
                     decision_reason: None,
                 },
                 system_event("someone-elses"),
@@ -645,7 +645,7 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
                         requester_name: "Dana".to_owned(),
                         state: RequestState::Approved,
                         expires_in_secs: Some(1),
-                        decided_by: Some("berth".to_owned()),
+                        decided_by: Some(server::store::tenancy::Decider::policy()),
                         decision_reason: None,
                     },
                     system_event(name),
@@ -876,7 +876,7 @@ fn expiry_warnings_reach_the_webhook_three_days_and_one_day_before_once_each() {
                         } else {
                             10 * 86_400
                         }),
-                        decided_by: Some("berth".to_owned()),
+                        decided_by: Some(server::store::tenancy::Decider::policy()),
                         decision_reason: None,
                     },
                     system_event(name),
