@@ -145,10 +145,23 @@ pub fn format_hour(unix: i64) -> String {
     )
 }
 
+/// Every parameter a view has.
+pub const PARAMS: [&str; 11] = [
+    "by", "label", "window", "from", "to", "step", "idle", "team", "filter", "sort", "order",
+];
+
 impl ReportQuery {
-    /// Reads the URL's parameters; unknown values are refused with a message naming them.
+    /// Reads the URL's parameters; unknown names and values are refused with a message naming
+    /// them (a misspelt one would otherwise show another view than the one asked for).
     pub fn from_params(params: &BTreeMap<String, String>) -> Result<ReportQuery, Vec<String>> {
         let mut problems = Vec::new();
+        for key in params.keys().filter(|k| !PARAMS.contains(&k.as_str())) {
+            let shown: String = key.chars().take(40).collect();
+            problems.push(format!(
+                "unknown parameter {shown:?}: a view takes {}",
+                PARAMS.join(", ")
+            ));
+        }
         let get = |k: &str| {
             params
                 .get(k)
@@ -277,6 +290,43 @@ impl ReportQuery {
             Window::Month => Some(30),
             Window::Custom { from, to } => Some((to - from) / DAY),
         }
+    }
+
+    /// The CSV export's file name, from what the view shows: two exports never share a name
+    /// (`berth-cost-7d-by-team.csv`, `berth-cost-2026-11-01-to-2026-11-30-by-namespace-payments.csv`).
+    pub fn file_name(&self) -> String {
+        let window = match self.window {
+            Window::Day => "24h".to_owned(),
+            Window::Week => "7d".to_owned(),
+            Window::Month => "30d".to_owned(),
+            Window::Custom { from, to } => {
+                format!("{}-to-{}", format_date(from), format_date(to - DAY))
+            }
+        };
+        let group = match &self.group {
+            GroupBy::Namespace => "namespace".to_owned(),
+            GroupBy::Team => "team".to_owned(),
+            GroupBy::Workload => "workload".to_owned(),
+            GroupBy::Label(l) => format!("label-{l}"),
+        };
+        let mut name = format!("berth-cost-{window}-by-{group}");
+        for part in [&self.team, &self.filter].into_iter().flatten() {
+            name.push('-');
+            name.push_str(part);
+        }
+        // Only what every file system and a Content-Disposition header take as it is.
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(120)
+            .collect();
+        format!("{safe}.csv")
     }
 
     /// The parameters that reproduce this view (for links, sharing and the CSV export).
@@ -707,6 +757,39 @@ mod tests {
         assert_eq!(parse_date("2026-02-29"), None);
         assert_eq!(parse_date("2026-13-01"), None);
         assert_eq!(parse_date("yesterday"), None);
+    }
+
+    #[test]
+    fn each_export_is_named_after_its_view() {
+        let q =
+            ReportQuery::from_params(&params(&[("by", "team"), ("window", "30d")])).expect("query");
+        assert_eq!(q.file_name(), "berth-cost-30d-by-team.csv");
+        let q = ReportQuery::from_params(&params(&[
+            ("by", "label"),
+            ("label", "app.kubernetes.io/name"),
+            ("window", "custom"),
+            ("from", "2026-11-01"),
+            ("to", "2026-11-30"),
+            ("team", "payments"),
+            ("filter", "a\"b/c"),
+        ]))
+        .expect("query");
+        assert_eq!(
+            q.file_name(),
+            "berth-cost-2026-11-01-to-2026-11-30-by-label-app.kubernetes.io_name-payments-a_b_c.csv"
+        );
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_refused_by_name() {
+        let problems =
+            ReportQuery::from_params(&params(&[("group", "team")])).expect_err("refused");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("unknown parameter \"group\""),
+            "{problems:?}"
+        );
+        assert!(ReportQuery::from_params(&params(&[("by", "team")])).is_ok());
     }
 
     #[test]

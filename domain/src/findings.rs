@@ -109,42 +109,48 @@ fn same(a: Option<&String>, b: Option<&String>) -> bool {
 /// Every check on a workload, the failing ones first.
 pub fn findings(w: &WorkloadSpec) -> Vec<Finding> {
     let mut out = Vec::new();
-    let check = |check: &str, bad: Vec<&str>, severity: Severity, what: &str, fix: &str| {
+    // `what` says what every container has when the check passes, `lacks` what the named
+    // containers are missing when it does not.
+    let check = |check: &str,
+                 bad: Vec<&str>,
+                 severity: Severity,
+                 (what, lacks): (&str, &str),
+                 fix: &str| {
         if bad.is_empty() {
             finding(
                 check,
                 Severity::Pass,
-                format!("every container: {what}"),
+                format!("every container has {what}"),
                 fix,
             )
         } else {
-            finding(
-                check,
-                severity,
-                format!("{}: not {what}", bad.join(", ")),
-                fix,
-            )
+            let whose = if bad.len() == 1 {
+                format!("container {}", bad.join(""))
+            } else {
+                format!("containers {}", bad.join(", "))
+            };
+            finding(check, severity, format!("{whose}: {lacks}"), fix)
         }
     };
     out.push(check(
         "image-tag",
         failing(w, |c| matches!(image_tag(&c.image), None | Some("latest"))),
         Severity::Danger,
-        "a pinned image tag",
+        ("a pinned image tag", "image tag is `latest` or missing"),
         "pin a version tag (or a digest) instead of `latest` or no tag",
     ));
     out.push(check(
         "readiness-probe",
         failing(w, |c| !c.readiness_probe),
         Severity::Warn,
-        "a readiness probe",
+        ("a readiness probe", "no readiness probe"),
         "add a readinessProbe so traffic waits until the pod can serve",
     ));
     out.push(check(
         "liveness-probe",
         failing(w, |c| !c.liveness_probe),
         Severity::Warn,
-        "a liveness probe",
+        ("a liveness probe", "no liveness probe"),
         "add a livenessProbe so a hung container is restarted",
     ));
     out.push(check(
@@ -155,7 +161,10 @@ pub fn findings(w: &WorkloadSpec) -> Vec<Finding> {
                 .any(|r| !c.requests.contains_key(*r) || !c.limits.contains_key(*r))
         }),
         Severity::Danger,
-        "CPU and memory requests and limits",
+        (
+            "CPU and memory requests and limits",
+            "CPU or memory requests or limits missing",
+        ),
         "set resources.requests and resources.limits for cpu and memory",
     ));
     if w.expects_guaranteed {
@@ -167,7 +176,10 @@ pub fn findings(w: &WorkloadSpec) -> Vec<Finding> {
                     .any(|r| !same(c.requests.get(*r), c.limits.get(*r)))
             }),
             Severity::Warn,
-            "requests equal to limits (Guaranteed QoS)",
+            (
+                "requests equal to limits (Guaranteed QoS)",
+                "requests differ from limits (not Guaranteed QoS)",
+            ),
             "set requests equal to limits: this namespace expects Guaranteed QoS",
         ));
     }
@@ -303,7 +315,11 @@ mod tests {
                 ("disruption-budget", Severity::Warn),
             ]
         );
-        assert!(all[0].message.starts_with("app: not"), "{:?}", all[0]);
+        assert_eq!(
+            all[0].message, "container app: image tag is `latest` or missing",
+            "{:?}",
+            all[0]
+        );
         assert!(all[0].fix.contains("pin a version tag"));
         // 3 pass, 3 warn, 2 danger: 6 / (6 + 3 + 4).
         assert_eq!(score(&all), 46);

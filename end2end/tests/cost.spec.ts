@@ -50,6 +50,8 @@ test('a manager groups, widens, sorts and exports the cost report', async ({ bro
 
   // The CSV holds exactly the table's rows, in its order, with its totals.
   const [download] = await Promise.all([mike.waitForEvent('download'), mike.locator('#cost-csv').click()]);
+  // Named after the view it holds, so two exports never overwrite each other.
+  expect(download.suggestedFilename()).toMatch(/^berth-cost-[0-9a-z-]+-by-[a-z]+.*\.csv$/);
   const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
   expect(csv[0]).toBe('group,cpu,memory,gpu,storage,idle,total,efficiency');
   const csvRows = csv

@@ -133,3 +133,9 @@ test('the namespace form scolds only what was touched, in its own words, and sta
   await expect(page.locator(`#request-${fresh}`)).toHaveAttribute('data-state', 'ready');
   await expect(page.locator(`#request-${fresh} td.expires`)).not.toHaveText('never');
 });
+
+test('a cost link with a parameter the report does not know says so', async ({ browser }) => {
+  const page = await signedIn(browser, 'Mike Manager', '/cost?group=team');
+  await expect(page.locator('#cost-problems')).toContainText('unknown parameter "group"');
+  await expect(page.locator('#cost-problems')).toContainText('by, label, window');
+});

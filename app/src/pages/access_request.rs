@@ -177,7 +177,7 @@ fn Detail(
             {fact("Ends", opt(&v.expires_at))}
             {fact("Ended", match (&v.ended_at, &v.ended_by) { (Some(at), Some(by)) => format!("{at} by {by}"), (Some(at), None) => at.clone(), _ => "—".to_owned() })}
             {fact("Comment", opt(&v.end_comment))}
-            {fact("Revoked after due", v.revoke_delay_ms.map_or("—".to_owned(), |ms| format!("{ms:.0} ms")))}
+            {fact("Bindings removed", v.revoke_delay_ms.map_or("—".to_owned(), removed_after))}
             {fact("Extends", opt(&v.extends))}
             {fact("Signed off", match (&v.signed_off_by, &v.signoff_comment) { (Some(by), Some(c)) => format!("{by}: {c}"), _ => "—".to_owned() })}
             </tbody>
@@ -213,5 +213,14 @@ fn Detail(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// How long after its end was due (at expiry, or when revoked) the grant's bindings were gone.
+fn removed_after(ms: f64) -> String {
+    if ms < 1000.0 {
+        format!("{ms:.0} ms after the grant was due to end")
+    } else {
+        format!("{:.1} s after the grant was due to end", ms / 1000.0)
     }
 }

@@ -14,11 +14,6 @@ use crate::api::{SetBudget, cost_report, team_budgets};
 use crate::failure::FailureKind;
 use crate::session::signed_in_user;
 
-/// Every parameter a view has; the rest of the query string is ignored.
-const PARAMS: [&str; 11] = [
-    "by", "label", "window", "from", "to", "step", "idle", "team", "filter", "sort", "order",
-];
-
 /// Colours of the chart's series, then idle's grey.
 const PALETTE: [&str; 9] = [
     "#0b6bcb", "#e07b00", "#2e9d5b", "#b8407a", "#7a5cc7", "#c4a000", "#2aa3a3", "#d2453a",
@@ -58,11 +53,13 @@ pub fn CostPage() -> impl IntoView {
 #[component]
 fn Report() -> impl IntoView {
     let query = use_query_map();
+    // Every parameter goes to the server, which refuses one it does not know: a link with a
+    // misspelt one shows why instead of a different view.
     let params = move || {
         let q = query.read();
-        PARAMS
-            .iter()
-            .filter_map(|k| Some(((*k).to_owned(), q.get(k)?)))
+        q.clone()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v))
             .collect::<BTreeMap<String, String>>()
     };
     let report = Resource::new(params, cost_report);
@@ -183,7 +180,7 @@ fn Shown(r: CostReport) -> impl IntoView {
         <p class="muted">
             {when} " · "
             <a id="cost-permalink" href=format!("/cost?{qs}")>"link to this view"</a> " · "
-            <a id="cost-csv" href=format!("/api/v1/cost.csv?{qs}") download="berth-cost.csv">"CSV"</a> " · "
+            <a id="cost-csv" href=format!("/api/v1/cost.csv?{qs}") download=r.query.file_name()>"CSV"</a> " · "
             <a href="/prices">"prices"</a>
         </p>
         {empty}

@@ -162,6 +162,7 @@ fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) 
                         <th>"Rollout"</th>
                         <th>"Strategy"</th>
                         <th>"Findings"</th>
+                        <th>"Actions"</th>
                     </tr>
                 </thead>
                 <tbody>
@@ -251,7 +252,8 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 {blocking}
             </td>
             <td>{w.strategy.clone()} <div class="muted">{revision}</div> {history}</td>
-            <td>{findings} {actions}</td>
+            <td>{findings}</td>
+            <td class="actions">{actions}</td>
         </tr>
     }
     .into_any()

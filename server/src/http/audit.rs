@@ -6,6 +6,7 @@ use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use domain::audit::{AuditQuery, Event};
 use domain::identity::SignedIn;
+use futures::StreamExt;
 use http::header;
 use serde::Deserialize;
 
@@ -56,10 +57,14 @@ impl Params {
     }
 }
 
-pub fn to_csv(events: &[Event]) -> String {
-    let mut out = String::from(
-        "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash\n",
-    );
+/// `events` as CSV rows, after the header line when `header`.
+pub fn to_csv(events: &[Event], header: bool) -> String {
+    let mut out = String::new();
+    if header {
+        out.push_str(
+            "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash\n",
+        );
+    }
     for e in events {
         let time = jiff::Timestamp::from_microsecond(e.at_micros)
             .map(|t| t.to_string())
@@ -121,46 +126,121 @@ pub async fn list(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    let export = matches!(params.format.as_deref(), Some("csv") | Some("jsonl"));
-    let max = if export { 10_000 } else { 500 };
-    let page = match state.services.search_audit(user, &query, max).await {
+    let format = match params.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("jsonl") => Format::JsonLines,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return ApiError::BadRequest(format!(
+                "format must be json, jsonl or csv, not {other:?}"
+            ))
+            .into_response();
+        }
+    };
+    if format == Format::Json {
+        return match state.services.search_audit(user, &query, 500).await {
+            Ok(page) => axum::Json(page).into_response(),
+            Err(err) => ApiError::from(err).into_response(),
+        };
+    }
+    export(state, user.clone(), query, format).await
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Json,
+    JsonLines,
+    Csv,
+}
+
+/// Events fetched per round trip of an export.
+const EXPORT_BATCH: i64 = 2_000;
+
+/// Everything the filter matches (up to `limit`, when one is given), newest first, streamed a
+/// batch at a time: an export of a long trail neither stops at a page nor sits in memory.
+/// The first batch is fetched before the answer starts, so a refusal is still a Problem.
+async fn export(
+    state: AppState,
+    user: domain::identity::CurrentUser,
+    query: AuditQuery,
+    format: Format,
+) -> Response {
+    let mut left = query.limit.filter(|l| *l > 0);
+    let batch = |left: Option<i64>| left.map_or(EXPORT_BATCH, |l| l.min(EXPORT_BATCH));
+    let first = AuditQuery {
+        limit: Some(batch(left)),
+        ..query.clone()
+    };
+    let page = match state
+        .services
+        .search_audit(&user, &first, EXPORT_BATCH)
+        .await
+    {
         Ok(page) => page,
         Err(err) => return ApiError::from(err).into_response(),
     };
-    match params.format.as_deref() {
-        None | Some("json") => axum::Json(page).into_response(),
-        Some("jsonl") => {
-            let body: String = page
-                .events
+    let render = move |events: &[Event], header: bool| -> String {
+        match format {
+            Format::Csv => to_csv(events, header),
+            _ => events
                 .iter()
                 .map(|e| serde_json::to_string(e).unwrap_or_default() + "\n")
-                .collect();
-            (
-                [
-                    (header::CONTENT_TYPE, "application/x-ndjson"),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        "attachment; filename=\"audit.jsonl\"",
-                    ),
-                ],
-                body,
-            )
-                .into_response()
+                .collect(),
         }
-        Some("csv") => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"audit.csv\"",
-                ),
-            ],
-            to_csv(&page.events),
-        )
-            .into_response(),
-        Some(other) => {
-            ApiError::BadRequest(format!("format must be json, jsonl or csv, not {other:?}"))
-                .into_response()
-        }
+    };
+    let first_chunk = render(&page.events, true);
+    if let Some(l) = left.as_mut() {
+        *l -= page.events.len() as i64;
     }
+    let next = page
+        .next_before
+        .filter(|_| left.is_none_or(|l| l > 0))
+        .map(|before| (before, left));
+    let rest = futures::stream::unfold(next, move |next| {
+        let (state, user, query) = (state.clone(), user.clone(), query.clone());
+        async move {
+            let (before, mut left) = next?;
+            let q = AuditQuery {
+                before: Some(before),
+                limit: Some(batch(left)),
+                ..query
+            };
+            match state.services.search_audit(&user, &q, EXPORT_BATCH).await {
+                Ok(page) => {
+                    if let Some(l) = left.as_mut() {
+                        *l -= page.events.len() as i64;
+                    }
+                    let chunk = render(&page.events, false);
+                    let next = page
+                        .next_before
+                        .filter(|_| left.is_none_or(|l| l > 0))
+                        .map(|before| (before, left));
+                    Some((Ok::<_, std::io::Error>(chunk), next))
+                }
+                Err(err) => {
+                    // The answer has begun: cut it short, so the client sees an incomplete
+                    // transfer rather than a file that looks whole.
+                    tracing::warn!(error = %err, "audit export stopped");
+                    Some((Err(std::io::Error::other("audit export stopped")), None))
+                }
+            }
+        }
+    });
+    let body =
+        futures::stream::once(async move { Ok::<_, std::io::Error>(first_chunk) }).chain(rest);
+    let (content_type, file) = match format {
+        Format::Csv => ("text/csv; charset=utf-8", "audit.csv"),
+        _ => ("application/x-ndjson", "audit.jsonl"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }

@@ -208,11 +208,26 @@ impl Store {
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<Event>, StoreError> {
         let mut query =
             sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM audit_events WHERE true"));
+        // People search by name as well as by id. An action's full name (`access.revoke`)
+        // is that action; a word or a prefix (`scale`, `access.`) any action holding it.
+        // strpos, not LIKE: what was typed is matched as it is, `%` and `_` included.
         if let Some(v) = &filter.actor {
-            query.push(" AND actor_id = ").push_bind(v.clone());
+            query
+                .push(" AND (actor_id = ")
+                .push_bind(v.clone())
+                .push(" OR strpos(lower(actor_display), lower(")
+                .push_bind(v.clone())
+                .push(")) > 0)");
         }
         if let Some(v) = &filter.action {
-            query.push(" AND action = ").push_bind(v.clone());
+            if v.contains('.') && !v.ends_with('.') {
+                query.push(" AND action = ").push_bind(v.clone());
+            } else {
+                query
+                    .push(" AND strpos(lower(action), lower(")
+                    .push_bind(v.clone())
+                    .push(")) > 0");
+            }
         }
         if let Some(v) = &filter.namespace {
             query.push(" AND target_namespace = ").push_bind(v.clone());

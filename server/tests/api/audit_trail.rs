@@ -69,6 +69,46 @@ fn appends_chain_and_filters_read_newest_first() {
             .await
             .expect("read");
         assert_eq!(ana.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 1]);
+        // By name, any case and any part; actions by a word or a prefix, or exactly.
+        let seqs = |filter: AuditFilter| {
+            let store = store.clone();
+            async move {
+                store
+                    .audit_events(&AuditFilter {
+                        limit: 50,
+                        ..filter
+                    })
+                    .await
+                    .expect("read")
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let by = |actor: &str, action: &str| AuditFilter {
+            actor: (!actor.is_empty()).then(|| actor.to_owned()),
+            action: (!action.is_empty()).then(|| action.to_owned()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(seqs(by("An", "")).await, [3, 1], "ANA by part of her name");
+        assert_eq!(seqs(by("", "namespace")).await, [2, 1]);
+        assert_eq!(seqs(by("", "namespace.")).await, [2, 1]);
+        assert_eq!(seqs(by("", "approve")).await, [2]);
+        assert_eq!(
+            seqs(by("", "namespace.req")).await,
+            Vec::<i64>::new(),
+            "a dotted name is exact"
+        );
+        assert_eq!(
+            seqs(by("", "%")).await,
+            Vec::<i64>::new(),
+            "typed text is not a pattern"
+        );
+        assert_eq!(
+            seqs(by("ana", "session.sign_in")).await,
+            [3],
+            "both at once"
+        );
         assert_eq!(
             ana[1].body.after,
             Some(serde_json::json!({"tier": "small", "ttl": "7d"}))

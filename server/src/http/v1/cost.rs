@@ -94,13 +94,11 @@ async fn cost_csv(
     Params(params): Params<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let report = report(&state, &caller, &params).await?;
+    let disposition = format!("attachment; filename=\"{}\"", report.query.file_name());
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"berth-cost.csv\"",
-            ),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         domain::cost_report::csv(&report),
     )
