@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both install what is missing first.
 SHELL := bash
 
-.PHONY: demo test setup site site-release server check clean-demo bench bench-cluster manifests image image-tag bench-frontend
+.PHONY: demo test setup site site-release server check clean-demo bench bench-cluster manifests image image-tag bench-frontend screens
 
 demo: setup server site
 	./target/debug/berth demo $(DEMO_ARGS)
@@ -53,6 +53,10 @@ bench-cluster:
 # headless Chromium against the demo.
 bench-frontend: setup server site-release
 	cd end2end && npx playwright test -c bench.config.ts
+
+# docs/screens/: each persona's home at 390 and 1280 px, from a fresh demo.
+screens: setup server site
+	cd end2end && npx playwright test -c screens.config.ts
 
 # deploy/manifests/berth.yaml: `helm template` of the chart, the image tagged for HEAD (or TAG=…).
 manifests:

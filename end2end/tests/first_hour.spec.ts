@@ -139,3 +139,24 @@ test('a cost link with a parameter the report does not know says so', async ({ b
   await expect(page.locator('#cost-problems')).toContainText('unknown parameter "group"');
   await expect(page.locator('#cost-problems')).toContainText('by, label, window');
 });
+
+test("each persona's home shows what needs them", async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer', '/');
+  await expect(dana.locator('#home-namespaces')).toBeVisible();
+  await expect(dana.locator('#home-namespaces li').first()).toBeVisible();
+  await expect(dana.locator('#home-decisions')).toHaveCount(0);
+  await expect(dana.locator('#home-access')).toHaveCount(0);
+
+  // The demo leaves a large request waiting for Mike.
+  const mike = await signedIn(browser, 'Mike Manager', '/');
+  await expect(mike.locator('#home-decision-count')).toHaveText(/^[1-9][0-9]*$/);
+  await expect(mike.locator('#home-spend')).toContainText('$');
+  await expect(mike.locator('#home-access')).toHaveCount(0);
+
+  const sam = await signedIn(browser, 'Sam SRE', '/');
+  await expect(sam.locator('#home-queue-count')).toHaveText(/^[0-9]+$/);
+  await expect(sam.locator('#home-decisions')).toHaveCount(0);
+
+  const ada = await signedIn(browser, 'Ada Admin', '/');
+  await expect(ada.locator('#home-policy-summary')).toContainText('access rules');
+});

@@ -20,6 +20,8 @@ pub fn HomePage() -> impl IntoView {
                  audit trail of every change."
             </p>
         </section>
+        {crate::session::signed_in_user()
+            .map(|user| view! { <crate::pages::home_persona::ForYou user=user /> })}
         <ReadinessPanel />
         <section>
             <h2>"Areas"</h2>

@@ -6,6 +6,7 @@ pub mod access_request;
 pub mod audit;
 pub mod cost;
 pub mod home;
+pub mod home_persona;
 pub mod idle;
 pub mod me;
 pub mod namespace_changes;

@@ -1,0 +1,22 @@
+// Regenerates docs/screens/home-<persona>-<width>.png (`make screens`).
+import { expect, test } from '@playwright/test';
+
+const PERSONAS = ['Dana Developer', 'Mike Manager', 'Sam SRE', 'Ada Admin'];
+
+for (const width of [390, 1280]) {
+  test(`each persona's home at ${width} px`, async ({ browser }) => {
+    for (const persona of PERSONAS) {
+      const context = await browser.newContext({ viewport: { width, height: 900 } });
+      const page = await context.newPage();
+      await page.goto('/signin');
+      await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
+      await expect(page.locator('#user-name')).toHaveText(persona);
+      await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+      await expect(page.locator('#for-you .card').first()).toBeVisible();
+      await expect(page.locator('#for-you')).not.toContainText('Loading…');
+      const slug = persona.split(' ')[0].toLowerCase();
+      await page.screenshot({ path: `../docs/screens/home-${slug}-${width}.png`, fullPage: true });
+      await context.close();
+    }
+  });
+}
