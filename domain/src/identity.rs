@@ -291,3 +291,64 @@ mod mapping_tests {
         assert_eq!(r, vec![Role::Admin]);
     }
 }
+
+/// Where a sign-in may send the browser back to: a path on this site, never another host
+/// (`//evil.example`, `/\evil.example`), never Berth's own sign-in or API routes.
+pub fn return_path(next: &str) -> Option<&str> {
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2_000
+        && !next.chars().any(|c| c.is_control() || c == '\\')
+        && !["/auth/", "/api/", "/signin"]
+            .iter()
+            .any(|p| next.starts_with(p));
+    ok.then_some(next)
+}
+
+/// `text` as a URL query value: everything but unreserved characters percent-encoded.
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod return_tests {
+    use super::{query_value, return_path};
+
+    #[test]
+    fn only_this_sites_pages_are_returned_to() {
+        assert_eq!(
+            return_path("/cost?by=team&window=30d"),
+            Some("/cost?by=team&window=30d")
+        );
+        for bad in [
+            "",
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/cost\r\nSet-Cookie: x",
+            "/api/v1/tokens",
+            "/auth/signout",
+            "/signin",
+            "cost",
+        ] {
+            assert_eq!(return_path(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_query_value_survives_a_url() {
+        assert_eq!(
+            query_value("/cost?by=team&w=7d"),
+            "%2Fcost%3Fby%3Dteam%26w%3D7d"
+        );
+        assert_eq!(query_value("ä"), "%C3%A4");
+    }
+}

@@ -108,8 +108,11 @@ for (const path of ['/signin', '/namespaces', '/rollouts', '/cost', '/access', '
     const assetHeaders = (v: Visit) =>
       (v.headers.wasm ?? 0) + (v.headers.js ?? 0) + (v.headers.css ?? 0);
     const rawAssets = (v: Visit) => (v.raw.wasm ?? 0) + (v.raw.js ?? 0) + (v.raw.css ?? 0);
+    const allRequests = Object.values(first.requests).reduce((a, b) => a + b, 0);
     console.log(
-      `${path}: WASM + JS + CSS transferred ${kb(assets(first))} KB ` +
+      `${path}: ${allRequests} requests in all (html ${first.requests.html ?? 0}, wasm ${first.requests.wasm ?? 0}, ` +
+        `js ${first.requests.js ?? 0}, css ${first.requests.css ?? 0}, other ${first.requests.other ?? 0}); ` +
+        `WASM + JS + CSS transferred ${kb(assets(first))} KB ` +
         `(bodies ${kb(assets(first) - assetHeaders(first))} + response headers ${kb(assetHeaders(first))}; ` +
         `wasm ${kb(first.bytes.wasm ?? 0)}, js ${kb(first.bytes.js ?? 0)}, css ${kb(first.bytes.css ?? 0)}; ` +
         `${kb(rawAssets(first))} KB uncompressed) in ${first.requests.wasm ?? 0} WASM and ` +

@@ -160,3 +160,13 @@ test("each persona's home shows what needs them", async ({ browser }) => {
   const ada = await signedIn(browser, 'Ada Admin', '/');
   await expect(ada.locator('#home-policy-summary')).toContainText('access rules');
 });
+
+test('a shared link opened signed out keeps its view through the sign-in', async ({ page }) => {
+  await page.goto('/cost?by=team&window=30d');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await page.locator('#sign-in-link').click();
+  await expect(page).toHaveURL(/\/signin\?next=/);
+  await page.getByRole('button', { name: 'Sign in as Mike Manager' }).click();
+  await expect(page).toHaveURL('/cost?by=team&window=30d');
+  await expect(page.locator('#user-name')).toHaveText('Mike Manager');
+});

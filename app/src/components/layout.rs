@@ -22,7 +22,7 @@ fn UserChip() -> impl IntoView {
             }
             .into_any()
         }
-        None => view! { <A href="/signin" attr:id="sign-in-link">"Sign in"</A> }.into_any(),
+        None => view! { <SignInLink id="sign-in-link" /> }.into_any(),
     };
     view! { <div class="user-chip">{chip}</div> }
 }
@@ -30,6 +30,29 @@ fn UserChip() -> impl IntoView {
 /// Whether the router is on its way to another page.
 #[derive(Clone, Copy, Debug)]
 pub struct Routing(pub ReadSignal<bool>);
+
+/// A link to the sign-in page that comes back here afterwards: a shared link opened signed
+/// out keeps its view (its path and query) through the sign-in.
+#[component]
+pub fn SignInLink(#[prop(optional)] id: Option<&'static str>) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let href = move || {
+        let path = location.pathname.get();
+        let search = location.search.get();
+        let here = if search.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", search.trim_start_matches('?'))
+        };
+        match domain::identity::return_path(&here) {
+            Some(next) if next != "/" => {
+                format!("/signin?next={}", domain::identity::query_value(next))
+            }
+            _ => "/signin".to_owned(),
+        }
+    };
+    view! { <a href=href id=id>"Sign in"</a> }
+}
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {

@@ -82,7 +82,8 @@ pub fn AccessPage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
         view! { <Overview /> }.into_any()
     } else {
-        view! { <p>"Sign in to ask for access. " <a href="/signin">"Sign in"</a></p> }.into_any()
+        view! { <p>"Sign in to ask for access. " <crate::components::layout::SignInLink /></p> }
+            .into_any()
     };
     view! {
         <Title text="Access" />

@@ -35,7 +35,7 @@ pub fn CostPage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
         view! { <Report /> }.into_any()
     } else {
-        view! { <p>"Sign in to see what your namespaces cost. " <a href="/signin">"Sign in"</a></p> }
+        view! { <p>"Sign in to see what your namespaces cost. " <crate::components::layout::SignInLink /></p> }
             .into_any()
     };
     view! {

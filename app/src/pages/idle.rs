@@ -19,7 +19,7 @@ pub fn IdlePage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
         view! { <Findings /> }.into_any()
     } else {
-        view! { <p>"Sign in to see what your teams leave idle. " <a href="/signin">"Sign in"</a></p> }
+        view! { <p>"Sign in to see what your teams leave idle. " <crate::components::layout::SignInLink /></p> }
             .into_any()
     };
     view! {

@@ -30,7 +30,8 @@ pub fn MePage() -> impl IntoView {
             .into_any()
         }
         None => {
-            view! { <p>"You are not signed in. " <a href="/signin">"Sign in"</a></p> }.into_any()
+            view! { <p>"You are not signed in. " <crate::components::layout::SignInLink /></p> }
+                .into_any()
         }
     };
     view! {

@@ -31,7 +31,7 @@ pub fn NamespacesPage() -> impl IntoView {
         }
         .into_any()
     } else {
-        view! { <p>"Sign in to see your namespaces. " <a href="/signin">"Sign in"</a></p> }
+        view! { <p>"Sign in to see your namespaces. " <crate::components::layout::SignInLink /></p> }
             .into_any()
     };
     view! {

@@ -52,7 +52,7 @@ pub fn OnboardingPage() -> impl IntoView {
         }
         .into_any(),
         None => view! {
-            <p>"Sign in to ask for a namespace. " <a href="/signin">"Sign in"</a></p>
+            <p>"Sign in to ask for a namespace. " <crate::components::layout::SignInLink /></p>
         }
         .into_any(),
     };

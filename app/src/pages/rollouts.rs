@@ -21,7 +21,7 @@ pub fn RolloutsPage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
         view! { <RolloutList /> }.into_any()
     } else {
-        view! { <p>"Sign in to see your workloads. " <a href="/signin">"Sign in"</a></p> }
+        view! { <p>"Sign in to see your workloads. " <crate::components::layout::SignInLink /></p> }
             .into_any()
     };
     view! {

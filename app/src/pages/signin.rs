@@ -8,6 +8,15 @@ use crate::api::sign_in_choices;
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let options = Resource::new(|| (), |_| sign_in_choices());
+    // Where to go back to once signed in (the page that sent the reader here).
+    let query = leptos_router::hooks::use_query_map();
+    let next = move || {
+        query
+            .read()
+            .get("next")
+            .filter(|n| domain::identity::return_path(n).is_some())
+            .unwrap_or_default()
+    };
     view! {
         <Title text="Sign in" />
         <section>
@@ -20,7 +29,15 @@ pub fn SignInPage() -> impl IntoView {
                             view! {
                                 {opts.oidc_issuer.map(|issuer| view! {
                                     <p>
-                                        <a class="button" id="oidc-sign-in" href="/auth/oidc/login" rel="external">
+                                        <a
+                                            class="button"
+                                            id="oidc-sign-in"
+                                            href=move || match next() {
+                                                n if n.is_empty() => "/auth/oidc/login".to_owned(),
+                                                n => format!("/auth/oidc/login?next={}", domain::identity::query_value(&n)),
+                                            }
+                                            rel="external"
+                                        >
                                             "Sign in with your identity provider"
                                         </a>
                                         <span class="muted">" (" {issuer} ")"</span>
@@ -42,6 +59,7 @@ pub fn SignInPage() -> impl IntoView {
                                                         <p>{p.roles.join(", ")} " · teams: " {p.teams.join(", ")}</p>
                                                         <form method="post" action="/auth/demo">
                                                             <input type="hidden" name="persona" value=p.id.clone() />
+                                                            <input type="hidden" name="next" value=next />
                                                             <button class="button" type="submit">{label}</button>
                                                         </form>
                                                     </li>

@@ -22,7 +22,7 @@ pub fn WorkloadPage() -> impl IntoView {
     let body = if signed_in_user().is_some() {
         view! { <Detail /> }.into_any()
     } else {
-        view! { <p>"Sign in to see your workloads. " <a href="/signin">"Sign in"</a></p> }
+        view! { <p>"Sign in to see your workloads. " <crate::components::layout::SignInLink /></p> }
             .into_any()
     };
     view! {

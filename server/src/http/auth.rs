@@ -235,6 +235,9 @@ pub fn session_cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
 #[derive(Debug, Deserialize)]
 pub struct DemoSignIn {
     persona: String,
+    /// The page to go back to (a shared link opened signed out), if it is one of this site's.
+    #[serde(default)]
+    next: String,
 }
 
 /// `POST /auth/demo`: sign in as a demo persona. Routed only in `berth demo`.
@@ -247,9 +250,9 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
     let form =
         <Form<DemoSignIn> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await;
-    let Some(persona) = form
-        .ok()
-        .and_then(|Form(f)| demo_personas().into_iter().find(|p| p.id == f.persona))
+    let form = form.ok().map(|Form(f)| f);
+    let next = form.as_ref().map(|f| f.next.clone()).unwrap_or_default();
+    let Some(persona) = form.and_then(|f| demo_personas().into_iter().find(|p| p.id == f.persona))
     else {
         let failed = NewEvent::by(None, &origin, "session.sign_in", Outcome::Failure);
         return refused(
@@ -259,17 +262,21 @@ pub async fn demo_sign_in(State(state): State<AppState>, request: Request) -> Re
         );
     };
     let outcome = state.services.sign_in(&persona, &origin, "").await;
-    signed_in_response(&state, outcome)
+    signed_in_response(&state, outcome, &next)
 }
 
-/// After a sign-in: home, with the session cookie; or why it could not be stored.
+/// After a sign-in: back to `next` when it is a page of this site (a shared link opened
+/// signed out keeps its view), else home, with the session cookie; or why it could not be
+/// stored.
 pub fn signed_in_response(
     state: &AppState,
     outcome: Result<String, crate::services::ServiceError>,
+    next: &str,
 ) -> Response {
     match outcome {
         Ok(token) => {
-            let mut response = Redirect::to("/").into_response();
+            let to = domain::identity::return_path(next).unwrap_or("/");
+            let mut response = Redirect::to(to).into_response();
             response.headers_mut().insert(
                 header::SET_COOKIE,
                 session_cookie(

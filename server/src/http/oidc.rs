@@ -35,8 +35,30 @@ fn state_cookie(value: &str, secure: bool) -> http::HeaderValue {
     .unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
+/// Carries the page to return to across the provider's round trip, hex-encoded (a cookie
+/// value takes no `;`, `,` or spaces).
+const NEXT_COOKIE: &str = "berth_oidc_next";
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Login {
+    #[serde(default)]
+    next: String,
+}
+
 /// `GET /auth/oidc/login`: off to the provider.
-pub async fn login(State(state): State<AppState>) -> Response {
+pub async fn login(State(state): State<AppState>, Query(params): Query<Login>) -> Response {
     let Some(config) = state.oidc.as_deref() else {
         return ApiError::NotFound(
             "sign-in through an identity provider is not configured".to_owned(),
@@ -51,6 +73,21 @@ pub async fn login(State(state): State<AppState>) -> Response {
                 http::header::SET_COOKIE,
                 state_cookie(&csrf, state.auth.secure_cookies),
             );
+            if let Some(next) = domain::identity::return_path(&params.next) {
+                let secure = if state.auth.secure_cookies {
+                    "; Secure"
+                } else {
+                    ""
+                };
+                if let Ok(value) = http::HeaderValue::from_str(&format!(
+                    "{NEXT_COOKIE}={}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+                    hex(next)
+                )) {
+                    response
+                        .headers_mut()
+                        .append(http::header::SET_COOKIE, value);
+                }
+            }
             response
         }
         Err(why) => ApiError::from(why).into_response(),
@@ -118,7 +155,12 @@ pub async fn callback(
         .finish_oidc_sign_in(config, code, &csrf, &origin)
         .await
     {
-        Ok(token) => signed_in_response(&state, Ok(token)),
+        Ok(token) => {
+            let next = super::auth::cookie(request.headers(), NEXT_COOKIE)
+                .and_then(|v| unhex(&v))
+                .unwrap_or_default();
+            signed_in_response(&state, Ok(token), &next)
+        }
         Err(OidcError::Service(err)) => ApiError::from(err).into_response(),
         Err(why @ OidcError::UnknownState) => refuse(&state, &origin, why.to_string(), 400),
         Err(why) => refuse(&state, &origin, why.to_string(), 401),

@@ -989,3 +989,36 @@ fn an_audit_export_holds_every_matching_event() {
         app.stop().await;
     });
 }
+
+/// A sign-in goes back to the page that sent the reader, when that is a page of this site;
+/// anywhere else (another host, Berth's own API) is home.
+#[test]
+fn a_sign_in_returns_to_the_page_it_came_from_and_nowhere_else() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        for (next, to) in [
+            ("/cost?by=team&window=30d", "/cost?by=team&window=30d"),
+            ("//evil.example/", "/"),
+            ("https://evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("/api/v1/tokens", "/"),
+            ("", "/"),
+        ] {
+            let res = app
+                .client
+                .post(app.url("/auth/demo"))
+                .header(ORIGIN, &app.base)
+                .form(&[("persona", "demo:mike"), ("next", next)])
+                .send()
+                .await
+                .expect("sign in");
+            assert_eq!(res.status(), 303, "{next:?}");
+            assert_eq!(
+                res.headers().get(LOCATION).and_then(|v| v.to_str().ok()),
+                Some(to),
+                "{next:?}"
+            );
+        }
+        app.stop().await;
+    });
+}
