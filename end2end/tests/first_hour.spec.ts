@@ -170,3 +170,26 @@ test('a shared link opened signed out keeps its view through the sign-in', async
   await expect(page).toHaveURL('/cost?by=team&window=30d');
   await expect(page.locator('#user-name')).toHaveText('Mike Manager');
 });
+
+test('a break-glass grant is signed off from the list', async ({ browser }) => {
+  const sam = await signedIn(browser, 'Sam SRE', '/access');
+  const form = sam.locator('#access-form');
+  await form.locator('select[name="role"]').selectOption('admin');
+  await form.locator('input[name="namespaces"]').fill('search-staging');
+  await form.locator('input[name="duration"]').fill('30m');
+  await form.locator('input[name="reason"]').fill('search is down: restarting the cluster');
+  await form.locator('input[name="ticket"]').fill('INC-77');
+  await form.locator('input[name="break_glass"]').check();
+  await form.getByRole('button', { name: 'Request' }).click();
+  await expect(sam.locator('#access-request-result')).toContainText('active');
+  const id = (await sam.locator('#access-request-result a').textContent()) ?? '';
+
+  // Another SRE reviews it afterwards, without opening its page.
+  const sid = await signedIn(browser, 'Sid SRE', '/access');
+  const row = sid.locator(`#access-active tr.access-row[data-id="${id}"]`);
+  await expect(row).toContainText('break-glass · review open');
+  await row.locator('input[name="comment"]').fill('checked the audit trail: restarts only');
+  await row.getByRole('button', { name: 'Sign off' }).click();
+  await expect(sid.locator('#access-result')).toContainText('Signed off');
+  await expect(sid.locator(`tr.access-row[data-id="${id}"] .glass`).first()).not.toContainText('review open');
+});

@@ -8,7 +8,9 @@ use domain::jit::{AccessOverview, AccessView, Draft, Rule, State, describe_minut
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, access_overview};
+use crate::api::{
+    RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, SignOffAccess, access_overview,
+};
 use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
 use crate::components::download::Download;
@@ -150,6 +152,7 @@ fn Overview() -> impl IntoView {
     let review = ServerAction::<ReviewAccess>::new();
     let revoke = ServerAction::<RevokeAccess>::new();
     let revoke_all = ServerAction::<RevokeAllAccess>::new();
+    let sign_off = ServerAction::<SignOffAccess>::new();
     let tick = RwSignal::new(0u64);
     every(REFRESH, move || tick.update(|t| *t += 1));
     let overview = Resource::new(
@@ -160,6 +163,7 @@ fn Overview() -> impl IntoView {
                 review.version().get(),
                 revoke.version().get(),
                 revoke_all.version().get(),
+                sign_off.version().get(),
             )
         },
         |_| access_overview(),
@@ -168,6 +172,7 @@ fn Overview() -> impl IntoView {
     let said = RwSignal::new(None::<Result<String, String>>);
     answer_into(said, move || review.value().get(), "Reviewed");
     answer_into(said, move || revoke.value().get(), "Revoked");
+    answer_into(said, move || sign_off.value().get(), "Signed off");
     Effect::new(move |_| {
         if let Some(a) = revoke_all.value().get() {
             said.set(Some(match a {
@@ -184,7 +189,7 @@ fn Overview() -> impl IntoView {
                 overview
                     .get()
                     .map(|answer| match answer {
-                        Ok(o) => view! { <Sections o=o ask=ask fields=fields review=review revoke=revoke revoke_all=revoke_all /> }.into_any(),
+                        Ok(o) => view! { <Sections o=o ask=ask fields=fields review=review revoke=revoke revoke_all=revoke_all sign_off=sign_off /> }.into_any(),
                         Err(err) => view! { <p class="error" id="access-error">{err.to_string()}</p> }.into_any(),
                     })
             }}
@@ -200,6 +205,7 @@ fn Sections(
     review: ServerAction<ReviewAccess>,
     revoke: ServerAction<RevokeAccess>,
     revoke_all: ServerAction<RevokeAllAccess>,
+    sign_off: ServerAction<SignOffAccess>,
 ) -> impl IntoView {
     let reviewer = o.reviewer;
     let queue = o.queue.clone();
@@ -229,7 +235,7 @@ fn Sections(
                 {if queue.is_empty() {
                     view! { <p class="muted">"Nothing to review."</p> }.into_any()
                 } else {
-                    view! { <Table rows=queue review=Some(review) revoke=revoke /> }.into_any()
+                    view! { <Table rows=queue review=Some(review) revoke=revoke sign_off=sign_off /> }.into_any()
                 }}
             </article>
             <article class="panel" id="access-active">
@@ -237,7 +243,7 @@ fn Sections(
                 {if active.is_empty() {
                     view! { <p class="muted">"No one else holds elevated access."</p> }.into_any()
                 } else {
-                    view! { <Table rows=active review=None revoke=revoke /> }.into_any()
+                    view! { <Table rows=active review=None revoke=revoke sign_off=sign_off /> }.into_any()
                 }}
             </article>
         })}
@@ -246,7 +252,7 @@ fn Sections(
             {if o.mine.is_empty() {
                 view! { <p class="muted">"You have not asked for access yet."</p> }.into_any()
             } else {
-                view! { <Table rows=o.mine review=None revoke=revoke /> }.into_any()
+                view! { <Table rows=o.mine review=None revoke=revoke sign_off=sign_off /> }.into_any()
             }}
         </article>
         <Policy rules=o.rules />
@@ -394,6 +400,7 @@ fn Table(
     rows: Vec<AccessView>,
     review: Option<ServerAction<ReviewAccess>>,
     revoke: ServerAction<RevokeAccess>,
+    sign_off: ServerAction<SignOffAccess>,
 ) -> impl IntoView {
     view! {
         <table class="table access-table" tabindex="0">
@@ -410,7 +417,7 @@ fn Table(
                 </tr>
             </thead>
             <tbody>
-                {rows.into_iter().map(|v| view! { <Row v=v review=review revoke=revoke /> }).collect_view()}
+                {rows.into_iter().map(|v| view! { <Row v=v review=review revoke=revoke sign_off=sign_off /> }).collect_view()}
             </tbody>
         </table>
     }
@@ -421,8 +428,34 @@ fn Row(
     v: AccessView,
     review: Option<ServerAction<ReviewAccess>>,
     revoke: ServerAction<RevokeAccess>,
+    sign_off: ServerAction<SignOffAccess>,
 ) -> impl IntoView {
     let id = v.id.clone();
+    // A break-glass grant's after-the-fact review, from the list as from its own page.
+    let signoff = v.can_sign_off.then(|| {
+        let id = id.clone();
+        let comment = RwSignal::new(String::new());
+        view! {
+            <form
+                class="inline-form sign-off"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    sign_off.dispatch(SignOffAccess { id: id.clone(), comment: comment.get() });
+                }
+            >
+                <input
+                    class="reason"
+                    name="comment"
+                    maxlength="500"
+                    placeholder="what you checked"
+                    aria-label="What you checked"
+                    prop:value=move || comment.get()
+                    on:input=move |ev| comment.set(event_target_value(&ev))
+                />
+                <button class="button approve" type="submit" data-action="sign-off">"Sign off"</button>
+            </form>
+        }
+    });
     let state = match (v.state, v.seconds_left) {
         (State::Active, Some(left)) => format!("active · {}", time_left(left)),
         (State::Pending, _) => format!(
@@ -483,7 +516,7 @@ fn Row(
             <td>{v.duration.clone()}</td>
             <td>{v.reason.clone()} {(!v.ticket.is_empty()).then(|| view! { <span class="muted">{format!(" [{}]", v.ticket)}</span> })}</td>
             <td><span class=state_class(v.state)>{state}</span></td>
-            <td class="actions">{decide}{download}{end}</td>
+            <td class="actions">{decide}{signoff}{download}{end}</td>
         </tr>
     }
 }
