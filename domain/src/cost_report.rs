@@ -382,7 +382,7 @@ impl ReportQuery {
     pub fn query_string(&self) -> String {
         self.to_params()
             .into_iter()
-            .map(|(k, v)| format!("{k}={}", escape(&v)))
+            .map(|(k, v)| format!("{k}={}", crate::text::query_value(&v)))
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -407,17 +407,6 @@ fn valid_label(l: &str) -> bool {
         && l.len() <= 253
         && l.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-}
-
-fn escape(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Priced sums of one group in one step, as the store computes them.

@@ -306,21 +306,10 @@ pub fn return_path(next: &str) -> Option<&str> {
     ok.then_some(next)
 }
 
-/// `text` as a URL query value: everything but unreserved characters percent-encoded.
-pub fn query_value(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod return_tests {
-    use super::{query_value, return_path};
+    use super::return_path;
+    use crate::text::query_value;
 
     #[test]
     fn only_this_sites_pages_are_returned_to() {

@@ -20,6 +20,18 @@ pub fn has_forbidden(text: &str, newline_ok: bool) -> bool {
 }
 
 /// At most `max` characters of `text`, for quoting what a caller sent back to them.
+/// `text` as a URL query value: everything but unreserved characters percent-encoded.
+pub fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }

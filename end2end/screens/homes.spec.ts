@@ -1,16 +1,12 @@
 // Regenerates docs/screens/home-<persona>-<width>.png (`make screens`).
 import { expect, test } from '@playwright/test';
-
-const PERSONAS = ['Dana Developer', 'Mike Manager', 'Sam SRE', 'Ada Admin'];
+import { PERSONAS, signedInAt } from '../tests/helpers';
 
 for (const width of [390, 1280]) {
   test(`each persona's home at ${width} px`, async ({ browser }) => {
     for (const persona of PERSONAS) {
-      const context = await browser.newContext({ viewport: { width, height: 900 } });
-      const page = await context.newPage();
-      await page.goto('/signin');
-      await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
-      await expect(page.locator('#user-name')).toHaveText(persona);
+      const context = await signedInAt(browser, persona, width);
+      const page = context.pages()[0];
       await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
       await expect(page.locator('#for-you .card').first()).toBeVisible();
       await expect(page.locator('#for-you')).not.toContainText('Loading…');

@@ -1,6 +1,6 @@
 // What every browser test does: collect console errors, sign in as a demo persona, ask for a
 // namespace and wait until it is ready.
-import { expect, type Browser, type Page } from '@playwright/test';
+import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 
 // How long anything may take before a test gives up: the bound on every wait (assertions,
 // kubectl runs, polls), as the integration tests' `common::PATIENCE`. Tests wait for what they
@@ -31,6 +31,19 @@ export async function signedIn(browser: Browser, persona: string, path = '/onboa
   await page.goto(path);
   await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   return page;
+}
+
+// The demo's personas, one per role.
+export const PERSONAS = ['Dana Developer', 'Mike Manager', 'Sam SRE', 'Ada Admin'];
+
+// A persona's own browser at `width` px (a phone's 390, a laptop's 1280), signed in on home.
+export async function signedInAt(browser: Browser, persona: string, width: number): Promise<BrowserContext> {
+  const context = await browser.newContext({ viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  await page.goto('/signin');
+  await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
+  await expect(page.locator('#user-name')).toHaveText(persona);
+  return context;
 }
 
 export async function requestNamespace(page: Page, name: string, lifetime: string): Promise<void> {

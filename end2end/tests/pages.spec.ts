@@ -2,8 +2,9 @@
 // the same thing (no hydration warning), in a phone's width and a laptop's.
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type ConsoleMessage } from '@playwright/test';
+import { PERSONAS, signedInAt } from './helpers';
 
-export const PAGES = [
+const PAGES = [
   '/',
   '/onboarding',
   '/namespaces',
@@ -19,7 +20,6 @@ export const PAGES = [
   '/rollouts/deployment/payments-prod/api',
 ];
 
-export const PERSONAS = ['Dana Developer', 'Mike Manager', 'Sam SRE', 'Ada Admin'];
 
 // What Leptos (debug builds) says when server and browser render differently, or when a page
 // reads data where the two can differ.
@@ -69,11 +69,8 @@ for (const width of [390, 1280]) {
   test(`every page is accessible and fits at ${width} px`, async ({ browser }) => {
     const found: string[] = [];
     for (const persona of PERSONAS) {
-      const context = await browser.newContext({ viewport: { width, height: 900 } });
-      const page = await context.newPage();
-      await page.goto('/signin');
-      await page.getByRole('button', { name: `Sign in as ${persona}` }).click();
-      await expect(page.locator('#user-name')).toHaveText(persona);
+      const context = await signedInAt(browser, persona, width);
+      const page = context.pages()[0];
       for (const path of PAGES) {
         await page.goto(path);
         await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');

@@ -46,7 +46,7 @@ pub fn SignInLink(#[prop(optional)] id: Option<&'static str>) -> impl IntoView {
         };
         match domain::identity::return_path(&here) {
             Some(next) if next != "/" => {
-                format!("/signin?next={}", domain::identity::query_value(next))
+                format!("/signin?next={}", domain::text::query_value(next))
             }
             _ => "/signin".to_owned(),
         }

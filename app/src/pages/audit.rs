@@ -26,20 +26,9 @@ fn query_string(q: &AuditQuery, extra: &[(&str, String)]) -> String {
     }
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .map(|(k, v)| format!("{k}={}", domain::text::query_value(v)))
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn time_of(e: &Event) -> String {

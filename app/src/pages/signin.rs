@@ -34,7 +34,7 @@ pub fn SignInPage() -> impl IntoView {
                                             id="oidc-sign-in"
                                             href=move || match next() {
                                                 n if n.is_empty() => "/auth/oidc/login".to_owned(),
-                                                n => format!("/auth/oidc/login?next={}", domain::identity::query_value(&n)),
+                                                n => format!("/auth/oidc/login?next={}", domain::text::query_value(&n)),
                                             }
                                             rel="external"
                                         >

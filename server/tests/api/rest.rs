@@ -37,6 +37,24 @@ async fn call(
     (status, value)
 }
 
+/// The prices and the version (`ETag`) they were read at.
+async fn read_prices(app: &TestApp, token: &str) -> (String, Value) {
+    let res = app
+        .client
+        .get(app.url("/api/v1/prices"))
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("prices");
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .expect("etag")
+        .to_owned();
+    (etag, res.json().await.expect("json"))
+}
+
 /// Every operation of the document is a route the router answers (no `no_route`, no 405), and
 /// a path that is not in the document is answered with a Problem saying so.
 #[test]
@@ -509,20 +527,7 @@ fn reads_match_the_pages_and_prices_need_the_current_version() {
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["code"], "not_found", "{body}");
 
-        let res = app
-            .client
-            .get(app.url("/api/v1/prices"))
-            .header(AUTHORIZATION, format!("Bearer {ada}"))
-            .send()
-            .await
-            .expect("prices");
-        let etag = res
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .expect("etag")
-            .to_owned();
-        let mut prices: Value = res.json().await.expect("json");
+        let (etag, mut prices) = read_prices(&app, &ada).await;
         prices["storage_gib_month"] = json!(0.5);
         let put = |tag: String, body: Value| {
             app.client
@@ -543,19 +548,7 @@ fn reads_match_the_pages_and_prices_need_the_current_version() {
 
         // Eight writers holding the same version at once: the version is checked inside the
         // transaction that writes, so exactly one wins and the others are told it is stale.
-        let current = app
-            .client
-            .get(app.url("/api/v1/prices"))
-            .header(AUTHORIZATION, format!("Bearer {ada}"))
-            .send()
-            .await
-            .expect("prices");
-        let tag = current
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .expect("etag")
-            .to_owned();
+        let (tag, _) = read_prices(&app, &ada).await;
         let writers = (0..8).map(|i| {
             let mut mine = prices.clone();
             mine["storage_gib_month"] = json!(1.0 + f64::from(i));
