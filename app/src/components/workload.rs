@@ -132,7 +132,7 @@ pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 let label = label.clone();
                 view! {
                     <span class="rollback">
-                        <select name="revision" prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
+                        <select name="revision" aria-label=format!("Revision to roll {label} back to") prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
                             {older.iter().map(|r| view! { <option value=r.to_string()>{format!("revision {r}")}</option> }).collect_view()}
                         </select>
                         <button class="link-button" data-action="rollback" on:click=move |_| {

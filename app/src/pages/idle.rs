@@ -191,7 +191,7 @@ fn Row(f: IdleFinding, act: ServerAction<ActOnIdle>) -> impl IntoView {
         }
     });
     view! {
-        <tr class="finding" data-id=f.id.clone() data-kind=f.kind.as_str()>
+        <tr class="finding" data-id=f.id.clone() data-kind=f.kind.as_str() data-team=f.team.clone().unwrap_or_default()>
             <td><code>{where_.clone()}</code></td>
             <td>
                 {f.team.clone().unwrap_or_else(|| "—".to_owned())}
