@@ -19,6 +19,10 @@ fn state_class(state: ChangeState) -> &'static str {
     }
 }
 
+/// The request whose change was asked for last on this page.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeAsked(pub RwSignal<Option<String>>);
+
 /// The form on a ready namespace's row. `tiers` are the tier names to offer.
 #[component]
 pub fn ChangeForm(
@@ -40,8 +44,14 @@ pub fn ChangeForm(
     let tier = RwSignal::new(request.tier.clone());
     let reason = RwSignal::new(String::new());
     // The action is shared by every row; a row shows only the answer to its own request.
-    let asked = RwSignal::new(false);
+    // Which request asked lives with the page (`ChangeAsked`): the row is drawn again when its
+    // namespace changes (an extension applied at once), and the answer must survive that.
+    let asked_for = use_context::<ChangeAsked>()
+        .map(|c| c.0)
+        .unwrap_or_else(|| RwSignal::new(None));
     let request_id = request.id.clone();
+    let mine = request.id.clone();
+    let asked = Signal::derive(move || asked_for.with(|a| a.as_deref() == Some(mine.as_str())));
     let name = request.name.clone();
     let lifetimes = request.extend_options.clone();
     let answer = move || {
@@ -74,7 +84,7 @@ pub fn ChangeForm(
                 class="stacked"
                 on:submit=move |ev| {
                     ev.prevent_default();
-                    asked.set(true);
+                    asked_for.set(Some(request_id.clone()));
                     action
                         .dispatch(RequestChange {
                             draft: ChangeDraft {

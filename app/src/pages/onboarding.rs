@@ -25,6 +25,9 @@ pub fn OnboardingPage() -> impl IntoView {
     let submit = ServerAction::<SubmitDraft>::new();
     let decide = ServerAction::<DecideRequest>::new();
     let change = ServerAction::<RequestChange>::new();
+    provide_context(crate::pages::namespace_changes::ChangeAsked(RwSignal::new(
+        None,
+    )));
     let decide_change = ServerAction::<DecideChange>::new();
     // Bumped by the tables' timers while anything moves; with every action's version it is
     // what both tables reload on, so a change applied shows on its namespace's row too.
