@@ -24,6 +24,7 @@ pub mod kubeconfig;
 pub mod page;
 pub mod quantity;
 pub mod quota;
+pub mod replacement;
 pub mod rollout;
 pub mod tenancy;
 pub mod text;

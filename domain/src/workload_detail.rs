@@ -214,11 +214,101 @@ pub struct EventRow {
 pub const MAX_EVENTS: usize = 30;
 
 /// Events newest first, at most [`MAX_EVENTS`] (an event without a time counts as oldest).
-pub fn recent_events(mut events: Vec<EventRow>) -> Vec<EventRow> {
+/// Repeats of one event are folded first: a controller refused by the quota writes one event
+/// per pod it tried (each naming that pod), and thirty rows of the same refusal hide the rest.
+pub fn recent_events(events: Vec<EventRow>) -> Vec<EventRow> {
+    let mut events = fold_repeats(events);
     // RFC 3339 in UTC sorts as text.
     events.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
     events.truncate(MAX_EVENTS);
     events
+}
+
+/// A message with the generated pod name it names (`Error creating: pods "web-7d9f-x2k4q" is
+/// forbidden: …`) left out, so repeats about different pods read as one.
+fn repeat_key(message: &str) -> String {
+    const POD: &str = "pods \"";
+    if let Some(start) = message.find(POD) {
+        let rest = &message[start + POD.len()..];
+        if let Some(end) = rest.find('"') {
+            return format!("{}{POD}{}", &message[..start], &rest[end..]);
+        }
+    }
+    message.to_owned()
+}
+
+/// Events of one kind, reason, object and message (pod names aside) as one row: counts
+/// added, the newest time and wording kept.
+fn fold_repeats(events: Vec<EventRow>) -> Vec<EventRow> {
+    let mut folded: Vec<EventRow> = Vec::with_capacity(events.len());
+    let mut at: std::collections::HashMap<(String, String, String, String), usize> =
+        std::collections::HashMap::new();
+    for e in events {
+        let key = (
+            e.kind.clone(),
+            e.reason.clone(),
+            e.object.clone(),
+            repeat_key(&e.message),
+        );
+        match at.get(&key) {
+            Some(&i) => {
+                let kept = &mut folded[i];
+                kept.count = kept.count.saturating_add(e.count.max(1));
+                if e.last_seen > kept.last_seen {
+                    kept.last_seen = e.last_seen;
+                    kept.message = e.message;
+                }
+            }
+            None => {
+                at.insert(key, folded.len());
+                folded.push(EventRow {
+                    count: e.count.max(1),
+                    ..e
+                });
+            }
+        }
+    }
+    folded
+}
+
+/// Why a workload lacks pods: its controller's latest refusal to create one (the quota, a
+/// missing claim, a policy), with how often it was refused.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Refusal {
+    /// `Kind/name` of the controller refused (the workload or one of its ReplicaSets).
+    pub object: String,
+    pub message: String,
+    pub count: i32,
+    /// RFC 3339.
+    pub last_seen: Option<String>,
+}
+
+/// The newest `FailedCreate` warning among `events` (folded, newest first), while the
+/// workload has fewer ready pods than it wants; a refusal a finished rollout left behind is
+/// history, and the events table keeps it.
+pub fn creation_refused(workload: &WorkloadView, events: &[EventRow]) -> Option<Refusal> {
+    lacks_pods(workload.desired, workload.ready, workload.updated)
+        .then(|| newest_refusal(events))
+        .flatten()
+}
+
+/// Whether fewer pods are ready, or of the current template, than wanted.
+fn lacks_pods(desired: i32, ready: i32, updated: i32) -> bool {
+    ready < desired || updated < desired
+}
+
+fn newest_refusal(events: &[EventRow]) -> Option<Refusal> {
+    events
+        .iter()
+        .filter(|e| e.kind == "Warning" && e.reason == "FailedCreate")
+        .max_by(|a, b| a.last_seen.cmp(&b.last_seen))
+        .map(|e| Refusal {
+            object: e.object.clone(),
+            message: e.message.clone(),
+            count: e.count,
+            last_seen: e.last_seen.clone(),
+        })
 }
 
 /// The detail page of one workload.
@@ -229,6 +319,9 @@ pub struct WorkloadDetail {
     /// Pods unhealthy first, then by name.
     pub pods: Vec<PodRow>,
     pub events: Vec<EventRow>,
+    /// While it lacks pods: why its controller could not make them.
+    #[serde(default)]
+    pub refused: Option<Refusal>,
 }
 
 /// Orders pods for reading: the ones that need attention first, then by name.
@@ -396,6 +489,79 @@ mod tests {
         assert_eq!(recent.len(), MAX_EVENTS);
         assert_eq!(recent[0].last_seen.as_deref(), Some("2026-11-22T10:44:00Z"));
         assert!(recent.iter().all(|e| e.last_seen.is_some()));
+    }
+
+    fn refused(object: &str, pod: &str, at: &str, used: &str) -> EventRow {
+        EventRow {
+            kind: "Warning".to_owned(),
+            reason: "FailedCreate".to_owned(),
+            object: object.to_owned(),
+            message: format!(
+                "Error creating: pods \"{pod}\" is forbidden: exceeded quota: team-quota, requested: requests.cpu=150m, used: requests.cpu={used}, limited: requests.cpu=6"
+            ),
+            count: 1,
+            last_seen: Some(at.to_owned()),
+        }
+    }
+
+    #[test]
+    fn repeats_of_a_refusal_fold_into_one_row_with_their_count() {
+        let mut events: Vec<EventRow> = (0..30)
+            .map(|n| {
+                refused(
+                    "ReplicaSet/fraud-scorer-7d9f",
+                    &format!("fraud-scorer-7d9f-{n:05}"),
+                    &format!("2026-11-22T10:{n:02}:00Z"),
+                    "9",
+                )
+            })
+            .collect();
+        // A different quota reading is a different refusal; another object too.
+        events.push(refused(
+            "ReplicaSet/fraud-scorer-7d9f",
+            "x",
+            "2026-11-22T09:00:00Z",
+            "8",
+        ));
+        events.push(refused(
+            "ReplicaSet/api-1",
+            "api-1-a",
+            "2026-11-22T09:00:00Z",
+            "9",
+        ));
+        let recent = recent_events(events);
+        assert_eq!(recent.len(), 3);
+        assert_eq!(recent[0].count, 30);
+        assert_eq!(recent[0].last_seen.as_deref(), Some("2026-11-22T10:29:00Z"));
+        assert!(
+            recent[0].message.contains("fraud-scorer-7d9f-00029"),
+            "the newest wording"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_the_cause_only_while_pods_are_missing() {
+        let events = recent_events(vec![
+            refused(
+                "StatefulSet/ledger",
+                "ledger-0",
+                "2026-11-22T10:00:00Z",
+                "9",
+            ),
+            refused(
+                "StatefulSet/ledger",
+                "ledger-0",
+                "2026-11-22T10:05:00Z",
+                "9",
+            ),
+        ]);
+        assert!(lacks_pods(2, 0, 0));
+        assert!(lacks_pods(2, 2, 1), "a rollout half done");
+        assert!(!lacks_pods(2, 2, 2));
+        let cause = newest_refusal(&events).expect("refused");
+        assert_eq!(cause.count, 2);
+        assert!(cause.message.contains("exceeded quota"));
+        assert_eq!(newest_refusal(&recent_events(Vec::new())), None);
     }
 
     #[test]

@@ -18,22 +18,78 @@ test('a manager applies a rightsizing recommendation and the finding goes away',
   const mike = await signedIn(browser, 'Mike Manager', '/idle');
   const errors = collectErrors(mike);
   await expect(mike.locator('#idle-summary')).toContainText('finding(s)');
-  // fraud-scorer asks 2 CPU / 4 GiB per pod and uses about 150m / 600 MiB.
-  const row = mike.locator('#idle-over-provisioned tr.finding[data-id^="over-provisioned/payments-prod/Deployment/fraud-scorer/"]');
-  await expect(row).toBeVisible();
-  await expect(row).toContainText('payments');
-  const before = kubectl('-n', 'payments-prod', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
-  expect(before).toBe('2');
-
   mike.on('dialog', (dialog) => dialog.accept());
+
+  // payments-prod uses 9 CPU of a 6 CPU quota: fraud-scorer (2 CPU a pod, uses about 150m)
+  // would add a new pod before removing an old one, and the quota refuses every new pod. The
+  // rollout would never move; Berth says so before it touches anything.
+  const stuck = mike.locator('#idle-over-provisioned tr.finding[data-id^="over-provisioned/payments-prod/Deployment/fraud-scorer/"]');
+  await expect(stuck).toBeVisible();
+  await expect(stuck).toContainText('payments');
+  await stuck.locator('button[data-action="apply"]').click();
+  await expect(mike.locator('#idle-result')).toContainText('the rollout would stop at its first pod');
+  await expect(mike.locator('#idle-result')).toContainText('(9 of 6 used)');
+  await expect(stuck).toBeVisible();
+  const held = kubectl('-n', 'payments-prod', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  expect(held).toBe('2');
+
+  // payments-staging has no quota: its copy of fraud-scorer (1 CPU, idle) is rightsized.
+  const row = mike.locator('#idle-over-provisioned tr.finding[data-id^="over-provisioned/payments-staging/Deployment/fraud-scorer/"]');
+  await expect(row).toBeVisible();
+  const before = kubectl('-n', 'payments-staging', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  expect(before).toBe('1');
   await row.locator('button[data-action="apply"]').click();
   await expect(mike.locator('#idle-result')).toContainText('fraud-scorer: ');
   await expect(mike.locator('#idle-result')).toContainText('now requests');
   await expect(row).toHaveCount(0);
 
-  const after = kubectl('-n', 'payments-prod', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  const after = kubectl('-n', 'payments-staging', 'get', 'deployment', 'fraud-scorer', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
   expect(after).toMatch(/^\d+m$/);
   expect(parseInt(after, 10)).toBeLessThan(400);
+  expect(errors).toEqual([]);
+});
+
+test('a workload whose pods the quota refuses says so, once, with a count', async ({ browser }) => {
+  // A StatefulSet in payments-prod, over its CPU quota: the controller's every try is refused
+  // and the StatefulSet sits at 0 pods.
+  const name = `ledger-copy-${process.env.E2E_PORT}`;
+  const manifest = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, namespace: 'payments-prod' },
+    spec: {
+      replicas: 1,
+      serviceName: name,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [
+            {
+              name: 'ledger',
+              image: 'registry.example.com/payments/ledger:5.2.0',
+              resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+  const applied = spawnSync('kubectl', ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], {
+    input: JSON.stringify(manifest),
+    encoding: 'utf8',
+    timeout: PATIENCE,
+  });
+  expect(applied.stderr).toBe('');
+  const mike = await signedIn(browser, 'Mike Manager', `/rollouts/statefulset/payments-prod/${name}`);
+  const errors = collectErrors(mike);
+  const refused = mike.locator('#workload-refused');
+  // The page follows the cluster: the refusal appears once the controller has tried.
+  await expect(refused).toContainText('New pods are refused', { timeout: PATIENCE });
+  await expect(refused).toContainText('exceeded quota');
+  await expect(refused).toContainText(`StatefulSet/${name}`);
+  // However often the controller tried, the events table holds the refusal in one row.
+  await expect(mike.locator('#events tr.event[data-reason="FailedCreate"]')).toHaveCount(1);
   expect(errors).toEqual([]);
 });
 

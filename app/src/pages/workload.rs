@@ -96,6 +96,17 @@ fn Workload(d: WorkloadDetail, act: ServerAction<ActOnWorkload>) -> impl IntoVie
                 <ProgressBar progress=w.progress />
             </p>
             <p class="rollout-message">{w.message.clone()}</p>
+            {d.refused.map(|r| {
+                let times = if r.count == 1 { "once".to_owned() } else { format!("{} times", r.count) };
+                let last = r.last_seen.map(|t| format!(", last at {t}")).unwrap_or_default();
+                view! {
+                    <div class="error" id="workload-refused" role="status">
+                        <strong>"New pods are refused"</strong>
+                        {format!(" ({times}{last}; {}): ", r.object)}
+                        {r.message}
+                    </div>
+                }
+            })}
             {blocking}
             <dl class="facts">
                 <dt>"Replicas"</dt>

@@ -8,7 +8,17 @@ use k8s_openapi::api::core::v1::{Event, Namespace, PodTemplateSpec};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 
 use super::Cluster;
+use domain::replacement::Replacement;
 use domain::rollout::WorkloadKind;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// A workload's pod template as the cluster holds it now, with what replacing its pods takes.
+pub struct WorkloadTemplate {
+    /// `None` for a DaemonSet (one pod per node).
+    pub replicas: Option<i32>,
+    pub template: PodTemplateSpec,
+    pub replacement: Replacement,
+}
 
 impl Cluster {
     pub async fn namespace(&self, name: &str) -> Result<Option<Namespace>, kube::Error> {
@@ -49,32 +59,68 @@ impl Cluster {
             .await
     }
 
-    /// A workload's replicas (1 when unset; `None` for a DaemonSet) and pod template, as now.
+    /// A workload's replicas (1 when unset; `None` for a DaemonSet), pod template, and how
+    /// it replaces its pods, as now.
     pub async fn workload_template(
         &self,
         kind: WorkloadKind,
         namespace: &str,
         name: &str,
-    ) -> Result<(Option<i32>, PodTemplateSpec), kube::Error> {
+    ) -> Result<WorkloadTemplate, kube::Error> {
         let client = self.client().clone();
         Ok(match kind {
             WorkloadKind::Deployment => {
                 let d = Api::<Deployment>::namespaced(client, namespace)
                     .get(name)
                     .await?;
-                (Some(d.spec.replicas.unwrap_or(1)), d.spec.template)
+                let replicas = d.spec.replicas.unwrap_or(1);
+                let strategy = d.spec.strategy.as_ref();
+                let rolling = strategy.and_then(|s| s.rolling_update.as_ref());
+                let text = |v: Option<&IntOrString>| {
+                    v.map(|v| match v {
+                        IntOrString::Int(n) => n.to_string(),
+                        IntOrString::String(s) => s.clone(),
+                    })
+                };
+                WorkloadTemplate {
+                    replicas: Some(replicas),
+                    replacement: Replacement::deployment(
+                        replicas,
+                        strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate"),
+                        text(rolling.and_then(|r| r.max_surge.as_ref())).as_deref(),
+                        text(rolling.and_then(|r| r.max_unavailable.as_ref())).as_deref(),
+                    )
+                    // The API server validates both bounds; one it let through and this
+                    // cannot read is taken as the cautious default.
+                    .unwrap_or(Replacement {
+                        replicas,
+                        surge: 1,
+                        unavailable: 0,
+                    }),
+                    template: d.spec.template,
+                }
             }
             WorkloadKind::StatefulSet => {
                 let s = Api::<StatefulSet>::namespaced(client, namespace)
                     .get(name)
                     .await?;
-                (Some(s.spec.replicas.unwrap_or(1)), s.spec.template)
+                let replicas = s.spec.replicas.unwrap_or(1);
+                WorkloadTemplate {
+                    replicas: Some(replicas),
+                    replacement: Replacement::one_at_a_time(replicas),
+                    template: s.spec.template,
+                }
             }
             WorkloadKind::DaemonSet => {
                 let d = Api::<DaemonSet>::namespaced(client, namespace)
                     .get(name)
                     .await?;
-                (None, d.spec.template)
+                let scheduled = d.status.as_ref().map_or(0, |s| s.desired_number_scheduled);
+                WorkloadTemplate {
+                    replicas: None,
+                    replacement: Replacement::one_at_a_time(scheduled),
+                    template: d.spec.template,
+                }
             }
         })
     }

@@ -8,15 +8,18 @@ use std::collections::BTreeMap;
 use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
+use domain::replacement;
 use domain::rollout::{self, WorkloadAction, WorkloadKind};
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::rollouts::REVISION;
 use super::{ServiceError, Services};
+use crate::cluster::workloads::WorkloadTemplate;
 
 /// The label the ReplicaSet controller adds to a template; a rolled-back template goes without.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -34,6 +37,27 @@ fn cluster(e: kube::Error) -> ServiceError {
         other => ServiceError::Cluster(other.to_string()),
     }
 }
+
+/// A container's resources as the cluster holds them now (for the audit's "before"); an
+/// unknown container is refused.
+fn container_resources(
+    template: &PodTemplateSpec,
+    name: &str,
+    container: &str,
+) -> Result<serde_json::Value, ServiceError> {
+    let found = template
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .find(|c| c.name == container)
+        .ok_or_else(|| ServiceError::BadInput(format!("{name} has no container {container:?}")))?;
+    Ok(json!({ "container": container, "resources": found.resources }))
+}
+
+/// Quantities by quota resource (`requests.cpu`, …).
+type Amounts = BTreeMap<String, f64>;
+/// A quota's hard and used amounts, as the API spells them.
+type Quotas = (BTreeMap<String, String>, BTreeMap<String, String>);
 
 /// One pod's requests by quota resource, from its template (LimitRange defaults fill gaps).
 fn per_pod_requests(
@@ -171,12 +195,17 @@ impl Services {
                 },
                 _,
             ) => {
-                let before = self
-                    .container_resources(kind, namespace, name, container)
+                let patch = resources_patch(container, resources)?;
+                let now = self
+                    .cluster()
+                    .workload_template(kind, namespace, name)
+                    .await
+                    .map_err(cluster)?;
+                audit.before = Some(container_resources(&now.template, name, container)?);
+                self.check_template_change(namespace, name, &now, container, resources)
                     .await?;
-                audit.before = Some(before);
                 (
-                    resources_patch(container, resources)?,
+                    patch,
                     format!(
                         "{name}: {container} now requests {} CPU and {} memory",
                         resources.cpu_request, resources.memory_request
@@ -240,12 +269,71 @@ impl Services {
         name: &str,
         replicas: i32,
     ) -> Result<(), ServiceError> {
-        let (current, template) = self
+        let now = self
             .cluster()
             .workload_template(kind, namespace, name)
             .await
             .map_err(cluster)?;
-        let current = current.unwrap_or(1);
+        let current = now.replicas.unwrap_or(1);
+        let (defaults, quotas) = self.quota_facts(namespace).await?;
+        let per_pod = per_pod_requests(&now.template, &defaults);
+        for (hard, used) in &quotas {
+            rollout::scale_fits(name, current, replicas, &per_pod, hard, used)
+                .map_err(ServiceError::BadInput)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses new resources for a container whose rollout the namespace's quota would stop
+    /// (a surge pod with no room, or more requests than are left), before anything changes.
+    async fn check_template_change(
+        &self,
+        namespace: &str,
+        name: &str,
+        now: &WorkloadTemplate,
+        container: &str,
+        resources: &domain::idle::ResourcePatch,
+    ) -> Result<(), ServiceError> {
+        let (defaults, quotas) = self.quota_facts(namespace).await?;
+        let old = per_pod_requests(&now.template, &defaults);
+        let mut changed = now.template.clone();
+        for c in changed
+            .spec
+            .iter_mut()
+            .flat_map(|p| p.containers.iter_mut())
+        {
+            if c.name != container {
+                continue;
+            }
+            let r = c.resources.get_or_insert_with(Default::default);
+            for (limit, key, value) in [
+                (false, "cpu", Some(&resources.cpu_request)),
+                (false, "memory", Some(&resources.memory_request)),
+                (true, "cpu", resources.cpu_limit.as_ref()),
+                (true, "memory", resources.memory_limit.as_ref()),
+            ] {
+                let into = if limit {
+                    &mut r.limits
+                } else {
+                    &mut r.requests
+                };
+                if let Some(value) = value {
+                    into.get_or_insert_with(BTreeMap::new)
+                        .insert(key.to_owned(), Quantity(value.clone()));
+                }
+            }
+        }
+        let new = per_pod_requests(&changed, &defaults);
+        for (hard, used) in &quotas {
+            replacement::template_change_fits(name, now.replacement, &old, &new, hard, used)
+                .map_err(ServiceError::BadInput)?;
+        }
+        Ok(())
+    }
+
+    /// The namespace's LimitRange defaults (`requests.cpu`, `limits.memory`, …) and each of
+    /// its quotas' hard and used amounts, from the watch caches.
+    async fn quota_facts(&self, namespace: &str) -> Result<(Amounts, Vec<Quotas>), ServiceError> {
         let caches = self.cached().await?;
         let mut defaults = BTreeMap::new();
         for lr in caches.limit_ranges.state() {
@@ -265,50 +353,24 @@ impl Services {
                 }
             }
         }
-        let per_pod = per_pod_requests(&template, &defaults);
-        for quota in caches.quotas.state() {
-            if quota.metadata.namespace.as_deref() != Some(namespace) {
-                continue;
-            }
-            let strings = |m: Option<
-                &BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
-            >|
-             -> BTreeMap<String, String> {
-                m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
-                    .unwrap_or_default()
-            };
-            let status = quota.status.as_ref();
-            let hard = strings(status.and_then(|s| s.hard.as_ref()));
-            let used = strings(status.and_then(|s| s.used.as_ref()));
-            rollout::scale_fits(name, current, replicas, &per_pod, &hard, &used)
-                .map_err(ServiceError::BadInput)?;
-        }
-        Ok(())
-    }
-
-    /// A container's resources as the cluster holds them now (for the audit's "before"); an
-    /// unknown container is refused.
-    async fn container_resources(
-        &self,
-        kind: WorkloadKind,
-        namespace: &str,
-        name: &str,
-        container: &str,
-    ) -> Result<serde_json::Value, ServiceError> {
-        let (_, template) = self
-            .cluster()
-            .workload_template(kind, namespace, name)
-            .await
-            .map_err(cluster)?;
-        let found = template
-            .spec
+        let strings = |m: Option<&BTreeMap<String, Quantity>>| -> BTreeMap<String, String> {
+            m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
+                .unwrap_or_default()
+        };
+        let quotas = caches
+            .quotas
+            .state()
             .iter()
-            .flat_map(|s| s.containers.iter())
-            .find(|c| c.name == container)
-            .ok_or_else(|| {
-                ServiceError::BadInput(format!("{name} has no container {container:?}"))
-            })?;
-        Ok(json!({ "container": container, "resources": found.resources }))
+            .filter(|q| q.metadata.namespace.as_deref() == Some(namespace))
+            .map(|q| {
+                let status = q.status.as_ref();
+                (
+                    strings(status.and_then(|s| s.hard.as_ref())),
+                    strings(status.and_then(|s| s.used.as_ref())),
+                )
+            })
+            .collect();
+        Ok((defaults, quotas))
     }
 
     /// The Deployment as read now, its current revision, and the template of `revision`.

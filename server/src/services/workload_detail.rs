@@ -196,10 +196,12 @@ impl Services {
             .map_err(|e| ServiceError::Cluster(e.to_string()))?
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
         let events = events_about(&listed, &about);
+        let refused = workload_detail::creation_refused(&workload, &events);
         Ok(WorkloadDetail {
             workload,
             pods,
             events,
+            refused,
         })
     }
 
