@@ -364,6 +364,18 @@ pub async fn revoke_access(
         .await
 }
 
+/// Take back one's own pending request.
+#[server(output = crate::codec::JsonText)]
+pub async fn withdraw_access(
+    id: String,
+    comment: String,
+) -> Result<domain::jit::AccessView, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
+        .withdraw_access(&user, &request_origin(), id, comment)
+        .await
+}
+
 /// Admins: end every active grant.
 #[server(output = crate::codec::JsonText)]
 pub async fn revoke_all_access(comment: String) -> Result<usize, Failure> {

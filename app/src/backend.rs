@@ -266,6 +266,15 @@ pub trait AccessBackend: Send + Sync + 'static {
         comment: String,
     ) -> Result<domain::jit::AccessView, Failure>;
 
+    /// Its requester takes back a pending request.
+    async fn withdraw_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        comment: String,
+    ) -> Result<domain::jit::AccessView, Failure>;
+
     /// Admins: ends every active grant; how many it ended.
     async fn revoke_all_access(
         &self,

@@ -566,16 +566,19 @@ pub enum State {
     /// Ended early.
     Revoked,
     Denied,
+    /// Taken back by its requester before anyone decided.
+    Withdrawn,
 }
 
 impl State {
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Pending,
         State::Granting,
         State::Active,
         State::Expired,
         State::Revoked,
         State::Denied,
+        State::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -586,6 +589,7 @@ impl State {
             State::Expired => "expired",
             State::Revoked => "revoked",
             State::Denied => "denied",
+            State::Withdrawn => "withdrawn",
         }
     }
 
@@ -760,6 +764,9 @@ pub struct AccessView {
     pub can_download: bool,
     pub can_extend: bool,
     pub can_sign_off: bool,
+    /// Its requester may take it back while nobody has decided.
+    #[serde(default)]
+    pub can_withdraw: bool,
 }
 
 impl AccessView {
@@ -767,7 +774,10 @@ impl AccessView {
     pub fn needs_sign_off(&self) -> bool {
         self.break_glass
             && self.signed_off_by.is_none()
-            && !matches!(self.state, State::Pending | State::Denied)
+            && !matches!(
+                self.state,
+                State::Pending | State::Denied | State::Withdrawn
+            )
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod areas;
 pub mod audit;
+pub mod audit_diff;
 pub mod authz;
 pub mod budget;
 pub mod capacity;

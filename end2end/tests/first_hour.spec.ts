@@ -193,3 +193,51 @@ test('a break-glass grant is signed off from the list', async ({ browser }) => {
   await expect(sid.locator('#access-result')).toContainText('Signed off');
   await expect(sid.locator(`tr.access-row[data-id="${id}"] .glass`).first()).not.toContainText('review open');
 });
+
+test('the audit trail shows what a change changed, and a bad date is refused in the page', async ({ browser }) => {
+  const mike = await signedIn(browser, 'Mike Manager', '/rollouts/deployment/payments-dev/api');
+  const errors = collectErrors(mike);
+  mike.on('dialog', (dialog) => dialog.accept());
+  const replicas = mike.getByRole('spinbutton', { name: 'Replicas of api' });
+  const before = await replicas.inputValue();
+  const wanted = String(Number(before) + 1);
+  await replicas.fill(wanted);
+  await mike.locator('button[data-action="scale"]').click();
+  await expect(mike.locator('#action-result')).toContainText(`scales to ${wanted}`);
+
+  await mike.goto('/audit?action=workload.scale&namespace=payments-dev');
+  const row = mike.locator('#audit-table tbody tr').first();
+  await expect(row).toContainText('workload.scale');
+  await expect(row.locator('td.changes')).toHaveText(`replicas: ${before} → ${wanted}`);
+
+  // A date the filter cannot read is said so where the results would be, not dropped.
+  await mike.goto('/audit?since=yesterday');
+  await expect(mike.locator('#audit-error')).toContainText('since must be a date (YYYY-MM-DD)');
+  await expect(mike.locator('#audit-table')).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a developer withdraws a request nobody has decided, and it leaves the review queue', async ({ browser }) => {
+  const sam = await signedIn(browser, 'Sam SRE', '/access');
+  const dana = await signedIn(browser, 'Dana Developer', '/access');
+  const errors = collectErrors(dana);
+  const form = dana.locator('#access-form');
+  await form.locator('input[name="namespaces"]').fill('search-staging');
+  await form.locator('input[name="duration"]').fill('30m');
+  await form.locator('input[name="reason"]').fill('asked the wrong team; taking it back');
+  await form.getByRole('button', { name: 'Request' }).click();
+  const result = dana.locator('#access-request-result');
+  await expect(result).toContainText('is pending');
+  const id = (await result.locator('a').textContent()) ?? '';
+  await expect(sam.locator(`#access-queue tr.access-row[data-id="${id}"]`)).toBeVisible();
+
+  const mine = dana.locator(`#access-mine tr.access-row[data-id="${id}"]`);
+  dana.on('dialog', (dialog) => dialog.accept());
+  await mine.getByRole('button', { name: 'Withdraw' }).click();
+  await expect(dana.locator('#access-result')).toContainText('Withdrawn');
+  await expect(mine).toHaveAttribute('data-state', 'withdrawn');
+  await expect(mine.getByRole('button', { name: 'Withdraw' })).toHaveCount(0);
+  // The reviewer's open page drops it on its next refresh.
+  await expect(sam.locator(`#access-queue tr.access-row[data-id="${id}"]`)).toHaveCount(0);
+  expect(errors).toEqual([]);
+});

@@ -1,6 +1,8 @@
 //! Pieces both rollout pages show: the state badge, the progress bar, findings' colours and the
 //! confirmed actions on a workload.
 
+use std::collections::HashMap;
+
 use domain::findings::Severity;
 use domain::rollout::{RolloutState, WorkloadAction, WorkloadKind, WorkloadView};
 use leptos::prelude::*;
@@ -74,6 +76,42 @@ pub fn confirmed(question: &str) -> bool {
     window().confirm_with_message(question).unwrap_or(false)
 }
 
+/// What was typed into the workloads' fields (replicas, a revision), kept by the page: its
+/// rows are drawn again on every refresh (live events, a 10-second poll), and a field that
+/// held its own value lost what a slow hand had typed before the click.
+#[derive(Clone, Copy)]
+pub struct Typed(RwSignal<HashMap<String, String>>);
+
+impl Typed {
+    pub fn provide() {
+        provide_context(Typed(RwSignal::new(HashMap::new())));
+    }
+
+    /// The field `key`: what was typed, else `shown` (the cluster's value).
+    fn field(self, key: String, shown: String) -> (Signal<String>, impl Fn(String) + Copy) {
+        let read = key.clone();
+        let value = Signal::derive(move || {
+            self.0
+                .with(|m| m.get(&read).cloned())
+                .unwrap_or_else(|| shown.clone())
+        });
+        let key = StoredValue::new(key);
+        let set = move |v: String| {
+            self.0.update(|m| {
+                m.insert(key.get_value(), v);
+            });
+        };
+        (value, set)
+    }
+
+    /// Forgets what was typed into `key`: once acted on, the field shows the cluster again.
+    fn forget(self, key: &str) {
+        self.0.update(|m| {
+            m.remove(key);
+        });
+    }
+}
+
 /// Restart, pause / resume, scale and roll back, each confirmed first.
 #[component]
 pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
@@ -90,9 +128,15 @@ pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
             });
         }
     };
-    let replicas = RwSignal::new(w.desired.to_string());
+    let typed = use_context::<Typed>().unwrap_or_else(|| Typed(RwSignal::new(HashMap::new())));
+    let key = format!("{}/{}/{}", kind.as_str(), w.namespace, w.name);
+    let (replicas_key, target_key) = (format!("{key}/replicas"), format!("{key}/revision"));
+    let (replicas, set_replicas) = typed.field(replicas_key.clone(), w.desired.to_string());
     let older: Vec<i64> = w.revisions.iter().skip(1).map(|r| r.revision).collect();
-    let target = RwSignal::new(older.first().map(|r| r.to_string()).unwrap_or_default());
+    let (target, set_target) = typed.field(
+        target_key.clone(),
+        older.first().map(|r| r.to_string()).unwrap_or_default(),
+    );
     let deployment = kind == WorkloadKind::Deployment;
     let label = w.name.clone();
     let (restart, pause, scale, rollback) = (run.clone(), run.clone(), run.clone(), run);
@@ -118,10 +162,13 @@ pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 view! {
                     <span class="scale">
                         <input type="number" min="0" max="1000" name="replicas" aria-label=format!("Replicas of {label}") prop:value=move || replicas.get()
-                            on:input=move |ev| replicas.set(event_target_value(&ev)) />
+                            on:input=move |ev| set_replicas(event_target_value(&ev)) />
                         <button class="link-button" data-action="scale" on:click=move |_| {
                             match replicas.get().trim().parse::<i32>() {
-                                Ok(n) => scale(WorkloadAction::Scale { replicas: n }, format!("Scale {label} to {n}?")),
+                                Ok(n) => {
+                                    scale(WorkloadAction::Scale { replicas: n }, format!("Scale {label} to {n}?"));
+                                    typed.forget(&replicas_key);
+                                }
                                 Err(_) => { let _ = window().alert_with_message("replicas must be a whole number"); }
                             }
                         }>"Scale"</button>
@@ -132,12 +179,13 @@ pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 let label = label.clone();
                 view! {
                     <span class="rollback">
-                        <select name="revision" aria-label=format!("Revision to roll {label} back to") prop:value=move || target.get() on:change=move |ev| target.set(event_target_value(&ev))>
+                        <select name="revision" aria-label=format!("Revision to roll {label} back to") prop:value=move || target.get() on:change=move |ev| set_target(event_target_value(&ev))>
                             {older.iter().map(|r| view! { <option value=r.to_string()>{format!("revision {r}")}</option> }).collect_view()}
                         </select>
                         <button class="link-button" data-action="rollback" on:click=move |_| {
                             if let Ok(revision) = target.get().parse::<i64>() {
                                 rollback(WorkloadAction::Rollback { revision }, format!("Roll {label} back to revision {revision}?"));
+                                typed.forget(&target_key);
                             }
                         }>"Roll back"</button>
                     </span>

@@ -9,7 +9,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, SignOffAccess, access_overview,
+    RequestAccess, ReviewAccess, RevokeAccess, RevokeAllAccess, SignOffAccess, WithdrawAccess,
+    access_overview,
 };
 use crate::components::announce::Announce;
 use crate::components::decide::DecideButtons;
@@ -28,7 +29,7 @@ pub fn state_class(state: State) -> &'static str {
         State::Pending => "badge wait",
         State::Granting => "badge busy",
         State::Denied | State::Revoked => "badge bad",
-        State::Expired => "badge",
+        State::Expired | State::Withdrawn => "badge",
     }
 }
 
@@ -153,6 +154,13 @@ fn Overview() -> impl IntoView {
     let revoke = ServerAction::<RevokeAccess>::new();
     let revoke_all = ServerAction::<RevokeAllAccess>::new();
     let sign_off = ServerAction::<SignOffAccess>::new();
+    let withdraw = ServerAction::<WithdrawAccess>::new();
+    let acts = RowActions {
+        review: None,
+        revoke,
+        sign_off,
+        withdraw,
+    };
     let tick = RwSignal::new(0u64);
     every(REFRESH, move || tick.update(|t| *t += 1));
     let overview = Resource::new(
@@ -164,6 +172,7 @@ fn Overview() -> impl IntoView {
                 revoke.version().get(),
                 revoke_all.version().get(),
                 sign_off.version().get(),
+                withdraw.version().get(),
             )
         },
         |_| access_overview(),
@@ -173,6 +182,7 @@ fn Overview() -> impl IntoView {
     answer_into(said, move || review.value().get(), "Reviewed");
     answer_into(said, move || revoke.value().get(), "Revoked");
     answer_into(said, move || sign_off.value().get(), "Signed off");
+    answer_into(said, move || withdraw.value().get(), "Withdrawn");
     Effect::new(move |_| {
         if let Some(a) = revoke_all.value().get() {
             said.set(Some(match a {
@@ -189,7 +199,7 @@ fn Overview() -> impl IntoView {
                 overview
                     .get()
                     .map(|answer| match answer {
-                        Ok(o) => view! { <Sections o=o ask=ask fields=fields review=review revoke=revoke revoke_all=revoke_all sign_off=sign_off /> }.into_any(),
+                        Ok(o) => view! { <Sections o=o ask=ask fields=fields review=review revoke_all=revoke_all acts=acts /> }.into_any(),
                         Err(err) => view! { <p class="error" id="access-error">{err.to_string()}</p> }.into_any(),
                     })
             }}
@@ -203,9 +213,8 @@ fn Sections(
     ask: ServerAction<RequestAccess>,
     fields: Fields,
     review: ServerAction<ReviewAccess>,
-    revoke: ServerAction<RevokeAccess>,
     revoke_all: ServerAction<RevokeAllAccess>,
-    sign_off: ServerAction<SignOffAccess>,
+    acts: RowActions,
 ) -> impl IntoView {
     let reviewer = o.reviewer;
     let queue = o.queue.clone();
@@ -235,7 +244,7 @@ fn Sections(
                 {if queue.is_empty() {
                     view! { <p class="muted">"Nothing to review."</p> }.into_any()
                 } else {
-                    view! { <Table rows=queue review=Some(review) revoke=revoke sign_off=sign_off /> }.into_any()
+                    view! { <Table rows=queue acts=RowActions { review: Some(review), ..acts } /> }.into_any()
                 }}
             </article>
             <article class="panel" id="access-active">
@@ -243,7 +252,7 @@ fn Sections(
                 {if active.is_empty() {
                     view! { <p class="muted">"No one else holds elevated access."</p> }.into_any()
                 } else {
-                    view! { <Table rows=active review=None revoke=revoke sign_off=sign_off /> }.into_any()
+                    view! { <Table rows=active acts=acts /> }.into_any()
                 }}
             </article>
         })}
@@ -252,7 +261,7 @@ fn Sections(
             {if o.mine.is_empty() {
                 view! { <p class="muted">"You have not asked for access yet."</p> }.into_any()
             } else {
-                view! { <Table rows=o.mine review=None revoke=revoke sign_off=sign_off /> }.into_any()
+                view! { <Table rows=o.mine acts=acts /> }.into_any()
             }}
         </article>
         <Policy rules=o.rules />
@@ -395,13 +404,17 @@ fn RequestForm(
     }
 }
 
-#[component]
-fn Table(
-    rows: Vec<AccessView>,
+/// What a row's buttons do; `review` only in the reviewers' queue.
+#[derive(Clone, Copy)]
+struct RowActions {
     review: Option<ServerAction<ReviewAccess>>,
     revoke: ServerAction<RevokeAccess>,
     sign_off: ServerAction<SignOffAccess>,
-) -> impl IntoView {
+    withdraw: ServerAction<WithdrawAccess>,
+}
+
+#[component]
+fn Table(rows: Vec<AccessView>, acts: RowActions) -> impl IntoView {
     view! {
         <table class="table access-table" tabindex="0">
             <thead>
@@ -417,19 +430,20 @@ fn Table(
                 </tr>
             </thead>
             <tbody>
-                {rows.into_iter().map(|v| view! { <Row v=v review=review revoke=revoke sign_off=sign_off /> }).collect_view()}
+                {rows.into_iter().map(|v| view! { <Row v=v acts=acts /> }).collect_view()}
             </tbody>
         </table>
     }
 }
 
 #[component]
-fn Row(
-    v: AccessView,
-    review: Option<ServerAction<ReviewAccess>>,
-    revoke: ServerAction<RevokeAccess>,
-    sign_off: ServerAction<SignOffAccess>,
-) -> impl IntoView {
+fn Row(v: AccessView, acts: RowActions) -> impl IntoView {
+    let RowActions {
+        review,
+        revoke,
+        sign_off,
+        withdraw,
+    } = acts;
     let id = v.id.clone();
     // A break-glass grant's after-the-fact review, from the list as from its own page.
     let signoff = v.can_sign_off.then(|| {
@@ -502,6 +516,22 @@ fn Row(
             </button>
         }
     });
+    let take_back = v.can_withdraw.then(|| {
+        let id = id.clone();
+        view! {
+            <button
+                class="button"
+                data-action="withdraw"
+                on:click=move |_| {
+                    if confirmed("Withdraw this request? Nobody will review it.") {
+                        withdraw.dispatch(WithdrawAccess { id: id.clone(), comment: String::new() });
+                    }
+                }
+            >
+                "Withdraw"
+            </button>
+        }
+    });
     let download = v.can_download.then(|| {
         view! {
             <Download action=format!("/api/v1/access/{id}/kubeconfig") label="kubeconfig" data_action="kubeconfig" />
@@ -516,7 +546,7 @@ fn Row(
             <td>{v.duration.clone()}</td>
             <td>{v.reason.clone()} {(!v.ticket.is_empty()).then(|| view! { <span class="muted">{format!(" [{}]", v.ticket)}</span> })}</td>
             <td><span class=state_class(v.state)>{state}</span></td>
-            <td class="actions">{decide}{signoff}{download}{end}</td>
+            <td class="actions">{decide}{signoff}{download}{end}{take_back}</td>
         </tr>
     }
 }

@@ -2,6 +2,7 @@
 //! paginated; exported as JSON lines or CSV with the same filter.
 
 use domain::audit::{AuditAnswer, AuditQuery, Event};
+use domain::audit_diff::FieldChange;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -138,6 +139,7 @@ pub fn AuditPage() -> impl IntoView {
                                             <th>"Target"</th>
                                             <th>"Outcome"</th>
                                             <th>"Source"</th>
+                                            <th>"Changes"</th>
                                         </tr>
                                     </thead>
                                     <tbody>
@@ -160,6 +162,9 @@ pub fn AuditPage() -> impl IntoView {
                                                         <td>{target}</td>
                                                         <td class=format!("outcome-{}", e.body.outcome)>{e.body.outcome.clone()}</td>
                                                         <td>{e.body.source.clone()}</td>
+                                                        <td class="changes">
+                                                            <Changes before=e.body.before.clone() after=e.body.after.clone() />
+                                                        </td>
                                                     </tr>
                                                 }
                                             })
@@ -175,6 +180,39 @@ pub fn AuditPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// How many changed fields a row shows before the rest fold away.
+const SHOWN: usize = 3;
+
+/// What an event changed, field by field: the first few in the row, the rest one click away.
+#[component]
+fn Changes(before: Option<serde_json::Value>, after: Option<serde_json::Value>) -> impl IntoView {
+    let all = domain::audit_diff::changes(before.as_ref(), after.as_ref());
+    let line = |c: FieldChange| {
+        let was = c.before.unwrap_or_else(|| "—".to_owned());
+        let now = c.after.unwrap_or_else(|| "—".to_owned());
+        view! {
+            <li>
+                <code>{c.field}</code> ": " <span class="before">{was}</span> " → " <span class="after">{now}</span>
+            </li>
+        }
+    };
+    let mut shown = all;
+    let rest = shown.split_off(shown.len().min(SHOWN));
+    let more = (!rest.is_empty()).then(|| {
+        let count = rest.len();
+        view! {
+            <details>
+                <summary>{format!("{count} more")}</summary>
+                <ul class="field-changes">{rest.into_iter().map(line).collect_view()}</ul>
+            </details>
+        }
+    });
+    view! {
+        <ul class="field-changes">{shown.into_iter().map(line).collect_view()}</ul>
+        {more}
     }
 }
 

@@ -5,6 +5,7 @@
 use domain::idle::{FindingKind, IdleAction, IdleFinding, IdleReport};
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::api::{ActOnIdle, idle_report};
 use crate::components::workload::confirmed;
@@ -66,41 +67,107 @@ fn title(kind: FindingKind) -> &'static str {
     }
 }
 
+/// The kinds in the order the page shows their sections.
+const KINDS: [FindingKind; 6] = [
+    FindingKind::OverProvisioned,
+    FindingKind::Abandoned,
+    FindingKind::ScaledToZero,
+    FindingKind::Unused,
+    FindingKind::Namespace,
+    FindingKind::Stranded,
+];
+
 #[component]
 fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
-    let count = r.findings.len();
-    let sections = [
-        FindingKind::OverProvisioned,
-        FindingKind::Abandoned,
-        FindingKind::ScaledToZero,
-        FindingKind::Unused,
-        FindingKind::Namespace,
-        FindingKind::Stranded,
-    ]
-    .into_iter()
-    .filter_map(|kind| {
-        let mine: Vec<IdleFinding> = r
-            .findings
-            .iter()
-            .filter(|f| f.kind == kind)
+    // The filter lives in the address, so a filtered view is a link to share.
+    let params = use_query_map();
+    let chosen = move |key: &str| params.read().get(key).filter(|v| !v.is_empty());
+    let mut teams: Vec<String> = r.findings.iter().filter_map(|f| f.team.clone()).collect();
+    teams.sort();
+    teams.dedup();
+    let all = r.findings.clone();
+    let scanned = r.unused_scanned_at.clone();
+    let shown = move || {
+        let team = chosen("team");
+        let kind = chosen("kind");
+        all.iter()
+            .filter(|f| team.is_none() || f.team == team)
+            .filter(|f| kind.as_deref().is_none_or(|k| f.kind.as_str() == k))
             .cloned()
-            .collect();
-        (!mine.is_empty()).then(|| view! { <Section kind=kind findings=mine act=act /> })
-    })
-    .collect_view();
+            .collect::<Vec<IdleFinding>>()
+    };
+    let counts: Vec<(FindingKind, usize)> = KINDS
+        .iter()
+        .map(|k| (*k, r.findings.iter().filter(|f| f.kind == *k).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let total = r.findings.len();
+    let filters = view! {
+        <form class="filters" id="idle-filters" method="get" action="/idle">
+            <label>
+                "Team "
+                <select name="team" prop:value=move || chosen("team").unwrap_or_default()>
+                    <option value="">"every team"</option>
+                    {teams.into_iter().map(|t| view! { <option value=t.clone()>{t.clone()}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>
+                "Finding "
+                <select name="kind" prop:value=move || chosen("kind").unwrap_or_default()>
+                    <option value="">{format!("every kind ({total})")}</option>
+                    {counts
+                        .into_iter()
+                        .map(|(k, n)| view! { <option value=k.as_str()>{format!("{} ({n})", title(k))}</option> })
+                        .collect_view()}
+                </select>
+            </label>
+            <button class="button" type="submit">"Show"</button>
+        </form>
+    };
+    let body = move || {
+        let findings = shown();
+        let count = findings.len();
+        let saved = domain::idle::savings(&findings);
+        let sections = KINDS
+            .into_iter()
+            .filter_map(|kind| {
+                let mine: Vec<IdleFinding> = findings
+                    .iter()
+                    .filter(|f| f.kind == kind)
+                    .cloned()
+                    .collect();
+                (!mine.is_empty()).then(|| view! { <Section kind=kind findings=mine act=act /> })
+            })
+            .collect_view();
+        view! {
+            <p id="idle-summary">
+                <strong>{format!("{count} finding(s)")}</strong>
+                {format!(" · {} a month could be saved or needs a decision", money(saved.owned))}
+                {(saved.nodes > 0.0).then(|| view! {
+                    <span id="idle-nodes">{format!(" · {} a month of node capacity no pod fits in, apart: only packing pods tighter and removing nodes saves it", money(saved.nodes))}</span>
+                })}
+            </p>
+            {(saved.overlapping > 0).then(|| view! {
+                <p class="muted" id="idle-overlap">
+                    {format!(
+                        "{} finding(s) overlap another and are counted once: a workload both abandoned and over-provisioned counts at the larger.",
+                        saved.overlapping
+                    )}
+                </p>
+            })}
+            {(count == 0).then(|| view! { <p class="muted" id="idle-none">"Nothing idle found for your teams."</p> })}
+            {sections}
+        }
+    };
     view! {
-        <p id="idle-summary">
-            <strong>{format!("{count} finding(s)")}</strong>
-            {format!(" · {} a month could be saved or needs a decision", money(r.monthly_total))}
-        </p>
+        {filters}
         <p class="muted" id="idle-scan">
-            {match &r.unused_scanned_at {
+            {match &scanned {
                 Some(at) => format!("Objects nothing uses: as found by the scan of {at}."),
                 None => "Objects nothing uses: the first scan has not finished yet; reload in a minute.".to_owned(),
             }}
         </p>
-        {(count == 0).then(|| view! { <p class="muted" id="idle-none">"Nothing idle found for your teams."</p> })}
-        {sections}
+        {body}
     }
     .into_any()
 }

@@ -18,6 +18,7 @@ use crate::session::signed_in_user;
 
 #[component]
 pub fn RolloutsPage() -> impl IntoView {
+    crate::components::workload::Typed::provide();
     let body = if signed_in_user().is_some() {
         view! { <RolloutList /> }.into_any()
     } else {

@@ -40,6 +40,7 @@ pub fn WorkloadPage() -> impl IntoView {
 
 #[component]
 fn Detail() -> impl IntoView {
+    crate::components::workload::Typed::provide();
     let params = use_params_map();
     let param = move |key: &str| params.read().get(key).unwrap_or_default();
     let tick = RwSignal::new(0u64);

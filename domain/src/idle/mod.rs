@@ -166,7 +166,7 @@ pub fn over_provisioned(now: &Resources, rec: &Recommendation, days: f64, saving
 }
 
 /// Which kind of finding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FindingKind {
     /// Requests far above usage: apply the recommendation.
@@ -236,12 +236,93 @@ pub struct IdleFinding {
     pub current: Option<Resources>,
 }
 
+/// What acting on a set of findings could save a month, each cost counted once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Savings {
+    /// Workloads, objects and namespaces: a workload both abandoned and over-provisioned
+    /// counts at the larger of the two (scaling it away saves its rightsizing too), and a
+    /// namespace found idle as a whole counts at the larger of itself and its workloads.
+    pub owned: f64,
+    /// Node capacity no pod can use: saved only by packing pods tighter and removing nodes,
+    /// so it is not added to `owned`.
+    pub nodes: f64,
+    /// Findings whose cost another finding already counts.
+    pub overlapping: usize,
+}
+
+/// The savings of `findings`, each cost counted once (see [`Savings`]).
+pub fn savings(findings: &[IdleFinding]) -> Savings {
+    use std::collections::BTreeMap;
+    // namespace → (its own finding's cost, workload → kind → cost).
+    type Workloads<'a> = BTreeMap<&'a str, BTreeMap<FindingKind, (f64, usize)>>;
+    let mut namespaces: BTreeMap<&str, (Option<f64>, Workloads)> = BTreeMap::new();
+    let mut out = Savings::default();
+    for f in findings {
+        match f.kind {
+            FindingKind::Stranded => out.nodes += f.monthly_cost,
+            FindingKind::Namespace => {
+                let entry = namespaces.entry(f.namespace.as_str()).or_default();
+                entry.0 = Some(entry.0.unwrap_or(0.0) + f.monthly_cost);
+            }
+            kind => {
+                let by_kind = namespaces
+                    .entry(f.namespace.as_str())
+                    .or_default()
+                    .1
+                    .entry(f.workload.as_str())
+                    .or_default();
+                let slot = by_kind.entry(kind).or_insert((0.0, 0));
+                slot.0 += f.monthly_cost;
+                slot.1 += 1;
+            }
+        }
+    }
+    for (own, workloads) in namespaces.values() {
+        let mut inside = 0.0;
+        let mut findings_inside = 0;
+        for by_kind in workloads.values() {
+            let (best, _) = by_kind
+                .values()
+                .fold((0.0_f64, 0), |(best, n), &(cost, count)| {
+                    (best.max(cost), n + count)
+                });
+            let kept = by_kind
+                .values()
+                .filter(|(cost, _)| *cost >= best)
+                .map(|(_, count)| *count)
+                .next()
+                .unwrap_or(0);
+            let all: usize = by_kind.values().map(|(_, count)| count).sum();
+            out.overlapping += all - kept;
+            findings_inside += kept;
+            inside += best;
+        }
+        match own {
+            Some(whole) if *whole >= inside => {
+                out.owned += whole;
+                out.overlapping += findings_inside;
+            }
+            Some(whole) => {
+                out.owned += inside;
+                // A namespace's advice that costs nothing overlaps nothing.
+                out.overlapping += usize::from(*whole > 0.0);
+            }
+            None => out.owned += inside,
+        }
+    }
+    out
+}
+
 /// The report: findings by monthly cost, largest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdleReport {
     pub findings: Vec<IdleFinding>,
+    /// [`Savings::owned`] of every finding: what acting could save, nothing counted twice.
     pub monthly_total: f64,
+    #[serde(default)]
+    pub savings: Savings,
     /// When the unused-object scan last finished (`None`: not yet since the database began),
     /// so an empty section is not mistaken for a clean cluster.
     pub unused_scanned_at: Option<String>,
@@ -253,8 +334,10 @@ pub fn report(mut findings: Vec<IdleFinding>, unused_scanned_at: Option<String>)
             .total_cmp(&a.monthly_cost)
             .then_with(|| a.id.cmp(&b.id))
     });
+    let savings = savings(&findings);
     IdleReport {
-        monthly_total: findings.iter().map(|f| f.monthly_cost).sum(),
+        monthly_total: savings.owned,
+        savings,
         findings,
         unused_scanned_at,
     }
@@ -429,5 +512,66 @@ mod tests {
         let r = report(vec![finding("a", 1.0), finding("b", 5.0)], None);
         assert_eq!(r.findings[0].id, "b");
         assert_eq!(r.monthly_total, 6.0);
+    }
+
+    fn found(kind: FindingKind, namespace: &str, workload: &str, cost: f64) -> IdleFinding {
+        IdleFinding {
+            kind,
+            id: format!("{}/{namespace}/{workload}", kind.as_str()),
+            namespace: namespace.to_owned(),
+            workload: workload.to_owned(),
+            team: None,
+            contact: None,
+            summary: String::new(),
+            monthly_cost: cost,
+            action: IdleAction::ScaleToZero,
+            can_act: false,
+            recommendation: None,
+            current: None,
+        }
+    }
+
+    #[test]
+    fn savings_count_each_cost_once() {
+        use FindingKind::*;
+        let findings = vec![
+            // The demo's locust: abandoned and over-provisioned; scaling it away saves more.
+            found(Abandoned, "loadtest", "Deployment/locust", 104.68),
+            found(OverProvisioned, "loadtest", "Deployment/locust", 96.79),
+            // Two over-provisioned containers of one workload add up.
+            found(OverProvisioned, "prod", "Deployment/api", 10.0),
+            found(OverProvisioned, "prod", "Deployment/api", 5.0),
+            found(Abandoned, "prod", "Deployment/api", 12.0),
+            found(Unused, "prod", "PersistentVolumeClaim/old", 4.0),
+            // Node capacity is apart from what owners can act on.
+            found(Stranded, "", "", 140.54),
+        ];
+        let s = savings(&findings);
+        assert!((s.owned - (104.68 + 15.0 + 4.0)).abs() < 1e-9, "{s:?}");
+        assert!((s.nodes - 140.54).abs() < 1e-9);
+        assert_eq!(
+            s.overlapping, 2,
+            "locust's rightsizing and api's abandonment"
+        );
+    }
+
+    #[test]
+    fn a_namespace_found_as_a_whole_counts_at_the_larger() {
+        use FindingKind::*;
+        let expired = vec![
+            found(Namespace, "pr-1", "", 50.0),
+            found(Abandoned, "pr-1", "Deployment/web", 30.0),
+            found(OverProvisioned, "pr-1", "Deployment/web", 10.0),
+        ];
+        let s = savings(&expired);
+        assert!((s.owned - 50.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.overlapping, 2);
+        let free = vec![
+            found(Namespace, "pr-2", "", 0.0),
+            found(Abandoned, "pr-2", "Deployment/web", 30.0),
+        ];
+        let s = savings(&free);
+        assert!((s.owned - 30.0).abs() < 1e-9, "{s:?}");
+        assert_eq!(s.overlapping, 0);
     }
 }

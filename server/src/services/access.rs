@@ -127,9 +127,10 @@ impl Services {
             can_extend: own && row.state == State::Active,
             can_sign_off: row.break_glass
                 && row.signed_off_by.is_none()
-                && !matches!(row.state, State::Pending | State::Denied)
+                && !matches!(row.state, State::Pending | State::Denied | State::Withdrawn)
                 && !own
                 && reviewer(user),
+            can_withdraw: own && row.state == State::Pending,
         }
     }
 
@@ -560,6 +561,53 @@ impl Services {
         Ok(self.access_view(user, &row))
     }
 
+    /// Its requester takes back a request nobody has decided yet.
+    pub async fn withdraw_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: &str,
+        comment: &str,
+    ) -> Result<AccessView, ServiceError> {
+        let result = self.take_back(user, origin, id, comment).await;
+        self.audited(result, user, origin, id, "access.withdraw")
+            .await
+    }
+
+    async fn take_back(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: &str,
+        comment: &str,
+    ) -> Result<AccessView, ServiceError> {
+        let comment = jit::check_comment(comment, None).map_err(ServiceError::BadInput)?;
+        let comment = comment.as_str();
+        let row = self.find_access(id).await?;
+        if row.requester_id != user.id {
+            return Err(ServiceError::Forbidden(format!(
+                "only {} withdraws request {id}; a reviewer denies it instead",
+                row.requester_name
+            )));
+        }
+        let mut e = about(user, origin, id, "access.withdraw", Outcome::Success);
+        e.target_namespace = row.namespaces.first().cloned().unwrap_or_default();
+        e.after = Some(json!({ "state": "withdrawn", "comment": comment }));
+        if !self
+            .store()
+            .withdraw_access(id, &user.id, &user.display_name, comment, &e)
+            .await?
+        {
+            let now = self.store().access_request(id).await?.unwrap_or(row);
+            return Err(ServiceError::Conflict(format!(
+                "request {id} is {}; only a pending request can be withdrawn",
+                now.state.as_str()
+            )));
+        }
+        let row = self.store().access_request(id).await?.unwrap_or(row);
+        Ok(self.access_view(user, &row))
+    }
+
     /// An admin ends every active grant at once; the answer says how many.
     pub async fn revoke_all_access(
         &self,
@@ -851,6 +899,18 @@ impl app::backend::AccessBackend for Services {
         comment: String,
     ) -> Result<AccessView, Failure> {
         Services::revoke_access(self, user, origin, &id, &comment)
+            .await
+            .map_err(Failure::from)
+    }
+
+    async fn withdraw_access(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        id: String,
+        comment: String,
+    ) -> Result<AccessView, Failure> {
+        Services::withdraw_access(self, user, origin, &id, &comment)
             .await
             .map_err(Failure::from)
     }

@@ -182,7 +182,9 @@ impl Services {
                 format!("{name} is resumed"),
             ),
             (WorkloadAction::Scale { replicas }, _) => {
-                self.check_scale(kind, namespace, name, *replicas).await?;
+                let current = self.check_scale(kind, namespace, name, *replicas).await?;
+                audit.before = Some(json!({ "replicas": current }));
+                audit.after = Some(json!({ "replicas": replicas }));
                 (
                     json!({ "spec": { "replicas": replicas } }),
                     format!("{name} scales to {replicas}"),
@@ -261,14 +263,15 @@ impl Services {
         result
     }
 
-    /// Refuses a scale-up the namespace's quota could not hold, with the numbers.
+    /// Refuses a scale-up the namespace's quota could not hold, with the numbers; the
+    /// replicas it has now otherwise.
     async fn check_scale(
         &self,
         kind: WorkloadKind,
         namespace: &str,
         name: &str,
         replicas: i32,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<i32, ServiceError> {
         let now = self
             .cluster()
             .workload_template(kind, namespace, name)
@@ -281,7 +284,7 @@ impl Services {
             rollout::scale_fits(name, current, replicas, &per_pod, hard, used)
                 .map_err(ServiceError::BadInput)?;
         }
-        Ok(())
+        Ok(current)
     }
 
     /// Refuses new resources for a container whose rollout the namespace's quota would stop

@@ -583,6 +583,28 @@ impl Store {
         Ok(())
     }
 
+    /// Takes back a request nobody decided yet, as its requester; `false` when it is not
+    /// (or no longer) pending or not theirs.
+    pub async fn withdraw_access(
+        &self,
+        id: &str,
+        requester_id: &str,
+        by: &str,
+        comment: &str,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        let withdraw = sqlx::query(
+            "UPDATE access_requests SET state = 'withdrawn', ended_at = now(), ended_by = $3, \
+               end_comment = $4 \
+             WHERE id = $1 AND requester_id = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(requester_id)
+        .bind(by)
+        .bind(comment);
+        self.guarded_change(withdraw, event).await
+    }
+
     /// Runs a state change its WHERE clause guards and, when it changed the row, appends its
     /// audit event in the same transaction. Whether it changed.
     async fn guarded_change(

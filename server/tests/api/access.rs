@@ -814,3 +814,67 @@ fn break_glass_extensions_unreviewed_requests_and_the_review_channel() {
         app.stop().await;
     });
 }
+
+async fn withdraw(app: &TestApp, cookie: &str, id: &str) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/access/{id}/withdraw")))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .json(&json!({ "comment": "" }))
+        .send()
+        .await
+        .expect("withdraw")
+}
+
+#[test]
+fn a_requester_withdraws_a_pending_request_and_nobody_else_can() {
+    common::run(async {
+        let (_pg, app) = app().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let sam = sign_in(&app, "demo:sam").await;
+        let answer = ask(&app, &dana, draft("default", "view", "1h")).await;
+        let id = answer["id"].as_str().expect("id").to_owned();
+        assert_eq!(answer["can_withdraw"], true, "{answer}");
+
+        // A reviewer denies; they do not withdraw someone else's request.
+        let by_sam = withdraw(&app, &sam, &id).await;
+        assert_eq!(by_sam.status(), 403);
+        let problem: Value = by_sam.json().await.expect("problem");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("a reviewer denies it instead")),
+            "{problem}"
+        );
+        assert_eq!(state(&app, &dana, &id).await, "Pending");
+
+        let by_dana = withdraw(&app, &dana, &id).await;
+        assert_eq!(by_dana.status(), 200);
+        let view: Value = by_dana.json().await.expect("view");
+        assert_eq!(view["state"], "Withdrawn", "{view}");
+        assert_eq!(view["can_withdraw"], false);
+
+        // Once withdrawn it stays so: not twice, not approved afterwards, out of the queue.
+        let twice = withdraw(&app, &dana, &id).await;
+        assert_eq!(twice.status(), 409);
+        let late = review(&app, &sam, &id, true).await;
+        assert!(late["Err"].is_string(), "{late}");
+        assert_eq!(state(&app, &dana, &id).await, "Withdrawn");
+        let queue = call_form(&app, &sam, AccessOverview::PATH, &[]).await;
+        assert!(
+            !queue["queue"]
+                .as_array()
+                .is_some_and(|q| q.iter().any(|r| r["id"] == id.as_str())),
+            "{queue}"
+        );
+        let events = trail(&app, &dana, &id).await;
+        assert!(
+            events.contains(&("access.withdraw".to_owned(), "success".to_owned())),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&("access.withdraw".to_owned(), "denied".to_owned())),
+            "{events:?}"
+        );
+    });
+}

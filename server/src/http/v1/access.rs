@@ -21,6 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(access_detail))
         .routes(routes!(review_access))
         .routes(routes!(revoke_access))
+        .routes(routes!(withdraw_access))
         .routes(routes!(sign_off_access))
         .routes(routes!(revoke_all_access))
         .routes(routes!(access_policy_text, save_access_policy))
@@ -112,7 +113,7 @@ struct Comment {
     comment: String,
 }
 
-/// Ends a pending request or an active grant early (its requester, SREs).
+/// Ends an active grant early (its requester, SREs).
 #[utoipa::path(post, path = "/api/v1/access/{id}/revoke", tag = "access",
     params(("id" = String, Path)),
     request_body = Comment,
@@ -129,6 +130,28 @@ async fn revoke_access(
         state
             .services
             .revoke_access(&caller.user, &caller.origin, &id, &body.comment)
+            .await?,
+    ))
+}
+
+/// Takes back a pending request nobody has decided yet (its requester only; a reviewer
+/// denies instead).
+#[utoipa::path(post, path = "/api/v1/access/{id}/withdraw", tag = "access",
+    params(("id" = String, Path)),
+    request_body = Comment,
+    responses((status = 200, body = AccessView),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["access"]), ("session" = [])))]
+async fn withdraw_access(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(body): Body<Comment>,
+) -> Result<Json<AccessView>, ApiError> {
+    Ok(Json(
+        state
+            .services
+            .withdraw_access(&caller.user, &caller.origin, &id, &body.comment)
             .await?,
     ))
 }
