@@ -387,16 +387,57 @@ impl ReportQuery {
             .join("&")
     }
 
-    /// The window as unix seconds [from, to), steps aligned, ending with the step that holds
-    /// `now` (so the current day or hour shows what is known of it).
+    /// Where a row of this view leads, one level down: a team to its namespaces, a namespace
+    /// to its workloads (same window and steps), a workload to its page. `None` for a row
+    /// with nothing below it (a label's value, a claim, the unallocated rest).
+    pub fn drill_down(&self, key: &str) -> Option<String> {
+        if key == UNALLOCATED {
+            return None;
+        }
+        let below = |group: GroupBy, team: Option<String>, filter: Option<String>| {
+            let next = ReportQuery {
+                group,
+                team,
+                filter,
+                sort: SortBy::Cost,
+                descending: true,
+                ..self.clone()
+            };
+            format!("/cost?{}", next.query_string())
+        };
+        match &self.group {
+            GroupBy::Team => Some(below(GroupBy::Namespace, Some(key.to_owned()), None)),
+            GroupBy::Namespace => Some(below(
+                GroupBy::Workload,
+                self.team.clone(),
+                Some(format!("{key}/")),
+            )),
+            GroupBy::Workload => {
+                let mut parts = key.splitn(3, '/');
+                let (namespace, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
+                let kind = crate::rollout::WorkloadKind::from_slug(kind)?;
+                Some(format!("/rollouts/{}/{namespace}/{name}", kind.slug()))
+            }
+            GroupBy::Label(_) => None,
+        }
+    }
+
+    /// The window as unix seconds [from, to), steps aligned. "24h", "7d" and "30d" are
+    /// whole UTC days ending with today, today so far: the same hours whatever the step (the
+    /// hourly view ends with the hour that holds `now`, the daily one with today), so the two
+    /// views of a window add up to the same total.
     pub fn range(&self, now: i64) -> (i64, i64) {
         let step = self.step.seconds();
-        let end = now.div_euclid(step) * step + step;
         match self.window {
             Window::Custom { from, to } => (from.div_euclid(step) * step, to),
             _ => {
                 let days = self.days().unwrap_or(7);
-                (end - days * DAY, end)
+                let today_ends = now.div_euclid(DAY) * DAY + DAY;
+                let to = match self.step {
+                    Step::Daily => today_ends,
+                    Step::Hourly => now.div_euclid(HOUR) * HOUR + HOUR,
+                };
+                (today_ends - days * DAY, to)
             }
         }
     }
@@ -456,6 +497,46 @@ pub struct CostReport {
     pub efficiency: Option<f64>,
     /// No usage history covers the window.
     pub empty: bool,
+    /// When the report was made (unix seconds): the window's last day holds what was known
+    /// of it then.
+    #[serde(default)]
+    pub made_at: i64,
+    /// The teams the viewer may see, when that is fewer than all (a link made by a manager
+    /// shows a developer only their own teams' part).
+    #[serde(default)]
+    pub only_teams: Option<Vec<String>>,
+}
+
+impl CostReport {
+    /// The window in words: its bounds in UTC and how much of its last day there is yet.
+    pub fn window_text(&self) -> String {
+        let step = self.query.step.as_str();
+        if let Window::Custom { .. } = self.query.window {
+            return format!(
+                "{} – {} (UTC), {step} steps",
+                format_date(self.from),
+                format_date(self.to - 1)
+            );
+        }
+        let days = self.query.days().unwrap_or(7);
+        let today = self.made_at.div_euclid(DAY) * DAY;
+        let hours = (self.made_at - today) / HOUR;
+        let whole = if days == 1 {
+            "today".to_owned()
+        } else {
+            format!("{days} days: the {} before today and today", days - 1)
+        };
+        format!(
+            "{} 00:00 – {} UTC, {whole} so far ({hours} of 24 hours), {step} steps",
+            format_date(self.from),
+            format_hour(today + hours * HOUR),
+        )
+    }
+
+    /// Whether a step is cut short by now: the current day (or hour) so far.
+    pub fn partial(&self, bucket: i64) -> bool {
+        bucket + self.query.step.seconds() > self.made_at
+    }
 }
 
 /// Builds the report: `rows` are the groups' priced sums per step (already narrowed to what
@@ -566,6 +647,8 @@ pub fn build(
         idle_series,
         total: allocated + idle,
         efficiency: (requested > 0.0).then(|| used / requested),
+        made_at: to,
+        only_teams: None,
     }
 }
 
@@ -644,6 +727,30 @@ pub struct Segment {
     pub tooltip: String,
 }
 
+/// A label under the chart's time axis, at `x` (the middle of its step's bar).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tick {
+    pub x: f64,
+    pub label: String,
+}
+
+/// At most this many time labels: more would overlap on a phone.
+const MAX_TICKS: usize = 7;
+
+/// A step's name for people: `2026-11-22` or `2026-11-22 05:00`, marked while it is not over.
+fn step_name(report: &CostReport, bucket: i64) -> String {
+    let when = match report.query.step {
+        Step::Daily => format_date(bucket),
+        Step::Hourly => format_hour(bucket),
+    };
+    if report.partial(bucket) {
+        format!("{when} (so far)")
+    } else {
+        when
+    }
+}
+
 /// The stacked chart: the largest `top` groups, the rest as "other", idle on top when it is
 /// shown separately.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -655,6 +762,9 @@ pub struct Chart {
     pub segments: Vec<Segment>,
     /// The highest stack, for the axis label.
     pub max: f64,
+    /// The time axis: evenly spaced steps, first and last among them.
+    #[serde(default)]
+    pub ticks: Vec<Tick>,
 }
 
 pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart {
@@ -698,28 +808,57 @@ pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart 
                     continue;
                 }
                 y -= h;
-                let when = match report.query.step {
-                    Step::Daily => format_date(report.buckets[i]),
-                    Step::Hourly => format_hour(report.buckets[i]),
-                };
+                let when = step_name(report, report.buckets[i]);
                 segments.push(Segment {
                     x: i as f64 * slot + slot * 0.1,
                     y,
                     width: slot * 0.8,
                     height: h,
                     series: s,
-                    tooltip: format!("{} · {when}: {:.2}", legend[s], values[i]),
+                    tooltip: format!("{} · {when}: {}", legend[s], money_text(values[i])),
                 });
             }
         }
     }
+    let every = n.div_ceil(MAX_TICKS).max(1);
+    let mut at: Vec<usize> = (0..n).step_by(every).collect();
+    if let Some(&last) = at.last()
+        && last + 1 != n
+    {
+        // The last step is always named; a label too close before it gives way.
+        if (n - 1 - last) * 2 < every && at.len() > 1 {
+            at.pop();
+        }
+        at.push(n - 1);
+    }
+    let ticks = at
+        .into_iter()
+        .map(|i| {
+            let bucket = report.buckets[i];
+            let label = match report.query.step {
+                Step::Daily => format_date(bucket)[5..].to_owned(),
+                Step::Hourly if bucket.rem_euclid(DAY) == 0 => format_date(bucket)[5..].to_owned(),
+                Step::Hourly => format_hour(bucket)[11..].to_owned(),
+            };
+            Tick {
+                x: i as f64 * slot + slot / 2.0,
+                label,
+            }
+        })
+        .collect();
     Chart {
         width,
         height,
         legend,
         segments,
         max,
+        ticks,
     }
+}
+
+/// `$1,234.56`-style money without the thousands separator: the chart's readout.
+fn money_text(v: f64) -> String {
+    format!("${v:.2}")
 }
 
 #[cfg(test)]
@@ -839,13 +978,39 @@ mod tests {
     }
 
     #[test]
-    fn the_window_ends_with_the_current_step() {
+    fn a_window_is_whole_days_to_today_whatever_the_step() {
         let q = ReportQuery::default();
-        let now = parse_date("2026-11-22").unwrap_or_default() + 10 * HOUR;
+        let now = parse_date("2026-11-22").unwrap_or_default() + 10 * HOUR + 39 * 60;
         let (from, to) = q.range(now);
         assert_eq!(format_date(to), "2026-11-23");
         assert_eq!(format_date(from), "2026-11-16");
         assert_eq!((to - from) / DAY, 7);
+        // Hourly: the same first hour, to the end of the current hour (no future hours).
+        let hourly = ReportQuery {
+            step: Step::Hourly,
+            ..ReportQuery::default()
+        };
+        let (h_from, h_to) = hourly.range(now);
+        assert_eq!(h_from, from);
+        assert_eq!(format_hour(h_to), "2026-11-22 11:00");
+        let day = ReportQuery::from_params(&params(&[("window", "24h")])).expect("day");
+        let (d_from, _) = day.range(now);
+        assert_eq!(format_hour(d_from), "2026-11-22 00:00");
+    }
+
+    #[test]
+    fn the_window_says_how_much_of_today_there_is() {
+        let q = ReportQuery::default();
+        let now = parse_date("2026-11-22").unwrap_or_default() + 9 * HOUR + 39 * 60;
+        let (from, to) = q.range(now);
+        let mut r = build(q, from, to, &[], &BTreeMap::new(), &BTreeMap::new());
+        r.made_at = now;
+        assert_eq!(
+            r.window_text(),
+            "2026-11-16 00:00 – 2026-11-22 09:00 UTC, 7 days: the 6 before today and today so far (9 of 24 hours), daily steps"
+        );
+        assert!(r.partial(parse_date("2026-11-22").unwrap_or_default()));
+        assert!(!r.partial(parse_date("2026-11-21").unwrap_or_default()));
     }
 
     fn row(bucket: i64, key: &str, cpu: f64, used: f64, requested: f64) -> StepCost {
@@ -965,6 +1130,77 @@ mod tests {
         assert_eq!(c.max, 15.0);
         let tallest: f64 = c.segments.iter().map(|s| s.height).sum();
         assert!((tallest - 50.0).abs() < 1e-9, "the stack fills the height");
-        assert!(c.segments[0].tooltip.starts_with("g4 · 1970-01-01: 5.00"));
+        assert!(c.segments[0].tooltip.starts_with("g4 · 1970-01-01: $5.00"));
+        assert_eq!(c.ticks.len(), 1);
+        assert_eq!(c.ticks[0].label, "01-01");
+    }
+
+    #[test]
+    fn rows_lead_one_level_down() {
+        let by_team =
+            ReportQuery::from_params(&params(&[("by", "team"), ("window", "30d")])).expect("q");
+        let to_namespaces = by_team
+            .drill_down("payments")
+            .expect("a team has namespaces");
+        assert!(to_namespaces.starts_with("/cost?"), "{to_namespaces}");
+        assert!(to_namespaces.contains("by=namespace"), "{to_namespaces}");
+        assert!(to_namespaces.contains("team=payments"), "{to_namespaces}");
+        assert!(to_namespaces.contains("window=30d"), "{to_namespaces}");
+        assert_eq!(by_team.drill_down(UNALLOCATED), None);
+        let by_namespace = ReportQuery::default();
+        let to_workloads = by_namespace.drill_down("payments-prod").expect("workloads");
+        assert!(to_workloads.contains("by=workload"), "{to_workloads}");
+        assert!(
+            to_workloads.contains("filter=payments-prod%2F"),
+            "{to_workloads}"
+        );
+        let by_workload = ReportQuery::from_params(&params(&[("by", "workload")])).expect("q");
+        assert_eq!(
+            by_workload
+                .drill_down("payments-prod/StatefulSet/ledger")
+                .as_deref(),
+            Some("/rollouts/statefulset/payments-prod/ledger")
+        );
+        assert_eq!(
+            by_workload.drill_down("payments-prod/PersistentVolumeClaim/data"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_time_axis_has_a_few_labels_first_and_last_among_them() {
+        let q = ReportQuery {
+            window: Window::Month,
+            ..ReportQuery::default()
+        };
+        let r = build(q, 0, 30 * DAY, &[], &BTreeMap::new(), &BTreeMap::new());
+        let c = chart(&r, 8, 300.0, 100.0);
+        let labels: Vec<&str> = c.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert!(labels.len() <= MAX_TICKS + 1, "{labels:?}");
+        assert_eq!(labels.first(), Some(&"01-01"));
+        assert_eq!(labels.last(), Some(&"01-30"));
+        assert!(
+            c.ticks
+                .windows(2)
+                .all(|w| w[1].x - w[0].x >= 300.0 / 30.0 * 2.0),
+            "{labels:?}"
+        );
+        let hourly = ReportQuery {
+            step: Step::Hourly,
+            window: Window::Day,
+            ..ReportQuery::default()
+        };
+        let r = build(
+            hourly,
+            DAY,
+            DAY + 10 * HOUR,
+            &[],
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        let c = chart(&r, 8, 300.0, 100.0);
+        let labels: Vec<&str> = c.ticks.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(labels.first(), Some(&"01-02"), "midnight shows the date");
+        assert!(labels.contains(&"02:00"), "{labels:?}");
     }
 }

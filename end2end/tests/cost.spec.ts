@@ -34,7 +34,7 @@ test('a manager groups, widens, sorts and exports the cost report', async ({ bro
   // Thirty daily bars, stacked; hovering one names its group, day and cost.
   await expect(mike.locator('#cost-chart rect').first()).toBeVisible();
   await mike.locator('#cost-chart rect').first().hover();
-  await expect(mike.locator('#chart-tooltip')).toContainText(/ · \d{4}-\d{2}-\d{2}: \d+\.\d\d/);
+  await expect(mike.locator('#chart-tooltip')).toContainText(/ · \d{4}-\d{2}-\d{2}: \$\d+\.\d\d/);
 
   // Sort by name, ascending.
   await mike.locator('#cost-table a[data-sort="name"]').click();
@@ -83,8 +83,42 @@ test("a developer sees only their teams' costs", async ({ browser }) => {
     rows.map((r) => r.getAttribute('data-key')),
   );
   expect(keys.sort()).toEqual(['checkout', 'payments']);
+  // A manager's link shows more: the page says why Dana's totals are smaller.
+  await expect(dana.locator('#cost-only-teams')).toContainText('your own teams only');
+  await expect(dana.locator('#cost-only-teams')).toContainText('payments');
   await dana.goto('/cost?team=platform');
   await expect(dana.locator('#cost-error')).toContainText('visible to its members, managers and admins');
   await dana.goto('/cost?by=colour');
   await expect(dana.locator('#cost-problems')).toContainText('cannot group by "colour"');
+});
+
+test('a window is the same hours by day and by hour, says so, and each row leads one level down', async ({ browser }) => {
+  const mike = await signedIn(browser, 'Mike Manager', '/cost?window=7d&step=daily');
+  const errors = collectErrors(mike);
+  const money = async () => Number(((await mike.locator('#cost-total').textContent()) ?? '').replace(/[^0-9.]/g, ''));
+  await expect(mike.locator('#cost-total')).not.toHaveText('$0.00');
+  await expect(mike.locator('#cost-window')).toContainText('7 days: the 6 before today and today so far');
+  const daily = await money();
+  // The time axis names days; today's bar is marked as partial in its readout.
+  expect(await mike.locator('#cost-chart text.tick').count()).toBeGreaterThan(1);
+  await mike.goto('/cost?window=7d&step=hourly');
+  await expect(mike.locator('#cost-window')).toContainText('hourly steps');
+  const hourly = await money();
+  expect(Math.abs(hourly - daily) / daily).toBeLessThan(0.005);
+
+  // Team → its namespaces → a namespace's workloads → a workload's page.
+  await mike.goto('/cost?by=team&window=30d');
+  await mike.locator('#cost-table tr[data-key="payments"] a.drill').click();
+  await expect(mike).toHaveURL(/by=namespace/);
+  await expect(mike).toHaveURL(/team=payments/);
+  await expect(mike).toHaveURL(/window=30d/);
+  await mike.locator('#cost-table tr[data-key="payments-prod"] a.drill').click();
+  await expect(mike).toHaveURL(/by=workload/);
+  await expect(mike.locator('#cost-table tr[data-key="payments-prod/Deployment/api"]')).toBeVisible();
+  const keys = await mike.locator('#cost-table tbody tr.cost-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key') ?? ''));
+  expect(keys.every((k) => k.startsWith('payments-prod/'))).toBe(true);
+  await mike.locator('#cost-table tr[data-key="payments-prod/Deployment/api"] a.drill').click();
+  await expect(mike).toHaveURL('/rollouts/deployment/payments-prod/api');
+  await expect(mike.locator('#workload-title')).toHaveText('api');
+  expect(errors).toEqual([]);
 });

@@ -119,7 +119,7 @@ fn Controls(q: ReportQuery) -> impl IntoView {
             <label>"Label " <input name="label" value=label placeholder="app" size="12" /></label>
             <label>"Window "
                 <select name="window">
-                    {option("24h", "24 hours", window)}
+                    {option("24h", "today", window)}
                     {option("7d", "7 days", window)}
                     {option("30d", "30 days", window)}
                     {option("custom", "custom", window)}
@@ -157,12 +157,17 @@ fn Controls(q: ReportQuery) -> impl IntoView {
 #[component]
 fn Shown(r: CostReport) -> impl IntoView {
     let qs = r.query.query_string();
-    let when = format!(
-        "{} – {} (UTC), {} steps",
-        cost_report::format_date(r.from),
-        cost_report::format_date(r.to - 1),
-        r.query.step.as_str()
-    );
+    let when = r.window_text();
+    let only = r.only_teams.clone().map(|teams| {
+        view! {
+            <p class="notice" id="cost-only-teams">
+                {format!(
+                    "You see your own teams only ({}): a manager opening this link sees every team, so their totals are larger.",
+                    teams.join(", ")
+                )}
+            </p>
+        }
+    });
     let empty = r.empty.then(|| {
         view! {
             <p class="muted" id="cost-empty">
@@ -177,7 +182,8 @@ fn Shown(r: CostReport) -> impl IntoView {
             <div><span class="muted">"Idle"</span> <strong id="cost-idle">{money(r.idle)}</strong></div>
             <div><span class="muted">"Efficiency"</span> <strong id="cost-efficiency">{percent(r.efficiency)}</strong></div>
         </div>
-        <p class="muted">
+        {only}
+        <p class="muted" id="cost-window">
             {when} " · "
             <a id="cost-permalink" href=format!("/cost?{qs}")>"link to this view"</a> " · "
             <a id="cost-csv" href=format!("/api/v1/cost.csv?{qs}") download=r.query.file_name()>"CSV"</a> " · "
@@ -205,9 +211,15 @@ fn Chart(r: CostReport) -> impl IntoView {
     let top = money(c.max);
     view! {
         <figure class="panel cost-chart" id="cost-chart">
-            <svg viewBox="0 -10 800 240" role="img" aria-label="Cost per step, stacked by group">
+            <svg viewBox="0 -10 800 252" role="img" aria-label="Cost per step, stacked by group">
                 <text x="0" y="0" class="axis">{top}</text>
                 <line x1="0" y1="220" x2="800" y2="220" class="axis-line" />
+                <g class="time-axis">
+                    {c.ticks
+                        .into_iter()
+                        .map(|t| view! { <text x=format!("{:.1}", t.x) y="238" class="axis tick" text-anchor="middle">{t.label}</text> })
+                        .collect_view()}
+                </g>
                 {c.segments
                     .into_iter()
                     .map(|s| {
@@ -293,7 +305,12 @@ fn Table(r: CostReport) -> impl IntoView {
                     .iter()
                     .map(|g| view! {
                         <tr class="cost-row" data-key=g.key.clone()>
-                            <td>{cost_report::label(&g.key).to_owned()}</td>
+                            <td>
+                                {match q.drill_down(&g.key) {
+                                    Some(href) => view! { <a class="drill" href=href>{cost_report::label(&g.key).to_owned()}</a> }.into_any(),
+                                    None => cost_report::label(&g.key).to_owned().into_any(),
+                                }}
+                            </td>
                             <td class="num">{money(g.cost.cpu)}</td>
                             <td class="num">{money(g.cost.memory)}</td>
                             <td class="num">{money(g.cost.gpu)}</td>

@@ -48,7 +48,12 @@ impl Services {
             (None, None) => TeamScope::All,
             (None, Some(teams)) => TeamScope::Teams(teams),
         };
-        let (from, to) = query.range(now_unix());
+        let now = now_unix();
+        let only_teams = match (&query.team, cost_scope(user)) {
+            (None, Some(teams)) => Some(teams.to_vec()),
+            _ => None,
+        };
+        let (from, to) = query.range(now);
         let prices = self.store().prices().await?;
         let rates: Vec<(String, domain::cost::Rates)> = self
             .store()
@@ -87,14 +92,10 @@ impl Services {
             }
             _ => self.store().allocated_per_step(&q).await?,
         };
-        Ok(cost_report::build(
-            query,
-            from,
-            to,
-            &rows,
-            &node_costs,
-            &allocated,
-        ))
+        let mut report = cost_report::build(query, from, to, &rows, &node_costs, &allocated);
+        report.made_at = now;
+        report.only_teams = only_teams;
+        Ok(report)
     }
 
     /// The pricing file (everyone may read what prices the reports use).
