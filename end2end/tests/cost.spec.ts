@@ -122,3 +122,25 @@ test('a window is the same hours by day and by hour, says so, and each row leads
   await expect(mike.locator('#workload-title')).toHaveText('api');
   expect(errors).toEqual([]);
 });
+
+test("the demo prices its nodes by instance type and its month is not one day copied thirty times", async ({ browser }) => {
+  const ada = await signedIn(browser, 'Ada Admin', '/prices');
+  const values = ada.locator('#price-overrides input[name="value"]');
+  await expect(values).toHaveCount(3);
+  expect(await values.evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value))).toEqual([
+    'm5.2xlarge',
+    'm5.4xlarge',
+    'r5.2xlarge',
+  ]);
+  const days: number[] = await ada.evaluate(async () => {
+    const r = await (await fetch('/api/v1/cost?window=30d&by=namespace')).json();
+    const totals: number[] = r.buckets.map((_: number, i: number) =>
+      r.groups.reduce((a: number, g: { series: number[] }) => a + g.series[i], 0),
+    );
+    // The first and last day are partial at most; the whole days between are compared.
+    return totals.slice(1, -1).map((v) => Math.round(v * 100));
+  });
+  expect(days.length).toBeGreaterThan(20);
+  // Weekends (dev and load-test namespaces scaled down), newcomers and growth: many levels.
+  expect(new Set(days).size).toBeGreaterThan(3);
+});

@@ -241,3 +241,53 @@ test('a developer withdraws a request nobody has decided, and it leaves the revi
   await expect(sam.locator(`#access-queue tr.access-row[data-id="${id}"]`)).toHaveCount(0);
   expect(errors).toEqual([]);
 });
+
+// Presses Tab until the focused element matches `selector` (at most `limit` times): what a
+// keyboard user does, without a pointer or a script focusing anything.
+async function tabTo(page: import('@playwright/test').Page, selector: string, limit = 80): Promise<void> {
+  for (let i = 0; i < limit; i++) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) {
+      return;
+    }
+    await page.keyboard.press('Tab');
+  }
+  throw new Error(`Tab never reached ${selector}`);
+}
+
+test('a developer signs in, asks for a namespace and downloads its kubeconfig with the keyboard alone', async ({ page }) => {
+  const errors = collectErrors(page);
+  const name = `keys-${suffix}`;
+  await page.goto('/signin');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+  await tabTo(page, 'form:has(input[value="demo:dana"]) button');
+  await page.keyboard.press('Enter');
+  await expect(page.locator('#user-name')).toHaveText('Dana Developer');
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
+
+  // The first Tab offers the skip link; the menu is next.
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+  await tabTo(page, 'nav a[href="/onboarding"]');
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL('/onboarding');
+
+  await tabTo(page, '#namespace-form input[name="name"]');
+  await page.keyboard.type(name);
+  await tabTo(page, '#namespace-form textarea[name="purpose"]');
+  await page.keyboard.type('Keyboard journey');
+  await tabTo(page, '#namespace-form input[name="cost_centre"]');
+  await page.keyboard.type('CC-1042');
+  await tabTo(page, '#namespace-form button[type="submit"]');
+  await page.keyboard.press('Enter');
+  // The answer takes the focus, so the next Tab starts from it.
+  const answer = page.locator('#submit-answer');
+  await expect(answer).toContainText('approved');
+  await expect(answer).toBeFocused();
+  const row = page.locator(`#request-${name}`);
+  await expect(row).toHaveAttribute('data-state', 'ready');
+
+  await tabTo(page, `#request-${name} button.download`, 200);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
+  expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
+  expect(errors).toEqual([]);
+});

@@ -41,10 +41,17 @@ pub fn profile_factor(profile: &str, seed: &str, unix_seconds: i64) -> f64 {
     match profile {
         "idle" => 0.02 + 0.02 * n,
         "diurnal" => {
-            // Busy in the working day (peak 14:00 UTC), quiet at night.
+            // Busy in the working day (peak 14:00 UTC), quiet at night, half as busy at
+            // weekends (1970-01-01 was a Thursday).
             let hour = (unix_seconds.rem_euclid(86_400)) as f64 / 3600.0;
             let wave = (1.0 + ((hour - 8.0) / 24.0 * std::f64::consts::TAU).sin()) / 2.0;
-            0.25 + 1.1 * wave + 0.1 * (n - 0.5)
+            let weekday = (unix_seconds.div_euclid(86_400) + 4).rem_euclid(7);
+            let week = if weekday == 0 || weekday == 6 {
+                0.5
+            } else {
+                1.0
+            };
+            0.25 + 1.1 * wave * week + 0.1 * (n - 0.5)
         }
         "spiky" => {
             if n > 0.93 {

@@ -158,6 +158,7 @@ async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
         return Ok(());
     }
     store.seed_tiers(&seed_tiers()).await?;
+    seed_prices(store).await?;
     let tiers = store.tiers().await?;
     let seeds = [
         (
@@ -243,6 +244,53 @@ async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
         store.create_namespace_request(new, event).await?;
     }
     Ok(())
+}
+
+/// The demo company's price list: AWS on-demand prices in eu-west-1 for its three instance
+/// types, split into a core-hour and a GiB-hour (m5.2xlarge $0.428 an hour for 8 cores and
+/// 32 GiB, m5.4xlarge $0.856 for 16 and 64, r5.2xlarge $0.564 for 8 and 64: memory-optimised,
+/// so its GiB is cheaper). Saved as an admin would, audited.
+async fn seed_prices(store: &Store) -> Result<(), crate::store::StoreError> {
+    use domain::cost::{Prices, RateOverride, Rates};
+    const INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
+    let m5 = Rates {
+        cpu_core_hour: 0.034826,
+        memory_gib_hour: 0.004668,
+        gpu_hour: 0.95,
+    };
+    let r5 = Rates {
+        memory_gib_hour: 0.004459,
+        ..m5
+    };
+    let prices = Prices {
+        overrides: [("m5.2xlarge", m5), ("m5.4xlarge", m5), ("r5.2xlarge", r5)]
+            .into_iter()
+            .map(|(value, rates)| RateOverride {
+                label: INSTANCE_TYPE.to_owned(),
+                value: value.to_owned(),
+                rates,
+            })
+            .collect(),
+        ..Prices::default()
+    };
+    store
+        .save_prices(&prices, "demo:ada", |before| {
+            Ok::<_, crate::store::StoreError>(domain::audit::NewEvent {
+                actor_id: "demo:ada".to_owned(),
+                actor_display: "Ada Admin".to_owned(),
+                actor_roles: vec!["admin".to_owned()],
+                source: "demo seed".to_owned(),
+                request_id: "demo-prices".to_owned(),
+                action: "prices.save".to_owned(),
+                target_kind: "Prices".to_owned(),
+                target_namespace: String::new(),
+                target_name: String::new(),
+                before: serde_json::to_value(before).ok(),
+                after: serde_json::to_value(&prices).ok(),
+                outcome: "success".to_owned(),
+            })
+        })
+        .await
 }
 
 /// Prints a line for the person at the terminal. A closed stdout (the terminal went away) must

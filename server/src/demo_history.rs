@@ -26,6 +26,62 @@ fn quantity(v: &Value, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+const DAY: i64 = 24 * HOUR;
+
+/// Whether the demo's history has a pod running in the hour starting `hour`, so the month is
+/// not one day copied thirty times: preview namespaces (`-pr-`) were made nine days ago, dev
+/// and load-test namespaces are scaled down at weekends, and a production workload of three
+/// or more replicas got its last one twelve days ago (its team grew it). `replica` is the
+/// pod's place among its owner's pods by name, and how many there are.
+fn present(namespace: &str, replica: (usize, usize), hour: i64, now: i64) -> bool {
+    // 1970-01-01 was a Thursday: day 0 is weekday 4 (Sunday 0).
+    let weekday = (hour.div_euclid(DAY) + 4).rem_euclid(7);
+    let weekend = weekday == 0 || weekday == 6;
+    if namespace.contains("-pr-") {
+        return hour >= now - 9 * DAY;
+    }
+    if (namespace.ends_with("-dev") || namespace.ends_with("-loadtest")) && weekend {
+        return false;
+    }
+    let (index, count) = replica;
+    if namespace.ends_with("-prod") && count >= 3 && index + 1 == count {
+        return hour >= now - 12 * DAY;
+    }
+    true
+}
+
+/// Each pod's place among the pods of its owner (by name) and their number, by pod uid.
+fn replicas(pods: &[Pod]) -> std::collections::HashMap<String, (usize, usize)> {
+    let mut by_owner: std::collections::BTreeMap<(String, String), Vec<(String, String)>> =
+        Default::default();
+    for p in pods {
+        let owner = p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        by_owner
+            .entry((p.metadata.namespace.clone().unwrap_or_default(), owner))
+            .or_default()
+            .push((
+                p.metadata.name.clone().unwrap_or_default(),
+                p.metadata.uid.clone().unwrap_or_default(),
+            ));
+    }
+    let mut out = std::collections::HashMap::new();
+    for mut group in by_owner.into_values() {
+        group.sort();
+        let count = group.len();
+        for (index, (_, uid)) in group.into_iter().enumerate() {
+            out.insert(uid, (index, count));
+        }
+    }
+    out
+}
+
 /// Imports `days` of history unless the database already holds usage; the container-hours
 /// imported.
 pub async fn seed(
@@ -101,10 +157,23 @@ pub async fn import(
         })
         .collect();
     let ids = store.register_containers(from as f64, &seen).await?;
+    let places = replicas(&pods);
+    let runs = |pod: &Pod, hour: i64| {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        present(
+            pod.metadata.namespace.as_deref().unwrap_or_default(),
+            places.get(&uid).copied().unwrap_or((0, 1)),
+            hour,
+            this_hour,
+        )
+    };
     let mut rows = Vec::new();
     for (pod, json) in pods.iter().zip(&pod_json) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
         for hour in (from..this_hour).step_by(HOUR as usize) {
+            if !runs(pod, hour) {
+                continue;
+            }
             let mut per_container: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
                 Default::default();
             for point in 0..POINTS {
@@ -138,11 +207,17 @@ pub async fn import(
     // Nodes: capacity and usage at the middle of each hour.
     for hour in (from..this_hour).step_by(HOUR as usize) {
         let at = hour + HOUR / 2;
+        let running: Vec<Value> = pods
+            .iter()
+            .zip(&pod_json)
+            .filter(|(pod, _)| runs(pod, hour))
+            .map(|(_, json)| json.clone())
+            .collect();
         let seen: Vec<NodeSeen> = nodes
             .iter()
             .filter_map(|n| {
                 let json = serde_json::to_value(n).ok()?;
-                let usage = sandbox::metrics::node_metrics(&json, &pod_json, at);
+                let usage = sandbox::metrics::node_metrics(&json, &running, at);
                 let allocatable = json.pointer("/status/allocatable").cloned()?;
                 Some(NodeSeen {
                     node: n.metadata.name.clone()?,
@@ -196,4 +271,27 @@ pub async fn import(
         .import_history(&rows, from as f64, this_hour as f64)
         .await?;
     Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_month_has_weekends_newcomers_and_growth() {
+        // 2026-11-21 was a Saturday; "now" is a Friday noon.
+        let saturday = 1_795_219_200 + 10 * HOUR;
+        let now = saturday + 6 * DAY + 2 * HOUR;
+        assert!(!present("checkout-dev", (0, 1), saturday, now));
+        assert!(present("checkout-dev", (0, 1), saturday + 2 * DAY, now));
+        assert!(
+            present("checkout-prod", (0, 1), saturday, now),
+            "prod runs at weekends"
+        );
+        assert!(!present("payments-pr-2207", (0, 1), now - 10 * DAY, now));
+        assert!(present("payments-pr-2207", (0, 1), now - 8 * DAY, now));
+        assert!(!present("checkout-prod", (5, 6), now - 13 * DAY, now));
+        assert!(present("checkout-prod", (4, 6), now - 13 * DAY, now));
+        assert!(present("checkout-prod", (5, 6), now - 11 * DAY, now));
+    }
 }

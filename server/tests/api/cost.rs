@@ -189,15 +189,21 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
             close(sum, teams["total"].as_f64().unwrap_or(0.0)),
             "{teams}"
         );
-        // By label, hourly over a day, filtered.
+        // By label, hourly over the week, filtered: the six days before today and today's
+        // hours to the current one (a window is whole UTC days whatever the step).
         let labelled = report(
             &app,
             &mike,
-            json!({ "by": "label", "label": "app", "window": "24h", "filter": "platform" }),
+            json!({ "by": "label", "label": "app", "window": "7d", "step": "hourly", "filter": "platform" }),
         )
         .await;
         assert_eq!(keys(&labelled), ["platform-web"], "{labelled}");
-        assert_eq!(labelled["buckets"].as_array().map(Vec::len), Some(24));
+        let made_at = labelled["made_at"].as_i64().unwrap_or(0);
+        let hours_today = usize::try_from(made_at.rem_euclid(86_400) / 3_600 + 1).unwrap_or(0);
+        assert_eq!(
+            labelled["buckets"].as_array().map(Vec::len),
+            Some(6 * 24 + hours_today)
+        );
 
         // The CSV is the table: same rows, same order, same figures.
         let csv = app
