@@ -200,6 +200,7 @@ pub async fn import(
                     memory_avg: avg(&memory) as f32,
                     memory_max: max(&memory) as f32,
                     memory_p95: percentile(&memory, 0.95).unwrap_or(0.0) as f32,
+                    share: 1.0,
                 });
             }
         }

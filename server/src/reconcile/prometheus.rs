@@ -374,6 +374,9 @@ impl Backfill {
                     memory_avg: avg(memory) as f32,
                     memory_max: max(memory) as f32,
                     memory_p95: percentile(memory, 0.95).unwrap_or(0.0) as f32,
+                    // One point per step while it ran: the share of the hour it was seen.
+                    share: (cpu.len().max(memory.len()) as f64 * step as f64 / 3600.0)
+                        .clamp(0.0001, 1.0) as f32,
                 });
             }
         }

@@ -348,7 +348,11 @@ impl Sampler {
         self.store.record_volumes(at, &volumes).await?;
         let rollup = self
             .store
-            .roll_up_usage(at, self.config.raw_retention.as_secs_f64())
+            .roll_up_usage(
+                at,
+                self.config.raw_retention.as_secs_f64(),
+                self.config.sample_interval.as_secs_f64(),
+            )
             .await?;
         Ok(SampleReport {
             containers: samples.len(),

@@ -64,14 +64,14 @@ fn source(step: Step) -> (&'static str, &'static str, String) {
              WHERE u.hour >= to_timestamp($8) AND u.hour < to_timestamp($9)",
             "extract(epoch FROM u.hour)::int8",
             format!(
-                "sum(greatest(c.cpu_request, u.cpu_avg) * coalesce(r.cpu, $5)) AS cpu, \
-                 sum(greatest(c.memory_request, u.memory_avg) / {GIB} * coalesce(r.mem, $6)) \
-                   AS memory, \
-                 sum(c.gpus * coalesce(r.gpu, $7)) AS gpu, \
-                 sum(u.cpu_avg * coalesce(r.cpu, $5) \
-                   + u.memory_avg / {GIB} * coalesce(r.mem, $6)) AS used, \
-                 sum(c.cpu_request * coalesce(r.cpu, $5) \
-                   + c.memory_request / {GIB} * coalesce(r.mem, $6)) AS requested"
+                "sum(greatest(c.cpu_request, u.cpu_avg) * u.share * coalesce(r.cpu, $5)) AS cpu, \
+                 sum(greatest(c.memory_request, u.memory_avg) * u.share / {GIB} \
+                   * coalesce(r.mem, $6)) AS memory, \
+                 sum(c.gpus * u.share * coalesce(r.gpu, $7)) AS gpu, \
+                 sum(u.share * (u.cpu_avg * coalesce(r.cpu, $5) \
+                   + u.memory_avg / {GIB} * coalesce(r.mem, $6))) AS used, \
+                 sum(u.share * (c.cpu_request * coalesce(r.cpu, $5) \
+                   + c.memory_request / {GIB} * coalesce(r.mem, $6))) AS requested"
             ),
         ),
     }

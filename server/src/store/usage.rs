@@ -69,15 +69,18 @@ pub struct HourRow {
     pub memory_avg: f32,
     pub memory_max: f32,
     pub memory_p95: f32,
+    /// The share of the hour it ran (0–1].
+    pub share: f32,
 }
 
 /// Adds the hours [$1, $2) of `usage_hourly` to the day sums (each hour is added once: the
 /// roll-up mark moves in the same transaction).
 const DAILY_FROM_HOURLY: &str = "INSERT INTO usage_daily (day, container_id, hours, cpu_alloc, \
        memory_alloc, cpu_used, memory_used) \
-     SELECT (h.hour AT TIME ZONE 'UTC')::date, h.container_id, count(*), \
-       sum(greatest(c.cpu_request, h.cpu_avg)), sum(greatest(c.memory_request, h.memory_avg)), \
-       sum(h.cpu_avg), sum(h.memory_avg) \
+     SELECT (h.hour AT TIME ZONE 'UTC')::date, h.container_id, sum(h.share), \
+       sum(greatest(c.cpu_request, h.cpu_avg) * h.share), \
+       sum(greatest(c.memory_request, h.memory_avg) * h.share), \
+       sum(h.cpu_avg * h.share), sum(h.memory_avg * h.share) \
      FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
      WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
      GROUP BY 1, 2 \
@@ -91,8 +94,9 @@ const DAILY_FROM_HOURLY: &str = "INSERT INTO usage_daily (day, container_id, hou
 /// Fills in each node's allocation for the hours [$1, $2) from its containers' roll-ups.
 const NODE_ALLOC_FROM_HOURLY: &str = "UPDATE node_hourly n SET cpu_alloc = s.cpu, \
        memory_alloc = s.memory, gpu_alloc = s.gpu \
-     FROM (SELECT h.hour, c.node, sum(greatest(c.cpu_request, h.cpu_avg)) AS cpu, \
-             sum(greatest(c.memory_request, h.memory_avg)) AS memory, sum(c.gpus) AS gpu \
+     FROM (SELECT h.hour, c.node, sum(greatest(c.cpu_request, h.cpu_avg) * h.share) AS cpu, \
+             sum(greatest(c.memory_request, h.memory_avg) * h.share) AS memory, \
+             sum(c.gpus * h.share) AS gpu \
            FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
            WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
            GROUP BY 1, 2) s \
@@ -196,11 +200,12 @@ impl Store {
         for chunk in rows.chunks(20_000) {
             sqlx::query(
                 "INSERT INTO usage_hourly (hour, container_id, samples, cpu_avg, cpu_max, cpu_p95, \
-                   memory_avg, memory_max, memory_p95) \
-                 SELECT to_timestamp(u.hour), u.id, u.samples, u.ca, u.cm, u.cp, u.ma, u.mm, u.mp \
+                   memory_avg, memory_max, memory_p95, share) \
+                 SELECT to_timestamp(u.hour), u.id, u.samples, u.ca, u.cm, u.cp, u.ma, u.mm, u.mp, \
+                   least(1, greatest(u.share, 0.0001)) \
                  FROM unnest($1::float8[], $2::int8[], $3::int4[], $4::float4[], $5::float4[], \
-                   $6::float4[], $7::float4[], $8::float4[], $9::float4[]) \
-                   AS u(hour, id, samples, ca, cm, cp, ma, mm, mp) \
+                   $6::float4[], $7::float4[], $8::float4[], $9::float4[], $10::float4[]) \
+                   AS u(hour, id, samples, ca, cm, cp, ma, mm, mp, share) \
                  ON CONFLICT (hour, container_id) DO NOTHING",
             )
             .bind(chunk.iter().map(|r| r.hour_unix).collect::<Vec<_>>())
@@ -212,6 +217,7 @@ impl Store {
             .bind(chunk.iter().map(|r| r.memory_avg).collect::<Vec<_>>())
             .bind(chunk.iter().map(|r| r.memory_max).collect::<Vec<_>>())
             .bind(chunk.iter().map(|r| r.memory_p95).collect::<Vec<_>>())
+            .bind(chunk.iter().map(|r| r.share).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await?;
         }
@@ -372,12 +378,14 @@ impl Store {
     }
 
     /// Rolls every finished hour not yet rolled up into `usage_hourly` (average, maximum and
-    /// 95th percentile), then prunes raw samples that are rolled up and older than
+    /// 95th percentile, and the share of the hour each container ran: first to last sample
+    /// plus one `interval_secs`), then prunes raw samples that are rolled up and older than
     /// `retention_secs`. One transaction: the mark moves with the rows it covers.
     pub async fn roll_up_usage(
         &self,
         now_unix: f64,
         retention_secs: f64,
+        interval_secs: f64,
     ) -> Result<Rollup, StoreError> {
         let mut tx = self.pool().begin().await?;
         let from: Option<f64> = sqlx::query_scalar(
@@ -397,20 +405,24 @@ impl Store {
         if let Some(from) = from.filter(|from| *from < upto) {
             done.hours = sqlx::query(
                 "INSERT INTO usage_hourly (hour, container_id, samples, cpu_avg, cpu_max, cpu_p95, \
-                   memory_avg, memory_max, memory_p95) \
+                   memory_avg, memory_max, memory_p95, share) \
                  SELECT date_trunc('hour', sampled_at), container_id, count(*), avg(cpu), \
                    max(cpu), percentile_cont(0.95) WITHIN GROUP (ORDER BY cpu), avg(memory), \
-                   max(memory), percentile_cont(0.95) WITHIN GROUP (ORDER BY memory) \
+                   max(memory), percentile_cont(0.95) WITHIN GROUP (ORDER BY memory), \
+                   least(1.0, (extract(epoch FROM max(sampled_at) - min(sampled_at)) + $3) \
+                     / 3600.0) \
                  FROM usage_samples \
                  WHERE sampled_at >= to_timestamp($1) AND sampled_at < to_timestamp($2) \
                  GROUP BY 1, 2 \
                  ON CONFLICT (hour, container_id) DO UPDATE SET samples = excluded.samples, \
                    cpu_avg = excluded.cpu_avg, cpu_max = excluded.cpu_max, \
                    cpu_p95 = excluded.cpu_p95, memory_avg = excluded.memory_avg, \
-                   memory_max = excluded.memory_max, memory_p95 = excluded.memory_p95",
+                   memory_max = excluded.memory_max, memory_p95 = excluded.memory_p95, \
+                   share = excluded.share",
             )
             .bind(from)
             .bind(upto)
+            .bind(interval_secs.clamp(1.0, 3600.0))
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -243,9 +243,13 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
             .fetch_one(store.pool())
             .await
             .expect("days");
+        // The pod ran 48 hours; Prometheus answers for its series one 5-minute step past the
+        // last scrape (its staleness look-back), and that 49th hour counts only the step it was
+        // seen in, not the whole hour.
+        let ran = 48.0 + 300.0 / 3600.0;
         assert!(
-            (alloc_core_hours - 24.5).abs() < 0.01,
-            "49 h × the 0.5-core request: {alloc_core_hours}"
+            (alloc_core_hours - 0.5 * ran).abs() < 0.01,
+            "{ran} h × the 0.5-core request: {alloc_core_hours}"
         );
         let node_hours: i64 =
             sqlx::query_scalar("SELECT count(*) FROM node_hourly WHERE node = 'node-a'")
@@ -254,7 +258,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
                 .expect("node hours");
         assert_eq!(node_hours, 49);
 
-        // Berth's cost report shows it: 24.5 core-hours at OpenCost's CPU price.
+        // Berth's cost report shows it: those core-hours at OpenCost's CPU price.
         let ada = sign_in(&app, "demo:ada").await;
         let csv = get_text(&app, &ada, "/api/v1/cost.csv?by=namespace&window=7d").await;
         let shop = csv
@@ -266,7 +270,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
             .nth(1)
             .and_then(|v| v.parse().ok())
             .expect("cpu");
-        assert!((cpu_cost - 24.5 * 0.031611).abs() < 0.01, "{shop}");
+        assert!((cpu_cost - 0.5 * ran * 0.031611).abs() < 0.01, "{shop}");
 
         // Covered now: a second pass reads nothing and counts nothing twice.
         assert_eq!(backfill.pass(now).await.expect("again"), 0);

@@ -182,8 +182,9 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             .await
             .expect("register");
         let id = ids[&("uid-1".to_owned(), "app".to_owned())];
-        // Twenty samples, 1..=20 cores, in each of two finished hours; one in this hour.
-        for hour in [five_hours_ago, five_hours_ago + 3600.0] {
+        // Twenty samples a minute apart, 1..=20 cores, in each of two finished hours (the
+        // first twenty minutes of one, the last twenty of the next); one in this hour.
+        for (hour, first) in [(five_hours_ago, 0), (five_hours_ago + 3600.0, 40)] {
             for minute in 0..20 {
                 let sample = Sample {
                     container_id: id,
@@ -191,7 +192,7 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
                     memory: 1000.0,
                 };
                 store
-                    .record_samples(hour + f64::from(minute) * 60.0, &[sample], &[])
+                    .record_samples(hour + f64::from(first + minute) * 60.0, &[sample], &[])
                     .await
                     .expect("sample");
             }
@@ -207,13 +208,14 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             .expect("sample now");
 
         let first = store
-            .roll_up_usage(now, 2.0 * 3600.0)
+            .roll_up_usage(now, 2.0 * 3600.0, 60.0)
             .await
             .expect("roll up");
         assert_eq!(first.hours, 2, "two finished hours, not this one");
         assert_eq!(first.pruned, 40, "rolled up and older than two hours");
         let hours = sqlx::query(
-            "SELECT samples, cpu_avg, cpu_max, cpu_p95, memory_p95 FROM usage_hourly ORDER BY hour",
+            "SELECT samples, cpu_avg, cpu_max, cpu_p95, memory_p95, share FROM usage_hourly \
+             ORDER BY hour",
         )
         .fetch_all(store.pool())
         .await
@@ -226,17 +228,22 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             // percentile_cont interpolates: 19 + 0.05 × (20 − 19).
             assert!((h.get::<f32, _>("cpu_p95") - 19.05).abs() < 1e-4);
             assert_eq!(h.get::<f32, _>("memory_p95"), 1000.0);
+            // Twenty minutes of the hour: a third of it is paid for, not all of it.
+            assert!((h.get::<f32, _>("share") - 1.0 / 3.0).abs() < 1e-4);
         }
-        // The day's sums: two hours of Σ max(request 0, avg 10.5) cores.
+        // The day's sums: two thirds of an hour run, of max(request 0, avg 10.5) cores.
         let daily =
-            sqlx::query("SELECT sum(hours)::int8 AS hours, sum(cpu_alloc) AS cpu FROM usage_daily")
+            sqlx::query("SELECT sum(hours) AS hours, sum(cpu_alloc) AS cpu FROM usage_daily")
                 .fetch_one(store.pool())
                 .await
                 .expect("daily");
-        assert_eq!(daily.get::<i64, _>("hours"), 2);
-        assert!((daily.get::<f64, _>("cpu") - 21.0).abs() < 1e-4);
+        assert!((daily.get::<f64, _>("hours") - 2.0 / 3.0).abs() < 1e-4);
+        assert!((daily.get::<f64, _>("cpu") - 7.0).abs() < 1e-4);
         // Again: nothing new to roll up, nothing more to prune; this hour's sample stays.
-        let again = store.roll_up_usage(now, 2.0 * 3600.0).await.expect("again");
+        let again = store
+            .roll_up_usage(now, 2.0 * 3600.0, 60.0)
+            .await
+            .expect("again");
         assert_eq!((again.hours, again.pruned), (0, 0));
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM usage_samples")
             .fetch_one(store.pool())
@@ -244,7 +251,10 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             .expect("count");
         assert_eq!(left, 1);
         // Samples not rolled up are never pruned, however short the retention.
-        let kept = store.roll_up_usage(now, 0.0).await.expect("zero retention");
+        let kept = store
+            .roll_up_usage(now, 0.0, 60.0)
+            .await
+            .expect("zero retention");
         assert_eq!(kept.pruned, 0);
     });
 }
