@@ -530,6 +530,9 @@ pub struct WorkloadView {
     pub can_act: bool,
     /// While it is not complete: the pods holding it back (at most five).
     pub blocking: Vec<BlockingPod>,
+    /// While it lacks pods and none holds it back: why its controller could not make them.
+    #[serde(default)]
+    pub refused: Option<crate::workload_detail::Refusal>,
 }
 
 /// A namespace's workloads with its score over all their findings.

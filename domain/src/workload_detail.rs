@@ -284,8 +284,7 @@ pub struct Refusal {
     pub last_seen: Option<String>,
 }
 
-/// The newest `FailedCreate` warning among `events` (folded, newest first), while the
-/// workload has fewer ready pods than it wants; a refusal a finished rollout left behind is
+/// [`newest_refusal`] while the workload has fewer ready pods than it wants; a refusal a finished rollout left behind is
 /// history, and the events table keeps it.
 pub fn creation_refused(workload: &WorkloadView, events: &[EventRow]) -> Option<Refusal> {
     lacks_pods(workload.desired, workload.ready, workload.updated)
@@ -294,11 +293,13 @@ pub fn creation_refused(workload: &WorkloadView, events: &[EventRow]) -> Option<
 }
 
 /// Whether fewer pods are ready, or of the current template, than wanted.
-fn lacks_pods(desired: i32, ready: i32, updated: i32) -> bool {
+pub fn lacks_pods(desired: i32, ready: i32, updated: i32) -> bool {
     ready < desired || updated < desired
 }
 
-fn newest_refusal(events: &[EventRow]) -> Option<Refusal> {
+/// The newest `FailedCreate` warning among `events` (folded, as [`recent_events`] leaves
+/// them), whatever the workload's state.
+pub fn newest_refusal(events: &[EventRow]) -> Option<Refusal> {
     events
         .iter()
         .filter(|e| e.kind == "Warning" && e.reason == "FailedCreate")

@@ -90,6 +90,11 @@ test('a workload whose pods the quota refuses says so, once, with a count', asyn
   await expect(refused).toContainText(`StatefulSet/${name}`);
   // However often the controller tried, the events table holds the refusal in one row.
   await expect(mike.locator('#events tr.event[data-reason="FailedCreate"]')).toHaveCount(1);
+  // The rollouts list says it too, on the workload's row.
+  await mike.goto('/rollouts?namespace=payments-prod');
+  await expect(mike.locator(`#wl-payments-prod-${name} .refused`)).toContainText('exceeded quota');
+  // Workloads with all their pods say nothing of the kind.
+  await expect(mike.locator('#wl-payments-prod-api .refused')).toHaveCount(0);
   expect(errors).toEqual([]);
 });
 

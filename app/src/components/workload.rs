@@ -59,6 +59,32 @@ pub fn BlockingPods(pods: Vec<domain::rollout::BlockingPod>) -> impl IntoView {
     })
 }
 
+/// Why a workload lacks pods: its controller's newest refusal, with how often.
+#[component]
+pub fn Refused(
+    refusal: Option<domain::workload_detail::Refusal>,
+    #[prop(optional)] id: Option<&'static str>,
+) -> impl IntoView {
+    refusal.map(|r| {
+        let times = if r.count == 1 {
+            "once".to_owned()
+        } else {
+            format!("{} times", r.count)
+        };
+        let last = r
+            .last_seen
+            .map(|t| format!(", last at {t}"))
+            .unwrap_or_default();
+        view! {
+            <div class="error refused" id=id role="status">
+                <strong>"New pods are refused"</strong>
+                {format!(" ({times}{last}; {}): ", r.object)}
+                {r.message}
+            </div>
+        }
+    })
+}
+
 /// What the last action answered, or nothing yet.
 #[component]
 pub fn ActionResult(act: ServerAction<ActOnWorkload>) -> impl IntoView {

@@ -12,7 +12,7 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::{ActOnWorkload, rollout_overview};
 use crate::components::workload::{
-    ActionResult, Actions, BlockingPods, ProgressBar, severity_class, state_class,
+    ActionResult, Actions, BlockingPods, ProgressBar, Refused, severity_class, state_class,
 };
 use crate::session::signed_in_user;
 
@@ -250,6 +250,7 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
                 <span class=state_class(w.state)>{w.state.as_str()}</span>
                 <ProgressBar progress=w.progress />
                 <div class="rollout-message">{w.message.clone()}</div>
+                <Refused refusal=w.refused.clone() />
                 {blocking}
             </td>
             <td>{w.strategy.clone()} <div class="muted">{revision}</div> {history}</td>

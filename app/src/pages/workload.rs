@@ -10,7 +10,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{ActOnWorkload, workload_detail};
 use crate::components::workload::{
-    ActionResult, Actions, BlockingPods, ProgressBar, severity_class, state_class,
+    ActionResult, Actions, BlockingPods, ProgressBar, Refused, severity_class, state_class,
 };
 use crate::session::signed_in_user;
 
@@ -97,17 +97,7 @@ fn Workload(d: WorkloadDetail, act: ServerAction<ActOnWorkload>) -> impl IntoVie
                 <ProgressBar progress=w.progress />
             </p>
             <p class="rollout-message">{w.message.clone()}</p>
-            {d.refused.map(|r| {
-                let times = if r.count == 1 { "once".to_owned() } else { format!("{} times", r.count) };
-                let last = r.last_seen.map(|t| format!(", last at {t}")).unwrap_or_default();
-                view! {
-                    <div class="error" id="workload-refused" role="status">
-                        <strong>"New pods are refused"</strong>
-                        {format!(" ({times}{last}; {}): ", r.object)}
-                        {r.message}
-                    </div>
-                }
-            })}
+            <Refused refusal=d.refused id="workload-refused" />
             {blocking}
             <dl class="facts">
                 <dt>"Replicas"</dt>

@@ -12,6 +12,7 @@ use domain::rollout::{
     RevisionView, RolloutPage, RolloutState, StatefulSetStatus, WorkloadKind, WorkloadView,
 };
 use domain::tenancy::LABEL_TEAM;
+use domain::workload_detail;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
@@ -324,6 +325,47 @@ impl Services {
             .await;
     }
 
+    /// Says why each of `workloads` that lacks pods, with none holding it back, has none: its
+    /// controller's newest refusal (a quota, a missing claim). One namespaced list of events
+    /// per namespace concerned, a few at a time, all within [`EVENTS_WITHIN`]; a namespace
+    /// that does not answer in time leaves its workloads without a cause.
+    pub async fn add_refusals<'a>(
+        &self,
+        workloads: impl IntoIterator<Item = &'a mut WorkloadView>,
+    ) {
+        let by = tokio::time::Instant::now() + EVENTS_WITHIN;
+        let mut lacking: HashMap<String, Vec<&mut WorkloadView>> = HashMap::new();
+        for w in workloads {
+            if w.state != RolloutState::Complete
+                && w.blocking.is_empty()
+                && workload_detail::lacks_pods(w.desired, w.ready, w.updated)
+            {
+                lacking.entry(w.namespace.clone()).or_default().push(w);
+            }
+        }
+        futures::stream::iter(lacking)
+            .for_each_concurrent(EVENT_LISTS_AT_ONCE, |(namespace, views)| async move {
+                let Ok(Ok(events)) =
+                    tokio::time::timeout_at(by, self.cluster().events(&namespace, None)).await
+                else {
+                    return;
+                };
+                for w in views {
+                    // Its own events, and its ReplicaSets' (`<name>-<hash>`).
+                    let own = format!("{}/{}", w.kind.as_str(), w.name);
+                    let sets = format!("ReplicaSet/{}-", w.name);
+                    let rows: Vec<_> = events
+                        .iter()
+                        .map(super::workload_detail::event_row)
+                        .filter(|e| e.object == own || e.object.starts_with(&sets))
+                        .collect();
+                    w.refused =
+                        workload_detail::newest_refusal(&workload_detail::recent_events(rows));
+                }
+            })
+            .await;
+    }
+
     /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts),
     /// or why they are missing when the cluster has not answered by `by`.
     async fn last_events(
@@ -505,6 +547,7 @@ fn deployment_view(
         paused: spec.paused.unwrap_or(false),
         can_act: info.can_act,
         blocking: Vec::new(),
+        refused: None,
     }
 }
 
@@ -565,6 +608,7 @@ fn stateful_set_view(
         paused: false,
         can_act: info.can_act,
         blocking: Vec::new(),
+        refused: None,
     }
 }
 
@@ -617,6 +661,7 @@ fn daemon_set_view(
         paused: false,
         can_act: info.can_act,
         blocking: Vec::new(),
+        refused: None,
     }
 }
 
@@ -647,6 +692,8 @@ impl Services {
         let groups = self.rollouts(user, filter).await?;
         let mut page = rollout::paginate(groups, page, rollout::PAGE_WORKLOADS);
         self.add_stalled_events(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))
+            .await;
+        self.add_refusals(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))
             .await;
         Ok(page)
     }

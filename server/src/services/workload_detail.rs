@@ -86,7 +86,7 @@ fn matches(labels: Option<&BTreeMap<String, String>>, selector: &BTreeMap<String
             .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
-fn event_row(e: &Event) -> EventRow {
+pub(super) fn event_row(e: &Event) -> EventRow {
     let involved = &e.involved_object;
     EventRow {
         kind: e.type_.clone().unwrap_or_else(|| "Normal".to_owned()),
