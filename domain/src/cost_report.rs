@@ -865,12 +865,7 @@ fn money_text(v: f64) -> String {
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::test_support::pairs as params;
 
     #[test]
     fn dates_round_trip_through_the_civil_calendar() {

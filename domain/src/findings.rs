@@ -251,12 +251,7 @@ pub fn score(findings: &[Finding]) -> u32 {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::test_support::pairs as map;
 
     fn good() -> WorkloadSpec {
         WorkloadSpec {

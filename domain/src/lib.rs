@@ -28,6 +28,8 @@ pub mod quota;
 pub mod replacement;
 pub mod rollout;
 pub mod tenancy;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod tiers;
 pub mod unused;

@@ -244,12 +244,7 @@ pub fn rollups(list: &[NamespaceQuota]) -> (Vec<Rollup>, Rollup) {
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::test_support::pairs as map;
 
     #[test]
     fn lines_compare_used_with_hard_in_readable_units() {

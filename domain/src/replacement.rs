@@ -138,12 +138,7 @@ pub fn template_change_fits(
 mod tests {
     use super::*;
 
-    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::test_support::pairs as map;
 
     fn per_pod(cpu: f64) -> BTreeMap<String, f64> {
         BTreeMap::from([("requests.cpu".to_owned(), cpu)])
