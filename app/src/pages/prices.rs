@@ -142,6 +142,7 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
                             .map(|(i, o)| {
                                 let cell = move |value: String, set: fn(&mut RateRow, String), name: &'static str| view! {
                                     <td><input name=name size="14" disabled=!admin prop:value=value
+                                        aria-label=format!("{} of override {}", column_title(name), i + 1)
                                         on:change=move |ev| overrides.update(|all| if let Some(r) = all.get_mut(i) { set(r, event_target_value(&ev)) }) /></td>
                                 };
                                 view! {
@@ -182,4 +183,15 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
         </form>
     }
     .into_any()
+}
+
+/// The column an override's field sits in, for its accessible name.
+fn column_title(name: &str) -> &'static str {
+    match name {
+        "label" => "Node label",
+        "value" => "Label value",
+        "cpu" => "CPU core-hour",
+        "memory" => "Memory GiB-hour",
+        _ => "GPU-hour",
+    }
 }
