@@ -144,3 +144,16 @@ test("the demo prices its nodes by instance type and its month is not one day co
   // Weekends (dev and load-test namespaces scaled down), newcomers and growth: many levels.
   expect(new Set(days).size).toBeGreaterThan(3);
 });
+
+test('a Job that ran seconds pays for seconds, not for the month', async ({ browser }) => {
+  const ada = await signedIn(browser, 'Ada Admin', '/cost?by=workload&window=30d&filter=payments-dev%2F');
+  await expect(ada.locator('#cost-table tr[data-key="payments-dev/Deployment/api"]')).toBeVisible();
+  // payments-dev's migration-2024 ran for 3 seconds when the demo started; it was billed
+  // every hour of the month (25 cents) when an hour was paid whole.
+  const totals = await ada.locator('#cost-table tbody tr.cost-row').evaluateAll((rows) =>
+    rows
+      .filter((r) => r.getAttribute('data-key') === 'payments-dev/Job/migration-2024')
+      .map((r) => Number((r.querySelectorAll('td')[6]?.textContent ?? '').replace(/[^0-9.]/g, ''))),
+  );
+  expect(totals.every((t) => t < 0.01), `${totals}`).toBe(true);
+});

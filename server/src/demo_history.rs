@@ -50,6 +50,37 @@ fn present(namespace: &str, replica: (usize, usize), hour: i64, now: i64) -> boo
     true
 }
 
+/// The share of the hour starting `hour` a pod ran: a pod that finished (a Job's) ran from
+/// its start to its last container's end, and pays only that; a running one is taken to have
+/// run all along (that is the history being made up).
+fn share_of_hour(run: Option<(i64, i64)>, hour: i64) -> f64 {
+    match run {
+        None => 1.0,
+        Some((start, end)) => {
+            let overlap = end.min(hour + HOUR) - start.max(hour);
+            (overlap as f64 / HOUR as f64).clamp(0.0, 1.0)
+        }
+    }
+}
+
+/// When a pod that has finished ran: its start to its containers' last end (unix seconds).
+fn finished_run(pod: &Pod) -> Option<(i64, i64)> {
+    let status = pod.status.as_ref()?;
+    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    let start = status.start_time.as_ref()?.0.as_second();
+    let end = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .map(|t| t.0.as_second())
+        .max()
+        .unwrap_or(start);
+    Some((start, end.max(start)))
+}
+
 /// Each pod's place among the pods of its owner (by name) and their number, by pod uid.
 fn replicas(pods: &[Pod]) -> std::collections::HashMap<String, (usize, usize)> {
     let mut by_owner: std::collections::BTreeMap<(String, String), Vec<(String, String)>> =
@@ -170,8 +201,10 @@ pub async fn import(
     let mut rows = Vec::new();
     for (pod, json) in pods.iter().zip(&pod_json) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let run = finished_run(pod);
         for hour in (from..this_hour).step_by(HOUR as usize) {
-            if !runs(pod, hour) {
+            let share = share_of_hour(run, hour);
+            if !runs(pod, hour) || share <= 0.0 {
                 continue;
             }
             let mut per_container: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
@@ -200,7 +233,7 @@ pub async fn import(
                     memory_avg: avg(&memory) as f32,
                     memory_max: max(&memory) as f32,
                     memory_p95: percentile(&memory, 0.95).unwrap_or(0.0) as f32,
-                    share: 1.0,
+                    share: share as f32,
                 });
             }
         }
@@ -211,7 +244,7 @@ pub async fn import(
         let running: Vec<Value> = pods
             .iter()
             .zip(&pod_json)
-            .filter(|(pod, _)| runs(pod, hour))
+            .filter(|(pod, _)| runs(pod, hour) && share_of_hour(finished_run(pod), hour) > 0.0)
             .map(|(_, json)| json.clone())
             .collect();
         let seen: Vec<NodeSeen> = nodes
@@ -277,6 +310,20 @@ pub async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finished_pod_pays_the_part_of_an_hour_it_ran() {
+        let hour = 1_795_219_200;
+        assert_eq!(share_of_hour(None, hour), 1.0);
+        // Twenty-one minutes from 10:39 to 11:00, then nothing.
+        let run = Some((hour + 39 * 60, hour + HOUR));
+        assert!((share_of_hour(run, hour) - 21.0 / 60.0).abs() < 1e-9);
+        assert_eq!(share_of_hour(run, hour + HOUR), 0.0);
+        assert_eq!(share_of_hour(run, hour - HOUR), 0.0);
+        // Three seconds.
+        let job = Some((hour + 10, hour + 13));
+        assert!((share_of_hour(job, hour) - 3.0 / 3600.0).abs() < 1e-9);
+    }
 
     #[test]
     fn the_demo_month_has_weekends_newcomers_and_growth() {
