@@ -271,6 +271,24 @@ fn fold_repeats(events: Vec<EventRow>) -> Vec<EventRow> {
     folded
 }
 
+/// Whether an event's object (`Kind/name`) is the workload `kind`/`name` itself or, for a
+/// Deployment, one of its ReplicaSets (`<name>-<pod-template-hash>`, the hash without
+/// dashes: `web-next-7d9f` is web-next's, not web's).
+pub fn about_workload(object: &str, kind: WorkloadKind, name: &str) -> bool {
+    let Some((object_kind, object_name)) = object.split_once('/') else {
+        return false;
+    };
+    if object_kind == kind.as_str() {
+        return object_name == name;
+    }
+    kind == WorkloadKind::Deployment
+        && object_kind == "ReplicaSet"
+        && object_name
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| !hash.is_empty() && !hash.contains('-'))
+}
+
 /// Why a workload lacks pods: its controller's latest refusal to create one (the quota, a
 /// missing claim, a policy), with how often it was refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -538,6 +556,32 @@ mod tests {
             recent[0].message.contains("fraud-scorer-7d9f-00029"),
             "the newest wording"
         );
+    }
+
+    #[test]
+    fn events_belong_to_the_workload_or_its_own_replica_sets() {
+        use WorkloadKind::*;
+        assert!(about_workload("Deployment/web", Deployment, "web"));
+        assert!(about_workload("ReplicaSet/web-7d9f8c", Deployment, "web"));
+        assert!(!about_workload(
+            "ReplicaSet/web-next-7d9f8c",
+            Deployment,
+            "web"
+        ));
+        assert!(about_workload(
+            "ReplicaSet/web-next-7d9f8c",
+            Deployment,
+            "web-next"
+        ));
+        assert!(!about_workload("ReplicaSet/web-", Deployment, "web"));
+        assert!(about_workload("StatefulSet/ledger", StatefulSet, "ledger"));
+        assert!(!about_workload(
+            "ReplicaSet/ledger-abc",
+            StatefulSet,
+            "ledger"
+        ));
+        assert!(!about_workload("Pod/web-7d9f8c-x2k4q", Deployment, "web"));
+        assert!(!about_workload("nonsense", Deployment, "web"));
     }
 
     #[test]

@@ -351,13 +351,10 @@ impl Services {
                     return;
                 };
                 for w in views {
-                    // Its own events, and its ReplicaSets' (`<name>-<hash>`).
-                    let own = format!("{}/{}", w.kind.as_str(), w.name);
-                    let sets = format!("ReplicaSet/{}-", w.name);
                     let rows: Vec<_> = events
                         .iter()
                         .map(super::workload_detail::event_row)
-                        .filter(|e| e.object == own || e.object.starts_with(&sets))
+                        .filter(|e| workload_detail::about_workload(&e.object, w.kind, &w.name))
                         .collect();
                     w.refused =
                         workload_detail::newest_refusal(&workload_detail::recent_events(rows));
