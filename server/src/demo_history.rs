@@ -50,9 +50,8 @@ fn present(namespace: &str, replica: (usize, usize), hour: i64, now: i64) -> boo
     true
 }
 
-/// The share of the hour starting `hour` a pod ran: a pod that finished (a Job's) ran from
-/// its start to its last container's end, and pays only that; a running one is taken to have
-/// run all along (that is the history being made up).
+/// The share of the hour starting `hour` a pod ran, given when it really ran (`None`: taken
+/// to have run all along — that is the history being made up).
 fn share_of_hour(run: Option<(i64, i64)>, hour: i64) -> f64 {
     match run {
         None => 1.0,
@@ -63,22 +62,38 @@ fn share_of_hour(run: Option<(i64, i64)>, hour: i64) -> f64 {
     }
 }
 
-/// When a pod that has finished ran: its start to its containers' last end (unix seconds).
-fn finished_run(pod: &Pod) -> Option<(i64, i64)> {
-    let status = pod.status.as_ref()?;
-    if !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
-        return None;
+/// When a pod really ran, for the pods whose past is not made up: a finished one from its
+/// start to its containers' last end, and a Job's (finite work, started with the demo) from
+/// its start to `now`. Long-running pods get `None`.
+fn real_run(pod: &Pod, now: i64) -> Option<(i64, i64)> {
+    let status = pod.status.as_ref();
+    let start = status
+        .and_then(|s| s.start_time.as_ref())
+        .or(pod.metadata.creation_timestamp.as_ref())
+        .map(|t| t.0.as_second())
+        .unwrap_or(now);
+    let finished = matches!(
+        status.and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    );
+    if finished {
+        let end = status
+            .and_then(|s| s.container_statuses.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+            .map(|t| t.0.as_second())
+            .max()
+            .unwrap_or(start);
+        return Some((start, end.max(start)));
     }
-    let start = status.start_time.as_ref()?.0.as_second();
-    let end = status
-        .container_statuses
+    let of_job = pod
+        .metadata
+        .owner_references
         .iter()
         .flatten()
-        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
-        .map(|t| t.0.as_second())
-        .max()
-        .unwrap_or(start);
-    Some((start, end.max(start)))
+        .any(|o| o.kind == "Job");
+    of_job.then_some((start, now.max(start)))
 }
 
 /// Each pod's place among the pods of its owner (by name) and their number, by pod uid.
@@ -201,7 +216,7 @@ pub async fn import(
     let mut rows = Vec::new();
     for (pod, json) in pods.iter().zip(&pod_json) {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let run = finished_run(pod);
+        let run = real_run(pod, now_unix);
         for hour in (from..this_hour).step_by(HOUR as usize) {
             let share = share_of_hour(run, hour);
             if !runs(pod, hour) || share <= 0.0 {
@@ -244,7 +259,9 @@ pub async fn import(
         let running: Vec<Value> = pods
             .iter()
             .zip(&pod_json)
-            .filter(|(pod, _)| runs(pod, hour) && share_of_hour(finished_run(pod), hour) > 0.0)
+            .filter(|(pod, _)| {
+                runs(pod, hour) && share_of_hour(real_run(pod, now_unix), hour) > 0.0
+            })
             .map(|(_, json)| json.clone())
             .collect();
         let seen: Vec<NodeSeen> = nodes
@@ -312,7 +329,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_finished_pod_pays_the_part_of_an_hour_it_ran() {
+    fn a_pod_that_really_ran_pays_the_part_of_an_hour_it_ran() {
         let hour = 1_795_219_200;
         assert_eq!(share_of_hour(None, hour), 1.0);
         // Twenty-one minutes from 10:39 to 11:00, then nothing.
@@ -323,6 +340,32 @@ mod tests {
         // Three seconds.
         let job = Some((hour + 10, hour + 13));
         assert!((share_of_hour(job, hour) - 3.0 / 3600.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn jobs_and_finished_pods_keep_their_real_run_and_others_run_all_along() {
+        let now = 1_795_219_200;
+        let pod =
+            |json: serde_json::Value| -> Pod { serde_json::from_value(json).unwrap_or_default() };
+        let web = pod(serde_json::json!({
+            "metadata": { "name": "web-1", "creationTimestamp": "2026-11-21T00:00:00Z" },
+            "status": { "phase": "Running", "startTime": "2026-11-21T00:00:00Z" },
+        }));
+        assert_eq!(real_run(&web, now), None);
+        let running_job = pod(serde_json::json!({
+            "metadata": { "name": "migrate-x", "ownerReferences": [
+                { "apiVersion": "batch/v1", "kind": "Job", "name": "migrate", "uid": "u" }] },
+            "status": { "phase": "Running", "startTime": "2026-11-20T23:59:00Z" },
+        }));
+        assert_eq!(real_run(&running_job, now), Some((now - 60, now)));
+        let done = pod(serde_json::json!({
+            "metadata": { "name": "once" },
+            "status": { "phase": "Succeeded", "startTime": "2026-11-20T23:00:00Z",
+                "containerStatuses": [{ "name": "c", "image": "i", "imageID": "", "ready": false,
+                    "restartCount": 0, "state": { "terminated": { "exitCode": 0,
+                        "finishedAt": "2026-11-20T23:00:03Z" } } }] },
+        }));
+        assert_eq!(real_run(&done, now), Some((now - 3600, now - 3597)));
     }
 
     #[test]
