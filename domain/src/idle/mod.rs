@@ -495,22 +495,10 @@ mod tests {
 
     #[test]
     fn the_report_puts_the_costliest_first() {
-        let finding = |id: &str, cost: f64| IdleFinding {
-            kind: FindingKind::Abandoned,
-            id: id.to_owned(),
-            namespace: String::new(),
-            workload: String::new(),
-            team: None,
-            contact: None,
-            summary: String::new(),
-            monthly_cost: cost,
-            action: IdleAction::ScaleToZero,
-            can_act: false,
-            recommendation: None,
-            current: None,
-        };
-        let r = report(vec![finding("a", 1.0), finding("b", 5.0)], None);
-        assert_eq!(r.findings[0].id, "b");
+        let a = found(FindingKind::Abandoned, "shop", "Deployment/a", 1.0);
+        let b = found(FindingKind::Abandoned, "shop", "Deployment/b", 5.0);
+        let r = report(vec![a, b], None);
+        assert_eq!(r.findings[0].workload, "Deployment/b");
         assert_eq!(r.monthly_total, 6.0);
     }
 
