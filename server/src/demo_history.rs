@@ -96,6 +96,9 @@ fn real_run(pod: &Pod, now: i64) -> Option<(i64, i64)> {
     of_job.then_some((start, now.max(start)))
 }
 
+/// A pod's namespace, its place among its owner's pods and when it really ran.
+type PodFacts<'a> = (&'a str, (usize, usize), Option<(i64, i64)>);
+
 /// Each pod's place among the pods of its owner (by name) and their number, by pod uid.
 fn replicas(pods: &[Pod]) -> std::collections::HashMap<String, (usize, usize)> {
     let mut by_owner: std::collections::BTreeMap<(String, String), Vec<(String, String)>> =
@@ -203,23 +206,34 @@ pub async fn import(
         })
         .collect();
     let ids = store.register_containers(from as f64, &seen).await?;
+    // Per pod, read once: its namespace, its place among its owner's pods, when it really ran.
     let places = replicas(&pods);
-    let runs = |pod: &Pod, hour: i64| {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        present(
-            pod.metadata.namespace.as_deref().unwrap_or_default(),
-            places.get(&uid).copied().unwrap_or((0, 1)),
-            hour,
-            this_hour,
-        )
+    let facts: Vec<PodFacts> = pods
+        .iter()
+        .map(|p| {
+            let uid = p.metadata.uid.as_deref().unwrap_or_default();
+            (
+                p.metadata.namespace.as_deref().unwrap_or_default(),
+                places.get(uid).copied().unwrap_or((0, 1)),
+                real_run(p, now_unix),
+            )
+        })
+        .collect();
+    // The share of the hour starting `hour` pod `i` ran in the month being made (0: not at all).
+    let share_in = |i: usize, hour: i64| {
+        let (namespace, place, run) = facts[i];
+        if present(namespace, place, hour, this_hour) {
+            share_of_hour(run, hour)
+        } else {
+            0.0
+        }
     };
     let mut rows = Vec::new();
-    for (pod, json) in pods.iter().zip(&pod_json) {
+    for (i, (pod, json)) in pods.iter().zip(&pod_json).enumerate() {
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let run = real_run(pod, now_unix);
         for hour in (from..this_hour).step_by(HOUR as usize) {
-            let share = share_of_hour(run, hour);
-            if !runs(pod, hour) || share <= 0.0 {
+            let share = share_in(i, hour);
+            if share <= 0.0 {
                 continue;
             }
             let mut per_container: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> =
@@ -256,12 +270,10 @@ pub async fn import(
     // Nodes: capacity and usage at the middle of each hour.
     for hour in (from..this_hour).step_by(HOUR as usize) {
         let at = hour + HOUR / 2;
-        let running: Vec<Value> = pods
+        let running: Vec<Value> = pod_json
             .iter()
-            .zip(&pod_json)
-            .filter(|(pod, _)| {
-                runs(pod, hour) && share_of_hour(real_run(pod, now_unix), hour) > 0.0
-            })
+            .enumerate()
+            .filter(|(i, _)| share_in(*i, hour) > 0.0)
             .map(|(_, json)| json.clone())
             .collect();
         let seen: Vec<NodeSeen> = nodes

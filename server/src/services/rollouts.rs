@@ -350,11 +350,15 @@ impl Services {
                 else {
                     return;
                 };
+                let rows: Vec<_> = events
+                    .iter()
+                    .map(super::workload_detail::event_row)
+                    .collect();
                 for w in views {
-                    let rows: Vec<_> = events
+                    let rows: Vec<_> = rows
                         .iter()
-                        .map(super::workload_detail::event_row)
                         .filter(|e| workload_detail::about_workload(&e.object, w.kind, &w.name))
+                        .cloned()
                         .collect();
                     w.refused =
                         workload_detail::newest_refusal(&workload_detail::recent_events(rows));
