@@ -815,7 +815,7 @@ pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart 
                     width: slot * 0.8,
                     height: h,
                     series: s,
-                    tooltip: format!("{} · {when}: {}", legend[s], money_text(values[i])),
+                    tooltip: format!("{} · {when}: {}", legend[s], dollars(values[i])),
                 });
             }
         }
@@ -856,8 +856,8 @@ pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart 
     }
 }
 
-/// `$1,234.56`-style money without the thousands separator: the chart's readout.
-fn money_text(v: f64) -> String {
+/// Money for people: `$1234.56` (dollars, cents, no separators), the report's one format.
+pub fn dollars(v: f64) -> String {
     format!("${v:.2}")
 }
 

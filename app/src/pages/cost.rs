@@ -21,9 +21,7 @@ const PALETTE: [&str; 9] = [
 ];
 const IDLE_COLOUR: &str = "#c9ced6";
 
-fn money(v: f64) -> String {
-    format!("${v:.2}")
-}
+use domain::cost_report::dollars as money;
 
 fn percent(v: Option<f64>) -> String {
     v.map(|e| format!("{:.0}%", e * 100.0))

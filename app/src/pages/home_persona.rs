@@ -151,7 +151,7 @@ fn Spend() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || report.get().map(|answer| match answer {
                     Ok(r) => view! {
-                        <p><strong>{format!("${:.2}", r.total)}</strong> <span class="muted">" in all, idle included"</span></p>
+                        <p><strong>{domain::cost_report::dollars(r.total)}</strong> <span class="muted">" in all, idle included"</span></p>
                         <ul class="plain">
                             {r.groups.into_iter().take(SHOWN).map(|g| view! {
                                 <li><a href=format!("/cost?by=namespace&window=7d&team={}", g.key)>{g.key.clone()}</a>

@@ -11,9 +11,7 @@ use crate::api::{ActOnIdle, idle_report};
 use crate::components::workload::confirmed;
 use crate::session::signed_in_user;
 
-fn money(v: f64) -> String {
-    format!("${v:.2}")
-}
+use domain::cost_report::dollars as money;
 
 #[component]
 pub fn IdlePage() -> impl IntoView {
