@@ -412,3 +412,30 @@ pub async fn save_access_policy(text: String) -> Result<usize, Failure> {
         .save_access_policy(&user, &request_origin(), text)
         .await
 }
+
+/// Every cluster Berth serves, with its last known health.
+#[server(output = crate::codec::JsonText)]
+pub async fn fleet_clusters() -> Result<Vec<domain::fleet::ClusterSummary>, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?.clusters(&user).await
+}
+
+/// Registers a cluster (admins); field errors come back in the failure.
+#[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
+pub async fn add_cluster(
+    draft: domain::fleet::ClusterDraft,
+) -> Result<domain::fleet::ClusterSummary, Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
+        .add_cluster(&user, &request_origin(), draft)
+        .await
+}
+
+/// Takes a registered cluster out of the fleet (admins).
+#[server(output = crate::codec::JsonText)]
+pub async fn remove_cluster(name: String) -> Result<(), Failure> {
+    let user = signed_in().ok_or_else(Failure::sign_in)?;
+    backend()?
+        .remove_cluster(&user, &request_origin(), name)
+        .await
+}

@@ -20,6 +20,7 @@ pub trait Backend:
     + IdleBackend
     + BudgetBackend
     + AccessBackend
+    + FleetBackend
 {
     /// Probes every dependency Berth needs to serve.
     async fn readiness(&self) -> Readiness;
@@ -224,6 +225,32 @@ pub trait BudgetBackend: Send + Sync + 'static {
 
 /// How the backend travels through Leptos context.
 pub type SharedBackend = Arc<dyn Backend>;
+
+/// The clusters Berth serves and the registry admins change.
+#[async_trait::async_trait]
+pub trait FleetBackend: Send + Sync + 'static {
+    /// Every cluster with its last known health (anyone signed in).
+    async fn clusters(
+        &self,
+        user: &CurrentUser,
+    ) -> Result<Vec<domain::fleet::ClusterSummary>, Failure>;
+
+    /// Registers a cluster (admins); what is wrong comes back by field.
+    async fn add_cluster(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        draft: domain::fleet::ClusterDraft,
+    ) -> Result<domain::fleet::ClusterSummary, Failure>;
+
+    /// Takes a registered cluster out of the fleet (admins).
+    async fn remove_cluster(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        name: String,
+    ) -> Result<(), Failure>;
+}
 
 /// Just-in-time access: requests, reviews, grants and their end.
 #[async_trait::async_trait]

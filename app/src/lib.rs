@@ -89,6 +89,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("me") view={Lazy::<routes::Me>::new()} />
                     <Route path=StaticSegment("tiers") view={Lazy::<routes::Tiers>::new()} />
                     <Route path=StaticSegment("prices") view={Lazy::<routes::Prices>::new()} />
+                    <Route path=StaticSegment("clusters") view={Lazy::<routes::Clusters>::new()} />
                 </Routes>
             </Layout>
         </Router>

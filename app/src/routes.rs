@@ -14,9 +14,9 @@ use leptos_router::{LazyRoute, lazy_route};
 
 use crate::pages::{
     access::AccessPage, access_policy::AccessPolicyPage, access_request::AccessRequestPage,
-    audit::AuditPage, cost::CostPage, idle::IdlePage, me::MePage, namespaces::NamespacesPage,
-    onboarding::OnboardingPage, prices::PricesPage, rollouts::RolloutsPage, tiers::TiersPage,
-    workload::WorkloadPage,
+    audit::AuditPage, clusters::ClustersPage, cost::CostPage, idle::IdlePage, me::MePage,
+    namespaces::NamespacesPage, onboarding::OnboardingPage, prices::PricesPage,
+    rollouts::RolloutsPage, tiers::TiersPage, workload::WorkloadPage,
 };
 
 /// `lazy_page!(Route, Page)`: a route type whose lazily loaded view is `<Page/>`. The pages
@@ -54,4 +54,5 @@ lazy_page! {
     Me => MePage,
     Tiers => TiersPage,
     Prices => PricesPage,
+    Clusters => ClustersPage,
 }

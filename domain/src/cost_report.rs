@@ -145,6 +145,18 @@ pub fn format_hour(unix: i64) -> String {
     )
 }
 
+/// `YYYY-MM-DD HH:MM:SS` of a unix time (UTC).
+pub fn format_time(unix: i64) -> String {
+    let second = unix.rem_euclid(DAY);
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        format_date(unix),
+        second / HOUR,
+        second % HOUR / 60,
+        second % 60
+    )
+}
+
 /// Every parameter a view has.
 pub const PARAMS: [&str; 11] = [
     "by", "label", "window", "from", "to", "step", "idle", "team", "filter", "sort", "order",

@@ -46,6 +46,17 @@ impl Readiness {
         Readiness { ready, checks }
     }
 
+    /// Postgres must answer; of the clusters, one answering with its caches filled is enough:
+    /// an outage of one cluster must not take Berth's pages about the others out of service.
+    /// Every check stays in the list, so `/readyz` still names the cluster that is down.
+    pub fn for_fleet(postgres: Check, clusters: Vec<[Check; 2]>) -> Self {
+        let serving = clusters.iter().any(|pair| pair.iter().all(|c| c.ok));
+        let ready = postgres.ok && serving;
+        let mut checks = vec![postgres];
+        checks.extend(clusters.into_iter().flatten());
+        Readiness { ready, checks }
+    }
+
     /// One line naming every failed dependency and why, for logs and the 503 body.
     pub fn reason(&self) -> Option<String> {
         if self.ready {
@@ -73,6 +84,33 @@ mod tests {
         let r = Readiness::from_checks(vec![Check::ok("postgres", "answered in 2 ms")]);
         assert!(r.ready);
         assert_eq!(r.reason(), None);
+    }
+
+    #[test]
+    fn a_fleet_serves_while_one_cluster_does() {
+        let pg = Check::ok("postgres", "2 ms");
+        let up = || {
+            [
+                Check::ok("cluster a", "v1.37"),
+                Check::ok("caches a", "filled"),
+            ]
+        };
+        let down = || {
+            [
+                Check::failed("cluster b", "refused"),
+                Check::ok("caches b", "filled"),
+            ]
+        };
+        let r = Readiness::for_fleet(pg.clone(), vec![up(), down()]);
+        assert!(r.ready);
+        assert_eq!(r.checks.len(), 5);
+        assert!(!r.checks[3].ok, "the outage is still reported");
+        let r = Readiness::for_fleet(pg.clone(), vec![down()]);
+        assert!(!r.ready);
+        assert_eq!(r.reason().as_deref(), Some("cluster b: refused"));
+        let r = Readiness::for_fleet(Check::failed("postgres", "gone"), vec![up()]);
+        assert!(!r.ready);
+        assert!(!Readiness::for_fleet(pg, vec![]).ready);
     }
 
     #[test]

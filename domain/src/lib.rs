@@ -16,6 +16,7 @@ pub mod csv;
 pub mod expiry;
 pub mod failures;
 pub mod findings;
+pub mod fleet;
 pub mod health;
 pub mod hosts;
 pub mod identity;

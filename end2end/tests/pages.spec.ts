@@ -17,6 +17,7 @@ const PAGES = [
   '/me',
   '/tiers',
   '/prices',
+  '/clusters',
   '/rollouts/deployment/payments-prod/api',
 ];
 

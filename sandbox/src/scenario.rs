@@ -191,6 +191,8 @@ fn yes() -> bool {
 
 /// The built-in demo company.
 pub const DEMO: &str = include_str!("../scenarios/demo.yaml");
+/// The demo's second cluster.
+pub const US_DEV: &str = include_str!("../scenarios/us-dev.yaml");
 
 impl Scenario {
     pub fn from_yaml(text: &str) -> Result<Scenario, ScenarioError> {
@@ -201,6 +203,7 @@ impl Scenario {
     pub fn named(name: &str) -> Result<Scenario, ScenarioError> {
         match name {
             "demo" => Scenario::from_yaml(DEMO),
+            "us-dev" => Scenario::from_yaml(US_DEV),
             "large" => Ok(Scenario::large(2_000, 10_000, 50_000)),
             path if path.ends_with(".yaml") || path.ends_with(".yml") || path.contains('/') => {
                 let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {

@@ -38,7 +38,10 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    /// The home cluster: Berth's own loops that know one cluster run there.
     pub cluster: ClusterConfig,
+    /// Further clusters (`[[clusters]]`); admins add more on the clusters page.
+    pub clusters: Vec<ClusterConfig>,
     pub auth: AuthConfig,
     pub tenancy: TenancyConfig,
     pub usage: UsageConfig,
@@ -239,6 +242,8 @@ struct RawConfig {
     #[serde(default)]
     cluster: RawCluster,
     #[serde(default)]
+    clusters: Vec<RawCluster>,
+    #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
     tenancy: RawTenancy,
@@ -338,8 +343,13 @@ struct RawAuth {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCluster {
+    name: Option<String>,
+    display_name: Option<String>,
+    region: Option<String>,
+    environment: Option<String>,
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
+    public_server: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,6 +397,8 @@ pub const ENV_VARIABLES: &[(&str, &str)] = &[
     ("BERTH_LOG_FORMAT", "log.format"),
     ("BERTH_CLUSTER_KUBECONFIG", "cluster.kubeconfig"),
     ("BERTH_CLUSTER_CONTEXT", "cluster.context"),
+    ("BERTH_CLUSTER_NAME", "cluster.name"),
+    ("BERTH_CLUSTER_PUBLIC_SERVER", "cluster.public_server"),
     (
         "BERTH_AUTH_SESSION_IDLE_MINUTES",
         "auth.session_idle_minutes",
@@ -515,8 +527,17 @@ fn overlay_env(raw: &mut RawConfig, env: &HashMap<String, String>, problems: &mu
             *slot = Some(v.clone());
         }
     }
-    if let Some(v) = env.get("BERTH_CLUSTER_CONTEXT").filter(|v| !v.is_empty()) {
-        raw.cluster.context = Some(v.clone());
+    for (name, slot) in [
+        ("BERTH_CLUSTER_CONTEXT", &mut raw.cluster.context),
+        ("BERTH_CLUSTER_NAME", &mut raw.cluster.name),
+        (
+            "BERTH_CLUSTER_PUBLIC_SERVER",
+            &mut raw.cluster.public_server,
+        ),
+    ] {
+        if let Some(v) = env.get(name).filter(|v| !v.is_empty()) {
+            *slot = Some(v.clone());
+        }
     }
     parse_env(env, "BERTH_DATABASE_MAX_CONNECTIONS", problems, |v| {
         raw.database.max_connections = Some(v)
@@ -715,6 +736,11 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
         }
     };
 
+    let home_name = raw
+        .cluster
+        .name
+        .clone()
+        .unwrap_or_else(|| crate::cluster::DEFAULT_NAME.to_owned());
     Config {
         listen,
         site_root: raw
@@ -732,10 +758,8 @@ fn validate(mode: Mode, raw: RawConfig, problems: &mut Vec<String>) -> Config {
             shutdown_grace: Duration::from_secs(shutdown_grace_secs.min(600)),
         },
         log: LogConfig { filter, format },
-        cluster: ClusterConfig {
-            kubeconfig: raw.cluster.kubeconfig,
-            context: raw.cluster.context,
-        },
+        cluster: validate_cluster("cluster", raw.cluster, true, problems),
+        clusters: validate_more_clusters(raw.clusters, &home_name, problems),
         auth: validate_auth(mode, raw.auth, problems),
         tenancy: validate_tenancy(mode, raw.tenancy, problems),
         usage: validate_usage(mode, raw.usage, problems),
@@ -920,6 +944,69 @@ fn validate_usage(mode: Mode, raw: RawUsage, problems: &mut Vec<String>) -> Usag
             domain::unused::GRACE_DAYS
         },
     }
+}
+
+/// One cluster's entry; `home` may leave the kubeconfig out (in-cluster credentials).
+fn validate_cluster(
+    at: &str,
+    raw: RawCluster,
+    home: bool,
+    problems: &mut Vec<String>,
+) -> ClusterConfig {
+    let name = raw
+        .name
+        .unwrap_or_else(|| crate::cluster::DEFAULT_NAME.to_owned());
+    let draft = domain::fleet::ClusterDraft {
+        name: name.clone(),
+        display_name: raw.display_name.clone().unwrap_or_default(),
+        region: raw.region.clone().unwrap_or_default(),
+        environment: raw.environment.clone().unwrap_or_default(),
+        // Checked below: a home cluster may go without, and relative paths are fine here.
+        kubeconfig: "/".to_owned(),
+        context: raw.context.clone().unwrap_or_default(),
+        public_server: raw.public_server.clone().unwrap_or_default(),
+    };
+    if let Err(errors) = draft.validate(&[]) {
+        for e in errors {
+            problems.push(format!("{at}.{}: {}", e.field, e.message));
+        }
+    }
+    if !home && raw.kubeconfig.is_none() {
+        problems.push(format!(
+            "{at} ({name}) has no kubeconfig: only the home cluster ([cluster]) may use Berth's in-cluster service account"
+        ));
+    }
+    ClusterConfig {
+        name,
+        display_name: draft.display_name,
+        region: draft.region,
+        environment: draft.environment,
+        kubeconfig: raw.kubeconfig,
+        context: raw.context,
+        public_server: raw.public_server,
+    }
+}
+
+fn validate_more_clusters(
+    raw: Vec<RawCluster>,
+    home: &str,
+    problems: &mut Vec<String>,
+) -> Vec<ClusterConfig> {
+    let mut names = vec![home.to_owned()];
+    let mut clusters = Vec::new();
+    for (i, c) in raw.into_iter().enumerate() {
+        let at = format!("clusters[{i}]");
+        let cluster = validate_cluster(&at, c, false, problems);
+        if names.contains(&cluster.name) {
+            problems.push(format!(
+                "{at}.name: {} names another cluster already; every cluster needs a name of its own",
+                cluster.name
+            ));
+        }
+        names.push(cluster.name.clone());
+        clusters.push(cluster);
+    }
+    clusters
 }
 
 fn validate_prometheus(raw: RawPrometheus, problems: &mut Vec<String>) -> Option<PrometheusConfig> {
@@ -1153,6 +1240,45 @@ mod tests {
             "no issuer is configured",
         ] {
             assert!(text.contains(needle), "{needle}: {text}");
+        }
+    }
+
+    #[test]
+    fn clusters_are_named_labelled_and_checked_together() {
+        let f = file(
+            "[cluster]\nname = \"eu-prod\"\ndisplay_name = \"EU production\"\n\
+             public_server = \"https://k8s.eu.example.com:6443\"\n\
+             [[clusters]]\nname = \"us-dev\"\nkubeconfig = \"/etc/berth/us-dev\"\n",
+        );
+        let config = Config::load(Mode::Demo, Some(f.path()), &env(&[])).expect("valid");
+        assert_eq!(config.cluster.name, "eu-prod");
+        assert_eq!(
+            config.cluster.public_server.as_deref(),
+            Some("https://k8s.eu.example.com:6443")
+        );
+        assert_eq!(config.clusters.len(), 1);
+        assert_eq!(config.clusters[0].name, "us-dev");
+        // Unnamed, the one cluster is `default`; the environment names it too.
+        let plain = Config::load(Mode::Demo, None, &env(&[])).expect("defaults");
+        assert_eq!(plain.cluster.name, "default");
+        let named = Config::load(Mode::Demo, None, &env(&[("BERTH_CLUSTER_NAME", "eu-prod")]))
+            .expect("named");
+        assert_eq!(named.cluster.name, "eu-prod");
+
+        let f = file(
+            "[cluster]\nname = \"eu-prod\"\npublic_server = \"http://inside:6443\"\n\
+             [[clusters]]\nname = \"eu-prod\"\nkubeconfig = \"/k\"\n\
+             [[clusters]]\nname = \"US\"\n",
+        );
+        let err = Config::load(Mode::Demo, Some(f.path()), &env(&[])).expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "cluster.public_server: must start with https://",
+            "clusters[0].name: eu-prod names another cluster already",
+            "clusters[1].name: only lower-case letters",
+            "clusters[1] (US) has no kubeconfig",
+        ] {
+            assert!(text.contains(needle), "{needle} in {text}");
         }
     }
 

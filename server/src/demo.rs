@@ -54,38 +54,58 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     // unless a cluster was configured. Berth reaches it through a kubeconfig file, as `serve`
     // reaches any other; etcd's data lives in the state directory, so what was provisioned
     // survives a restart.
-    let mut local_cluster = None;
+    let mut local_clusters = Vec::new();
     if config.cluster.kubeconfig.is_none() {
-        let mut control_plane = ControlPlaneOptions::new(state_dir.join("cluster"));
-        control_plane.port = args.cluster_port;
-        // The components end with the demo even when it is killed (this runs on the main
-        // thread, which lives as long as the process); etcd syncs, so nothing is lost.
-        control_plane.end_with_parent = true;
         say(
-            "Starting the local cluster (etcd, kube-apiserver, controller manager, scheduler, simulated nodes)…",
+            "Starting two local clusters, eu-prod and us-dev (etcd, kube-apiserver, controller manager, scheduler, simulated nodes)…",
         );
-        let cluster = LocalCluster::start(LocalClusterOptions {
-            control_plane,
-            scenario: Some(Scenario::named("demo").map_err(SandboxError::from)?),
-            nodes: None,
-        })
-        .await?;
-        let path = state_dir.join("sandbox.kubeconfig");
-        write_private(&path, cluster.control_plane().admin_kubeconfig())?;
+        // Both at once: most of a start is waiting for the API servers.
+        let (eu, us) = tokio::join!(
+            start_local_cluster(&state_dir, "cluster", "demo", args.cluster_port),
+            start_local_cluster(&state_dir, "cluster-us-dev", "us-dev", 0),
+        );
+        let (eu, us) = (eu?, us?);
+        let admin = state_dir.join("sandbox.kubeconfig");
+        write_private(&admin, eu.control_plane().admin_kubeconfig())?;
+        let admin_us = state_dir.join("sandbox-us-dev.kubeconfig");
+        write_private(&admin_us, us.control_plane().admin_kubeconfig())?;
         say(&format!(
-            "Local cluster (Kubernetes {}) at {} (kubectl: KUBECONFIG={} kubectl get pods -A)",
+            "Local clusters (Kubernetes {}): eu-prod at {} (kubectl: KUBECONFIG={} kubectl get pods -A), us-dev at {} (KUBECONFIG={})",
             sandbox::control_plane::KUBERNETES_VERSION,
-            cluster.url(),
-            path.display()
+            eu.url(),
+            admin.display(),
+            us.url(),
+            admin_us.display()
         ));
         // The visitor's kubectl is the admin; Berth itself runs as it would when installed.
         let berth = state_dir.join("berth.kubeconfig");
         write_private(
             &berth,
-            &chart_service_account_kubeconfig(cluster.control_plane()).await?,
+            &chart_service_account_kubeconfig(eu.control_plane()).await?,
         )?;
-        config.cluster.kubeconfig = Some(berth);
-        local_cluster = Some(cluster);
+        let berth_us = state_dir.join("berth-us-dev.kubeconfig");
+        write_private(
+            &berth_us,
+            &chart_service_account_kubeconfig(us.control_plane()).await?,
+        )?;
+        config.cluster = crate::cluster::ClusterConfig {
+            name: "eu-prod".to_owned(),
+            display_name: "EU production".to_owned(),
+            region: "eu-west-1".to_owned(),
+            environment: "production".to_owned(),
+            kubeconfig: Some(berth),
+            ..config.cluster.clone()
+        };
+        config.clusters.push(crate::cluster::ClusterConfig {
+            name: "us-dev".to_owned(),
+            display_name: "US development".to_owned(),
+            region: "us-east-1".to_owned(),
+            environment: "development".to_owned(),
+            kubeconfig: Some(berth_us),
+            context: None,
+            public_server: None,
+        });
+        local_clusters = vec![eu, us];
     }
     let cluster = Cluster::connect(&config.cluster).await?;
 
@@ -104,7 +124,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     let store = Store::connect_keyed(&url, &config.database, config.audit.key.clone()).await?;
     store.migrate().await?;
     seed_requests(&store).await.map_err(Error::Store)?;
-    if local_cluster.is_some() {
+    if !local_clusters.is_empty() {
         say("Usage history: a first start imports 30 days…");
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -132,7 +152,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
     )
     .await;
     store.close().await;
-    if let Some(cluster) = local_cluster {
+    for cluster in local_clusters {
         cluster.stop();
     }
     if let Some(pg) = local {
@@ -323,6 +343,25 @@ fn demo_audit_key(state_dir: &Path) -> Result<domain::audit::AuditKey, Error> {
             problems: vec![format!("{}: {why}", path.display())],
         })
     })
+}
+
+/// One local cluster under `state_dir/dir` with `scenario`; the components end with the demo
+/// even when it is killed (etcd syncs, so nothing is lost).
+async fn start_local_cluster(
+    state_dir: &Path,
+    dir: &str,
+    scenario: &str,
+    port: u16,
+) -> Result<LocalCluster, Error> {
+    let mut control_plane = ControlPlaneOptions::new(state_dir.join(dir));
+    control_plane.port = port;
+    control_plane.end_with_parent = true;
+    Ok(LocalCluster::start(LocalClusterOptions {
+        control_plane,
+        scenario: Some(Scenario::named(scenario).map_err(SandboxError::from)?),
+        nodes: None,
+    })
+    .await?)
 }
 
 /// Installs the chart's ClusterRole and binding, its Namespace and ServiceAccount into the

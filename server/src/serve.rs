@@ -107,6 +107,24 @@ pub async fn serve_with(
         .map_err(Error::Store)?;
     let services = Arc::new(Services::new(store.clone(), cluster.clone(), config));
     let caches = services.caches().clone();
+    let fleet = services.fleet().clone();
+    for more in &config.clusters {
+        let member = crate::cluster::fleet::Member::start(
+            Cluster::connect(more).await?,
+            crate::cluster::fleet::Profile::of(more, domain::fleet::ClusterSource::Config),
+        );
+        fleet.add(member);
+    }
+    // Registered clusters are not worth refusing to start over: one that cannot be connected
+    // is shown as such on the clusters page.
+    if let Err(err) = services.follow_registry().await {
+        tracing::warn!(error = %err, "the cluster registry could not be read");
+    }
+    let health = tokio::spawn(fleet.clone().watch_health());
+    let registry = tokio::spawn({
+        let services = services.clone();
+        async move { services.keep_following_registry().await }
+    });
     // Background loops live as long as the server; each takes its advisory lock first.
     let provisioner = tokio::spawn(
         Provisioner::new(
@@ -212,7 +230,7 @@ pub async fn serve_with(
         streams: Default::default(),
     };
     // Live streams end when shutdown begins; the server then waits only for ordinary requests.
-    let streams = caches.clone();
+    let streams = fleet.clone();
     let shutdown = async move {
         shutdown.await;
         streams.stop();
@@ -224,6 +242,8 @@ pub async fn serve_with(
         config.http.shutdown_grace,
     )
     .await;
+    health.abort();
+    registry.abort();
     provisioner.abort();
     expirer.abort();
     sampler.abort();
@@ -255,7 +275,7 @@ pub async fn serve_with(
     if let Some(budgets) = budgets {
         budgets.abort();
     }
-    caches.stop();
+    fleet.stop();
     served
 }
 

@@ -215,7 +215,7 @@ fn PolicyHealth() -> impl IntoView {
                             <p id="home-policy-summary">
                                 {format!("{} access rules; the longest grant {} min; {glass}", o.rules.len(), longest)}
                             </p>
-                            <p class="muted"><a href="/tiers">"tiers"</a> " · " <a href="/prices">"prices"</a> " · " <a href="/audit">"audit trail"</a></p>
+                            <p class="muted"><a href="/tiers">"tiers"</a> " · " <a href="/prices">"prices"</a> " · " <a href="/clusters">"clusters"</a> " · " <a href="/audit">"audit trail"</a></p>
                         }
                         .into_any()
                     }

@@ -4,6 +4,7 @@ pub mod access;
 pub mod access_policy;
 pub mod access_request;
 pub mod audit;
+pub mod clusters;
 pub mod cost;
 pub mod home;
 pub mod home_persona;

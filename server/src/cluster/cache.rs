@@ -27,6 +27,8 @@ const READY_WAIT: Duration = Duration::from_secs(30);
 /// The objects the quota and rollout views read, kept current by watches.
 #[derive(Clone)]
 pub struct Caches {
+    /// The cluster they mirror, by its fleet name.
+    cluster: Arc<str>,
     pub namespaces: Store<Namespace>,
     pub quotas: Store<ResourceQuota>,
     pub limit_ranges: Store<LimitRange>,
@@ -56,6 +58,7 @@ pub struct Caches {
 impl std::fmt::Debug for Caches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Caches")
+            .field("cluster", &self.cluster)
             .field("namespaces", &self.namespaces.len())
             .field("pods", &self.pods.len())
             .finish_non_exhaustive()
@@ -222,6 +225,7 @@ impl Caches {
         let (pdbs, t10) = reflect(Api::<PodDisruptionBudget>::all(client.clone()), None, None);
         let (claims, t11) = reflect(Api::<PersistentVolumeClaim>::all(client), None, None);
         Caches {
+            cluster: Arc::from(cluster.name()),
             namespaces,
             quotas,
             limit_ranges,
@@ -291,9 +295,15 @@ impl Caches {
         .map(|(name, _)| name)
         .collect();
         if filling.is_empty() {
-            domain::health::Check::ok("caches", "every watch cache holds its first list")
+            domain::health::Check::ok(
+                format!("caches {}", self.cluster),
+                "every watch cache holds its first list",
+            )
         } else {
-            domain::health::Check::failed("caches", format!("still listing {}", filling.join(", ")))
+            domain::health::Check::failed(
+                format!("caches {}", self.cluster),
+                format!("still listing {}", filling.join(", ")),
+            )
         }
     }
 
@@ -308,8 +318,6 @@ impl Caches {
         self.rollout_changes.subscribe()
     }
 
-    /// Stops the watches (when the server stops) and ends every live stream, so a graceful
-    /// shutdown is not held open by browsers listening.
     /// How many objects each cache holds, for `/metrics`.
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
@@ -327,6 +335,8 @@ impl Caches {
         ]
     }
 
+    /// Stops the watches (when the server stops, or the cluster leaves the fleet) and ends
+    /// every live stream, so a graceful shutdown is not held open by browsers listening.
     pub fn stop(&self) {
         for task in self.tasks.iter() {
             task.abort();

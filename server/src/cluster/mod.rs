@@ -10,6 +10,7 @@ pub mod apply;
 pub mod cache;
 pub mod csr;
 pub mod deletes;
+pub mod fleet;
 pub mod grants;
 pub mod lists;
 pub mod namespace_index;
@@ -20,12 +21,37 @@ pub mod workloads;
 /// How long a readiness probe may wait for the API server.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Clone, Debug, Default)]
+/// The name a cluster gets when the configuration names none (one-cluster installations).
+pub const DEFAULT_NAME: &str = "default";
+
+#[derive(Clone, Debug)]
 pub struct ClusterConfig {
+    /// How pages, URLs, audit events and kubeconfig contexts name it (a DNS label).
+    pub name: String,
+    pub display_name: String,
+    pub region: String,
+    pub environment: String,
     /// A kubeconfig file; without one, in-cluster config or the usual KUBECONFIG lookup.
     pub kubeconfig: Option<PathBuf>,
     /// A context of that kubeconfig other than its current one.
     pub context: Option<String>,
+    /// The API address users reach, for the kubeconfigs Berth hands out: inside a cluster
+    /// Berth's own address is the internal service, which nobody outside can reach.
+    pub public_server: Option<String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            name: DEFAULT_NAME.to_owned(),
+            display_name: String::new(),
+            region: String::new(),
+            environment: String::new(),
+            kubeconfig: None,
+            context: None,
+            public_server: None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,9 +72,13 @@ pub enum ClusterError {
 /// A connection to the cluster's API server.
 #[derive(Clone)]
 pub struct Cluster {
+    /// Its name in the fleet.
+    name: String,
     client: kube::Client,
     /// The API server's URL, for messages and the kubeconfigs Berth hands out.
     server: String,
+    /// What kubeconfigs for users name as the server, when it differs from `server`.
+    public_server: Option<String>,
     /// The CA the API server's certificate chains to (PEM), when the config names one.
     ca_pem: Option<String>,
     /// The namespace Berth's own pod runs in, when it runs in the cluster.
@@ -62,6 +92,7 @@ const SERVICE_ACCOUNT_NAMESPACE_FILE: &str =
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
+            .field("name", &self.name)
             .field("server", &self.server)
             .finish_non_exhaustive()
     }
@@ -111,7 +142,12 @@ impl Cluster {
             .map(|text| text.trim().to_owned())
             .filter(|ns| !ns.is_empty());
         Ok(Cluster {
+            name: config.name.clone(),
             client,
+            public_server: config
+                .public_server
+                .as_ref()
+                .map(|s| s.trim_end_matches('/').to_owned()),
             server,
             ca_pem,
             own_namespace,
@@ -120,6 +156,15 @@ impl Cluster {
 
     pub fn server_url(&self) -> &str {
         &self.server
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address users' kubectl is given: the public one when configured.
+    pub fn public_server_url(&self) -> &str {
+        self.public_server.as_deref().unwrap_or(&self.server)
     }
 
     /// The namespace Berth's pod runs in (in-cluster only).
@@ -137,10 +182,11 @@ impl Cluster {
 
     /// Whether the API server answers, and which version it runs.
     pub async fn probe(&self) -> Check {
+        let check = format!("cluster {}", self.name);
         let started = Instant::now();
         match tokio::time::timeout(PROBE_TIMEOUT, self.client.apiserver_version()).await {
             Ok(Ok(version)) => Check::ok(
-                "cluster",
+                check,
                 format!(
                     "answered in {} ms, Kubernetes {}",
                     started.elapsed().as_millis(),
@@ -148,7 +194,7 @@ impl Cluster {
                 ),
             ),
             Ok(Err(err)) => Check::failed(
-                "cluster",
+                check,
                 format!(
                     "{} did not answer: {}",
                     self.server,
@@ -156,7 +202,7 @@ impl Cluster {
                 ),
             ),
             Err(_) => Check::failed(
-                "cluster",
+                check,
                 format!(
                     "{} gave no answer within {} s",
                     self.server,

@@ -7,7 +7,7 @@ use http::Method;
 use leptos::server_fn::ServerFn;
 
 /// Server functions that change something, by the area they change.
-fn server_fn_writes() -> [(&'static str, TokenScope); 15] {
+fn server_fn_writes() -> [(&'static str, TokenScope); 18] {
     use app::api::*;
     [
         (SubmitDraft::PATH, TokenScope::Namespaces),
@@ -22,6 +22,9 @@ fn server_fn_writes() -> [(&'static str, TokenScope); 15] {
         (RevokeAccess::PATH, TokenScope::Access),
         (RevokeAllAccess::PATH, TokenScope::Access),
         (SignOffAccess::PATH, TokenScope::Access),
+        (WithdrawAccess::PATH, TokenScope::Access),
+        (AddCluster::PATH, TokenScope::Admin),
+        (RemoveCluster::PATH, TokenScope::Admin),
         (SaveTier::PATH, TokenScope::Admin),
         (SavePrices::PATH, TokenScope::Admin),
         (SaveAccessPolicy::PATH, TokenScope::Admin),
@@ -29,7 +32,7 @@ fn server_fn_writes() -> [(&'static str, TokenScope); 15] {
 }
 
 /// Server functions that only read (POST, as every server function is).
-fn server_fn_reads() -> [&'static str; 20] {
+fn server_fn_reads() -> [&'static str; 21] {
     use app::api::*;
     [
         CheckReadiness::PATH,
@@ -52,6 +55,7 @@ fn server_fn_reads() -> [&'static str; 20] {
         AccessOverview::PATH,
         AccessDetail::PATH,
         AccessPolicyText::PATH,
+        FleetClusters::PATH,
     ]
 }
 

@@ -745,8 +745,8 @@ impl Services {
         let b64 = base64::engine::general_purpose::STANDARD;
         let text = kubeconfig::client_certificate(
             &ClientCertificate {
-                cluster_name: "berth",
-                server: self.cluster().server_url(),
+                cluster_name: self.cluster().name(),
+                server: self.cluster().public_server_url(),
                 ca_pem: self.cluster().ca_pem(),
                 user: &subject,
                 namespace,

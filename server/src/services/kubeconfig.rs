@@ -59,8 +59,8 @@ impl Services {
             self.store().record(&audit).await?;
             let text = kubeconfig::oidc_exec(
                 &OidcExec {
-                    cluster_name: "berth",
-                    server: self.cluster().server_url(),
+                    cluster_name: self.cluster().name(),
+                    server: self.cluster().public_server_url(),
                     ca_pem: self.cluster().ca_pem(),
                     namespace,
                     issuer_url,
@@ -102,8 +102,8 @@ impl Services {
         self.store().record(&audit).await?;
         let text = kubeconfig::client_certificate(
             &ClientCertificate {
-                cluster_name: "berth",
-                server: self.cluster().server_url(),
+                cluster_name: self.cluster().name(),
+                server: self.cluster().public_server_url(),
                 ca_pem: self.cluster().ca_pem(),
                 user: &user.id,
                 namespace,

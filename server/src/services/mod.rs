@@ -14,6 +14,7 @@ pub mod access;
 pub mod audit;
 pub mod budget;
 pub mod change;
+pub mod clusters;
 pub mod cost;
 pub mod failures;
 pub mod grants;
@@ -144,8 +145,10 @@ pub struct Services {
     access_webhook: Option<(String, reqwest::Client)>,
     /// Wakes the provisioner when a request is approved.
     provision: Arc<Notify>,
-    /// What pages read instead of listing the cluster.
+    /// What pages read instead of listing the cluster (the home cluster's).
     caches: Caches,
+    /// Every cluster: the home one (`cluster`, `caches`) and the others.
+    fleet: crate::cluster::fleet::Fleet,
     /// The idle report's usage answers, until the roll-ups move on.
     usage_memo: usage_memo::UsageMemo,
     /// Failed anonymous attempts of the current window (per replica).
@@ -158,6 +161,11 @@ pub struct Services {
 
 impl Services {
     pub fn new(store: Store, cluster: Cluster, config: &Config) -> Self {
+        use crate::cluster::fleet::{Fleet, Member, Profile};
+        let home = Member::start(
+            cluster.clone(),
+            Profile::of(&config.cluster, domain::fleet::ClusterSource::Config),
+        );
         Services {
             store,
             demo: config.demo,
@@ -177,7 +185,8 @@ impl Services {
                     .map(|client| (url, client))
             }),
             provision: Arc::new(Notify::new()),
-            caches: Caches::start(&cluster),
+            caches: home.caches.clone(),
+            fleet: Fleet::new(home),
             usage_memo: usage_memo::UsageMemo::default(),
             failures: failures::Failures::new(&config.auth),
             auth: config.auth.clone(),
@@ -241,10 +250,15 @@ impl Services {
         &self.cluster
     }
 
-    /// Postgres and the cluster, probed at the same time.
+    /// Postgres and every cluster, probed at the same time; ready while Postgres and one
+    /// cluster serve.
     pub async fn readiness(&self) -> Readiness {
-        let (postgres, cluster) = tokio::join!(self.store.probe(), self.cluster.probe());
-        Readiness::from_checks(vec![postgres, cluster, self.caches.check()])
+        let (postgres, clusters) = tokio::join!(self.store.probe(), self.fleet.probe_all());
+        let clusters = clusters
+            .into_iter()
+            .map(|(member, check)| [check, member.caches.check()])
+            .collect();
+        Readiness::for_fleet(postgres, clusters)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod audit;
 pub mod change;
+pub mod clusters;
 pub mod cost;
 pub mod identity;
 pub mod local_postgres;

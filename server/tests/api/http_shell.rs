@@ -43,10 +43,10 @@ fn readyz_follows_postgres_up_and_down() {
         assert_eq!(body["checks"][0]["name"], "postgres");
         let detail = body["checks"][0]["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("schema version "), "{detail}");
-        assert_eq!(body["checks"][1]["name"], "cluster");
+        assert_eq!(body["checks"][1]["name"], "cluster default");
         let detail = body["checks"][1]["detail"].as_str().unwrap_or_default();
         assert!(detail.contains("Kubernetes v1."), "{detail}");
-        assert_eq!(body["checks"][2]["name"], "caches");
+        assert_eq!(body["checks"][2]["name"], "caches default");
         assert_eq!(body["checks"][2]["ok"], true);
 
         pg.stop();
@@ -77,7 +77,7 @@ fn readyz_reports_a_cluster_that_stopped_answering() {
         let body: Value = res.json().await.expect("json");
         let message = body["detail"].as_str().unwrap_or_default();
         assert!(
-            message.starts_with("cluster: https://127.0.0.1:"),
+            message.starts_with("cluster default: https://127.0.0.1:"),
             "{message}"
         );
         assert_eq!(body["checks"][0]["ok"], true, "postgres is still fine");
@@ -138,7 +138,7 @@ fn readyz_waits_until_the_watch_caches_hold_their_lists() {
         let body: Value = res.json().await.expect("json");
         let message = body["detail"].as_str().unwrap_or_default();
         assert!(
-            message.starts_with("caches: still listing namespaces, resourcequotas"),
+            message.starts_with("caches default: still listing namespaces, resourcequotas"),
             "{message}"
         );
         assert!(message.contains("pods"), "{message}");

@@ -10,6 +10,7 @@ mod audit_trail;
 mod cli_startup;
 mod cost;
 mod deploy;
+mod fleet;
 mod hostile_input;
 mod http_shell;
 mod identity;

@@ -489,7 +489,7 @@ async fn parts(
     std::fs::write(&kubeconfig, common::berth_kubeconfig(&cluster).await).expect("kubeconfig");
     let connection = server::cluster::Cluster::connect(&server::cluster::ClusterConfig {
         kubeconfig: Some(kubeconfig),
-        context: None,
+        ..Default::default()
     })
     .await
     .expect("cluster");
@@ -947,6 +947,9 @@ fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_i
             cluster_trusts_issuer: true,
             kubectl_client_id: "kubectl".to_owned(),
         });
+        // Berth inside the cluster knows it by an internal address; users get the public one.
+        config.cluster.name = "eu-prod".to_owned();
+        config.cluster.public_server = Some("https://k8s.example.com:6443".to_owned());
         // A cluster of its own: that no certificate was asked for is read cluster-wide.
         let app = common::TestApp::spawn_private(&url, config).await;
         let dana = sign_in(&app, "demo:dana").await;
@@ -968,6 +971,8 @@ fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_i
             "--oidc-client-id=kubectl",
             "namespace: payments-oidc",
             "certificate-authority-data:",
+            "server: https://k8s.example.com:6443",
+            "current-context: payments-oidc@eu-prod",
         ] {
             assert!(text.contains(needle), "{needle} in {text}");
         }

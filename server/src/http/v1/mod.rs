@@ -4,6 +4,7 @@
 //! scope each route needs is read from the document too.
 
 mod access;
+mod clusters;
 mod cost;
 mod docs_page;
 pub(super) mod extract;
@@ -175,6 +176,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(rollouts::routes())
         .merge(cost::routes())
         .merge(access::routes())
+        .merge(clusters::routes())
 }
 
 /// The document, built once from the same declarations as the routes.

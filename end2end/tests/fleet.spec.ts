@@ -1,0 +1,70 @@
+// Many clusters in one Berth: the demo serves eu-prod and us-dev, each a real control plane.
+// An admin sees both with their health and changes the registry in the browser; when us-dev's
+// API server stops answering, the clusters page marks it and pages about eu-prod go on working.
+import { expect, test } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { collectErrors, PATIENCE, signedIn } from './helpers';
+
+const stateDir = path.resolve(__dirname, '..', '..', 'target', 'e2e', `state-${process.env.E2E_PORT}`);
+
+test('an admin sees both clusters and adds and removes one with no restart', async ({ browser }) => {
+  const page = await signedIn(browser, 'Ada Admin', '/');
+  const errors = collectErrors(page);
+  await page.getByRole('link', { name: 'clusters' }).click();
+  await expect(page).toHaveTitle('Clusters · Berth');
+  const rows = page.locator('#clusters tr.cluster');
+  await expect(rows).toHaveCount(2);
+  await expect(page.locator('tr[data-cluster="eu-prod"]')).toContainText('EU production');
+  await expect(page.locator('tr[data-cluster="eu-prod"]')).toContainText('configuration (home)');
+  await expect(page.locator('tr[data-cluster="us-dev"]')).toContainText('US development');
+  await expect(page.locator('tr[data-cluster="us-dev"]')).toHaveAttribute('data-state', 'ok');
+
+  const form = page.locator('#cluster-add');
+  await form.locator('input[name="name"]').fill('us-dev-lab');
+  await form.locator('input[name="kubeconfig"]').fill('/nonexistent/lab.kubeconfig');
+  await form.getByRole('button', { name: 'Add cluster' }).click();
+  await expect(form.locator('.field-error[data-field="kubeconfig"]')).toContainText('cannot read the kubeconfig');
+  await expect(rows).toHaveCount(2);
+
+  // The demo's kubeconfig for us-dev, registered again under another name: a real cluster.
+  await form.locator('input[name="kubeconfig"]').fill(path.join(stateDir, 'berth-us-dev.kubeconfig'));
+  await form.locator('input[name="region"]').fill('us-west-2');
+  await form.getByRole('button', { name: 'Add cluster' }).click();
+  await expect(page.locator('#cluster-added')).toContainText('Added us-dev-lab');
+  const lab = page.locator('tr[data-cluster="us-dev-lab"]');
+  await expect(lab).toContainText('registry');
+  await expect(lab).toContainText('us-west-2');
+  await expect(lab).toHaveAttribute('data-state', 'ok');
+
+  await page.getByRole('button', { name: 'Remove cluster us-dev-lab' }).click();
+  await expect(page.locator('#cluster-removed')).toContainText('Removed');
+  await expect(lab).toHaveCount(0);
+  await expect(page.getByRole('button', { name: /Remove cluster/ })).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a cluster that stops answering is marked and pages about the other keep working', async ({ browser }) => {
+  const pids = readFileSync(path.join(stateDir, 'cluster-us-dev', 'pids'), 'utf8');
+  const apiserver = Number(/^kube-apiserver (\d+)$/m.exec(pids)?.[1]);
+  expect(apiserver).toBeGreaterThan(0);
+  const clusters = await signedIn(browser, 'Ada Admin', '/clusters');
+  const usDev = clusters.locator('tr[data-cluster="us-dev"]');
+  await expect(usDev).toHaveAttribute('data-state', 'ok');
+  // Paused, not killed: a hung API server is the harder case (no refusal, only silence), and
+  // the demo gets it back for the tests after this one.
+  process.kill(apiserver, 'SIGSTOP');
+  try {
+    await expect(usDev).toHaveAttribute('data-state', 'down', { timeout: PATIENCE });
+    await expect(usDev.locator('.cluster-stale')).toContainText(/not answering since \d{4}-\d\d-\d\d/);
+    await expect(clusters.locator('tr[data-cluster="eu-prod"]')).toHaveAttribute('data-state', 'ok');
+
+    const dana = await signedIn(browser, 'Dana Developer', '/namespaces');
+    await expect(dana.locator('body')).toContainText('payments-prod');
+    await dana.goto('/rollouts');
+    await expect(dana.locator('body')).toContainText('fraud-scorer');
+  } finally {
+    process.kill(apiserver, 'SIGCONT');
+  }
+  await expect(usDev).toHaveAttribute('data-state', 'ok', { timeout: PATIENCE });
+});

@@ -1,0 +1,103 @@
+//! The cluster registry: clusters admins added while Berth runs.
+
+use domain::audit::NewEvent;
+use domain::fleet::ClusterDraft;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Every registered cluster, by name.
+    pub async fn registered_clusters(&self) -> Result<Vec<ClusterDraft>, StoreError> {
+        let rows: Vec<(String, String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT name, display_name, region, environment, kubeconfig, context, public_server \
+             FROM clusters ORDER BY name",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(name, display_name, region, environment, kubeconfig, context, public_server)| {
+                    ClusterDraft {
+                        name,
+                        display_name,
+                        region,
+                        environment,
+                        kubeconfig,
+                        context,
+                        public_server,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    /// Registers `draft` with its audit event, in one transaction; a name taken meanwhile is a
+    /// conflict.
+    pub async fn register_cluster(
+        &self,
+        draft: &ClusterDraft,
+        by: &str,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO clusters (name, display_name, region, environment, kubeconfig, context, \
+               public_server, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&draft.name)
+        .bind(&draft.display_name)
+        .bind(&draft.region)
+        .bind(&draft.environment)
+        .bind(&draft.kubeconfig)
+        .bind(&draft.context)
+        .bind(&draft.public_server)
+        .bind(by)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Err(StoreError::Conflict(format!(
+                "a cluster named {} is already registered",
+                draft.name
+            )));
+        }
+        super::audit::append(&mut tx, self.audit_key(), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes `name` from the registry with its audit event; `None` when it was not there.
+    pub async fn unregister_cluster(
+        &self,
+        name: &str,
+        event: impl FnOnce(&ClusterDraft) -> NewEvent,
+    ) -> Result<Option<ClusterDraft>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(String, String, String, String, String, String, String)> = sqlx::query_as(
+            "DELETE FROM clusters WHERE name = $1 RETURNING name, display_name, region, \
+                   environment, kubeconfig, context, public_server",
+        )
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name, display_name, region, environment, kubeconfig, context, public_server)) =
+            row
+        else {
+            return Ok(None);
+        };
+        let gone = ClusterDraft {
+            name,
+            display_name,
+            region,
+            environment,
+            kubeconfig,
+            context,
+            public_server,
+        };
+        super::audit::append(&mut tx, self.audit_key(), &event(&gone)).await?;
+        tx.commit().await?;
+        Ok(Some(gone))
+    }
+}

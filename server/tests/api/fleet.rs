@@ -1,0 +1,323 @@
+//! Many clusters in one Berth, against two real control planes: both are listed with their
+//! health, `/readyz` names each, one stopping leaves Berth serving and marks it, and admins
+//! add and remove clusters on the registry with no restart.
+
+use std::sync::Arc;
+
+use reqwest::header::{COOKIE, ORIGIN};
+use serde_json::{Value, json};
+
+use crate::common::flows::sign_in;
+use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
+
+/// An app on the shared cluster (home, `default`) with a private second one, `second`.
+async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
+    let second = TestCluster::private().await;
+    let dir = common::scratch_dir("fleet-");
+    let path = dir.path().join("second.kubeconfig");
+    std::fs::write(&path, second.berth_kubeconfig().await).expect("kubeconfig");
+    let mut config = test_config();
+    config.clusters.push(server::cluster::ClusterConfig {
+        name: "second".to_owned(),
+        display_name: "Second cluster".to_owned(),
+        region: "us-east-1".to_owned(),
+        environment: "dev".to_owned(),
+        kubeconfig: Some(path),
+        public_server: Some("https://second.example.com:6443".to_owned()),
+        ..Default::default()
+    });
+    let app = TestApp::spawn_with(url, config, TestCluster::shared().await).await;
+    (app, second, dir)
+}
+
+async fn clusters(app: &TestApp, cookie: &str) -> Vec<Value> {
+    let res = app
+        .client
+        .get(app.url("/api/v1/clusters"))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("clusters");
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+fn named<'a>(all: &'a [Value], name: &str) -> &'a Value {
+    all.iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no cluster {name} in {all:?}"))
+}
+
+#[test]
+fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, mut second, _dir) = two_clusters(&url).await;
+        app.wait_ready().await;
+        let res = app.get("/readyz").await;
+        let body: Value = res.json().await.expect("json");
+        let names: Vec<&str> = body["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "postgres",
+                "cluster default",
+                "caches default",
+                "cluster second",
+                "caches second"
+            ]
+        );
+
+        let sam = sign_in(&app, "demo:sam").await;
+        let all = clusters(&app, &sam).await;
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0]["name"], "default");
+        assert_eq!(all[0]["home"], true);
+        let other = named(&all, "second");
+        assert_eq!(other["display_name"], "Second cluster");
+        assert_eq!(other["public_server"], "https://second.example.com:6443");
+        assert_eq!(other["health"]["answering"], true);
+        assert_eq!(other["status"], "answering");
+        // Each has its own watch caches: the private cluster's nodes are not the shared one's.
+        assert!(other["namespaces"].as_u64().unwrap_or(0) >= 4, "{other}");
+
+        // The second control plane goes away: Berth stays ready, says which one is down and
+        // since when, and pages about the home cluster still answer.
+        second.stop();
+        let res = app.get("/readyz").await;
+        assert_eq!(res.status(), 200, "one cluster down is not Berth down");
+        let body: Value = res.json().await.expect("json");
+        let check = body["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "cluster second")
+            .cloned()
+            .expect("the second cluster's check");
+        assert_eq!(check["ok"], false, "{check}");
+        let all = clusters(&app, &sam).await;
+        let other = named(&all, "second");
+        assert_eq!(other["health"]["answering"], false, "{other}");
+        assert!(other["health"]["stale_since"].is_i64(), "{other}");
+        let status = other["status"].as_str().unwrap_or_default();
+        assert!(status.starts_with("not answering since 20"), "{status}");
+        assert_eq!(named(&all, "default")["health"]["answering"], true);
+        let started = std::time::Instant::now();
+        let capacity = app
+            .client
+            .get(app.url("/api/v1/capacity"))
+            .header(COOKIE, &sam)
+            .send()
+            .await
+            .expect("capacity");
+        assert_eq!(capacity.status(), 200);
+        let capacity: Value = capacity.json().await.expect("json");
+        assert!(
+            !capacity["nodes"].as_array().expect("nodes").is_empty(),
+            "the home cluster's nodes are still read: {capacity}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the page waited on the stopped cluster"
+        );
+        let page = app
+            .client
+            .get(app.url("/clusters"))
+            .header(COOKIE, &sam)
+            .send()
+            .await
+            .expect("clusters page");
+        let text = page.text().await.expect("page");
+        assert!(
+            text.contains("data-cluster=\"second\" data-state=\"down\""),
+            "{text}"
+        );
+        app.stop().await;
+    });
+}
+
+#[test]
+fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let app = TestApp::spawn(&url, test_config()).await;
+        app.wait_ready().await;
+        let shared: Arc<TestCluster> = TestCluster::shared().await;
+        let dir = common::scratch_dir("registry-");
+        let path = dir.path().join("lab.kubeconfig");
+        std::fs::write(&path, shared.berth_kubeconfig().await).expect("kubeconfig");
+        let path = path.to_string_lossy().into_owned();
+        let admin = sign_in(&app, "demo:ada").await;
+        let developer = sign_in(&app, "demo:dana").await;
+        let send = |cookie: &str, method: reqwest::Method, path: &str, body: Option<Value>| {
+            let mut req = app
+                .client
+                .request(method, app.url(path))
+                .header(ORIGIN, &app.base)
+                .header(COOKIE, cookie);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            async move {
+                let res = req.send().await.expect("request");
+                let status = res.status().as_u16();
+                let text = res.text().await.unwrap_or_default();
+                (
+                    status,
+                    serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+                )
+            }
+        };
+        let lab = json!({
+            "name": "lab", "display_name": "<b>Lab</b>", "region": "eu-central-1",
+            "environment": "test", "kubeconfig": path,
+        });
+
+        // A developer may not; the refusal is audited and nothing is registered.
+        let (status, _) = send(
+            &developer,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(lab.clone()),
+        )
+        .await;
+        assert_eq!(status, 403);
+        // Bad input: every field's problem at once, nothing registered.
+        let (status, body) = send(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(json!({"name": "Lab_1", "kubeconfig": "relative", "public_server": "http://x"})),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        let text = body.to_string();
+        for field in ["name", "kubeconfig", "public_server"] {
+            assert!(text.contains(&format!("\"{field}\"")), "{field} in {text}");
+        }
+        // A file that is no kubeconfig is named as such.
+        let (status, body) = send(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(json!({"name": "lab", "kubeconfig": "/nonexistent/lab.kubeconfig"})),
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(
+            body.to_string().contains("cannot read the kubeconfig"),
+            "{body}"
+        );
+        // The home cluster's name is taken.
+        let (status, _) = send(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(json!({"name": "default", "kubeconfig": path})),
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(clusters(&app, &admin).await.len(), 1);
+
+        let (status, body) = send(
+            &admin,
+            reqwest::Method::POST,
+            "/api/v1/clusters",
+            Some(lab.clone()),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["source"], "registry");
+        assert_eq!(body["health"]["answering"], true);
+        let all = clusters(&app, &admin).await;
+        assert_eq!(named(&all, "lab")["region"], "eu-central-1");
+        // Markup is text: the page escapes it.
+        let page = app
+            .client
+            .get(app.url("/clusters"))
+            .header(COOKIE, &admin)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("text");
+        assert!(page.contains("&lt;b&gt;Lab&lt;/b&gt;"), "{page}");
+        assert!(!page.contains("<b>Lab</b>"));
+
+        // A second replica over the same database follows the registry on start.
+        let replica = TestApp::spawn(&url, test_config()).await;
+        replica.wait_ready().await;
+        let seen = clusters(&replica, &admin).await;
+        assert_eq!(named(&seen, "lab")["source"], "registry");
+
+        // Removing: not a configured cluster, not by a developer, then by the admin.
+        let (status, body) = send(
+            &admin,
+            reqwest::Method::DELETE,
+            "/api/v1/clusters/default",
+            None,
+        )
+        .await;
+        assert_eq!(status, 409, "{body}");
+        assert!(body.to_string().contains("configuration file"), "{body}");
+        let (status, _) = send(
+            &developer,
+            reqwest::Method::DELETE,
+            "/api/v1/clusters/lab",
+            None,
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (status, _) = send(
+            &admin,
+            reqwest::Method::DELETE,
+            "/api/v1/clusters/lab",
+            None,
+        )
+        .await;
+        assert_eq!(status, 204);
+        let (status, _) = send(
+            &admin,
+            reqwest::Method::DELETE,
+            "/api/v1/clusters/lab",
+            None,
+        )
+        .await;
+        assert_eq!(status, 404);
+        assert_eq!(clusters(&app, &admin).await.len(), 1);
+
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let trail: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT action, outcome, target_name FROM audit_events \
+             WHERE action LIKE 'cluster.%' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        let trail: Vec<(&str, &str, &str)> = trail
+            .iter()
+            .map(|(a, o, t)| (a.as_str(), o.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            trail,
+            [
+                ("cluster.add", "denied", "lab"),
+                ("cluster.add", "success", "lab"),
+                ("cluster.remove", "denied", "lab"),
+                ("cluster.remove", "success", "lab"),
+            ]
+        );
+        replica.stop().await;
+        app.stop().await;
+    });
+}
