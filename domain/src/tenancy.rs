@@ -193,6 +193,9 @@ pub struct NamespaceDraft {
     pub lifetime: String,
     /// Deny ingress from other namespaces (on by default).
     pub network_policy: bool,
+    /// The cluster it lives on, by its name in the fleet; empty: the home cluster.
+    #[serde(default)]
+    pub cluster: String,
 }
 
 /// A message for one form field.
@@ -233,6 +236,8 @@ pub struct DraftContext<'a> {
     pub taken: &'a dyn Fn(&str) -> bool,
     /// Whether config offers [`Lifetime::Test`] (on every tier).
     pub test_lifetime: bool,
+    /// The clusters of the fleet, by name.
+    pub clusters: &'a [String],
 }
 
 /// Names Kubernetes or Berth itself use.
@@ -349,6 +354,16 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
             ),
         )),
         Ok(()) => {}
+    }
+    if !draft.cluster.is_empty() && !ctx.clusters.iter().any(|c| c == &draft.cluster) {
+        errors.push(field_error(
+            "cluster",
+            format!(
+                "unknown cluster {:?}: one of {}",
+                draft.cluster,
+                ctx.clusters.join(", ")
+            ),
+        ));
     }
     if draft.team.is_empty() {
         errors.push(field_error("team", "choose a team"));
@@ -506,6 +521,8 @@ impl RequestState {
 pub struct RequestView {
     pub id: String,
     pub name: String,
+    /// The cluster it lives on (its fleet name).
+    pub cluster: String,
     pub team: String,
     pub tier: String,
     pub lifetime: String,
@@ -574,10 +591,21 @@ pub enum SubmitOutcome {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OnboardingChoices {
+    /// Where a namespace may go, the home cluster first.
+    #[serde(default)]
+    pub clusters: Vec<ClusterChoice>,
     pub teams: Vec<String>,
     pub tiers: Vec<Tier>,
     /// Lifetimes the form offers (each tier allows a subset; the test lifetime when on).
     pub lifetimes: Vec<Lifetime>,
+}
+
+/// A cluster the form offers: its name and how pages show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterChoice {
+    pub name: String,
+    pub label: String,
 }
 
 /// Everything provisioning needs, fixed when the request is made so that the preview a
@@ -817,7 +845,13 @@ mod tests {
             tier: "small".to_owned(),
             lifetime: "7d".to_owned(),
             network_policy: true,
+            cluster: String::new(),
         }
+    }
+
+    /// The fleet the drafts are checked against.
+    fn fleet() -> Vec<String> {
+        vec!["eu-prod".to_owned(), "us-dev".to_owned()]
     }
 
     fn check(d: &NamespaceDraft, teams: &[&str], admin: bool) -> Vec<FieldError> {
@@ -838,6 +872,7 @@ mod tests {
                 },
                 taken: &taken,
                 test_lifetime: false,
+                clusters: &fleet(),
             },
         )
     }
@@ -849,6 +884,20 @@ mod tests {
     #[test]
     fn a_good_draft_passes() {
         assert!(check(&draft(), &["payments"], false).is_empty());
+    }
+
+    #[test]
+    fn a_draft_names_a_cluster_of_the_fleet_or_none() {
+        let mut d = draft();
+        d.cluster = "us-dev".to_owned();
+        assert!(check(&d, &["payments"], false).is_empty());
+        d.cluster = "mars-1".to_owned();
+        let errors = check(&d, &["payments"], false);
+        assert_eq!(fields(&errors), ["cluster"]);
+        assert_eq!(
+            errors[0].message,
+            "unknown cluster \"mars-1\": one of eu-prod, us-dev"
+        );
     }
 
     #[test]
@@ -951,6 +1000,7 @@ mod tests {
                 reserved: Reserved::default(),
                 taken: &|_| false,
                 test_lifetime: false,
+                clusters: &[],
             },
         );
         assert_eq!(fields(&errors), ["lifetime"]);
@@ -983,6 +1033,7 @@ mod tests {
             reserved: Reserved::default(),
             taken: &|_| false,
             test_lifetime,
+            clusters: &[],
         };
         let refused = validate(&d, &context(false));
         assert_eq!(fields(&refused), ["lifetime"]);

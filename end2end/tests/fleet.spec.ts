@@ -2,9 +2,10 @@
 // An admin sees both with their health and changes the registry in the browser; when us-dev's
 // API server stops answering, the clusters page marks it and pages about eu-prod go on working.
 import { expect, test } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { collectErrors, PATIENCE, signedIn } from './helpers';
+import { collectErrors, PATIENCE, signedIn, suffix } from './helpers';
 
 const stateDir = path.resolve(__dirname, '..', '..', 'target', 'e2e', `state-${process.env.E2E_PORT}`);
 
@@ -41,6 +42,48 @@ test('an admin sees both clusters and adds and removes one with no restart', asy
   await expect(page.locator('#cluster-removed')).toContainText('Removed');
   await expect(lab).toHaveCount(0);
   await expect(page.getByRole('button', { name: /Remove cluster/ })).toHaveCount(0);
+  expect(errors).toEqual([]);
+});
+
+test('a developer onboards on us-dev and uses kubectl there with the downloaded kubeconfig', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer');
+  const errors = collectErrors(page);
+  const name = `dana-us-${suffix}`;
+  const form = page.locator('#namespace-form');
+  const cluster = form.locator('select[name="cluster"]');
+  await expect(cluster.locator('option')).toHaveText([
+    'EU production (eu-prod, production)',
+    'US development (us-dev, development)',
+  ]);
+  await cluster.selectOption('us-dev');
+  await form.locator('input[name="name"]').fill(name);
+  await form.locator('textarea[name="purpose"]').fill('Try the US edge');
+  await form.locator('input[name="cost_centre"]').fill('CC-1042');
+  await expect(form.locator('.field-error')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Request namespace' }).click();
+  await expect(page.locator('#submit-result')).toContainText('approved');
+  const row = page.locator(`#request-${name}`);
+  await expect(row).toHaveAttribute('data-state', 'ready');
+  await expect(row.locator('td.cluster')).toHaveText('us-dev');
+
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    row.getByRole('button', { name: 'Download kubeconfig' }).click(),
+  ]);
+  const file = await download.path();
+  const kubectl = (kubeconfig: string, ...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: PATIENCE });
+  const context = kubectl(file, 'config', 'current-context');
+  expect(context.stdout.trim()).toBe(`${name}@us-dev`);
+  const created = kubectl(file, 'create', 'deployment', 'web', '--image=nginx:1.27');
+  expect(created.stderr).toBe('');
+  expect(created.stdout).toContain('deployment.apps/web created');
+  // The namespace and the deployment are on us-dev, and nowhere on eu-prod.
+  const onUs = kubectl(path.join(stateDir, 'sandbox-us-dev.kubeconfig'), 'get', 'deployments', '-n', name, '-o', 'name');
+  expect(onUs.stdout.trim()).toBe('deployment.apps/web');
+  const onEu = kubectl(path.join(stateDir, 'sandbox.kubeconfig'), 'get', 'namespace', name);
+  expect(onEu.status).not.toBe(0);
+  expect(onEu.stderr).toContain('NotFound');
   expect(errors).toEqual([]);
 });
 

@@ -230,6 +230,7 @@ async fn seed_requests(store: &Store) -> Result<(), crate::store::StoreError> {
                 tier: tier.to_owned(),
                 lifetime: lifetime.as_str().to_owned(),
                 network_policy: true,
+                cluster: String::new(),
             },
             requester: "demo:dana".to_owned(),
             tier: spec,

@@ -129,7 +129,7 @@ pub async fn serve_with(
     let provisioner = tokio::spawn(
         Provisioner::new(
             store,
-            cluster,
+            fleet.clone(),
             services.provision_signal(),
             config.tenancy.provision_interval,
         )
@@ -138,7 +138,7 @@ pub async fn serve_with(
     let expirer = tokio::spawn(
         Expirer::new(
             services.store().clone(),
-            services.cluster().clone(),
+            fleet.clone(),
             config.tenancy.provision_interval,
             config.tenancy.expiry_webhook_url.clone(),
         )

@@ -92,6 +92,8 @@ fn RequestForm(
     let tier = RwSignal::new("small".to_owned());
     let lifetime = RwSignal::new(Lifetime::SevenDays.as_str().to_owned());
     let network_policy = RwSignal::new(true);
+    // Empty: the home cluster (listed first).
+    let cluster = RwSignal::new(String::new());
     let touched = RwSignal::new(false);
     // A field's complaints show once it has been used, or once the form was sent: "required"
     // under fields nobody reached yet only scolds.
@@ -125,6 +127,7 @@ fn RequestForm(
         tier: tier.get(),
         lifetime: lifetime.get(),
         network_policy: network_policy.get(),
+        cluster: cluster.get(),
     };
     let choices = Resource::new(|| (), |_| onboarding_options());
     // Checked as the user types, in the browser only (the server has nothing typed to check;
@@ -227,6 +230,20 @@ fn RequestForm(
                 submit.dispatch(SubmitDraft { draft: draft() });
             }
         >
+            // One cluster needs no choice; a fleet offers each, the home one first.
+            <Transition fallback=|| ()>
+                {move || {
+                    let clusters = choices.get().and_then(Result::ok).map(|c| c.clusters).unwrap_or_default();
+                    (clusters.len() > 1).then(|| select_input("Cluster", "cluster", cluster, Box::new(move || {
+                        // The home cluster (first) is the empty value, as the form starts.
+                        clusters
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (if i == 0 { String::new() } else { c.name.clone() }, c.label.clone()))
+                            .collect()
+                    })))
+                }}
+            </Transition>
             // Longer than a name may be, so a long one is refused in words, not cut silently.
             {text_input("Name", "name", name, 100)}
             {select_input("Team", "team", team, Box::new(move || {
@@ -357,6 +374,7 @@ fn expires_text(request: &RequestView) -> String {
 fn label_of(field: &str) -> &str {
     match field {
         "name" => "Name",
+        "cluster" => "Cluster",
         "team" => "Team",
         "purpose" => "Purpose",
         "contact" => "Contact",
@@ -432,6 +450,7 @@ fn RequestsTable(
                 <thead>
                     <tr>
                         <th>"Namespace"</th>
+                        <th>"Cluster"</th>
                         <th>"Team"</th>
                         <th>"Tier"</th>
                         <th>"Lifetime"</th>
@@ -500,6 +519,7 @@ fn RequestRow(
                     <pre class="preview">{request.preview.clone()}</pre>
                 </details>
             </td>
+            <td class="cluster">{request.cluster.clone()}</td>
             <td>{request.team.clone()}</td>
             <td>{request.tier.clone()}</td>
             <td>{Lifetime::parse(&request.lifetime).map(Lifetime::label).unwrap_or("?")}</td>

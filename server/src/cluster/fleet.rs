@@ -124,6 +124,25 @@ impl Fleet {
         }
     }
 
+    /// A fleet of one: `cluster` as the home, from configuration.
+    pub fn of(cluster: Cluster) -> Fleet {
+        let profile = Profile {
+            display_name: String::new(),
+            region: String::new(),
+            environment: String::new(),
+            source: ClusterSource::Config,
+        };
+        Fleet::new(Member::start(cluster, profile))
+    }
+
+    /// The cluster a namespace request names (empty: the home one), if it is in the fleet.
+    pub fn cluster_named(&self, name: &str) -> Option<Cluster> {
+        if name.is_empty() {
+            return Some(self.home.cluster.clone());
+        }
+        self.get(name).map(|m| m.cluster)
+    }
+
     /// The home cluster: where Berth's loops that know a single cluster act.
     pub fn home(&self) -> &Member {
         &self.home

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams};
 
 use super::{EXPIRY_LOCK, Leadership, system_event};
-use crate::cluster::Cluster;
+use crate::cluster::fleet::Fleet;
 use crate::store::tenancy::RequestRow;
 use crate::store::{Store, StoreError};
 
@@ -22,7 +22,7 @@ const WEBHOOK_PAUSE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Expirer {
     store: Store,
-    cluster: Cluster,
+    fleet: Fleet,
     interval: Duration,
     /// Where warnings go, and the client that posts them.
     webhook: Option<(String, reqwest::Client)>,
@@ -40,12 +40,7 @@ pub enum ExpiryError {
 }
 
 impl Expirer {
-    pub fn new(
-        store: Store,
-        cluster: Cluster,
-        interval: Duration,
-        webhook: Option<String>,
-    ) -> Self {
+    pub fn new(store: Store, fleet: Fleet, interval: Duration, webhook: Option<String>) -> Self {
         let webhook = webhook.and_then(|url| {
             reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -56,7 +51,7 @@ impl Expirer {
         });
         Expirer {
             store,
-            cluster,
+            fleet,
             interval,
             webhook,
         }
@@ -174,8 +169,14 @@ impl Expirer {
     /// Deletes the namespace when it carries this request's label; `false` when there was
     /// nothing of ours to delete.
     async fn delete_if_ours(&self, request: &RequestRow) -> Result<bool, ExpiryError> {
-        let api: Api<Namespace> = Api::all(self.cluster.client().clone());
         let cluster = |e: kube::Error| ExpiryError::Cluster(e.to_string());
+        let Some(target) = self.fleet.cluster_named(&request.plan.draft.cluster) else {
+            return Err(ExpiryError::Cluster(format!(
+                "cluster {} is not in the fleet; {} is deleted once it is back",
+                request.plan.draft.cluster, request.name
+            )));
+        };
+        let api: Api<Namespace> = Api::all(target.client().clone());
         let Some(ns) = api.get_opt(&request.name).await.map_err(cluster)? else {
             return Ok(false);
         };

@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 use super::{Leadership, PROVISION_LOCK, system_event, system_event_for};
 use crate::cluster::Cluster;
 use crate::cluster::apply::ApplyError;
+use crate::cluster::fleet::Fleet;
 use crate::store::Store;
 use crate::store::change::ChangeRow;
 use crate::store::tenancy::{ProvisionOutcome, RequestRow};
@@ -29,16 +30,16 @@ pub fn backoff_secs(attempts: i32) -> f64 {
 #[derive(Clone)]
 pub struct Provisioner {
     store: Store,
-    cluster: Cluster,
+    fleet: Fleet,
     wake: Arc<Notify>,
     interval: Duration,
 }
 
 impl Provisioner {
-    pub fn new(store: Store, cluster: Cluster, wake: Arc<Notify>, interval: Duration) -> Self {
+    pub fn new(store: Store, fleet: Fleet, wake: Arc<Notify>, interval: Duration) -> Self {
         Provisioner {
             store,
-            cluster,
+            fleet,
             wake,
             interval,
         }
@@ -147,12 +148,28 @@ impl Provisioner {
         Ok(count)
     }
 
+    /// The cluster a plan goes to. One not in the fleet (being added, or unreachable at start)
+    /// is waited for with the usual backoff, then the request fails saying so.
+    fn cluster_for(&self, plan: &Plan) -> Result<Cluster, ApplyError> {
+        self.fleet
+            .cluster_named(&plan.draft.cluster)
+            .ok_or_else(|| ApplyError::Transient {
+                kind: "Namespace".to_owned(),
+                name: plan.draft.name.clone(),
+                message: format!(
+                    "cluster {} is not in the fleet (removed, or not connected)",
+                    plan.draft.cluster
+                ),
+            })
+    }
+
     async fn apply_all(&self, plan: &Plan) -> Result<(), ApplyError> {
+        let cluster = self.cluster_for(plan)?;
         let manifests = tenancy::manifests(plan);
         // Never take over a namespace someone else made: only an absent one, or one this very
         // request made on an earlier attempt, is ours to apply.
         if let Some(namespace) = manifests.first()
-            && let Some(existing) = self.cluster.read_back(namespace).await?
+            && let Some(existing) = cluster.read_back(namespace).await?
         {
             let labels = &existing["metadata"]["labels"];
             let ours = labels[MANAGED_BY.0] == MANAGED_BY.1
@@ -168,11 +185,11 @@ impl Provisioner {
             }
         }
         for manifest in &manifests {
-            self.cluster.apply(manifest).await?;
+            cluster.apply(manifest).await?;
         }
         // Ready means every object is there as intended, read back, not merely accepted.
         for manifest in &manifests {
-            let actual = self.cluster.read_back(manifest).await?;
+            let actual = cluster.read_back(manifest).await?;
             let holds = actual
                 .as_ref()
                 .is_some_and(|a| tenancy::holds(&manifest.body, a));
@@ -225,6 +242,7 @@ fn event(request: &RequestRow, error: Option<String>) -> NewEvent {
     let mut event = system_event("provisioner", request, "namespace.provision", outcome);
     event.before = Some(serde_json::json!({ "state": request.state.as_str() }));
     event.after = Some(serde_json::json!({
+        "cluster": request.plan.draft.cluster,
         "state": if error.is_none() { "ready" } else { "failed" },
         "objects": tenancy::manifests(&request.plan)
             .iter()

@@ -18,6 +18,21 @@ pub struct KubeconfigFile {
 }
 
 impl Services {
+    /// The cluster a namespace lives on: its request's, or the home cluster for namespaces
+    /// made before the fleet (names are unique across the fleet).
+    async fn cluster_of(&self, namespace: &str) -> Result<crate::cluster::Cluster, ServiceError> {
+        let named = self
+            .store()
+            .live_request_cluster(namespace)
+            .await?
+            .unwrap_or_default();
+        self.fleet().cluster_named(&named).ok_or_else(|| {
+            ServiceError::Cluster(format!(
+                "{namespace} lives on cluster {named}, which is not in the fleet now"
+            ))
+        })
+    }
+
     pub async fn namespace_kubeconfig(
         &self,
         user: &CurrentUser,
@@ -27,8 +42,8 @@ impl Services {
         // Reserved names are fine to look up; only malformed ones are refused here.
         domain::tenancy::check_label(namespace)
             .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
-        let ns = self
-            .cluster()
+        let cluster = self.cluster_of(namespace).await?;
+        let ns = cluster
             .namespace(namespace)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?
@@ -55,13 +70,15 @@ impl Services {
             audit.target_kind = "Namespace".to_owned();
             audit.target_namespace = namespace.to_owned();
             audit.target_name = namespace.to_owned();
-            audit.after = Some(serde_json::json!({ "kind": "oidc-exec", "issuer": issuer_url }));
+            audit.after = Some(
+                serde_json::json!({ "kind": "oidc-exec", "issuer": issuer_url, "cluster": cluster.name() }),
+            );
             self.store().record(&audit).await?;
             let text = kubeconfig::oidc_exec(
                 &OidcExec {
-                    cluster_name: self.cluster().name(),
-                    server: self.cluster().public_server_url(),
-                    ca_pem: self.cluster().ca_pem(),
+                    cluster_name: cluster.name(),
+                    server: cluster.public_server_url(),
+                    ca_pem: cluster.ca_pem(),
                     namespace,
                     issuer_url,
                     client_id,
@@ -84,8 +101,7 @@ impl Services {
             i64::try_from(self.tenancy().kubeconfig_lifetime.as_secs()).unwrap_or(i64::MAX);
         let seconds =
             kubeconfig::certificate_seconds(configured, left).map_err(ServiceError::BadInput)?;
-        let issued = self
-            .cluster()
+        let issued = cluster
             .issue_client_certificate(&user.id, &team_group(&team), seconds)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
@@ -98,13 +114,14 @@ impl Services {
             "certificate_signing_request": issued.csr_name,
             "valid_for_seconds": seconds,
             "group": team_group(&team),
+            "cluster": cluster.name(),
         }));
         self.store().record(&audit).await?;
         let text = kubeconfig::client_certificate(
             &ClientCertificate {
-                cluster_name: self.cluster().name(),
-                server: self.cluster().public_server_url(),
-                ca_pem: self.cluster().ca_pem(),
+                cluster_name: cluster.name(),
+                server: cluster.public_server_url(),
+                ca_pem: cluster.ca_pem(),
                 user: &user.id,
                 namespace,
                 cert_pem: &issued.cert_pem,

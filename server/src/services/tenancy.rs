@@ -34,7 +34,22 @@ impl Services {
         if self.tenancy().test_lifetime {
             lifetimes.push(Lifetime::Test);
         }
+        let clusters = self
+            .fleet()
+            .summaries()
+            .into_iter()
+            .filter(|c| c.source != domain::fleet::ClusterSource::Registry || c.health.answering)
+            .map(|c| tenancy::ClusterChoice {
+                label: match (c.display_name.is_empty(), c.environment.is_empty()) {
+                    (true, _) => c.name.clone(),
+                    (false, true) => format!("{} ({})", c.display_name, c.name),
+                    (false, false) => format!("{} ({}, {})", c.display_name, c.name, c.environment),
+                },
+                name: c.name,
+            })
+            .collect();
         Ok(OnboardingChoices {
+            clusters,
             teams: user.teams.clone(),
             tiers: self.store().tiers().await?,
             lifetimes,
@@ -76,7 +91,9 @@ impl Services {
         }
     }
 
-    /// Whether a namespace of that name exists in the cluster or a live request holds it.
+    /// Whether a namespace of that name exists in any cluster or a live request holds it.
+    /// Names are unique across the fleet for now: the quota, cost, access and audit views
+    /// still know a namespace by its name alone.
     async fn name_taken(&self, name: &str) -> Result<bool, ServiceError> {
         if tenancy::check_name(name, self.reserved()).is_err() {
             // Not a name the API server would take a lookup for; validation says why.
@@ -88,11 +105,14 @@ impl Services {
         // From the watch cache: the form asks on every keystroke. A namespace made in the
         // instant since is caught by the provisioner, which never applies into one it did
         // not make.
-        let caches = self.cached().await?;
-        Ok(caches
-            .namespaces
-            .get(&kube::runtime::reflector::ObjectRef::new(name))
-            .is_some())
+        self.cached().await?;
+        let key = kube::runtime::reflector::ObjectRef::new(name);
+        // Another cluster's cache is read as it stands: one down must not stall the form.
+        Ok(self
+            .fleet()
+            .members()
+            .iter()
+            .any(|m| m.caches.namespaces.get(&key).is_some()))
     }
 
     /// Field errors of a draft, and (when name, team, tier and lifetime are valid) the plan it
@@ -105,6 +125,7 @@ impl Services {
     ) -> Result<(Vec<FieldError>, Option<Plan>), ServiceError> {
         let tiers = self.store().tiers().await?;
         let taken = self.name_taken(&draft.name).await?;
+        let clusters = self.fleet().names();
         let errors = tenancy::validate(
             draft,
             &DraftContext {
@@ -114,6 +135,7 @@ impl Services {
                 reserved: self.reserved(),
                 taken: &|n| taken && n == draft.name,
                 test_lifetime: self.tenancy().test_lifetime,
+                clusters: &clusters,
             },
         );
         let blocking = errors
@@ -165,6 +187,11 @@ impl Services {
     ) -> Result<SubmitOutcome, ServiceError> {
         let actor = user.actor();
         let id = new_request_id();
+        // Stored by name, so the request keeps its cluster whatever becomes the home one.
+        let mut draft = draft;
+        if draft.cluster.is_empty() {
+            self.fleet().home().name().clone_into(&mut draft.cluster);
+        }
         let (mut errors, plan) = self.examine(user, &draft, &id).await?;
         // Policy decides on the server; a foreign team is reported on its field.
         if let Decision::Deny(why) =
@@ -266,7 +293,13 @@ impl Services {
                 && decide(&actor, Action::DownloadKubeconfig, &Target::team(&row.team)).allowed();
             let can_change = row.state == RequestState::Ready
                 && decide(&actor, Action::RequestNamespace, &Target::team(&row.team)).allowed();
-            view(row, can_decide, can_download, can_change)
+            view(
+                row,
+                self.fleet().home().name(),
+                can_decide,
+                can_download,
+                can_change,
+            )
         }))
     }
 
@@ -312,11 +345,29 @@ impl Services {
         if approve {
             self.wake_provisioner();
         }
-        Ok(view(decided, false, false, false))
+        Ok(view(
+            decided,
+            self.fleet().home().name(),
+            false,
+            false,
+            false,
+        ))
     }
 }
 
-fn view(row: RequestRow, can_decide: bool, can_download: bool, can_change: bool) -> RequestView {
+fn view(
+    row: RequestRow,
+    home: &str,
+    can_decide: bool,
+    can_download: bool,
+    can_change: bool,
+) -> RequestView {
+    // Requests from before the fleet name no cluster: they are the home cluster's.
+    let cluster = if row.plan.draft.cluster.is_empty() {
+        home.to_owned()
+    } else {
+        row.plan.draft.cluster.clone()
+    };
     let extend_options = if row.plan.expires_at.is_some() {
         row.plan
             .tier
@@ -336,6 +387,7 @@ fn view(row: RequestRow, can_decide: bool, can_download: bool, can_change: bool)
             tenancy::expiry_warning(at.as_second() - jiff::Timestamp::now().as_second())
         });
     RequestView {
+        cluster,
         expiry_warning,
         preview: tenancy::preview(&row.plan),
         id: row.id,

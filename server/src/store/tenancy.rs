@@ -210,6 +210,19 @@ impl Store {
         Ok(held)
     }
 
+    /// The cluster the live request holding `name` named (empty for requests from before the
+    /// fleet); `None` when no live request holds it.
+    pub async fn live_request_cluster(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let cluster: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT plan->'draft'->>'cluster' FROM namespace_requests \
+             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired') LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(cluster.map(Option::unwrap_or_default))
+    }
+
     /// Stores a request and its audit event together. `Conflict` when a live request already
     /// holds the name (two people racing for it: one wins).
     pub async fn create_namespace_request(

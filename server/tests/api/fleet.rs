@@ -4,14 +4,19 @@
 
 use std::sync::Arc;
 
+use leptos::server_fn::ServerFn;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 
-use crate::common::flows::sign_in;
+use crate::common::flows::{call_form, draft, sign_in, submit, wait_for_state};
 use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
 
-/// An app on the shared cluster (home, `default`) with a private second one, `second`.
-async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
+/// An app on the shared cluster (home, `default`) with a private second one, `second`, whose
+/// kubeconfigs name `public` when given.
+async fn two_clusters_public(
+    url: &str,
+    public: Option<&str>,
+) -> (TestApp, TestCluster, tempfile::TempDir) {
     let second = TestCluster::private().await;
     let dir = common::scratch_dir("fleet-");
     let path = dir.path().join("second.kubeconfig");
@@ -23,11 +28,15 @@ async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
         region: "us-east-1".to_owned(),
         environment: "dev".to_owned(),
         kubeconfig: Some(path),
-        public_server: Some("https://second.example.com:6443".to_owned()),
+        public_server: public.map(str::to_owned),
         ..Default::default()
     });
     let app = TestApp::spawn_with(url, config, TestCluster::shared().await).await;
     (app, second, dir)
+}
+
+async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
+    two_clusters_public(url, Some("https://second.example.com:6443")).await
 }
 
 async fn clusters(app: &TestApp, cookie: &str) -> Vec<Value> {
@@ -318,6 +327,129 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
             ]
         );
         replica.stop().await;
+        app.stop().await;
+    });
+}
+
+#[test]
+fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::Api;
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, dir) = two_clusters_public(&url, None).await;
+        app.wait_ready().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let options = call_form(&app, &dana, app::api::OnboardingOptions::PATH, &[]).await;
+        let offered: Vec<&str> = options["clusters"]
+            .as_array()
+            .expect("clusters")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(offered, ["default", "second"]);
+        assert_eq!(
+            options["clusters"][1]["label"],
+            "Second cluster (second, dev)"
+        );
+
+        let mut elsewhere = draft("payments-fleet-x", "payments", "small");
+        elsewhere.cluster = "mars-1".to_owned();
+        let refused = submit(&app, &dana, &elsewhere).await;
+        let text = refused.to_string();
+        assert!(text.contains("unknown cluster \\\"mars-1\\\""), "{text}");
+
+        let mut there = draft("payments-fleet", "payments", "small");
+        there.cluster = "second".to_owned();
+        submit(&app, &dana, &there).await;
+        wait_for_state(&app, &dana, "payments-fleet", "Ready").await;
+        let listed = common::flows::requests(&app, &dana).await;
+        let row = listed
+            .iter()
+            .find(|r| r["name"] == "payments-fleet")
+            .expect("the request");
+        assert_eq!(row["cluster"], "second");
+        // Made on the second cluster only.
+        let on_second = Api::<Namespace>::all(second.admin_client().await);
+        assert!(
+            on_second
+                .get_opt("payments-fleet")
+                .await
+                .expect("read")
+                .is_some()
+        );
+        let shared = TestCluster::shared().await;
+        let on_home = Api::<Namespace>::all(shared.admin_client().await);
+        assert!(
+            on_home
+                .get_opt("payments-fleet")
+                .await
+                .expect("read")
+                .is_none()
+        );
+        // The name is the fleet's now: not free on the home cluster either.
+        let mut again = draft("payments-fleet", "payments", "small");
+        again.cluster = "default".to_owned();
+        let taken = submit(&app, &dana, &again).await.to_string();
+        assert!(taken.contains("taken"), "{taken}");
+
+        // The kubeconfig names the second cluster: its server, a context of its name, a
+        // certificate its own CA signed; kubectl 1.37 works with it there.
+        let res = app
+            .client
+            .post(app.url("/api/v1/namespaces/payments-fleet/kubeconfig"))
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("kubeconfig");
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.expect("text");
+        assert!(
+            text.contains(&format!("server: {}", second.plane().url())),
+            "{text}"
+        );
+        assert!(
+            text.contains("current-context: payments-fleet@second"),
+            "{text}"
+        );
+        let path = dir.path().join("dana.kubeconfig");
+        std::fs::write(&path, &text).expect("write");
+        let kubectl = |args: &[&str]| {
+            let out = common::helm::kubectl()
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(&path)
+                .output()
+                .expect("kubectl");
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+                String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            )
+        };
+        let (ok, out, err) = kubectl(&["create", "configmap", "settings", "--from-literal=a=b"]);
+        assert!(ok, "{out} {err}");
+        let (ok, out, _) = kubectl(&["get", "configmap", "settings", "-o", "name"]);
+        assert!(ok);
+        assert_eq!(out, "configmap/settings");
+        let (ok, out, _) = kubectl(&["auth", "can-i", "create", "deployments"]);
+        assert_eq!((ok, out.as_str()), (true, "yes"));
+        let (_, out, _) = kubectl(&["auth", "can-i", "get", "pods", "-n", "kube-system"]);
+        assert_eq!(out, "no");
+
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let clusters: Vec<Value> = sqlx::query_scalar(
+            "SELECT after->'cluster' FROM audit_events \
+             WHERE action IN ('namespace.provision', 'kubeconfig.issue') ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(clusters, [json!("second"), json!("second")]);
         app.stop().await;
     });
 }

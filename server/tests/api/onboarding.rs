@@ -2,6 +2,7 @@
 //! rules, provisioning, and resuming after a crash.
 
 use crate::common;
+use server::cluster::fleet::Fleet;
 
 use std::time::{Duration, Instant};
 
@@ -532,7 +533,7 @@ fn provisioning_resumes_after_a_crash_without_duplicates() {
 
         let provisioner = Provisioner::new(
             store.clone(),
-            cluster.clone(),
+            Fleet::of(cluster.clone()),
             Default::default(),
             Duration::from_secs(60),
         );
@@ -603,7 +604,7 @@ fn a_namespace_berth_did_not_make_is_never_taken_over() {
             .expect("create");
         let provisioner = Provisioner::new(
             store.clone(),
-            cluster,
+            Fleet::of(cluster),
             Default::default(),
             Duration::from_secs(60),
         );
@@ -655,7 +656,7 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
         }
         let provisioner = Provisioner::new(
             store.clone(),
-            cluster.clone(),
+            Fleet::of(cluster.clone()),
             Default::default(),
             Duration::from_secs(60),
         );
@@ -677,7 +678,7 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
 
         let expirer = server::reconcile::expiry::Expirer::new(
             store.clone(),
-            cluster.clone(),
+            Fleet::of(cluster.clone()),
             Duration::from_secs(60),
             None,
         );
@@ -887,7 +888,7 @@ fn expiry_warnings_reach_the_webhook_three_days_and_one_day_before_once_each() {
         let expirer = |path: &str| {
             server::reconcile::expiry::Expirer::new(
                 store.clone(),
-                cluster.clone(),
+                Fleet::of(cluster.clone()),
                 Duration::from_secs(60),
                 Some(format!("{base}{path}")),
             )
@@ -989,7 +990,9 @@ fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_i
                 .expect("audit");
         assert_eq!(
             issued,
-            [json!({"kind": "oidc-exec", "issuer": "https://login.example.com"})]
+            [
+                json!({"kind": "oidc-exec", "issuer": "https://login.example.com", "cluster": "eu-prod"})
+            ]
         );
         // No certificate was asked for.
         let csrs = Api::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>::all(

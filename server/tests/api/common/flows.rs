@@ -36,6 +36,7 @@ pub fn draft(name: &str, team: &str, tier: &str) -> NamespaceDraft {
         tier: tier.to_owned(),
         lifetime: "7d".to_owned(),
         network_policy: true,
+        cluster: String::new(),
     }
 }
 
