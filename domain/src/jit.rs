@@ -248,7 +248,10 @@ impl Scope {
 pub struct Draft {
     /// Comma- or space-separated namespaces, or empty when `cluster`.
     pub namespaces: String,
+    /// The whole cluster rather than namespaces.
     pub cluster: bool,
+    /// Which cluster of the fleet, by name; empty: the home cluster.
+    pub target_cluster: String,
     pub role: String,
     /// Minutes, or a duration like `30m`, `2h`, `1h30m`.
     pub duration: String,
@@ -734,6 +737,9 @@ pub struct AccessView {
     pub id: String,
     pub requester_id: String,
     pub requester: String,
+    /// The cluster of the fleet the grant is on.
+    #[serde(default)]
+    pub target_cluster: String,
     pub scope: String,
     pub cluster: bool,
     pub namespaces: Vec<String>,
@@ -785,6 +791,9 @@ impl AccessView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccessOverview {
+    /// The clusters a request may be for, the home one first.
+    #[serde(default)]
+    pub clusters: Vec<String>,
     /// What may be requested.
     pub rules: Vec<Rule>,
     pub mine: Vec<AccessView>,
@@ -819,6 +828,7 @@ mod tests {
             reason: "incident 42: payments latency".to_owned(),
             ticket: "OPS-42".to_owned(),
             break_glass: false,
+            target_cluster: String::new(),
         }
     }
 

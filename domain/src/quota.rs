@@ -131,6 +131,9 @@ impl QosCounts {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceQuota {
     pub name: String,
+    /// The cluster it lives on (its fleet name).
+    #[serde(default)]
+    pub cluster: String,
     pub team: Option<String>,
     pub expires_at: Option<String>,
     pub expiry_warning: Option<String>,
@@ -154,6 +157,7 @@ pub fn sort_near_quota_first(list: &mut [NamespaceQuota]) {
             .partial_cmp(&key(a))
             .unwrap_or(std::cmp::Ordering::Equal)
             .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.cluster.cmp(&b.cluster))
     });
 }
 
@@ -240,6 +244,21 @@ pub fn rollups(list: &[NamespaceQuota]) -> (Vec<Rollup>, Rollup) {
     (teams, rollup(None, &all))
 }
 
+/// One roll-up per cluster, by cluster name; empty when the list is all one cluster's.
+pub fn cluster_rollups(list: &[NamespaceQuota]) -> Vec<(String, Rollup)> {
+    let mut by_cluster: BTreeMap<&str, Vec<&NamespaceQuota>> = BTreeMap::new();
+    for ns in list {
+        by_cluster.entry(ns.cluster.as_str()).or_default().push(ns);
+    }
+    if by_cluster.len() < 2 {
+        return Vec::new();
+    }
+    by_cluster
+        .into_iter()
+        .map(|(cluster, members)| (cluster.to_owned(), rollup(None, &members)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +321,7 @@ mod tests {
     fn near_quota_namespaces_come_first() {
         let ns = |name: &str, fullest: Option<f64>| NamespaceQuota {
             name: name.to_owned(),
+            cluster: String::new(),
             team: None,
             expires_at: None,
             expiry_warning: None,
@@ -331,6 +351,7 @@ mod tests {
         );
         NamespaceQuota {
             name: name.to_owned(),
+            cluster: String::new(),
             team: team.map(str::to_owned),
             expires_at: None,
             expiry_warning: None,
@@ -383,5 +404,29 @@ mod tests {
             .expect("pods");
         assert_eq!((pods.used.as_str(), pods.hard.as_str()), ("6", "40"));
         assert_eq!(all.qos.guaranteed, 6);
+    }
+
+    #[test]
+    fn clusters_roll_up_apart_and_together() {
+        let mut eu = ns("shop", Some("payments"), ("1", "2"), 3);
+        eu.cluster = "eu-prod".to_owned();
+        let mut us = ns("shop-us", Some("payments"), ("500m", "2"), 1);
+        us.cluster = "us-dev".to_owned();
+        assert!(cluster_rollups(std::slice::from_ref(&eu)).is_empty());
+        let list = vec![eu, us];
+        let by = cluster_rollups(&list);
+        let names: Vec<&str> = by.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(names, ["eu-prod", "us-dev"]);
+        assert_eq!(by[0].1.pods, 3);
+        assert_eq!(by[1].1.pods, 1);
+        let (teams, all) = rollups(&list);
+        assert_eq!(teams.len(), 1, "a team across clusters is one team");
+        assert_eq!(all.pods, 4);
+        let cpu = all
+            .quota
+            .iter()
+            .find(|l| l.resource == "requests.cpu")
+            .expect("cpu");
+        assert_eq!((cpu.used.as_str(), cpu.hard.as_str()), ("1.5", "4"));
     }
 }

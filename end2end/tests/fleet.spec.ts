@@ -87,6 +87,52 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   expect(errors).toEqual([]);
 });
 
+test('an SRE approves access on us-dev and the grant works there, not on eu-prod', async ({ browser }) => {
+  const dana = await signedIn(browser, 'Dana Developer', '/access');
+  const errors = collectErrors(dana);
+  const form = dana.locator('#access-form');
+  await expect(form.locator('select[name="target_cluster"] option')).toHaveText(['eu-prod', 'us-dev']);
+  await form.locator('select[name="target_cluster"]').selectOption('us-dev');
+  await form.locator('select[name="role"]').selectOption('edit');
+  await form.locator('input[name="namespaces"]').fill('search-us-dev');
+  await form.locator('input[name="duration"]').fill('30m');
+  await form.locator('input[name="reason"]').fill('incident 4713: US search');
+  await form.locator('input[name="ticket"]').fill('OPS-4713');
+  await form.getByRole('button', { name: 'Request' }).click();
+  const result = dana.locator('#access-request-result');
+  await expect(result).toContainText('is pending');
+  const id = (await result.locator('a').textContent()) ?? '';
+  const mine = dana.locator(`#access-mine tr.access-row[data-id="${id}"]`);
+  await expect(mine.locator('.access-cluster')).toHaveText('on us-dev');
+
+  const sam = await signedIn(browser, 'Sam SRE', '/access');
+  const queued = sam.locator(`#access-queue tr.access-row[data-id="${id}"]`);
+  await expect(queued).toContainText('on us-dev');
+  await queued.locator('input.reason').fill('ticket checked');
+  await queued.getByRole('button', { name: 'Approve' }).click();
+  await expect(mine).toHaveAttribute('data-state', 'active');
+
+  const [download] = await Promise.all([
+    dana.waitForEvent('download'),
+    mine.locator('button[data-action="kubeconfig"]').click(),
+  ]);
+  const file = await download.path();
+  const kubectl = (kubeconfig: string, ...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: PATIENCE });
+  const made = kubectl(file, '-n', 'search-us-dev', 'create', 'configmap', 'us-hotfix', '--from-literal=a=1');
+  expect(made.stderr).toBe('');
+  // Made on us-dev; eu-prod has no such namespace, and no binding of this request anywhere.
+  const usAdmin = path.join(stateDir, 'sandbox-us-dev.kubeconfig');
+  const euAdmin = path.join(stateDir, 'sandbox.kubeconfig');
+  expect(kubectl(usAdmin, '-n', 'search-us-dev', 'get', 'configmap', 'us-hotfix', '-o', 'name').stdout.trim()).toBe(
+    'configmap/us-hotfix',
+  );
+  const selector = `berth.dev/access-request=${id}`;
+  expect(kubectl(usAdmin, 'get', 'rolebindings', '-A', '-l', selector, '-o', 'name').stdout.trim()).not.toBe('');
+  expect(kubectl(euAdmin, 'get', 'rolebindings,clusterrolebindings', '-A', '-l', selector, '-o', 'name').stdout.trim()).toBe('');
+  expect(errors).toEqual([]);
+});
+
 test('a cluster that stops answering is marked and pages about the other keep working', async ({ browser }) => {
   const pids = readFileSync(path.join(stateDir, 'cluster-us-dev', 'pids'), 'utf8');
   const apiserver = Number(/^kube-apiserver (\d+)$/m.exec(pids)?.[1]);

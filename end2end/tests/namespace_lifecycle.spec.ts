@@ -10,7 +10,7 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   const name = `dana-grow-${suffix}`;
   await requestNamespace(dana, name, '7d');
   const row = dana.locator(`#request-${name}`);
-  const expiresBefore = (await row.locator('td').nth(6).innerText()).trim();
+  const expiresBefore = (await row.locator('td.expires').innerText()).trim();
 
   // An extension of a small tier is granted and applied at once.
   const form = dana.locator(`#change-${name}`);
@@ -23,7 +23,7 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   const extension = dana.locator(`.change-row[data-namespace="${name}"]`).first();
   await expect(extension).toHaveAttribute('data-state', 'applied');
   await expect(extension).toContainText('expiry');
-  await expect(row.locator('td').nth(6)).not.toHaveText(expiresBefore);
+  await expect(row.locator('td.expires')).not.toHaveText(expiresBefore);
 
   // More quota waits for a manager; the request shows what it changes.
   await row.getByText('Extend or change quota').click();
@@ -47,14 +47,14 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   await mikes.getByRole('button', { name: 'Approve' }).click();
   await expect(mike.locator(`.change-row[data-namespace="${name}"][data-state="applied"]`)).toHaveCount(2);
   // Dana's page catches up on its own: the namespace now has the medium tier.
-  await expect(row.locator('td').nth(2)).toHaveText('medium');
+  await expect(row.locator('td.tier')).toHaveText('medium');
 
   // The team page rolls the team's namespaces up; the card shows the new quota.
   await dana.goto('/namespaces?team=payments');
   await expect(dana.locator('#team-filter')).toContainText('payments');
   await expect(dana.locator('#rollup-payments')).toBeVisible();
   await expect(dana.locator('#rollup-checkout')).toHaveCount(0);
-  await expect(dana.locator(`#ns-${name} .quota-line[data-resource="requests.cpu"]`)).toContainText('/ 8');
+  await expect(dana.locator(`#ns-eu-prod-${name} .quota-line[data-resource="requests.cpu"]`)).toContainText('/ 8');
   expect(errors).toEqual([]);
 });
 
@@ -73,7 +73,7 @@ test('a namespace with a one-minute test lifetime is deleted by the reconciler a
   // Gone from the cluster, so gone from the namespaces page too.
   await sam.goto('/namespaces');
   await expect(sam.locator('#rollup-table')).toBeVisible();
-  await expect(sam.locator(`#ns-${name}`)).toHaveCount(0);
+  await expect(sam.locator(`#ns-eu-prod-${name}`)).toHaveCount(0);
 });
 
 test('an admin edits a tier and creates one; developers see it on the form', async ({ browser }) => {

@@ -81,7 +81,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
 
   // The quota bars in the browser follow what kubectl does, without a reload.
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Namespaces', exact: true }).click();
-  const card = page.locator(`#ns-${name}`);
+  const card = page.locator(`#ns-eu-prod-${name}`);
   const cpu = card.locator('.quota-line[data-resource="requests.cpu"] [role="meter"]');
   await expect(cpu).toBeVisible();
   const before = Number(await cpu.getAttribute('aria-valuenow'));

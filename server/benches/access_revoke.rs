@@ -80,6 +80,7 @@ async fn run() -> Result<(), String> {
                 reason: "benchmark".to_owned(),
                 ticket: "OPS-1".to_owned(),
                 break_glass: false,
+                target_cluster: String::new(),
             };
             let asked = services
                 .request_access(dana, origin, draft, None)
@@ -114,7 +115,7 @@ async fn run() -> Result<(), String> {
     .await
     .map_err(|e| e.to_string())?;
     let poll = config.access.revoke_poll;
-    let revoker = tokio::spawn(Revoker::new(store.clone(), cluster.clone(), poll).run());
+    let revoker = tokio::spawn(Revoker::new(store.clone(), services.fleet().clone(), poll).run());
     let deadline = Instant::now() + Duration::from_secs(60);
     let delays = loop {
         let delays: Vec<f64> = sqlx::query_scalar(

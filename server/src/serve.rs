@@ -166,7 +166,7 @@ pub async fn serve_with(
     let revoker = tokio::spawn(
         crate::reconcile::access::Revoker::new(
             services.store().clone(),
-            services.cluster().clone(),
+            fleet.clone(),
             config.access.revoke_poll,
         )
         .run(),

@@ -106,6 +106,8 @@ pub fn AccessPage() -> impl IntoView {
 #[derive(Clone, Copy)]
 struct Fields {
     role: RwSignal<String>,
+    /// Which cluster of the fleet; empty: the home one.
+    target_cluster: RwSignal<String>,
     cluster: RwSignal<bool>,
     namespaces: RwSignal<String>,
     duration: RwSignal<String>,
@@ -118,6 +120,7 @@ impl Fields {
     fn new() -> Self {
         Fields {
             role: RwSignal::new(String::new()),
+            target_cluster: RwSignal::new(String::new()),
             cluster: RwSignal::new(false),
             namespaces: RwSignal::new(String::new()),
             duration: RwSignal::new("30m".to_owned()),
@@ -237,7 +240,7 @@ fn Sections(
                 </button>
             </p>
         })}
-        <RequestForm rules=o.rules.clone() glass=o.break_glass_roles.clone() ask=ask fields=fields />
+        <RequestForm rules=o.rules.clone() clusters=o.clusters.clone() glass=o.break_glass_roles.clone() ask=ask fields=fields />
         {reviewer.then(|| view! {
             <article class="panel" id="access-queue">
                 <div class="panel-head"><h2>"Waiting for review"</h2></div>
@@ -271,6 +274,8 @@ fn Sections(
 #[component]
 fn RequestForm(
     rules: Vec<Rule>,
+    /// The fleet's clusters, the home one first; a choice shows only when there are several.
+    clusters: Vec<String>,
     /// Roles the viewer may approve themself (break-glass); the box shows only then.
     glass: Vec<String>,
     ask: ServerAction<RequestAccess>,
@@ -286,6 +291,7 @@ fn RequestForm(
     );
     let Fields {
         role,
+        target_cluster,
         cluster,
         namespaces,
         duration,
@@ -321,6 +327,7 @@ fn RequestForm(
                         draft: Draft {
                             namespaces: namespaces.get(),
                             cluster: cluster.get(),
+                            target_cluster: target_cluster.get(),
                             role: role.get(),
                             duration: duration.get(),
                             reason: reason.get(),
@@ -340,6 +347,23 @@ fn RequestForm(
                         }).collect_view()}
                     </select>
                 </label>
+                {(clusters.len() > 1).then(|| view! {
+                    <label>
+                        "Cluster"
+                        <select
+                            name="target_cluster"
+                            prop:value=move || target_cluster.get()
+                            on:change=move |ev| target_cluster.set(event_target_value(&ev))
+                        >
+                            // The home cluster (first) is the empty value, as the form starts.
+                            {clusters.iter().enumerate().map(|(i, c)| {
+                                let value = if i == 0 { String::new() } else { c.clone() };
+                                let selected = value == target_cluster.get_untracked();
+                                view! { <option value=value selected=selected>{c.clone()}</option> }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                })}
                 <label class="inline">
                     <input
                         type="checkbox"
@@ -542,7 +566,7 @@ fn Row(v: AccessView, acts: RowActions) -> impl IntoView {
             <td><a href=format!("/access/{}", v.id)><code>{v.id.clone()}</code></a> {glass}</td>
             <td>{v.requester.clone()}</td>
             <td><code>{v.role.clone()}</code></td>
-            <td>{v.scope.clone()}</td>
+            <td>{v.scope.clone()} <span class="muted access-cluster">{format!("on {}", v.target_cluster)}</span></td>
             <td>{v.duration.clone()}</td>
             <td>{v.reason.clone()} {(!v.ticket.is_empty()).then(|| view! { <span class="muted">{format!(" [{}]", v.ticket)}</span> })}</td>
             <td><span class=state_class(v.state)>{state}</span></td>

@@ -121,6 +121,7 @@ fn Detail(
                         draft: Draft {
                             namespaces: base.namespaces.join(","),
                             cluster: base.cluster,
+                            target_cluster: base.target_cluster.clone(),
                             role: base.role.clone(),
                             duration: duration.get(),
                             reason: reason.get(),
@@ -167,6 +168,7 @@ fn Detail(
             {fact("Requested by", v.requester.clone())}
             {fact("Role", v.role.clone())}
             {fact("Where", v.scope.clone())}
+            {fact("Cluster", v.target_cluster.clone())}
             {fact("For", v.duration.clone())}
             {fact("Reason", v.reason.clone())}
             {fact("Ticket", if v.ticket.is_empty() { "—".to_owned() } else { v.ticket.clone() })}

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use domain::quantity::Pressure;
-use domain::quota::{NamespaceQuota, QuotaLine, Rollup, rollups};
+use domain::quota::{NamespaceQuota, QuotaLine, Rollup, cluster_rollups, rollups};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -70,6 +70,7 @@ fn QuotaList() -> impl IntoView {
                                 None => items,
                             };
                             let (teams, all) = rollups(&items);
+                            let clusters = cluster_rollups(&items);
                             let heading = match &chosen {
                                 Some(t) => view! {
                                     <p id="team-filter">
@@ -91,7 +92,7 @@ fn QuotaList() -> impl IntoView {
                             };
                             view! {
                                 {heading}
-                                <RollupTable teams=teams all=all />
+                                <RollupTable teams=teams clusters=clusters all=all />
                                 <h2>"Quota"</h2>
                                 {cards}
                             }
@@ -108,18 +109,23 @@ fn QuotaList() -> impl IntoView {
 const ROLLUP_RESOURCES: [&str; 3] = ["requests.cpu", "requests.memory", "pods"];
 
 #[component]
-fn RollupTable(teams: Vec<Rollup>, all: Rollup) -> impl IntoView {
-    let row = |r: Rollup, total: bool| {
-        let (id, label) = match (&r.team, total) {
-            (_, true) => (
+fn RollupTable(teams: Vec<Rollup>, clusters: Vec<(String, Rollup)>, all: Rollup) -> impl IntoView {
+    // `cluster`: a cluster's row rather than a team's.
+    let row = |r: Rollup, total: bool, cluster: Option<String>| {
+        let (id, label) = match (&r.team, total, cluster) {
+            (_, _, Some(c)) => (
+                format!("rollup-cluster-{c}"),
+                view! { <span>"cluster " <strong>{c}</strong></span> }.into_any(),
+            ),
+            (_, true, None) => (
                 "rollup-all".to_owned(),
                 view! { <strong>"All shown"</strong> }.into_any(),
             ),
-            (Some(t), false) => (
+            (Some(t), false, None) => (
                 format!("rollup-{t}"),
                 view! { <a href=format!("/namespaces?team={t}")>{t.clone()}</a> }.into_any(),
             ),
-            (None, false) => (
+            (None, false, None) => (
                 "rollup-none".to_owned(),
                 view! { <span class="muted">"no team"</span> }.into_any(),
             ),
@@ -156,8 +162,9 @@ fn RollupTable(teams: Vec<Rollup>, all: Rollup) -> impl IntoView {
                 </tr>
             </thead>
             <tbody>
-                {teams.into_iter().map(|t| row(t, false)).collect_view()}
-                {row(all, true)}
+                {teams.into_iter().map(|t| row(t, false, None)).collect_view()}
+                {clusters.into_iter().map(|(c, r)| row(r, false, Some(c))).collect_view()}
+                {row(all, true, None)}
             </tbody>
         </table>
     }
@@ -207,10 +214,17 @@ fn NamespaceCard(ns: NamespaceQuota) -> impl IntoView {
         }
     });
     view! {
-        <article class="panel namespace-card" id=format!("ns-{}", ns.name) data-near=near.to_string()>
+        // Two clusters may each have a namespace of a name (kube-system, at least).
+        <article
+            class="panel namespace-card"
+            id=format!("ns-{}-{}", ns.cluster, ns.name)
+            data-cluster=ns.cluster.clone()
+            data-near=near.to_string()
+        >
             <div class="panel-head">
                 <h2>{ns.name.clone()}</h2>
                 <span class="muted">
+                    {format!("on {} · ", ns.cluster)}
                     {ns.team.clone().map(|t| format!("team {t}")).unwrap_or_else(|| "no team".to_owned())}
                     {ns.expires_at.clone().map(|e| format!(" · expires {e}")).unwrap_or_default()}
                 </span>

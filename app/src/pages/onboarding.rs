@@ -521,7 +521,7 @@ fn RequestRow(
             </td>
             <td class="cluster">{request.cluster.clone()}</td>
             <td>{request.team.clone()}</td>
-            <td>{request.tier.clone()}</td>
+            <td class="tier">{request.tier.clone()}</td>
             <td>{Lifetime::parse(&request.lifetime).map(Lifetime::label).unwrap_or("?")}</td>
             <td>{request.requester.clone()}</td>
             <td>

@@ -11,7 +11,7 @@ use domain::audit::NewEvent;
 use serde_json::json;
 
 use super::{ACCESS_LOCK, Leadership};
-use crate::cluster::Cluster;
+use crate::cluster::fleet::Fleet;
 use crate::services::grants::{GrantError, grant, revoke};
 use crate::store::Store;
 
@@ -32,17 +32,13 @@ pub struct PassReport {
 
 pub struct Revoker {
     store: Store,
-    cluster: Cluster,
+    fleet: Fleet,
     poll: Duration,
 }
 
 impl Revoker {
-    pub fn new(store: Store, cluster: Cluster, poll: Duration) -> Self {
-        Revoker {
-            store,
-            cluster,
-            poll,
-        }
+    pub fn new(store: Store, fleet: Fleet, poll: Duration) -> Self {
+        Revoker { store, fleet, poll }
     }
 
     /// Runs until dropped, holding its own advisory lock.
@@ -88,7 +84,13 @@ impl Revoker {
     pub async fn pass(&self) -> Result<PassReport, GrantError> {
         let mut report = PassReport::default();
         for row in self.store.due_revocations().await? {
-            match revoke(&self.store, &self.cluster, &row).await {
+            // A grant on a cluster that left the fleet (or is not connected) waits for it.
+            let Some(cluster) = self.fleet.cluster_named(&row.target_cluster) else {
+                report.failed += 1;
+                tracing::warn!(request = %row.id, cluster = %row.target_cluster, "the grant's cluster is not in the fleet; revoking waits for it");
+                continue;
+            };
+            match revoke(&self.store, &cluster, &row).await {
                 Ok(Some(_)) => report.ended += 1,
                 Ok(None) => {}
                 Err(err) => {
@@ -98,7 +100,11 @@ impl Revoker {
             }
         }
         for row in self.store.stuck_grants(STUCK_AFTER_SECS).await? {
-            if let Err(err) = grant(&self.store, &self.cluster, &row.id).await {
+            let Some(cluster) = self.fleet.cluster_named(&row.target_cluster) else {
+                report.failed += 1;
+                continue;
+            };
+            if let Err(err) = grant(&self.store, &cluster, &row.id).await {
                 report.failed += 1;
                 tracing::warn!(request = %row.id, error = %err, "finishing a grant failed; retrying");
             }

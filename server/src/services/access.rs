@@ -60,6 +60,28 @@ impl Services {
             .unwrap_or_else(jit::default_policy))
     }
 
+    /// A request's cluster by name: requests from before the fleet name none, and were the
+    /// home cluster's.
+    fn access_cluster_name(&self, target: &str) -> String {
+        if target.is_empty() {
+            self.fleet().home().name().to_owned()
+        } else {
+            target.to_owned()
+        }
+    }
+
+    /// The cluster a request's grant lives on; one that left the fleet cannot be acted on.
+    fn access_cluster(&self, row: &AccessRow) -> Result<crate::cluster::Cluster, ServiceError> {
+        self.fleet()
+            .cluster_named(&row.target_cluster)
+            .ok_or_else(|| {
+                ServiceError::Cluster(format!(
+                    "{} is on cluster {}, which is not in the fleet now",
+                    row.id, row.target_cluster
+                ))
+            })
+    }
+
     fn access_view(&self, user: &CurrentUser, row: &AccessRow) -> AccessView {
         let actor = user.actor();
         let own = row.requester_id == user.id;
@@ -78,6 +100,7 @@ impl Services {
             id: row.id.clone(),
             requester_id: row.requester_id.clone(),
             requester: row.requester_name.clone(),
+            target_cluster: self.access_cluster_name(&row.target_cluster),
             scope: if row.cluster {
                 "the whole cluster".to_owned()
             } else {
@@ -175,6 +198,12 @@ impl Services {
         }
         let break_glass_roles = jit::break_glass_roles(&rules, &user.actor());
         Ok(AccessOverview {
+            clusters: self
+                .fleet()
+                .members()
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect(),
             break_glass_roles,
             rules,
             mine,
@@ -277,10 +306,29 @@ impl Services {
             return Err(ServiceError::Forbidden(why));
         }
         let policy = self.access_policy().await?;
+        // An extension stays on its grant's cluster; otherwise the one asked for (the home
+        // cluster when none is named).
+        let prior =
+            match &extends {
+                Some(previous) => Some(self.store().access_request(previous).await?.ok_or_else(
+                    || ServiceError::NotFound(format!("no access request {previous}")),
+                )?),
+                None => None,
+            };
+        let target = match &prior {
+            Some(prior) => self.access_cluster_name(&prior.target_cluster),
+            None => self.access_cluster_name(&draft.target_cluster),
+        };
+        let member = self.fleet().get(&target).ok_or_else(|| {
+            ServiceError::BadInput(format!(
+                "unknown cluster {target:?}: one of {}",
+                self.fleet().names().join(", ")
+            ))
+        })?;
         let mut protected = self.access_config().protected_namespaces.clone();
         // Berth's own namespace: its ServiceAccount can bind roles, so admin there is admin
         // everywhere.
-        protected.extend(self.cluster().own_namespace().map(str::to_owned));
+        protected.extend(member.cluster.own_namespace().map(str::to_owned));
         let actor = user.actor();
         let asker = jit::Asker {
             actor: &actor,
@@ -289,13 +337,13 @@ impl Services {
         let checked = jit::check(&draft, &policy, &asker)
             .map_err(|p| ServiceError::BadInput(p.join("; ")))?;
         if let jit::Scope::Namespaces(list) = &checked.scope {
-            let caches = self.cached().await?;
+            let caches = self.cached_on(&member).await?;
             let mut missing: Vec<&str> = Vec::new();
             for n in list {
                 // The cache may not have seen a namespace made a moment ago: ask the cluster.
                 if caches.namespaces.get(&ObjectRef::new(n)).is_none()
-                    && self
-                        .cluster()
+                    && member
+                        .cluster
                         .namespace(n)
                         .await
                         .map_err(|e| ServiceError::Cluster(e.to_string()))?
@@ -306,23 +354,18 @@ impl Services {
             }
             if !missing.is_empty() {
                 return Err(ServiceError::BadInput(format!(
-                    "no namespace {} in the cluster",
+                    "no namespace {} on cluster {target}",
                     missing.join(", ")
                 )));
             }
         }
-        if let Some(previous) = &extends {
-            let prior = self
-                .store()
-                .access_request(previous)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(format!("no access request {previous}")))?;
-            if prior.requester_id != user.id || prior.state != State::Active {
-                return Err(ServiceError::Conflict(format!(
-                    "only an active grant of your own can be extended; {previous} is {}",
-                    prior.state.as_str()
-                )));
-            }
+        if let (Some(previous), Some(prior)) = (&extends, &prior)
+            && (prior.requester_id != user.id || prior.state != State::Active)
+        {
+            return Err(ServiceError::Conflict(format!(
+                "only an active grant of your own can be extended; {previous} is {}",
+                prior.state.as_str()
+            )));
         }
         let id = new_id();
         let (cluster, namespaces) = match &checked.scope {
@@ -335,6 +378,7 @@ impl Services {
             requester_name: user.display_name.clone(),
             requester_teams: user.teams.clone(),
             cluster,
+            target_cluster: target.clone(),
             namespaces: namespaces.clone(),
             role: checked.role.clone(),
             minutes: checked.minutes,
@@ -359,6 +403,7 @@ impl Services {
         );
         e.target_namespace = namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({
+            "cluster": target,
             "scope": checked.scope.describe(),
             "role": checked.role,
             "minutes": checked.minutes,
@@ -374,7 +419,7 @@ impl Services {
             glass.after =
                 Some(json!({ "self_approved": true, "review": "open until an SRE signs it off" }));
             self.store().self_approve_access(&id, &glass).await?;
-            if let Err(err) = grant(self.store(), self.cluster(), &id).await {
+            if let Err(err) = grant(self.store(), &member.cluster, &id).await {
                 tracing::warn!(request = %id, error = %err, "granting failed; the revoker retries");
             }
         } else {
@@ -503,7 +548,9 @@ impl Services {
                 crate::store::StoreError::Conflict(m) => ServiceError::Conflict(m),
                 other => other.into(),
             })?;
-        if final_approval && let Err(err) = grant(self.store(), self.cluster(), id).await {
+        if final_approval
+            && let Err(err) = grant(self.store(), &self.access_cluster(&row)?, id).await
+        {
             tracing::warn!(request = %id, error = %err, "granting failed; the revoker retries");
         }
         let row = self.store().access_request(id).await?.unwrap_or(row);
@@ -554,7 +601,7 @@ impl Services {
             )));
         }
         let row = self.store().access_request(id).await?.unwrap_or(row);
-        revoke(self.store(), self.cluster(), &row)
+        revoke(self.store(), &self.access_cluster(&row)?, &row)
             .await
             .map_err(|e| ServiceError::Cluster(format!("{e}; the revoker keeps trying")))?;
         let row = self.store().access_request(id).await?.unwrap_or(row);
@@ -728,8 +775,8 @@ impl Services {
         })?;
         let subject = jit::subject(&row.id, &row.requester_id);
         let group = row.rule.group();
-        let issued = self
-            .cluster()
+        let cluster = self.access_cluster(&row)?;
+        let issued = cluster
             .issue_client_certificate(&subject, group, seconds)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
@@ -739,15 +786,16 @@ impl Services {
             "group": group,
             "certificate_signing_request": issued.csr_name,
             "valid_for_seconds": seconds,
+            "cluster": cluster.name(),
         }));
         self.store().record(&e).await?;
         let namespace = row.namespaces.first().map_or("default", String::as_str);
         let b64 = base64::engine::general_purpose::STANDARD;
         let text = kubeconfig::client_certificate(
             &ClientCertificate {
-                cluster_name: self.cluster().name(),
-                server: self.cluster().public_server_url(),
-                ca_pem: self.cluster().ca_pem(),
+                cluster_name: cluster.name(),
+                server: cluster.public_server_url(),
+                ca_pem: cluster.ca_pem(),
                 user: &subject,
                 namespace,
                 cert_pem: &issued.cert_pem,

@@ -212,6 +212,22 @@ impl Services {
         }
     }
 
+    /// Another member's watch caches once they hold their first list (within the same wait as
+    /// the home cluster's); one still loading, or down since start, is said so.
+    async fn cached_on<'a>(
+        &self,
+        member: &'a crate::cluster::fleet::Member,
+    ) -> Result<&'a Caches, ServiceError> {
+        if member.caches.ready_within(self.cache_wait).await {
+            Ok(&member.caches)
+        } else {
+            Err(ServiceError::Cluster(format!(
+                "cluster {}'s objects are still loading (or it does not answer); try again shortly",
+                member.name()
+            )))
+        }
+    }
+
     /// Issuer and client id kubectl signs in with, when namespace kubeconfigs use OIDC.
     pub fn kubectl_oidc(&self) -> Option<(&str, &str)> {
         self.kubectl_oidc

@@ -38,126 +38,17 @@ impl Services {
         &self,
         user: &CurrentUser,
     ) -> Result<Vec<NamespaceQuota>, ServiceError> {
-        let caches = self.cached().await?;
+        // The home cluster's caches are waited for, as ever; another cluster's are read as they
+        // stand once filled (a cluster down keeps its last lists), never waited on.
+        self.cached().await?;
         let actor = user.actor();
         let now = jiff::Timestamp::now().as_second();
-        let mut views: HashMap<String, NamespaceQuota> = HashMap::new();
-        for ns in caches.namespaces.state() {
-            let Some(name) = ns.metadata.name.clone() else {
-                continue;
-            };
-            let team = ns
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(LABEL_TEAM))
-                .cloned();
-            let target = team.as_deref().map(Target::team).unwrap_or_default();
-            if !decide(&actor, Action::ViewNamespace, &target).allowed() {
-                continue;
-            }
-            let expires_at = ns
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_EXPIRES))
-                .filter(|v| v.as_str() != "never")
-                .cloned();
-            let expiry_warning = expires_at
-                .as_deref()
-                .and_then(|at| at.parse::<jiff::Timestamp>().ok())
-                .and_then(|at| tenancy::expiry_warning(at.as_second() - now));
-            views.insert(
-                name.clone(),
-                NamespaceQuota {
-                    name,
-                    team,
-                    expires_at,
-                    expiry_warning,
-                    quota: Vec::new(),
-                    fullest: None,
-                    limit_defaults: Vec::new(),
-                    pods: 0,
-                    qos: QosCounts::default(),
-                    pods_without_limits: Vec::new(),
-                    pods_without_limits_count: 0,
-                },
-            );
-        }
-        for q in caches.quotas.state() {
-            let Some(view) = q.metadata.namespace.as_ref().and_then(|n| views.get_mut(n)) else {
-                continue;
-            };
-            let status = q.status.as_ref();
-            let hard = strings(
-                status
-                    .and_then(|s| s.hard.as_ref())
-                    .or(q.spec.as_ref().and_then(|s| s.hard.as_ref())),
-            );
-            let used = strings(status.and_then(|s| s.used.as_ref()));
-            view.quota.extend(quota::lines(&hard, &used));
-        }
-        for lr in caches.limit_ranges.state() {
-            let Some(view) = lr
-                .metadata
-                .namespace
-                .as_ref()
-                .and_then(|n| views.get_mut(n))
-            else {
-                continue;
-            };
-            for item in lr
-                .spec
-                .as_ref()
-                .map(|s| s.limits.as_slice())
-                .unwrap_or_default()
-            {
-                for (label, values) in [
-                    ("default request", item.default_request.as_ref()),
-                    ("default limit", item.default.as_ref()),
-                ] {
-                    for (resource, value) in strings(values) {
-                        view.limit_defaults
-                            .push((format!("{label} {resource}"), value));
-                    }
-                }
+        let mut list = Vec::new();
+        for member in self.fleet().members() {
+            if member.caches.check().ok {
+                list.extend(quotas_on(&member.caches, member.name(), &actor, now));
             }
         }
-        for pod in caches.pods.state() {
-            let Some(view) = pod
-                .metadata
-                .namespace
-                .as_ref()
-                .and_then(|n| views.get_mut(n))
-            else {
-                continue;
-            };
-            if !running(&pod) {
-                continue;
-            }
-            let containers: Vec<ContainerResources> = pod
-                .spec
-                .as_ref()
-                .map(|s| s.containers.iter().map(resources).collect())
-                .unwrap_or_default();
-            view.pods += 1;
-            view.qos.add(quota::qos_class(&containers));
-            if containers.iter().any(quota::lacks_requests_or_limits) {
-                view.pods_without_limits_count += 1;
-                if view.pods_without_limits.len() < 10 {
-                    view.pods_without_limits
-                        .push(pod.metadata.name.clone().unwrap_or_default());
-                }
-            }
-        }
-        let mut list: Vec<NamespaceQuota> = views
-            .into_values()
-            .map(|mut v| {
-                v.fullest = quota::fullest(&v.quota);
-                v.pods_without_limits.sort();
-                v
-            })
-            .collect();
         quota::sort_near_quota_first(&mut list);
         Ok(list)
     }
@@ -231,4 +122,131 @@ impl Services {
         result.nodes.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(result)
     }
+}
+
+/// The namespaces of one cluster `actor` may see, with their quota lines, defaults and pods.
+fn quotas_on(
+    caches: &crate::cluster::cache::Caches,
+    cluster: &str,
+    actor: &domain::authz::Actor,
+    now: i64,
+) -> Vec<NamespaceQuota> {
+    let mut views: HashMap<String, NamespaceQuota> = HashMap::new();
+    for ns in caches.namespaces.state() {
+        let Some(name) = ns.metadata.name.clone() else {
+            continue;
+        };
+        let team = ns
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_TEAM))
+            .cloned();
+        let target = team.as_deref().map(Target::team).unwrap_or_default();
+        if !decide(actor, Action::ViewNamespace, &target).allowed() {
+            continue;
+        }
+        let expires_at = ns
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_EXPIRES))
+            .filter(|v| v.as_str() != "never")
+            .cloned();
+        let expiry_warning = expires_at
+            .as_deref()
+            .and_then(|at| at.parse::<jiff::Timestamp>().ok())
+            .and_then(|at| tenancy::expiry_warning(at.as_second() - now));
+        views.insert(
+            name.clone(),
+            NamespaceQuota {
+                name,
+                cluster: cluster.to_owned(),
+                team,
+                expires_at,
+                expiry_warning,
+                quota: Vec::new(),
+                fullest: None,
+                limit_defaults: Vec::new(),
+                pods: 0,
+                qos: QosCounts::default(),
+                pods_without_limits: Vec::new(),
+                pods_without_limits_count: 0,
+            },
+        );
+    }
+    for q in caches.quotas.state() {
+        let Some(view) = q.metadata.namespace.as_ref().and_then(|n| views.get_mut(n)) else {
+            continue;
+        };
+        let status = q.status.as_ref();
+        let hard = strings(
+            status
+                .and_then(|s| s.hard.as_ref())
+                .or(q.spec.as_ref().and_then(|s| s.hard.as_ref())),
+        );
+        let used = strings(status.and_then(|s| s.used.as_ref()));
+        view.quota.extend(quota::lines(&hard, &used));
+    }
+    for lr in caches.limit_ranges.state() {
+        let Some(view) = lr
+            .metadata
+            .namespace
+            .as_ref()
+            .and_then(|n| views.get_mut(n))
+        else {
+            continue;
+        };
+        for item in lr
+            .spec
+            .as_ref()
+            .map(|s| s.limits.as_slice())
+            .unwrap_or_default()
+        {
+            for (label, values) in [
+                ("default request", item.default_request.as_ref()),
+                ("default limit", item.default.as_ref()),
+            ] {
+                for (resource, value) in strings(values) {
+                    view.limit_defaults
+                        .push((format!("{label} {resource}"), value));
+                }
+            }
+        }
+    }
+    for pod in caches.pods.state() {
+        let Some(view) = pod
+            .metadata
+            .namespace
+            .as_ref()
+            .and_then(|n| views.get_mut(n))
+        else {
+            continue;
+        };
+        if !running(&pod) {
+            continue;
+        }
+        let containers: Vec<ContainerResources> = pod
+            .spec
+            .as_ref()
+            .map(|s| s.containers.iter().map(resources).collect())
+            .unwrap_or_default();
+        view.pods += 1;
+        view.qos.add(quota::qos_class(&containers));
+        if containers.iter().any(quota::lacks_requests_or_limits) {
+            view.pods_without_limits_count += 1;
+            if view.pods_without_limits.len() < 10 {
+                view.pods_without_limits
+                    .push(pod.metadata.name.clone().unwrap_or_default());
+            }
+        }
+    }
+    views
+        .into_values()
+        .map(|mut v| {
+            v.fullest = quota::fullest(&v.quota);
+            v.pods_without_limits.sort();
+            v
+        })
+        .collect()
 }

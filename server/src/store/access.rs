@@ -18,6 +18,8 @@ pub struct AccessRow {
     pub requester_name: String,
     pub requester_teams: Vec<String>,
     pub cluster: bool,
+    /// The fleet cluster it is for; empty: the home one (requests from before the fleet).
+    pub target_cluster: String,
     pub namespaces: Vec<String>,
     pub role: String,
     pub minutes: i32,
@@ -60,6 +62,7 @@ pub struct NewAccess {
     pub requester_name: String,
     pub requester_teams: Vec<String>,
     pub cluster: bool,
+    pub target_cluster: String,
     pub namespaces: Vec<String>,
     pub role: String,
     pub minutes: u32,
@@ -78,7 +81,8 @@ const GRANT_STARTS: &str =
 
 fn columns() -> String {
     format!(
-        "id, requester_id, requester_name, requester_teams, cluster, namespaces, role, minutes, \
+        "id, requester_id, requester_name, requester_teams, cluster, target_cluster, namespaces, \
+         role, minutes, \
          reason, ticket, rule, break_glass, extends, state, revoke_due_at IS NOT NULL AS revoke_due, \
          ended_by, end_comment, revoke_delay_ms, signed_off_by, signoff_comment, \
          extract(epoch FROM expires_at)::bigint AS expires_at_secs, \
@@ -102,6 +106,7 @@ fn from_row(row: &PgRow) -> Result<AccessRow, StoreError> {
         requester_name: row.try_get("requester_name")?,
         requester_teams: row.try_get("requester_teams")?,
         cluster: row.try_get("cluster")?,
+        target_cluster: row.try_get("target_cluster")?,
         namespaces: row.try_get("namespaces")?,
         role: row.try_get("role")?,
         minutes: row.try_get("minutes")?,
@@ -228,9 +233,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO access_requests (id, requester_id, requester_name, requester_teams, \
                cluster, namespaces, role, minutes, reason, ticket, rule, break_glass, extends, \
-               state, review_by) \
+               state, review_by, target_cluster) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', \
-               now() + make_interval(secs => $14))",
+               now() + make_interval(secs => $14), $15)",
         )
         .bind(&new.id)
         .bind(&new.requester_id)
@@ -246,6 +251,7 @@ impl Store {
         .bind(new.break_glass)
         .bind(&new.extends)
         .bind(new.review_within_secs as f64)
+        .bind(&new.target_cluster)
         .execute(&mut *tx)
         .await?;
         super::audit::append(&mut tx, self.audit_key(), event).await?;

@@ -139,7 +139,7 @@ fn a_grant_works_where_it_was_granted_and_ends_when_revoked() {
             ),
             (
                 draft("search-nowhere", "edit", "30m"),
-                "no namespace search-nowhere in the cluster",
+                "no namespace search-nowhere on cluster default",
             ),
             (
                 json!({ "namespaces": "search-jit", "cluster": false, "role": "edit", "duration": "30m",
@@ -580,7 +580,7 @@ fn grants_end_on_time_even_when_berth_was_stopped_and_replicas_never_double_revo
                     .expect("cluster");
                 let revoker = server::reconcile::access::Revoker::new(
                     store,
-                    cluster,
+                    server::cluster::fleet::Fleet::of(cluster),
                     Duration::from_millis(50),
                 );
                 let deadline = Instant::now() + Duration::from_secs(4);

@@ -453,3 +453,128 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
         app.stop().await;
     });
 }
+
+#[test]
+fn an_sre_grants_access_on_one_cluster_and_the_other_is_never_touched() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use k8s_openapi::api::rbac::v1::RoleBinding;
+    use kube::api::{Api, ListParams, PostParams};
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, _dir) = two_clusters_public(&url, None).await;
+        app.wait_ready().await;
+        // The same namespace on both clusters: only the second one's may open up.
+        let shared = TestCluster::shared().await;
+        let home_admin = shared.admin_client().await;
+        let second_admin = second.admin_client().await;
+        let name = "search-jit-fleet";
+        for client in [&home_admin, &second_admin] {
+            let ns: Namespace = serde_json::from_value(
+                json!({"metadata": {"name": name, "labels": {"berth.dev/team": "search"}}}),
+            )
+            .expect("namespace");
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create namespace");
+        }
+        let dana = sign_in(&app, "demo:dana").await;
+        let sam = sign_in(&app, "demo:sam").await;
+        let post = |cookie: &str, path: &str, body: Value| {
+            let req = app
+                .client
+                .post(app.url(path))
+                .header(ORIGIN, &app.base)
+                .header(COOKIE, cookie)
+                .json(&body);
+            async move {
+                let res = req.send().await.expect("request");
+                let status = res.status().as_u16();
+                let text = res.text().await.unwrap_or_default();
+                (
+                    status,
+                    serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+                )
+            }
+        };
+        let ask = |cluster: &str| {
+            json!({"namespaces": name, "cluster": false, "role": "edit", "duration": "30m",
+                "reason": "incident 4712 in the US", "ticket": "OPS-4712",
+                "target_cluster": cluster})
+        };
+        let (status, body) = post(&dana, "/api/v1/access", ask("mars-1")).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.to_string().contains("unknown cluster"), "{body}");
+
+        let (status, body) = post(&dana, "/api/v1/access", ask("second")).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["target_cluster"], "second");
+        let id = body["id"].as_str().expect("id").to_owned();
+        let (status, body) = post(
+            &sam,
+            &format!("/api/v1/access/{id}/review"),
+            json!({"decision": "approve", "reason": "ticket checked"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "Active", "{body}");
+
+        // The binding is on the second cluster; the home cluster has none of this request's.
+        let selector = format!("berth.dev/access-request={id}");
+        let on_second = Api::<RoleBinding>::namespaced(second_admin.clone(), name)
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list");
+        assert_eq!(on_second.items.len(), 1, "{selector}");
+        let on_home = Api::<RoleBinding>::namespaced(home_admin.clone(), name)
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list");
+        assert!(on_home.items.is_empty(), "the home cluster was touched");
+
+        // The grant's kubeconfig reaches the second cluster and edits there only.
+        let res = app
+            .client
+            .post(app.url(&format!("/api/v1/access/{id}/kubeconfig")))
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("kubeconfig");
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.expect("text");
+        assert!(
+            text.contains(&format!("server: {}", second.plane().url())),
+            "{text}"
+        );
+        let as_grant = common::cluster::client_for(&text).await;
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": "hotfix"}, "data": {"a": "b"}}))
+                .expect("configmap");
+        Api::<ConfigMap>::namespaced(as_grant, name)
+            .create(&PostParams::default(), &cm)
+            .await
+            .expect("the grant edits on the second cluster");
+        let home_cms = Api::<ConfigMap>::namespaced(home_admin.clone(), name)
+            .get_opt("hotfix")
+            .await
+            .expect("read");
+        assert!(home_cms.is_none());
+
+        // Revoked: gone from the second cluster; the home cluster never had it.
+        let (status, body) = post(
+            &sam,
+            &format!("/api/v1/access/{id}/revoke"),
+            json!({"comment": "incident over"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let left = Api::<RoleBinding>::namespaced(second_admin, name)
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .expect("list");
+        assert!(left.items.is_empty(), "the binding outlived the revoke");
+        app.stop().await;
+    });
+}
