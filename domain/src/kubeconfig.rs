@@ -27,6 +27,7 @@ pub struct ClientCertificate<'a> {
     pub server: &'a str,
     /// The cluster's CA, PEM; `None` to trust the system's roots.
     pub ca_pem: Option<&'a str>,
+    /// The user entry's name (the identity is the certificate's).
     pub user: &'a str,
     pub namespace: &'a str,
     pub cert_pem: &'a str,

@@ -122,7 +122,9 @@ impl Services {
                 cluster_name: cluster.name(),
                 server: cluster.public_server_url(),
                 ca_pem: cluster.ca_pem(),
-                user: &user.id,
+                // Per namespace and cluster: kubeconfigs merged (KUBECONFIG=a:b, the plugin) keep
+                // each certificate, where one name per user would let the first shadow the rest.
+                user: &format!("{}/{namespace}@{}", user.id, cluster.name()),
                 namespace,
                 cert_pem: &issued.cert_pem,
                 key_pem: &issued.key_pem,

@@ -439,6 +439,48 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
         let (_, out, _) = kubectl(&["auth", "can-i", "get", "pods", "-n", "kube-system"]);
         assert_eq!(out, "no");
 
+        // A namespace on the home cluster too: both kubeconfigs merged, one context per
+        // cluster, each with its own certificate, both work.
+        let home_draft = draft("payments-fleet-home", "payments", "small");
+        submit(&app, &dana, &home_draft).await;
+        wait_for_state(&app, &dana, "payments-fleet-home", "Ready").await;
+        let res = app
+            .client
+            .post(app.url("/api/v1/namespaces/payments-fleet-home/kubeconfig"))
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("kubeconfig");
+        assert_eq!(res.status(), 200);
+        let home_path = dir.path().join("dana-home.kubeconfig");
+        std::fs::write(&home_path, res.text().await.expect("text")).expect("write");
+        let merged = format!("{}:{}", home_path.display(), path.display());
+        for (context, namespace) in [
+            ("payments-fleet-home@default", "payments-fleet-home"),
+            ("payments-fleet@second", "payments-fleet"),
+        ] {
+            let out = common::helm::kubectl()
+                .env("KUBECONFIG", &merged)
+                .args([
+                    "--context",
+                    context,
+                    "auth",
+                    "can-i",
+                    "create",
+                    "configmaps",
+                ])
+                .args(["-n", namespace])
+                .output()
+                .expect("kubectl");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "yes",
+                "{context}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+
         let store = server::store::Store::connect(&url, &test_config().database)
             .await
             .expect("store");
@@ -449,7 +491,15 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
         .fetch_all(store.pool())
         .await
         .expect("audit");
-        assert_eq!(clusters, [json!("second"), json!("second")]);
+        assert_eq!(
+            clusters,
+            [
+                json!("second"),
+                json!("second"),
+                json!("default"),
+                json!("default")
+            ]
+        );
         app.stop().await;
     });
 }

@@ -235,7 +235,16 @@ fn workloads_show_kubectls_state_live_with_findings_to_those_who_may_see_them() 
         })
         .await;
         assert!(event.is_ok(), "an event within 15 s");
-        let web = wait_for(&app, &dana, "payments-states", "web", "Complete").await;
+        // The stream speaks of every workload's change (other tests' too): the one that
+        // counts is web Complete with the new image, which may come a moment later.
+        let deadline = Instant::now() + common::PATIENCE;
+        let web = loop {
+            let web = wait_for(&app, &dana, "payments-states", "web", "Complete").await;
+            if web["images"] == json!(["nginx:1.28"]) || Instant::now() > deadline {
+                break web;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         assert_eq!(web["images"], json!(["nginx:1.28"]));
         assert_eq!(web["revision"], "2");
         assert!(web["revision_since"].is_string(), "{web}");
