@@ -67,6 +67,10 @@ pub struct NewEvent {
     pub target_kind: String,
     pub target_namespace: String,
     pub target_name: String,
+    /// The cluster of the fleet the target is on; empty when the event is not about one
+    /// cluster's objects (or predates the fleet).
+    #[serde(default)]
+    pub target_cluster: String,
     pub before: Option<Value>,
     pub after: Option<Value>,
     /// `success`, `failure`, `denied`, or `requested` (an action's intent, before its outcome).
@@ -129,6 +133,12 @@ impl NewEvent {
     pub fn set_outcome(&mut self, outcome: Outcome) {
         self.outcome = outcome.as_str().to_owned();
     }
+
+    /// The cluster of the fleet the target is on.
+    pub fn on_cluster(mut self, cluster: &str) -> Self {
+        cluster.clone_into(&mut self.target_cluster);
+        self
+    }
 }
 
 /// An event as stored.
@@ -154,6 +164,9 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub namespace: Option<String>,
+    /// Events about one cluster of the fleet.
+    #[serde(default)]
+    pub cluster: Option<String>,
     pub outcome: Option<String>,
     /// Inclusive, `YYYY-MM-DD` or RFC 3339.
     pub since: Option<String>,
@@ -231,7 +244,7 @@ pub fn event_hash(
     prev_hash: &str,
     key: Option<&AuditKey>,
 ) -> String {
-    let encoded = serde_json::json!({
+    let mut encoded = serde_json::json!({
         "seq": seq,
         "at_micros": at_micros,
         "actor_id": body.actor_id,
@@ -248,6 +261,10 @@ pub fn event_hash(
         "outcome": body.outcome,
         "prev_hash": prev_hash,
     });
+    // Only when set: events written before the field existed keep the hashes they have.
+    if !body.target_cluster.is_empty() {
+        encoded["target_cluster"] = serde_json::json!(body.target_cluster);
+    }
     let text = canonical_json(&encoded);
     match key {
         Some(key) => key.mac(&text),
@@ -485,6 +502,7 @@ mod tests {
             action: action.into(),
             target_kind: "Namespace".into(),
             target_namespace: "payments-prod".into(),
+            target_cluster: String::new(),
             target_name: "payments-prod".into(),
             before: None,
             after: Some(json!({"b": 2, "a": [1, {"z": 0, "y": null}]})),
@@ -532,6 +550,27 @@ mod tests {
         let mut other = b.clone();
         other.outcome = "failure".into();
         assert_ne!(h, event_hash(1, 5, &other, GENESIS, None));
+    }
+
+    #[test]
+    fn the_cluster_is_hashed_only_when_set() {
+        let b = body("x");
+        let before_the_fleet = event_hash(1, 5, &b, GENESIS, None);
+        let mut on = b.clone();
+        on.target_cluster = "us-dev".to_owned();
+        assert_ne!(event_hash(1, 5, &on, GENESIS, None), before_the_fleet);
+        // The hash an event had before the field existed, spelled out: it still holds.
+        let old = serde_json::json!({
+            "seq": 1, "at_micros": 5, "actor_id": b.actor_id, "actor_display": b.actor_display,
+            "actor_roles": b.actor_roles, "source": b.source, "request_id": b.request_id,
+            "action": b.action, "target_kind": b.target_kind,
+            "target_namespace": b.target_namespace, "target_name": b.target_name,
+            "before": b.before, "after": b.after, "outcome": b.outcome, "prev_hash": GENESIS,
+        });
+        assert_eq!(
+            before_the_fleet,
+            hex(&Sha256::digest(canonical_json(&old).as_bytes()))
+        );
     }
 
     #[test]

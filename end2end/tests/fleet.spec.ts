@@ -85,6 +85,17 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   expect(onEu.status).not.toBe(0);
   expect(onEu.stderr).toContain('NotFound');
   expect(errors).toEqual([]);
+
+  // The audit trail names the cluster of each event and filters by it.
+  const sam = await signedIn(browser, 'Sam SRE', `/audit?cluster=us-dev&namespace=${name}`);
+  const table = sam.locator('#audit-table');
+  await expect(table).toContainText('namespace.provision');
+  await expect(table).toContainText('kubeconfig.issue');
+  const cells = table.locator('tbody td.cluster');
+  expect(await cells.count()).toBeGreaterThan(2);
+  expect(new Set(await cells.allInnerTexts())).toEqual(new Set(['us-dev']));
+  await sam.goto(`/audit?cluster=eu-prod&namespace=${name}`);
+  await expect(sam.locator('#audit-empty')).toBeVisible();
 });
 
 test('an SRE approves access on us-dev and the grant works there, not on eu-prod', async ({ browser }) => {

@@ -21,6 +21,7 @@ fn event(writer: usize, i: usize) -> NewEvent {
         action: "namespace.request".into(),
         target_kind: "Namespace".into(),
         target_namespace: "payments-dev".into(),
+        target_cluster: String::new(),
         target_name: "payments-dev".into(),
         before: None,
         after: Some(serde_json::json!({"tier": "small", "ttl": "7d", "i": i})),

@@ -19,6 +19,7 @@ fn query_string(q: &AuditQuery, extra: &[(&str, String)]) -> String {
     add("actor", &q.actor);
     add("action", &q.action);
     add("namespace", &q.namespace);
+    add("cluster", &q.cluster);
     add("outcome", &q.outcome);
     add("since", &q.since);
     add("until", &q.until);
@@ -70,6 +71,7 @@ pub fn AuditPage() -> impl IntoView {
             actor: get("actor"),
             action: get("action"),
             namespace: get("namespace"),
+            cluster: get("cluster"),
             outcome: get("outcome"),
             since: get("since"),
             until: get("until"),
@@ -93,6 +95,7 @@ pub fn AuditPage() -> impl IntoView {
                 <label>"Actor" <input name="actor" prop:value=field("actor") /></label>
                 <label>"Action" <input name="action" prop:value=field("action") placeholder="session.sign_in" /></label>
                 <label>"Namespace" <input name="namespace" prop:value=field("namespace") /></label>
+                <label>"Cluster" <input name="cluster" prop:value=field("cluster") /></label>
                 <label>
                     "Outcome"
                     <select name="outcome" prop:value=field("outcome")>
@@ -137,6 +140,7 @@ pub fn AuditPage() -> impl IntoView {
                                             <th>"Actor"</th>
                                             <th>"Action"</th>
                                             <th>"Target"</th>
+                                            <th>"Cluster"</th>
                                             <th>"Outcome"</th>
                                             <th>"Source"</th>
                                             <th>"Changes"</th>
@@ -160,6 +164,7 @@ pub fn AuditPage() -> impl IntoView {
                                                         <td>{actor}</td>
                                                         <td><code>{e.body.action.clone()}</code></td>
                                                         <td>{target}</td>
+                                                        <td class="cluster">{e.body.target_cluster.clone()}</td>
                                                         <td class=format!("outcome-{}", e.body.outcome)>{e.body.outcome.clone()}</td>
                                                         <td>{e.body.source.clone()}</td>
                                                         <td class="changes">

@@ -22,6 +22,8 @@ pub struct Params {
     actor: Option<String>,
     action: Option<String>,
     namespace: Option<String>,
+    /// Events about one cluster of the fleet.
+    cluster: Option<String>,
     outcome: Option<String>,
     since: Option<String>,
     until: Option<String>,
@@ -48,6 +50,7 @@ impl Params {
             actor: self.actor.clone(),
             action: self.action.clone(),
             namespace: self.namespace.clone(),
+            cluster: self.cluster.clone(),
             outcome: self.outcome.clone(),
             since: self.since.clone(),
             until: self.until.clone(),
@@ -62,7 +65,7 @@ pub fn to_csv(events: &[Event], header: bool) -> String {
     let mut out = String::new();
     if header {
         out.push_str(
-            "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash\n",
+            "seq,time,actor,actor_name,roles,source,request_id,action,target_kind,namespace,name,outcome,before,after,hash,cluster\n",
         );
     }
     for e in events {
@@ -87,6 +90,7 @@ pub fn to_csv(events: &[Event], header: bool) -> String {
             json(&e.body.before),
             json(&e.body.after),
             e.hash.clone(),
+            e.body.target_cluster.clone(),
         ];
         out.push_str(
             &fields

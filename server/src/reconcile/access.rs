@@ -119,6 +119,7 @@ impl Revoker {
                 action: "access.lapse".to_owned(),
                 target_kind: "AccessRequest".to_owned(),
                 target_namespace: String::new(),
+                target_cluster: String::new(),
                 target_name: id.to_owned(),
                 before: None,
                 after: Some(json!({ "state": "expired", "why": "nobody reviewed it in time" })),

@@ -169,6 +169,7 @@ pub fn system_event(who: &str, request: &RequestRow, action: &str, outcome: &str
     NewEvent {
         actor_display: format!("Berth {who}"),
         request_id: request.id.clone(),
+        target_cluster: request.plan.draft.cluster.clone(),
         ..system_event_for(&request.name, action, outcome)
     }
 }
@@ -184,6 +185,7 @@ pub fn system_event_for(namespace: &str, action: &str, outcome: &str) -> NewEven
         action: action.to_owned(),
         target_kind: "Namespace".to_owned(),
         target_namespace: namespace.to_owned(),
+        target_cluster: String::new(),
         target_name: namespace.to_owned(),
         before: None,
         after: None,

@@ -402,6 +402,7 @@ impl Services {
             Outcome::Success,
         );
         e.target_namespace = namespaces.first().cloned().unwrap_or_default();
+        e.target_cluster.clone_from(&target);
         e.after = Some(json!({
             "cluster": target,
             "scope": checked.scope.describe(),
@@ -522,7 +523,8 @@ impl Services {
                 "access.deny"
             },
             Outcome::Success,
-        );
+        )
+        .on_cluster(&row.target_cluster);
         e.target_namespace = row.namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({
             "comment": comment,
@@ -587,7 +589,8 @@ impl Services {
         ) {
             return Err(ServiceError::Forbidden(why));
         }
-        let mut e = about(user, origin, id, "access.revoke", Outcome::Requested);
+        let mut e = about(user, origin, id, "access.revoke", Outcome::Requested)
+            .on_cluster(&row.target_cluster);
         e.target_namespace = row.namespaces.first().cloned().unwrap_or_default();
         e.after = Some(json!({ "comment": comment }));
         if !self
@@ -780,7 +783,8 @@ impl Services {
             .issue_client_certificate(&subject, group, seconds)
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        let mut e = about(user, origin, id, "access.kubeconfig", Outcome::Success);
+        let mut e = about(user, origin, id, "access.kubeconfig", Outcome::Success)
+            .on_cluster(cluster.name());
         e.after = Some(json!({
             "user": subject,
             "group": group,

@@ -64,6 +64,7 @@ impl Services {
             actor: query.actor.clone().filter(|v| !v.is_empty()),
             action: query.action.clone().filter(|v| !v.is_empty()),
             namespace: query.namespace.clone().filter(|v| !v.is_empty()),
+            cluster: query.cluster.clone().filter(|v| !v.is_empty()),
             namespaces_in: None,
             outcome: query.outcome.clone().filter(|v| !v.is_empty()),
             since_micros: query

@@ -52,11 +52,9 @@ impl Services {
                 format!("the cluster did not answer: {}", answer.detail),
             ));
         }
-        let mut event = NewEvent::by(Some(user), origin, "cluster.add", Outcome::Success).on(
-            "Cluster",
-            "",
-            &draft.name,
-        );
+        let mut event = NewEvent::by(Some(user), origin, "cluster.add", Outcome::Success)
+            .on("Cluster", "", &draft.name)
+            .on_cluster(&draft.name);
         event.after = Some(registry_view(&draft));
         if let Err(err) = self
             .store()
@@ -96,7 +94,8 @@ impl Services {
             .unregister_cluster(name, |gone| {
                 let mut event =
                     NewEvent::by(Some(user), origin, "cluster.remove", Outcome::Success)
-                        .on("Cluster", "", name);
+                        .on("Cluster", "", name)
+                        .on_cluster(name);
                 event.before = Some(registry_view(gone));
                 event
             })
@@ -174,8 +173,9 @@ impl Services {
         name: &str,
     ) -> Result<(), ServiceError> {
         if let Decision::Deny(why) = decide(&user.actor(), Action::Administer, &Target::default()) {
-            let denied =
-                NewEvent::by(Some(user), origin, action, Outcome::Denied).on("Cluster", "", name);
+            let denied = NewEvent::by(Some(user), origin, action, Outcome::Denied)
+                .on("Cluster", "", name)
+                .on_cluster(name);
             self.store().record(&denied).await?;
             return Err(ServiceError::Forbidden(why));
         }

@@ -70,6 +70,7 @@ impl Services {
                 action: line.attempt.action.clone(),
                 target_kind: line.attempt.target_kind.clone(),
                 target_namespace: String::new(),
+                target_cluster: String::new(),
                 target_name: String::new(),
                 before: None,
                 after: Some(json!({

@@ -43,6 +43,7 @@ pub fn access_event(
         action: action.to_owned(),
         target_kind: "AccessRequest".to_owned(),
         target_namespace: row.namespaces.first().cloned().unwrap_or_default(),
+        target_cluster: row.target_cluster.clone(),
         target_name: row.id.clone(),
         before: None,
         after: None,

@@ -66,7 +66,8 @@ impl Services {
         if let Some((issuer_url, client_id)) = self.kubectl_oidc() {
             // The cluster trusts the identity provider: kubectl signs in itself, nothing secret
             // changes hands.
-            let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success);
+            let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success)
+                .on_cluster(cluster.name());
             audit.target_kind = "Namespace".to_owned();
             audit.target_namespace = namespace.to_owned();
             audit.target_name = namespace.to_owned();
@@ -106,7 +107,8 @@ impl Services {
             .await
             .map_err(|e| ServiceError::Cluster(e.to_string()))?;
         // Written down before the key is handed over; if it cannot be, nothing is handed over.
-        let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success);
+        let mut audit = NewEvent::by(Some(user), origin, "kubeconfig.issue", Outcome::Success)
+            .on_cluster(cluster.name());
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = namespace.to_owned();
         audit.target_name = namespace.to_owned();

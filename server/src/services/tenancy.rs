@@ -229,7 +229,8 @@ impl Services {
         } else {
             (RequestState::Pending, None, None)
         };
-        let mut audit = NewEvent::by(Some(user), origin, "namespace.request", Outcome::Success);
+        let mut audit = NewEvent::by(Some(user), origin, "namespace.request", Outcome::Success)
+            .on_cluster(&draft.cluster);
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = draft.name.clone();
         audit.target_name = draft.name.clone();
@@ -330,7 +331,8 @@ impl Services {
         } else {
             "namespace.deny"
         };
-        let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success);
+        let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success)
+            .on_cluster(&request.plan.draft.cluster);
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = request.name.clone();
         audit.target_name = request.name.clone();

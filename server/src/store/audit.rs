@@ -20,6 +20,7 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub namespace: Option<String>,
+    pub cluster: Option<String>,
     /// Any of these namespaces (a manager's teams); `None` means no restriction.
     pub namespaces_in: Option<Vec<String>>,
     pub outcome: Option<String>,
@@ -64,9 +65,9 @@ pub async fn append(
     sqlx::query(
         "INSERT INTO audit_events (seq, at_micros, occurred_at, actor_id, actor_display, actor_roles, \
          source, request_id, action, target_kind, target_namespace, target_name, before, after, \
-         outcome, prev_hash, hash, keyed) \
+         outcome, prev_hash, hash, keyed, target_cluster) \
          VALUES ($1, $2, to_timestamp($2::double precision / 1000000), $3, $4, $5, $6, $7, $8, $9, \
-         $10, $11, $12, $13, $14, $15, $16, $17)",
+         $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(seq)
     .bind(at_micros)
@@ -85,6 +86,7 @@ pub async fn append(
     .bind(&prev_hash)
     .bind(&hash)
     .bind(key.is_some())
+    .bind(&event.target_cluster)
     .execute(&mut *conn)
     .await?;
     Ok(Event {
@@ -167,7 +169,8 @@ async fn write_batch(
 }
 
 const COLUMNS: &str = "seq, at_micros, actor_id, actor_display, actor_roles, source, request_id, \
-    action, target_kind, target_namespace, target_name, before, after, outcome, prev_hash, hash, keyed";
+    action, target_kind, target_namespace, target_name, target_cluster, before, after, outcome, \
+    prev_hash, hash, keyed";
 
 fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
     let before: Option<sqlx::types::Json<serde_json::Value>> = row.try_get("before")?;
@@ -184,6 +187,7 @@ fn from_row(row: &PgRow) -> Result<Event, sqlx::Error> {
             action: row.try_get("action")?,
             target_kind: row.try_get("target_kind")?,
             target_namespace: row.try_get("target_namespace")?,
+            target_cluster: row.try_get("target_cluster")?,
             target_name: row.try_get("target_name")?,
             before: before.map(|j| j.0),
             after: after.map(|j| j.0),
@@ -231,6 +235,9 @@ impl Store {
         }
         if let Some(v) = &filter.namespace {
             query.push(" AND target_namespace = ").push_bind(v.clone());
+        }
+        if let Some(v) = &filter.cluster {
+            query.push(" AND target_cluster = ").push_bind(v.clone());
         }
         if let Some(v) = &filter.namespaces_in {
             query

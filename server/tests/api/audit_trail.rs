@@ -21,6 +21,7 @@ fn event(actor: &str, action: &str, namespace: &str) -> NewEvent {
         action: action.into(),
         target_kind: "Namespace".into(),
         target_namespace: namespace.into(),
+        target_cluster: String::new(),
         target_name: namespace.into(),
         before: None,
         after: Some(serde_json::json!({"tier": "small", "ttl": "7d"})),

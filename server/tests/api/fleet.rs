@@ -500,6 +500,32 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
                 json!("default")
             ]
         );
+        // Events carry their cluster, and the trail filters by it.
+        let sam = sign_in(&app, "demo:sam").await;
+        let res = app
+            .client
+            .get(app.url("/api/v1/audit?cluster=second&format=csv"))
+            .header(COOKIE, &sam)
+            .send()
+            .await
+            .expect("audit");
+        assert_eq!(res.status(), 200);
+        let csv = res.text().await.expect("csv");
+        for action in [
+            "namespace.request",
+            "namespace.provision",
+            "kubeconfig.issue",
+        ] {
+            assert!(csv.contains(&format!(",{action},")), "{action} in {csv}");
+        }
+        assert!(!csv.contains("payments-fleet-home"), "{csv}");
+        assert!(csv.lines().skip(1).all(|l| l.ends_with(",second")), "{csv}");
+        // Events with and without a cluster chain and verify together.
+        let verdict = store.verify_audit(&[]).await.expect("verify");
+        assert!(
+            matches!(verdict, domain::audit::Verdict::Intact { .. }),
+            "{verdict:?}"
+        );
         app.stop().await;
     });
 }

@@ -463,6 +463,7 @@ fn system_event(name: &str) -> domain::audit::NewEvent {
         action: "namespace.request".to_owned(),
         target_kind: "Namespace".to_owned(),
         target_namespace: name.to_owned(),
+        target_cluster: String::new(),
         target_name: name.to_owned(),
         before: None,
         after: None,
