@@ -89,6 +89,14 @@ impl Services {
                 "{name} comes from Berth's configuration file; remove it there and redeploy"
             )));
         }
+        let (namespaces, grants) = self.store().held_on_cluster(name).await?;
+        if namespaces > 0 || grants > 0 {
+            return Err(ServiceError::Conflict(format!(
+                "{name} still has {namespaces} namespace(s) Berth made or asked for and {grants} \
+                 access grant(s) open; let them end (or delete them) first: once it leaves the \
+                 fleet, Berth could neither expire nor revoke them"
+            )));
+        }
         let removed = self
             .store()
             .unregister_cluster(name, |gone| {
@@ -125,9 +133,8 @@ impl Services {
             if configured.contains(&row.name) {
                 continue;
             }
-            let known = self.fleet.get(&row.name).is_some()
-                || self.fleet.unreachable().contains_key(&row.name);
-            if known {
+            // One that could not be connected is tried again: its file may be mounted now.
+            if self.fleet.get(&row.name).is_some() {
                 continue;
             }
             match fleet::connect_registered(row).await {

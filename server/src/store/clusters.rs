@@ -68,6 +68,26 @@ impl Store {
         Ok(())
     }
 
+    /// What Berth still holds on cluster `name`: live namespace requests and grants not yet
+    /// ended. A cluster leaving the fleet would strand them (a grant nobody can revoke).
+    pub async fn held_on_cluster(&self, name: &str) -> Result<(i64, i64), StoreError> {
+        let namespaces: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM namespace_requests WHERE plan->'draft'->>'cluster' = $1 \
+             AND state NOT IN ('denied', 'failed', 'expired')",
+        )
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
+        let grants: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM access_requests WHERE target_cluster = $1 \
+             AND state IN ('pending', 'granting', 'active')",
+        )
+        .bind(name)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((namespaces, grants))
+    }
+
     /// Removes `name` from the registry with its audit event; `None` when it was not there.
     pub async fn unregister_cluster(
         &self,

@@ -8,7 +8,9 @@ use leptos::server_fn::ServerFn;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 
-use crate::common::flows::{call_form, draft, sign_in, submit, wait_for_state};
+use crate::common::flows::{
+    call_form, draft, namespace_kubeconfig, sign_in, submit, wait_for_state,
+};
 use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
 
 /// An app on the shared cluster (home, `default`) with a private second one, `second`, whose
@@ -277,30 +279,44 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         .await;
         assert_eq!(status, 409, "{body}");
         assert!(body.to_string().contains("configuration file"), "{body}");
-        let (status, _) = send(
+        // Not while something of Berth's is open there: a grant nobody could revoke.
+        let (status, asked) = send(
             &developer,
-            reqwest::Method::DELETE,
-            "/api/v1/clusters/lab",
-            None,
+            reqwest::Method::POST,
+            "/api/v1/access",
+            Some(
+                json!({"namespaces": "default", "role": "view", "duration": "30m",
+                "reason": "look around", "ticket": "OPS-1", "target_cluster": "lab"}),
+            ),
         )
         .await;
-        assert_eq!(status, 403);
-        let (status, _) = send(
+        assert_eq!(status, 201, "{asked}");
+        let (status, body) = send(
             &admin,
             reqwest::Method::DELETE,
             "/api/v1/clusters/lab",
             None,
         )
         .await;
-        assert_eq!(status, 204);
-        let (status, _) = send(
-            &admin,
-            reqwest::Method::DELETE,
-            "/api/v1/clusters/lab",
-            None,
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body.to_string().contains("1 access grant(s) open"),
+            "{body}"
+        );
+        let id = asked["id"].as_str().expect("id");
+        let (status, body) = send(
+            &developer,
+            reqwest::Method::POST,
+            &format!("/api/v1/access/{id}/withdraw"),
+            Some(json!({"comment": "not needed"})),
         )
         .await;
-        assert_eq!(status, 404);
+        assert_eq!(status, 200, "{body}");
+        for (who, status) in [(&developer, 403), (&admin, 204), (&admin, 404)] {
+            let (got, body) =
+                send(who, reqwest::Method::DELETE, "/api/v1/clusters/lab", None).await;
+            assert_eq!(got, status, "{body}");
+        }
         assert_eq!(clusters(&app, &admin).await.len(), 1);
 
         let store = server::store::Store::connect(&url, &test_config().database)
@@ -324,7 +340,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
                 ("cluster.add", "success", "lab"),
                 ("cluster.remove", "denied", "lab"),
                 ("cluster.remove", "success", "lab"),
-            ]
+            ],
+            "a refused removal that changes nothing is not an audited change"
         );
         replica.stop().await;
         app.stop().await;
@@ -396,16 +413,7 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
 
         // The kubeconfig names the second cluster: its server, a context of its name, a
         // certificate its own CA signed; kubectl 1.37 works with it there.
-        let res = app
-            .client
-            .post(app.url("/api/v1/namespaces/payments-fleet/kubeconfig"))
-            .header(ORIGIN, &app.base)
-            .header(COOKIE, &dana)
-            .send()
-            .await
-            .expect("kubeconfig");
-        assert_eq!(res.status(), 200);
-        let text = res.text().await.expect("text");
+        let text = namespace_kubeconfig(&app, &dana, "payments-fleet").await;
         assert!(
             text.contains(&format!("server: {}", second.plane().url())),
             "{text}"
@@ -444,17 +452,9 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
         let home_draft = draft("payments-fleet-home", "payments", "small");
         submit(&app, &dana, &home_draft).await;
         wait_for_state(&app, &dana, "payments-fleet-home", "Ready").await;
-        let res = app
-            .client
-            .post(app.url("/api/v1/namespaces/payments-fleet-home/kubeconfig"))
-            .header(ORIGIN, &app.base)
-            .header(COOKIE, &dana)
-            .send()
-            .await
-            .expect("kubeconfig");
-        assert_eq!(res.status(), 200);
         let home_path = dir.path().join("dana-home.kubeconfig");
-        std::fs::write(&home_path, res.text().await.expect("text")).expect("write");
+        let home_text = namespace_kubeconfig(&app, &dana, "payments-fleet-home").await;
+        std::fs::write(&home_path, home_text).expect("write");
         let merged = format!("{}:{}", home_path.display(), path.display());
         for (context, namespace) in [
             ("payments-fleet-home@default", "payments-fleet-home"),

@@ -2,7 +2,6 @@
 //! rules, provisioning, and resuming after a crash.
 
 use crate::common;
-use server::cluster::fleet::Fleet;
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use kube::api::{Api, ListParams, PostParams};
 use leptos::server_fn::ServerFn;
 use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
+use server::cluster::fleet::Fleet;
 use server::reconcile::provision::Provisioner;
 use server::store::Store;
 use server::store::tenancy::NewRequest;
@@ -957,16 +957,7 @@ fn where_the_cluster_trusts_the_identity_provider_the_kubeconfig_signs_in_with_i
         let dana = sign_in(&app, "demo:dana").await;
         submit(&app, &dana, &draft("payments-oidc", "payments", "small")).await;
         wait_for_state(&app, &dana, "payments-oidc", "Ready").await;
-        let res = app
-            .client
-            .post(app.url("/api/v1/namespaces/payments-oidc/kubeconfig"))
-            .header(ORIGIN, &app.base)
-            .header(COOKIE, &dana)
-            .send()
-            .await
-            .expect("kubeconfig");
-        assert_eq!(res.status(), 200);
-        let text = res.text().await.expect("text");
+        let text = namespace_kubeconfig(&app, &dana, "payments-oidc").await;
         for needle in [
             "- oidc-login",
             "--oidc-issuer-url=https://login.example.com",

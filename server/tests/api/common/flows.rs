@@ -130,6 +130,20 @@ pub async fn wait_for_state(app: &TestApp, cookie: &str, name: &str, want: &str)
     }
 }
 
+/// The kubeconfig of `namespace` as its download button gets it (200 asserted).
+pub async fn namespace_kubeconfig(app: &TestApp, cookie: &str, namespace: &str) -> String {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/namespaces/{namespace}/kubeconfig")))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .expect("kubeconfig");
+    assert_eq!(res.status(), 200);
+    res.text().await.expect("kubeconfig text")
+}
+
 pub async fn admin_client(app: &TestApp) -> kube::Client {
     app.cluster().admin_client().await
 }
