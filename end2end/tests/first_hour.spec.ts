@@ -46,7 +46,7 @@ test('a refused access request keeps what was typed, from the least role, and sa
   const answer = page.locator('#access-request-answer');
   await expect(answer.locator('.error')).toBeVisible();
   // The whole reason, not a cut-off one.
-  await expect(answer.locator('.error')).toHaveText(`no namespace nowhere-${suffix} in the cluster`);
+  await expect(answer.locator('.error')).toHaveText(`no namespace nowhere-${suffix} on cluster eu-prod`);
   await expect(answer).toBeFocused();
   await expect(answer).toHaveAttribute('role', 'status');
   await expect(form.locator('select[name="role"]')).toHaveValue('edit');
