@@ -1,7 +1,7 @@
 //! Berth's own metrics, served at `/metrics` in the Prometheus text format: HTTP requests by
 //! route, method and status with a duration histogram; background loop runs, errors and the
-//! time of their last run; watch-cache sizes; sampler rows; audit appends; JIT revocation
-//! delays. One process-wide set, so any module can count without threading a handle through.
+//! time of their last run; watch-cache sizes and whether each cluster answers; sampler rows;
+//! audit appends; JIT revocation delays. One process-wide set, so any module can count without threading a handle through.
 
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,9 +24,18 @@ pub struct Metrics {
     loop_errors: Family<Labels, Counter>,
     loop_last_run: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     cache_objects: Family<Labels, Gauge>,
+    cluster_up: Family<Labels, Gauge>,
     sampler_rows: Counter,
     audit_appends: Counter,
     revoke_delay: Histogram,
+}
+
+/// One cluster of the fleet as `/metrics` reports it.
+pub struct ClusterGauges {
+    pub name: String,
+    /// Its API server answered the last probe.
+    pub up: bool,
+    pub cache_sizes: Vec<(&'static str, usize)>,
 }
 
 fn request_buckets() -> Histogram {
@@ -73,6 +82,12 @@ impl Metrics {
             "Objects held in each watch cache",
             cache_objects.clone(),
         );
+        let cluster_up = Family::<Labels, Gauge>::default();
+        registry.register(
+            "cluster_up",
+            "Whether each cluster's API server answered its last probe (1) or not (0)",
+            cluster_up.clone(),
+        );
         let sampler_rows = Counter::default();
         registry.register(
             "sampler_rows",
@@ -99,6 +114,7 @@ impl Metrics {
             loop_errors,
             loop_last_run,
             cache_objects,
+            cluster_up,
             sampler_rows,
             audit_appends,
             revoke_delay,
@@ -156,13 +172,24 @@ pub fn revoke_delay(ms: f64) {
     metrics().revoke_delay.observe(ms.max(0.0) / 1000.0);
 }
 
-/// The text exposition, with the watch caches' sizes as they are now.
-pub fn render(cache_sizes: &[(&'static str, usize)]) -> String {
+/// The text exposition, with each cluster's state and watch caches' sizes as they are now.
+pub fn render(clusters: &[ClusterGauges]) -> String {
     let m = metrics();
-    for (kind, size) in cache_sizes {
-        m.cache_objects
-            .get_or_create(&vec![("kind", (*kind).to_owned())])
-            .set(i64::try_from(*size).unwrap_or(i64::MAX));
+    // A cluster that left the fleet leaves the exposition too.
+    m.cache_objects.clear();
+    m.cluster_up.clear();
+    for cluster in clusters {
+        m.cluster_up
+            .get_or_create(&vec![("cluster", cluster.name.clone())])
+            .set(i64::from(cluster.up));
+        for (kind, size) in &cluster.cache_sizes {
+            m.cache_objects
+                .get_or_create(&vec![
+                    ("cluster", cluster.name.clone()),
+                    ("kind", (*kind).to_owned()),
+                ])
+                .set(i64::try_from(*size).unwrap_or(i64::MAX));
+        }
     }
     let mut out = String::new();
     if encode(&mut out, &m.registry).is_err() {

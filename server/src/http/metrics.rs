@@ -11,13 +11,23 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let sizes = state.services.caches().sizes();
+    let clusters: Vec<crate::metrics::ClusterGauges> = state
+        .services
+        .fleet()
+        .members()
+        .iter()
+        .map(|m| crate::metrics::ClusterGauges {
+            name: m.name().to_owned(),
+            up: m.health().answering,
+            cache_sizes: m.caches.sizes(),
+        })
+        .collect();
     (
         [(
             CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        crate::metrics::render(&sizes),
+        crate::metrics::render(&clusters),
     )
         .into_response()
 }

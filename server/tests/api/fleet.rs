@@ -119,6 +119,17 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
         let status = other["status"].as_str().unwrap_or_default();
         assert!(status.starts_with("not answering since 20"), "{status}");
         assert_eq!(named(&all, "default")["health"]["answering"], true);
+        let metrics = app.get("/metrics").await.text().await.expect("metrics");
+        for line in [
+            "berth_cluster_up{cluster=\"second\"} 0",
+            "berth_cluster_up{cluster=\"default\"} 1",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+        }
+        assert!(
+            metrics.contains("berth_watch_cache_objects{cluster=\"second\",kind=\"pods\"}"),
+            "{metrics}"
+        );
         let started = std::time::Instant::now();
         let capacity = app
             .client

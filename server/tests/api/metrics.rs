@@ -105,8 +105,12 @@ fn metrics_count_requests_loops_caches_and_audit() {
                     .is_ok_and(|t| t.starts_with("application/openmetrics-text"))
             );
             let text = res.text().await.expect("metrics");
-            let ready = value(&text, "berth_watch_cache_objects{kind=\"nodes\"}")
-                .is_some_and(|n| n > 0.0)
+            let ready = value(
+                &text,
+                "berth_watch_cache_objects{cluster=\"default\",kind=\"nodes\"}",
+            )
+            .is_some_and(|n| n > 0.0)
+                && value(&text, "berth_cluster_up{cluster=\"default\"}") == Some(1.0)
                 && value(&text, "berth_reconciler_runs_total{loop=\"provisioner\"}")
                     .is_some_and(|n| n >= 1.0)
                 && value(&text, "berth_audit_appends_total").is_some_and(|n| n >= 1.0);
@@ -147,7 +151,11 @@ fn metrics_count_requests_loops_caches_and_audit() {
         );
         assert!(text.contains("route=\"/rollouts/"), "{text}");
         assert!(
-            value(&text, "berth_watch_cache_objects{kind=\"namespaces\"}").is_some_and(|n| n > 0.0)
+            value(
+                &text,
+                "berth_watch_cache_objects{cluster=\"default\",kind=\"namespaces\"}"
+            )
+            .is_some_and(|n| n > 0.0)
         );
         assert!(
             value(
