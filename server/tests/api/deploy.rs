@@ -270,6 +270,76 @@ fn the_config_map_is_a_config_berth_loads() {
     assert_eq!(port, 8080);
 }
 
+/// A fleet from the chart's values: the home cluster's name and public address, and a further
+/// cluster whose kubeconfig Secret is mounted where the config says.
+#[test]
+fn the_chart_configures_a_fleet_berth_loads() {
+    let tag = helm::committed_tag();
+    let text = helm::template(&[
+        ("image.tag", &tag),
+        ("cluster.name", "eu-prod"),
+        ("cluster.publicServer", "https://k8s.eu.example.com:6443"),
+        ("clusters[0].name", "us-dev"),
+        ("clusters[0].region", "us-east-1"),
+        ("clusters[0].kubeconfigSecret", "berth-cluster-us-dev"),
+    ])
+    .unwrap_or_else(|e| panic!("helm template: {e}"));
+    let documents = documents(&text);
+    let config_map: ConfigMap = typed(by_kind(&documents, "ConfigMap"));
+    let toml = config_map
+        .data
+        .and_then(|d| d.get("berth.toml").cloned())
+        .expect("berth.toml");
+    let dir = common::scratch_dir("deploy-fleet-");
+    let path = dir.path().join("berth.toml");
+    std::fs::write(&path, toml).expect("write");
+    let env = HashMap::from([(
+        "BERTH_DATABASE_URL".to_owned(),
+        "postgres://berth@db/berth".to_owned(),
+    )]);
+    let config = server::config::Config::load(server::config::Mode::Serve, Some(&path), &env)
+        .expect("berth.toml loads");
+    assert_eq!(config.cluster.name, "eu-prod");
+    assert_eq!(
+        config.cluster.public_server.as_deref(),
+        Some("https://k8s.eu.example.com:6443")
+    );
+    assert_eq!(config.clusters.len(), 1);
+    assert_eq!(config.clusters[0].name, "us-dev");
+    assert_eq!(config.clusters[0].region, "us-east-1");
+    let kubeconfig = config.clusters[0].kubeconfig.clone().expect("a kubeconfig");
+    let deployment: Deployment = typed(by_kind(&documents, "Deployment"));
+    let pod = deployment.spec.template.spec.expect("pod");
+    let mount = pod.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "cluster-us-dev")
+        .expect("the kubeconfig is mounted");
+    assert_eq!(
+        kubeconfig,
+        std::path::Path::new(&mount.mount_path).join("kubeconfig")
+    );
+    assert_eq!(mount.read_only, Some(true));
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "cluster-us-dev")
+        .expect("volume");
+    assert_eq!(
+        volume
+            .secret
+            .as_ref()
+            .and_then(|s| s.secret_name.as_deref()),
+        Some("berth-cluster-us-dev")
+    );
+    // An entry without its Secret is refused by the chart, not found out at start.
+    let missing = helm::template(&[("image.tag", &tag), ("clusters[0].name", "us-dev")])
+        .expect_err("no Secret, no manifests");
+    assert!(missing.contains("kubeconfigSecret"), "{missing}");
+}
+
 /// `helm install` of the chart (everything optional on) into the real control plane, after a
 /// server-side dry run that stores nothing; `kubectl rollout status` of Berth's Deployment
 /// completes with both replicas on simulated nodes; the JIT guard holds grants to what ends
