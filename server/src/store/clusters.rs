@@ -5,31 +5,33 @@ use domain::fleet::ClusterDraft;
 
 use super::{Store, StoreError};
 
+/// A registry row as selected: name, display name, region, environment, kubeconfig, context,
+/// public server.
+type Row = (String, String, String, String, String, String, String);
+
+fn draft_of(row: Row) -> ClusterDraft {
+    let (name, display_name, region, environment, kubeconfig, context, public_server) = row;
+    ClusterDraft {
+        name,
+        display_name,
+        region,
+        environment,
+        kubeconfig,
+        context,
+        public_server,
+    }
+}
+
 impl Store {
     /// Every registered cluster, by name.
     pub async fn registered_clusters(&self) -> Result<Vec<ClusterDraft>, StoreError> {
-        let rows: Vec<(String, String, String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT name, display_name, region, environment, kubeconfig, context, public_server \
              FROM clusters ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(name, display_name, region, environment, kubeconfig, context, public_server)| {
-                    ClusterDraft {
-                        name,
-                        display_name,
-                        region,
-                        environment,
-                        kubeconfig,
-                        context,
-                        public_server,
-                    }
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(draft_of).collect())
     }
 
     /// Registers `draft` with its audit event, in one transaction; a name taken meanwhile is a
@@ -102,19 +104,8 @@ impl Store {
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((name, display_name, region, environment, kubeconfig, context, public_server)) =
-            row
-        else {
+        let Some(gone) = row.map(draft_of) else {
             return Ok(None);
-        };
-        let gone = ClusterDraft {
-            name,
-            display_name,
-            region,
-            environment,
-            kubeconfig,
-            context,
-            public_server,
         };
         super::audit::append(&mut tx, self.audit_key(), &event(&gone)).await?;
         tx.commit().await?;

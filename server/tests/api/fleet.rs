@@ -53,6 +53,32 @@ async fn clusters(app: &TestApp, cookie: &str) -> Vec<Value> {
     res.json().await.expect("json")
 }
 
+/// `method path` as the signed-in `cookie`, with a JSON body: the status and the answer (JSON,
+/// or its text).
+async fn request(
+    app: &TestApp,
+    cookie: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .request(method, app.url(path))
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, cookie);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 fn named<'a>(all: &'a [Value], name: &str) -> &'a Value {
     all.iter()
         .find(|c| c["name"] == name)
@@ -178,32 +204,14 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         let path = path.to_string_lossy().into_owned();
         let admin = sign_in(&app, "demo:ada").await;
         let developer = sign_in(&app, "demo:dana").await;
-        let send = |cookie: &str, method: reqwest::Method, path: &str, body: Option<Value>| {
-            let mut req = app
-                .client
-                .request(method, app.url(path))
-                .header(ORIGIN, &app.base)
-                .header(COOKIE, cookie);
-            if let Some(body) = body {
-                req = req.json(&body);
-            }
-            async move {
-                let res = req.send().await.expect("request");
-                let status = res.status().as_u16();
-                let text = res.text().await.unwrap_or_default();
-                (
-                    status,
-                    serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
-                )
-            }
-        };
         let lab = json!({
             "name": "lab", "display_name": "<b>Lab</b>", "region": "eu-central-1",
             "environment": "test", "kubeconfig": path,
         });
 
         // A developer may not; the refusal is audited and nothing is registered.
-        let (status, _) = send(
+        let (status, _) = request(
+            &app,
             &developer,
             reqwest::Method::POST,
             "/api/v1/clusters",
@@ -212,7 +220,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         .await;
         assert_eq!(status, 403);
         // Bad input: every field's problem at once, nothing registered.
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &admin,
             reqwest::Method::POST,
             "/api/v1/clusters",
@@ -225,7 +234,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
             assert!(text.contains(&format!("\"{field}\"")), "{field} in {text}");
         }
         // A file that is no kubeconfig is named as such.
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &admin,
             reqwest::Method::POST,
             "/api/v1/clusters",
@@ -238,7 +248,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
             "{body}"
         );
         // The home cluster's name is taken.
-        let (status, _) = send(
+        let (status, _) = request(
+            &app,
             &admin,
             reqwest::Method::POST,
             "/api/v1/clusters",
@@ -248,7 +259,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         assert_eq!(status, 422);
         assert_eq!(clusters(&app, &admin).await.len(), 1);
 
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &admin,
             reqwest::Method::POST,
             "/api/v1/clusters",
@@ -281,7 +293,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         assert_eq!(named(&seen, "lab")["source"], "registry");
 
         // Removing: not a configured cluster, not by a developer, then by the admin.
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &admin,
             reqwest::Method::DELETE,
             "/api/v1/clusters/default",
@@ -291,7 +304,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         assert_eq!(status, 409, "{body}");
         assert!(body.to_string().contains("configuration file"), "{body}");
         // Not while something of Berth's is open there: a grant nobody could revoke.
-        let (status, asked) = send(
+        let (status, asked) = request(
+            &app,
             &developer,
             reqwest::Method::POST,
             "/api/v1/access",
@@ -302,7 +316,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         )
         .await;
         assert_eq!(status, 201, "{asked}");
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &admin,
             reqwest::Method::DELETE,
             "/api/v1/clusters/lab",
@@ -315,7 +330,8 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
             "{body}"
         );
         let id = asked["id"].as_str().expect("id");
-        let (status, body) = send(
+        let (status, body) = request(
+            &app,
             &developer,
             reqwest::Method::POST,
             &format!("/api/v1/access/{id}/withdraw"),
@@ -324,8 +340,14 @@ fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
         .await;
         assert_eq!(status, 200, "{body}");
         for (who, status) in [(&developer, 403), (&admin, 204), (&admin, 404)] {
-            let (got, body) =
-                send(who, reqwest::Method::DELETE, "/api/v1/clusters/lab", None).await;
+            let (got, body) = request(
+                &app,
+                who,
+                reqwest::Method::DELETE,
+                "/api/v1/clusters/lab",
+                None,
+            )
+            .await;
             assert_eq!(got, status, "{body}");
         }
         assert_eq!(clusters(&app, &admin).await.len(), 1);
@@ -568,40 +590,39 @@ fn an_sre_grants_access_on_one_cluster_and_the_other_is_never_touched() {
         }
         let dana = sign_in(&app, "demo:dana").await;
         let sam = sign_in(&app, "demo:sam").await;
-        let post = |cookie: &str, path: &str, body: Value| {
-            let req = app
-                .client
-                .post(app.url(path))
-                .header(ORIGIN, &app.base)
-                .header(COOKIE, cookie)
-                .json(&body);
-            async move {
-                let res = req.send().await.expect("request");
-                let status = res.status().as_u16();
-                let text = res.text().await.unwrap_or_default();
-                (
-                    status,
-                    serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
-                )
-            }
-        };
         let ask = |cluster: &str| {
             json!({"namespaces": name, "cluster": false, "role": "edit", "duration": "30m",
                 "reason": "incident 4712 in the US", "ticket": "OPS-4712",
                 "target_cluster": cluster})
         };
-        let (status, body) = post(&dana, "/api/v1/access", ask("mars-1")).await;
+        let (status, body) = request(
+            &app,
+            &dana,
+            reqwest::Method::POST,
+            "/api/v1/access",
+            Some(ask("mars-1")),
+        )
+        .await;
         assert_eq!(status, 400, "{body}");
         assert!(body.to_string().contains("unknown cluster"), "{body}");
 
-        let (status, body) = post(&dana, "/api/v1/access", ask("second")).await;
+        let (status, body) = request(
+            &app,
+            &dana,
+            reqwest::Method::POST,
+            "/api/v1/access",
+            Some(ask("second")),
+        )
+        .await;
         assert_eq!(status, 201, "{body}");
         assert_eq!(body["target_cluster"], "second");
         let id = body["id"].as_str().expect("id").to_owned();
-        let (status, body) = post(
+        let (status, body) = request(
+            &app,
             &sam,
+            reqwest::Method::POST,
             &format!("/api/v1/access/{id}/review"),
-            json!({"decision": "approve", "reason": "ticket checked"}),
+            Some(json!({"decision": "approve", "reason": "ticket checked"})),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -650,10 +671,12 @@ fn an_sre_grants_access_on_one_cluster_and_the_other_is_never_touched() {
         assert!(home_cms.is_none());
 
         // Revoked: gone from the second cluster; the home cluster never had it.
-        let (status, body) = post(
+        let (status, body) = request(
+            &app,
             &sam,
+            reqwest::Method::POST,
             &format!("/api/v1/access/{id}/revoke"),
-            json!({"comment": "incident over"}),
+            Some(json!({"comment": "incident over"})),
         )
         .await;
         assert_eq!(status, 200, "{body}");
