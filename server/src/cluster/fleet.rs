@@ -82,6 +82,7 @@ impl Member {
     }
 
     pub fn summary(&self, home: bool) -> ClusterSummary {
+        let health = self.health();
         ClusterSummary {
             name: self.name().to_owned(),
             display_name: self.profile.display_name.clone(),
@@ -91,8 +92,8 @@ impl Member {
             public_server: self.cluster.public_server_url().to_owned(),
             source: self.profile.source,
             home,
-            status: self.health().summary(unix_now()),
-            health: self.health(),
+            status: health.summary(unix_now()),
+            health,
             namespaces: self.caches.namespaces.state().len(),
             pods: self.caches.pods.state().len(),
         }

@@ -132,7 +132,6 @@ pub(crate) fn request_scope(user: &CurrentUser) -> Option<&[String]> {
 #[derive(Clone, Debug)]
 pub struct Services {
     store: Store,
-    cluster: Cluster,
     /// `berth demo`: demo personas may sign in.
     demo: bool,
     /// The identity provider's issuer, when configured.
@@ -145,9 +144,8 @@ pub struct Services {
     access_webhook: Option<(String, reqwest::Client)>,
     /// Wakes the provisioner when a request is approved.
     provision: Arc<Notify>,
-    /// What pages read instead of listing the cluster (the home cluster's).
-    caches: Caches,
-    /// Every cluster: the home one (`cluster`, `caches`) and the others.
+    /// Every cluster, each with its client and the watch caches pages read instead of
+    /// listing it; the home one is what `cluster()` and `caches()` answer.
     fleet: crate::cluster::fleet::Fleet,
     /// The idle report's usage answers, until the roll-ups move on.
     usage_memo: usage_memo::UsageMemo,
@@ -163,7 +161,7 @@ impl Services {
     pub fn new(store: Store, cluster: Cluster, config: &Config) -> Self {
         use crate::cluster::fleet::{Fleet, Member, Profile};
         let home = Member::start(
-            cluster.clone(),
+            cluster,
             Profile::of(&config.cluster, domain::fleet::ClusterSource::Config),
         );
         Services {
@@ -185,7 +183,6 @@ impl Services {
                     .map(|client| (url, client))
             }),
             provision: Arc::new(Notify::new()),
-            caches: home.caches.clone(),
             fleet: Fleet::new(home),
             usage_memo: usage_memo::UsageMemo::default(),
             failures: failures::Failures::new(&config.auth),
@@ -193,18 +190,18 @@ impl Services {
             // Two thirds of the request timeout: the rest is for the page itself (at the whole
             // timeout, a page over a cluster still loading answered 408 with no words).
             cache_wait: config.http.request_timeout * 2 / 3,
-            cluster,
         }
     }
 
     pub fn caches(&self) -> &Caches {
-        &self.caches
+        &self.fleet.home().caches
     }
 
     /// The watch caches once they hold their first full list; pages read nothing else.
     async fn cached(&self) -> Result<&Caches, ServiceError> {
-        if self.caches.ready_within(self.cache_wait).await {
-            Ok(&self.caches)
+        let caches = self.caches();
+        if caches.ready_within(self.cache_wait).await {
+            Ok(caches)
         } else {
             Err(ServiceError::Cluster(
                 "the cluster's objects are still loading; try again shortly".to_owned(),
@@ -263,7 +260,7 @@ impl Services {
     }
 
     pub fn cluster(&self) -> &Cluster {
-        &self.cluster
+        &self.fleet.home().cluster
     }
 
     /// Postgres and every cluster, probed at the same time; ready while Postgres and one
