@@ -321,17 +321,17 @@ impl Caches {
     /// How many objects each cache holds, for `/metrics`.
     pub fn sizes(&self) -> Vec<(&'static str, usize)> {
         vec![
-            ("namespaces", self.namespaces.state().len()),
-            ("resourcequotas", self.quotas.state().len()),
-            ("limitranges", self.limit_ranges.state().len()),
-            ("pods", self.pods.state().len()),
-            ("nodes", self.nodes.state().len()),
-            ("deployments", self.deployments.state().len()),
-            ("replicasets", self.replica_sets.state().len()),
-            ("statefulsets", self.stateful_sets.state().len()),
-            ("daemonsets", self.daemon_sets.state().len()),
-            ("poddisruptionbudgets", self.pdbs.state().len()),
-            ("persistentvolumeclaims", self.claims.state().len()),
+            ("namespaces", self.namespaces.len()),
+            ("resourcequotas", self.quotas.len()),
+            ("limitranges", self.limit_ranges.len()),
+            ("pods", self.pods.len()),
+            ("nodes", self.nodes.len()),
+            ("deployments", self.deployments.len()),
+            ("replicasets", self.replica_sets.len()),
+            ("statefulsets", self.stateful_sets.len()),
+            ("daemonsets", self.daemon_sets.len()),
+            ("poddisruptionbudgets", self.pdbs.len()),
+            ("persistentvolumeclaims", self.claims.len()),
         ]
     }
 

@@ -94,8 +94,8 @@ impl Member {
             home,
             status: health.summary(unix_now()),
             health,
-            namespaces: self.caches.namespaces.state().len(),
-            pods: self.caches.pods.state().len(),
+            namespaces: self.caches.namespaces.len(),
+            pods: self.caches.pods.len(),
         }
     }
 }
