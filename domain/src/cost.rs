@@ -22,13 +22,37 @@ pub struct Rates {
     pub gpu_hour: f64,
 }
 
-/// Prices that differ for nodes carrying `label` = `value` (e.g. an instance type).
+/// Prices that differ for nodes carrying `label` = `value` (e.g. an instance type), for the
+/// nodes of one `cluster` of the fleet (e.g. a dearer region), or both: a cluster with no label
+/// prices all its nodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateOverride {
+    /// Only nodes of this cluster; empty for every cluster.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    #[serde(default)]
     pub label: String,
+    #[serde(default)]
     pub value: String,
     pub rates: Rates,
+}
+
+impl RateOverride {
+    /// Whether a node of `cluster` with `labels` pays these rates.
+    fn matches(&self, cluster: &str, labels: &BTreeMap<String, String>) -> bool {
+        (self.cluster.is_empty() || self.cluster == cluster)
+            && (self.label.is_empty() || labels.get(&self.label) == Some(&self.value))
+    }
+
+    /// How the override is named in messages: `eu-prod: node.kubernetes.io/instance-type=m5`.
+    pub fn name(&self) -> String {
+        match (self.cluster.is_empty(), self.label.is_empty()) {
+            (true, _) => format!("{}={}", self.label, self.value),
+            (false, true) => format!("cluster {}", self.cluster),
+            (false, false) => format!("{}: {}={}", self.cluster, self.label, self.value),
+        }
+    }
 }
 
 /// The pricing file: a default, per-node-label overrides, and storage.
@@ -57,11 +81,11 @@ impl Default for Prices {
 }
 
 impl Prices {
-    /// The rates of a node with `labels`.
-    pub fn rates_for(&self, labels: &BTreeMap<String, String>) -> Rates {
+    /// The rates of a node of `cluster` with `labels`.
+    pub fn rates_for(&self, cluster: &str, labels: &BTreeMap<String, String>) -> Rates {
         self.overrides
             .iter()
-            .find(|o| labels.get(&o.label) == Some(&o.value))
+            .find(|o| o.matches(cluster, labels))
             .map_or(self.default, |o| o.rates)
     }
 
@@ -82,12 +106,24 @@ impl Prices {
         };
         rates("", &self.default);
         for o in &self.overrides {
-            rates(&format!("{}={}: ", o.label, o.value), &o.rates);
+            rates(&format!("{}: ", o.name()), &o.rates);
         }
         check("storage GiB-month", self.storage_gib_month);
         for o in &self.overrides {
-            if o.label.trim().is_empty() || o.value.trim().is_empty() {
-                out.push("an override needs a node label and a value".to_owned());
+            let (label, value) = (o.label.trim().is_empty(), o.value.trim().is_empty());
+            if o.cluster.trim().is_empty() && (label || value) {
+                out.push(
+                    "an override needs a node label and a value, or a cluster (or all three)"
+                        .to_owned(),
+                );
+            } else if label != value {
+                out.push(format!(
+                    "the override {} needs both a node label and its value",
+                    o.name()
+                ));
+            }
+            if !o.cluster.is_empty() && !crate::fleet::valid_name(&o.cluster) {
+                out.push(format!("{:?} is not a cluster name", o.cluster));
             }
         }
         out
@@ -250,6 +286,9 @@ impl Efficiency {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Allocation {
+    /// The fleet's name of the cluster it ran on.
+    #[serde(default)]
+    pub cluster: String,
     pub namespace: String,
     pub team: Option<String>,
     /// `Kind/name` of the owning workload, or the pod for a bare pod.
@@ -263,6 +302,7 @@ pub struct Allocation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum GroupBy {
+    Cluster,
     Namespace,
     Team,
     Workload,
@@ -276,6 +316,7 @@ pub const UNALLOCATED: &str = "__unallocated__";
 impl GroupBy {
     pub fn key(&self, a: &Allocation) -> String {
         match self {
+            GroupBy::Cluster => a.cluster.clone(),
             GroupBy::Namespace => a.namespace.clone(),
             GroupBy::Team => a.team.clone().unwrap_or_else(|| UNALLOCATED.to_owned()),
             GroupBy::Workload => format!("{}/{}", a.namespace, a.workload),
@@ -396,6 +437,7 @@ mod tests {
             gpu_hour: 2.5,
         };
         prices.overrides.push(RateOverride {
+            cluster: String::new(),
             label: "node.kubernetes.io/instance-type".to_owned(),
             value: "g5.xlarge".to_owned(),
             rates: gpu_node,
@@ -406,8 +448,38 @@ mod tests {
         )]
         .into_iter()
         .collect();
-        assert_eq!(prices.rates_for(&labels), gpu_node);
-        assert_eq!(prices.rates_for(&BTreeMap::new()), prices.default);
+        assert_eq!(prices.rates_for("eu-prod", &labels), gpu_node);
+        assert_eq!(
+            prices.rates_for("eu-prod", &BTreeMap::new()),
+            prices.default
+        );
+        // A dearer region: every node of us-dev, but the GPU nodes' own rates come first.
+        let us_dev = Rates {
+            cpu_core_hour: 0.04,
+            ..prices.default
+        };
+        prices.overrides.push(RateOverride {
+            cluster: "us-dev".to_owned(),
+            label: String::new(),
+            value: String::new(),
+            rates: us_dev,
+        });
+        assert_eq!(prices.rates_for("us-dev", &BTreeMap::new()), us_dev);
+        assert_eq!(prices.rates_for("us-dev", &labels), gpu_node);
+        assert_eq!(
+            prices.rates_for("eu-prod", &BTreeMap::new()),
+            prices.default
+        );
+        assert!(prices.problems().is_empty(), "{:?}", prices.problems());
+        prices.overrides[1].label = "zone".to_owned();
+        assert_eq!(
+            prices.problems(),
+            ["the override us-dev: zone= needs both a node label and its value"]
+        );
+        prices.overrides[1].cluster = String::new();
+        prices.overrides[1].value = "a".to_owned();
+        prices.overrides[1].label = String::new();
+        assert_eq!(prices.problems().len(), 1, "{:?}", prices.problems());
     }
 
     #[test]
@@ -483,6 +555,7 @@ mod tests {
         proptest::collection::vec((0..6usize, 0..4usize, arb_cost()), 0..40).prop_map(|rows| {
             rows.into_iter()
                 .map(|(ns, w, cost)| Allocation {
+                    cluster: format!("c{}", ns % 2),
                     namespace: format!("ns-{ns}"),
                     // A namespace belongs to one team (or none), as in a cluster.
                     team: (ns % 3 > 0).then(|| format!("team-{}", ns % 3)),
@@ -507,7 +580,7 @@ mod tests {
         fn every_grouping_sums_to_the_total(rows in arb_rows(), idle_cost in arb_cost(), share in any::<bool>()) {
             let total: f64 = rows.iter().map(|r| r.cost.total()).sum();
             let shared = if share && total > 0.0 { idle_cost.total() } else { 0.0 };
-            for by in [GroupBy::Namespace, GroupBy::Team, GroupBy::Workload, GroupBy::Label("app".to_owned())] {
+            for by in [GroupBy::Cluster, GroupBy::Namespace, GroupBy::Team, GroupBy::Workload, GroupBy::Label("app".to_owned())] {
                 let groups = group(&rows, &by, &idle_cost, share);
                 let sum: f64 = groups.iter().map(GroupCost::total).sum();
                 prop_assert!(close(sum, total + shared), "{by:?}: {sum} vs {total} + {shared}");

@@ -67,6 +67,9 @@ pub struct ReportQuery {
     pub share_idle: bool,
     /// Only this team's namespaces.
     pub team: Option<String>,
+    /// Only what ran on this cluster of the fleet.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// Only groups whose name contains this text.
     pub filter: Option<String>,
     pub sort: SortBy,
@@ -81,6 +84,7 @@ impl Default for ReportQuery {
             step: Step::Daily,
             share_idle: false,
             team: None,
+            cluster: None,
             filter: None,
             sort: SortBy::Cost,
             descending: true,
@@ -158,8 +162,9 @@ pub fn format_time(unix: i64) -> String {
 }
 
 /// Every parameter a view has.
-pub const PARAMS: [&str; 11] = [
-    "by", "label", "window", "from", "to", "step", "idle", "team", "filter", "sort", "order",
+pub const PARAMS: [&str; 12] = [
+    "by", "label", "window", "from", "to", "step", "idle", "team", "cluster", "filter", "sort",
+    "order",
 ];
 
 impl ReportQuery {
@@ -183,6 +188,7 @@ impl ReportQuery {
         let mut q = ReportQuery::default();
         if let Some(by) = get("by") {
             q.group = match by.as_str() {
+                "cluster" => GroupBy::Cluster,
                 "namespace" => GroupBy::Namespace,
                 "team" => GroupBy::Team,
                 "workload" => GroupBy::Workload,
@@ -199,7 +205,7 @@ impl ReportQuery {
                 },
                 other => {
                     problems.push(format!(
-                        "cannot group by {other:?}: namespace, team, workload or label"
+                        "cannot group by {other:?}: cluster, namespace, team, workload or label"
                     ));
                     GroupBy::Namespace
                 }
@@ -259,6 +265,11 @@ impl ReportQuery {
             ));
         }
         q.team = get("team");
+        q.cluster = get("cluster");
+        if let Some(c) = q.cluster.as_ref().filter(|c| !crate::fleet::valid_name(c)) {
+            let shown: String = c.chars().take(40).collect();
+            problems.push(format!("{shown:?} is not a cluster name"));
+        }
         q.filter = get("filter");
         if q.filter.as_ref().is_some_and(|f| f.chars().count() > 100) {
             problems.push("the filter may be at most 100 characters".to_owned());
@@ -316,13 +327,17 @@ impl ReportQuery {
             }
         };
         let group = match &self.group {
+            GroupBy::Cluster => "cluster".to_owned(),
             GroupBy::Namespace => "namespace".to_owned(),
             GroupBy::Team => "team".to_owned(),
             GroupBy::Workload => "workload".to_owned(),
             GroupBy::Label(l) => format!("label-{l}"),
         };
         let mut name = format!("berth-cost-{window}-by-{group}");
-        for part in [&self.team, &self.filter].into_iter().flatten() {
+        for part in [&self.cluster, &self.team, &self.filter]
+            .into_iter()
+            .flatten()
+        {
             name.push('-');
             name.push_str(part);
         }
@@ -345,6 +360,7 @@ impl ReportQuery {
     pub fn to_params(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         match &self.group {
+            GroupBy::Cluster => out.push(("by", "cluster".to_owned())),
             GroupBy::Namespace => out.push(("by", "namespace".to_owned())),
             GroupBy::Team => out.push(("by", "team".to_owned())),
             GroupBy::Workload => out.push(("by", "workload".to_owned())),
@@ -370,6 +386,9 @@ impl ReportQuery {
         ));
         if let Some(t) = &self.team {
             out.push(("team", t.clone()));
+        }
+        if let Some(c) = &self.cluster {
+            out.push(("cluster", c.clone()));
         }
         if let Some(f) = &self.filter {
             out.push(("filter", f.clone()));
@@ -411,6 +430,7 @@ impl ReportQuery {
                 group,
                 team,
                 filter,
+                cluster: self.cluster.clone(),
                 sort: SortBy::Cost,
                 descending: true,
                 ..self.clone()
@@ -418,6 +438,17 @@ impl ReportQuery {
             format!("/cost?{}", next.query_string())
         };
         match &self.group {
+            GroupBy::Cluster => Some(format!(
+                "/cost?{}",
+                ReportQuery {
+                    group: GroupBy::Team,
+                    cluster: Some(key.to_owned()),
+                    sort: SortBy::Cost,
+                    descending: true,
+                    ..self.clone()
+                }
+                .query_string()
+            )),
             GroupBy::Team => Some(below(GroupBy::Namespace, Some(key.to_owned()), None)),
             GroupBy::Namespace => Some(below(
                 GroupBy::Workload,
@@ -468,6 +499,9 @@ fn valid_label(l: &str) -> bool {
 pub struct StepCost {
     /// Unix seconds where the step begins.
     pub bucket: i64,
+    /// The fleet's name of the cluster the sums are of.
+    #[serde(default)]
+    pub cluster: String,
     pub key: String,
     pub cost: Cost,
     /// Priced usage and requests, for efficiency.
@@ -517,6 +551,9 @@ pub struct CostReport {
     /// shows a developer only their own teams' part).
     #[serde(default)]
     pub only_teams: Option<Vec<String>>,
+    /// The fleet's clusters, the home one first (what the view may be narrowed to).
+    #[serde(default)]
+    pub clusters: Vec<String>,
 }
 
 impl CostReport {
@@ -551,17 +588,26 @@ impl CostReport {
     }
 }
 
-/// Builds the report: `rows` are the groups' priced sums per step (already narrowed to what
-/// the viewer may see), `node_costs` the cluster's node cost per step and `cluster_allocated`
-/// everything allocated per step (so a team's share of idle is its part of all allocation).
+/// A sum per cluster and step (unix seconds where it begins).
+pub type PerClusterStep = BTreeMap<(String, i64), f64>;
+
+/// Builds the report: `rows` are the groups' priced sums per cluster and step (already
+/// narrowed to the teams the viewer may see), `node_costs` each cluster's node cost per step
+/// and `cluster_allocated` everything allocated there per step (so a team's share of a
+/// cluster's idle is its part of all that cluster's allocation). A cluster in the query keeps
+/// that cluster's rows only.
 pub fn build(
     query: ReportQuery,
     from: i64,
     to: i64,
     rows: &[StepCost],
-    node_costs: &BTreeMap<i64, f64>,
-    cluster_allocated: &BTreeMap<i64, f64>,
+    node_costs: &PerClusterStep,
+    cluster_allocated: &PerClusterStep,
 ) -> CostReport {
+    let rows: Vec<&StepCost> = rows
+        .iter()
+        .filter(|r| query.cluster.as_ref().is_none_or(|c| &r.cluster == c))
+        .collect();
     let step = query.step.seconds();
     let buckets: Vec<i64> = (0..((to - from) / step).max(0))
         .map(|i| from + i * step)
@@ -578,13 +624,14 @@ pub fn build(
     let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
     // Idle of each step, and the part of it that is ours: all of it when we are everything,
     // else in proportion to our allocation.
-    let idle_of = |bucket: i64, ours: f64| {
-        let node = node_costs.get(&bucket).copied().unwrap_or(0.0);
-        let all = cluster_allocated.get(&bucket).copied().unwrap_or(0.0);
+    let idle_of = |cluster: &str, bucket: i64, ours: f64| {
+        let at = (cluster.to_owned(), bucket);
+        let node = node_costs.get(&at).copied().unwrap_or(0.0);
+        let all = cluster_allocated.get(&at).copied().unwrap_or(0.0);
         let idle = (node - all).max(0.0);
         if all > 0.0 { idle * ours / all } else { 0.0 }
     };
-    for row in rows {
+    for row in &rows {
         let Some(&i) = index.get(&row.bucket) else {
             continue;
         };
@@ -606,7 +653,11 @@ pub fn build(
         acc.requested += row.requested;
         acc.series[i] += row.cost.total();
         // Idle is node capacity nothing was allocated: storage takes no share of it.
-        acc.idle_series[i] += idle_of(row.bucket, row.cost.total() - row.cost.storage);
+        acc.idle_series[i] += idle_of(
+            &row.cluster,
+            row.bucket,
+            row.cost.total() - row.cost.storage,
+        );
     }
     let mut idle_series = vec![0.0; buckets.len()];
     let mut out: Vec<ReportGroup> = groups
@@ -661,6 +712,7 @@ pub fn build(
         efficiency: (requested > 0.0).then(|| used / requested),
         made_at: to,
         only_teams: None,
+        clusters: Vec::new(),
     }
 }
 
@@ -938,6 +990,7 @@ mod tests {
             step: Step::Daily,
             share_idle: true,
             team: Some("payments".to_owned()),
+            cluster: Some("us-dev".to_owned()),
             filter: Some("web & co".to_owned()),
             sort: SortBy::Efficiency,
             descending: false,
@@ -1023,6 +1076,7 @@ mod tests {
     fn row(bucket: i64, key: &str, cpu: f64, used: f64, requested: f64) -> StepCost {
         StepCost {
             bucket,
+            cluster: "eu-prod".to_owned(),
             key: key.to_owned(),
             cost: Cost {
                 cpu,
@@ -1031,6 +1085,85 @@ mod tests {
             used,
             requested,
         }
+    }
+
+    /// Sums per step of the cluster `row` puts its rows on.
+    fn per_step(steps: &[(i64, f64)]) -> PerClusterStep {
+        steps
+            .iter()
+            .map(|(b, v)| (("eu-prod".to_owned(), *b), *v))
+            .collect()
+    }
+
+    #[test]
+    fn each_cluster_shares_its_own_idle_and_a_cluster_narrows_the_view() {
+        let on = |cluster: &str, key: &str, cpu: f64| StepCost {
+            cluster: cluster.to_owned(),
+            ..row(0, key, cpu, 0.0, 0.0)
+        };
+        // The same team on two clusters; us-dev's nodes are mostly idle, eu-prod's are full.
+        let rows = [on("eu-prod", "shop", 4.0), on("us-dev", "shop", 1.0)];
+        let at = |c: &str, v: f64| ((c.to_owned(), 0), v);
+        let nodes: PerClusterStep = [at("eu-prod", 4.0), at("us-dev", 5.0)].into();
+        let allocated: PerClusterStep = [at("eu-prod", 4.0), at("us-dev", 1.0)].into();
+        let q = ReportQuery {
+            group: GroupBy::Cluster,
+            share_idle: true,
+            ..ReportQuery::default()
+        };
+        // Grouped by cluster, the store keys each row by its cluster.
+        let by_cluster = rows.clone().map(|r| StepCost {
+            key: r.cluster.clone(),
+            ..r
+        });
+        let fleet = build(q.clone(), 0, DAY, &by_cluster, &nodes, &allocated);
+        let by: BTreeMap<&str, (f64, f64)> = fleet
+            .groups
+            .iter()
+            .map(|g| (g.key.as_str(), (g.cost.total(), g.idle)))
+            .collect();
+        assert_eq!(
+            by["eu-prod"],
+            (4.0, 0.0),
+            "a full cluster has no idle to share"
+        );
+        assert_eq!(by["us-dev"], (1.0, 4.0));
+        assert_eq!((fleet.allocated, fleet.idle, fleet.total), (5.0, 4.0, 9.0));
+        let one = build(
+            ReportQuery {
+                cluster: Some("us-dev".to_owned()),
+                group: GroupBy::Team,
+                ..q.clone()
+            },
+            0,
+            DAY,
+            &rows,
+            &nodes,
+            &allocated,
+        );
+        assert_eq!(one.groups.len(), 1);
+        assert_eq!((one.allocated, one.idle, one.total), (1.0, 4.0, 5.0));
+        let none = build(
+            ReportQuery {
+                cluster: Some("ap-test".to_owned()),
+                ..q.clone()
+            },
+            0,
+            DAY,
+            &rows,
+            &nodes,
+            &allocated,
+        );
+        assert!(none.empty && none.groups.is_empty());
+        // A cluster's row leads to its teams on that cluster.
+        let link = q.drill_down("us-dev").unwrap_or_default();
+        assert!(
+            link.contains("by=team") && link.contains("cluster=us-dev"),
+            "{link}"
+        );
+        let below = ReportQuery::from_params(&params(&[("by", "team"), ("cluster", "us-dev")]));
+        assert_eq!(below.map(|b| b.cluster), Ok(Some("us-dev".to_owned())));
+        assert!(ReportQuery::from_params(&params(&[("cluster", "<b>x</b>")])).is_err());
     }
 
     #[test]
@@ -1042,8 +1175,8 @@ mod tests {
             row(DAY, "shop", 1.0, 1.0, 2.0),
             row(0, "ops", 1.0, 2.0, 2.0),
         ];
-        let nodes: BTreeMap<i64, f64> = [(0, 10.0), (DAY, 2.0)].into_iter().collect();
-        let allocated: BTreeMap<i64, f64> = [(0, 4.0), (DAY, 1.0)].into_iter().collect();
+        let nodes = per_step(&[(0, 10.0), (DAY, 2.0)]);
+        let allocated = per_step(&[(0, 4.0), (DAY, 1.0)]);
         let r = build(q.clone(), from, to, &rows, &nodes, &allocated);
         assert_eq!(r.buckets, [0, DAY]);
         assert_eq!(r.groups[0].key, "shop");
@@ -1075,7 +1208,7 @@ mod tests {
             to,
             &rows[..1],
             &nodes,
-            &[(0, 6.0)].into_iter().collect(),
+            &per_step(&[(0, 6.0)]),
         );
         assert!((team.idle - 4.0 * 3.0 / 6.0).abs() < 1e-9);
         // The filter narrows groups and totals alike.

@@ -189,6 +189,11 @@ impl ClusterDraft {
     }
 }
 
+/// Whether `name` could name a cluster of the fleet (a DNS label of at most 40 characters).
+pub fn valid_name(name: &str) -> bool {
+    check_label(name).is_ok() && name.len() <= MAX_NAME
+}
+
 /// An API server address users' kubectl can be given: `https://host[:port]`, nothing else.
 pub fn check_server(address: &str) -> Result<(), String> {
     let Some(rest) = address.strip_prefix("https://") else {

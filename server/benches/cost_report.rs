@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use domain::identity::CurrentUser;
-use server::cluster::cache::Caches;
+use server::cluster::fleet::Fleet;
 use server::reconcile::usage::Sampler;
 use server::services::Services;
 use server::store::Store;
@@ -60,7 +60,8 @@ async fn run() -> Result<(), String> {
     let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
     let config = common::bench_config(&dir, &sandbox)?;
     let (store, cluster) = common::connect(&pg.url("postgres"), &config).await?;
-    let caches = Caches::start(&cluster);
+    let fleet = Fleet::of(cluster.clone());
+    let caches = fleet.home().caches.clone();
     if !caches.ready().await {
         return Err("the watch caches never filled".to_owned());
     }
@@ -86,12 +87,7 @@ async fn run() -> Result<(), String> {
     }
 
     // The sampler: the first pass registers every container, the next ones only write samples.
-    let mut sampler = Sampler::new(
-        store.clone(),
-        cluster.clone(),
-        caches.clone(),
-        config.usage.clone(),
-    );
+    let mut sampler = Sampler::new(store.clone(), fleet.clone(), config.usage.clone());
     let mut steady = Vec::new();
     let mut containers = 0;
     for pass in 0..passes {

@@ -129,9 +129,14 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
+        let mut others = Vec::new();
+        for c in &config.clusters {
+            others.push((c.name.clone(), Cluster::connect(c).await?));
+        }
+        let mut clusters = vec![("", cluster.client())];
+        clusters.extend(others.iter().map(|(n, c)| (n.as_str(), c.client())));
         let hours =
-            crate::demo_history::seed(&store, cluster.client(), &config.usage.labels, 30, now)
-                .await?;
+            crate::demo_history::seed(&store, &clusters, &config.usage.labels, 30, now).await?;
         if hours > 0 {
             say(&format!(
                 "Usage history: 30 days ({hours} container-hours) imported"
@@ -284,15 +289,27 @@ async fn seed_prices(store: &Store) -> Result<(), crate::store::StoreError> {
         memory_gib_hour: 0.004459,
         ..m5
     };
+    // us-dev runs in a cheaper region (and on smaller nodes): its own rates come first.
+    let us_east = Rates {
+        cpu_core_hour: 0.024,
+        memory_gib_hour: 0.0032,
+        gpu_hour: 0.95,
+    };
     let prices = Prices {
-        overrides: [("m5.2xlarge", m5), ("m5.4xlarge", m5), ("r5.2xlarge", r5)]
-            .into_iter()
-            .map(|(value, rates)| RateOverride {
-                label: INSTANCE_TYPE.to_owned(),
-                value: value.to_owned(),
-                rates,
-            })
-            .collect(),
+        overrides: [
+            ("us-dev", "m5.xlarge", us_east),
+            ("", "m5.2xlarge", m5),
+            ("", "m5.4xlarge", m5),
+            ("", "r5.2xlarge", r5),
+        ]
+        .into_iter()
+        .map(|(cluster, value, rates)| RateOverride {
+            cluster: cluster.to_owned(),
+            label: INSTANCE_TYPE.to_owned(),
+            value: value.to_owned(),
+            rates,
+        })
+        .collect(),
         ..Prices::default()
     };
     store

@@ -131,11 +131,11 @@ fn replicas(pods: &[Pod]) -> std::collections::HashMap<String, (usize, usize)> {
     out
 }
 
-/// Imports `days` of history unless the database already holds usage; the container-hours
-/// imported.
+/// Imports `days` of history of every cluster unless the database already holds usage; the
+/// container-hours imported.
 pub async fn seed(
     store: &Store,
-    client: &kube::Client,
+    clusters: &[(&str, &kube::Client)],
     labels: &[String],
     days: i64,
     now_unix: i64,
@@ -143,17 +143,41 @@ pub async fn seed(
     if store.has_usage().await? {
         return Ok(0);
     }
-    import(store, client, labels, days, now_unix).await
+    import(store, clusters, labels, days, now_unix).await
 }
 
-/// Imports the `days` before the current hour for every scheduled pod and node.
+/// Imports the `days` before the current hour for every scheduled pod and node of each
+/// cluster (by its storage key: empty for the home cluster). One import for all of them: the
+/// day sums are made once over the hours imported.
 pub async fn import(
     store: &Store,
-    client: &kube::Client,
+    clusters: &[(&str, &kube::Client)],
     labels: &[String],
     days: i64,
     now_unix: i64,
 ) -> Result<usize, Error> {
+    let this_hour = now_unix.div_euclid(HOUR) * HOUR;
+    let from = this_hour - days * 24 * HOUR;
+    let mut rows = Vec::new();
+    for (key, client) in clusters {
+        rows.extend(cluster_history(store, key, client, labels, from, now_unix).await?);
+    }
+    store
+        .import_history(&rows, from as f64, this_hour as f64)
+        .await?;
+    Ok(rows.len())
+}
+
+/// One cluster's hours [from, the current hour): its containers registered, its nodes' and
+/// claims' hours recorded, its container-hours returned for the import.
+async fn cluster_history(
+    store: &Store,
+    key: &str,
+    client: &kube::Client,
+    labels: &[String],
+    from: i64,
+    now_unix: i64,
+) -> Result<Vec<HourRow>, Error> {
     let cluster = |e: kube::Error| {
         Error::Sandbox(sandbox::SandboxError::Bootstrap(format!(
             "demo history: {e}"
@@ -185,7 +209,6 @@ pub async fn import(
         .items;
     let lookups = Lookups::new(replica_sets.iter().map(|r| &r.metadata), namespaces.iter());
     let this_hour = now_unix.div_euclid(HOUR) * HOUR;
-    let from = this_hour - days * 24 * HOUR;
     // The sandbox's usage profiles read the whole pod; the lookups read it as the cache does.
     let pod_json: Vec<Value> = pods
         .iter()
@@ -201,7 +224,7 @@ pub async fn import(
             p.spec
                 .iter()
                 .flat_map(|s| s.containers.iter())
-                .map(|c| lookups.container_seen(labels, p, &c.name))
+                .map(|c| lookups.container_seen(key, labels, p, &c.name))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -296,7 +319,7 @@ pub async fn import(
                 })
             })
             .collect();
-        store.record_samples(at as f64, &[], &seen).await?;
+        store.record_samples(at as f64, key, &[], &seen).await?;
     }
     // Bound claims, by requested size, every hour of the month.
     let claims = Api::<PersistentVolumeClaim>::all(client.clone())
@@ -327,13 +350,10 @@ pub async fn import(
         .collect();
     if !volumes.is_empty() {
         for hour in (from..this_hour).step_by(HOUR as usize) {
-            store.record_volumes(hour as f64, &volumes).await?;
+            store.record_volumes(hour as f64, key, &volumes).await?;
         }
     }
-    store
-        .import_history(&rows, from as f64, this_hour as f64)
-        .await?;
-    Ok(rows.len())
+    Ok(rows)
 }
 
 #[cfg(test)]

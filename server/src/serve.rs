@@ -147,8 +147,7 @@ pub async fn serve_with(
     let sampler = tokio::spawn(
         crate::reconcile::usage::Sampler::new(
             services.store().clone(),
-            services.cluster().clone(),
-            caches.clone(),
+            fleet.clone(),
             config.usage.clone(),
         )
         .run(),
@@ -194,6 +193,7 @@ pub async fn serve_with(
     let budgets = config.usage.budget_webhook_url.clone().and_then(|url| {
         crate::reconcile::budget::BudgetWatch::new(
             services.store().clone(),
+            fleet.home().name().to_owned(),
             url,
             config.usage.budget_check,
         )

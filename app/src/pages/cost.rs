@@ -1,4 +1,4 @@
-//! The cost report: spend by namespace, team, workload or label over a window, as a stacked
+//! The cost report: spend by cluster, namespace, team, workload or label over a window, as a stacked
 //! chart (SVG, readable without JavaScript) and a table; idle apart or shared; CSV of exactly
 //! the table. The URL is the view: the controls are a plain GET form.
 
@@ -41,7 +41,7 @@ pub fn CostPage() -> impl IntoView {
         <section>
             <h1>"Cost"</h1>
             <p class="lede">
-                "What each namespace, team, workload or label costs: max(request, usage) × price per container-hour; idle is node capacity nothing was allocated."
+                "What each cluster, namespace, team, workload or label costs: max(request, usage) × price per container-hour; idle is node capacity nothing was allocated."
             </p>
             {body}
         </section>
@@ -66,9 +66,9 @@ fn Report() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 report.get().map(|answer| match answer {
-                    Ok(r) => view! { <Controls q=r.query.clone() /> <Shown r=r /> }.into_any(),
+                    Ok(r) => view! { <Controls q=r.query.clone() clusters=r.clusters.clone() /> <Shown r=r /> }.into_any(),
                     Err(err) if err.kind == FailureKind::Invalid => view! {
-                        <Controls q=ReportQuery::default() />
+                        <Controls q=ReportQuery::default() clusters=Vec::new() />
                         <ul class="error" id="cost-problems">
                             {err.messages().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
                         </ul>
@@ -81,10 +81,12 @@ fn Report() -> impl IntoView {
     }
 }
 
-/// The view's controls: a GET form, so every view has its own address.
+/// The view's controls: a GET form, so every view has its own address. `clusters` are the
+/// fleet's, offered when there is more than one.
 #[component]
-fn Controls(q: ReportQuery) -> impl IntoView {
+fn Controls(q: ReportQuery, clusters: Vec<String>) -> impl IntoView {
     let (by, label) = match &q.group {
+        GroupBy::Cluster => ("cluster", String::new()),
         GroupBy::Namespace => ("namespace", String::new()),
         GroupBy::Team => ("team", String::new()),
         GroupBy::Workload => ("workload", String::new()),
@@ -104,10 +106,29 @@ fn Controls(q: ReportQuery) -> impl IntoView {
         view! { <option value=value selected=value == chosen>{text}</option> }
     };
     let teams = signed_in_user().map(|u| u.teams).unwrap_or_default();
+    let chosen = q.cluster.clone().unwrap_or_default();
+    let cluster_select = (clusters.len() > 1 || !chosen.is_empty()).then(|| {
+        view! {
+            <label>"Cluster "
+                <select name="cluster" id="cost-cluster">
+                    <option value="" selected=chosen.is_empty()>"every cluster"</option>
+                    {clusters
+                        .into_iter()
+                        .map(|c| {
+                            let selected = c == chosen;
+                            let text = c.clone();
+                            view! { <option value=c selected=selected>{text}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+        }
+    });
     view! {
         <form class="panel cost-controls" id="cost-form" method="get" action="/cost">
             <label>"Group by "
                 <select name="by">
+                    {option("cluster", "cluster", by)}
                     {option("namespace", "namespace", by)}
                     {option("team", "team", by)}
                     {option("workload", "workload", by)}
@@ -143,6 +164,7 @@ fn Controls(q: ReportQuery) -> impl IntoView {
                     {teams.into_iter().map(|t| view! { <option value=t.clone()></option> }).collect_view()}
                 </datalist>
             </label>
+            {cluster_select}
             <label>"Filter " <input name="filter" value=q.filter.clone().unwrap_or_default() size="12" /></label>
             <input type="hidden" name="sort" value=match q.sort { SortBy::Name => "name", SortBy::Cost => "cost", SortBy::Efficiency => "efficiency" } />
             <input type="hidden" name="order" value=if q.descending { "desc" } else { "asc" } />
@@ -278,6 +300,7 @@ fn Table(r: CostReport) -> impl IntoView {
     let q = r.query.clone();
     let shared = q.share_idle;
     let group_name = match &q.group {
+        GroupBy::Cluster => "Cluster".to_owned(),
         GroupBy::Namespace => "Namespace".to_owned(),
         GroupBy::Team => "Team".to_owned(),
         GroupBy::Workload => "Workload".to_owned(),

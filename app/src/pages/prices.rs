@@ -1,5 +1,6 @@
 //! The pricing file the cost and idle reports use: what everyone reads, what admins edit (a
-//! default, overrides per node label such as the instance type, storage). The server checks
+//! default, overrides per cluster of the fleet and per node label such as the instance type,
+//! storage). The server checks
 //! every price and audits each save with before and after.
 
 use domain::authz::Role;
@@ -26,7 +27,7 @@ pub fn PricesPage() -> impl IntoView {
         <section>
             <h1>"Prices"</h1>
             <p class="lede">
-                "What a CPU core-hour, a GiB-hour of memory, a GPU-hour and a GiB-month of storage cost; nodes carrying a listed label pay its rates. "
+                "What a CPU core-hour, a GiB-hour of memory, a GPU-hour and a GiB-month of storage cost; nodes of a listed cluster, or carrying a listed label, pay its rates (the first row that matches). "
                 <a href="/cost">"Back to the cost report"</a>
             </p>
             {(!admin).then(|| view! { <p class="muted" id="prices-admins-only">"Only admins change prices."</p> })}
@@ -38,6 +39,7 @@ pub fn PricesPage() -> impl IntoView {
 /// One row of rates as the form holds them (text until saved).
 #[derive(Clone, Debug, Default)]
 struct RateRow {
+    cluster: String,
     label: String,
     value: String,
     cpu: String,
@@ -45,8 +47,9 @@ struct RateRow {
     gpu: String,
 }
 
-fn row(label: &str, value: &str, r: &Rates) -> RateRow {
+fn row(cluster: &str, label: &str, value: &str, r: &Rates) -> RateRow {
     RateRow {
+        cluster: cluster.to_owned(),
         label: label.to_owned(),
         value: value.to_owned(),
         cpu: r.cpu_core_hour.to_string(),
@@ -71,13 +74,13 @@ fn rates(r: &RateRow, what: &str) -> Result<Rates, String> {
 
 #[component]
 fn Editor(prices: Prices, admin: bool) -> impl IntoView {
-    let default = RwSignal::new(row("", "", &prices.default));
+    let default = RwSignal::new(row("", "", "", &prices.default));
     let storage = RwSignal::new(prices.storage_gib_month.to_string());
     let overrides = RwSignal::new(
         prices
             .overrides
             .iter()
-            .map(|o| row(&o.label, &o.value, &o.rates))
+            .map(|o| row(&o.cluster, &o.label, &o.value, &o.rates))
             .collect::<Vec<_>>(),
     );
     let local = RwSignal::new(None::<String>);
@@ -85,17 +88,22 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let built = (|| -> Result<Prices, String> {
+            let default = rates(&default.get(), "")?;
             Ok(Prices {
-                default: rates(&default.get(), "")?,
+                default,
                 overrides: overrides
                     .get()
                     .iter()
                     .map(|o| {
-                        Ok(RateOverride {
+                        let mut out = RateOverride {
+                            cluster: o.cluster.trim().to_owned(),
                             label: o.label.trim().to_owned(),
                             value: o.value.trim().to_owned(),
-                            rates: rates(o, &format!("{}={}: ", o.label, o.value))?,
-                        })
+                            // Named first, so a bad number names its row.
+                            rates: default,
+                        };
+                        out.rates = rates(o, &format!("{}: ", out.name()))?;
+                        Ok(out)
                     })
                     .collect::<Result<_, String>>()?,
                 storage_gib_month: number("storage GiB-month", &storage.get())?,
@@ -130,9 +138,9 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
                         on:input=move |ev| storage.set(event_target_value(&ev)) />
                 </label>
             </div>
-            <h2>"Overrides by node label"</h2>
+            <h2>"Overrides by cluster and node label"</h2>
             <table class="table" tabindex="0" id="price-overrides">
-                <thead><tr><th>"Label"</th><th>"Value"</th><th>"CPU core-hour"</th><th>"Memory GiB-hour"</th><th>"GPU-hour"</th><th></th></tr></thead>
+                <thead><tr><th>"Cluster"</th><th>"Label"</th><th>"Value"</th><th>"CPU core-hour"</th><th>"Memory GiB-hour"</th><th>"GPU-hour"</th><th></th></tr></thead>
                 <tbody>
                     {move || {
                         overrides
@@ -147,6 +155,7 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
                                 };
                                 view! {
                                     <tr class="override">
+                                        {cell(o.cluster.clone(), |r, v| r.cluster = v, "cluster")}
                                         {cell(o.label.clone(), |r, v| r.label = v, "label")}
                                         {cell(o.value.clone(), |r, v| r.value = v, "value")}
                                         {cell(o.cpu.clone(), |r, v| r.cpu = v, "cpu")}
@@ -188,6 +197,7 @@ fn Editor(prices: Prices, admin: bool) -> impl IntoView {
 /// The column an override's field sits in, for its accessible name.
 fn column_title(name: &str) -> &'static str {
     match name {
+        "cluster" => "Cluster",
         "label" => "Node label",
         "value" => "Label value",
         "cpu" => "CPU core-hour",

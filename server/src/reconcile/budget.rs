@@ -23,13 +23,15 @@ pub enum BudgetError {
 
 pub struct BudgetWatch {
     store: Store,
+    /// The home cluster's name, for its prices.
+    home: String,
     url: String,
     client: reqwest::Client,
     interval: Duration,
 }
 
 impl BudgetWatch {
-    pub fn new(store: Store, url: String, interval: Duration) -> Option<BudgetWatch> {
+    pub fn new(store: Store, home: String, url: String, interval: Duration) -> Option<BudgetWatch> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -37,6 +39,7 @@ impl BudgetWatch {
             .ok()?;
         Some(BudgetWatch {
             store,
+            home,
             url,
             client,
             interval,
@@ -82,6 +85,7 @@ impl BudgetWatch {
             .store
             .team_spend(
                 &prices,
+                &self.home,
                 start,
                 now.div_euclid(DAY) * DAY + DAY,
                 TeamScope::Teams(&teams),

@@ -319,6 +319,8 @@ impl Backfill {
                 })
                 .unwrap_or_default();
             seen.push(ContainerSeen {
+                // Prometheus' history is the home cluster's (keyed by the empty name).
+                cluster: String::new(),
                 pod_uid: info
                     .and_then(|l| l.get("uid").cloned())
                     .unwrap_or_else(|| format!("prometheus:{ns}/{pod}")),
@@ -417,7 +419,7 @@ impl Backfill {
         }
         for (hour, nodes) in by_hour {
             self.store
-                .record_samples((hour + HOUR / 2) as f64, &[], &nodes)
+                .record_samples((hour + HOUR / 2) as f64, "", &[], &nodes)
                 .await?;
         }
         self.store

@@ -1,10 +1,12 @@
-//! The usage sampler: every interval it reads pod and node metrics from `metrics.k8s.io`,
-//! joins them with the pods' requests, owners and teams from the watch caches, and stores one
-//! sample per container; finished hours are rolled up and old raw samples pruned. One replica
-//! samples (advisory lock), so no container is counted twice.
+//! The usage sampler: every interval it reads pod and node metrics from `metrics.k8s.io` of
+//! every cluster of the fleet, joins them with the pods' requests, owners and teams from that
+//! cluster's watch caches, and stores one sample per container; finished hours are rolled up
+//! and old raw samples pruned. One replica samples (advisory lock), so no container is counted
+//! twice. Clusters are read at the same time, each within its own timeout: one that hangs
+//! loses its samples for the pass, never the others'.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use domain::quantity;
 use domain::tenancy::LABEL_TEAM;
@@ -15,8 +17,8 @@ use kube::core::GroupVersionKind;
 use serde_json::Value;
 
 use super::{Leadership, USAGE_LOCK};
-use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
+use crate::cluster::fleet::{Fleet, Member};
 use crate::cluster::pod::CachedPod;
 use crate::config::UsageConfig;
 use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample, VolumeSeen};
@@ -33,7 +35,13 @@ pub enum SamplerError {
     Metrics(String),
     #[error("the cluster's objects are still loading")]
     NotReady,
+    #[error("the metrics API did not answer within {0:?}")]
+    Timeout(Duration),
 }
+
+/// How long one cluster's metrics may take in a pass (a list of 50,000 pods' metrics takes a
+/// few seconds; a cluster that does not answer in this is skipped until the next pass).
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one pass stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,7 +50,16 @@ pub struct SampleReport {
     /// Containers seen for the first time.
     pub new_containers: usize,
     pub nodes: usize,
+    /// Clusters sampled, and those skipped this pass (not ready, no metrics, too slow).
+    pub clusters: usize,
+    pub skipped: usize,
     pub rollup: Rollup,
+}
+
+/// One cluster's metrics as read in a pass.
+struct Read {
+    pods: Vec<DynamicObject>,
+    nodes: Vec<DynamicObject>,
 }
 
 /// Indexes built once per pass that meets new containers.
@@ -96,6 +113,7 @@ impl Lookups {
     /// kept for grouping.
     pub fn container_seen(
         &self,
+        cluster: &str,
         labels: &[String],
         pod: &CachedPod,
         container: &str,
@@ -114,6 +132,7 @@ impl Lookups {
             .filter_map(|l| Some((l.clone(), Value::from(pod_labels.get(l)?.clone()))))
             .collect();
         ContainerSeen {
+            cluster: cluster.to_owned(),
             pod_uid: pod.metadata.uid.clone().unwrap_or_default(),
             container: container.to_owned(),
             pod: pod.metadata.name.clone().unwrap_or_default(),
@@ -183,8 +202,7 @@ impl Lookups {
 
 pub struct Sampler {
     store: Store,
-    cluster: Cluster,
-    caches: Caches,
+    fleet: Fleet,
     config: UsageConfig,
     /// Ids of containers already registered, so a pass writes only their samples.
     known: HashMap<(String, String), i64>,
@@ -223,11 +241,10 @@ fn resource(
 }
 
 impl Sampler {
-    pub fn new(store: Store, cluster: Cluster, caches: Caches, config: UsageConfig) -> Self {
+    pub fn new(store: Store, fleet: Fleet, config: UsageConfig) -> Self {
         Sampler {
             store,
-            cluster,
-            caches,
+            fleet,
             config,
             known: HashMap::new(),
         }
@@ -263,24 +280,67 @@ impl Sampler {
         }
     }
 
-    /// One pass: sample, store, roll up, prune. Public so tests and benchmarks can drive it.
+    /// One pass: sample every cluster, store, roll up, prune. Public so tests and benchmarks
+    /// can drive it. Fails only when no cluster could be sampled; the roll-up runs either way
+    /// once one was.
     pub async fn sample_once(&mut self) -> Result<SampleReport, SamplerError> {
-        if !self.caches.ready().await {
-            return Err(SamplerError::NotReady);
-        }
         let at = now_unix();
-        let client = self.cluster.client();
-        let pod_metrics = metrics_api(client, "pods", "PodMetrics")
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| SamplerError::Metrics(e.to_string()))?;
-        let node_metrics = metrics_api(client, "nodes", "NodeMetrics")
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| SamplerError::Metrics(e.to_string()))?;
+        let members = self.fleet.members();
+        let home = self.fleet.home().name().to_owned();
+        let reads = futures::future::join_all(members.iter().map(|m| async move {
+            match tokio::time::timeout(CLUSTER_TIMEOUT, read_metrics(m)).await {
+                Ok(read) => read,
+                Err(_) => Err(SamplerError::Timeout(CLUSTER_TIMEOUT)),
+            }
+        }))
+        .await;
+        let mut report = SampleReport::default();
+        let mut failure = None;
+        for (member, read) in members.iter().zip(reads) {
+            let read = match read {
+                Ok(read) => read,
+                Err(err) => {
+                    tracing::warn!(cluster = member.name(), error = %err, "usage sample skipped");
+                    report.skipped += 1;
+                    failure.get_or_insert(err);
+                    continue;
+                }
+            };
+            // The home cluster's rows are keyed by the empty name (see `record_samples`).
+            let key = if member.name() == home {
+                ""
+            } else {
+                member.name()
+            };
+            self.store_member(at, key, member, &read, &mut report)
+                .await?;
+            report.clusters += 1;
+        }
+        if report.clusters == 0 {
+            return Err(failure.unwrap_or(SamplerError::NotReady));
+        }
+        report.rollup = self
+            .store
+            .roll_up_usage(
+                at,
+                self.config.raw_retention.as_secs_f64(),
+                self.config.sample_interval.as_secs_f64(),
+            )
+            .await?;
+        Ok(report)
+    }
 
-        let pods: HashMap<(String, String), std::sync::Arc<CachedPod>> = self
-            .caches
+    /// Registers the new containers of one cluster and stores its samples, nodes and claims.
+    async fn store_member(
+        &mut self,
+        at: f64,
+        key: &str,
+        member: &Member,
+        read: &Read,
+        report: &mut SampleReport,
+    ) -> Result<(), SamplerError> {
+        let caches = &member.caches;
+        let pods: HashMap<(String, String), std::sync::Arc<CachedPod>> = caches
             .pods
             .state()
             .into_iter()
@@ -289,7 +349,7 @@ impl Sampler {
         let mut usage: Vec<((String, String), f64, f64)> = Vec::new();
         let mut fresh: Vec<ContainerSeen> = Vec::new();
         let mut lookups: Option<Lookups> = None;
-        for m in &pod_metrics.items {
+        for m in &read.pods {
             let (Some(ns), Some(name)) = (m.metadata.namespace.clone(), m.metadata.name.clone())
             else {
                 continue;
@@ -314,111 +374,118 @@ impl Sampler {
                 let Some(container) = c["name"].as_str() else {
                     continue;
                 };
-                let key = (uid.clone(), container.to_owned());
+                let key_of = (uid.clone(), container.to_owned());
                 let (cpu, memory) = usage_of(&c["usage"]);
-                if !self.known.contains_key(&key) {
-                    let lookups = lookups.get_or_insert_with(|| Lookups::from_caches(&self.caches));
-                    fresh.push(lookups.container_seen(&self.config.labels, pod, container));
+                if !self.known.contains_key(&key_of) {
+                    let lookups = lookups.get_or_insert_with(|| Lookups::from_caches(caches));
+                    fresh.push(lookups.container_seen(key, &self.config.labels, pod, container));
                 }
-                usage.push((key, cpu, memory));
+                usage.push((key_of, cpu, memory));
             }
         }
-        let new_containers = fresh.len();
+        report.new_containers += fresh.len();
         if !fresh.is_empty() {
             let ids = self.store.register_containers(at, &fresh).await?;
             // Pods come and go; forget the ones long gone rather than grow without bound.
-            if self.known.len() > 4 * usage.len().max(1_000) {
+            if self.known.len() > 4 * (report.containers + usage.len()).max(1_000) {
                 self.known.clear();
             }
             self.known.extend(ids);
         }
         let samples: Vec<Sample> = usage
             .iter()
-            .filter_map(|(key, cpu, memory)| {
+            .filter_map(|(k, cpu, memory)| {
                 Some(Sample {
-                    container_id: *self.known.get(key)?,
+                    container_id: *self.known.get(k)?,
                     cpu: *cpu as f32,
                     memory: *memory as f32,
                 })
             })
             .collect();
-        let nodes = self.nodes(&node_metrics.items);
-        self.store.record_samples(at, &samples, &nodes).await?;
-        let volumes = self.volumes();
-        self.store.record_volumes(at, &volumes).await?;
-        let rollup = self
-            .store
-            .roll_up_usage(
-                at,
-                self.config.raw_retention.as_secs_f64(),
-                self.config.sample_interval.as_secs_f64(),
-            )
-            .await?;
-        Ok(SampleReport {
-            containers: samples.len(),
-            new_containers,
-            nodes: nodes.len(),
-            rollup,
+        let nodes = nodes(caches, &read.nodes);
+        self.store.record_samples(at, key, &samples, &nodes).await?;
+        self.store.record_volumes(at, key, &volumes(caches)).await?;
+        report.containers += samples.len();
+        report.nodes += nodes.len();
+        Ok(())
+    }
+}
+
+/// A cluster's pod and node metrics, once its caches are filled.
+async fn read_metrics(member: &Member) -> Result<Read, SamplerError> {
+    if !member.caches.ready().await {
+        return Err(SamplerError::NotReady);
+    }
+    let client = member.cluster.client();
+    let pods = metrics_api(client, "pods", "PodMetrics")
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| SamplerError::Metrics(e.to_string()))?;
+    let nodes = metrics_api(client, "nodes", "NodeMetrics")
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| SamplerError::Metrics(e.to_string()))?;
+    Ok(Read {
+        pods: pods.items,
+        nodes: nodes.items,
+    })
+}
+
+/// Bound claims with their requested size (what storage is priced by) and team.
+fn volumes(caches: &Caches) -> Vec<VolumeSeen> {
+    let teams: HashMap<String, String> = caches
+        .namespaces
+        .state()
+        .iter()
+        .filter_map(|n| {
+            Some((
+                n.metadata.name.clone()?,
+                n.metadata.labels.as_ref()?.get(LABEL_TEAM)?.clone(),
+            ))
         })
-    }
+        .collect();
+    caches
+        .claims
+        .state()
+        .iter()
+        .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
+        .filter_map(|c| {
+            let namespace = c.metadata.namespace.clone()?;
+            let requests = c.spec.as_ref()?.resources.as_ref()?.requests.as_ref();
+            Some(VolumeSeen {
+                team: teams.get(&namespace).cloned(),
+                claim: c.metadata.name.clone()?,
+                bytes: resource(requests, "storage")?,
+                namespace,
+            })
+        })
+        .collect()
+}
 
-    /// Bound claims with their requested size (what storage is priced by) and team.
-    fn volumes(&self) -> Vec<VolumeSeen> {
-        let teams: HashMap<String, String> = self
-            .caches
-            .namespaces
-            .state()
-            .iter()
-            .filter_map(|n| {
-                Some((
-                    n.metadata.name.clone()?,
-                    n.metadata.labels.as_ref()?.get(LABEL_TEAM)?.clone(),
-                ))
+/// Nodes with metrics, priced by their allocatable capacity.
+fn nodes(caches: &Caches, metrics: &[DynamicObject]) -> Vec<NodeSeen> {
+    let used: HashMap<&str, (f64, f64)> = metrics
+        .iter()
+        .filter_map(|m| Some((m.metadata.name.as_deref()?, usage_of(&m.data["usage"]))))
+        .collect();
+    caches
+        .nodes
+        .state()
+        .into_iter()
+        .filter_map(|n| {
+            let name = n.metadata.name.clone()?;
+            let allocatable = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
+            let (cpu_used, memory_used) = used.get(name.as_str()).copied().unwrap_or_default();
+            Some(NodeSeen {
+                labels: serde_json::to_value(n.metadata.labels.clone().unwrap_or_default())
+                    .unwrap_or(Value::Null),
+                cpu_capacity: resource(allocatable, "cpu").unwrap_or(0.0),
+                memory_capacity: resource(allocatable, "memory").unwrap_or(0.0),
+                gpus: resource(allocatable, GPU).unwrap_or(0.0),
+                cpu_used,
+                memory_used,
+                node: name,
             })
-            .collect();
-        self.caches
-            .claims
-            .state()
-            .iter()
-            .filter(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Bound"))
-            .filter_map(|c| {
-                let namespace = c.metadata.namespace.clone()?;
-                let requests = c.spec.as_ref()?.resources.as_ref()?.requests.as_ref();
-                Some(VolumeSeen {
-                    team: teams.get(&namespace).cloned(),
-                    claim: c.metadata.name.clone()?,
-                    bytes: resource(requests, "storage")?,
-                    namespace,
-                })
-            })
-            .collect()
-    }
-
-    /// Nodes with metrics, priced by their allocatable capacity.
-    fn nodes(&self, metrics: &[DynamicObject]) -> Vec<NodeSeen> {
-        let used: HashMap<&str, (f64, f64)> = metrics
-            .iter()
-            .filter_map(|m| Some((m.metadata.name.as_deref()?, usage_of(&m.data["usage"]))))
-            .collect();
-        self.caches
-            .nodes
-            .state()
-            .into_iter()
-            .filter_map(|n| {
-                let name = n.metadata.name.clone()?;
-                let allocatable = n.status.as_ref().and_then(|s| s.allocatable.as_ref());
-                let (cpu_used, memory_used) = used.get(name.as_str()).copied().unwrap_or_default();
-                Some(NodeSeen {
-                    labels: serde_json::to_value(n.metadata.labels.clone().unwrap_or_default())
-                        .unwrap_or(Value::Null),
-                    cpu_capacity: resource(allocatable, "cpu").unwrap_or(0.0),
-                    memory_capacity: resource(allocatable, "memory").unwrap_or(0.0),
-                    gpus: resource(allocatable, GPU).unwrap_or(0.0),
-                    cpu_used,
-                    memory_used,
-                    node: name,
-                })
-            })
-            .collect()
-    }
+        })
+        .collect()
 }

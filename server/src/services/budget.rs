@@ -36,7 +36,13 @@ impl Services {
         let end_of_today = now.div_euclid(DAY) * DAY + DAY;
         let spend = self
             .store()
-            .team_spend(&prices, start, end_of_today, TeamScope::Teams(&list))
+            .team_spend(
+                &prices,
+                self.fleet().home().name(),
+                start,
+                end_of_today,
+                TeamScope::Teams(&list),
+            )
             .await?;
         let elapsed = (now - start) as f64 / DAY as f64;
         let actor = user.actor();

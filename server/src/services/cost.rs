@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::cost::Prices;
-use domain::cost_report::{self, CostReport, ReportQuery};
+use domain::cost_report::{self, CostReport, PerClusterStep, ReportQuery};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::version::Precondition;
 
@@ -55,22 +55,15 @@ impl Services {
         };
         let (from, to) = query.range(now);
         let prices = self.store().prices().await?;
-        let rates: Vec<(String, domain::cost::Rates)> = self
-            .store()
-            .nodes_seen(from, to)
-            .await?
-            .into_iter()
-            .map(|(node, labels)| {
-                let rates = prices.rates_for(&labels);
-                (node, rates)
-            })
-            .collect();
+        let home = self.fleet().home().name().to_owned();
+        let rates = self.store().node_rates(&prices, &home, from, to).await?;
         let q = CostQuery {
             from,
             to,
             step: query.step,
             rates: &rates,
             default: prices.default,
+            home: &home,
         };
         let mut rows = self.store().step_costs(&q, &query.group, scope).await?;
         rows.extend(
@@ -80,13 +73,14 @@ impl Services {
         );
         let node_costs = self.store().node_costs(&q).await?;
         // For everything, the rows are all there is; for some teams, idle is shared against
-        // everything allocated.
+        // everything allocated on each cluster.
         let allocated = match scope {
             TeamScope::All if query.filter.is_none() => {
-                let mut per_step: BTreeMap<i64, f64> = BTreeMap::new();
+                let mut per_step = PerClusterStep::new();
                 for r in &rows {
                     // Idle is node capacity: storage is no part of what shares it.
-                    *per_step.entry(r.bucket).or_default() += r.cost.total() - r.cost.storage;
+                    *per_step.entry((r.cluster.clone(), r.bucket)).or_default() +=
+                        r.cost.total() - r.cost.storage;
                 }
                 per_step
             }
@@ -95,6 +89,7 @@ impl Services {
         let mut report = cost_report::build(query, from, to, &rows, &node_costs, &allocated);
         report.made_at = now;
         report.only_teams = only_teams;
+        report.clusters = self.fleet().names();
         Ok(report)
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::cost::{Cost, GroupBy, Prices, Rates};
-use domain::cost_report::{Step, StepCost};
+use domain::cost_report::{PerClusterStep, Step, StepCost};
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -17,26 +17,43 @@ pub enum TeamScope<'a> {
 }
 
 /// One report query: the window in unix seconds [from, to), its step, and the rates of each
-/// node (nodes not listed pay `default`).
+/// node by (cluster key, node) (nodes not listed pay `default`). Rows keep the clusters' storage
+/// keys, where the home cluster's is empty; what the queries answer names it `home`.
 #[derive(Clone, Debug)]
 pub struct CostQuery<'a> {
     pub from: i64,
     pub to: i64,
     pub step: Step,
-    pub rates: &'a [(String, Rates)],
+    pub rates: &'a [NodeRates],
     pub default: Rates,
+    pub home: &'a str,
+}
+
+/// A node's rates: its cluster's storage key, its name, its rates.
+pub type NodeRates = (String, String, Rates);
+
+impl CostQuery<'_> {
+    /// The fleet name of a cluster's storage key.
+    fn named(&self, key: String) -> String {
+        if key.is_empty() {
+            self.home.to_owned()
+        } else {
+            key
+        }
+    }
 }
 
 const GIB: &str = "1073741824.0";
 
 /// The SQL of a group's key (fixed fragments: nothing from the request is spliced in; a label
-/// key is bound as `$10`).
+/// key is bound as `$11`).
 fn key_sql(by: &GroupBy) -> &'static str {
     match by {
+        GroupBy::Cluster => "c.cluster",
         GroupBy::Namespace => "c.namespace",
         GroupBy::Team => "coalesce(c.team, '__unallocated__')",
         GroupBy::Workload => "c.namespace || '/' || c.owner_kind || '/' || c.owner_name",
-        GroupBy::Label(_) => "coalesce(c.labels ->> $10::text, '__unallocated__')",
+        GroupBy::Label(_) => "coalesce(c.labels ->> $11::text, '__unallocated__')",
     }
 }
 
@@ -46,32 +63,32 @@ fn source(step: Step) -> (&'static str, &'static str, String) {
     match step {
         Step::Daily => (
             "usage_daily u JOIN usage_containers c ON c.id = u.container_id \
-             WHERE u.day >= (to_timestamp($8) AT TIME ZONE 'UTC')::date \
-               AND u.day < (to_timestamp($9) AT TIME ZONE 'UTC')::date",
+             WHERE u.day >= (to_timestamp($9) AT TIME ZONE 'UTC')::date \
+               AND u.day < (to_timestamp($10) AT TIME ZONE 'UTC')::date",
             "extract(epoch FROM u.day::timestamp)::int8",
             format!(
-                "sum(u.cpu_alloc * coalesce(r.cpu, $5)) AS cpu, \
-                 sum(u.memory_alloc / {GIB} * coalesce(r.mem, $6)) AS memory, \
-                 sum(c.gpus * u.hours * coalesce(r.gpu, $7)) AS gpu, \
-                 sum(u.cpu_used * coalesce(r.cpu, $5) \
-                   + u.memory_used / {GIB} * coalesce(r.mem, $6)) AS used, \
-                 sum(u.hours * (c.cpu_request * coalesce(r.cpu, $5) \
-                   + c.memory_request / {GIB} * coalesce(r.mem, $6))) AS requested"
+                "sum(u.cpu_alloc * coalesce(r.cpu, $6)) AS cpu, \
+                 sum(u.memory_alloc / {GIB} * coalesce(r.mem, $7)) AS memory, \
+                 sum(c.gpus * u.hours * coalesce(r.gpu, $8)) AS gpu, \
+                 sum(u.cpu_used * coalesce(r.cpu, $6) \
+                   + u.memory_used / {GIB} * coalesce(r.mem, $7)) AS used, \
+                 sum(u.hours * (c.cpu_request * coalesce(r.cpu, $6) \
+                   + c.memory_request / {GIB} * coalesce(r.mem, $7))) AS requested"
             ),
         ),
         Step::Hourly => (
             "usage_hourly u JOIN usage_containers c ON c.id = u.container_id \
-             WHERE u.hour >= to_timestamp($8) AND u.hour < to_timestamp($9)",
+             WHERE u.hour >= to_timestamp($9) AND u.hour < to_timestamp($10)",
             "extract(epoch FROM u.hour)::int8",
             format!(
-                "sum(greatest(c.cpu_request, u.cpu_avg) * u.share * coalesce(r.cpu, $5)) AS cpu, \
+                "sum(greatest(c.cpu_request, u.cpu_avg) * u.share * coalesce(r.cpu, $6)) AS cpu, \
                  sum(greatest(c.memory_request, u.memory_avg) * u.share / {GIB} \
-                   * coalesce(r.mem, $6)) AS memory, \
-                 sum(c.gpus * u.share * coalesce(r.gpu, $7)) AS gpu, \
-                 sum(u.share * (u.cpu_avg * coalesce(r.cpu, $5) \
-                   + u.memory_avg / {GIB} * coalesce(r.mem, $6))) AS used, \
-                 sum(u.share * (c.cpu_request * coalesce(r.cpu, $5) \
-                   + c.memory_request / {GIB} * coalesce(r.mem, $6))) AS requested"
+                   * coalesce(r.mem, $7)) AS memory, \
+                 sum(c.gpus * u.share * coalesce(r.gpu, $8)) AS gpu, \
+                 sum(u.share * (u.cpu_avg * coalesce(r.cpu, $6) \
+                   + u.memory_avg / {GIB} * coalesce(r.mem, $7))) AS used, \
+                 sum(u.share * (c.cpu_request * coalesce(r.cpu, $6) \
+                   + c.memory_request / {GIB} * coalesce(r.mem, $7))) AS requested"
             ),
         ),
     }
@@ -80,21 +97,13 @@ fn source(step: Step) -> (&'static str, &'static str, String) {
 type Bound<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 fn bind_common<'q>(query: Bound<'q>, q: &CostQuery<'_>) -> Bound<'q> {
+    let column = |f: fn(&NodeRates) -> f64| q.rates.iter().map(f).collect::<Vec<_>>();
     query
-        .bind(q.rates.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>())
-        .bind(
-            q.rates
-                .iter()
-                .map(|(_, r)| r.cpu_core_hour)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            q.rates
-                .iter()
-                .map(|(_, r)| r.memory_gib_hour)
-                .collect::<Vec<_>>(),
-        )
-        .bind(q.rates.iter().map(|(_, r)| r.gpu_hour).collect::<Vec<_>>())
+        .bind(q.rates.iter().map(|r| r.0.clone()).collect::<Vec<_>>())
+        .bind(q.rates.iter().map(|r| r.1.clone()).collect::<Vec<_>>())
+        .bind(column(|r| r.2.cpu_core_hour))
+        .bind(column(|r| r.2.memory_gib_hour))
+        .bind(column(|r| r.2.gpu_hour))
         .bind(q.default.cpu_core_hour)
         .bind(q.default.memory_gib_hour)
         .bind(q.default.gpu_hour)
@@ -102,11 +111,11 @@ fn bind_common<'q>(query: Bound<'q>, q: &CostQuery<'_>) -> Bound<'q> {
         .bind(q.to as f64)
 }
 
-const RATES: &str = "WITH rates AS (SELECT * FROM unnest($1::text[], $2::float8[], \
-                     $3::float8[], $4::float8[]) AS r(node, cpu, mem, gpu))";
+const RATES: &str = "WITH rates AS (SELECT * FROM unnest($1::text[], $2::text[], \
+                     $3::float8[], $4::float8[], $5::float8[]) AS r(cluster, node, cpu, mem, gpu))";
 
 impl Store {
-    /// Priced sums per step and group of the containers in `teams`.
+    /// Priced sums per step, cluster and group of the containers in `teams`.
     pub async fn step_costs(
         &self,
         q: &CostQuery<'_>,
@@ -114,25 +123,25 @@ impl Store {
         teams: TeamScope<'_>,
     ) -> Result<Vec<StepCost>, StoreError> {
         let (from, bucket, sums) = source(q.step);
-        // Parameters after the common nine: the label key (when grouping by one), the teams.
+        // Parameters after the common ten: the label key (when grouping by one), the teams.
         let label = match by {
             GroupBy::Label(l) => Some(l.clone()),
             _ => None,
         };
         let team_filter = match (teams, label.is_some()) {
             (TeamScope::All, _) => "",
-            (TeamScope::Teams(_), true) => " AND c.team = ANY($11::text[])",
-            (TeamScope::Teams(_), false) => " AND c.team = ANY($10::text[])",
+            (TeamScope::Teams(_), true) => " AND c.team = ANY($12::text[])",
+            (TeamScope::Teams(_), false) => " AND c.team = ANY($11::text[])",
         };
         let sql = format!(
-            "{RATES} SELECT {bucket} AS bucket, {key} AS key, {sums} \
+            "{RATES} SELECT {bucket} AS bucket, c.cluster AS cluster, {key} AS key, {sums} \
              FROM {from} {team_filter} \
-             GROUP BY 1, 2",
+             GROUP BY 1, 2, 3",
             key = key_sql(by),
             from = from.replace(
                 "JOIN usage_containers c ON c.id = u.container_id",
                 "JOIN usage_containers c ON c.id = u.container_id \
-                 LEFT JOIN rates r ON r.node = c.node",
+                 LEFT JOIN rates r ON r.cluster = c.cluster AND r.node = c.node",
             ),
         );
         let mut query = bind_common(sqlx::query(&sql), q);
@@ -145,9 +154,15 @@ impl Store {
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|row| {
+                let key: String = row.try_get("key")?;
                 Ok(StepCost {
                     bucket: row.try_get("bucket")?,
-                    key: row.try_get("key")?,
+                    cluster: q.named(row.try_get("cluster")?),
+                    key: if *by == GroupBy::Cluster {
+                        q.named(key)
+                    } else {
+                        key
+                    },
                     cost: Cost {
                         cpu: row.try_get::<Option<f64>, _>("cpu")?.unwrap_or(0.0),
                         memory: row.try_get::<Option<f64>, _>("memory")?.unwrap_or(0.0),
@@ -162,8 +177,8 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Storage cost per step and group: bound claims by requested size at the storage price.
-    /// Claims belong to their namespace and team; by workload they are their own line
+    /// Storage cost per step, cluster and group: bound claims by requested size at the storage
+    /// price. Claims belong to their namespace and team; by workload they are their own line
     /// (`namespace/PersistentVolumeClaim/name`); no pod label applies to them.
     pub async fn volume_costs(
         &self,
@@ -173,6 +188,7 @@ impl Store {
         storage_gib_month: f64,
     ) -> Result<Vec<StepCost>, StoreError> {
         let key = match by {
+            GroupBy::Cluster => "v.cluster",
             GroupBy::Namespace => "v.namespace",
             GroupBy::Team => "coalesce(v.team, '__unallocated__')",
             GroupBy::Workload => "v.namespace || '/PersistentVolumeClaim/' || v.claim",
@@ -196,9 +212,9 @@ impl Store {
             TeamScope::Teams(_) => " AND v.team = ANY($4::text[])",
         };
         let sql = format!(
-            "SELECT {bucket} AS bucket, {key} AS key, \
+            "SELECT {bucket} AS bucket, v.cluster AS cluster, {key} AS key, \
                sum({amount}) / {GIB} * $3 / {HOURS} AS storage \
-             FROM {from}{filter} GROUP BY 1, 2",
+             FROM {from}{filter} GROUP BY 1, 2, 3",
             HOURS = domain::cost::HOURS_PER_MONTH,
         );
         let mut query = sqlx::query(&sql)
@@ -211,9 +227,15 @@ impl Store {
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
+                let key: String = r.try_get("key")?;
                 Ok(StepCost {
                     bucket: r.try_get("bucket")?,
-                    key: r.try_get("key")?,
+                    cluster: q.named(r.try_get("cluster")?),
+                    key: if *by == GroupBy::Cluster {
+                        q.named(key)
+                    } else {
+                        key
+                    },
                     cost: Cost {
                         storage: r.try_get::<Option<f64>, _>("storage")?.unwrap_or(0.0),
                         ..Cost::default()
@@ -226,80 +248,89 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Everything allocated per step, over all teams (what idle is shared against), from
-    /// the node totals the roll-up keeps.
+    /// Everything allocated per cluster and step, over all teams (what idle is shared
+    /// against), from the node totals the roll-up keeps.
     pub async fn allocated_per_step(
         &self,
         q: &CostQuery<'_>,
-    ) -> Result<BTreeMap<i64, f64>, StoreError> {
+    ) -> Result<PerClusterStep, StoreError> {
         self.node_sums(q, "cpu_alloc", "memory_alloc", "gpu_alloc")
             .await
     }
 
-    /// What the nodes' capacity cost per step, over hours already rolled up (the hour in
-    /// progress has no container usage yet, so it would read as idle).
-    pub async fn node_costs(&self, q: &CostQuery<'_>) -> Result<BTreeMap<i64, f64>, StoreError> {
+    /// What the nodes' capacity cost per cluster and step, over hours already rolled up (the
+    /// hour in progress has no container usage yet, so it would read as idle).
+    pub async fn node_costs(&self, q: &CostQuery<'_>) -> Result<PerClusterStep, StoreError> {
         self.node_sums(q, "cpu_capacity", "memory_capacity", "gpus")
             .await
     }
 
-    /// Σ over nodes of (cpu × rate + memory / GiB × rate + gpu × rate) per step, of the
-    /// given resource-hour columns (fixed names, never from a request).
+    /// Σ over nodes of (cpu × rate + memory / GiB × rate + gpu × rate) per cluster and step,
+    /// of the given resource-hour columns (fixed names, never from a request).
     async fn node_sums(
         &self,
         q: &CostQuery<'_>,
         cpu: &'static str,
         memory: &'static str,
         gpu: &'static str,
-    ) -> Result<BTreeMap<i64, f64>, StoreError> {
+    ) -> Result<PerClusterStep, StoreError> {
         let (bucket, from) = match q.step {
             Step::Daily => (
                 "extract(epoch FROM n.day::timestamp)::int8",
-                "node_daily n LEFT JOIN rates r ON r.node = n.node \
-                 WHERE n.day >= (to_timestamp($8) AT TIME ZONE 'UTC')::date \
-                   AND n.day < (to_timestamp($9) AT TIME ZONE 'UTC')::date",
+                "node_daily n LEFT JOIN rates r ON r.cluster = n.cluster AND r.node = n.node \
+                 WHERE n.day >= (to_timestamp($9) AT TIME ZONE 'UTC')::date \
+                   AND n.day < (to_timestamp($10) AT TIME ZONE 'UTC')::date",
             ),
             Step::Hourly => (
                 "extract(epoch FROM n.hour)::int8",
-                "node_hourly n LEFT JOIN rates r ON r.node = n.node \
-                 WHERE n.hour >= to_timestamp($8) AND n.hour < to_timestamp($9) \
+                "node_hourly n LEFT JOIN rates r ON r.cluster = n.cluster AND r.node = n.node \
+                 WHERE n.hour >= to_timestamp($9) AND n.hour < to_timestamp($10) \
                    AND n.hour < coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity')",
             ),
         };
         let sql = format!(
-            "{RATES} SELECT {bucket} AS bucket, \
-               sum(n.{cpu} * coalesce(r.cpu, $5) + n.{memory} / {GIB} * coalesce(r.mem, $6) \
-                 + n.{gpu} * coalesce(r.gpu, $7)) AS total \
-             FROM {from} GROUP BY 1"
+            "{RATES} SELECT {bucket} AS bucket, n.cluster AS cluster, \
+               sum(n.{cpu} * coalesce(r.cpu, $6) + n.{memory} / {GIB} * coalesce(r.mem, $7) \
+                 + n.{gpu} * coalesce(r.gpu, $8)) AS total \
+             FROM {from} GROUP BY 1, 2"
         );
         let rows = bind_common(sqlx::query(&sql), q)
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("bucket")?, r.try_get("total")?)))
+            .map(|r| {
+                Ok((
+                    (q.named(r.try_get("cluster")?), r.try_get("bucket")?),
+                    r.try_get("total")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
 
-    /// Nodes seen in [from, to) with their latest labels, for pricing.
-    pub async fn nodes_seen(
+    /// The rates of every node seen in [from, to), by the pricing file: each node by its
+    /// cluster (named `home` where its key is empty) and latest labels.
+    pub async fn node_rates(
         &self,
+        prices: &Prices,
+        home: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, BTreeMap<String, String>)>, StoreError> {
+    ) -> Result<Vec<NodeRates>, StoreError> {
         // The day sums carry each node's latest labels; the hours not rolled up yet add the
         // nodes seen only today.
         let rows = sqlx::query(
-            "SELECT DISTINCT ON (node) node, labels::text AS labels FROM ( \
-               SELECT node, labels, day::timestamp AT TIME ZONE 'UTC' AS at FROM node_daily \
+            "SELECT DISTINCT ON (cluster, node) cluster, node, labels::text AS labels FROM ( \
+               SELECT cluster, node, labels, day::timestamp AT TIME ZONE 'UTC' AS at \
+               FROM node_daily \
                WHERE day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
                  AND day < (to_timestamp($2) AT TIME ZONE 'UTC')::date \
                UNION ALL \
-               SELECT node, labels, hour FROM node_hourly \
+               SELECT cluster, node, labels, hour FROM node_hourly \
                WHERE hour >= greatest(to_timestamp($1), \
                  coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity')) \
                  AND hour < to_timestamp($2)) n \
-             ORDER BY node, at DESC",
+             ORDER BY cluster, node, at DESC",
         )
         .bind(from as f64)
         .bind(to as f64)
@@ -308,10 +339,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let labels: String = r.try_get("labels")?;
-                Ok((
-                    r.try_get("node")?,
-                    serde_json::from_str(&labels).unwrap_or_default(),
-                ))
+                let labels: BTreeMap<String, String> =
+                    serde_json::from_str(&labels).unwrap_or_default();
+                let key: String = r.try_get("cluster")?;
+                let name = if key.is_empty() { home } else { key.as_str() };
+                let rates = prices.rates_for(name, &labels);
+                Ok((key, r.try_get("node")?, rates))
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
@@ -562,29 +595,24 @@ impl Store {
         Ok(())
     }
 
-    /// What each team was allocated in [from, to) (days), priced: month-to-date spend.
+    /// What each team was allocated in [from, to) (days), priced: month-to-date spend, over
+    /// every cluster (`home` names the home cluster for its prices).
     pub async fn team_spend(
         &self,
         prices: &Prices,
+        home: &str,
         from: i64,
         to: i64,
         teams: TeamScope<'_>,
     ) -> Result<BTreeMap<String, f64>, StoreError> {
-        let rates: Vec<(String, Rates)> = self
-            .nodes_seen(from, to)
-            .await?
-            .into_iter()
-            .map(|(node, labels)| {
-                let r = prices.rates_for(&labels);
-                (node, r)
-            })
-            .collect();
+        let rates = self.node_rates(prices, home, from, to).await?;
         let q = CostQuery {
             from,
             to,
             step: Step::Daily,
             rates: &rates,
             default: prices.default,
+            home,
         };
         let mut spend: BTreeMap<String, f64> = BTreeMap::new();
         let volumes = self

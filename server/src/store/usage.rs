@@ -11,6 +11,8 @@ use super::{Store, StoreError};
 /// A container as the sampler first sees it: where it runs, what owns it, what it reserved.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContainerSeen {
+    /// The cluster's storage key (see [`Store::record_samples`]).
+    pub cluster: String,
     pub pod_uid: String,
     pub container: String,
     pub namespace: String,
@@ -94,23 +96,24 @@ const DAILY_FROM_HOURLY: &str = "INSERT INTO usage_daily (day, container_id, hou
 /// Fills in each node's allocation for the hours [$1, $2) from its containers' roll-ups.
 const NODE_ALLOC_FROM_HOURLY: &str = "UPDATE node_hourly n SET cpu_alloc = s.cpu, \
        memory_alloc = s.memory, gpu_alloc = s.gpu \
-     FROM (SELECT h.hour, c.node, sum(greatest(c.cpu_request, h.cpu_avg) * h.share) AS cpu, \
+     FROM (SELECT h.hour, c.cluster, c.node, \
+             sum(greatest(c.cpu_request, h.cpu_avg) * h.share) AS cpu, \
              sum(greatest(c.memory_request, h.memory_avg) * h.share) AS memory, \
              sum(c.gpus * h.share) AS gpu \
            FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
            WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
-           GROUP BY 1, 2) s \
-     WHERE n.hour = s.hour AND n.node = s.node";
+           GROUP BY 1, 2, 3) s \
+     WHERE n.hour = s.hour AND n.cluster = s.cluster AND n.node = s.node";
 
 /// Adds the node hours [$1, $2) to the node day sums.
-const NODE_DAILY_FROM_HOURLY: &str = "INSERT INTO node_daily (day, node, labels, hours, \
-       cpu_capacity, memory_capacity, gpus, cpu_alloc, memory_alloc, gpu_alloc) \
-     SELECT (hour AT TIME ZONE 'UTC')::date, node, (array_agg(labels ORDER BY hour DESC))[1], \
-       count(*), sum(cpu_capacity), sum(memory_capacity), sum(gpus), sum(cpu_alloc), \
-       sum(memory_alloc), sum(gpu_alloc) \
+const NODE_DAILY_FROM_HOURLY: &str = "INSERT INTO node_daily (day, cluster, node, labels, \
+       hours, cpu_capacity, memory_capacity, gpus, cpu_alloc, memory_alloc, gpu_alloc) \
+     SELECT (hour AT TIME ZONE 'UTC')::date, cluster, node, \
+       (array_agg(labels ORDER BY hour DESC))[1], count(*), sum(cpu_capacity), \
+       sum(memory_capacity), sum(gpus), sum(cpu_alloc), sum(memory_alloc), sum(gpu_alloc) \
      FROM node_hourly WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
-     GROUP BY 1, 2 \
-     ON CONFLICT (day, node) DO UPDATE SET labels = excluded.labels, \
+     GROUP BY 1, 2, 3 \
+     ON CONFLICT (day, cluster, node) DO UPDATE SET labels = excluded.labels, \
        hours = node_daily.hours + excluded.hours, \
        cpu_capacity = node_daily.cpu_capacity + excluded.cpu_capacity, \
        memory_capacity = node_daily.memory_capacity + excluded.memory_capacity, \
@@ -120,12 +123,12 @@ const NODE_DAILY_FROM_HOURLY: &str = "INSERT INTO node_daily (day, node, labels,
        gpu_alloc = node_daily.gpu_alloc + excluded.gpu_alloc";
 
 /// Adds the claim hours [$1, $2) to the claim day sums.
-const VOLUME_DAILY_FROM_HOURLY: &str = "INSERT INTO volume_daily (day, namespace, claim, team, \
-       byte_hours) \
-     SELECT (hour AT TIME ZONE 'UTC')::date, namespace, claim, max(team), sum(bytes) \
+const VOLUME_DAILY_FROM_HOURLY: &str = "INSERT INTO volume_daily (day, cluster, namespace, \
+       claim, team, byte_hours) \
+     SELECT (hour AT TIME ZONE 'UTC')::date, cluster, namespace, claim, max(team), sum(bytes) \
      FROM volume_hourly WHERE hour >= to_timestamp($1) AND hour < to_timestamp($2) \
-     GROUP BY 1, 2, 3 \
-     ON CONFLICT (day, namespace, claim) DO UPDATE SET team = excluded.team, \
+     GROUP BY 1, 2, 3, 4 \
+     ON CONFLICT (day, cluster, namespace, claim) DO UPDATE SET team = excluded.team, \
        byte_hours = volume_daily.byte_hours + excluded.byte_hours";
 
 /// A bound claim at the sample's time.
@@ -248,15 +251,15 @@ impl Store {
             let rows = sqlx::query(
                 "INSERT INTO usage_containers (pod_uid, container, namespace, pod, node, \
                    owner_kind, owner_name, team, labels, cpu_request, cpu_limit, memory_request, \
-                   memory_limit, gpus, first_seen) \
+                   memory_limit, gpus, first_seen, cluster) \
                  SELECT u.pod_uid, u.container, u.namespace, u.pod, u.node, u.owner_kind, \
                    u.owner_name, u.team, u.labels::jsonb, u.cpu_request, u.cpu_limit, \
-                   u.memory_request, u.memory_limit, u.gpus, to_timestamp($15) \
+                   u.memory_request, u.memory_limit, u.gpus, to_timestamp($15), u.cluster \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                    $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], \
-                   $12::float8[], $13::float8[], $14::float8[]) \
+                   $12::float8[], $13::float8[], $14::float8[], $16::text[]) \
                    AS u(pod_uid, container, namespace, pod, node, owner_kind, owner_name, team, \
-                   labels, cpu_request, cpu_limit, memory_request, memory_limit, gpus) \
+                   labels, cpu_request, cpu_limit, memory_request, memory_limit, gpus, cluster) \
                  ON CONFLICT (pod_uid, container) DO UPDATE SET node = excluded.node \
                  RETURNING id, pod_uid, container",
             )
@@ -275,6 +278,7 @@ impl Store {
             .bind(chunk.iter().map(|c| c.memory_limit).collect::<Vec<_>>())
             .bind(chunk.iter().map(|c| c.gpus).collect::<Vec<_>>())
             .bind(at_unix)
+            .bind(col(|c| c.cluster.clone()))
             .fetch_all(self.pool())
             .await?;
             for row in rows {
@@ -287,10 +291,13 @@ impl Store {
         Ok(ids)
     }
 
-    /// Stores one sample of every container and node, all at `at_unix`.
+    /// Stores one sample of every container and of the nodes of `cluster`, all at `at_unix`.
+    /// A cluster's storage key is its fleet name, except the home cluster's, which is empty:
+    /// the history from before the fleet was the home cluster's, and it follows a rename.
     pub async fn record_samples(
         &self,
         at_unix: f64,
+        cluster: &str,
         samples: &[Sample],
         nodes: &[NodeSeen],
     ) -> Result<(), StoreError> {
@@ -311,14 +318,14 @@ impl Store {
         if !nodes.is_empty() {
             // A running average over the hour's samples: capacity as last seen.
             sqlx::query(
-                "INSERT INTO node_hourly (hour, node, labels, cpu_capacity, memory_capacity, gpus, \
-                   samples, cpu_used_avg, memory_used_avg) \
-                 SELECT date_trunc('hour', to_timestamp($8)), n.node, n.labels::jsonb, n.cpu, \
-                   n.memory, n.gpus, 1, n.cpu_used, n.memory_used \
+                "INSERT INTO node_hourly (hour, cluster, node, labels, cpu_capacity, \
+                   memory_capacity, gpus, samples, cpu_used_avg, memory_used_avg) \
+                 SELECT date_trunc('hour', to_timestamp($8)), $9, n.node, n.labels::jsonb, \
+                   n.cpu, n.memory, n.gpus, 1, n.cpu_used, n.memory_used \
                  FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], \
                    $6::float8[], $7::float8[]) AS n(node, labels, cpu, memory, gpus, cpu_used, \
                    memory_used) \
-                 ON CONFLICT (hour, node) DO UPDATE SET labels = excluded.labels, \
+                 ON CONFLICT (hour, cluster, node) DO UPDATE SET labels = excluded.labels, \
                    cpu_capacity = excluded.cpu_capacity, \
                    memory_capacity = excluded.memory_capacity, gpus = excluded.gpus, \
                    samples = node_hourly.samples + 1, \
@@ -340,6 +347,7 @@ impl Store {
             .bind(nodes.iter().map(|n| n.cpu_used).collect::<Vec<_>>())
             .bind(nodes.iter().map(|n| n.memory_used).collect::<Vec<_>>())
             .bind(at_unix)
+            .bind(cluster)
             .execute(&mut *tx)
             .await?;
         }
@@ -347,19 +355,23 @@ impl Store {
         Ok(())
     }
 
-    /// Records the bound claims of the hour holding `at_unix` (once per claim and hour).
+    /// Records the bound claims of `cluster` (its storage key) in the hour holding `at_unix`
+    /// (once per claim and hour).
     pub async fn record_volumes(
         &self,
         at_unix: f64,
+        cluster: &str,
         volumes: &[VolumeSeen],
     ) -> Result<(), StoreError> {
         for chunk in volumes.chunks(20_000) {
             sqlx::query(
-                "INSERT INTO volume_hourly (hour, namespace, claim, team, bytes) \
-                 SELECT date_trunc('hour', to_timestamp($5)), v.ns, v.claim, v.team, v.bytes \
+                "INSERT INTO volume_hourly (hour, cluster, namespace, claim, team, bytes) \
+                 SELECT date_trunc('hour', to_timestamp($5)), $6, v.ns, v.claim, v.team, \
+                   v.bytes \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) \
                    AS v(ns, claim, team, bytes) \
-                 ON CONFLICT (hour, namespace, claim) DO UPDATE SET bytes = excluded.bytes",
+                 ON CONFLICT (hour, cluster, namespace, claim) DO UPDATE \
+                   SET bytes = excluded.bytes",
             )
             .bind(
                 chunk
@@ -371,6 +383,7 @@ impl Store {
             .bind(chunk.iter().map(|v| v.team.clone()).collect::<Vec<_>>())
             .bind(chunk.iter().map(|v| v.bytes).collect::<Vec<_>>())
             .bind(at_unix)
+            .bind(cluster)
             .execute(self.pool())
             .await?;
         }

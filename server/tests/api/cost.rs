@@ -120,9 +120,10 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let rows = server::demo_history::import(&store, &admin, &["app".to_owned()], 3, now)
-            .await
-            .expect("history");
+        let rows =
+            server::demo_history::import(&store, &[("", &admin)], &["app".to_owned()], 3, now)
+                .await
+                .expect("history");
         assert_eq!(rows, 4 * 72, "four containers, 72 hours each");
 
         // Dana (payments, checkout) sees payments only: max(request, usage) × price.
@@ -351,7 +352,7 @@ fn budgets_forecast_the_month_and_warn_the_webhook_once() {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        server::demo_history::import(&store, &admin, &[], 3, now)
+        server::demo_history::import(&store, &[("", &admin)], &[], 3, now)
             .await
             .expect("history");
 

@@ -115,7 +115,7 @@ fn recommendations_apply_to_the_workload_and_the_finding_goes_away() {
         let before = report(&app, &dana).await;
         assert!(find(&before, FAT).is_none(), "{before:#?}");
         assert!(find(&before, SLEEPY).is_none(), "{before:#?}");
-        server::demo_history::import(&store, &admin, &[], 8, now)
+        server::demo_history::import(&store, &[("", &admin)], &[], 8, now)
             .await
             .expect("history");
 

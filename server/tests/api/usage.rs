@@ -192,7 +192,7 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
                     memory: 1000.0,
                 };
                 store
-                    .record_samples(hour + f64::from(first + minute) * 60.0, &[sample], &[])
+                    .record_samples(hour + f64::from(first + minute) * 60.0, "", &[sample], &[])
                     .await
                     .expect("sample");
             }
@@ -203,7 +203,7 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             memory: 10.0,
         };
         store
-            .record_samples(now, &[current], &[])
+            .record_samples(now, "", &[current], &[])
             .await
             .expect("sample now");
 
