@@ -317,14 +317,15 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<NodeRates>, StoreError> {
-        // The day sums carry each node's latest labels; the hours not rolled up yet add the
-        // nodes seen only today.
+        // The day sums carry each node's latest labels (the window's last day too, when it
+        // ends within it, as an hourly one does); the hours not rolled up yet add the nodes
+        // seen only since.
         let rows = sqlx::query(
             "SELECT DISTINCT ON (cluster, node) cluster, node, labels::text AS labels FROM ( \
                SELECT cluster, node, labels, day::timestamp AT TIME ZONE 'UTC' AS at \
                FROM node_daily \
                WHERE day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
-                 AND day < (to_timestamp($2) AT TIME ZONE 'UTC')::date \
+                 AND day <= ((to_timestamp($2) - interval '1 second') AT TIME ZONE 'UTC')::date \
                UNION ALL \
                SELECT cluster, node, labels, hour FROM node_hourly \
                WHERE hour >= greatest(to_timestamp($1), \

@@ -13,17 +13,17 @@ use crate::common::flows::{
 };
 use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
 
-/// An app on the shared cluster (home, `default`) with a private second one, `second`, whose
-/// kubeconfigs name `public` when given.
-async fn two_clusters_public(
+/// An app with `config` on the shared cluster (home, `default`) with a private second one,
+/// `second`, whose kubeconfigs name `public` when given.
+async fn two_clusters_with(
     url: &str,
     public: Option<&str>,
+    mut config: server::config::Config,
 ) -> (TestApp, TestCluster, tempfile::TempDir) {
     let second = TestCluster::private().await;
     let dir = common::scratch_dir("fleet-");
     let path = dir.path().join("second.kubeconfig");
     std::fs::write(&path, second.berth_kubeconfig().await).expect("kubeconfig");
-    let mut config = test_config();
     config.clusters.push(server::cluster::ClusterConfig {
         name: "second".to_owned(),
         display_name: "Second cluster".to_owned(),
@@ -35,6 +35,13 @@ async fn two_clusters_public(
     });
     let app = TestApp::spawn_with(url, config, TestCluster::shared().await).await;
     (app, second, dir)
+}
+
+async fn two_clusters_public(
+    url: &str,
+    public: Option<&str>,
+) -> (TestApp, TestCluster, tempfile::TempDir) {
+    two_clusters_with(url, public, test_config()).await
 }
 
 async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
@@ -685,6 +692,218 @@ fn an_sre_grants_access_on_one_cluster_and_the_other_is_never_touched() {
             .await
             .expect("list");
         assert!(left.items.is_empty(), "the binding outlived the revoke");
+        app.stop().await;
+    });
+}
+
+/// A namespace of team `team` with one pod reserving a core and a GiB, on the cluster `client`
+/// reaches.
+async fn reserve_a_core(client: &kube::Client, namespace: &str, team: &str) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, PostParams};
+    let ns: Namespace = serde_json::from_value(json!({
+        "metadata": { "name": namespace, "labels": { "berth.dev/team": team } }
+    }))
+    .expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+    let web: Deployment = serde_json::from_value(json!({
+        "metadata": { "name": "web" },
+        "spec": {
+            "replicas": 1,
+            "selector": { "matchLabels": { "app": "web" } },
+            "template": {
+                "metadata": {
+                    "labels": { "app": "web" },
+                    "annotations": {
+                        "sandbox.berth.dev/usage-profile": "steady",
+                        "sandbox.berth.dev/cpu-usage": "100m",
+                        "sandbox.berth.dev/memory-usage": "100Mi",
+                    },
+                },
+                "spec": { "containers": [{
+                    "name": "app",
+                    "image": "nginx:1.27",
+                    "resources": { "requests": { "cpu": "1", "memory": "1Gi" } },
+                }]},
+            },
+        },
+    }))
+    .expect("deployment");
+    Api::<Deployment>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &web)
+        .await
+        .expect("create deployment");
+}
+
+/// The report's groups: key → (cpu cost, total).
+fn groups_of(report: &Value) -> std::collections::BTreeMap<String, (f64, f64)> {
+    report["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap_or_default().to_owned(),
+                (
+                    g["cost"]["cpu"].as_f64().unwrap_or_default(),
+                    g["total"].as_f64().unwrap_or_default(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_prices() {
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.usage.sample_interval = std::time::Duration::from_secs(1);
+        let (app, second, _dir) = two_clusters_with(&url, None, config.clone()).await;
+        app.wait_ready().await;
+        // The same team on both clusters; the same node names too (both simulators name theirs
+        // alike), which the history must keep apart.
+        let home_admin = crate::common::flows::admin_client(&app).await;
+        reserve_a_core(&home_admin, "fleetcost-home", "fleetcost").await;
+        reserve_a_core(
+            &second.admin_client().await,
+            "fleetcost-second",
+            "fleetcost",
+        )
+        .await;
+
+        // The server's own sampler reads both clusters; the home cluster's rows keep the empty
+        // key of the history from before the fleet.
+        let db = sqlx::PgPool::connect(&url).await.expect("database");
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        loop {
+            let seen: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT c.namespace, c.cluster, count(s.*) FROM usage_containers c \
+                 JOIN usage_samples s ON s.container_id = c.id \
+                 WHERE c.namespace LIKE 'fleetcost-%' GROUP BY 1, 2 ORDER BY 1",
+            )
+            .fetch_all(&db)
+            .await
+            .expect("query");
+            if seen.len() == 2 && seen.iter().all(|(_, _, n)| *n >= 2) {
+                assert_eq!(
+                    seen.iter()
+                        .map(|(ns, c, _)| (ns.as_str(), c.as_str()))
+                        .collect::<Vec<_>>(),
+                    [("fleetcost-home", ""), ("fleetcost-second", "second")]
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "both clusters' pods were never sampled: {seen:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let nodes: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT cluster, count(DISTINCT node) FROM node_hourly GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(&db)
+        .await
+        .expect("nodes");
+        assert_eq!(nodes.len(), 2, "each cluster's nodes: {nodes:?}");
+        // The hour in progress, rolled up as if it had ended (the reports read finished hours).
+        let store = server::store::Store::connect(&url, &config.database)
+            .await
+            .expect("store");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        store
+            .roll_up_usage(now + 3_600.0, 86_400.0, 1.0)
+            .await
+            .expect("roll up");
+
+        let mike = sign_in(&app, "demo:mike").await;
+        let report = |path: &'static str| {
+            let (app, mike) = (&app, &mike);
+            async move {
+                let (status, body) = request(app, mike, reqwest::Method::GET, path, None).await;
+                assert_eq!(status, 200, "{path}: {body}");
+                body
+            }
+        };
+        let fleet = report("/api/v1/cost?by=cluster&window=24h&idle=share").await;
+        let by = groups_of(&fleet);
+        assert_eq!(
+            by.keys().collect::<Vec<_>>(),
+            ["default", "second"],
+            "{fleet}"
+        );
+        assert!(by.values().all(|(cpu, _)| *cpu > 0.0), "{by:?}");
+        let sum: f64 = by.values().map(|(_, total)| total).sum();
+        let total = fleet["total"].as_f64().unwrap_or_default();
+        assert!((sum - total).abs() < 1e-6, "{sum} vs {total}");
+        assert_eq!(fleet["clusters"], json!(["default", "second"]));
+        // One cluster's view: its namespaces only.
+        let one = report("/api/v1/cost?by=namespace&window=24h&cluster=second").await;
+        let namespaces = groups_of(&one);
+        assert!(namespaces.contains_key("fleetcost-second"), "{one}");
+        assert!(!namespaces.contains_key("fleetcost-home"), "{one}");
+        let (status, body) = request(
+            &app,
+            &mike,
+            reqwest::Method::GET,
+            "/api/v1/cost?cluster=%3Cb%3E",
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "{body}");
+
+        // The second cluster runs in a dearer region: its own rates, the home cluster's
+        // unchanged.
+        let ada = sign_in(&app, "demo:ada").await;
+        let res = app
+            .client
+            .get(app.url("/api/v1/prices"))
+            .header(COOKIE, &ada)
+            .send()
+            .await
+            .expect("prices");
+        let tag = res
+            .headers()
+            .get("etag")
+            .and_then(|t| t.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut prices: Value = res.json().await.expect("json");
+        let default_cpu = prices["default"]["cpu_core_hour"].as_f64().unwrap_or(0.0);
+        let mut dearer = prices["default"].clone();
+        dearer["cpu_core_hour"] = json!(default_cpu * 10.0);
+        prices["overrides"] = json!([{ "cluster": "second", "rates": dearer }]);
+        let res = app
+            .client
+            .put(app.url("/api/v1/prices"))
+            .header(COOKIE, &ada)
+            .header(ORIGIN, &app.base)
+            .header("if-match", tag)
+            .json(&prices)
+            .send()
+            .await
+            .expect("save prices");
+        assert_eq!(
+            res.status(),
+            200,
+            "{}",
+            res.text().await.unwrap_or_default()
+        );
+        let repriced = groups_of(&report("/api/v1/cost?by=cluster&window=24h&idle=share").await);
+        let ratio = repriced["second"].0 / by["second"].0;
+        assert!((ratio - 10.0).abs() < 1e-6, "second's CPU ×{ratio}");
+        assert!(
+            (repriced["default"].0 - by["default"].0).abs() < 1e-9,
+            "{repriced:?} vs {by:?}"
+        );
         app.stop().await;
     });
 }
