@@ -126,8 +126,10 @@ test('a window is the same hours by day and by hour, says so, and each row leads
 test("the demo prices its nodes by instance type and its month is not one day copied thirty times", async ({ browser }) => {
   const ada = await signedIn(browser, 'Ada Admin', '/prices');
   const values = ada.locator('#price-overrides input[name="value"]');
-  await expect(values).toHaveCount(3);
+  await expect(values).toHaveCount(4);
+  // us-dev's nodes in their cheaper region first, then the instance types everywhere.
   expect(await values.evaluateAll((inputs) => inputs.map((i) => (i as HTMLInputElement).value))).toEqual([
+    'm5.xlarge',
     'm5.2xlarge',
     'm5.4xlarge',
     'r5.2xlarge',

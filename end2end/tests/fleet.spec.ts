@@ -144,6 +144,59 @@ test('an SRE approves access on us-dev and the grant works there, not on eu-prod
   expect(errors).toEqual([]);
 });
 
+/** The cost table's rows: group key and total in dollars. */
+async function costRows(page: import('@playwright/test').Page): Promise<[string, number][]> {
+  return page.locator('#cost-table tbody tr.cost-row').evaluateAll((rows) =>
+    rows.map((r) => {
+      const total = r.querySelector('td.total')?.textContent ?? '';
+      return [r.getAttribute('data-key') ?? '', Number(total.replace('$', ''))] as [string, number];
+    }),
+  );
+}
+
+test('a manager reads cost by cluster: both clusters and their sum, then one alone', async ({ browser }) => {
+  const mike = await signedIn(browser, 'Mike Manager', '/cost');
+  const errors = collectErrors(mike);
+  const form = mike.locator('#cost-form');
+  await form.locator('select[name="by"]').selectOption('cluster');
+  await form.locator('select[name="window"]').selectOption('30d');
+  await form.locator('select[name="idle"]').selectOption('share');
+  await form.locator('button[type="submit"]').click();
+  await expect(mike).toHaveURL(/by=cluster/);
+  await expect(mike.locator('#cost-table tr[data-key="us-dev"]')).toBeVisible();
+  const fleet = await costRows(mike);
+  expect(fleet.map(([key]) => key).sort()).toEqual(['eu-prod', 'us-dev']);
+  expect(fleet.every(([, total]) => total > 0)).toBe(true);
+  // Idle shared: the clusters' lines add up to the total (each rounded to the cent).
+  const total = Number(((await mike.locator('#cost-total').textContent()) ?? '').replace('$', ''));
+  const sum = fleet.reduce((s, [, t]) => s + t, 0);
+  expect(Math.abs(sum - total)).toBeLessThan(0.03);
+  const usDev = fleet.find(([key]) => key === 'us-dev')?.[1] ?? 0;
+
+  // A cluster's line leads to its teams there; the cluster stays chosen in the form.
+  await mike.locator('#cost-table tr[data-key="us-dev"] a.drill').click();
+  await expect(mike).toHaveURL(/by=team/);
+  await expect(mike).toHaveURL(/cluster=us-dev/);
+  await expect(mike.locator('#cost-cluster')).toHaveValue('us-dev');
+  await expect(mike.locator('#cost-table tr[data-key="search"]')).toBeVisible();
+  const teams = await costRows(mike);
+  expect(teams.map(([key]) => key).sort()).toEqual(['checkout', 'search']);
+  await form.locator('select[name="by"]').selectOption('namespace');
+  await form.locator('button[type="submit"]').click();
+  await expect(mike.locator('#cost-table tr[data-key="search-us-dev"]')).toBeVisible();
+  const namespaces = await costRows(mike);
+  expect(namespaces.map(([key]) => key).sort()).toEqual(['checkout-us-dev', 'search-us-dev']);
+  // The same money as the cluster's line (live sampling may have rolled up an hour since).
+  const alone = Number(((await mike.locator('#cost-total').textContent()) ?? '').replace('$', ''));
+  expect(Math.abs(alone - usDev) / usDev).toBeLessThan(0.02);
+
+  // us-dev's own rates are on the prices page, first, so they win over the instance types.
+  await mike.goto('/prices');
+  const first = mike.locator('#price-overrides tr.override').first();
+  await expect(first.locator('input[name="cluster"]')).toHaveValue('us-dev');
+  expect(errors).toEqual([]);
+});
+
 test('a cluster that stops answering is marked and pages about the other keep working', async ({ browser }) => {
   const pids = readFileSync(path.join(stateDir, 'cluster-us-dev', 'pids'), 'utf8');
   const apiserver = Number(/^kube-apiserver (\d+)$/m.exec(pids)?.[1]);
