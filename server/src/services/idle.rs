@@ -199,11 +199,16 @@ impl Services {
             }
         }
 
-        let (usage_rows, day_rows) = self
+        let (mut usage_rows, mut day_rows) = self
             .usage_memo
             .get(self.store(), now, HISTORY_DAYS, RECENT_DAYS)
             .await?
             .for_teams(teams);
+        // The workloads above are the home cluster's, and acting on a finding acts there: the
+        // other clusters' history (keyed by their names) must not be matched to a workload of
+        // the same name at home.
+        usage_rows.retain(|u| u.cluster.is_empty());
+        day_rows.retain(|d| d.cluster.is_empty());
 
         // Over-provisioned containers: what VPA would recommend against what they ask now.
         for usage in usage_rows {

@@ -122,6 +122,7 @@ mod tests {
 
     fn usage(team: Option<&str>) -> ContainerUsage {
         ContainerUsage {
+            cluster: String::new(),
             namespace: "ns".to_owned(),
             owner_kind: "Deployment".to_owned(),
             owner_name: "web".to_owned(),

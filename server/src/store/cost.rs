@@ -406,6 +406,8 @@ impl Store {
 /// A workload container's usage percentiles over the history asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ContainerUsage {
+    /// The cluster's storage key (empty: the home cluster).
+    pub cluster: String,
     pub namespace: String,
     pub owner_kind: String,
     pub owner_name: String,
@@ -420,6 +422,8 @@ pub struct ContainerUsage {
 /// what it was allocated (core-hours, byte-hours).
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkloadDay {
+    /// The cluster's storage key (empty: the home cluster).
+    pub cluster: String,
     pub namespace: String,
     pub owner_kind: String,
     pub owner_name: String,
@@ -445,7 +449,8 @@ impl Store {
             TeamScope::Teams(_) => " AND c.team = ANY($2::text[])",
         };
         let sql = format!(
-            "SELECT c.namespace, c.owner_kind, c.owner_name, c.container, max(c.team) AS team, \
+            "SELECT c.cluster, c.namespace, c.owner_kind, c.owner_name, c.container, \
+               max(c.team) AS team, \
                count(DISTINCT h.hour) AS hours, \
                percentile_cont(0.5) WITHIN GROUP (ORDER BY h.cpu_avg) AS cpu_p50, \
                percentile_cont(0.9) WITHIN GROUP (ORDER BY h.cpu_p95) AS cpu_p90, \
@@ -456,7 +461,7 @@ impl Store {
              FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
              WHERE h.hour >= to_timestamp($1) \
                AND c.owner_kind IN ('Deployment', 'StatefulSet', 'DaemonSet'){filter} \
-             GROUP BY 1, 2, 3, 4"
+             GROUP BY 1, 2, 3, 4, 5"
         );
         let mut query = sqlx::query(&sql).bind(since as f64);
         if let TeamScope::Teams(t) = teams {
@@ -467,6 +472,7 @@ impl Store {
             .map(|r| {
                 let hours: i64 = r.try_get("hours")?;
                 Ok(ContainerUsage {
+                    cluster: r.try_get("cluster")?,
                     namespace: r.try_get("namespace")?,
                     owner_kind: r.try_get("owner_kind")?,
                     owner_name: r.try_get("owner_name")?,
@@ -499,7 +505,7 @@ impl Store {
             TeamScope::Teams(_) => " AND c.team = ANY($2::text[])",
         };
         let sql = format!(
-            "SELECT c.namespace, c.owner_kind, c.owner_name, max(c.team) AS team, \
+            "SELECT c.cluster, c.namespace, c.owner_kind, c.owner_name, max(c.team) AS team, \
                extract(epoch FROM u.day::timestamp)::int8 AS day, \
                sum(u.cpu_used) / nullif(sum(u.hours), 0) AS cpu, \
                sum(c.cpu_request * u.hours) / nullif(sum(u.hours), 0) AS cpu_request, \
@@ -507,7 +513,7 @@ impl Store {
              FROM usage_daily u JOIN usage_containers c ON c.id = u.container_id \
              WHERE u.day >= (to_timestamp($1) AT TIME ZONE 'UTC')::date \
                AND u.day < (now() AT TIME ZONE 'UTC')::date{filter} \
-             GROUP BY 1, 2, 3, 5"
+             GROUP BY 1, 2, 3, 4, 6"
         );
         let mut query = sqlx::query(&sql).bind(since as f64);
         if let TeamScope::Teams(t) = teams {
@@ -517,6 +523,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(WorkloadDay {
+                    cluster: r.try_get("cluster")?,
                     namespace: r.try_get("namespace")?,
                     owner_kind: r.try_get("owner_kind")?,
                     owner_name: r.try_get("owner_name")?,

@@ -907,3 +907,52 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         app.stop().await;
     });
 }
+
+#[test]
+fn another_clusters_history_never_makes_a_finding_about_a_workload_at_home() {
+    common::run(async {
+        use app::api::IdleReport;
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, _dir) = two_clusters(&url).await;
+        app.wait_ready().await;
+        // The same namespace and Deployment on both clusters, made with kubectl as an admin
+        // may; a core reserved, a tenth of it used.
+        let home = crate::common::flows::admin_client(&app).await;
+        let other = second.admin_client().await;
+        reserve_a_core(&home, "fleetidle", "payments").await;
+        reserve_a_core(&other, "fleetidle", "payments").await;
+        crate::common::flows::wait_scheduled(&home, Some("fleetidle"), 1).await;
+        crate::common::flows::wait_scheduled(&other, Some("fleetidle"), 1).await;
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        const FAT: &str = "over-provisioned/fleetidle/Deployment/web/app";
+        let dana = sign_in(&app, "demo:dana").await;
+        let findings = || async {
+            call_form(&app, &dana, IdleReport::PATH, &[]).await["findings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+
+        // A week of the second cluster's history: the home workload (whose resources the
+        // report reads, and where acting on it would act) is not judged by it.
+        server::demo_history::import(&store, &[("second", &other)], &[], 8, now)
+            .await
+            .expect("history");
+        let seen = findings().await;
+        assert!(!seen.iter().any(|f| f["id"] == FAT), "{seen:#?}");
+
+        // The home cluster's own history does make it.
+        server::demo_history::import(&store, &[("", &home)], &[], 8, now)
+            .await
+            .expect("history");
+        let seen = findings().await;
+        assert!(seen.iter().any(|f| f["id"] == FAT), "{seen:#?}");
+        app.stop().await;
+    });
+}
