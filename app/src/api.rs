@@ -210,19 +210,22 @@ pub async fn save_tier(
 pub async fn rollout_overview(
     namespace: Option<String>,
     team: Option<String>,
+    cluster: Option<String>,
     page: Option<usize>,
 ) -> Result<domain::rollout::RolloutPage, Failure> {
     let user = signed_in().ok_or_else(Failure::sign_in)?;
     let clean = |v: Option<String>| v.filter(|v| !v.is_empty());
     backend()?
-        .rollouts(&user, clean(namespace), clean(team), page)
+        .rollouts(&user, clean(namespace), clean(team), clean(cluster), page)
         .await
 }
 
 /// One workload with its pods and recent events; `kind` as in the page address
-/// (`deployment`, `statefulset`, `daemonset`).
+/// (`deployment`, `statefulset`, `daemonset`), `cluster` the fleet's name of its cluster
+/// (empty: the home cluster).
 #[server(output = crate::codec::JsonText)]
 pub async fn workload_detail(
+    cluster: Option<String>,
     kind: String,
     namespace: String,
     name: String,
@@ -234,23 +237,34 @@ pub async fn workload_detail(
             format!("unknown workload kind {kind:?}: deployment, statefulset or daemonset"),
         )
     })?;
-    backend()?
-        .workload_detail(&user, kind, namespace, name)
-        .await
+    let target = domain::rollout::WorkloadRef {
+        cluster: cluster.unwrap_or_default(),
+        kind,
+        namespace,
+        name,
+    };
+    backend()?.workload_detail(&user, target).await
 }
 
 /// Restart, pause / resume, scale or roll back a workload; the answer says what happened or why
 /// not.
 #[server(input = leptos::server_fn::codec::Json, output = crate::codec::JsonText)]
 pub async fn act_on_workload(
+    #[server(default)] cluster: String,
     kind: domain::rollout::WorkloadKind,
     namespace: String,
     name: String,
     action: domain::rollout::WorkloadAction,
 ) -> Result<String, Failure> {
     let user = signed_in().ok_or_else(Failure::sign_in)?;
+    let target = domain::rollout::WorkloadRef {
+        cluster,
+        kind,
+        namespace,
+        name,
+    };
     backend()?
-        .act_on_workload(&user, &request_origin(), kind, namespace, name, action)
+        .act_on_workload(&user, &request_origin(), target, action)
         .await
 }
 

@@ -139,6 +139,7 @@ pub trait RolloutBackend: Send + Sync + 'static {
         user: &CurrentUser,
         namespace: Option<String>,
         team: Option<String>,
+        cluster: Option<String>,
         page: Option<usize>,
     ) -> Result<domain::rollout::RolloutPage, Failure>;
 }
@@ -151,9 +152,7 @@ pub trait WorkloadBackend: Send + Sync + 'static {
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
-        kind: domain::rollout::WorkloadKind,
-        namespace: String,
-        name: String,
+        target: domain::rollout::WorkloadRef,
         action: domain::rollout::WorkloadAction,
     ) -> Result<String, Failure>;
 }
@@ -164,9 +163,7 @@ pub trait WorkloadDetailBackend: Send + Sync + 'static {
     async fn workload_detail(
         &self,
         user: &CurrentUser,
-        kind: domain::rollout::WorkloadKind,
-        namespace: String,
-        name: String,
+        target: domain::rollout::WorkloadRef,
     ) -> Result<domain::workload_detail::WorkloadDetail, Failure>;
 }
 

@@ -500,6 +500,9 @@ pub fn blocker(pod: &PodState) -> Option<String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadView {
+    /// The fleet's name of the cluster it runs on.
+    #[serde(default)]
+    pub cluster: String,
     pub kind: WorkloadKind,
     pub namespace: String,
     pub name: String,
@@ -535,22 +538,58 @@ pub struct WorkloadView {
     pub refused: Option<crate::workload_detail::Refusal>,
 }
 
+impl WorkloadView {
+    /// Its page: `/rollouts/<kind>/<namespace>/<name>?cluster=<cluster>`.
+    pub fn href(&self) -> String {
+        workload_href(&self.cluster, self.kind, &self.namespace, &self.name)
+    }
+}
+
+/// Which workload an action or a page is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkloadRef {
+    /// The fleet's name of its cluster; empty for the home cluster.
+    #[serde(default)]
+    pub cluster: String,
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// The page of a workload; the cluster is left out when empty (the home cluster's).
+pub fn workload_href(cluster: &str, kind: WorkloadKind, namespace: &str, name: &str) -> String {
+    let page = format!("/rollouts/{}/{namespace}/{name}", kind.slug());
+    if cluster.is_empty() {
+        page
+    } else {
+        format!("{page}?cluster={}", crate::text::query_value(cluster))
+    }
+}
+
 /// A namespace's workloads with its score over all their findings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceRollouts {
+    /// The fleet's name of the namespace's cluster.
+    #[serde(default)]
+    pub cluster: String,
     pub namespace: String,
     pub team: Option<String>,
     pub score: u32,
     pub workloads: Vec<WorkloadView>,
 }
 
-/// Groups workloads by namespace (stalled and moving ones first within each, namespaces with
-/// the most trouble first), each namespace with its score.
+/// Groups workloads by namespace and cluster (stalled and moving ones first within each,
+/// namespaces with the most trouble first), each namespace with its score.
 pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
-    let mut groups: std::collections::BTreeMap<String, Vec<WorkloadView>> = Default::default();
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<WorkloadView>> =
+        Default::default();
     for w in workloads {
-        groups.entry(w.namespace.clone()).or_default().push(w);
+        groups
+            .entry((w.namespace.clone(), w.cluster.clone()))
+            .or_default()
+            .push(w);
     }
     let rank = |s: RolloutState| match s {
         RolloutState::Stalled => 0,
@@ -561,7 +600,7 @@ pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
     };
     let mut out: Vec<NamespaceRollouts> = groups
         .into_iter()
-        .map(|(namespace, mut workloads)| {
+        .map(|((namespace, cluster), mut workloads)| {
             workloads.sort_by(|a, b| {
                 rank(a.state)
                     .cmp(&rank(b.state))
@@ -574,6 +613,7 @@ pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
             NamespaceRollouts {
                 team: workloads.first().and_then(|w| w.team.clone()),
                 score: crate::findings::score(&all),
+                cluster,
                 namespace,
                 workloads,
             }
@@ -585,6 +625,7 @@ pub fn by_namespace(workloads: Vec<WorkloadView>) -> Vec<NamespaceRollouts> {
         worst(a)
             .cmp(&worst(b))
             .then_with(|| a.namespace.cmp(&b.namespace))
+            .then_with(|| a.cluster.cmp(&b.cluster))
     });
     out
 }
@@ -604,6 +645,9 @@ pub struct RolloutPage {
     pub pages: usize,
     pub namespaces: usize,
     pub workloads: usize,
+    /// The fleet's clusters, the home one first.
+    #[serde(default)]
+    pub clusters: Vec<String>,
 }
 
 /// Cuts items of the given sizes, in order, into pages of at most `budget` without splitting
@@ -643,6 +687,7 @@ pub fn paginate(groups: Vec<NamespaceRollouts>, page: usize, budget: usize) -> R
             .collect(),
         page,
         pages,
+        clusters: Vec::new(),
     }
 }
 
@@ -1016,8 +1061,21 @@ mod tests {
     }
 
     #[test]
+    fn a_workloads_page_names_its_cluster_unless_it_is_the_home_one() {
+        assert_eq!(
+            workload_href("", WorkloadKind::Deployment, "shop", "web"),
+            "/rollouts/deployment/shop/web"
+        );
+        assert_eq!(
+            workload_href("us-dev", WorkloadKind::StatefulSet, "shop", "db"),
+            "/rollouts/statefulset/shop/db?cluster=us-dev"
+        );
+    }
+
+    #[test]
     fn a_page_counts_the_whole_answer() {
         let group = |name: &str| NamespaceRollouts {
+            cluster: String::new(),
             namespace: name.to_owned(),
             team: None,
             score: 100,

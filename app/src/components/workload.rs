@@ -142,11 +142,13 @@ impl Typed {
 #[component]
 pub fn Actions(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
     let kind = w.kind;
+    let cluster = w.cluster.clone();
     let namespace = w.namespace.clone();
     let name = w.name.clone();
     let run = move |action: WorkloadAction, question: String| {
         if confirmed(&question) {
             act.dispatch(ActOnWorkload {
+                cluster: cluster.clone(),
                 kind,
                 namespace: namespace.clone(),
                 name: name.clone(),

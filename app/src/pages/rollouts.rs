@@ -50,20 +50,22 @@ fn RolloutList() -> impl IntoView {
                 act.version().get(),
                 param("namespace"),
                 param("team"),
+                param("cluster"),
                 param("page").and_then(|p| p.parse::<usize>().ok()),
             )
         },
-        |(_, _, namespace, team, page)| rollout_overview(namespace, team, page),
+        |(_, _, namespace, team, cluster, page)| rollout_overview(namespace, team, cluster, page),
     );
     crate::components::live::on_rollout_change(move || tick.update(|n| *n += 1));
     // Pods that change no workload status (restarts, events) still show up within a minute.
     crate::components::poll::every(Duration::from_secs(60), move || tick.update(|n| *n += 1));
     view! {
         {move || {
+            let on = param("cluster").map(|c| format!(" on cluster {c}")).unwrap_or_default();
             let scope = match (param("namespace"), param("team")) {
-                (Some(ns), _) => Some(format!("namespace {ns}")),
-                (None, Some(team)) => Some(format!("team {team}")),
-                _ => None,
+                (Some(ns), _) => Some(format!("namespace {ns}{on}")),
+                (None, Some(team)) => Some(format!("team {team}{on}")),
+                _ => param("cluster").map(|c| format!("cluster {c}")),
             };
             scope.map(|s| view! {
                 <p id="rollout-filter">"Showing " <strong>{s}</strong> " · " <a href="/rollouts">"everything you may see"</a></p>
@@ -78,14 +80,20 @@ fn RolloutList() -> impl IntoView {
                             view! { <p class="muted" id="no-workloads">"No workloads here yet."</p> }.into_any()
                         }
                         Ok(page) => {
-                            let pager = || (page.pages > 1).then(|| pager(&page, param("namespace"), param("team")));
+                            let filter = Filter {
+                                namespace: param("namespace"),
+                                team: param("team"),
+                                cluster: param("cluster"),
+                            };
+                            let pager = || (page.pages > 1).then(|| pager(&page, &filter));
                             let (above, below) = (pager(), pager());
+                            let fleet = page.clusters.len() > 1;
                             view! {
                                 {above}
                                 {page
                                     .groups
                                     .into_iter()
-                                    .map(|g| view! { <NamespaceSection group=g act=act /> })
+                                    .map(|g| view! { <NamespaceSection group=g act=act fleet=fleet /> })
                                     .collect_view()}
                                 {below}
                             }
@@ -98,29 +106,35 @@ fn RolloutList() -> impl IntoView {
     }
 }
 
+/// What the page's address narrows the list to.
+struct Filter {
+    namespace: Option<String>,
+    team: Option<String>,
+    cluster: Option<String>,
+}
+
 /// Where page `page` of the same view lives.
-fn page_href(page: usize, namespace: &Option<String>, team: &Option<String>) -> String {
+fn page_href(page: usize, filter: &Filter) -> String {
     let mut query = vec![format!("page={page}")];
-    if let Some(ns) = namespace {
-        query.push(format!("namespace={ns}"));
-    }
-    if let Some(team) = team {
-        query.push(format!("team={team}"));
+    for (key, value) in [
+        ("namespace", &filter.namespace),
+        ("team", &filter.team),
+        ("cluster", &filter.cluster),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{key}={}", domain::text::query_value(value)));
+        }
     }
     format!("/rollouts?{}", query.join("&"))
 }
 
 /// "Page 2 of 10" with the neighbours: a cluster's every workload is too much for one page.
-fn pager(
-    page: &domain::rollout::RolloutPage,
-    namespace: Option<String>,
-    team: Option<String>,
-) -> AnyView {
+fn pager(page: &domain::rollout::RolloutPage, filter: &Filter) -> AnyView {
     let previous = (page.page > 1).then(|| {
-        view! { <a class="previous" rel="prev" href=page_href(page.page - 1, &namespace, &team)>"← previous"</a> " · " }
+        view! { <a class="previous" rel="prev" href=page_href(page.page - 1, filter)>"← previous"</a> " · " }
     });
     let next = (page.page < page.pages).then(|| {
-        view! { " · " <a class="next" rel="next" href=page_href(page.page + 1, &namespace, &team)>"next →"</a> }
+        view! { " · " <a class="next" rel="next" href=page_href(page.page + 1, filter)>"next →"</a> }
     });
     view! {
         <p class="pager">
@@ -135,21 +149,27 @@ fn pager(
     .into_any()
 }
 
-/// The workload's own page.
-pub fn detail_href(w: &WorkloadView) -> String {
-    format!("/rollouts/{}/{}/{}", w.kind.slug(), w.namespace, w.name)
-}
-
+/// A namespace's workloads; `fleet` when Berth serves several clusters, so each says its own.
 #[component]
-fn NamespaceSection(group: NamespaceRollouts, act: ServerAction<ActOnWorkload>) -> impl IntoView {
+fn NamespaceSection(
+    group: NamespaceRollouts,
+    act: ServerAction<ActOnWorkload>,
+    fleet: bool,
+) -> impl IntoView {
     let team = group.team.clone();
+    let cluster = domain::text::query_value(&group.cluster);
+    let on = fleet.then(|| {
+        let c = group.cluster.clone();
+        view! { "on " <a class="cluster" href=format!("/rollouts?cluster={cluster}")>{c}</a> " · " }
+    });
     view! {
-        <article class="panel rollout-ns" id=format!("rollouts-{}", group.namespace)>
+        <article class="panel rollout-ns" id=format!("rollouts-{}", group.namespace) data-cluster=group.cluster.clone()>
             <div class="panel-head">
                 <h2>
-                    <a href=format!("/rollouts?namespace={}", group.namespace)>{group.namespace.clone()}</a>
+                    <a href=format!("/rollouts?namespace={}&cluster={cluster}", group.namespace)>{group.namespace.clone()}</a>
                 </h2>
                 <span class="muted">
+                    {on}
                     {team.map(|t| view! { "team " <a href=format!("/rollouts?team={t}")>{t.clone()}</a> " · " })}
                     <span class="score" data-score=group.score.to_string()>{format!("score {}", group.score)}</span>
                 </span>
@@ -241,7 +261,7 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
             data-state=w.state.as_str()
         >
             <td>
-                <a class="workload-link" href=detail_href(&w)><strong>{w.name.clone()}</strong></a>
+                <a class="workload-link" href=w.href()><strong>{w.name.clone()}</strong></a>
                 <div class="muted">{w.kind.as_str()} {w.release.clone().map(|r| view! { " · " <span class="release">{r}</span> })}</div>
             </td>
             <td class="images">{w.images.join(", ")}</td>

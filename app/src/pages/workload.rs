@@ -6,7 +6,7 @@ use std::time::Duration;
 use domain::workload_detail::{EventRow, PodRow, WorkloadDetail};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{ActOnWorkload, workload_detail};
 use crate::components::workload::{
@@ -17,6 +17,7 @@ use crate::session::signed_in_user;
 #[component]
 pub fn WorkloadPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let param = move |key: &str| params.read().get(key).unwrap_or_default();
     let title = move || format!("{} {}/{}", param("kind"), param("namespace"), param("name"));
     let body = if signed_in_user().is_some() {
@@ -30,7 +31,14 @@ pub fn WorkloadPage() -> impl IntoView {
         <section>
             <p class="muted">
                 <a href="/rollouts">"Rollouts"</a> " › "
-                <a href=move || format!("/rollouts?namespace={}", param("namespace"))>{move || param("namespace")}</a>
+                <a href=move || {
+                    let cluster = query
+                        .read()
+                        .get("cluster")
+                        .map(|c| format!("&cluster={}", domain::text::query_value(&c)))
+                        .unwrap_or_default();
+                    format!("/rollouts?namespace={}{cluster}", param("namespace"))
+                }>{move || param("namespace")}</a>
             </p>
             <h1 id="workload-title">{move || param("name")}</h1>
             {body}
@@ -43,6 +51,7 @@ fn Detail() -> impl IntoView {
     crate::components::workload::Typed::provide();
     let params = use_params_map();
     let param = move |key: &str| params.read().get(key).unwrap_or_default();
+    let query = use_query_map();
     let tick = RwSignal::new(0u64);
     let act = ServerAction::<ActOnWorkload>::new();
     let detail = Resource::new(
@@ -50,12 +59,13 @@ fn Detail() -> impl IntoView {
             (
                 tick.get(),
                 act.version().get(),
+                query.read().get("cluster").filter(|c| !c.is_empty()),
                 param("kind"),
                 param("namespace"),
                 param("name"),
             )
         },
-        |(_, _, kind, namespace, name)| workload_detail(kind, namespace, name),
+        |(_, _, cluster, kind, namespace, name)| workload_detail(cluster, kind, namespace, name),
     );
     crate::components::live::on_rollout_change(move || tick.update(|n| *n += 1));
     // Pods restart and events arrive without the workload's status changing.

@@ -11,7 +11,7 @@ use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::idle::findings::{self, Owner};
 use domain::idle::{IdleAction, IdleFinding, IdleReport, Resources};
-use domain::rollout::{WorkloadAction, WorkloadKind};
+use domain::rollout::{WorkloadAction, WorkloadKind, WorkloadRef};
 use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
@@ -359,8 +359,14 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::BadInput(format!("nothing to apply for {}", finding.summary))
             })?;
-        self.act_on_workload(user, origin, kind, &finding.namespace, &name, action)
-            .await
+        // Findings are the home cluster's (see `idle_report`).
+        let target = WorkloadRef {
+            cluster: String::new(),
+            kind,
+            namespace: finding.namespace.clone(),
+            name,
+        };
+        self.act_on_workload(user, origin, &target, action).await
     }
 }
 

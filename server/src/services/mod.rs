@@ -225,6 +225,17 @@ impl Services {
         }
     }
 
+    /// The member of the fleet named `cluster` (empty: the home cluster), or why there is none.
+    fn member(&self, cluster: &str) -> Result<crate::cluster::fleet::Member, ServiceError> {
+        if cluster.is_empty() {
+            return Ok(self.fleet.home().clone());
+        }
+        self.fleet.get(cluster).ok_or_else(|| {
+            let shown: String = cluster.chars().take(40).collect();
+            ServiceError::NotFound(format!("no cluster {shown:?} in the fleet"))
+        })
+    }
+
     /// Issuer and client id kubectl signs in with, when namespace kubeconfigs use OIDC.
     pub fn kubectl_oidc(&self) -> Option<(&str, &str)> {
         self.kubectl_oidc

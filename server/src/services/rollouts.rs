@@ -4,7 +4,7 @@
 use app::failure::Failure;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use domain::authz::{Action, Target, decide};
+use domain::authz::{Action, Actor, Target, decide};
 use domain::findings::{self, ContainerSpec, WorkloadSpec};
 use domain::identity::CurrentUser;
 use domain::rollout::{
@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{ServiceError, Services};
+use crate::cluster::cache::Caches;
 use crate::cluster::pod::CachedPod;
 use crate::cluster::replica_set::CachedReplicaSet;
 
@@ -34,6 +35,8 @@ pub const REVISION: &str = "deployment.kubernetes.io/revision";
 pub struct RolloutFilter {
     pub namespace: Option<String>,
     pub team: Option<String>,
+    /// Only this cluster of the fleet (by name).
+    pub cluster: Option<String>,
 }
 
 /// What the views know of a namespace the user may see.
@@ -172,132 +175,25 @@ const EVENTS_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 const EVENT_LISTS_AT_ONCE: usize = 8;
 
 impl Services {
-    /// Workloads `user` may see (SREs and admins: every namespace; others their teams'),
-    /// narrowed by `filter`, grouped by namespace with trouble first.
+    /// Workloads `user` may see (SREs and admins: every namespace; others their teams'), on
+    /// every cluster of the fleet, narrowed by `filter`, grouped by namespace with trouble
+    /// first. The home cluster's caches are waited for; another cluster's are read as they
+    /// stand once filled (one down keeps its last lists), never waited on.
     pub async fn rollouts(
         &self,
         user: &CurrentUser,
         filter: &RolloutFilter,
     ) -> Result<Vec<NamespaceRollouts>, ServiceError> {
-        let caches = self.cached().await?;
+        self.cached().await?;
         let actor = user.actor();
-        let mut visible: HashMap<String, NamespaceInfo> = HashMap::new();
-        for ns in caches.namespaces.state() {
-            let Some(name) = ns.metadata.name.clone() else {
-                continue;
-            };
-            if filter.namespace.as_ref().is_some_and(|n| n != &name) {
-                continue;
-            }
-            let labels = ns.metadata.labels.clone().unwrap_or_default();
-            let team = labels.get(LABEL_TEAM).cloned();
-            if filter.team.is_some() && filter.team != team {
-                continue;
-            }
-            let target = team.as_deref().map(Target::team).unwrap_or_default();
-            if !decide(&actor, Action::ViewNamespace, &target).allowed() {
-                continue;
-            }
-            let expects_guaranteed = labels
-                .get(LABEL_EXPECTED_QOS)
-                .is_some_and(|q| q.eq_ignore_ascii_case("guaranteed"));
-            let can_act = decide(&actor, Action::ActOnWorkloads, &target).allowed();
-            visible.insert(
-                name,
-                NamespaceInfo {
-                    team,
-                    expects_guaranteed,
-                    can_act,
-                },
-            );
-        }
-        // Only the visible namespaces' objects are taken from the caches: copying every handle
-        // out of a 50,000-pod cache cost more than the view itself for one namespace, and a
-        // few namespaces' objects are looked up in the caches' indexes rather than walked to.
-        let shown: HashSet<&str> = visible.keys().map(String::as_str).collect();
-        let seen = |meta: &ObjectMeta| {
-            meta.namespace
-                .as_deref()
-                .is_some_and(|ns| shown.contains(ns))
-        };
-        let pdb_store = caches.pdbs.state_filter(|p| seen(&p.metadata));
-        let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
-        for pdb in &pdb_store {
-            if let Some(ns) = pdb.metadata.namespace.as_deref() {
-                pdbs.entry(ns).or_default().push(pdb);
-            }
-        }
-        // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
-        // highest) with when that began. The Deployment's own annotation says the same on a
-        // real cluster, but the ReplicaSets are what the history is made of.
-        let rs_store = caches
-            .replica_sets_by_namespace
-            .select(&caches.replica_sets, &shown);
-        let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
-        for rs in &rs_store {
-            let Some(revision) = revision_of(rs) else {
-                continue;
-            };
-            for owner in rs.metadata.owner_references.iter().flatten() {
-                owned
-                    .entry(owner.uid.as_str())
-                    .or_default()
-                    .push((revision, rs));
-            }
-        }
-        for sets in owned.values_mut() {
-            sets.sort_by_key(|s| std::cmp::Reverse(s.0));
-        }
-        let none: Vec<&PodDisruptionBudget> = Vec::new();
-        // What a workload in `namespace` is judged with, when the viewer may see it.
-        let context = |namespace: Option<&String>| {
-            let namespace = namespace?;
-            let info = visible.get(namespace)?;
-            Some((
-                info,
-                pdbs.get(namespace.as_str()).unwrap_or(&none).as_slice(),
-            ))
-        };
         let mut out = Vec::new();
-        // Each workload's pod selector, beside it, for finding the pods that block it.
-        let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
-        let deployments = caches
-            .deployments_by_namespace
-            .select(&caches.deployments, &shown);
-        for d in deployments {
-            if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
-                out.push(deployment_view(&d, info, pdbs, &owned));
-                selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
-            }
-        }
-        for s in caches.stateful_sets.state_filter(|s| seen(&s.metadata)) {
-            if let Some((info, pdbs)) = context(s.metadata.namespace.as_ref()) {
-                out.push(stateful_set_view(&s, info, pdbs));
-                selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
-            }
-        }
-        for d in caches.daemon_sets.state_filter(|d| seen(&d.metadata)) {
-            if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
-                out.push(daemon_set_view(&d, info, pdbs));
-                selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
-            }
-        }
-        let pod_store = caches.pods_by_namespace.select(&caches.pods, &shown);
-        let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
-        for pod in &pod_store {
-            if let Some(ns) = pod.metadata.namespace.as_deref() {
-                pods.entry(ns).or_default().push(pod);
-            }
-        }
-        for (view, selector) in out.iter_mut().zip(&selectors) {
-            if view.state == RolloutState::Complete {
+        for member in self.fleet().members() {
+            if filter.cluster.as_ref().is_some_and(|c| c != member.name()) {
                 continue;
             }
-            let candidates = pods
-                .get(view.namespace.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            view.blocking = blocking_pods(candidates, selector);
+            if member.caches.check().ok {
+                out.extend(views_on(&member.caches, member.name(), &actor, filter));
+            }
         }
         Ok(rollout::by_namespace(out))
     }
@@ -310,18 +206,23 @@ impl Services {
         workloads: impl IntoIterator<Item = &'a mut WorkloadView>,
     ) {
         let by = tokio::time::Instant::now() + EVENTS_WITHIN;
-        let pods: Vec<(&str, &mut BlockingPod)> = workloads
+        let pods: Vec<(&str, &str, &mut BlockingPod)> = workloads
             .into_iter()
             .filter(|w| w.state == RolloutState::Stalled)
             .flat_map(|w| {
-                let namespace = w.namespace.as_str();
-                w.blocking.iter_mut().map(move |pod| (namespace, pod))
+                let (cluster, namespace) = (w.cluster.as_str(), w.namespace.as_str());
+                w.blocking
+                    .iter_mut()
+                    .map(move |pod| (cluster, namespace, pod))
             })
             .collect();
         futures::stream::iter(pods)
-            .for_each_concurrent(EVENT_LISTS_AT_ONCE, |(namespace, pod)| async move {
-                pod.events = self.last_events(namespace, &pod.name, by).await;
-            })
+            .for_each_concurrent(
+                EVENT_LISTS_AT_ONCE,
+                |(cluster, namespace, pod)| async move {
+                    pod.events = self.last_events(cluster, namespace, &pod.name, by).await;
+                },
+            )
             .await;
     }
 
@@ -334,49 +235,61 @@ impl Services {
         workloads: impl IntoIterator<Item = &'a mut WorkloadView>,
     ) {
         let by = tokio::time::Instant::now() + EVENTS_WITHIN;
-        let mut lacking: HashMap<String, Vec<&mut WorkloadView>> = HashMap::new();
+        let mut lacking: HashMap<(String, String), Vec<&mut WorkloadView>> = HashMap::new();
         for w in workloads {
             if w.state != RolloutState::Complete
                 && w.blocking.is_empty()
                 && workload_detail::lacks_pods(w.desired, w.ready, w.updated)
             {
-                lacking.entry(w.namespace.clone()).or_default().push(w);
+                lacking
+                    .entry((w.cluster.clone(), w.namespace.clone()))
+                    .or_default()
+                    .push(w);
             }
         }
         futures::stream::iter(lacking)
-            .for_each_concurrent(EVENT_LISTS_AT_ONCE, |(namespace, views)| async move {
-                let Ok(Ok(events)) =
-                    tokio::time::timeout_at(by, self.cluster().events(&namespace, None)).await
-                else {
-                    return;
-                };
-                let rows: Vec<_> = events
-                    .iter()
-                    .map(super::workload_detail::event_row)
-                    .collect();
-                for w in views {
-                    let rows: Vec<_> = rows
+            .for_each_concurrent(
+                EVENT_LISTS_AT_ONCE,
+                |((cluster, namespace), views)| async move {
+                    let Some(cluster) = self.fleet().cluster_named(&cluster) else {
+                        return;
+                    };
+                    let Ok(Ok(events)) =
+                        tokio::time::timeout_at(by, cluster.events(&namespace, None)).await
+                    else {
+                        return;
+                    };
+                    let rows: Vec<_> = events
                         .iter()
-                        .filter(|e| workload_detail::about_workload(&e.object, w.kind, &w.name))
-                        .cloned()
+                        .map(super::workload_detail::event_row)
                         .collect();
-                    w.refused =
-                        workload_detail::newest_refusal(&workload_detail::recent_events(rows));
-                }
-            })
+                    for w in views {
+                        let rows: Vec<_> = rows
+                            .iter()
+                            .filter(|e| workload_detail::about_workload(&e.object, w.kind, &w.name))
+                            .cloned()
+                            .collect();
+                        w.refused =
+                            workload_detail::newest_refusal(&workload_detail::recent_events(rows));
+                    }
+                },
+            )
             .await;
     }
 
-    /// The latest three events of a pod (a namespaced list, asked only for stalled rollouts),
-    /// or why they are missing when the cluster has not answered by `by`.
+    /// The latest three events of a pod on `cluster` (a namespaced list, asked only for
+    /// stalled rollouts), or why they are missing when the cluster has not answered by `by`.
     async fn last_events(
         &self,
+        cluster: &str,
         namespace: &str,
         pod: &str,
         by: tokio::time::Instant,
     ) -> Vec<String> {
-        let Ok(listed) =
-            tokio::time::timeout_at(by, self.cluster().events(namespace, Some(pod))).await
+        let Some(cluster) = self.fleet().cluster_named(cluster) else {
+            return vec!["events unavailable: the cluster left the fleet".to_owned()];
+        };
+        let Ok(listed) = tokio::time::timeout_at(by, cluster.events(namespace, Some(pod))).await
         else {
             return vec![format!(
                 "events unavailable: the cluster did not answer within {} s",
@@ -409,6 +322,138 @@ impl Services {
             Err(err) => vec![format!("events unavailable: {err}")],
         }
     }
+}
+
+/// The workloads on one cluster (`caches`, named `cluster`) that `actor` may see and `filter`
+/// selects.
+fn views_on(
+    caches: &Caches,
+    cluster: &str,
+    actor: &Actor,
+    filter: &RolloutFilter,
+) -> Vec<WorkloadView> {
+    let mut visible: HashMap<String, NamespaceInfo> = HashMap::new();
+    for ns in caches.namespaces.state() {
+        let Some(name) = ns.metadata.name.clone() else {
+            continue;
+        };
+        if filter.namespace.as_ref().is_some_and(|n| n != &name) {
+            continue;
+        }
+        let labels = ns.metadata.labels.clone().unwrap_or_default();
+        let team = labels.get(LABEL_TEAM).cloned();
+        if filter.team.is_some() && filter.team != team {
+            continue;
+        }
+        let target = team.as_deref().map(Target::team).unwrap_or_default();
+        if !decide(actor, Action::ViewNamespace, &target).allowed() {
+            continue;
+        }
+        let expects_guaranteed = labels
+            .get(LABEL_EXPECTED_QOS)
+            .is_some_and(|q| q.eq_ignore_ascii_case("guaranteed"));
+        let can_act = decide(actor, Action::ActOnWorkloads, &target).allowed();
+        visible.insert(
+            name,
+            NamespaceInfo {
+                team,
+                expects_guaranteed,
+                can_act,
+            },
+        );
+    }
+    // Only the visible namespaces' objects are taken from the caches: copying every handle
+    // out of a 50,000-pod cache cost more than the view itself for one namespace, and a
+    // few namespaces' objects are looked up in the caches' indexes rather than walked to.
+    let shown: HashSet<&str> = visible.keys().map(String::as_str).collect();
+    let seen = |meta: &ObjectMeta| {
+        meta.namespace
+            .as_deref()
+            .is_some_and(|ns| shown.contains(ns))
+    };
+    let pdb_store = caches.pdbs.state_filter(|p| seen(&p.metadata));
+    let mut pdbs: HashMap<&str, Vec<&PodDisruptionBudget>> = HashMap::new();
+    for pdb in &pdb_store {
+        if let Some(ns) = pdb.metadata.namespace.as_deref() {
+            pdbs.entry(ns).or_default().push(pdb);
+        }
+    }
+    // Each Deployment's ReplicaSets by revision: its history, and its current revision (the
+    // highest) with when that began. The Deployment's own annotation says the same on a
+    // real cluster, but the ReplicaSets are what the history is made of.
+    let rs_store = caches
+        .replica_sets_by_namespace
+        .select(&caches.replica_sets, &shown);
+    let mut owned: HashMap<&str, Vec<(i64, &CachedReplicaSet)>> = HashMap::new();
+    for rs in &rs_store {
+        let Some(revision) = revision_of(rs) else {
+            continue;
+        };
+        for owner in rs.metadata.owner_references.iter().flatten() {
+            owned
+                .entry(owner.uid.as_str())
+                .or_default()
+                .push((revision, rs));
+        }
+    }
+    for sets in owned.values_mut() {
+        sets.sort_by_key(|s| std::cmp::Reverse(s.0));
+    }
+    let none: Vec<&PodDisruptionBudget> = Vec::new();
+    // What a workload in `namespace` is judged with, when the viewer may see it.
+    let context = |namespace: Option<&String>| {
+        let namespace = namespace?;
+        let info = visible.get(namespace)?;
+        Some((
+            info,
+            pdbs.get(namespace.as_str()).unwrap_or(&none).as_slice(),
+        ))
+    };
+    let mut out = Vec::new();
+    // Each workload's pod selector, beside it, for finding the pods that block it.
+    let mut selectors: Vec<BTreeMap<String, String>> = Vec::new();
+    let deployments = caches
+        .deployments_by_namespace
+        .select(&caches.deployments, &shown);
+    for d in deployments {
+        if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
+            out.push(deployment_view(&d, info, pdbs, &owned));
+            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+        }
+    }
+    for s in caches.stateful_sets.state_filter(|s| seen(&s.metadata)) {
+        if let Some((info, pdbs)) = context(s.metadata.namespace.as_ref()) {
+            out.push(stateful_set_view(&s, info, pdbs));
+            selectors.push(s.spec.selector.match_labels.clone().unwrap_or_default());
+        }
+    }
+    for d in caches.daemon_sets.state_filter(|d| seen(&d.metadata)) {
+        if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
+            out.push(daemon_set_view(&d, info, pdbs));
+            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+        }
+    }
+    let pod_store = caches.pods_by_namespace.select(&caches.pods, &shown);
+    let mut pods: HashMap<&str, Vec<&CachedPod>> = HashMap::new();
+    for pod in &pod_store {
+        if let Some(ns) = pod.metadata.namespace.as_deref() {
+            pods.entry(ns).or_default().push(pod);
+        }
+    }
+    for (view, selector) in out.iter_mut().zip(&selectors) {
+        if view.state == RolloutState::Complete {
+            continue;
+        }
+        let candidates = pods
+            .get(view.namespace.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        view.blocking = blocking_pods(candidates, selector);
+    }
+    for view in &mut out {
+        cluster.clone_into(&mut view.cluster);
+    }
+    out
 }
 
 /// Pods matching `selector` that hold a rollout back, at most five.
@@ -523,6 +568,8 @@ fn deployment_view(
         .map(rfc3339);
     let found = findings::findings(&spec_of(&spec.template, Some(desired), pdbs, info));
     WorkloadView {
+        // The cluster's name is set by `views_on`.
+        cluster: String::new(),
         kind: WorkloadKind::Deployment,
         namespace: d.metadata.namespace.clone().unwrap_or_default(),
         name,
@@ -584,6 +631,8 @@ fn stateful_set_view(
     let available = status.available_replicas.unwrap_or(0);
     let found = findings::findings(&spec_of(&spec.template, Some(desired), pdbs, info));
     WorkloadView {
+        // The cluster's name is set by `views_on`.
+        cluster: String::new(),
         kind: WorkloadKind::StatefulSet,
         namespace: s.metadata.namespace.clone().unwrap_or_default(),
         name,
@@ -640,6 +689,8 @@ fn daemon_set_view(
     let available = status.number_available.unwrap_or(0);
     let found = findings::findings(&spec_of(&spec.template, None, pdbs, info));
     WorkloadView {
+        // The cluster's name is set by `views_on`.
+        cluster: String::new(),
         kind: WorkloadKind::DaemonSet,
         namespace: d.metadata.namespace.clone().unwrap_or_default(),
         name,
@@ -673,9 +724,15 @@ impl app::backend::RolloutBackend for Services {
         user: &CurrentUser,
         namespace: Option<String>,
         team: Option<String>,
+        cluster: Option<String>,
         page: Option<usize>,
     ) -> Result<RolloutPage, Failure> {
-        self.rollout_page(user, &RolloutFilter { namespace, team }, page.unwrap_or(1))
+        let filter = RolloutFilter {
+            namespace,
+            team,
+            cluster,
+        };
+        self.rollout_page(user, &filter, page.unwrap_or(1))
             .await
             .map_err(Failure::from)
     }
@@ -692,6 +749,7 @@ impl Services {
     ) -> Result<RolloutPage, ServiceError> {
         let groups = self.rollouts(user, filter).await?;
         let mut page = rollout::paginate(groups, page, rollout::PAGE_WORKLOADS);
+        page.clusters = self.fleet().names();
         self.add_stalled_events(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))
             .await;
         self.add_refusals(page.groups.iter_mut().flat_map(|g| g.workloads.iter_mut()))

@@ -9,7 +9,7 @@ use domain::audit::{NewEvent, Outcome};
 use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::replacement;
-use domain::rollout::{self, WorkloadAction, WorkloadKind};
+use domain::rollout::{self, WorkloadAction, WorkloadKind, WorkloadRef};
 use domain::tenancy::LABEL_TEAM;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -19,13 +19,14 @@ use serde_json::json;
 
 use super::rollouts::REVISION;
 use super::{ServiceError, Services};
+use crate::cluster::fleet::Member;
 use crate::cluster::workloads::WorkloadTemplate;
 
 /// The label the ReplicaSet controller adds to a template; a rolled-back template goes without.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
-fn cluster(e: kube::Error) -> ServiceError {
+fn cluster_error(e: kube::Error) -> ServiceError {
     match e {
         kube::Error::Api(status) if status.code == 409 => ServiceError::Conflict(format!(
             "the workload changed meanwhile; look again and retry ({})",
@@ -124,16 +125,17 @@ fn resources_patch(
 }
 
 impl Services {
-    /// Does `action` to a workload, as `user`. The answer says what happened, in a line.
+    /// Does `action` to the workload `target`, as `user`. The answer says what happened, in a
+    /// line.
     pub async fn act_on_workload(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
-        kind: WorkloadKind,
-        namespace: &str,
-        name: &str,
+        target: &WorkloadRef,
         action: WorkloadAction,
     ) -> Result<String, ServiceError> {
+        let (kind, namespace, name) =
+            (target.kind, target.namespace.as_str(), target.name.as_str());
         let valid = |s: &str| {
             !s.is_empty()
                 && s.len() <= 253
@@ -146,7 +148,8 @@ impl Services {
             )));
         }
         action.applies_to(kind).map_err(ServiceError::BadInput)?;
-        let caches = self.cached().await?;
+        let member = self.member(&target.cluster)?;
+        let caches = self.cached_on(&member).await?;
         let team = caches
             .namespaces
             .get(&ObjectRef::new(namespace))
@@ -155,13 +158,14 @@ impl Services {
             .labels
             .as_ref()
             .and_then(|l| l.get(LABEL_TEAM).cloned());
-        let target = team.as_deref().map(Target::team).unwrap_or_default();
-        let mut audit = NewEvent::by(Some(user), origin, action.audit_name(), Outcome::Requested);
+        let owner = team.as_deref().map(Target::team).unwrap_or_default();
+        let mut audit = NewEvent::by(Some(user), origin, action.audit_name(), Outcome::Requested)
+            .on_cluster(member.name());
         audit.target_kind = kind.as_str().to_owned();
         audit.target_namespace = namespace.to_owned();
         audit.target_name = name.to_owned();
         audit.after = Some(json!({ "action": action }));
-        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &target) {
+        if let Decision::Deny(why) = decide(&user.actor(), Action::ActOnWorkloads, &owner) {
             audit.set_outcome(Outcome::Denied);
             self.store().record(&audit).await?;
             return Err(ServiceError::Forbidden(why));
@@ -182,7 +186,9 @@ impl Services {
                 format!("{name} is resumed"),
             ),
             (WorkloadAction::Scale { replicas }, _) => {
-                let current = self.check_scale(kind, namespace, name, *replicas).await?;
+                let current = self
+                    .check_scale(&member, kind, namespace, name, *replicas)
+                    .await?;
                 audit.before = Some(json!({ "replicas": current }));
                 audit.after = Some(json!({ "replicas": replicas }));
                 (
@@ -198,13 +204,13 @@ impl Services {
                 _,
             ) => {
                 let patch = resources_patch(container, resources)?;
-                let now = self
-                    .cluster()
+                let now = member
+                    .cluster
                     .workload_template(kind, namespace, name)
                     .await
-                    .map_err(cluster)?;
+                    .map_err(cluster_error)?;
                 audit.before = Some(container_resources(&now.template, name, container)?);
-                self.check_template_change(namespace, name, &now, container, resources)
+                self.check_template_change(&member, namespace, name, &now, container, resources)
                     .await?;
                 (
                     patch,
@@ -215,18 +221,20 @@ impl Services {
                 )
             }
             (WorkloadAction::Rollback { revision }, _) => {
-                let before = self.rollback_template(namespace, name, *revision).await?;
+                let before = self
+                    .rollback_template(&member, namespace, name, *revision)
+                    .await?;
                 // Recorded before the cluster is touched; the template replaces the current one
                 // only if nobody changed the Deployment since it was read.
                 audit.before = Some(json!({ "revision": before.0 }));
                 self.store().record(&audit).await?;
                 let mut deployment = before.1;
                 deployment.spec.template = before.2;
-                let outcome = self
-                    .cluster()
+                let outcome = member
+                    .cluster
                     .replace_deployment(namespace, &deployment)
                     .await
-                    .map_err(cluster);
+                    .map_err(cluster_error);
                 return self
                     .outcome(audit, outcome.map(|_| ()))
                     .await
@@ -236,11 +244,11 @@ impl Services {
         self.store().record(&audit).await?;
         // Containers are a list keyed by name: only a strategic merge changes one in place.
         let strategic = matches!(action, WorkloadAction::SetResources { .. });
-        let patched = self
-            .cluster()
+        let patched = member
+            .cluster
             .patch_workload(kind, namespace, name, &patch, strategic)
             .await;
-        self.outcome(audit, patched.map_err(cluster))
+        self.outcome(audit, patched.map_err(cluster_error))
             .await
             .map(|()| done)
     }
@@ -267,18 +275,19 @@ impl Services {
     /// replicas it has now otherwise.
     async fn check_scale(
         &self,
+        member: &Member,
         kind: WorkloadKind,
         namespace: &str,
         name: &str,
         replicas: i32,
     ) -> Result<i32, ServiceError> {
-        let now = self
-            .cluster()
+        let now = member
+            .cluster
             .workload_template(kind, namespace, name)
             .await
-            .map_err(cluster)?;
+            .map_err(cluster_error)?;
         let current = now.replicas.unwrap_or(1);
-        let (defaults, quotas) = self.quota_facts(namespace).await?;
+        let (defaults, quotas) = self.quota_facts(member, namespace).await?;
         let per_pod = per_pod_requests(&now.template, &defaults);
         for (hard, used) in &quotas {
             rollout::scale_fits(name, current, replicas, &per_pod, hard, used)
@@ -291,13 +300,14 @@ impl Services {
     /// (a surge pod with no room, or more requests than are left), before anything changes.
     async fn check_template_change(
         &self,
+        member: &Member,
         namespace: &str,
         name: &str,
         now: &WorkloadTemplate,
         container: &str,
         resources: &domain::idle::ResourcePatch,
     ) -> Result<(), ServiceError> {
-        let (defaults, quotas) = self.quota_facts(namespace).await?;
+        let (defaults, quotas) = self.quota_facts(member, namespace).await?;
         let old = per_pod_requests(&now.template, &defaults);
         let mut changed = now.template.clone();
         for c in changed
@@ -336,8 +346,12 @@ impl Services {
 
     /// The namespace's LimitRange defaults (`requests.cpu`, `limits.memory`, …) and each of
     /// its quotas' hard and used amounts, from the watch caches.
-    async fn quota_facts(&self, namespace: &str) -> Result<(Amounts, Vec<Quotas>), ServiceError> {
-        let caches = self.cached().await?;
+    async fn quota_facts(
+        &self,
+        member: &Member,
+        namespace: &str,
+    ) -> Result<(Amounts, Vec<Quotas>), ServiceError> {
+        let caches = self.cached_on(member).await?;
         let mut defaults = BTreeMap::new();
         for lr in caches.limit_ranges.state() {
             if lr.metadata.namespace.as_deref() != Some(namespace) {
@@ -379,17 +393,18 @@ impl Services {
     /// The Deployment as read now, its current revision, and the template of `revision`.
     async fn rollback_template(
         &self,
+        member: &Member,
         namespace: &str,
         name: &str,
         revision: i64,
     ) -> Result<(i64, Deployment, PodTemplateSpec), ServiceError> {
-        let deployment = self
-            .cluster()
+        let deployment = member
+            .cluster
             .deployment(namespace, name)
             .await
-            .map_err(cluster)?;
+            .map_err(cluster_error)?;
         let uid = deployment.metadata.uid.clone().unwrap_or_default();
-        let caches = self.cached().await?;
+        let caches = self.cached_on(member).await?;
         // Revisions from the cache; the chosen one's template from the API (the cache keeps none).
         let mut kept: Vec<(i64, String)> = caches
             .owned_replica_sets(namespace, &uid)
@@ -415,11 +430,11 @@ impl Services {
         let Some((_, replica_set)) = kept.into_iter().find(|(r, _)| *r == revision) else {
             return Err(no_such());
         };
-        let Some(mut template) = self
-            .cluster()
+        let Some(mut template) = member
+            .cluster
             .replica_set(namespace, &replica_set)
             .await
-            .map_err(cluster)?
+            .map_err(cluster_error)?
             .and_then(|rs| rs.spec.template)
         else {
             // Deleted since the cache saw it (history trimmed meanwhile).
@@ -438,12 +453,10 @@ impl app::backend::WorkloadBackend for Services {
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
-        kind: WorkloadKind,
-        namespace: String,
-        name: String,
+        target: WorkloadRef,
         action: WorkloadAction,
     ) -> Result<String, Failure> {
-        Services::act_on_workload(self, user, origin, kind, &namespace, &name, action)
+        Services::act_on_workload(self, user, origin, &target, action)
             .await
             .map_err(Failure::from)
     }

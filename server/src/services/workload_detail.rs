@@ -5,7 +5,7 @@ use app::failure::Failure;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use domain::identity::CurrentUser;
-use domain::rollout::WorkloadKind;
+use domain::rollout::{WorkloadKind, WorkloadRef};
 use domain::workload_detail::{
     self, ContainerReport, ContainerState, EventRow, PodReport, PodRow, WorkloadDetail,
 };
@@ -14,6 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::rollouts::{REVISION, RolloutFilter};
 use super::{ServiceError, Services};
+use crate::cluster::cache::Caches;
 use crate::cluster::pod::{CachedContainerStatus, CachedPod};
 
 /// The label tying a Deployment's pod to its ReplicaSet.
@@ -108,14 +109,16 @@ pub(super) fn event_row(e: &Event) -> EventRow {
 }
 
 impl Services {
-    /// The workload `kind` `namespace`/`name` as `user` may see it, with its pods and events.
+    /// The workload `target` as `user` may see it, with its pods and events.
     pub async fn workload_detail(
         &self,
         user: &CurrentUser,
-        kind: WorkloadKind,
-        namespace: &str,
-        name: &str,
+        target: &WorkloadRef,
     ) -> Result<WorkloadDetail, ServiceError> {
+        let (kind, namespace, name) =
+            (target.kind, target.namespace.as_str(), target.name.as_str());
+        let member = self.member(&target.cluster)?;
+        self.cached_on(&member).await?;
         let missing = || {
             ServiceError::NotFound(format!(
                 "no {} {name} in namespace {namespace} that you may see",
@@ -125,6 +128,7 @@ impl Services {
         let filter = RolloutFilter {
             namespace: Some(namespace.to_owned()),
             team: None,
+            cluster: Some(member.name().to_owned()),
         };
         // The same view as the list, so the two pages never disagree, and the same visibility.
         let mut workload = self
@@ -136,14 +140,11 @@ impl Services {
             .ok_or_else(missing)?;
         // The namespace's events are the page's one call to the cluster: asked now (the user may
         // see the workload), answered while the caches are read.
-        let cluster = self.cluster().clone();
+        let cluster = member.cluster.clone();
         let events_of = namespace.to_owned();
         let listed = tokio::spawn(async move { cluster.events(&events_of, None).await });
-        let owned = self
-            .owned(kind, namespace, name)
-            .await?
-            .ok_or_else(missing)?;
-        let caches = self.cached().await?;
+        let caches = &member.caches;
+        let owned = owned(caches, kind, namespace, name).ok_or_else(missing)?;
         let revision_of_hash: HashMap<&str, &str> = owned
             .replica_sets
             .iter()
@@ -204,56 +205,48 @@ impl Services {
             refused,
         })
     }
+}
 
-    /// The selector and ReplicaSets of a workload, from the watch caches.
-    async fn owned(
-        &self,
-        kind: WorkloadKind,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<Owned>, ServiceError> {
-        let caches = self.cached().await?;
-        let found = match kind {
-            WorkloadKind::Deployment => caches
-                .deployments
-                .get(&ObjectRef::new(name).within(namespace))
-                .map(|d| (d.spec.selector.match_labels.clone(), d.metadata.uid.clone())),
-            WorkloadKind::StatefulSet => caches
-                .stateful_sets
-                .get(&ObjectRef::new(name).within(namespace))
-                .map(|s| (s.spec.selector.match_labels.clone(), None)),
-            WorkloadKind::DaemonSet => caches
-                .daemon_sets
-                .get(&ObjectRef::new(name).within(namespace))
-                .map(|d| (d.spec.selector.match_labels.clone(), None)),
-        };
-        let Some((selector, uid)) = found else {
-            return Ok(None);
-        };
-        let replica_sets = match uid {
-            Some(uid) => caches
-                .owned_replica_sets(namespace, &uid)
-                .into_iter()
-                .map(|rs| {
-                    let labels = rs.metadata.labels.as_ref();
-                    (
-                        rs.metadata.name.clone().unwrap_or_default(),
-                        labels.and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned(),
-                        rs.metadata
-                            .annotations
-                            .as_ref()
-                            .and_then(|a| a.get(REVISION))
-                            .cloned(),
-                    )
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok(Some(Owned {
-            selector: selector.unwrap_or_default(),
-            replica_sets,
-        }))
-    }
+/// The selector and ReplicaSets of a workload, from its cluster's watch caches.
+fn owned(caches: &Caches, kind: WorkloadKind, namespace: &str, name: &str) -> Option<Owned> {
+    let found = match kind {
+        WorkloadKind::Deployment => caches
+            .deployments
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|d| (d.spec.selector.match_labels.clone(), d.metadata.uid.clone())),
+        WorkloadKind::StatefulSet => caches
+            .stateful_sets
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|s| (s.spec.selector.match_labels.clone(), None)),
+        WorkloadKind::DaemonSet => caches
+            .daemon_sets
+            .get(&ObjectRef::new(name).within(namespace))
+            .map(|d| (d.spec.selector.match_labels.clone(), None)),
+    };
+    let (selector, uid) = found?;
+    let replica_sets = match uid {
+        Some(uid) => caches
+            .owned_replica_sets(namespace, &uid)
+            .into_iter()
+            .map(|rs| {
+                let labels = rs.metadata.labels.as_ref();
+                (
+                    rs.metadata.name.clone().unwrap_or_default(),
+                    labels.and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned(),
+                    rs.metadata
+                        .annotations
+                        .as_ref()
+                        .and_then(|a| a.get(REVISION))
+                        .cloned(),
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Some(Owned {
+        selector: selector.unwrap_or_default(),
+        replica_sets,
+    })
 }
 
 /// The recent ones of a namespace's `events` that are about any of `about` (kind, name).
@@ -277,11 +270,9 @@ impl app::backend::WorkloadDetailBackend for Services {
     async fn workload_detail(
         &self,
         user: &CurrentUser,
-        kind: WorkloadKind,
-        namespace: String,
-        name: String,
+        target: WorkloadRef,
     ) -> Result<WorkloadDetail, Failure> {
-        Services::workload_detail(self, user, kind, &namespace, &name)
+        Services::workload_detail(self, user, &target)
             .await
             .map_err(Failure::from)
     }

@@ -181,6 +181,20 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
             started.elapsed() < std::time::Duration::from_secs(20),
             "the page waited on the stopped cluster"
         );
+        // Rollouts span the fleet: the stopped cluster's last lists, the home cluster's live.
+        let started = std::time::Instant::now();
+        let rollouts = app
+            .client
+            .get(app.url("/api/v1/rollouts"))
+            .header(COOKIE, &sam)
+            .send()
+            .await
+            .expect("rollouts");
+        assert_eq!(rollouts.status(), 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the rollouts waited on the stopped cluster"
+        );
         let page = app
             .client
             .get(app.url("/clusters"))
@@ -953,6 +967,129 @@ fn another_clusters_history_never_makes_a_finding_about_a_workload_at_home() {
             .expect("history");
         let seen = findings().await;
         assert!(seen.iter().any(|f| f["id"] == FAT), "{seen:#?}");
+        app.stop().await;
+    });
+}
+
+#[test]
+fn rollouts_span_the_fleet_and_actions_reach_the_workloads_own_cluster() {
+    common::run(async {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use kube::api::Api;
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, _dir) = two_clusters(&url).await;
+        app.wait_ready().await;
+        let other = second.admin_client().await;
+        let home = crate::common::flows::admin_client(&app).await;
+        reserve_a_core(&other, "fleetroll", "payments").await;
+        crate::common::flows::wait_scheduled(&other, Some("fleetroll"), 1).await;
+        let dana = sign_in(&app, "demo:dana").await;
+
+        // The list names the cluster of each namespace and of each workload.
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        let group = loop {
+            let (status, page) = request(
+                &app,
+                &dana,
+                reqwest::Method::GET,
+                "/api/v1/rollouts?namespace=fleetroll",
+                None,
+            )
+            .await;
+            assert_eq!(status, 200, "{page}");
+            assert_eq!(page["clusters"], json!(["default", "second"]));
+            if let Some(g) = page["groups"].as_array().and_then(|g| g.first()).cloned() {
+                break g;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second cluster's workload never showed: {page}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        assert_eq!(group["cluster"], "second", "{group}");
+        assert_eq!(group["workloads"][0]["cluster"], "second", "{group}");
+        let (status, only_home) = request(
+            &app,
+            &dana,
+            reqwest::Method::GET,
+            "/api/v1/rollouts?namespace=fleetroll&cluster=default",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(only_home["groups"], json!([]), "{only_home}");
+
+        // Its page, by the cluster in the address; without it, the home cluster has none.
+        let (status, detail) = request(
+            &app,
+            &dana,
+            reqwest::Method::GET,
+            "/api/v1/workloads/deployments/fleetroll/web?cluster=second",
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{detail}");
+        assert_eq!(detail["pods"].as_array().map(Vec::len), Some(1), "{detail}");
+        let (status, _) = request(
+            &app,
+            &dana,
+            reqwest::Method::GET,
+            "/api/v1/workloads/deployments/fleetroll/web",
+            None,
+        )
+        .await;
+        assert_eq!(status, 404);
+        let (status, body) = request(
+            &app,
+            &dana,
+            reqwest::Method::GET,
+            "/api/v1/workloads/deployments/fleetroll/web?cluster=nowhere",
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.to_string().contains("no cluster"), "{body}");
+
+        // Scaling acts on the second cluster's Deployment and is audited with its cluster.
+        let (status, body) = request(
+            &app,
+            &dana,
+            reqwest::Method::POST,
+            "/api/v1/workloads/deployments/fleetroll/web/actions?cluster=second",
+            Some(json!({ "Scale": { "replicas": 2 } })),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let scaled = Api::<Deployment>::namespaced(other.clone(), "fleetroll")
+            .get("web")
+            .await
+            .expect("the second cluster's web");
+        assert_eq!(scaled.spec.replicas, Some(2));
+        assert!(
+            Api::<Deployment>::namespaced(home.clone(), "fleetroll")
+                .get_opt("web")
+                .await
+                .expect("home")
+                .is_none(),
+            "nothing was made at home"
+        );
+        let db = sqlx::PgPool::connect(&url).await.expect("database");
+        let audited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT outcome, target_cluster FROM audit_events \
+             WHERE action = 'workload.scale' AND target_namespace = 'fleetroll' ORDER BY seq",
+        )
+        .fetch_all(&db)
+        .await
+        .expect("audit");
+        assert_eq!(
+            audited,
+            [
+                ("requested".to_owned(), "second".to_owned()),
+                ("success".to_owned(), "second".to_owned())
+            ]
+        );
         app.stop().await;
     });
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use domain::rollout::{RolloutPage, WorkloadAction, WorkloadKind};
+use domain::rollout::{RolloutPage, WorkloadAction, WorkloadKind, WorkloadRef};
 use domain::workload_detail::WorkloadDetail;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,6 +33,8 @@ struct RolloutQuery {
     namespace: Option<String>,
     /// Only this team's namespaces.
     team: Option<String>,
+    /// Only this cluster of the fleet.
+    cluster: Option<String>,
     /// The page, from 1 (pages hold whole namespaces, about 200 workloads); past the last,
     /// the last.
     #[param(minimum = 1, maximum = 100000)]
@@ -53,6 +55,7 @@ async fn rollout_overview(
     let filter = RolloutFilter {
         namespace: query.namespace.filter(|n| !n.is_empty()),
         team: query.team.filter(|t| !t.is_empty()),
+        cluster: query.cluster.filter(|c| !c.is_empty()),
     };
     let page = match query.page.unwrap_or(1) {
         page @ 1..=MAX_PAGE => page as usize,
@@ -74,10 +77,19 @@ fn kind(text: &str) -> Result<WorkloadKind, ApiError> {
     WorkloadKind::parse(text).map_err(ApiError::NotFound)
 }
 
+/// Which cluster of the fleet a workload is on; none names the home cluster.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct OnCluster {
+    /// The fleet's name of the workload's cluster (the home cluster when left out).
+    cluster: Option<String>,
+}
+
 /// One workload: its rollout view, pods and recent events.
 #[utoipa::path(get, path = "/api/v1/workloads/{kind}/{namespace}/{name}", tag = "rollouts",
     params(("kind" = String, Path, description = "deployments, statefulsets or daemonsets"),
-        ("namespace" = String, Path), ("name" = String, Path)),
+        ("namespace" = String, Path), ("name" = String, Path), OnCluster),
     responses((status = 200, body = WorkloadDetail),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
@@ -85,12 +97,18 @@ async fn workload_detail(
     State(state): State<AppState>,
     caller: Caller,
     Path((kind_text, namespace, name)): Path<(String, String, String)>,
+    Params(on): Params<OnCluster>,
 ) -> Result<Json<WorkloadDetail>, ApiError> {
-    let kind = kind(&kind_text)?;
+    let target = WorkloadRef {
+        cluster: on.cluster.unwrap_or_default(),
+        kind: kind(&kind_text)?,
+        namespace,
+        name,
+    };
     Ok(Json(
         state
             .services
-            .workload_detail(&caller.user, kind, &namespace, &name)
+            .workload_detail(&caller.user, &target)
             .await?,
     ))
 }
@@ -98,7 +116,7 @@ async fn workload_detail(
 /// Restarts, pauses, resumes, scales, rolls back or sets one container's resources.
 #[utoipa::path(post, path = "/api/v1/workloads/{kind}/{namespace}/{name}/actions", tag = "rollouts",
     params(("kind" = String, Path, description = "deployments, statefulsets or daemonsets"),
-        ("namespace" = String, Path), ("name" = String, Path)),
+        ("namespace" = String, Path), ("name" = String, Path), OnCluster),
     request_body = WorkloadAction,
     responses((status = 200, body = Done),
         (status = "default", body = Problem, content_type = "application/problem+json")),
@@ -107,19 +125,18 @@ async fn act_on_workload(
     State(state): State<AppState>,
     caller: Caller,
     Path((kind_text, namespace, name)): Path<(String, String, String)>,
+    Params(on): Params<OnCluster>,
     Body(action): Body<WorkloadAction>,
 ) -> Result<Json<Done>, ApiError> {
-    let kind = kind(&kind_text)?;
+    let target = WorkloadRef {
+        cluster: on.cluster.unwrap_or_default(),
+        kind: kind(&kind_text)?,
+        namespace,
+        name,
+    };
     let message = state
         .services
-        .act_on_workload(
-            &caller.user,
-            &caller.origin,
-            kind,
-            &namespace,
-            &name,
-            action,
-        )
+        .act_on_workload(&caller.user, &caller.origin, &target, action)
         .await?;
     Ok(Json(Done { message }))
 }
