@@ -84,6 +84,24 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   const onEu = kubectl(path.join(stateDir, 'sandbox.kubeconfig'), 'get', 'namespace', name);
   expect(onEu.status).not.toBe(0);
   expect(onEu.stderr).toContain('NotFound');
+
+  // The rollouts page shows it on us-dev; its own page and its actions are us-dev's.
+  await page.goto('/rollouts');
+  const section = page.locator(`#rollouts-${name}`);
+  await expect(section).toHaveAttribute('data-cluster', 'us-dev');
+  await expect(section.locator('.panel-head')).toContainText('on us-dev');
+  await section.locator('a.workload-link').click();
+  await expect(page).toHaveURL(new RegExp(`/rollouts/deployment/${name}/web\\?cluster=us-dev$`));
+  await expect(page.locator('#workload')).toHaveAttribute('data-state', 'complete');
+  await expect(page.locator('#pods tr.pod')).toHaveCount(1);
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.locator('#workload input[name="replicas"]').fill('2');
+  await page.locator('#workload [data-action="scale"]').click();
+  await expect(page.locator('#action-result')).toContainText('web scales to 2');
+  const replicas = kubectl(path.join(stateDir, 'sandbox-us-dev.kubeconfig'), 'get', 'deployment', 'web', '-n', name,
+    '-o', 'jsonpath={.spec.replicas}');
+  expect(replicas.stdout).toBe('2');
+  await expect(page.locator('#pods tr.pod')).toHaveCount(2);
   expect(errors).toEqual([]);
 
   // The audit trail names the cluster of each event and filters by it.

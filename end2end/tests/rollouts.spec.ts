@@ -75,7 +75,7 @@ test('a new image rolls out live, with findings, and a rollback from the page is
 
   // Its own page names the pod as kubectl get pods would, with the kubelet's warnings.
   await stalled.locator('a.workload-link').click();
-  await expect(dana).toHaveURL(new RegExp(`/rollouts/deployment/${name}/stuck$`));
+  await expect(dana).toHaveURL(new RegExp(`/rollouts/deployment/${name}/stuck\\?cluster=eu-prod$`));
   await expect(dana.locator('#workload')).toHaveAttribute('data-state', 'stalled');
   const pod = dana.locator('#pods tr.pod');
   await expect(pod).toHaveCount(1);
