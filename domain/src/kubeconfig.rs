@@ -36,12 +36,20 @@ pub struct ClientCertificate<'a> {
 
 /// A kubeconfig with one cluster, one user and one context set to the namespace.
 pub fn client_certificate(k: &ClientCertificate<'_>, base64: impl Fn(&[u8]) -> String) -> String {
+    crate::yaml::to_yaml(&client_certificate_doc(k, base64))
+}
+
+/// [`client_certificate`] as a document, to combine with others.
+pub fn client_certificate_doc(
+    k: &ClientCertificate<'_>,
+    base64: impl Fn(&[u8]) -> String,
+) -> serde_json::Value {
     let context = format!("{}@{}", k.namespace, k.cluster_name);
     let mut cluster = json!({ "server": k.server });
     if let Some(ca) = k.ca_pem {
         cluster["certificate-authority-data"] = json!(base64(ca.as_bytes()));
     }
-    let doc = json!({
+    json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{ "name": k.cluster_name, "cluster": cluster }],
@@ -53,8 +61,7 @@ pub fn client_certificate(k: &ClientCertificate<'_>, base64: impl Fn(&[u8]) -> S
             "cluster": k.cluster_name, "user": k.user, "namespace": k.namespace,
         }}],
         "current-context": context,
-    });
-    crate::yaml::to_yaml(&doc)
+    })
 }
 
 /// What an OIDC exec-plugin kubeconfig holds: no secret at all, kubectl signs in itself.
@@ -70,13 +77,18 @@ pub struct OidcExec<'a> {
 /// A kubeconfig whose user runs `kubectl oidc-login get-token` (the kubelogin plugin) against
 /// the issuer the cluster trusts, with the groups claim Berth maps to teams.
 pub fn oidc_exec(k: &OidcExec<'_>, base64: impl Fn(&[u8]) -> String) -> String {
+    crate::yaml::to_yaml(&oidc_exec_doc(k, base64))
+}
+
+/// [`oidc_exec`] as a document, to combine with others.
+pub fn oidc_exec_doc(k: &OidcExec<'_>, base64: impl Fn(&[u8]) -> String) -> serde_json::Value {
     let context = format!("{}@{}", k.namespace, k.cluster_name);
     let user = format!("oidc@{}", k.cluster_name);
     let mut cluster = json!({ "server": k.server });
     if let Some(ca) = k.ca_pem {
         cluster["certificate-authority-data"] = json!(base64(ca.as_bytes()));
     }
-    let doc = json!({
+    json!({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{ "name": k.cluster_name, "cluster": cluster }],
@@ -98,8 +110,32 @@ pub fn oidc_exec(k: &OidcExec<'_>, base64: impl Fn(&[u8]) -> String) -> String {
             "cluster": k.cluster_name, "user": user, "namespace": k.namespace,
         }}],
         "current-context": context,
-    });
-    crate::yaml::to_yaml(&doc)
+    })
+}
+
+/// One kubeconfig of several: every context and user of each, the clusters once each (by
+/// name: the namespaces of one cluster share its entry), the first's context current. Users
+/// and contexts are named per namespace and cluster already, so none shadows another.
+pub fn combine(docs: &[serde_json::Value]) -> serde_json::Value {
+    use serde_json::Value;
+    let mut out = json!({ "apiVersion": "v1", "kind": "Config" });
+    for list in ["clusters", "users", "contexts"] {
+        let mut entries: Vec<Value> = Vec::new();
+        for entry in docs
+            .iter()
+            .flat_map(|d| d[list].as_array().into_iter().flatten())
+        {
+            if !entries.iter().any(|e| e["name"] == entry["name"]) {
+                entries.push(entry.clone());
+            }
+        }
+        out[list] = Value::Array(entries);
+    }
+    out["current-context"] = docs
+        .first()
+        .map(|d| d["current-context"].clone())
+        .unwrap_or_else(|| json!(""));
+    out
 }
 
 /// Adds `incoming`'s one cluster, user and context to `existing` under `name` (replacing
@@ -188,6 +224,46 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn namespaces_on_two_clusters_make_one_kubeconfig_with_a_context_each() {
+        let cert = |namespace, cluster| {
+            client_certificate_doc(
+                &ClientCertificate {
+                    cluster_name: cluster,
+                    server: &format!("https://{cluster}:6443"),
+                    ca_pem: Some("CA"),
+                    user: &format!("dana/{namespace}@{cluster}"),
+                    namespace,
+                    cert_pem: "CERT",
+                    key_pem: "KEY",
+                },
+                |b| String::from_utf8_lossy(b).into_owned(),
+            )
+        };
+        let all = combine(&[
+            cert("shop", "eu-prod"),
+            cert("shop-dev", "eu-prod"),
+            cert("edge", "us-dev"),
+        ]);
+        let names = |list: &str| -> Vec<String> {
+            all[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["name"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        assert_eq!(names("clusters"), ["eu-prod", "us-dev"]);
+        assert_eq!(
+            names("contexts"),
+            ["shop@eu-prod", "shop-dev@eu-prod", "edge@us-dev"]
+        );
+        assert_eq!(names("users").len(), 3);
+        assert_eq!(all["contexts"][2]["context"]["cluster"], "us-dev");
+        assert_eq!(all["current-context"], "shop@eu-prod");
+        assert_eq!(combine(&[])["contexts"], json!([]));
+    }
 
     #[test]
     fn an_oidc_kubeconfig_carries_no_secret_and_names_issuer_and_client() {

@@ -102,6 +102,19 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
     '-o', 'jsonpath={.spec.replicas}');
   expect(replicas.stdout).toBe('2');
   await expect(page.locator('#pods tr.pod')).toHaveCount(2);
+
+  // One kubeconfig for all of Dana's namespaces, on both clusters: a context each.
+  await page.goto('/onboarding');
+  const [all] = await Promise.all([
+    page.waitForEvent('download'),
+    page.locator('#download-all').getByRole('button', { name: 'Download one kubeconfig for all your namespaces' }).click(),
+  ]);
+  const allFile = await all.path();
+  const contexts = kubectl(allFile, 'config', 'get-contexts', '-o', 'name').stdout.trim().split('\n');
+  expect(contexts).toContain(`${name}@us-dev`);
+  expect(contexts.some((c) => c.endsWith('@eu-prod'))).toBe(true);
+  const there = kubectl(allFile, '--context', `${name}@us-dev`, 'get', 'deployments', '-o', 'name');
+  expect(there.stdout.trim()).toBe('deployment.apps/web');
   expect(errors).toEqual([]);
 
   // The audit trail names the cluster of each event and filters by it.

@@ -432,6 +432,10 @@ fn RequestsTable(
         move || tick.update(|n| *n += 1),
     );
     let rows = move || requests.get().and_then(Result::ok).unwrap_or_default();
+    // What the combined kubeconfig holds: namespaces of the viewer's own teams.
+    let teams = crate::session::signed_in_user()
+        .map(|u| u.teams)
+        .unwrap_or_default();
     view! {
         <h2>"Requests"</h2>
         {move || match decide.value().get() {
@@ -466,6 +470,20 @@ fn RequestsTable(
                     </For>
                 </tbody>
             </table>
+            // Several namespaces (on one cluster or many): one file, a context each. (A div: a
+            // form inside a paragraph closes it as the page is parsed, and hydration fails.)
+            {move || {
+                let mine = rows().iter().filter(|r| r.can_download && teams.contains(&r.team)).count();
+                (mine > 1).then(|| view! {
+                    <div id="download-all">
+                        <Download
+                            action="/api/v1/kubeconfig".to_owned()
+                            label="Download one kubeconfig for all your namespaces"
+                            class="link-button download"
+                        />
+                    </div>
+                })
+            }}
         </Transition>
     }
 }

@@ -1,5 +1,7 @@
 //! Kubeconfig downloads. `POST /api/v1/namespaces/{namespace}/kubeconfig`: for a namespace
-//! Berth made; `POST /api/v1/access/{id}/kubeconfig`: for an active JIT grant's own identity.
+//! Berth made; `POST /api/v1/kubeconfig`: one for all of them the caller's teams have, a context
+//! each, on every cluster; `POST /api/v1/access/{id}/kubeconfig`: for an active JIT grant's own
+//! identity.
 //! POST because every call issues a new certificate (and the cross-site guard applies); the
 //! browser's button is a form aimed at it.
 
@@ -31,6 +33,30 @@ pub async fn download(
     match state
         .services
         .namespace_kubeconfig(&user, &origin, &namespace)
+        .await
+    {
+        Ok(file) => attachment(file),
+        Err(err) => ApiError::from(err).into_response(),
+    }
+}
+
+/// One kubeconfig for every namespace Berth made for the caller's teams, on every cluster of
+/// the fleet: a context `<namespace>@<cluster>` each, with its own new certificate.
+#[utoipa::path(post, path = "/api/v1/kubeconfig", tag = "namespaces",
+    responses((status = 200, description = "A kubeconfig (YAML)", body = serde_json::Value, content_type = "application/yaml"),
+        (status = "default", body = Problem, content_type = "application/problem+json")),
+    security(("token" = ["namespaces"]), ("session" = [])))]
+pub async fn download_all(
+    State(state): State<AppState>,
+    user: Option<Extension<SignedIn>>,
+    Extension(origin): Extension<RequestOrigin>,
+) -> Response {
+    let Some(Extension(SignedIn(user))) = user else {
+        return ApiError::Unauthenticated.into_response();
+    };
+    match state
+        .services
+        .all_namespaces_kubeconfig(&user, &origin)
         .await
     {
         Ok(file) => attachment(file),

@@ -74,7 +74,9 @@ pub fn needed(method: &Method, path: &str) -> TokenScope {
     match (method.as_str(), rest.as_slice()) {
         // Revoking a token only takes access away; signing out ends nothing a token has.
         ("DELETE", ["api", "v1", "tokens", _]) | ("POST", ["auth", "signout"]) => TokenScope::Read,
-        ("POST", ["api", "v1", "namespaces", _, "kubeconfig"]) => TokenScope::Namespaces,
+        ("POST", ["api", "v1", "namespaces", _, "kubeconfig"] | ["api", "v1", "kubeconfig"]) => {
+            TokenScope::Namespaces
+        }
         ("POST", ["api", "v1", "access", _, "kubeconfig"]) => TokenScope::Access,
         _ => TokenScope::Admin,
     }

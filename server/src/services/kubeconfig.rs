@@ -11,6 +11,10 @@ use domain::tenancy::{ANNOTATION_EXPIRES, LABEL_TEAM, MANAGED_BY, team_group};
 
 use super::{ServiceError, Services};
 
+/// At most how many namespaces one combined kubeconfig holds: each is a certificate signing
+/// request to its cluster, made while the caller waits.
+const MAX_IN_ONE_KUBECONFIG: usize = 50;
+
 /// A kubeconfig file to hand over.
 pub struct KubeconfigFile {
     pub file_name: String,
@@ -33,12 +37,83 @@ impl Services {
         })
     }
 
+    /// A kubeconfig for one namespace Berth made, for `user`.
     pub async fn namespace_kubeconfig(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
         namespace: &str,
     ) -> Result<KubeconfigFile, ServiceError> {
+        let doc = self
+            .namespace_kubeconfig_doc(user, origin, namespace)
+            .await?;
+        Ok(KubeconfigFile {
+            file_name: format!("{namespace}.kubeconfig"),
+            text: domain::yaml::to_yaml(&doc),
+        })
+    }
+
+    /// One kubeconfig for every namespace Berth made for `user`'s teams, on every cluster of
+    /// the fleet: a context each (`<namespace>@<cluster>`), each with its own credential (and
+    /// its own audit event), the clusters once each. Namespaces too close to their expiry for a
+    /// certificate are left out; one that cannot be issued for another reason fails the whole.
+    pub async fn all_namespaces_kubeconfig(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+    ) -> Result<KubeconfigFile, ServiceError> {
+        let mut names: Vec<String> = Vec::new();
+        for member in self.fleet().members() {
+            if !member.caches.check().ok {
+                continue;
+            }
+            for ns in member.caches.namespaces.state() {
+                let labels = ns.metadata.labels.as_ref();
+                let ours = labels.and_then(|l| l.get(MANAGED_BY.0)).map(String::as_str)
+                    == Some(MANAGED_BY.1);
+                let team = labels.and_then(|l| l.get(LABEL_TEAM));
+                if ours
+                    && team.is_some_and(|t| user.teams.contains(t))
+                    && let Some(name) = ns.metadata.name.clone()
+                {
+                    names.push(name);
+                }
+            }
+        }
+        if names.len() > MAX_IN_ONE_KUBECONFIG {
+            return Err(ServiceError::BadInput(format!(
+                "your teams have {} namespaces, more than one kubeconfig holds \
+                 ({MAX_IN_ONE_KUBECONFIG}): download them one by one",
+                names.len()
+            )));
+        }
+        let mut docs = Vec::new();
+        for name in &names {
+            match self.namespace_kubeconfig_doc(user, origin, name).await {
+                Ok(doc) => docs.push(doc),
+                Err(ServiceError::BadInput(why)) => {
+                    tracing::info!(namespace = %name, %why, "left out of the combined kubeconfig");
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        if docs.is_empty() {
+            return Err(ServiceError::NotFound(
+                "your teams have no namespace Berth made yet".to_owned(),
+            ));
+        }
+        Ok(KubeconfigFile {
+            file_name: "berth.kubeconfig".to_owned(),
+            text: domain::yaml::to_yaml(&kubeconfig::combine(&docs)),
+        })
+    }
+
+    async fn namespace_kubeconfig_doc(
+        &self,
+        user: &CurrentUser,
+        origin: &RequestOrigin,
+        namespace: &str,
+    ) -> Result<serde_json::Value, ServiceError> {
         // Reserved names are fine to look up; only malformed ones are refused here.
         domain::tenancy::check_label(namespace)
             .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
@@ -75,7 +150,7 @@ impl Services {
                 serde_json::json!({ "kind": "oidc-exec", "issuer": issuer_url, "cluster": cluster.name() }),
             );
             self.store().record(&audit).await?;
-            let text = kubeconfig::oidc_exec(
+            return Ok(kubeconfig::oidc_exec_doc(
                 &OidcExec {
                     cluster_name: cluster.name(),
                     server: cluster.public_server_url(),
@@ -85,11 +160,7 @@ impl Services {
                     client_id,
                 },
                 |bytes| b64.encode(bytes),
-            );
-            return Ok(KubeconfigFile {
-                file_name: format!("{namespace}.kubeconfig"),
-                text,
-            });
+            ));
         }
         let left = ns
             .metadata
@@ -119,7 +190,7 @@ impl Services {
             "cluster": cluster.name(),
         }));
         self.store().record(&audit).await?;
-        let text = kubeconfig::client_certificate(
+        Ok(kubeconfig::client_certificate_doc(
             &ClientCertificate {
                 cluster_name: cluster.name(),
                 server: cluster.public_server_url(),
@@ -132,10 +203,6 @@ impl Services {
                 key_pem: &issued.key_pem,
             },
             |bytes| b64.encode(bytes),
-        );
-        Ok(KubeconfigFile {
-            file_name: format!("{namespace}.kubeconfig"),
-            text,
-        })
+        ))
     }
 }

@@ -554,6 +554,50 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
                 json!("default")
             ]
         );
+        // One file for both: a context per namespace and cluster, the clusters once each.
+        let res = app
+            .client
+            .post(app.url("/api/v1/kubeconfig"))
+            .header(ORIGIN, &app.base)
+            .header(COOKIE, &dana)
+            .send()
+            .await
+            .expect("the combined kubeconfig");
+        assert_eq!(res.status(), 200);
+        let all_path = dir.path().join("dana-all.kubeconfig");
+        std::fs::write(&all_path, res.text().await.expect("text")).expect("write");
+        let contexts = common::helm::kubectl()
+            .args(["config", "get-contexts", "-o", "name", "--kubeconfig"])
+            .arg(&all_path)
+            .output()
+            .expect("kubectl");
+        // (Other tests' namespaces of the same team on the shared cluster may be there too.)
+        let names: Vec<String> = String::from_utf8_lossy(&contexts.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        for context in ["payments-fleet-home@default", "payments-fleet@second"] {
+            assert!(names.iter().any(|n| n == context), "{context} in {names:?}");
+            let out = common::helm::kubectl()
+                .args([
+                    "--context",
+                    context,
+                    "auth",
+                    "can-i",
+                    "create",
+                    "configmaps",
+                ])
+                .arg("--kubeconfig")
+                .arg(&all_path)
+                .output()
+                .expect("kubectl");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "yes",
+                "{context}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         // Events carry their cluster, and the trail filters by it.
         let sam = sign_in(&app, "demo:sam").await;
         let res = app

@@ -169,6 +169,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(super::tokens::revoke))
         .routes(routes!(super::audit::list))
         .routes(routes!(super::kubeconfig::download))
+        .routes(routes!(super::kubeconfig::download_all))
         .routes(routes!(super::kubeconfig::download_grant))
         .routes(routes!(super::events::quota))
         .routes(routes!(super::events::rollouts))
