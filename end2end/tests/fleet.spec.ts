@@ -87,7 +87,7 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
 
   // The rollouts page shows it on us-dev; its own page and its actions are us-dev's.
   await page.goto('/rollouts');
-  const section = page.locator(`#rollouts-${name}`);
+  const section = page.locator(`#rollouts-${name}--us-dev`);
   await expect(section).toHaveAttribute('data-cluster', 'us-dev');
   await expect(section.locator('.panel-head')).toContainText('on us-dev');
   await section.locator('a.workload-link').click();

@@ -3,6 +3,11 @@
 //! start to `/readyz` answering 200 (caches filled), and the process's resident memory (VmRSS,
 //! and its peak VmHWM) when ready and after the heaviest pages have been served. A separate
 //! process, so neither the sandbox nor this harness counts. Asserts nothing; `make bench` runs it.
+//!
+//! `BENCH_CLUSTERS=10` serves a fleet: the sandbox registered under ten names (`[[clusters]]`),
+//! so Berth keeps ten clients and ten sets of watch caches of the scenario's objects — what ten
+//! clusters of that size cost Berth — while one API server does the serving (ten real ones of
+//! 20,000 pods would not fit this machine beside each other).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,8 +46,9 @@ async fn run() -> Result<(), String> {
     let namespaces = arg("BENCH_NAMESPACES", 2_000);
     let deployments = arg("BENCH_DEPLOYMENTS", 10_000);
     let pods = arg("BENCH_PODS", 50_000);
+    let clusters = arg("BENCH_CLUSTERS", 1).max(1);
     println!(
-        "berth serve (own process) over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods"
+        "berth serve (own process) over the large scenario: {namespaces} namespaces, {deployments} deployments, {pods} pods; {clusters} cluster(s) of it"
     );
     let (pg, dir) = common::fast_postgres("bench-memory-pg")?;
     let sandbox = common::large_sandbox(namespaces, deployments, pods).await?;
@@ -60,10 +66,23 @@ async fn run() -> Result<(), String> {
         .kubeconfig
         .clone()
         .ok_or("the bench config names no kubeconfig")?;
+    // The fleet: the same cluster again under other names, each a member of its own.
+    let fleet = dir.join("fleet.toml");
+    let more: String = (2..=clusters)
+        .map(|i| {
+            format!(
+                "[[clusters]]\nname = \"fleet-{i:02}\"\nkubeconfig = \"{}\"\n\n",
+                kubeconfig.display()
+            )
+        })
+        .collect();
+    std::fs::write(&fleet, more).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(dir.join("berth.log")).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .arg("serve")
+        .arg("--config")
+        .arg(&fleet)
         .env("BERTH_DATABASE_URL", &url)
         .env("BERTH_LISTEN", format!("127.0.0.1:{port}"))
         .env("BERTH_CLUSTER_KUBECONFIG", &kubeconfig)
@@ -85,9 +104,28 @@ async fn run() -> Result<(), String> {
         .timeout(Duration::from_secs(120))
         .build()
         .map_err(|e| e.to_string())?;
+    // Ready means one cluster serves; a fleet's every cache is filled when each check is ok.
+    loop {
+        let checks: serde_json::Value = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let all = checks["checks"].as_array().cloned().unwrap_or_default();
+        if !all.is_empty() && all.iter().all(|c| c["ok"] == true) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(3_600) {
+            return Err(format!("not every cache filled within an hour: {checks}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let (rss, peak) = memory_of(pid)?;
     println!(
-        "ready (/readyz 200, watch caches filled) {:.1} s after start; resident {rss:.0} MiB (peak {peak:.0} MiB)",
+        "ready (/readyz 200, every cluster's watch caches filled) {:.1} s after start; resident {rss:.0} MiB (peak {peak:.0} MiB)",
         started.elapsed().as_secs_f64()
     );
 
@@ -117,6 +155,7 @@ async fn run() -> Result<(), String> {
             "/rollouts",
             "/idle",
             "/cost",
+            "/cost?by=cluster&window=30d",
         ]
         .map(|path| (pass, path))
     }) {

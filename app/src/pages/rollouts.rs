@@ -88,12 +88,13 @@ fn RolloutList() -> impl IntoView {
                             let pager = || (page.pages > 1).then(|| pager(&page, &filter));
                             let (above, below) = (pager(), pager());
                             let fleet = page.clusters.len() > 1;
+                            let home = page.clusters.first().cloned().unwrap_or_default();
                             view! {
                                 {above}
                                 {page
                                     .groups
                                     .into_iter()
-                                    .map(|g| view! { <NamespaceSection group=g act=act fleet=fleet /> })
+                                    .map(|g| view! { <NamespaceSection group=g act=act fleet=fleet home=home.clone() /> })
                                     .collect_view()}
                                 {below}
                             }
@@ -150,12 +151,20 @@ fn pager(page: &domain::rollout::RolloutPage, filter: &Filter) -> AnyView {
 }
 
 /// A namespace's workloads; `fleet` when Berth serves several clusters, so each says its own.
+/// Element ids name the cluster unless it is `home`: a namespace such as `kube-system` is on
+/// every cluster, and its sections must not share one.
 #[component]
 fn NamespaceSection(
     group: NamespaceRollouts,
     act: ServerAction<ActOnWorkload>,
     fleet: bool,
+    home: String,
 ) -> impl IntoView {
+    let suffix = if group.cluster == home {
+        String::new()
+    } else {
+        format!("--{}", group.cluster)
+    };
     let team = group.team.clone();
     let cluster = domain::text::query_value(&group.cluster);
     let on = fleet.then(|| {
@@ -163,7 +172,7 @@ fn NamespaceSection(
         view! { "on " <a class="cluster" href=format!("/rollouts?cluster={cluster}")>{c}</a> " · " }
     });
     view! {
-        <article class="panel rollout-ns" id=format!("rollouts-{}", group.namespace) data-cluster=group.cluster.clone()>
+        <article class="panel rollout-ns" id=format!("rollouts-{}{suffix}", group.namespace) data-cluster=group.cluster.clone()>
             <div class="panel-head">
                 <h2>
                     <a href=format!("/rollouts?namespace={}&cluster={cluster}", group.namespace)>{group.namespace.clone()}</a>
@@ -187,7 +196,7 @@ fn NamespaceSection(
                     </tr>
                 </thead>
                 <tbody>
-                    {group.workloads.into_iter().map(|w| view! { <WorkloadRow w=w act=act /> }).collect_view()}
+                    {group.workloads.into_iter().map(|w| view! { <WorkloadRow w=w act=act suffix=suffix.clone() /> }).collect_view()}
                 </tbody>
             </table>
         </article>
@@ -195,7 +204,7 @@ fn NamespaceSection(
 }
 
 #[component]
-fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoView {
+fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>, suffix: String) -> impl IntoView {
     let actions = w.can_act.then(|| view! { <Actions w=w.clone() act=act /> });
     let blocking = view! { <BlockingPods pods=w.blocking.clone() /> };
     let history = (w.revisions.len() > 1).then(|| {
@@ -256,7 +265,7 @@ fn WorkloadRow(w: WorkloadView, act: ServerAction<ActOnWorkload>) -> impl IntoVi
     view! {
         <tr
             class="workload"
-            id=format!("wl-{}-{}", w.namespace, w.name)
+            id=format!("wl-{}-{}{suffix}", w.namespace, w.name)
             data-kind=w.kind.as_str()
             data-state=w.state.as_str()
         >

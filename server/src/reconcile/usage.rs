@@ -206,6 +206,9 @@ pub struct Sampler {
     config: UsageConfig,
     /// Ids of containers already registered, so a pass writes only their samples.
     known: HashMap<(String, String), i64>,
+    /// Containers sampled in the last pass, over the whole fleet: what `known` is weighed
+    /// against (one cluster's count would make the others' ids look long gone).
+    fleet_containers: usize,
 }
 
 fn now_unix() -> f64 {
@@ -247,6 +250,7 @@ impl Sampler {
             fleet,
             config,
             known: HashMap::new(),
+            fleet_containers: 0,
         }
     }
 
@@ -319,6 +323,7 @@ impl Sampler {
         if report.clusters == 0 {
             return Err(failure.unwrap_or(SamplerError::NotReady));
         }
+        self.fleet_containers = report.containers;
         report.rollup = self
             .store
             .roll_up_usage(
@@ -387,7 +392,11 @@ impl Sampler {
         if !fresh.is_empty() {
             let ids = self.store.register_containers(at, &fresh).await?;
             // Pods come and go; forget the ones long gone rather than grow without bound.
-            if self.known.len() > 4 * (report.containers + usage.len()).max(1_000) {
+            let fleet = self
+                .fleet_containers
+                .max(report.containers + usage.len())
+                .max(1_000);
+            if self.known.len() > 4 * fleet {
                 self.known.clear();
             }
             self.known.extend(ids);
