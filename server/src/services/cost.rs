@@ -64,6 +64,11 @@ impl Services {
             rates: &rates,
             default: prices.default,
             home: &home,
+            // The cluster asked for is read alone (its storage key: the home one's is empty).
+            cluster: query
+                .cluster
+                .as_deref()
+                .map(|c| if c == home { "" } else { c }),
         };
         let mut rows = self.store().step_costs(&q, &query.group, scope).await?;
         rows.extend(

@@ -27,6 +27,8 @@ pub struct CostQuery<'a> {
     pub rates: &'a [NodeRates],
     pub default: Rates,
     pub home: &'a str,
+    /// Only this cluster's rows, by its storage key (empty: the home cluster).
+    pub cluster: Option<&'a str>,
 }
 
 /// A node's rates: its cluster's storage key, its name, its rates.
@@ -128,11 +130,15 @@ impl Store {
             GroupBy::Label(l) => Some(l.clone()),
             _ => None,
         };
-        let team_filter = match (teams, label.is_some()) {
-            (TeamScope::All, _) => "",
-            (TeamScope::Teams(_), true) => " AND c.team = ANY($12::text[])",
-            (TeamScope::Teams(_), false) => " AND c.team = ANY($11::text[])",
-        };
+        let mut next = if label.is_some() { 12 } else { 11 };
+        let mut team_filter = String::new();
+        if let TeamScope::Teams(_) = teams {
+            team_filter = format!(" AND c.team = ANY(${next}::text[])");
+            next += 1;
+        }
+        if q.cluster.is_some() {
+            team_filter.push_str(&format!(" AND c.cluster = ${next}"));
+        }
         let sql = format!(
             "{RATES} SELECT {bucket} AS bucket, c.cluster AS cluster, {key} AS key, {sums} \
              FROM {from} {team_filter} \
@@ -150,6 +156,9 @@ impl Store {
         }
         if let TeamScope::Teams(t) = teams {
             query = query.bind(t.to_vec());
+        }
+        if let Some(cluster) = q.cluster {
+            query = query.bind(cluster.to_owned());
         }
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
@@ -207,10 +216,18 @@ impl Store {
                 "v.bytes",
             ),
         };
-        let filter = match teams {
-            TeamScope::All => "",
-            TeamScope::Teams(_) => " AND v.team = ANY($4::text[])",
+        let mut filter = match teams {
+            TeamScope::All => String::new(),
+            TeamScope::Teams(_) => " AND v.team = ANY($4::text[])".to_owned(),
         };
+        if q.cluster.is_some() {
+            let at = if matches!(teams, TeamScope::All) {
+                4
+            } else {
+                5
+            };
+            filter.push_str(&format!(" AND v.cluster = ${at}"));
+        }
         let sql = format!(
             "SELECT {bucket} AS bucket, v.cluster AS cluster, {key} AS key, \
                sum({amount}) / {GIB} * $3 / {HOURS} AS storage \
@@ -223,6 +240,9 @@ impl Store {
             .bind(storage_gib_month);
         if let TeamScope::Teams(t) = teams {
             query = query.bind(t.to_vec());
+        }
+        if let Some(cluster) = q.cluster {
+            query = query.bind(cluster.to_owned());
         }
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
@@ -288,15 +308,22 @@ impl Store {
                    AND n.hour < coalesce((SELECT rolled_upto FROM usage_rollup_mark), '-infinity')",
             ),
         };
+        let only = if q.cluster.is_some() {
+            " AND n.cluster = $11"
+        } else {
+            ""
+        };
         let sql = format!(
             "{RATES} SELECT {bucket} AS bucket, n.cluster AS cluster, \
                sum(n.{cpu} * coalesce(r.cpu, $6) + n.{memory} / {GIB} * coalesce(r.mem, $7) \
                  + n.{gpu} * coalesce(r.gpu, $8)) AS total \
-             FROM {from} GROUP BY 1, 2"
+             FROM {from}{only} GROUP BY 1, 2"
         );
-        let rows = bind_common(sqlx::query(&sql), q)
-            .fetch_all(self.pool())
-            .await?;
+        let mut query = bind_common(sqlx::query(&sql), q);
+        if let Some(cluster) = q.cluster {
+            query = query.bind(cluster.to_owned());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -621,6 +648,7 @@ impl Store {
             rates: &rates,
             default: prices.default,
             home,
+            cluster: None,
         };
         let mut spend: BTreeMap<String, f64> = BTreeMap::new();
         let volumes = self
