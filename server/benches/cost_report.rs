@@ -6,10 +6,8 @@
 //! roll-ups (rolled into the day sums by the same code as live), the 28 days before as day
 //! sums, which is what a 30-day report reads. Prints figures; asserts nothing about time.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use domain::identity::CurrentUser;
 use server::cluster::fleet::Fleet;
 use server::reconcile::usage::Sampler;
 use server::services::Services;
@@ -246,29 +244,7 @@ async fn run() -> Result<(), String> {
             &[("window", "30d"), ("by", "team")],
         ),
     ];
-    println!(
-        "{:<45} {:>9} {:>9} {:>8}",
-        "cost report (server time)", "p50 ms", "p95 ms", "groups"
-    );
-    for (name, params) in views {
-        let params: BTreeMap<String, String> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut samples: Vec<Duration> = Vec::new();
-        let mut groups = 0;
-        for _ in 0..rounds {
-            let started = Instant::now();
-            let report = report_of(&services, &manager, &params).await?;
-            samples.push(started.elapsed());
-            groups = report.groups.len();
-        }
-        println!(
-            "{name:<45} {:>9.1} {:>9.1} {groups:>8}",
-            percentile(&mut samples, 0.5),
-            percentile(&mut samples, 0.95)
-        );
-    }
+    common::cost_views(&services, &manager, &views, rounds).await?;
 
     // The idle report over the same month and cluster: rightsizing from a week of hourly
     // roll-ups, abandoned workloads, empty namespaces, stranded capacity. The first one after
@@ -314,15 +290,4 @@ async fn run() -> Result<(), String> {
     sandbox.stop();
     drop(pg);
     Ok(())
-}
-
-async fn report_of(
-    services: &Services,
-    user: &CurrentUser,
-    params: &BTreeMap<String, String>,
-) -> Result<domain::cost_report::CostReport, String> {
-    services
-        .cost_report(user, params)
-        .await
-        .map_err(|e| e.to_string())
 }

@@ -6,13 +6,12 @@
 //! measures that path for one cluster). The reports run through the service, as `/cost` does.
 //! Prints figures; asserts nothing.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use server::services::Services;
 
 mod common;
-use common::{arg, percentile};
+use common::arg;
 
 #[tokio::main]
 async fn main() {
@@ -128,34 +127,7 @@ async fn run() -> Result<(), String> {
             &[("window", "30d"), ("team", "team-00")],
         ),
     ];
-    println!(
-        "{:<45} {:>9} {:>9} {:>8}",
-        "cost report (server time)", "p50 ms", "p95 ms", "groups"
-    );
-    for (name, params) in views {
-        let params: BTreeMap<String, String> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let mut samples: Vec<Duration> = Vec::new();
-        let mut groups = 0;
-        let mut total = 0.0;
-        for _ in 0..rounds {
-            let started = Instant::now();
-            let report = services
-                .cost_report(&manager, &params)
-                .await
-                .map_err(|e| e.to_string())?;
-            samples.push(started.elapsed());
-            groups = report.groups.len();
-            total = report.total;
-        }
-        println!(
-            "{name:<45} {:>9.1} {:>9.1} {groups:>8}   (total ${total:.0})",
-            percentile(&mut samples, 0.5),
-            percentile(&mut samples, 0.95)
-        );
-    }
+    common::cost_views(&services, &manager, &views, rounds).await?;
     sandbox.stop();
     drop(pg);
     Ok(())

@@ -423,3 +423,41 @@ pub fn watch_for_stalls(after: Duration, dump: std::path::PathBuf) {
         }
     });
 }
+
+/// Times each of `views` (a name and the report's URL parameters) `rounds` times as `user`
+/// asks for it through the service, and prints p50 / p95, its groups and its total.
+pub async fn cost_views(
+    services: &server::services::Services,
+    user: &domain::identity::CurrentUser,
+    views: &[(&str, &[(&str, &str)])],
+    rounds: usize,
+) -> Result<(), String> {
+    println!(
+        "{:<45} {:>9} {:>9} {:>8}",
+        "cost report (server time)", "p50 ms", "p95 ms", "groups"
+    );
+    for (name, params) in views {
+        let params: std::collections::BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut samples: Vec<Duration> = Vec::new();
+        let (mut groups, mut total) = (0, 0.0);
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let report = services
+                .cost_report(user, &params)
+                .await
+                .map_err(|e| e.to_string())?;
+            samples.push(started.elapsed());
+            groups = report.groups.len();
+            total = report.total;
+        }
+        println!(
+            "{name:<45} {:>9.1} {:>9.1} {groups:>8}   (total ${total:.0})",
+            percentile(&mut samples, 0.5),
+            percentile(&mut samples, 0.95)
+        );
+    }
+    Ok(())
+}

@@ -86,6 +86,11 @@ async fn request(
     )
 }
 
+/// `GET path` as the signed-in `cookie`: the status and the answer.
+async fn get(app: &TestApp, cookie: &str, path: &str) -> (u16, Value) {
+    request(app, cookie, reqwest::Method::GET, path, None).await
+}
+
 fn named<'a>(all: &'a [Value], name: &str) -> &'a Value {
     all.iter()
         .find(|c| c["name"] == name)
@@ -886,7 +891,7 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         let report = |path: &'static str| {
             let (app, mike) = (&app, &mike);
             async move {
-                let (status, body) = request(app, mike, reqwest::Method::GET, path, None).await;
+                let (status, body) = get(app, mike, path).await;
                 assert_eq!(status, 200, "{path}: {body}");
                 body
             }
@@ -908,14 +913,7 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         let namespaces = groups_of(&one);
         assert!(namespaces.contains_key("fleetcost-second"), "{one}");
         assert!(!namespaces.contains_key("fleetcost-home"), "{one}");
-        let (status, body) = request(
-            &app,
-            &mike,
-            reqwest::Method::GET,
-            "/api/v1/cost?cluster=%3Cb%3E",
-            None,
-        )
-        .await;
+        let (status, body) = get(&app, &mike, "/api/v1/cost?cluster=%3Cb%3E").await;
         assert_eq!(status, 422, "{body}");
 
         // The second cluster runs in a dearer region: its own rates, the home cluster's
@@ -1033,14 +1031,7 @@ fn rollouts_span_the_fleet_and_actions_reach_the_workloads_own_cluster() {
         // The list names the cluster of each namespace and of each workload.
         let deadline = std::time::Instant::now() + common::PATIENCE;
         let group = loop {
-            let (status, page) = request(
-                &app,
-                &dana,
-                reqwest::Method::GET,
-                "/api/v1/rollouts?namespace=fleetroll",
-                None,
-            )
-            .await;
+            let (status, page) = get(&app, &dana, "/api/v1/rollouts?namespace=fleetroll").await;
             assert_eq!(status, 200, "{page}");
             assert_eq!(page["clusters"], json!(["default", "second"]));
             if let Some(g) = page["groups"].as_array().and_then(|g| g.first()).cloned() {
@@ -1054,43 +1045,30 @@ fn rollouts_span_the_fleet_and_actions_reach_the_workloads_own_cluster() {
         };
         assert_eq!(group["cluster"], "second", "{group}");
         assert_eq!(group["workloads"][0]["cluster"], "second", "{group}");
-        let (status, only_home) = request(
+        let (status, only_home) = get(
             &app,
             &dana,
-            reqwest::Method::GET,
             "/api/v1/rollouts?namespace=fleetroll&cluster=default",
-            None,
         )
         .await;
         assert_eq!(status, 200);
         assert_eq!(only_home["groups"], json!([]), "{only_home}");
 
         // Its page, by the cluster in the address; without it, the home cluster has none.
-        let (status, detail) = request(
+        let (status, detail) = get(
             &app,
             &dana,
-            reqwest::Method::GET,
             "/api/v1/workloads/deployments/fleetroll/web?cluster=second",
-            None,
         )
         .await;
         assert_eq!(status, 200, "{detail}");
         assert_eq!(detail["pods"].as_array().map(Vec::len), Some(1), "{detail}");
-        let (status, _) = request(
-            &app,
-            &dana,
-            reqwest::Method::GET,
-            "/api/v1/workloads/deployments/fleetroll/web",
-            None,
-        )
-        .await;
+        let (status, _) = get(&app, &dana, "/api/v1/workloads/deployments/fleetroll/web").await;
         assert_eq!(status, 404);
-        let (status, body) = request(
+        let (status, body) = get(
             &app,
             &dana,
-            reqwest::Method::GET,
             "/api/v1/workloads/deployments/fleetroll/web?cluster=nowhere",
-            None,
         )
         .await;
         assert_eq!(status, 404, "{body}");
