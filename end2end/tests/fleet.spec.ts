@@ -90,8 +90,11 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   const section = page.locator(`#rollouts-${name}--us-dev`);
   await expect(section).toHaveAttribute('data-cluster', 'us-dev');
   await expect(section.locator('.panel-head')).toContainText('on us-dev');
-  await section.locator('a.workload-link').click();
-  await expect(page).toHaveURL(new RegExp(`/rollouts/deployment/${name}/web\\?cluster=us-dev$`));
+  // The link names its cluster. Followed by address: the list reloads on every rollout event
+  // (its own kubectl's among them), and a click can land on a row re-rendered under it.
+  const detail = `/rollouts/deployment/${name}/web?cluster=us-dev`;
+  await expect(section.locator('a.workload-link')).toHaveAttribute('href', detail);
+  await page.goto(detail);
   await expect(page.locator('#workload')).toHaveAttribute('data-state', 'complete');
   await expect(page.locator('#pods tr.pod')).toHaveCount(1);
   page.on('dialog', (dialog) => dialog.accept());
