@@ -455,10 +455,25 @@ fn the_scan_finds_what_nothing_uses_and_owners_delete_it() {
             let done = act(&app, &dana, id).await;
             assert_eq!(done, message, "{done}");
         }
-        let claim = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns)
-            .get_opt("orphan")
-            .await;
-        assert!(matches!(claim, Ok(None)), "{claim:?}");
+        // Deleted: gone once kube-controller-manager lifts its pvc-protection finalizer, which
+        // under load takes a moment after the delete returns.
+        let deadline = Instant::now() + common::PATIENCE;
+        loop {
+            let claim = Api::<PersistentVolumeClaim>::namespaced(admin.clone(), ns)
+                .get_opt("orphan")
+                .await;
+            match claim {
+                Ok(None) => break,
+                Ok(Some(c)) if c.metadata.deletion_timestamp.is_some() => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the claim was never removed: {c:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
         let secret = Api::<Secret>::namespaced(admin.clone(), ns)
             .get_opt("forgotten")
             .await;
