@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{
     LimitRange, Namespace, Node, PersistentVolumeClaim, ResourceQuota,
 };
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::Cluster;
+use super::deployment::CachedDeployment;
 use super::namespace_index::NamespaceIndex;
 use super::pod::CachedPod;
 use super::replica_set::CachedReplicaSet;
@@ -37,7 +38,8 @@ pub struct Caches {
     /// Pods by namespace, so a page about a few namespaces does not walk every pod.
     pub pods_by_namespace: NamespaceIndex,
     pub nodes: Store<Node>,
-    pub deployments: Store<Deployment>,
+    /// Deployments as their slim projection (the pod template summarised).
+    pub deployments: Store<CachedDeployment>,
     pub deployments_by_namespace: NamespaceIndex,
     /// ReplicaSets as their slim projection (a Deployment's history, no pod templates).
     pub replica_sets: Store<CachedReplicaSet>,
@@ -153,15 +155,18 @@ impl Caches {
             .iter()
             .filter_map(|p| Some(p.spec.as_ref()?.refs.clone()))
             .collect();
+        templates.extend(
+            self.deployments
+                .state()
+                .iter()
+                .map(|d| d.spec.template.refs.clone()),
+        );
         let mut add = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
                        spec: Option<&k8s_openapi::api::core::v1::PodSpec>| {
             if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
                 templates.push(super::pod::template_refs(ns, spec));
             }
         };
-        for d in self.deployments.state() {
-            add(&d.metadata, d.spec.template.spec.as_ref());
-        }
         for s in self.stateful_sets.state() {
             add(&s.metadata, s.spec.template.spec.as_ref());
         }
@@ -202,7 +207,7 @@ impl Caches {
         let (nodes, t5) = reflect(Api::<Node>::all(client.clone()), None, None);
         let deployments_by_namespace = NamespaceIndex::default();
         let (deployments, t6) = reflect(
-            Api::<Deployment>::all(client.clone()),
+            Api::<CachedDeployment>::all(client.clone()),
             Some(rollout_changes.clone()),
             Some(deployments_by_namespace.clone()),
         );

@@ -10,12 +10,14 @@ pub mod apply;
 pub mod cache;
 pub mod csr;
 pub mod deletes;
+pub mod deployment;
 pub mod fleet;
 pub mod grants;
 pub mod lists;
 pub mod namespace_index;
 pub mod pod;
 pub mod replica_set;
+pub mod template;
 pub mod workloads;
 
 /// How long a readiness probe may wait for the API server.

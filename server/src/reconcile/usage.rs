@@ -122,14 +122,13 @@ impl Lookups {
         let spec = pod.spec.as_ref();
         let resources = spec
             .and_then(|s| s.containers.iter().find(|c| c.name == container))
-            .and_then(|c| c.resources.as_ref());
-        let requests = resources.and_then(|r| r.requests.as_ref());
-        let limits = resources.and_then(|r| r.limits.as_ref());
+            .map(|c| &c.resources);
+        let requests = |key| resources.and_then(|r| parsed(r.requests.get(key)));
+        let limits = |key| resources.and_then(|r| parsed(r.limits.get(key)));
         let (owner_kind, owner_name) = self.owner(pod);
-        let pod_labels = pod.metadata.labels.clone().unwrap_or_default();
         let kept: serde_json::Map<String, Value> = labels
             .iter()
-            .filter_map(|l| Some((l.clone(), Value::from(pod_labels.get(l)?.clone()))))
+            .filter_map(|l| Some((l.clone(), Value::from(pod.labels.get(l)?))))
             .collect();
         ContainerSeen {
             cluster: cluster.to_owned(),
@@ -142,13 +141,11 @@ impl Lookups {
             team: self.teams.get(&ns).cloned(),
             namespace: ns,
             labels: Value::Object(kept),
-            cpu_request: resource(requests, "cpu").unwrap_or(0.0),
-            cpu_limit: resource(limits, "cpu"),
-            memory_request: resource(requests, "memory").unwrap_or(0.0),
-            memory_limit: resource(limits, "memory"),
-            gpus: resource(limits, GPU)
-                .or_else(|| resource(requests, GPU))
-                .unwrap_or(0.0),
+            cpu_request: requests("cpu").unwrap_or(0.0),
+            cpu_limit: limits("cpu"),
+            memory_request: requests("memory").unwrap_or(0.0),
+            memory_limit: limits("memory"),
+            gpus: limits(GPU).or_else(|| requests(GPU)).unwrap_or(0.0),
         }
     }
 
@@ -239,8 +236,11 @@ fn resource(
     m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
     key: &str,
 ) -> Option<f64> {
-    m.and_then(|m| m.get(key))
-        .and_then(|q| quantity::parse(&q.0).ok())
+    parsed(m.and_then(|m| m.get(key)))
+}
+
+fn parsed(q: Option<&k8s_openapi::apimachinery::pkg::api::resource::Quantity>) -> Option<f64> {
+    q.and_then(|q| quantity::parse(&q.0).ok())
 }
 
 impl Sampler {

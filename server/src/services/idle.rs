@@ -7,13 +7,14 @@ use domain::audit::{NewEvent, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use crate::cluster::pod::ResourceList;
+use crate::cluster::template::CachedTemplate;
 use domain::authz::{Action, Decision, Target, decide};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::idle::findings::{self, Owner};
 use domain::idle::{IdleAction, IdleFinding, IdleReport, Resources};
 use domain::rollout::{WorkloadAction, WorkloadKind, WorkloadRef};
 use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use super::cost::cost_scope;
 use super::{ServiceError, Services, now_unix};
@@ -34,21 +35,15 @@ struct Workload {
     last_change: Option<i64>,
 }
 
-fn resources(template: &PodTemplateSpec) -> HashMap<String, Resources> {
+fn resources(template: &CachedTemplate) -> HashMap<String, Resources> {
     let q =
-        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
-         key: &str| {
-            m.and_then(|m| m.get(key))
-                .and_then(|v| domain::quantity::parse(&v.0).ok())
-        };
+        |m: &ResourceList, key: &str| m.get(key).and_then(|v| domain::quantity::parse(&v.0).ok());
     template
-        .spec
+        .containers
         .iter()
-        .flat_map(|s| s.containers.iter())
         .map(|c| {
-            let r = c.resources.as_ref();
-            let requests = r.and_then(|r| r.requests.as_ref());
-            let limits = r.and_then(|r| r.limits.as_ref());
+            let requests = &c.resources.requests;
+            let limits = &c.resources.limits;
             (
                 c.name.clone(),
                 Resources {
@@ -169,11 +164,12 @@ impl Services {
             )
             .filter(|k| visible.contains_key(&k.1))
             {
+                let namespace = k.1.clone();
                 workloads.insert(
                     k,
                     Workload {
                         replicas: f64::from(s.spec.replicas.unwrap_or(1)),
-                        containers: resources(&s.spec.template),
+                        containers: resources(&CachedTemplate::of(&namespace, &s.spec.template)),
                         last_change: None,
                     },
                 );
@@ -188,11 +184,12 @@ impl Services {
             .filter(|k| visible.contains_key(&k.1))
             {
                 let scheduled = d.status.as_ref().map_or(0, |s| s.desired_number_scheduled);
+                let namespace = k.1.clone();
                 workloads.insert(
                     k,
                     Workload {
                         replicas: f64::from(scheduled),
-                        containers: resources(&d.spec.template),
+                        containers: resources(&CachedTemplate::of(&namespace, &d.spec.template)),
                         last_change: None,
                     },
                 );

@@ -10,7 +10,7 @@ use domain::tenancy::{self, ANNOTATION_EXPIRES, LABEL_TEAM};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{ServiceError, Services};
-use crate::cluster::pod::{CachedContainer, CachedPod};
+use crate::cluster::pod::{CachedContainer, CachedPod, ResourceList};
 
 fn strings(map: Option<&BTreeMap<String, Quantity>>) -> BTreeMap<String, String> {
     map.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
@@ -18,10 +18,10 @@ fn strings(map: Option<&BTreeMap<String, Quantity>>) -> BTreeMap<String, String>
 }
 
 fn resources(c: &CachedContainer) -> ContainerResources {
-    let r = c.resources.as_ref();
+    let list = |l: &ResourceList| l.iter().map(|(k, v)| (k.to_owned(), v.0.clone())).collect();
     ContainerResources {
-        requests: strings(r.and_then(|r| r.requests.as_ref())),
-        limits: strings(r.and_then(|r| r.limits.as_ref())),
+        requests: list(&c.resources.requests),
+        limits: list(&c.resources.limits),
     }
 }
 
@@ -64,11 +64,12 @@ impl Services {
             return Err(ServiceError::Forbidden(why));
         }
         let caches = self.cached().await?;
-        let quantity_of = |m: Option<&BTreeMap<String, Quantity>>, key: &str| {
-            m.and_then(|m| m.get(key))
-                .and_then(|q| domain::quantity::parse(&q.0).ok())
+        let parsed = |q: Option<&Quantity>| {
+            q.and_then(|q| domain::quantity::parse(&q.0).ok())
                 .unwrap_or(0.0)
         };
+        let quantity_of =
+            |m: Option<&BTreeMap<String, Quantity>>, key: &str| parsed(m.and_then(|m| m.get(key)));
         let mut per_node: HashMap<String, (f64, f64, usize)> = HashMap::new();
         let mut pod_requests = Vec::new();
         for pod in caches.pods.state() {
@@ -82,13 +83,10 @@ impl Services {
                 .containers
                 .iter()
                 .fold((0.0, 0.0), |(c, m), container| {
-                    let requests = container
-                        .resources
-                        .as_ref()
-                        .and_then(|r| r.requests.as_ref());
+                    let requests = &container.resources.requests;
                     (
-                        c + quantity_of(requests, "cpu"),
-                        m + quantity_of(requests, "memory"),
+                        c + parsed(requests.get("cpu")),
+                        m + parsed(requests.get("memory")),
                     )
                 });
             pod_requests.push((cpu, memory));

@@ -14,16 +14,17 @@ use domain::rollout::{
 use domain::tenancy::LABEL_TEAM;
 use domain::workload_detail;
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{Container, PodTemplateSpec};
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{ServiceError, Services};
 use crate::cluster::cache::Caches;
-use crate::cluster::pod::CachedPod;
+use crate::cluster::deployment::CachedDeployment;
+use crate::cluster::pod::{CachedContainerState, CachedPod, ResourceList};
 use crate::cluster::replica_set::CachedReplicaSet;
+use crate::cluster::template::{CachedTemplate, TemplateContainer};
 
 /// The namespace label that asks its workloads for Guaranteed QoS (requests equal to limits).
 pub const LABEL_EXPECTED_QOS: &str = "berth.dev/expected-qos";
@@ -47,20 +48,15 @@ struct NamespaceInfo {
     can_act: bool,
 }
 
-fn container(c: &Container) -> ContainerSpec {
-    let strings =
-        |m: Option<&BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>| {
-            m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect())
-                .unwrap_or_default()
-        };
-    let resources = c.resources.as_ref();
+fn container(c: &TemplateContainer) -> ContainerSpec {
+    let strings = |m: &ResourceList| m.iter().map(|(k, v)| (k.to_owned(), v.0.clone())).collect();
     ContainerSpec {
         name: c.name.clone(),
         image: c.image.clone().unwrap_or_default(),
-        readiness_probe: c.readiness_probe.is_some(),
-        liveness_probe: c.liveness_probe.is_some(),
-        requests: strings(resources.and_then(|r| r.requests.as_ref())),
-        limits: strings(resources.and_then(|r| r.limits.as_ref())),
+        readiness_probe: c.readiness_probe,
+        liveness_probe: c.liveness_probe,
+        requests: strings(&c.resources.requests),
+        limits: strings(&c.resources.limits),
     }
 }
 
@@ -88,54 +84,30 @@ fn covered(pdbs: &[&PodDisruptionBudget], labels: &BTreeMap<String, String>) -> 
 
 /// The findings input of a pod template.
 fn spec_of(
-    template: &PodTemplateSpec,
+    template: &CachedTemplate,
     replicas: Option<i32>,
     pdbs: &[&PodDisruptionBudget],
     info: &NamespaceInfo,
 ) -> WorkloadSpec {
-    let pod = template.spec.as_ref();
-    let labels = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
     WorkloadSpec {
         replicas,
-        containers: pod
-            .map(|p| p.containers.iter().map(container).collect())
-            .unwrap_or_default(),
-        has_pdb: covered(pdbs, &labels),
-        spreads: pod.is_some_and(|p| {
-            p.affinity
-                .as_ref()
-                .is_some_and(|a| a.pod_anti_affinity.is_some())
-                || p.topology_spread_constraints
-                    .as_ref()
-                    .is_some_and(|t| !t.is_empty())
-        }),
+        containers: template.containers.iter().map(container).collect(),
+        has_pdb: covered(pdbs, &template.labels),
+        spreads: template.spreads,
         expects_guaranteed: info.expects_guaranteed,
     }
 }
 
-fn images(template: &PodTemplateSpec) -> Vec<String> {
+fn images(template: &CachedTemplate) -> Vec<String> {
     template
-        .spec
-        .as_ref()
-        .map(|p| {
-            p.containers
-                .iter()
-                .filter_map(|c| c.image.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+        .containers
+        .iter()
+        .filter_map(|c| c.image.clone())
+        .collect()
 }
 
-fn release(template: &PodTemplateSpec) -> Option<String> {
-    template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.as_ref())
-        .and_then(|l| l.get("release").cloned())
+fn release(template: &CachedTemplate) -> Option<String> {
+    template.labels.get("release").cloned()
 }
 
 fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
@@ -462,36 +434,26 @@ fn blocking_pods(pods: &[&CachedPod], selector: &BTreeMap<String, String>) -> Ve
         return Vec::new();
     }
     pods.iter()
-        .filter(|p| {
-            let labels = p.metadata.labels.as_ref();
-            selector
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        })
+        .filter(|p| p.labels.matches(selector))
         .filter_map(|p| {
             let status = p.status.as_ref();
             let containers = status
-                .and_then(|s| s.container_statuses.clone())
+                .and_then(|s| s.container_statuses.as_deref())
                 .unwrap_or_default();
-            let conditions = status
-                .and_then(|s| s.conditions.clone())
-                .unwrap_or_default();
+            let conditions = status.map(|s| &s.conditions);
             let state = PodState {
                 phase: status.and_then(|s| s.phase.clone()).unwrap_or_default(),
-                ready: conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True"),
+                ready: conditions.is_some_and(|c| c.is_true("Ready")),
                 waiting: containers
                     .iter()
-                    .filter_map(|c| c.state.as_ref()?.waiting.as_ref()?.reason.clone())
+                    .filter_map(|c| match &c.state {
+                        CachedContainerState::Waiting { reason } => reason.clone(),
+                        _ => None,
+                    })
                     .collect(),
                 unschedulable: conditions
-                    .iter()
-                    .find(|c| {
-                        c.type_ == "PodScheduled"
-                            && c.status == "False"
-                            && c.reason.as_deref() == Some("Unschedulable")
-                    })
+                    .and_then(|c| c.not_true("PodScheduled"))
+                    .filter(|c| c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
                     .map(|c| c.message.clone().unwrap_or_default()),
                 restarts: containers.iter().map(|c| c.restart_count).sum(),
                 terminating: p.metadata.deletion_timestamp.is_some(),
@@ -510,7 +472,7 @@ fn blocking_pods(pods: &[&CachedPod], selector: &BTreeMap<String, String>) -> Ve
 }
 
 fn deployment_view(
-    d: &Deployment,
+    d: &CachedDeployment,
     info: &NamespaceInfo,
     pdbs: &[&PodDisruptionBudget],
     owned: &HashMap<&str, Vec<(i64, &CachedReplicaSet)>>,
@@ -605,6 +567,10 @@ fn stateful_set_view(
     pdbs: &[&PodDisruptionBudget],
 ) -> WorkloadView {
     let spec = s.spec.clone();
+    let template = CachedTemplate::of(
+        s.metadata.namespace.as_deref().unwrap_or_default(),
+        &spec.template,
+    );
     let status = s.status.clone().unwrap_or_default();
     let name = s.metadata.name.clone().unwrap_or_default();
     let strategy = spec.update_strategy.as_ref();
@@ -629,7 +595,7 @@ fn stateful_set_view(
     let desired = spec.replicas.unwrap_or(1);
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
-    let found = findings::findings(&spec_of(&spec.template, Some(desired), pdbs, info));
+    let found = findings::findings(&spec_of(&template, Some(desired), pdbs, info));
     WorkloadView {
         // The cluster's name is set by `views_on`.
         cluster: String::new(),
@@ -644,14 +610,14 @@ fn stateful_set_view(
         ready: status.ready_replicas.unwrap_or(0),
         available,
         progress: rollout::progress(desired, updated, available),
-        images: images(&spec.template),
+        images: images(&template),
         strategy: match rolling.and_then(|r| r.partition) {
             Some(p) => format!("{strategy_type} (partition {p})"),
             None => strategy_type,
         },
         revision: status.update_revision.clone(),
         revision_since: None,
-        release: release(&spec.template),
+        release: release(&template),
         score: findings::score(&found),
         findings: found,
         revisions: Vec::new(),
@@ -668,6 +634,10 @@ fn daemon_set_view(
     pdbs: &[&PodDisruptionBudget],
 ) -> WorkloadView {
     let spec = d.spec.clone();
+    let template = CachedTemplate::of(
+        d.metadata.namespace.as_deref().unwrap_or_default(),
+        &spec.template,
+    );
     let status = d.status.clone().unwrap_or_default();
     let name = d.metadata.name.clone().unwrap_or_default();
     let strategy_type = spec
@@ -687,7 +657,7 @@ fn daemon_set_view(
     let desired = status.desired_number_scheduled;
     let updated = status.updated_number_scheduled.unwrap_or(0);
     let available = status.number_available.unwrap_or(0);
-    let found = findings::findings(&spec_of(&spec.template, None, pdbs, info));
+    let found = findings::findings(&spec_of(&template, None, pdbs, info));
     WorkloadView {
         // The cluster's name is set by `views_on`.
         cluster: String::new(),
@@ -702,11 +672,11 @@ fn daemon_set_view(
         ready: status.number_ready,
         available,
         progress: rollout::progress(desired, updated, available),
-        images: images(&spec.template),
+        images: images(&template),
         strategy: strategy_type,
         revision: None,
         revision_since: None,
-        release: release(&spec.template),
+        release: release(&template),
         score: findings::score(&found),
         findings: found,
         revisions: Vec::new(),

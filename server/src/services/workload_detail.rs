@@ -15,7 +15,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::rollouts::{REVISION, RolloutFilter};
 use super::{ServiceError, Services};
 use crate::cluster::cache::Caches;
-use crate::cluster::pod::{CachedContainerStatus, CachedPod};
+use crate::cluster::pod::{CachedContainerState, CachedContainerStatus, CachedPod};
 
 /// The label tying a Deployment's pod to its ReplicaSet.
 const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -30,21 +30,21 @@ struct Owned {
 }
 
 fn container(c: &CachedContainerStatus) -> ContainerReport {
-    let state = c.state.as_ref();
-    let state = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
-        ContainerState::Waiting {
-            reason: w.reason.clone().unwrap_or_default(),
-        }
-    } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
-        ContainerState::Terminated {
-            reason: t.reason.clone().unwrap_or_default(),
-            exit_code: t.exit_code,
-            signal: t.signal.unwrap_or(0),
-        }
-    } else if state.and_then(|s| s.running.as_ref()).is_some() {
-        ContainerState::Running
-    } else {
-        ContainerState::Unknown
+    let state = match &c.state {
+        CachedContainerState::Waiting { reason } => ContainerState::Waiting {
+            reason: reason.clone().unwrap_or_default(),
+        },
+        CachedContainerState::Terminated {
+            reason,
+            exit_code,
+            signal,
+        } => ContainerState::Terminated {
+            reason: reason.clone().unwrap_or_default(),
+            exit_code: *exit_code,
+            signal: *signal,
+        },
+        CachedContainerState::Running => ContainerState::Running,
+        CachedContainerState::Unknown => ContainerState::Unknown,
     };
     ContainerReport {
         state,
@@ -56,11 +56,7 @@ fn container(c: &CachedContainerStatus) -> ContainerReport {
 fn report(pod: &CachedPod) -> PodReport {
     let status = pod.status.as_ref();
     let spec = pod.spec.as_ref();
-    let condition = |kind: &str| {
-        status
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
-    };
+    let condition = |kind: &str| status.is_some_and(|s| s.conditions.is_true(kind));
     let reports = |list: Option<&Vec<CachedContainerStatus>>| {
         list.map(|l| l.iter().map(container).collect())
             .unwrap_or_default()
@@ -78,13 +74,6 @@ fn report(pod: &CachedPod) -> PodReport {
         ready_condition: condition("Ready"),
         deleting: pod.metadata.deletion_timestamp.is_some(),
     }
-}
-
-fn matches(labels: Option<&BTreeMap<String, String>>, selector: &BTreeMap<String, String>) -> bool {
-    !selector.is_empty()
-        && selector
-            .iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
 
 pub(super) fn event_row(e: &Event) -> EventRow {
@@ -155,18 +144,16 @@ impl Services {
             .pods_by_namespace
             .objects(&caches.pods, [namespace])
             .into_iter()
-            .filter(|p| matches(p.metadata.labels.as_ref(), &owned.selector));
+            .filter(|p| !owned.selector.is_empty() && p.labels.matches(&owned.selector));
         for pod in in_namespace {
             let columns = workload_detail::pod_columns(&report(&pod));
-            let labels = pod.metadata.labels.as_ref();
             let revision = match kind {
-                WorkloadKind::Deployment => labels
-                    .and_then(|l| l.get(POD_TEMPLATE_HASH))
-                    .and_then(|h| revision_of_hash.get(h.as_str()))
+                WorkloadKind::Deployment => pod
+                    .labels
+                    .get(POD_TEMPLATE_HASH)
+                    .and_then(|h| revision_of_hash.get(h))
                     .map(|r| (*r).to_owned()),
-                _ => labels
-                    .and_then(|l| l.get(CONTROLLER_REVISION_HASH))
-                    .cloned(),
+                _ => pod.labels.get(CONTROLLER_REVISION_HASH).map(str::to_owned),
             };
             pods.push(PodRow {
                 name: pod.metadata.name.clone().unwrap_or_default(),
