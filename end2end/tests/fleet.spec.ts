@@ -97,6 +97,8 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   await page.goto(detail);
   await expect(page.locator('#workload')).toHaveAttribute('data-state', 'complete');
   await expect(page.locator('#pods tr.pod')).toHaveCount(1);
+  // Typed before hydration, the number is set back to the served one (CI scaled to 1).
+  await expect(page.locator('.app')).toHaveAttribute('data-hydrated', 'true');
   page.on('dialog', (dialog) => dialog.accept());
   await page.locator('#workload input[name="replicas"]').fill('2');
   await page.locator('#workload [data-action="scale"]').click();
