@@ -8,7 +8,6 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use domain::unused::TemplateRefs;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{ContainerState, PodCondition, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -35,6 +34,14 @@ impl Labels {
             .binary_search_by(|(k, _)| (**k).cmp(key))
             .ok()
             .map(|i| &*self.0[i].1)
+    }
+
+    /// The labels as a map, for code that takes one (a selector being matched).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     /// Whether every pair of `selector` is among these labels (an empty selector matches).
@@ -233,29 +240,7 @@ impl From<Option<ContainerState>> for CachedContainerState {
     }
 }
 
-impl kube::Resource for CachedPod {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("Pod")
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("")
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("v1")
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        Cow::Borrowed("pods")
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+namespaced_projection!(CachedPod, "Pod", "", "v1", "pods");
 
 /// The ConfigMaps, Secrets, claims and ServiceAccount a pod (or a workload's pod template)
 /// refers to: volumes, projected sources, env and envFrom, image pull secrets.

@@ -13,11 +13,11 @@ use k8s_openapi::api::core::v1::{
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::pod::CachedResources;
+use super::pod::{CachedResources, Labels};
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CachedTemplate {
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     pub containers: Vec<TemplateContainer>,
     /// Pod anti-affinity or topology spread constraints keep replicas apart.
     pub spreads: bool,
@@ -43,7 +43,8 @@ impl CachedTemplate {
                 .metadata
                 .as_ref()
                 .and_then(|m| m.labels.clone())
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
             containers: spec
                 .map(|s| {
                     s.containers
@@ -177,7 +178,11 @@ struct WireTemplateMeta {
 
 impl WireTemplate {
     pub fn cached(self, namespace: &str) -> CachedTemplate {
-        let labels = self.metadata.and_then(|m| m.labels).unwrap_or_default();
+        let labels = self
+            .metadata
+            .and_then(|m| m.labels)
+            .unwrap_or_default()
+            .into();
         let Some(mut spec) = self.spec else {
             return CachedTemplate {
                 labels,
@@ -232,10 +237,7 @@ mod tests {
         let wire: WireTemplate = serde_json::from_value(template()).expect("template");
         let cached = wire.cached("shop");
         assert_eq!(cached, CachedTemplate::of("shop", &whole));
-        assert_eq!(
-            cached.labels.get("release").map(String::as_str),
-            Some("canary")
-        );
+        assert_eq!(cached.labels.get("release"), Some("canary"));
         assert!(cached.spreads);
         let web = &cached.containers[0];
         assert_eq!(web.image.as_deref(), Some("web:2"));

@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::{ServiceError, Services};
 use crate::cluster::cache::Caches;
 use crate::cluster::deployment::CachedDeployment;
-use crate::cluster::pod::{CachedContainerState, CachedPod, ResourceList};
+use crate::cluster::pod::{CachedContainerState, CachedPod, Labels, ResourceList};
 use crate::cluster::replica_set::CachedReplicaSet;
 use crate::cluster::template::{CachedTemplate, TemplateContainer};
 
@@ -69,14 +69,14 @@ fn int_or_string(v: Option<&IntOrString>) -> String {
 }
 
 /// Whether a PodDisruptionBudget in the namespace selects the template's pods.
-fn covered(pdbs: &[&PodDisruptionBudget], labels: &BTreeMap<String, String>) -> bool {
+fn covered(pdbs: &[&PodDisruptionBudget], labels: &Labels) -> bool {
     pdbs.iter().any(|pdb| {
         let selector = pdb.spec.as_ref().and_then(|s| s.selector.as_ref());
         let wanted = selector.and_then(|s| s.match_labels.as_ref());
         match wanted {
-            Some(wanted) if !wanted.is_empty() => {
-                wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
-            }
+            Some(wanted) if !wanted.is_empty() => wanted
+                .iter()
+                .all(|(k, v)| labels.get(k) == Some(v.as_str())),
             _ => false,
         }
     })
@@ -107,7 +107,7 @@ fn images(template: &CachedTemplate) -> Vec<String> {
 }
 
 fn release(template: &CachedTemplate) -> Option<String> {
-    template.labels.get("release").cloned()
+    template.labels.get("release").map(str::to_owned)
 }
 
 fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
@@ -115,22 +115,14 @@ fn rfc3339(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
 }
 
 fn revision_of(rs: &CachedReplicaSet) -> Option<i64> {
-    rs.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(REVISION))
-        .and_then(|r| r.parse::<i64>().ok())
+    rs.revision
 }
 
 fn revision_view(revision: i64, rs: &CachedReplicaSet) -> RevisionView {
     RevisionView {
         revision,
         images: rs.images.clone(),
-        change_cause: rs
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("kubernetes.io/change-cause").cloned()),
+        change_cause: rs.change_cause.clone(),
         created_at: rs.metadata.creation_timestamp.as_ref().map(rfc3339),
         replicas: rs.replicas,
         release: rs.release.clone(),
@@ -390,7 +382,7 @@ fn views_on(
     for d in deployments {
         if let Some((info, pdbs)) = context(d.metadata.namespace.as_ref()) {
             out.push(deployment_view(&d, info, pdbs, &owned));
-            selectors.push(d.spec.selector.match_labels.clone().unwrap_or_default());
+            selectors.push(d.spec.selector.to_map());
         }
     }
     for s in caches.stateful_sets.state_filter(|s| seen(&s.metadata)) {

@@ -17,7 +17,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
-use super::rollouts::REVISION;
 use super::{ServiceError, Services};
 use crate::cluster::fleet::Member;
 use crate::cluster::workloads::WorkloadTemplate;
@@ -409,15 +408,7 @@ impl Services {
         let mut kept: Vec<(i64, String)> = caches
             .owned_replica_sets(namespace, &uid)
             .iter()
-            .filter_map(|rs| {
-                let r = rs
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(REVISION))
-                    .and_then(|r| r.parse::<i64>().ok())?;
-                Some((r, rs.metadata.name.clone()?))
-            })
+            .filter_map(|rs| Some((rs.revision?, rs.metadata.name.clone()?)))
             .collect();
         kept.sort_by_key(|k| std::cmp::Reverse(k.0));
         let current = kept.first().map(|(r, _)| *r).unwrap_or(0);

@@ -12,7 +12,7 @@ use domain::workload_detail::{
 use k8s_openapi::api::core::v1::Event;
 use kube::runtime::reflector::ObjectRef;
 
-use super::rollouts::{REVISION, RolloutFilter};
+use super::rollouts::RolloutFilter;
 use super::{ServiceError, Services};
 use crate::cluster::cache::Caches;
 use crate::cluster::pod::{CachedContainerState, CachedContainerStatus, CachedPod};
@@ -200,7 +200,7 @@ fn owned(caches: &Caches, kind: WorkloadKind, namespace: &str, name: &str) -> Op
         WorkloadKind::Deployment => caches
             .deployments
             .get(&ObjectRef::new(name).within(namespace))
-            .map(|d| (d.spec.selector.match_labels.clone(), d.metadata.uid.clone())),
+            .map(|d| (Some(d.spec.selector.to_map()), d.metadata.uid.clone())),
         WorkloadKind::StatefulSet => caches
             .stateful_sets
             .get(&ObjectRef::new(name).within(namespace))
@@ -216,15 +216,10 @@ fn owned(caches: &Caches, kind: WorkloadKind, namespace: &str, name: &str) -> Op
             .owned_replica_sets(namespace, &uid)
             .into_iter()
             .map(|rs| {
-                let labels = rs.metadata.labels.as_ref();
                 (
                     rs.metadata.name.clone().unwrap_or_default(),
-                    labels.and_then(|l| l.get(POD_TEMPLATE_HASH)).cloned(),
-                    rs.metadata
-                        .annotations
-                        .as_ref()
-                        .and_then(|a| a.get(REVISION))
-                        .cloned(),
+                    rs.pod_template_hash.clone(),
+                    rs.revision.map(|r| r.to_string()),
                 )
             })
             .collect(),
