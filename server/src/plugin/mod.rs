@@ -134,6 +134,9 @@ struct NsRequestArgs {
     contact: String,
     #[arg(long = "cost-centre", alias = "cost-center")]
     cost_centre: String,
+    /// Which cluster of the fleet (as `/clusters` names it); absent: Berth's home cluster.
+    #[arg(long = "on", value_name = "CLUSTER")]
+    on: Option<String>,
     /// Leave out the default NetworkPolicy that denies ingress from other namespaces.
     #[arg(long)]
     no_network_policy: bool,
@@ -181,6 +184,9 @@ struct AccessRequestArgs {
     /// The whole cluster instead of namespaces.
     #[arg(long, conflicts_with = "namespaces")]
     cluster: bool,
+    /// Which cluster of the fleet (as `/clusters` names it); absent: Berth's home cluster.
+    #[arg(long = "on", value_name = "CLUSTER")]
+    on: Option<String>,
     /// How long: 30m, 2h, 1h30m.
     #[arg(long = "for", default_value = "1h")]
     duration: String,
@@ -220,9 +226,12 @@ struct CostArgs {
     /// 24h, 7d or 30d.
     #[arg(long, default_value = "7d")]
     window: String,
-    /// Rows by namespace, team or workload.
+    /// Rows by namespace, team, workload or cluster.
     #[arg(long, default_value = "namespace")]
     by: String,
+    /// Only this cluster of the fleet (as `/clusters` names it); absent: every cluster.
+    #[arg(long = "on", value_name = "CLUSTER")]
+    on: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +252,9 @@ struct RolloutStatusArgs {
     namespace: Option<String>,
     #[arg(long)]
     team: Option<String>,
+    /// Only this cluster of the fleet (as `/clusters` names it); absent: every cluster.
+    #[arg(long = "on", value_name = "CLUSTER")]
+    on: Option<String>,
 }
 
 fn parse_wait(text: &str) -> Result<Duration, String> {
@@ -389,7 +401,15 @@ async fn ns_list(client: &Client, format: Format) -> Result<(), PluginError> {
     print(
         format,
         &list,
-        &["name", "team", "tier", "state", "expires", "requester"],
+        &[
+            "name",
+            "cluster",
+            "team",
+            "tier",
+            "state",
+            "expires",
+            "requester",
+        ],
         |list| {
             list.as_array()
                 .into_iter()
@@ -397,6 +417,7 @@ async fn ns_list(client: &Client, format: Format) -> Result<(), PluginError> {
                 .map(|r| {
                     vec![
                         cell(&r["name"]),
+                        cell(&r["cluster"]),
                         cell(&r["team"]),
                         cell(&r["tier"]),
                         cell(&r["state"]),
@@ -421,6 +442,7 @@ async fn ns_request(client: &Client, format: Format, a: NsRequestArgs) -> Result
                 "name": a.name, "team": a.team, "purpose": a.purpose, "contact": a.contact,
                 "cost_centre": a.cost_centre, "tier": a.tier, "lifetime": a.lifetime,
                 "network_policy": !a.no_network_policy,
+                "cluster": a.on.clone().unwrap_or_default(),
             }),
         )
         .await?;
@@ -470,7 +492,15 @@ fn print_access(format: Format, view: &Value) -> Result<(), PluginError> {
     print(
         format,
         view,
-        &["id", "requester", "role", "scope", "state", "expires"],
+        &[
+            "id",
+            "requester",
+            "role",
+            "cluster",
+            "scope",
+            "state",
+            "expires",
+        ],
         |v| vec![access_row(v)],
     )
 }
@@ -480,6 +510,7 @@ fn access_row(v: &Value) -> Vec<String> {
         cell(&v["id"]),
         cell(&v["requester"]),
         cell(&v["role"]),
+        cell(&v["target_cluster"]),
         cell(&v["scope"]),
         cell(&v["state"]),
         cell(&v["expires_at"]),
@@ -491,7 +522,15 @@ async fn access_list(client: &Client, format: Format) -> Result<(), PluginError>
     print(
         format,
         &overview,
-        &["id", "requester", "role", "scope", "state", "expires"],
+        &[
+            "id",
+            "requester",
+            "role",
+            "cluster",
+            "scope",
+            "state",
+            "expires",
+        ],
         |o| {
             // One row per request, wherever the overview lists it.
             let mut seen = std::collections::HashSet::new();
@@ -539,6 +578,7 @@ async fn access_request(
                 "namespaces": a.namespaces.join(","), "cluster": a.cluster, "role": a.role,
                 "duration": a.duration, "reason": a.reason, "ticket": a.ticket,
                 "break_glass": a.break_glass,
+                "target_cluster": a.on.clone().unwrap_or_default(),
             }),
         )
         .await?;
@@ -645,6 +685,9 @@ async fn cost(client: &Client, format: Format, a: CostArgs) -> Result<(), Plugin
     if let Some(team) = &a.team {
         path.push_str(&format!("&team={}", query_part(team)));
     }
+    if let Some(cluster) = &a.on {
+        path.push_str(&format!("&cluster={}", query_part(cluster)));
+    }
     let report = client.get(&path).await?;
     let money = |v: &Value| format!("{:.2}", v.as_f64().unwrap_or(0.0));
     let percent = |v: &Value| {
@@ -711,6 +754,9 @@ async fn rollout_status(
     if let Some(team) = &a.team {
         path.push_str(&format!("team={}&", query_part(team)));
     }
+    if let Some(cluster) = &a.on {
+        path.push_str(&format!("cluster={}&", query_part(cluster)));
+    }
     // Every page, so a script sees the whole list.
     let mut groups = Vec::new();
     let mut page = 1;
@@ -728,6 +774,7 @@ async fn rollout_status(
         format,
         &all,
         &[
+            "cluster",
             "namespace",
             "kind",
             "name",
@@ -744,6 +791,7 @@ async fn rollout_status(
                 .flat_map(|g| g["workloads"].as_array().cloned().unwrap_or_default())
                 .map(|w| {
                     vec![
+                        cell(&w["cluster"]),
                         cell(&w["namespace"]),
                         cell(&w["kind"]),
                         cell(&w["name"]),

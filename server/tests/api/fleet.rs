@@ -44,7 +44,7 @@ async fn two_clusters_public(
     two_clusters_with(url, public, test_config()).await
 }
 
-async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
+pub(crate) async fn two_clusters(url: &str) -> (TestApp, TestCluster, tempfile::TempDir) {
     two_clusters_public(url, Some("https://second.example.com:6443")).await
 }
 
@@ -761,7 +761,7 @@ fn an_sre_grants_access_on_one_cluster_and_the_other_is_never_touched() {
 
 /// A namespace of team `team` with one pod reserving a core and a GiB, on the cluster `client`
 /// reaches.
-async fn reserve_a_core(client: &kube::Client, namespace: &str, team: &str) {
+pub(crate) async fn reserve_a_core(client: &kube::Client, namespace: &str, team: &str) {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Api, PostParams};

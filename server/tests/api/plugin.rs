@@ -271,3 +271,108 @@ fn kubectl_berth_from_login_to_a_revoked_grant() {
         app.stop().await;
     });
 }
+
+#[test]
+fn kubectl_berth_works_on_another_cluster_of_the_fleet() {
+    use k8s_openapi::api::core::v1::Namespace;
+    common::run(async {
+        let pg = common::TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, _dir) = crate::fleet::two_clusters(&url).await;
+        app.wait_ready().await;
+        let desk = Desk::new();
+        let dana = api_token(&app, "demo:dana", &["namespaces", "access"]).await;
+        let out = desk
+            .run(
+                "dana",
+                &["berth", "login", "--server", &app.base, "--token", &dana],
+            )
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        let request = |name: &str, on: &str| {
+            [
+                "berth",
+                "ns",
+                "request",
+                name,
+                "--team=payments",
+                "--purpose=Try the fleet",
+                "--contact=dana@example.com",
+                "--cost-centre=CC-1042",
+                "--on",
+                on,
+            ]
+            .map(str::to_owned)
+        };
+
+        // A cluster the fleet does not have: exit 6, named.
+        let out = desk
+            .run(
+                "dana",
+                &request("plugin-mars", "mars-1")
+                    .each_ref()
+                    .map(String::as_str),
+            )
+            .await;
+        assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+        assert!(text(&out).contains("mars-1"), "{}", text(&out));
+
+        // On the second cluster: made there, not at home, and listed with its cluster.
+        let out = desk
+            .run(
+                "dana",
+                &request("plugin-far", "second")
+                    .each_ref()
+                    .map(String::as_str),
+            )
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        let on_second = Api::<Namespace>::all(second.admin_client().await);
+        let deadline = Instant::now() + common::PATIENCE;
+        while on_second
+            .get_opt("plugin-far")
+            .await
+            .expect("read")
+            .is_none()
+        {
+            assert!(Instant::now() < deadline, "plugin-far never made on second");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let home = Api::<Namespace>::all(admin_client(&app).await);
+        assert!(home.get_opt("plugin-far").await.expect("read").is_none());
+        let out = desk.run("dana", &["berth", "ns", "list"]).await;
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("plugin-far "))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(row.contains(" second "), "{table}");
+
+        // Rollouts and cost narrow to one cluster of the fleet.
+        crate::fleet::reserve_a_core(&second.admin_client().await, "plugin-roll", "payments").await;
+        let deadline = Instant::now() + common::PATIENCE;
+        loop {
+            let out = desk
+                .run("dana", &["berth", "rollout", "status", "--on", "second"])
+                .await;
+            assert!(out.status.success(), "{}", text(&out));
+            let table = String::from_utf8_lossy(&out.stdout).into_owned();
+            if let Some(row) = table.lines().find(|l| l.contains(" plugin-roll ")) {
+                assert!(row.starts_with("second "), "{table}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "never listed: {table}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let out = desk
+            .run("dana", &["berth", "rollout", "status", "--on", "default"])
+            .await;
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(!text(&out).contains("plugin-roll"), "{}", text(&out));
+        let out = desk
+            .run("dana", &["berth", "cost", "--on", "Not_A_Cluster"])
+            .await;
+        assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+        assert!(text(&out).contains("cluster"), "{}", text(&out));
+    })
+}
