@@ -183,6 +183,11 @@ async fn run() -> Result<(), String> {
             at.elapsed().as_secs_f64() * 1000.0
         );
     }
+    // Berth hands freed heap pages back every 30 s (`serve::TRIM_EVERY`): what it holds once
+    // the pages are served and nothing else happens.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let (rss, peak) = memory_of(pid)?;
+    println!("  settled 35 s after the last page: resident {rss:.0} MiB (peak {peak:.0} MiB)");
     drop(berth);
     Ok(())
 }

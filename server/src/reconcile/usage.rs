@@ -43,6 +43,9 @@ pub enum SamplerError {
 /// few seconds; a cluster that does not answer in this is skipped until the next pass).
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many clusters' metrics a pass reads at the same time.
+const READS_AT_ONCE: usize = 2;
+
 /// What one pass stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SampleReport {
@@ -291,16 +294,16 @@ impl Sampler {
         let at = now_unix();
         let members = self.fleet.members();
         let home = self.fleet.home().name().to_owned();
-        let reads = futures::future::join_all(members.iter().map(|m| async move {
-            match tokio::time::timeout(CLUSTER_TIMEOUT, read_metrics(m)).await {
-                Ok(read) => read,
-                Err(_) => Err(SamplerError::Timeout(CLUSTER_TIMEOUT)),
-            }
-        }))
-        .await;
+        // A few clusters read at a time, each stored as soon as it is read: a cluster's metrics
+        // lists are tens of MB parsed, and ten at once were 500 MB more at every pass. A
+        // hung cluster holds one slot for its timeout while the others go on in the rest.
+        let mut reads = std::pin::pin!(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(members.iter().map(read_within_timeout)),
+            READS_AT_ONCE,
+        ));
         let mut report = SampleReport::default();
         let mut failure = None;
-        for (member, read) in members.iter().zip(reads) {
+        while let Some((member, read)) = futures::StreamExt::next(&mut reads).await {
             let read = match read {
                 Ok(read) => read,
                 Err(err) => {
@@ -421,6 +424,15 @@ impl Sampler {
 }
 
 /// A cluster's pod and node metrics, once its caches are filled.
+/// A member's metrics, or why not, within [`CLUSTER_TIMEOUT`]; with the member, for a stream.
+async fn read_within_timeout(member: &Member) -> (&Member, Result<Read, SamplerError>) {
+    let read = match tokio::time::timeout(CLUSTER_TIMEOUT, read_metrics(member)).await {
+        Ok(read) => read,
+        Err(_) => Err(SamplerError::Timeout(CLUSTER_TIMEOUT)),
+    };
+    (member, read)
+}
+
 async fn read_metrics(member: &Member) -> Result<Read, SamplerError> {
     if !member.caches.ready().await {
         return Err(SamplerError::NotReady);
