@@ -48,6 +48,7 @@ pub mod grants;
 pub mod lists;
 pub mod namespace_index;
 pub mod pod;
+pub mod pod_metrics;
 pub mod replica_set;
 pub mod template;
 pub mod workloads;

@@ -20,6 +20,7 @@ use super::{Leadership, USAGE_LOCK};
 use crate::cluster::cache::Caches;
 use crate::cluster::fleet::{Fleet, Member};
 use crate::cluster::pod::CachedPod;
+use crate::cluster::pod_metrics::PodUsage;
 use crate::config::UsageConfig;
 use crate::store::usage::{ContainerSeen, NodeSeen, Rollup, Sample, VolumeSeen};
 use crate::store::{Store, StoreError};
@@ -61,7 +62,7 @@ pub struct SampleReport {
 
 /// One cluster's metrics as read in a pass.
 struct Read {
-    pods: Vec<DynamicObject>,
+    pods: Vec<PodUsage>,
     nodes: Vec<DynamicObject>,
 }
 
@@ -378,12 +379,10 @@ impl Sampler {
             {
                 continue;
             }
-            for c in m.data["containers"].as_array().into_iter().flatten() {
-                let Some(container) = c["name"].as_str() else {
-                    continue;
-                };
+            for c in &m.containers {
+                let container = c.name.as_str();
                 let key_of = (uid.clone(), container.to_owned());
-                let (cpu, memory) = usage_of(&c["usage"]);
+                let (cpu, memory) = (c.cpu, c.memory);
                 if !self.known.contains_key(&key_of) {
                     let lookups = lookups.get_or_insert_with(|| Lookups::from_caches(caches));
                     fresh.push(lookups.container_seen(key, &self.config.labels, pod, container));
@@ -438,7 +437,7 @@ async fn read_metrics(member: &Member) -> Result<Read, SamplerError> {
         return Err(SamplerError::NotReady);
     }
     let client = member.cluster.client();
-    let pods = metrics_api(client, "pods", "PodMetrics")
+    let pods = Api::<PodUsage>::all(client.clone())
         .list(&ListParams::default())
         .await
         .map_err(|e| SamplerError::Metrics(e.to_string()))?;
