@@ -488,21 +488,19 @@ async fn ns_extend(client: &Client, format: Format, a: NsExtendArgs) -> Result<(
     })
 }
 
+/// The columns of an access request's row ([`access_row`]).
+const ACCESS_COLUMNS: &[&str] = &[
+    "id",
+    "requester",
+    "role",
+    "cluster",
+    "scope",
+    "state",
+    "expires",
+];
+
 fn print_access(format: Format, view: &Value) -> Result<(), PluginError> {
-    print(
-        format,
-        view,
-        &[
-            "id",
-            "requester",
-            "role",
-            "cluster",
-            "scope",
-            "state",
-            "expires",
-        ],
-        |v| vec![access_row(v)],
-    )
+    print(format, view, ACCESS_COLUMNS, |v| vec![access_row(v)])
 }
 
 fn access_row(v: &Value) -> Vec<String> {
@@ -519,31 +517,18 @@ fn access_row(v: &Value) -> Vec<String> {
 
 async fn access_list(client: &Client, format: Format) -> Result<(), PluginError> {
     let overview = client.get("/api/v1/access").await?;
-    print(
-        format,
-        &overview,
-        &[
-            "id",
-            "requester",
-            "role",
-            "cluster",
-            "scope",
-            "state",
-            "expires",
-        ],
-        |o| {
-            // One row per request, wherever the overview lists it.
-            let mut seen = std::collections::HashSet::new();
-            o.as_object()
-                .into_iter()
-                .flat_map(|m| m.values())
-                .filter_map(Value::as_array)
-                .flatten()
-                .filter(|v| v["id"].is_string() && seen.insert(v["id"].to_string()))
-                .map(access_row)
-                .collect()
-        },
-    )
+    print(format, &overview, ACCESS_COLUMNS, |o| {
+        // One row per request, wherever the overview lists it.
+        let mut seen = std::collections::HashSet::new();
+        o.as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter(|v| v["id"].is_string() && seen.insert(v["id"].to_string()))
+            .map(access_row)
+            .collect()
+    })
 }
 
 async fn review(
