@@ -41,8 +41,7 @@ pub struct RateOverride {
 impl RateOverride {
     /// Whether a node of `cluster` with `labels` pays these rates.
     fn matches(&self, cluster: &str, labels: &BTreeMap<String, String>) -> bool {
-        (self.cluster.is_empty() || self.cluster == cluster)
-            && (self.label.is_empty() || labels.get(&self.label) == Some(&self.value))
+        node_matches(&self.cluster, &self.label, &self.value, cluster, labels)
     }
 
     /// How the override is named in messages: `eu-prod: node.kubernetes.io/instance-type=m5`.
@@ -53,6 +52,38 @@ impl RateOverride {
             (false, false) => format!("{}: {}={}", self.cluster, self.label, self.value),
         }
     }
+}
+
+/// The one rule of which nodes an override prices: of its cluster (or any), carrying its label
+/// (or any).
+fn node_matches(
+    want_cluster: &str,
+    label: &str,
+    value: &str,
+    cluster: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    (want_cluster.is_empty() || want_cluster == cluster)
+        && (label.is_empty() || labels.get(label).map(String::as_str) == Some(value))
+}
+
+/// What an override matches, without its rates: which nodes pay which rates depends on the
+/// overrides' matchers in order, and on nothing else in the pricing file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matcher {
+    pub cluster: String,
+    pub label: String,
+    pub value: String,
+}
+
+/// A node's price class: 0 pays the default rates, `i + 1` the `i`-th override's (the first
+/// that matches). History summed per class is re-priced by [`Prices::class_rates`] whenever
+/// rates change, and stays right as long as the [`Prices::matchers`] do.
+pub fn price_class(matchers: &[Matcher], cluster: &str, labels: &BTreeMap<String, String>) -> i32 {
+    matchers
+        .iter()
+        .position(|m| node_matches(&m.cluster, &m.label, &m.value, cluster, labels))
+        .map_or(0, |i| i32::try_from(i + 1).unwrap_or(i32::MAX))
 }
 
 /// The pricing file: a default, per-node-label overrides, and storage.
@@ -87,6 +118,25 @@ impl Prices {
             .iter()
             .find(|o| o.matches(cluster, labels))
             .map_or(self.default, |o| o.rates)
+    }
+
+    /// The overrides' matchers, in order (see [`price_class`]).
+    pub fn matchers(&self) -> Vec<Matcher> {
+        self.overrides
+            .iter()
+            .map(|o| Matcher {
+                cluster: o.cluster.clone(),
+                label: o.label.clone(),
+                value: o.value.clone(),
+            })
+            .collect()
+    }
+
+    /// The rates of each price class, by class: the default first, then each override's.
+    pub fn class_rates(&self) -> Vec<Rates> {
+        std::iter::once(self.default)
+            .chain(self.overrides.iter().map(|o| o.rates))
+            .collect()
     }
 
     /// Every problem with the prices, one message per field; empty when they are usable.
@@ -575,7 +625,41 @@ mod tests {
         (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
     }
 
+    fn arb_prices() -> impl Strategy<Value = Prices> {
+        let matcher = (0..3usize, 0..3usize, 0..3usize, 0.0..1.0f64);
+        proptest::collection::vec(matcher, 0..5).prop_map(|overrides| Prices {
+            overrides: overrides
+                .into_iter()
+                .map(|(c, l, v, cpu)| RateOverride {
+                    cluster: ["", "eu", "us"][c].to_owned(),
+                    label: ["", "type", "zone"][l].to_owned(),
+                    value: ["a", "b", ""][v].to_owned(),
+                    rates: Rates {
+                        cpu_core_hour: cpu,
+                        ..rates()
+                    },
+                })
+                .collect(),
+            ..Prices::default()
+        })
+    }
+
     proptest! {
+        /// Pricing by class (history summed per class, rates looked up later) is pricing by
+        /// node, whatever the overrides.
+        #[test]
+        fn a_nodes_class_pays_its_rates(prices in arb_prices(), c in 0..3usize, t in 0..3usize, z in 0..3usize) {
+            let cluster = ["home", "eu", "us"][c];
+            let labels: BTreeMap<String, String> = [("type", t), ("zone", z)]
+                .into_iter()
+                .filter(|(_, v)| *v < 2)
+                .map(|(k, v)| (k.to_owned(), ["a", "b"][v].to_owned()))
+                .collect();
+            let class = price_class(&prices.matchers(), cluster, &labels);
+            let by_class = prices.class_rates()[usize::try_from(class).unwrap_or(usize::MAX)];
+            prop_assert_eq!(by_class, prices.rates_for(cluster, &labels));
+        }
+
         #[test]
         fn every_grouping_sums_to_the_total(rows in arb_rows(), idle_cost in arb_cost(), share in any::<bool>()) {
             let total: f64 = rows.iter().map(|r| r.cost.total()).sum();

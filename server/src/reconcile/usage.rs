@@ -336,6 +336,19 @@ impl Sampler {
                 self.config.sample_interval.as_secs_f64(),
             )
             .await?;
+        // The fleet's reports read day sums per price class; a pricing file that classes
+        // nodes differently (or a renamed home cluster) has them summed again here, once.
+        let prices = self.store.prices().await?;
+        if let Some(rows) = self
+            .store
+            .keep_usage_groups(&prices.matchers(), &home)
+            .await?
+        {
+            tracing::info!(
+                rows,
+                "usage day sums per workload and price class summed again"
+            );
+        }
         Ok(report)
     }
 

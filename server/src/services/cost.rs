@@ -57,6 +57,11 @@ impl Services {
         let prices = self.store().prices().await?;
         let home = self.fleet().home().name().to_owned();
         let rates = self.store().node_rates(&prices, &home, from, to).await?;
+        let classes = prices.class_rates();
+        let grouped = self
+            .store()
+            .usage_groups_fresh(&prices.matchers(), &home)
+            .await?;
         let q = CostQuery {
             from,
             to,
@@ -69,6 +74,7 @@ impl Services {
                 .cluster
                 .as_deref()
                 .map(|c| if c == home { "" } else { c }),
+            classes: grouped.then_some(&classes),
         };
         let mut rows = self.store().step_costs(&q, &query.group, scope).await?;
         rows.extend(

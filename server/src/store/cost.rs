@@ -29,6 +29,11 @@ pub struct CostQuery<'a> {
     pub home: &'a str,
     /// Only this cluster's rows, by its storage key (empty: the home cluster).
     pub cluster: Option<&'a str>,
+    /// The rates of each price class, when the day sums per workload and class were summed
+    /// with the pricing file's matchers (`Store::usage_groups_fresh`): daily steps not grouped
+    /// by a label read those sums, a few rows per workload and day, rather than every
+    /// container's day.
+    pub classes: Option<&'a [Rates]>,
 }
 
 /// A node's rates: its cluster's storage key, its name, its rates.
@@ -57,6 +62,44 @@ fn key_sql(by: &GroupBy) -> &'static str {
         GroupBy::Workload => "c.namespace || '/' || c.owner_kind || '/' || c.owner_name",
         GroupBy::Label(_) => "coalesce(c.labels ->> $11::text, '__unallocated__')",
     }
+}
+
+/// The SQL of a group's key over the day sums per workload and class; none by a label (those
+/// sums keep no pod labels).
+fn group_key_sql(by: &GroupBy) -> Option<&'static str> {
+    match by {
+        GroupBy::Cluster => Some("g.cluster"),
+        GroupBy::Namespace => Some("g.namespace"),
+        GroupBy::Team => Some("coalesce(nullif(g.team, ''), '__unallocated__')"),
+        GroupBy::Workload => Some("g.namespace || '/' || g.owner_kind || '/' || g.owner_name"),
+        GroupBy::Label(_) => None,
+    }
+}
+
+/// One row of priced sums as both cost queries answer it.
+fn step_cost(
+    row: &sqlx::postgres::PgRow,
+    q: &CostQuery<'_>,
+    by: &GroupBy,
+) -> Result<StepCost, sqlx::Error> {
+    let key: String = row.try_get("key")?;
+    Ok(StepCost {
+        bucket: row.try_get("bucket")?,
+        cluster: q.named(row.try_get("cluster")?),
+        key: if *by == GroupBy::Cluster {
+            q.named(key)
+        } else {
+            key
+        },
+        cost: Cost {
+            cpu: row.try_get::<Option<f64>, _>("cpu")?.unwrap_or(0.0),
+            memory: row.try_get::<Option<f64>, _>("memory")?.unwrap_or(0.0),
+            gpu: row.try_get::<Option<f64>, _>("gpu")?.unwrap_or(0.0),
+            storage: 0.0,
+        },
+        used: row.try_get::<Option<f64>, _>("used")?.unwrap_or(0.0),
+        requested: row.try_get::<Option<f64>, _>("requested")?.unwrap_or(0.0),
+    })
 }
 
 /// The FROM clause and per-row sums of a step: daily rows carry their sums, hourly rows are
@@ -124,6 +167,9 @@ impl Store {
         by: &GroupBy,
         teams: TeamScope<'_>,
     ) -> Result<Vec<StepCost>, StoreError> {
+        if let (Step::Daily, Some(classes), Some(key)) = (q.step, q.classes, group_key_sql(by)) {
+            return self.grouped_step_costs(q, classes, key, by, teams).await;
+        }
         let (from, bucket, sums) = source(q.step);
         // Parameters after the common ten: the label key (when grouping by one), the teams.
         let label = match by {
@@ -162,26 +208,61 @@ impl Store {
         }
         let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
-            .map(|row| {
-                let key: String = row.try_get("key")?;
-                Ok(StepCost {
-                    bucket: row.try_get("bucket")?,
-                    cluster: q.named(row.try_get("cluster")?),
-                    key: if *by == GroupBy::Cluster {
-                        q.named(key)
-                    } else {
-                        key
-                    },
-                    cost: Cost {
-                        cpu: row.try_get::<Option<f64>, _>("cpu")?.unwrap_or(0.0),
-                        memory: row.try_get::<Option<f64>, _>("memory")?.unwrap_or(0.0),
-                        gpu: row.try_get::<Option<f64>, _>("gpu")?.unwrap_or(0.0),
-                        storage: 0.0,
-                    },
-                    used: row.try_get::<Option<f64>, _>("used")?.unwrap_or(0.0),
-                    requested: row.try_get::<Option<f64>, _>("requested")?.unwrap_or(0.0),
-                })
-            })
+            .map(|row| step_cost(row, q, by))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// [`Store::step_costs`] by day from the sums per workload and price class, each class at
+    /// its rates now (`classes[class]`).
+    async fn grouped_step_costs(
+        &self,
+        q: &CostQuery<'_>,
+        classes: &[Rates],
+        key: &'static str,
+        by: &GroupBy,
+        teams: TeamScope<'_>,
+    ) -> Result<Vec<StepCost>, StoreError> {
+        let mut filter = String::new();
+        let mut next = 6;
+        if let TeamScope::Teams(_) = teams {
+            filter = format!(" AND g.team = ANY(${next}::text[])");
+            next += 1;
+        }
+        if q.cluster.is_some() {
+            filter.push_str(&format!(" AND g.cluster = ${next}"));
+        }
+        // Postgres arrays count from 1; class 0 is the default rates.
+        let sql = format!(
+            "SELECT extract(epoch FROM g.day::timestamp)::int8 AS bucket, g.cluster AS cluster, \
+               {key} AS key, \
+               sum(g.cpu_alloc * $1[g.class + 1]) AS cpu, \
+               sum(g.memory_alloc / {GIB} * $2[g.class + 1]) AS memory, \
+               sum(g.gpu_hours * $3[g.class + 1]) AS gpu, \
+               sum(g.cpu_used * $1[g.class + 1] + g.memory_used / {GIB} * $2[g.class + 1]) AS used, \
+               sum(g.cpu_requested * $1[g.class + 1] \
+                 + g.memory_requested / {GIB} * $2[g.class + 1]) AS requested \
+             FROM usage_daily_groups g \
+             WHERE g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
+               AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date{filter} \
+             GROUP BY 1, 2, 3"
+        );
+        let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
+        let mut query = sqlx::query(&sql)
+            .bind(column(|r| r.cpu_core_hour))
+            .bind(column(|r| r.memory_gib_hour))
+            .bind(column(|r| r.gpu_hour))
+            .bind(q.from as f64)
+            .bind(q.to as f64);
+        if let TeamScope::Teams(t) = teams {
+            query = query.bind(t.to_vec());
+        }
+        if let Some(cluster) = q.cluster {
+            query = query.bind(cluster.to_owned());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|row| step_cost(row, q, by))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
@@ -641,6 +722,8 @@ impl Store {
         teams: TeamScope<'_>,
     ) -> Result<BTreeMap<String, f64>, StoreError> {
         let rates = self.node_rates(prices, home, from, to).await?;
+        let classes = prices.class_rates();
+        let grouped = self.usage_groups_fresh(&prices.matchers(), home).await?;
         let q = CostQuery {
             from,
             to,
@@ -649,6 +732,7 @@ impl Store {
             default: prices.default,
             home,
             cluster: None,
+            classes: grouped.then_some(&classes),
         };
         let mut spend: BTreeMap<String, f64> = BTreeMap::new();
         let volumes = self

@@ -9,6 +9,7 @@ pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;
 pub mod usage;
+pub mod usage_groups;
 
 use std::time::{Duration, Instant};
 

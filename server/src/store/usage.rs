@@ -141,8 +141,9 @@ pub struct VolumeSeen {
 }
 
 /// Everything that follows once hours [from, upto) are in `usage_hourly`: the container day
-/// sums, each node's allocation per hour, the node day sums. Each hour passes here once (the
-/// roll-up mark moves in the same transaction).
+/// sums, each node's allocation per hour, the node day sums, the claim day sums, the day sums
+/// per workload and price class. Each hour passes here once (the roll-up mark moves in the
+/// same transaction).
 async fn roll_days(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     from: f64,
@@ -160,7 +161,7 @@ async fn roll_days(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
+    super::usage_groups::roll_groups(tx, from, upto).await
 }
 
 impl Store {

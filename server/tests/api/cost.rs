@@ -309,6 +309,93 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
                 ("demo:ada".to_owned(), "success".to_owned())
             ]
         );
+
+        // Day sums per workload and price class price a report as every container's day does:
+        // an override for the whole home cluster, summed with it, then only its rate changed.
+        let home = repriced["clusters"][0]
+            .as_str()
+            .expect("the home cluster's name")
+            .to_owned();
+        let mut classed = prices.clone();
+        classed.overrides.push(domain::cost::RateOverride {
+            cluster: home.clone(),
+            label: String::new(),
+            value: String::new(),
+            rates: domain::cost::Rates {
+                cpu_core_hour: 0.08,
+                ..prices.default
+            },
+        });
+        let saved = call_json(&app, &ada, SavePrices::PATH, json!({ "prices": classed })).await;
+        assert_eq!(saved, json!(null));
+        store
+            .keep_usage_groups(&classed.matchers(), &home)
+            .await
+            .expect("sum the groups");
+        assert!(
+            store
+                .usage_groups_fresh(&classed.matchers(), &home)
+                .await
+                .expect("mark")
+        );
+        let sums: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM usage_daily_groups WHERE class = 1")
+                .fetch_one(store.pool())
+                .await
+                .expect("groups");
+        assert!(sums > 0, "the home cluster's nodes are class 1");
+        let cpu_at = |r: &Value, rate: f64| {
+            let web = group(r, "payments-web").expect("payments-web");
+            close(
+                web["cost"]["cpu"].as_f64().unwrap_or(0.0),
+                2.0 * 0.5 * HOURS * rate,
+            )
+        };
+        let mut grouped = Vec::new();
+        for by in ["namespace", "team", "workload", "cluster"] {
+            let r = report(&app, &mike, json!({ "by": by, "window": "7d" })).await;
+            assert!(by != "namespace" || cpu_at(&r, 0.08), "{r}");
+            grouped.push(r);
+        }
+        // Forgotten (as when the matchers change): the container days answer the same.
+        sqlx::query("DELETE FROM usage_groups_mark")
+            .execute(store.pool())
+            .await
+            .expect("forget the groups");
+        for (by, fast) in ["namespace", "team", "workload", "cluster"]
+            .iter()
+            .zip(&grouped)
+        {
+            let slow = report(&app, &mike, json!({ "by": by, "window": "7d" })).await;
+            assert_eq!(keys(&slow), keys(fast), "{by}");
+            for (a, b) in slow["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(fast["groups"].as_array().into_iter().flatten())
+            {
+                let total = |g: &Value| g["total"].as_f64().unwrap_or(-1.0);
+                assert!(close(total(a), total(b)), "{by}: {a} vs {b}");
+            }
+        }
+        // A new rate for the same nodes re-prices the sums as they are: nothing summed again.
+        store
+            .keep_usage_groups(&classed.matchers(), &home)
+            .await
+            .expect("sum the groups");
+        classed.overrides[0].rates.cpu_core_hour = 0.12;
+        let saved = call_json(&app, &ada, SavePrices::PATH, json!({ "prices": classed })).await;
+        assert_eq!(saved, json!(null));
+        assert_eq!(
+            store
+                .keep_usage_groups(&classed.matchers(), &home)
+                .await
+                .expect("keep the groups"),
+            None,
+            "a rate is no reason to sum again"
+        );
+        let r = report(&app, &mike, json!({ "by": "namespace", "window": "7d" })).await;
+        assert!(cpu_at(&r, 0.12), "{r}");
         store.close().await;
         app.stop().await;
     });
