@@ -64,14 +64,20 @@ fn key_sql(by: &GroupBy) -> &'static str {
     }
 }
 
-/// The SQL of a group's key over the day sums per workload and class; none by a label (those
-/// sums keep no pod labels).
-fn group_key_sql(by: &GroupBy) -> Option<&'static str> {
+/// A group's columns over the day sums per workload and class (summed first, unpriced), and
+/// its key over those sums; none by a label (those sums keep no pod labels).
+fn group_sql(by: &GroupBy) -> Option<(&'static str, &'static str)> {
     match by {
-        GroupBy::Cluster => Some("g.cluster"),
-        GroupBy::Namespace => Some("g.namespace"),
-        GroupBy::Team => Some("coalesce(nullif(g.team, ''), '__unallocated__')"),
-        GroupBy::Workload => Some("g.namespace || '/' || g.owner_kind || '/' || g.owner_name"),
+        GroupBy::Cluster => Some(("", "s.cluster")),
+        GroupBy::Namespace => Some((", g.namespace", "s.namespace")),
+        GroupBy::Team => Some((
+            ", g.team",
+            "coalesce(nullif(s.team, ''), '__unallocated__')",
+        )),
+        GroupBy::Workload => Some((
+            ", g.namespace, g.owner_kind, g.owner_name",
+            "s.namespace || '/' || s.owner_kind || '/' || s.owner_name",
+        )),
         GroupBy::Label(_) => None,
     }
 }
@@ -167,8 +173,8 @@ impl Store {
         by: &GroupBy,
         teams: TeamScope<'_>,
     ) -> Result<Vec<StepCost>, StoreError> {
-        if let (Step::Daily, Some(classes), Some(key)) = (q.step, q.classes, group_key_sql(by)) {
-            return self.grouped_step_costs(q, classes, key, by, teams).await;
+        if let (Step::Daily, Some(classes), Some(group)) = (q.step, q.classes, group_sql(by)) {
+            return self.grouped_step_costs(q, classes, group, by, teams).await;
         }
         let (from, bucket, sums) = source(q.step);
         // Parameters after the common ten: the label key (when grouping by one), the teams.
@@ -214,12 +220,13 @@ impl Store {
     }
 
     /// [`Store::step_costs`] by day from the sums per workload and price class, each class at
-    /// its rates now (`classes[class]`).
+    /// its rates now (`classes[class]`). The amounts are summed per group and class first and
+    /// priced after: a handful of multiplications per group, not ten per row.
     async fn grouped_step_costs(
         &self,
         q: &CostQuery<'_>,
         classes: &[Rates],
-        key: &'static str,
+        (columns, key): (&'static str, &'static str),
         by: &GroupBy,
         teams: TeamScope<'_>,
     ) -> Result<Vec<StepCost>, StoreError> {
@@ -232,19 +239,24 @@ impl Store {
         if q.cluster.is_some() {
             filter.push_str(&format!(" AND g.cluster = ${next}"));
         }
-        // Postgres arrays count from 1; class 0 is the default rates.
+        // Ordinality counts from 1; class 0 is the default rates.
         let sql = format!(
-            "SELECT extract(epoch FROM g.day::timestamp)::int8 AS bucket, g.cluster AS cluster, \
-               {key} AS key, \
-               sum(g.cpu_alloc * $1[g.class + 1]) AS cpu, \
-               sum(g.memory_alloc / {GIB} * $2[g.class + 1]) AS memory, \
-               sum(g.gpu_hours * $3[g.class + 1]) AS gpu, \
-               sum(g.cpu_used * $1[g.class + 1] + g.memory_used / {GIB} * $2[g.class + 1]) AS used, \
-               sum(g.cpu_requested * $1[g.class + 1] \
-                 + g.memory_requested / {GIB} * $2[g.class + 1]) AS requested \
-             FROM usage_daily_groups g \
-             WHERE g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
-               AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date{filter} \
+            "SELECT extract(epoch FROM s.day::timestamp)::int8 AS bucket, s.cluster AS cluster, \
+               {key} AS key, sum(s.cpu_alloc * r.cpu) AS cpu, \
+               sum(s.memory_alloc / {GIB} * r.mem) AS memory, sum(s.gpu_hours * r.gpu) AS gpu, \
+               sum(s.cpu_used * r.cpu + s.memory_used / {GIB} * r.mem) AS used, \
+               sum(s.cpu_requested * r.cpu + s.memory_requested / {GIB} * r.mem) AS requested \
+             FROM (SELECT g.day, g.cluster{columns}, g.class, sum(g.cpu_alloc) AS cpu_alloc, \
+                 sum(g.memory_alloc) AS memory_alloc, sum(g.gpu_hours) AS gpu_hours, \
+                 sum(g.cpu_used) AS cpu_used, sum(g.memory_used) AS memory_used, \
+                 sum(g.cpu_requested) AS cpu_requested, \
+                 sum(g.memory_requested) AS memory_requested \
+               FROM usage_daily_groups g \
+               WHERE g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
+                 AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date{filter} \
+               GROUP BY g.day, g.cluster{columns}, g.class) s \
+             JOIN unnest($1::float8[], $2::float8[], $3::float8[]) WITH ORDINALITY \
+               AS r(cpu, mem, gpu, i) ON r.i = s.class + 1 \
              GROUP BY 1, 2, 3"
         );
         let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
