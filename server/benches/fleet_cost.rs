@@ -131,10 +131,18 @@ async fn run() -> Result<(), String> {
         .into_iter()
         .find(|p| p.id == "demo:mike")
         .ok_or("no manager persona")?;
-    let views: [(&str, &[(&str, &str)]); 5] = [
+    let views: [(&str, &[(&str, &str)]); 7] = [
         (
             "fleet, 30 d by cluster",
             &[("window", "30d"), ("by", "cluster")],
+        ),
+        (
+            "fleet, 30 d by namespace",
+            &[("window", "30d"), ("by", "namespace")],
+        ),
+        (
+            "fleet, 30 d by workload",
+            &[("window", "30d"), ("by", "workload")],
         ),
         ("fleet, 30 d by team", &[("window", "30d"), ("by", "team")]),
         (

@@ -85,11 +85,21 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
     teams.dedup();
     let all = r.findings.clone();
     let scanned = r.unused_scanned_at.clone();
+    // With several clusters each finding names its own (the home cluster's carry no name).
+    let home = r.clusters.first().cloned().unwrap_or_default();
+    let fleet = (r.clusters.len() > 1).then(|| home.clone());
+    let clusters = r.clusters.clone();
     let shown = move || {
         let team = chosen("team");
         let kind = chosen("kind");
+        let cluster = chosen("cluster");
         all.iter()
             .filter(|f| team.is_none() || f.team == team)
+            .filter(|f| {
+                cluster
+                    .as_deref()
+                    .is_none_or(|c| f.cluster == c || (f.cluster.is_empty() && c == home))
+            })
             .filter(|f| kind.as_deref().is_none_or(|k| f.kind.as_str() == k))
             .cloned()
             .collect::<Vec<IdleFinding>>()
@@ -109,6 +119,15 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
                     {teams.into_iter().map(|t| view! { <option value=t.clone()>{t.clone()}</option> }).collect_view()}
                 </select>
             </label>
+            {(clusters.len() > 1).then(|| view! {
+                <label>
+                    "Cluster "
+                    <select name="cluster" prop:value=move || chosen("cluster").unwrap_or_default()>
+                        <option value="">"every cluster"</option>
+                        {clusters.iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+            })}
             <label>
                 "Finding "
                 <select name="kind" prop:value=move || chosen("kind").unwrap_or_default()>
@@ -134,7 +153,9 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
                     .filter(|f| f.kind == kind)
                     .cloned()
                     .collect();
-                (!mine.is_empty()).then(|| view! { <Section kind=kind findings=mine act=act /> })
+                let fleet = fleet.clone();
+                (!mine.is_empty())
+                    .then(|| view! { <Section kind=kind findings=mine fleet=fleet act=act /> })
             })
             .collect_view();
         view! {
@@ -174,6 +195,8 @@ fn Report(r: IdleReport, act: ServerAction<ActOnIdle>) -> impl IntoView {
 fn Section(
     kind: FindingKind,
     findings: Vec<IdleFinding>,
+    /// The home cluster's name when Berth serves several.
+    fleet: Option<String>,
     act: ServerAction<ActOnIdle>,
 ) -> impl IntoView {
     view! {
@@ -190,7 +213,10 @@ fn Section(
                     </tr>
                 </thead>
                 <tbody>
-                    {findings.into_iter().map(|f| view! { <Row f=f act=act /> }).collect_view()}
+                    {findings
+                        .into_iter()
+                        .map(|f| view! { <Row f=f fleet=fleet.clone() act=act /> })
+                        .collect_view()}
                 </tbody>
             </table>
         </article>
@@ -199,7 +225,7 @@ fn Section(
 }
 
 #[component]
-fn Row(f: IdleFinding, act: ServerAction<ActOnIdle>) -> impl IntoView {
+fn Row(f: IdleFinding, fleet: Option<String>, act: ServerAction<ActOnIdle>) -> impl IntoView {
     let id = f.id.clone();
     let button = |label: &'static str, question: String| {
         let id = id.clone();
@@ -256,8 +282,14 @@ fn Row(f: IdleFinding, act: ServerAction<ActOnIdle>) -> impl IntoView {
         }
     });
     view! {
-        <tr class="finding" data-id=f.id.clone() data-kind=f.kind.as_str() data-team=f.team.clone().unwrap_or_default()>
-            <td><code>{where_.clone()}</code></td>
+        <tr class="finding" data-id=f.id.clone() data-kind=f.kind.as_str() data-team=f.team.clone().unwrap_or_default() data-cluster=f.cluster.clone()>
+            <td>
+                <code>{where_.clone()}</code>
+                {fleet.map(|home| {
+                    let on = if f.cluster.is_empty() { home } else { f.cluster.clone() };
+                    view! { <div class="muted cluster">{format!("on {on}")}</div> }
+                })}
+            </td>
             <td>
                 {f.team.clone().unwrap_or_else(|| "—".to_owned())}
                 {f.contact.clone().map(|c| view! { <div class="muted">{c}</div> })}

@@ -25,6 +25,7 @@ fn finding(kind: FindingKind, id: String, namespace: &str, owner: Option<&Owner>
     IdleFinding {
         kind,
         id,
+        cluster: String::new(),
         namespace: namespace.to_owned(),
         workload: String::new(),
         team: owner.and_then(|o| o.team.clone()),

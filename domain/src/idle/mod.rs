@@ -217,8 +217,12 @@ pub enum IdleAction {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdleFinding {
     pub kind: FindingKind,
-    /// Stable id for the page (`kind/namespace/workload/container`).
+    /// Stable id for the page (`kind/namespace/workload/container`), after `cluster:` when
+    /// the finding is not the home cluster's (see [`on_cluster`]).
     pub id: String,
+    /// The fleet's name of its cluster; empty for the home cluster (as a workload's).
+    #[serde(default)]
+    pub cluster: String,
     pub namespace: String,
     /// `Kind/name`, or empty for namespace and node findings.
     pub workload: String,
@@ -251,23 +255,38 @@ pub struct Savings {
     pub overlapping: usize,
 }
 
+/// Places `findings` made from one cluster's objects on that cluster: its name, and ids that
+/// name it, so the same namespace on two clusters gives two findings. The home cluster's keep
+/// their ids (and links to them) as before the fleet.
+pub fn on_cluster(findings: &mut [IdleFinding], cluster: &str, home: bool) {
+    if home {
+        return;
+    }
+    for f in findings {
+        f.cluster = cluster.to_owned();
+        f.id = format!("{cluster}:{}", f.id);
+    }
+}
+
 /// The savings of `findings`, each cost counted once (see [`Savings`]).
 pub fn savings(findings: &[IdleFinding]) -> Savings {
     use std::collections::BTreeMap;
-    // namespace → (its own finding's cost, workload → kind → cost).
+    // (cluster, namespace) → (its own finding's cost, workload → kind → cost).
     type Workloads<'a> = BTreeMap<&'a str, BTreeMap<FindingKind, (f64, usize)>>;
-    let mut namespaces: BTreeMap<&str, (Option<f64>, Workloads)> = BTreeMap::new();
+    let mut namespaces: BTreeMap<(&str, &str), (Option<f64>, Workloads)> = BTreeMap::new();
     let mut out = Savings::default();
     for f in findings {
         match f.kind {
             FindingKind::Stranded => out.nodes += f.monthly_cost,
             FindingKind::Namespace => {
-                let entry = namespaces.entry(f.namespace.as_str()).or_default();
+                let entry = namespaces
+                    .entry((f.cluster.as_str(), f.namespace.as_str()))
+                    .or_default();
                 entry.0 = Some(entry.0.unwrap_or(0.0) + f.monthly_cost);
             }
             kind => {
                 let by_kind = namespaces
-                    .entry(f.namespace.as_str())
+                    .entry((f.cluster.as_str(), f.namespace.as_str()))
                     .or_default()
                     .1
                     .entry(f.workload.as_str())
@@ -326,6 +345,10 @@ pub struct IdleReport {
     /// When the unused-object scan last finished (`None`: not yet since the database began),
     /// so an empty section is not mistaken for a clean cluster.
     pub unused_scanned_at: Option<String>,
+    /// The fleet's clusters whose objects were read, the home cluster first (a page names each
+    /// finding's cluster when there are several).
+    #[serde(default)]
+    pub clusters: Vec<String>,
 }
 
 pub fn report(mut findings: Vec<IdleFinding>, unused_scanned_at: Option<String>) -> IdleReport {
@@ -340,6 +363,7 @@ pub fn report(mut findings: Vec<IdleFinding>, unused_scanned_at: Option<String>)
         savings,
         findings,
         unused_scanned_at,
+        clusters: Vec::new(),
     }
 }
 
@@ -506,6 +530,7 @@ mod tests {
         IdleFinding {
             kind,
             id: format!("{}/{namespace}/{workload}", kind.as_str()),
+            cluster: String::new(),
             namespace: namespace.to_owned(),
             workload: workload.to_owned(),
             team: None,
@@ -541,6 +566,31 @@ mod tests {
             s.overlapping, 2,
             "locust's rightsizing and api's abandonment"
         );
+    }
+
+    #[test]
+    fn the_same_namespace_on_two_clusters_is_two_findings() {
+        let home = vec![found(
+            FindingKind::Abandoned,
+            "shop",
+            "Deployment/web",
+            10.0,
+        )];
+        let mut other = home.clone();
+        on_cluster(&mut other, "us-dev", false);
+        let mut kept = home.clone();
+        on_cluster(&mut kept, "eu-prod", true);
+        assert_eq!(kept, home, "the home cluster's ids stay");
+        assert_eq!(other[0].cluster, "us-dev");
+        assert_eq!(other[0].id, "us-dev:abandoned/shop/Deployment/web");
+        let both = report(home.into_iter().chain(other).collect(), None);
+        assert_eq!(both.findings.len(), 2);
+        assert!(
+            (both.savings.owned - 20.0).abs() < 1e-9,
+            "{:?}",
+            both.savings
+        );
+        assert_eq!(both.savings.overlapping, 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use domain::tenancy::{ANNOTATION_CONTACT, ANNOTATION_EXPIRES, LABEL_TEAM};
 
 use super::cost::cost_scope;
 use super::{ServiceError, Services, now_unix};
-use crate::store::cost::{TeamScope, WorkloadDay};
+use crate::store::cost::{ContainerUsage, TeamScope, WorkloadDay};
 
 use domain::idle::{ABANDONED_DAYS, HISTORY_DAYS};
 
@@ -66,36 +66,29 @@ fn kind_of(owner_kind: &str) -> Option<WorkloadKind> {
     }
 }
 
-impl Services {
-    /// Keeps the idle report's usage answer current in this process (see
-    /// [`super::usage_memo::UsageMemo::keep_warm`]); runs until aborted.
-    pub async fn keep_idle_usage_warm(&self) {
-        self.usage_memo
-            .keep_warm(self.store().clone(), HISTORY_DAYS, RECENT_DAYS, WARM_EVERY)
-            .await;
-    }
+/// One cluster's side of the idle report: its objects as cached, and its history.
+struct ClusterFacts<'a> {
+    caches: &'a crate::cluster::cache::Caches,
+    actor: &'a domain::authz::Actor,
+    now: i64,
+    rates: domain::cost::Rates,
+    usage: Vec<&'a ContainerUsage>,
+    days: Vec<&'a WorkloadDay>,
+}
 
-    /// The idle report for `user`: their teams' findings (managers and admins: every team's).
-    pub async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, ServiceError> {
-        let scope = cost_scope(user);
-        let teams = match scope {
-            None => TeamScope::All,
-            Some(t) => TeamScope::Teams(t),
-        };
-        let now = now_unix();
-        let rates = self.store().prices().await?.default;
-        let caches = self.cached().await?;
-        let actor = user.actor();
-
+impl ClusterFacts<'_> {
+    /// The cluster's findings about namespaces and workloads the actor may see, and those
+    /// namespaces' owners.
+    fn findings(&self) -> (Vec<IdleFinding>, HashMap<String, Owner>) {
         let mut visible: HashMap<String, Owner> = HashMap::new();
         let mut pods_in: HashMap<String, usize> = HashMap::new();
-        for pod in caches.pods.state() {
+        for pod in self.caches.pods.state() {
             if let Some(ns) = &pod.metadata.namespace {
                 *pods_in.entry(ns.clone()).or_default() += 1;
             }
         }
         let mut findings = Vec::new();
-        for ns in caches.namespaces.state() {
+        for ns in self.caches.namespaces.state() {
             let Some(name) = ns.metadata.name.clone() else {
                 continue;
             };
@@ -105,13 +98,13 @@ impl Services {
                 .as_ref()
                 .and_then(|l| l.get(LABEL_TEAM).cloned());
             let target = team.as_deref().map(Target::team).unwrap_or_default();
-            if team.is_none() || !decide(&actor, Action::ViewCost, &target).allowed() {
+            if team.is_none() || !decide(self.actor, Action::ViewCost, &target).allowed() {
                 continue;
             }
             let annotations = ns.metadata.annotations.clone().unwrap_or_default();
             let info = Owner {
                 contact: annotations.get(ANNOTATION_CONTACT).cloned(),
-                can_act: decide(&actor, Action::ActOnWorkloads, &target).allowed(),
+                can_act: decide(self.actor, Action::ActOnWorkloads, &target).allowed(),
                 team,
             };
             // Namespaces: empty ones, and those expired or about to.
@@ -120,7 +113,7 @@ impl Services {
                 .and_then(|e| e.parse::<jiff::Timestamp>().ok())
                 .map(|t| t.as_second());
             let pods = pods_in.get(&name).copied().unwrap_or(0);
-            findings.extend(findings::namespace(&name, pods, expires, now, &info));
+            findings.extend(findings::namespace(&name, pods, expires, self.now, &info));
             visible.insert(name, info);
         }
 
@@ -128,7 +121,7 @@ impl Services {
         let key = |kind, ns: &Option<String>, name: &Option<String>| {
             Some((kind, ns.clone()?, name.clone()?))
         };
-        for d in caches.deployments.state() {
+        for d in self.caches.deployments.state() {
             if let Some(k) = key(
                 WorkloadKind::Deployment,
                 &d.metadata.namespace,
@@ -156,7 +149,7 @@ impl Services {
                 );
             }
         }
-        for s in caches.stateful_sets.state() {
+        for s in self.caches.stateful_sets.state() {
             if let Some(k) = key(
                 WorkloadKind::StatefulSet,
                 &s.metadata.namespace,
@@ -175,7 +168,7 @@ impl Services {
                 );
             }
         }
-        for d in caches.daemon_sets.state() {
+        for d in self.caches.daemon_sets.state() {
             if let Some(k) = key(
                 WorkloadKind::DaemonSet,
                 &d.metadata.namespace,
@@ -196,19 +189,8 @@ impl Services {
             }
         }
 
-        let (mut usage_rows, mut day_rows) = self
-            .usage_memo
-            .get(self.store(), now, HISTORY_DAYS, RECENT_DAYS)
-            .await?
-            .for_teams(teams);
-        // The workloads above are the home cluster's, and acting on a finding acts there: the
-        // other clusters' history (keyed by their names) must not be matched to a workload of
-        // the same name at home.
-        usage_rows.retain(|u| u.cluster.is_empty());
-        day_rows.retain(|d| d.cluster.is_empty());
-
         // Over-provisioned containers: what VPA would recommend against what they ask now.
-        for usage in usage_rows {
+        for usage in &self.usage {
             let Some(kind) = kind_of(&usage.owner_kind) else {
                 continue;
             };
@@ -228,19 +210,23 @@ impl Services {
                 current: *now_resources,
                 usage: &usage.stats,
             };
-            findings.extend(findings::over_provisioned_container(&facts, &rates, info));
+            findings.extend(findings::over_provisioned_container(
+                &facts,
+                &self.rates,
+                info,
+            ));
         }
 
         // Abandoned: next to no CPU on each of the last days, still running.
-        let mut days: BTreeMap<(String, String, String), Vec<WorkloadDay>> = BTreeMap::new();
-        for d in day_rows {
+        let mut days: BTreeMap<(String, String, String), Vec<&WorkloadDay>> = BTreeMap::new();
+        for d in &self.days {
             days.entry((
                 d.namespace.clone(),
                 d.owner_kind.clone(),
                 d.owner_name.clone(),
             ))
             .or_default()
-            .push(d);
+            .push(*d);
         }
         for ((namespace, owner_kind, owner_name), per_day) in days {
             let Some(kind) = kind_of(&owner_kind).filter(|k| *k != WorkloadKind::DaemonSet) else {
@@ -265,7 +251,7 @@ impl Services {
                 &owner_name,
                 w.replicas,
                 &per_day,
-                &rates,
+                &self.rates,
                 info,
             ));
         }
@@ -281,11 +267,75 @@ impl Services {
                     name,
                     w.replicas,
                     w.last_change,
-                    now,
+                    self.now,
                     info,
                 ));
             }
         }
+        (findings, visible)
+    }
+}
+
+impl Services {
+    /// Keeps the idle report's usage answer current in this process (see
+    /// [`super::usage_memo::UsageMemo::keep_warm`]); runs until aborted.
+    pub async fn keep_idle_usage_warm(&self) {
+        self.usage_memo
+            .keep_warm(self.store().clone(), HISTORY_DAYS, RECENT_DAYS, WARM_EVERY)
+            .await;
+    }
+
+    /// The idle report for `user`: their teams' findings (managers and admins: every team's).
+    pub async fn idle_report(&self, user: &CurrentUser) -> Result<IdleReport, ServiceError> {
+        let scope = cost_scope(user);
+        let teams = match scope {
+            None => TeamScope::All,
+            Some(t) => TeamScope::Teams(t),
+        };
+        let now = now_unix();
+        let prices = self.store().prices().await?;
+        let home = self.fleet().home().name().to_owned();
+        let home_rates = prices.rates_for(&home, &BTreeMap::new());
+        // The home cluster's caches are waited for; another's are read as they stand once
+        // filled (one down keeps its last lists), never waited on.
+        self.cached().await?;
+        let actor = user.actor();
+        let (usage_rows, day_rows) = self
+            .usage_memo
+            .get(self.store(), now, HISTORY_DAYS, RECENT_DAYS)
+            .await?
+            .for_teams(teams);
+        let mut findings = Vec::new();
+        let mut visible = HashMap::new();
+        let mut clusters = Vec::new();
+        for member in self.fleet().members() {
+            if !member.caches.check().ok {
+                continue;
+            }
+            let is_home = member.name() == home;
+            // History is keyed by the cluster's storage key (the home cluster's is empty): a
+            // workload is matched to its own cluster's usage only.
+            let key = if is_home { "" } else { member.name() };
+            let facts = ClusterFacts {
+                caches: &member.caches,
+                actor: &actor,
+                now,
+                // Per-cluster prices: an override naming the cluster alone prices its findings.
+                rates: prices.rates_for(member.name(), &BTreeMap::new()),
+                usage: usage_rows.iter().filter(|u| u.cluster == key).collect(),
+                days: day_rows.iter().filter(|d| d.cluster == key).collect(),
+            };
+            let (mut found, seen) = facts.findings();
+            domain::idle::on_cluster(&mut found, member.name(), is_home);
+            findings.extend(found);
+            if is_home {
+                visible = seen;
+                clusters.insert(0, member.name().to_owned());
+            } else {
+                clusters.push(member.name().to_owned());
+            }
+        }
+        let rates = home_rates;
 
         // What the last scan found nothing uses: namespaced objects for their teams, volumes
         // (cluster-wide) for those who may see the nodes.
@@ -318,7 +368,9 @@ impl Services {
             }
         }
         let scanned = self.store().unused_scanned_at().await?;
-        Ok(domain::idle::report(findings, scanned))
+        let mut report = domain::idle::report(findings, scanned);
+        report.clusters = clusters;
+        Ok(report)
     }
 
     /// Acts on finding `id` as the report computes it now for `user` (never on what a page
@@ -356,9 +408,9 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::BadInput(format!("nothing to apply for {}", finding.summary))
             })?;
-        // Findings are the home cluster's (see `idle_report`).
+        // On the finding's own cluster (empty: the home cluster).
         let target = WorkloadRef {
-            cluster: String::new(),
+            cluster: finding.cluster.clone(),
             kind,
             namespace: finding.namespace.clone(),
             name,

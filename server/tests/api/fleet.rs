@@ -965,9 +965,10 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
 }
 
 #[test]
-fn another_clusters_history_never_makes_a_finding_about_a_workload_at_home() {
+fn each_clusters_history_makes_findings_about_its_own_workloads_and_acting_stays_there() {
     common::run(async {
-        use app::api::IdleReport;
+        use app::api::{ActOnIdle, IdleReport};
+        use k8s_openapi::api::apps::v1::Deployment;
         let pg = TestPostgres::start();
         let url = pg.database("berth_test").await;
         let (app, second, _dir) = two_clusters(&url).await;
@@ -987,28 +988,63 @@ fn another_clusters_history_never_makes_a_finding_about_a_workload_at_home() {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         const FAT: &str = "over-provisioned/fleetidle/Deployment/web/app";
+        const FAT_THERE: &str = "second:over-provisioned/fleetidle/Deployment/web/app";
         let dana = sign_in(&app, "demo:dana").await;
-        let findings = || async {
-            call_form(&app, &dana, IdleReport::PATH, &[]).await["findings"]
+        let report = || async { call_form(&app, &dana, IdleReport::PATH, &[]).await };
+        let find = |all: &Value, id: &str| {
+            all["findings"]
                 .as_array()
-                .cloned()
-                .unwrap_or_default()
+                .and_then(|f| f.iter().find(|f| f["id"] == id).cloned())
         };
 
-        // A week of the second cluster's history: the home workload (whose resources the
-        // report reads, and where acting on it would act) is not judged by it.
+        // A week of the second cluster's history makes a finding about its own workload, on
+        // it; the home workload (same names) is not judged by it.
         server::demo_history::import(&store, &[("second", &other)], &[], 8, now)
             .await
             .expect("history");
-        let seen = findings().await;
-        assert!(!seen.iter().any(|f| f["id"] == FAT), "{seen:#?}");
+        let seen = report().await;
+        assert_eq!(seen["clusters"], json!(["default", "second"]), "{seen}");
+        assert!(find(&seen, FAT).is_none(), "{seen:#}");
+        let there = find(&seen, FAT_THERE).unwrap_or_else(|| panic!("{seen:#}"));
+        assert_eq!(there["cluster"], "second");
+        assert_eq!(there["can_act"], true);
 
-        // The home cluster's own history does make it.
+        // The home cluster's own history makes the home one, apart.
         server::demo_history::import(&store, &[("", &home)], &[], 8, now)
             .await
             .expect("history");
-        let seen = findings().await;
-        assert!(seen.iter().any(|f| f["id"] == FAT), "{seen:#?}");
+        let seen = report().await;
+        let here = find(&seen, FAT).unwrap_or_else(|| panic!("{seen:#}"));
+        assert_eq!(here["cluster"], "");
+        assert!(find(&seen, FAT_THERE).is_some(), "{seen:#}");
+
+        // Applying the second cluster's recommendation changes its Deployment only.
+        let done = call_form(&app, &dana, ActOnIdle::PATH, &[("id", FAT_THERE)]).await;
+        assert!(done.is_string(), "{done}");
+        let cpu = |d: Deployment| {
+            d.spec
+                .template
+                .spec
+                .and_then(|s| s.containers.into_iter().next())
+                .and_then(|c| c.resources)
+                .and_then(|r| r.requests)
+                .and_then(|r| r.get("cpu").map(|q| q.0.clone()))
+                .unwrap_or_default()
+        };
+        let deployments =
+            |c: &kube::Client| kube::Api::<Deployment>::namespaced(c.clone(), "fleetidle");
+        let there = deployments(&other).get("web").await.expect("second's web");
+        assert_ne!(cpu(there), "1", "the second cluster's web was rightsized");
+        let here = deployments(&home).get("web").await.expect("home's web");
+        assert_eq!(cpu(here), "1", "the home cluster's web was not touched");
+        let audited: Vec<String> = sqlx::query_scalar(
+            "SELECT target_cluster FROM audit_events WHERE action LIKE 'workload.%' \
+               AND target_namespace = 'fleetidle' AND outcome = 'success'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(audited, ["second"], "audited on the cluster it acted on");
         app.stop().await;
     });
 }
