@@ -1,6 +1,6 @@
 //! `GET /api/v1/events/quota` and `/rollouts`: server-sent events, one each time what the quota
-//! or rollout views show has changed (at most one a second), so pages reload their data when it
-//! moves instead of polling. A stream lives only as long as the sign-in it was opened with
+//! or rollout views show has changed on any cluster of the fleet (at most one a second), so
+//! pages reload their data when it moves instead of polling. A stream lives only as long as the sign-in it was opened with
 //! (sign-out ends it at once; expiry or revocation within [`RECHECK`]), and each user, and the
 //! server, hold a bounded number open.
 
@@ -104,7 +104,7 @@ fn open(
     session: Option<Extension<SessionToken>>,
     bearer: Option<Extension<BearerToken>>,
     name: &'static str,
-    changes: tokio::sync::watch::Receiver<Option<u64>>,
+    changes: Vec<tokio::sync::watch::Receiver<Option<u64>>>,
 ) -> Response {
     let Some(Extension(SignedIn(user))) = user else {
         return ApiError::Unauthenticated.into_response();
@@ -146,7 +146,13 @@ pub async fn quota(
     session: Option<Extension<SessionToken>>,
     bearer: Option<Extension<BearerToken>>,
 ) -> Response {
-    let changes = state.services.caches().subscribe();
+    let changes = state
+        .services
+        .fleet()
+        .members()
+        .iter()
+        .map(|m| m.caches.subscribe())
+        .collect();
     open(&state, user, session, bearer, "quota", changes)
 }
 
@@ -161,12 +167,19 @@ pub async fn rollouts(
     session: Option<Extension<SessionToken>>,
     bearer: Option<Extension<BearerToken>>,
 ) -> Response {
-    let changes = state.services.caches().subscribe_rollouts();
+    let changes = state
+        .services
+        .fleet()
+        .members()
+        .iter()
+        .map(|m| m.caches.subscribe_rollouts())
+        .collect();
     open(&state, user, session, bearer, "rollouts", changes)
 }
 
 struct Live {
-    changes: tokio::sync::watch::Receiver<Option<u64>>,
+    /// One per cluster of the fleet when the stream opened (the home cluster's first).
+    changes: Vec<tokio::sync::watch::Receiver<Option<u64>>>,
     sent: bool,
     ended: broadcast::Receiver<String>,
     credential: Credential,
@@ -174,11 +187,24 @@ struct Live {
     _ticket: Ticket,
 }
 
-/// An event as soon as something changes, then at most one a second (changes meanwhile fold
-/// into the next); ends when the caches stop or the sign-in does.
+/// Which cluster's caches changed first, and whether they are still there.
+async fn first_change(
+    changes: &mut [tokio::sync::watch::Receiver<Option<u64>>],
+) -> (Result<(), tokio::sync::watch::error::RecvError>, usize) {
+    if changes.is_empty() {
+        return futures::future::pending().await;
+    }
+    let (changed, at, _) =
+        futures::future::select_all(changes.iter_mut().map(|c| Box::pin(c.changed()))).await;
+    (changed, at)
+}
+
+/// An event as soon as something changes on any cluster, then at most one a second (changes
+/// meanwhile fold into the next); ends when a cluster's caches stop (one removed from the
+/// registry: the browser reconnects and follows the fleet as it is then) or the sign-in does.
 fn stream(
     name: &'static str,
-    changes: tokio::sync::watch::Receiver<Option<u64>>,
+    changes: Vec<tokio::sync::watch::Receiver<Option<u64>>>,
     ended: broadcast::Receiver<String>,
     credential: Credential,
     ticket: Ticket,
@@ -197,9 +223,9 @@ fn stream(
         }
         loop {
             tokio::select! {
-                changed = live.changes.changed() => {
+                (changed, at) = first_change(&mut live.changes) => {
                     changed.ok()?;
-                    let version = (*live.changes.borrow_and_update())?;
+                    let version = (*live.changes[at].borrow_and_update())?;
                     live.sent = true;
                     return Some((Ok(Event::default().event(name).data(version.to_string())), live));
                 }
@@ -223,4 +249,29 @@ fn stream(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_change;
+    use tokio::sync::watch;
+
+    #[tokio::test]
+    async fn a_change_on_any_cluster_wakes_the_stream_and_a_cluster_gone_ends_it() {
+        let (home_tx, home) = watch::channel(Some(1));
+        let (other_tx, other) = watch::channel(Some(1));
+        let mut changes = vec![home, other];
+        other_tx.send_replace(Some(2));
+        let (changed, at) = first_change(&mut changes).await;
+        assert!(changed.is_ok());
+        assert_eq!(at, 1, "the second cluster's change");
+        assert_eq!(*changes[at].borrow_and_update(), Some(2));
+        home_tx.send_replace(Some(3));
+        assert_eq!(first_change(&mut changes).await.1, 0);
+        changes[0].borrow_and_update();
+        drop(other_tx);
+        let (changed, at) = first_change(&mut changes).await;
+        assert!(changed.is_err(), "a cluster removed from the registry");
+        assert_eq!(at, 1);
+    }
 }
