@@ -233,6 +233,45 @@ test('a manager reads cost by cluster: both clusters and their sum, then one alo
   expect(errors).toEqual([]);
 });
 
+test('the idle report names each finding\'s cluster, narrows to one, and acts there', async ({ browser }) => {
+  // Dana is in checkout, whose us-dev namespace she may act on, and payments (eu-prod).
+  const dana = await signedIn(browser, 'Dana Developer', '/idle');
+  const errors = collectErrors(dana);
+  dana.on('dialog', (dialog) => dialog.accept());
+  // us-dev's own month of history makes findings about its own workloads, each named.
+  const id = 'us-dev:over-provisioned/checkout-us-dev/Deployment/web/web';
+  const row = dana.locator(`#idle-over-provisioned tr.finding[data-id="${id}"]`);
+  await expect(row).toBeVisible();
+  await expect(row).toHaveAttribute('data-cluster', 'us-dev');
+  await expect(row).toContainText('on us-dev');
+  await expect(dana.locator('#idle-over-provisioned tr.finding[data-cluster=""]').first()).toContainText('on eu-prod');
+
+  // Narrowed to us-dev: only its findings, in a link to share.
+  await dana.locator('#idle-filters select[name="cluster"]').selectOption('us-dev');
+  await dana.locator('#idle-filters button[type="submit"]').click();
+  await expect(dana).toHaveURL(/cluster=us-dev/);
+  await expect(dana.locator('tr.finding[data-cluster=""]')).toHaveCount(0);
+  const shown = await dana.locator('tr.finding').count();
+  expect(shown).toBeGreaterThan(0);
+  await expect(dana.locator('tr.finding[data-cluster="us-dev"]')).toHaveCount(shown);
+
+  // Applying its recommendation rightsizes us-dev's Deployment; eu-prod has no such namespace.
+  const kubectl = (kubeconfig: string, ...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', path.join(stateDir, kubeconfig), ...args], { encoding: 'utf8', timeout: PATIENCE });
+  const cpu = () =>
+    kubectl('sandbox-us-dev.kubeconfig', '-n', 'checkout-us-dev', 'get', 'deployment', 'web', '-o', 'jsonpath={.spec.template.spec.containers[0].resources.requests.cpu}');
+  const before = cpu();
+  expect(before.stderr).toBe('');
+  await row.locator('button[data-action="apply"]').click();
+  await expect(dana.locator('#idle-result')).toContainText('now requests');
+  await expect(row).toHaveCount(0);
+  const after = cpu();
+  expect(after.stdout).not.toBe(before.stdout);
+  expect(after.stdout).toMatch(/^\d+m$/);
+  expect(kubectl('sandbox.kubeconfig', 'get', 'namespace', 'checkout-us-dev').stderr).toContain('NotFound');
+  expect(errors).toEqual([]);
+});
+
 test('a cluster that stops answering is marked and pages about the other keep working', async ({ browser }) => {
   const pids = readFileSync(path.join(stateDir, 'cluster-us-dev', 'pids'), 'utf8');
   const apiserver = Number(/^kube-apiserver (\d+)$/m.exec(pids)?.[1]);
