@@ -276,15 +276,7 @@ impl Store {
         if let Some(cluster) = q.cluster {
             query = query.bind(cluster.to_owned());
         }
-        // A fleet's month by namespace is half a million groups and classes: with Postgres'
-        // default 4 MB the hash spills to disk. This query alone gets room (`SET LOCAL` ends
-        // with the transaction).
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("SET LOCAL work_mem = '64MB'")
-            .execute(&mut *tx)
-            .await?;
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|row| step_cost(row, q, by))
             .collect::<Result<_, sqlx::Error>>()
