@@ -151,6 +151,30 @@ fn source(step: Step) -> (&'static str, &'static str, String) {
 
 type Bound<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
+/// The WHERE conditions narrowing rows (alias `row`) to some teams and to one cluster, as
+/// parameters from `$next` on; [`bind_scope`] binds them in the same order.
+fn scope_filter(row: &str, mut next: usize, teams: TeamScope<'_>, q: &CostQuery<'_>) -> String {
+    let mut filter = String::new();
+    if let TeamScope::Teams(_) = teams {
+        filter = format!(" AND {row}.team = ANY(${next}::text[])");
+        next += 1;
+    }
+    if q.cluster.is_some() {
+        filter.push_str(&format!(" AND {row}.cluster = ${next}"));
+    }
+    filter
+}
+
+fn bind_scope<'q>(mut query: Bound<'q>, teams: TeamScope<'_>, q: &CostQuery<'_>) -> Bound<'q> {
+    if let TeamScope::Teams(t) = teams {
+        query = query.bind(t.to_vec());
+    }
+    if let Some(cluster) = q.cluster {
+        query = query.bind(cluster.to_owned());
+    }
+    query
+}
+
 fn bind_common<'q>(query: Bound<'q>, q: &CostQuery<'_>) -> Bound<'q> {
     let column = |f: fn(&NodeRates) -> f64| q.rates.iter().map(f).collect::<Vec<_>>();
     query
@@ -186,15 +210,7 @@ impl Store {
             GroupBy::Label(l) => Some(l.clone()),
             _ => None,
         };
-        let mut next = if label.is_some() { 12 } else { 11 };
-        let mut team_filter = String::new();
-        if let TeamScope::Teams(_) = teams {
-            team_filter = format!(" AND c.team = ANY(${next}::text[])");
-            next += 1;
-        }
-        if q.cluster.is_some() {
-            team_filter.push_str(&format!(" AND c.cluster = ${next}"));
-        }
+        let team_filter = scope_filter("c", if label.is_some() { 12 } else { 11 }, teams, q);
         let sql = format!(
             "{RATES} SELECT {bucket} AS bucket, c.cluster AS cluster, {key} AS key, {sums} \
              FROM {from} {team_filter} \
@@ -210,13 +226,7 @@ impl Store {
         if let Some(label) = label {
             query = query.bind(label);
         }
-        if let TeamScope::Teams(t) = teams {
-            query = query.bind(t.to_vec());
-        }
-        if let Some(cluster) = q.cluster {
-            query = query.bind(cluster.to_owned());
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = bind_scope(query, teams, q).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|row| step_cost(row, q, by))
             .collect::<Result<_, sqlx::Error>>()
@@ -234,15 +244,7 @@ impl Store {
         by: &GroupBy,
         teams: TeamScope<'_>,
     ) -> Result<Vec<StepCost>, StoreError> {
-        let mut filter = String::new();
-        let mut next = 6;
-        if let TeamScope::Teams(_) = teams {
-            filter = format!(" AND g.team = ANY(${next}::text[])");
-            next += 1;
-        }
-        if q.cluster.is_some() {
-            filter.push_str(&format!(" AND g.cluster = ${next}"));
-        }
+        let filter = scope_filter("g", 6, teams, q);
         // Ordinality counts from 1; class 0 is the default rates.
         let sql = format!(
             "SELECT extract(epoch FROM s.day::timestamp)::int8 AS bucket, s.cluster AS cluster, \
@@ -264,19 +266,13 @@ impl Store {
              GROUP BY 1, 2, 3"
         );
         let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(column(|r| r.cpu_core_hour))
             .bind(column(|r| r.memory_gib_hour))
             .bind(column(|r| r.gpu_hour))
             .bind(q.from as f64)
             .bind(q.to as f64);
-        if let TeamScope::Teams(t) = teams {
-            query = query.bind(t.to_vec());
-        }
-        if let Some(cluster) = q.cluster {
-            query = query.bind(cluster.to_owned());
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = bind_scope(query, teams, q).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|row| step_cost(row, q, by))
             .collect::<Result<_, sqlx::Error>>()
@@ -313,35 +309,18 @@ impl Store {
                 "v.bytes",
             ),
         };
-        let mut filter = match teams {
-            TeamScope::All => String::new(),
-            TeamScope::Teams(_) => " AND v.team = ANY($4::text[])".to_owned(),
-        };
-        if q.cluster.is_some() {
-            let at = if matches!(teams, TeamScope::All) {
-                4
-            } else {
-                5
-            };
-            filter.push_str(&format!(" AND v.cluster = ${at}"));
-        }
+        let filter = scope_filter("v", 4, teams, q);
         let sql = format!(
             "SELECT {bucket} AS bucket, v.cluster AS cluster, {key} AS key, \
                sum({amount}) / {GIB} * $3 / {HOURS} AS storage \
              FROM {from}{filter} GROUP BY 1, 2, 3",
             HOURS = domain::cost::HOURS_PER_MONTH,
         );
-        let mut query = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(q.from as f64)
             .bind(q.to as f64)
             .bind(storage_gib_month);
-        if let TeamScope::Teams(t) = teams {
-            query = query.bind(t.to_vec());
-        }
-        if let Some(cluster) = q.cluster {
-            query = query.bind(cluster.to_owned());
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = bind_scope(query, teams, q).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok(StepCost {
