@@ -295,7 +295,6 @@ impl Services {
         let now = now_unix();
         let prices = self.store().prices().await?;
         let home = self.fleet().home().name().to_owned();
-        let home_rates = prices.rates_for(&home, &BTreeMap::new());
         // The home cluster's caches are waited for; another's are read as they stand once
         // filled (one down keeps its last lists), never waited on.
         self.cached().await?;
@@ -335,7 +334,8 @@ impl Services {
                 clusters.push(member.name().to_owned());
             }
         }
-        let rates = home_rates;
+        // The unused scan and stranded capacity below are the home cluster's.
+        let rates = prices.rates_for(&home, &BTreeMap::new());
 
         // What the last scan found nothing uses: namespaced objects for their teams, volumes
         // (cluster-wide) for those who may see the nodes.
