@@ -56,12 +56,12 @@ impl Services {
         let (from, to) = query.range(now);
         let prices = self.store().prices().await?;
         let home = self.fleet().home().name().to_owned();
-        let rates = self.store().node_rates(&prices, &home, from, to).await?;
+        let matchers = prices.matchers();
+        let (rates, grouped) = tokio::try_join!(
+            self.store().node_rates(&prices, &home, from, to),
+            self.store().usage_groups_fresh(&matchers, &home),
+        )?;
         let classes = prices.class_rates();
-        let grouped = self
-            .store()
-            .usage_groups_fresh(&prices.matchers(), &home)
-            .await?;
         let q = CostQuery {
             from,
             to,
@@ -76,27 +76,33 @@ impl Services {
                 .map(|c| if c == home { "" } else { c }),
             classes: grouped.then_some(&classes),
         };
-        let mut rows = self.store().step_costs(&q, &query.group, scope).await?;
-        rows.extend(
-            self.store()
-                .volume_costs(&q, &query.group, scope, prices.storage_gib_month)
-                .await?,
-        );
-        let node_costs = self.store().node_costs(&q).await?;
         // For everything, the rows are all there is; for some teams, idle is shared against
-        // everything allocated on each cluster.
-        let allocated = match scope {
-            TeamScope::All if query.filter.is_none() => {
-                let mut per_step = PerClusterStep::new();
-                for r in &rows {
-                    // Idle is node capacity: storage is no part of what shares it.
-                    *per_step.entry((r.cluster.clone(), r.bucket)).or_default() +=
-                        r.cost.total() - r.cost.storage;
+        // everything allocated on each cluster, read from the node totals.
+        let everything = matches!(scope, TeamScope::All) && query.filter.is_none();
+        // Independent reads, side by side: the small ones hide behind the large one.
+        let (mut rows, volumes, node_costs, allocated) = tokio::try_join!(
+            self.store().step_costs(&q, &query.group, scope),
+            self.store()
+                .volume_costs(&q, &query.group, scope, prices.storage_gib_month),
+            self.store().node_costs(&q),
+            async {
+                if everything {
+                    Ok(None)
+                } else {
+                    self.store().allocated_per_step(&q).await.map(Some)
                 }
-                per_step
+            },
+        )?;
+        rows.extend(volumes);
+        let allocated = allocated.unwrap_or_else(|| {
+            let mut per_step = PerClusterStep::new();
+            for r in &rows {
+                // Idle is node capacity: storage is no part of what shares it.
+                *per_step.entry((r.cluster.clone(), r.bucket)).or_default() +=
+                    r.cost.total() - r.cost.storage;
             }
-            _ => self.store().allocated_per_step(&q).await?,
-        };
+            per_step
+        });
         let mut report = cost_report::build(query, from, to, &rows, &node_costs, &allocated);
         report.made_at = now;
         report.only_teams = only_teams;

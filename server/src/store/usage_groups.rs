@@ -1,7 +1,8 @@
-//! Day sums per workload and price class (migration 0028), which the fleet's cost reports read
-//! instead of every container's day: the roll-up adds each hour to them as it adds it to the
-//! container days, and they are summed again from the container days whenever the pricing
-//! file's matchers (which nodes pay which override) are not those they were summed with.
+//! Day sums per workload and price class (migration 0028) and per namespace and price class
+//! (0029), which the fleet's cost reports read instead of every container's day: the roll-up
+//! adds each hour to both as it adds it to the container days, and both are summed again from
+//! the container days whenever the pricing file's matchers (which nodes pay which override) are
+//! not those they were summed with.
 
 use std::collections::BTreeMap;
 
@@ -12,6 +13,26 @@ use super::{Store, StoreError};
 
 /// Roll-ups and a summing-again never interleave: one waits for the other's commit.
 const LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext('berth.usage_groups'))";
+
+/// The amounts both tables keep, in their column order.
+const SUMS: &str = "cpu_alloc, memory_alloc, cpu_used, memory_used, cpu_requested, \
+                    memory_requested, gpu_hours";
+
+/// Each amount summed, in `SUMS` order.
+fn summed() -> String {
+    SUMS.split(", ")
+        .map(|c| format!("sum({c})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An upsert's SET list adding the new amounts to a `table`'s row.
+fn add_sums(table: &str) -> String {
+    SUMS.split(", ")
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Nodes that pay an override: cluster keys, node names and classes, side by side; nodes not
 /// listed are class 0 (the default rates), so a fleet without overrides passes nothing.
@@ -58,7 +79,7 @@ async fn mark(conn: &mut sqlx::PgConnection) -> Result<Option<(Vec<Matcher>, Str
     Ok(Some((matchers, row.try_get("home")?)))
 }
 
-/// Adds the hours [from, upto) of `usage_hourly` to the groups, each node classed by its
+/// Adds the hours [from, upto) of `usage_hourly` to both tables, each node classed by its
 /// latest labels in those hours. Nothing when the groups were never summed: the first
 /// summing reads every day.
 pub(super) async fn roll_groups(
@@ -87,37 +108,46 @@ pub(super) async fn roll_groups(
     for row in &nodes {
         classes.add(&matchers, &home, row)?;
     }
-    sqlx::query(
-        "INSERT INTO usage_daily_groups (day, cluster, namespace, team, owner_kind, owner_name, \
-           class, cpu_alloc, memory_alloc, cpu_used, memory_used, cpu_requested, \
-           memory_requested, gpu_hours) \
-         SELECT (h.hour AT TIME ZONE 'UTC')::date, c.cluster, c.namespace, coalesce(c.team, ''), \
-           c.owner_kind, c.owner_name, coalesce(k.class, 0), \
-           sum(greatest(c.cpu_request, h.cpu_avg) * h.share), \
-           sum(greatest(c.memory_request, h.memory_avg) * h.share), \
-           sum(h.cpu_avg * h.share), sum(h.memory_avg * h.share), \
-           sum(c.cpu_request * h.share), sum(c.memory_request * h.share), sum(c.gpus * h.share) \
-         FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
-           LEFT JOIN unnest($3::text[], $4::text[], $5::int4[]) AS k(cluster, node, class) \
-             ON k.cluster = c.cluster AND k.node = c.node \
-         WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
-         GROUP BY 1, 2, 3, 4, 5, 6, 7 \
-         ON CONFLICT (day, cluster, namespace, team, owner_kind, owner_name, class) DO UPDATE SET \
-           cpu_alloc = usage_daily_groups.cpu_alloc + excluded.cpu_alloc, \
-           memory_alloc = usage_daily_groups.memory_alloc + excluded.memory_alloc, \
-           cpu_used = usage_daily_groups.cpu_used + excluded.cpu_used, \
-           memory_used = usage_daily_groups.memory_used + excluded.memory_used, \
-           cpu_requested = usage_daily_groups.cpu_requested + excluded.cpu_requested, \
-           memory_requested = usage_daily_groups.memory_requested + excluded.memory_requested, \
-           gpu_hours = usage_daily_groups.gpu_hours + excluded.gpu_hours",
-    )
-    .bind(from)
-    .bind(upto)
-    .bind(classes.clusters)
-    .bind(classes.nodes)
-    .bind(classes.classes)
-    .execute(&mut **tx)
-    .await?;
+    // Summed once, added to both tables.
+    let sql = format!(
+        "WITH hours AS ( \
+           SELECT (h.hour AT TIME ZONE 'UTC')::date AS day, c.cluster, c.namespace, \
+             coalesce(c.team, '') AS team, c.owner_kind, c.owner_name, \
+             coalesce(k.class, 0) AS class, \
+             sum(greatest(c.cpu_request, h.cpu_avg) * h.share) AS cpu_alloc, \
+             sum(greatest(c.memory_request, h.memory_avg) * h.share) AS memory_alloc, \
+             sum(h.cpu_avg * h.share) AS cpu_used, sum(h.memory_avg * h.share) AS memory_used, \
+             sum(c.cpu_request * h.share) AS cpu_requested, \
+             sum(c.memory_request * h.share) AS memory_requested, \
+             sum(c.gpus * h.share) AS gpu_hours \
+           FROM usage_hourly h JOIN usage_containers c ON c.id = h.container_id \
+             LEFT JOIN unnest($3::text[], $4::text[], $5::int4[]) AS k(cluster, node, class) \
+               ON k.cluster = c.cluster AND k.node = c.node \
+           WHERE h.hour >= to_timestamp($1) AND h.hour < to_timestamp($2) \
+           GROUP BY 1, 2, 3, 4, 5, 6, 7), \
+         workloads AS ( \
+           INSERT INTO usage_daily_groups (day, cluster, namespace, team, owner_kind, \
+             owner_name, class, {SUMS}) \
+           SELECT day, cluster, namespace, team, owner_kind, owner_name, class, {SUMS} \
+           FROM hours \
+           ON CONFLICT (day, cluster, namespace, team, owner_kind, owner_name, class) \
+             DO UPDATE SET {groups}) \
+         INSERT INTO usage_daily_namespaces (day, cluster, namespace, team, class, {SUMS}) \
+         SELECT day, cluster, namespace, team, class, {summed} FROM hours \
+         GROUP BY 1, 2, 3, 4, 5 \
+         ON CONFLICT (day, cluster, namespace, team, class) DO UPDATE SET {namespaces}",
+        groups = add_sums("usage_daily_groups"),
+        namespaces = add_sums("usage_daily_namespaces"),
+        summed = summed(),
+    );
+    sqlx::query(&sql)
+        .bind(from)
+        .bind(upto)
+        .bind(classes.clusters)
+        .bind(classes.nodes)
+        .bind(classes.classes)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -173,6 +203,11 @@ impl Store {
         sqlx::query("DELETE FROM usage_daily_groups")
             .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM usage_daily_namespaces")
+            .execute(&mut *tx)
+            .await?;
+        // Written in key order: a report by workload then reads them off the index in order,
+        // and the roll-up's later days append in day order anyway.
         let written = sqlx::query(
             "INSERT INTO usage_daily_groups (day, cluster, namespace, team, owner_kind, \
                owner_name, class, cpu_alloc, memory_alloc, cpu_used, memory_used, \
@@ -187,7 +222,8 @@ impl Store {
                  FROM unnest($1::float8[], $2::text[], $3::text[], $4::int4[]) \
                    AS k(d, cluster, node, class)) k \
                  ON k.day = u.day AND k.cluster = c.cluster AND k.node = c.node \
-             GROUP BY 1, 2, 3, 4, 5, 6, 7",
+             GROUP BY 1, 2, 3, 4, 5, 6, 7 \
+             ORDER BY 1, 2, 3, 4, 5, 6, 7",
         )
         .bind(days)
         .bind(classes.clusters)
@@ -196,6 +232,14 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        sqlx::query(&format!(
+            "INSERT INTO usage_daily_namespaces (day, cluster, namespace, team, class, {SUMS}) \
+             SELECT day, cluster, namespace, team, class, {summed} FROM usage_daily_groups \
+             GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5",
+            summed = summed()
+        ))
+        .execute(&mut *tx)
+        .await?;
         let matchers =
             serde_json::to_string(matchers).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(

@@ -207,6 +207,11 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
             .await
             .expect("sample now");
 
+        // Day sums per workload and namespace, summed (empty) before: the roll-up adds to them.
+        store
+            .keep_usage_groups(&[], "home")
+            .await
+            .expect("sum the groups");
         let first = store
             .roll_up_usage(now, 2.0 * 3600.0, 60.0)
             .await
@@ -239,6 +244,26 @@ fn finished_hours_roll_up_and_rolled_up_samples_are_pruned_after_the_retention()
                 .expect("daily");
         assert!((daily.get::<f64, _>("hours") - 2.0 / 3.0).abs() < 1e-4);
         assert!((daily.get::<f64, _>("cpu") - 7.0).abs() < 1e-4);
+        for (table, key) in [
+            ("usage_daily_groups", "namespace || '/' || owner_name"),
+            ("usage_daily_namespaces", "namespace"),
+        ] {
+            let sums = sqlx::query(&format!(
+                "SELECT {key} AS key, sum(cpu_alloc) AS cpu, \
+                   sum(cpu_used) AS used FROM {table} GROUP BY 1"
+            ))
+            .fetch_all(store.pool())
+            .await
+            .expect("day sums");
+            assert_eq!(sums.len(), 1, "{table}");
+            let key: String = sums[0].get("key");
+            assert!(key == "shop" || key == "shop/web", "{table}: {key}");
+            assert!((sums[0].get::<f64, _>("cpu") - 7.0).abs() < 1e-4, "{table}");
+            assert!(
+                (sums[0].get::<f64, _>("used") - 7.0).abs() < 1e-4,
+                "{table}"
+            );
+        }
         // Again: nothing new to roll up, nothing more to prune; this hour's sample stays.
         let again = store
             .roll_up_usage(now, 2.0 * 3600.0, 60.0)
