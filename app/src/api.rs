@@ -159,11 +159,14 @@ pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, Fail
     backend()?.namespace_quotas(&user).await
 }
 
-/// Node capacity and stranded capacity, for SREs, managers and admins.
+/// Node capacity and stranded capacity of a cluster (empty: the home cluster), with the
+/// fleet's totals, for SREs, managers and admins.
 #[server(output = crate::codec::JsonText)]
-pub async fn capacity_overview() -> Result<domain::capacity::ClusterCapacity, Failure> {
+pub async fn capacity_overview(
+    cluster: String,
+) -> Result<domain::capacity::ClusterCapacity, Failure> {
     let user = signed_in().ok_or_else(Failure::sign_in)?;
-    backend()?.cluster_capacity(&user).await
+    backend()?.cluster_capacity(&user, cluster).await
 }
 
 /// Ask to extend a namespace or change its quota; field errors come back in the answer.

@@ -90,10 +90,12 @@ pub trait Backend:
         user: &CurrentUser,
     ) -> Result<Vec<domain::quota::NamespaceQuota>, Failure>;
 
-    /// Node capacity of the cluster, for SREs, managers and admins.
+    /// Node capacity of a cluster (empty: the home cluster) and the fleet's totals, for
+    /// SREs, managers and admins.
     async fn cluster_capacity(
         &self,
         user: &CurrentUser,
+        cluster: String,
     ) -> Result<domain::capacity::ClusterCapacity, Failure>;
 
     async fn decide_namespace_request(

@@ -49,6 +49,88 @@ pub struct ClusterCapacity {
     /// Stranded as a share of allocatable, per resource, in percent.
     pub stranded_cpu_percent: f64,
     pub stranded_memory_percent: f64,
+    /// The cluster the nodes are of (the fleet's name for it).
+    #[serde(default)]
+    pub cluster: String,
+    /// Every cluster's totals, the home cluster first, for the fleet's roll-up.
+    #[serde(default)]
+    pub fleet: Vec<CapacityLine>,
+    /// Their sum, when there is more than one cluster.
+    #[serde(default)]
+    pub fleet_total: Option<CapacityLine>,
+}
+
+/// One cluster's totals in the fleet's roll-up (or the fleet's, with no cluster named).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CapacityLine {
+    pub cluster: String,
+    pub nodes: usize,
+    pub allocatable_cpu: f64,
+    pub allocatable_memory: f64,
+    pub requested_cpu: f64,
+    pub requested_memory: f64,
+    pub spare_cpu: f64,
+    pub spare_memory: f64,
+    /// What is too small for the cluster's own median pod (each cluster's pods differ).
+    pub stranded_cpu: f64,
+    pub stranded_memory: f64,
+    pub stranded_cpu_percent: f64,
+    pub stranded_memory_percent: f64,
+    /// Since when (unix seconds) the cluster has not answered: its figures are as of then.
+    pub stale_since: Option<i64>,
+}
+
+impl CapacityLine {
+    pub fn of(cluster: &str, c: &ClusterCapacity, stale_since: Option<i64>) -> CapacityLine {
+        CapacityLine {
+            cluster: cluster.to_owned(),
+            nodes: c.nodes.len(),
+            allocatable_cpu: c.allocatable_cpu,
+            allocatable_memory: c.allocatable_memory,
+            requested_cpu: c.requested_cpu,
+            requested_memory: c.requested_memory,
+            spare_cpu: c.spare_cpu,
+            spare_memory: c.spare_memory,
+            stranded_cpu: c.stranded_cpu,
+            stranded_memory: c.stranded_memory,
+            stranded_cpu_percent: c.stranded_cpu_percent,
+            stranded_memory_percent: c.stranded_memory_percent,
+            stale_since,
+        }
+    }
+}
+
+/// The fleet's line: every cluster's summed, its shares of the summed allocatable.
+pub fn roll_up(lines: &[CapacityLine]) -> CapacityLine {
+    let sum = |f: fn(&CapacityLine) -> f64| lines.iter().map(f).sum::<f64>();
+    let (allocatable_cpu, allocatable_memory) =
+        (sum(|l| l.allocatable_cpu), sum(|l| l.allocatable_memory));
+    let (stranded_cpu, stranded_memory) = (sum(|l| l.stranded_cpu), sum(|l| l.stranded_memory));
+    CapacityLine {
+        cluster: String::new(),
+        nodes: lines.iter().map(|l| l.nodes).sum(),
+        allocatable_cpu,
+        allocatable_memory,
+        requested_cpu: sum(|l| l.requested_cpu),
+        requested_memory: sum(|l| l.requested_memory),
+        spare_cpu: sum(|l| l.spare_cpu),
+        spare_memory: sum(|l| l.spare_memory),
+        stranded_cpu,
+        stranded_memory,
+        stranded_cpu_percent: percent(stranded_cpu, allocatable_cpu),
+        stranded_memory_percent: percent(stranded_memory, allocatable_memory),
+        stale_since: None,
+    }
+}
+
+/// `part` of `whole` in percent (0 of nothing).
+fn percent(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 {
+        part / whole * 100.0
+    } else {
+        0.0
+    }
 }
 
 /// The median of `values` (0 when empty).
@@ -109,13 +191,6 @@ pub fn capacity(nodes: &[NodeInput], pod_requests: &[(f64, f64)]) -> ClusterCapa
     let requested_memory = sum(|n| n.requested_memory);
     let stranded_cpu = sum(|n| n.stranded_cpu);
     let stranded_memory = sum(|n| n.stranded_memory);
-    let share = |part: f64, whole: f64| {
-        if whole > 0.0 {
-            part / whole * 100.0
-        } else {
-            0.0
-        }
-    };
     ClusterCapacity {
         median_cpu,
         median_memory,
@@ -127,9 +202,12 @@ pub fn capacity(nodes: &[NodeInput], pod_requests: &[(f64, f64)]) -> ClusterCapa
         spare_memory: (allocatable_memory - requested_memory).max(0.0),
         stranded_cpu,
         stranded_memory,
-        stranded_cpu_percent: share(stranded_cpu, allocatable_cpu),
-        stranded_memory_percent: share(stranded_memory, allocatable_memory),
+        stranded_cpu_percent: percent(stranded_cpu, allocatable_cpu),
+        stranded_memory_percent: percent(stranded_memory, allocatable_memory),
         nodes: per_node,
+        cluster: String::new(),
+        fleet: Vec::new(),
+        fleet_total: None,
     }
 }
 
@@ -180,6 +258,41 @@ mod tests {
         assert!(c.nodes[1].stranded_memory.abs() < 1.0);
         assert!((c.spare_cpu - 5.0).abs() < 1e-9);
         assert!((c.stranded_memory_percent - 60.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_fleet_sums_its_clusters_and_takes_shares_of_the_sum() {
+        let node = |cpu: f64, requested: f64| NodeInput {
+            name: "n".into(),
+            allocatable_cpu: cpu,
+            allocatable_memory: cpu * GI,
+            allocatable_pods: 110.0,
+            requested_cpu: requested,
+            requested_memory: requested * GI,
+            pods: 1,
+        };
+        // Median pod 1 CPU: 0.5 CPU of a is stranded; b's median pod is 2 CPU, so 1.5 of its
+        // 3.5 free CPU is.
+        let a = capacity(&[node(4.0, 3.5)], &[(1.0, GI)]);
+        let b = capacity(&[node(8.0, 4.5), node(2.0, 2.0)], &[(2.0, 2.0 * GI)]);
+        assert!((a.stranded_cpu - 0.5).abs() < 1e-9);
+        assert!((b.stranded_cpu - 1.5).abs() < 1e-9);
+        let lines = [
+            CapacityLine::of("eu", &a, None),
+            CapacityLine::of("us", &b, Some(1_700_000_000)),
+        ];
+        assert_eq!((lines[0].nodes, lines[1].nodes), (1, 2));
+        assert_eq!(lines[1].stale_since, Some(1_700_000_000));
+        let fleet = roll_up(&lines);
+        assert_eq!(fleet.nodes, 3);
+        assert!((fleet.allocatable_cpu - 14.0).abs() < 1e-9);
+        assert!((fleet.requested_cpu - 10.0).abs() < 1e-9);
+        assert!((fleet.spare_cpu - 4.0).abs() < 1e-9);
+        assert!((fleet.stranded_cpu - 2.0).abs() < 1e-9);
+        // 2 of 14 CPU, not the mean of 12.5 % and 15 %.
+        assert!((fleet.stranded_cpu_percent - 200.0 / 14.0).abs() < 1e-9);
+        assert_eq!(fleet.stale_since, None);
+        assert_eq!(roll_up(&[]).stranded_cpu_percent, 0.0);
     }
 
     #[test]

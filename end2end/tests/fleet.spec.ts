@@ -272,6 +272,29 @@ test('the idle report names each finding\'s cluster, narrows to one, and acts th
   expect(errors).toEqual([]);
 });
 
+test('an SRE reads capacity per cluster and for the fleet, and opens us-dev\'s nodes', async ({ browser }) => {
+  const sam = await signedIn(browser, 'Sam SRE', '/namespaces');
+  const errors = collectErrors(sam);
+  const fleet = sam.locator('#capacity-fleet');
+  await expect(fleet.locator('tr.capacity-line')).toHaveCount(2);
+  await expect(fleet.locator('tr.capacity-line').first()).toHaveAttribute('data-cluster', 'eu-prod');
+  await expect(fleet.locator('tr.capacity-total')).toContainText('Fleet');
+  await expect(sam.locator('#capacity-cluster')).toHaveAttribute('data-cluster', 'eu-prod');
+
+  await fleet.locator('tr[data-cluster="us-dev"] a').click();
+  await expect(sam).toHaveURL(/\/namespaces\?cluster=us-dev$/);
+  await expect(sam.locator('#capacity-cluster')).toHaveAttribute('data-cluster', 'us-dev');
+  // The nodes shown are us-dev's, as kubectl lists them there.
+  const listed = spawnSync('kubectl', ['--kubeconfig', path.join(stateDir, 'sandbox-us-dev.kubeconfig'),
+    'get', 'nodes', '-o', 'jsonpath={.items[*].metadata.name}'], { encoding: 'utf8', timeout: PATIENCE });
+  expect(listed.stderr).toBe('');
+  const names = listed.stdout.trim().split(/\s+/).sort();
+  expect(names.length).toBeGreaterThan(0);
+  await expect(sam.locator('#capacity-table tbody tr td:first-child')).toHaveText(names);
+  await expect(fleet.locator('tr[data-cluster="us-dev"] td').nth(1)).toHaveText(String(names.length));
+  expect(errors).toEqual([]);
+});
+
 test('a cluster that stops answering is marked and pages about the other keep working', async ({ browser }) => {
   const pids = readFileSync(path.join(stateDir, 'cluster-us-dev', 'pids'), 'utf8');
   const apiserver = Number(/^kube-apiserver (\d+)$/m.exec(pids)?.[1]);
@@ -291,6 +314,14 @@ test('a cluster that stops answering is marked and pages about the other keep wo
     await expect(dana.locator('body')).toContainText('payments-prod');
     await dana.goto('/rollouts');
     await expect(dana.locator('body')).toContainText('fraud-scorer');
+
+    // Capacity keeps us-dev's last figures, marked; eu-prod's nodes are read as ever.
+    const sam = await signedIn(browser, 'Sam SRE', '/namespaces');
+    const usDevCapacity = sam.locator('#capacity-fleet tr[data-cluster="us-dev"]');
+    await expect(usDevCapacity).toHaveAttribute('data-stale', 'true', { timeout: PATIENCE });
+    await expect(usDevCapacity.locator('.cluster-stale')).toContainText(/not answering since \d{4}-\d\d-\d\d/);
+    await expect(sam.locator('#capacity-fleet tr[data-cluster="eu-prod"]')).toHaveAttribute('data-stale', 'false');
+    await expect(sam.locator('#capacity-table tbody tr').first()).toBeVisible();
   } finally {
     process.kill(apiserver, 'SIGCONT');
   }

@@ -190,8 +190,7 @@ pub async fn serve_with(
     let unused = tokio::spawn(
         crate::reconcile::unused::UnusedScan::new(
             services.store().clone(),
-            services.cluster().clone(),
-            caches.clone(),
+            fleet.clone(),
             config.usage.unused_scan,
             config.usage.unused_grace_days,
         )

@@ -11,7 +11,8 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use domain::authz::Role;
-use domain::capacity::ClusterCapacity;
+use domain::capacity::{CapacityLine, ClusterCapacity};
+use domain::cost_report::format_time;
 use domain::quantity::{Unit, format};
 
 use crate::api::{capacity_overview, quota_overview};
@@ -255,15 +256,24 @@ fn bytes(v: f64) -> String {
     format(v, Unit::Bytes)
 }
 
-/// Allocatable against requested per node, and what is stranded.
+/// Allocatable against requested per node of one cluster (`?cluster=`, the home cluster if
+/// none), what is stranded, and every cluster's totals with the fleet's sum.
 #[component]
 fn Capacity() -> impl IntoView {
+    let query = use_query_map();
+    let cluster = move || query.read().get("cluster").unwrap_or_default();
     let tick = RwSignal::new(0u64);
-    let answer = Resource::new(move || tick.get(), |_| capacity_overview());
+    let answer = Resource::new(
+        move || (tick.get(), cluster()),
+        |(_, cluster)| capacity_overview(cluster),
+    );
     crate::components::poll::every(Duration::from_secs(10), move || tick.update(|n| *n += 1));
     let render = |c: ClusterCapacity| {
         let warn = c.stranded_cpu_percent > 10.0 || c.stranded_memory_percent > 10.0;
+        let fleet = (c.fleet.len() > 1).then(|| fleet_capacity(&c));
         view! {
+            {fleet}
+            <h3 id="capacity-cluster" data-cluster=c.cluster.clone()>{format!("Nodes of {}", c.cluster)}</h3>
             <p id="capacity-summary" class=if warn { "field-error" } else { "muted" }>
                 {format!(
                     "Requested {} of {} CPU and {} of {} memory; spare {} CPU, {}. Stranded (too small for the median pod of {} CPU / {}): {} CPU ({:.1} %), {} ({:.1} %){}",
@@ -317,5 +327,63 @@ fn Capacity() -> impl IntoView {
                     })
             }}
         </Transition>
+    }
+}
+
+/// Every cluster's totals and the fleet's sum; a cluster's name opens its nodes.
+fn fleet_capacity(c: &ClusterCapacity) -> impl IntoView + use<> {
+    let row = |l: &CapacityLine, total: bool| {
+        let name = if total {
+            view! { <strong>"Fleet"</strong> }.into_any()
+        } else {
+            let href = format!(
+                "/namespaces?cluster={}",
+                domain::text::query_value(&l.cluster)
+            );
+            view! { <a href=href>{l.cluster.clone()}</a> }.into_any()
+        };
+        let stale = l.stale_since.map(|t| {
+            view! {
+                <div class="cluster-stale">
+                    {format!("not answering since {} UTC: figures as of then", format_time(t))}
+                </div>
+            }
+        });
+        view! {
+            <tr
+                class=if total { "capacity-total" } else { "capacity-line" }
+                data-cluster=l.cluster.clone()
+                data-stale=l.stale_since.is_some().to_string()
+            >
+                <td>{name} {stale}</td>
+                <td>{l.nodes}</td>
+                <td>{format!("{} / {}", cores(l.requested_cpu), cores(l.allocatable_cpu))}</td>
+                <td>{format!("{} / {}", bytes(l.requested_memory), bytes(l.allocatable_memory))}</td>
+                <td>{format!("{} CPU, {}", cores(l.spare_cpu), bytes(l.spare_memory))}</td>
+                <td>
+                    {format!(
+                        "{} CPU ({:.1} %), {} ({:.1} %)",
+                        cores(l.stranded_cpu), l.stranded_cpu_percent,
+                        bytes(l.stranded_memory), l.stranded_memory_percent,
+                    )}
+                </td>
+            </tr>
+        }
+    };
+    view! {
+        <table class="table" tabindex="0" id="capacity-fleet">
+            <thead>
+                <tr>
+                    <th>"Cluster"</th>
+                    <th>"Nodes"</th>
+                    <th>"CPU requested / allocatable"</th>
+                    <th>"Memory requested / allocatable"</th>
+                    <th>"Spare"</th>
+                    <th>"Stranded"</th>
+                </tr>
+            </thead>
+            <tbody>{c.fleet.iter().map(|l| row(l, false)).collect_view()}</tbody>
+            <tfoot>{c.fleet_total.as_ref().map(|l| row(l, true))}</tfoot>
+        </table>
     }
 }

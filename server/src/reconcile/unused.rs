@@ -2,15 +2,15 @@
 //! (ConfigMaps, Secrets, ServiceAccounts, Ingresses, volumes, Jobs, CronJobs, Services and
 //! their Endpoints), gathers every
 //! reference from pod templates — of workloads at any replica count, Jobs and CronJobs — and
-//! lets the domain decide what nothing uses. The idle report reads the stored result, so no
-//! page lists the cluster. One replica scans (advisory lock).
+//! lets the domain decide what nothing uses, on every cluster of the fleet. The idle report
+//! reads the stored result, so no page lists a cluster. One replica scans (advisory lock).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use domain::unused::{
-    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, ServiceInfo, StatefulClaims, Uses,
-    Volume,
+    self, Claim, ConfigObject, JobInfo, ServiceAccountRefs, ServiceInfo, StatefulClaims, Unused,
+    Uses, Volume,
 };
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -23,6 +23,7 @@ use kube::api::{Api, ListParams};
 use super::{Leadership, UNUSED_LOCK};
 use crate::cluster::Cluster;
 use crate::cluster::cache::Caches;
+use crate::cluster::fleet::Fleet;
 use crate::cluster::pod::template_refs;
 use crate::store::{Store, StoreError};
 
@@ -40,8 +41,7 @@ pub enum ScanError {
 
 pub struct UnusedScan {
     store: Store,
-    cluster: Cluster,
-    caches: Caches,
+    fleet: Fleet,
     interval: Duration,
     /// Days an object must exist before it can be called unused.
     grace_days: f64,
@@ -56,17 +56,10 @@ fn age(meta: &ObjectMeta, now: f64) -> u32 {
 }
 
 impl UnusedScan {
-    pub fn new(
-        store: Store,
-        cluster: Cluster,
-        caches: Caches,
-        interval: Duration,
-        grace_days: f64,
-    ) -> Self {
+    pub fn new(store: Store, fleet: Fleet, interval: Duration, grace_days: f64) -> Self {
         UnusedScan {
             store,
-            cluster,
-            caches,
+            fleet,
             interval,
             grace_days,
         }
@@ -95,29 +88,72 @@ impl UnusedScan {
         }
     }
 
-    async fn all<K>(&self) -> Result<Vec<K>, ScanError>
-    where
-        K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-    {
-        Api::<K>::all(self.cluster.client().clone())
-            .list(&ListParams::default())
-            .await
-            .map(|l| l.items)
-            .map_err(|e| ScanError::Cluster(e.to_string()))
+    /// One scan of every cluster in the fleet; how many unused objects it found. A cluster
+    /// that fails keeps what its last scan found (the error is the pass's, after the others
+    /// are scanned); what was found on clusters since removed is forgotten.
+    pub async fn pass(&self) -> Result<usize, ScanError> {
+        let home = self.fleet.home().name().to_owned();
+        let mut keys = Vec::new();
+        let mut found = 0;
+        let mut failed = None;
+        for member in self.fleet.members() {
+            // Rows of the home cluster carry the empty key.
+            let key = if member.name() == home {
+                String::new()
+            } else {
+                member.name().to_owned()
+            };
+            // The home cluster's caches are waited for; another's are scanned once filled.
+            let ready = if key.is_empty() {
+                member.caches.ready().await
+            } else {
+                member.caches.check().ok
+            };
+            let scanned = if ready {
+                self.scan(&member.cluster, &member.caches).await
+            } else {
+                Err(ScanError::NotReady)
+            };
+            match scanned {
+                Ok(objects) => {
+                    self.store.replace_unused(&key, &objects).await?;
+                    found += objects.len();
+                }
+                Err(err) => {
+                    tracing::warn!(cluster = member.name(), error = %err, "unused scan of a cluster failed");
+                    failed.get_or_insert(err);
+                }
+            }
+            keys.push(key);
+        }
+        self.store.keep_unused_of(&keys).await?;
+        match failed {
+            Some(err) => Err(err),
+            None => Ok(found),
+        }
     }
 
-    /// One scan; how many unused objects it found. Public so tests can drive it.
-    pub async fn pass(&self) -> Result<usize, ScanError> {
-        if !self.caches.ready().await {
-            return Err(ScanError::NotReady);
+    /// What nothing uses on one cluster.
+    async fn scan(&self, cluster: &Cluster, caches: &Caches) -> Result<Vec<Unused>, ScanError> {
+        async fn all<K>(cluster: &Cluster) -> Result<Vec<K>, ScanError>
+        where
+            K: kube::Resource<DynamicType = ()>
+                + Clone
+                + std::fmt::Debug
+                + serde::de::DeserializeOwned,
+        {
+            Api::<K>::all(cluster.client().clone())
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .map_err(|e| ScanError::Cluster(e.to_string()))
         }
         let now = jiff::Timestamp::now().as_second() as f64;
         let storage = self.store.prices().await?.storage_gib_month;
         // Metadata is all the scan reads of these: never hold a Secret's data (nor every
         // ConfigMap's) in memory. Secrets of the types controllers own are left out by the API
         // server itself, as the metadata does not say a Secret's type.
-        let config_maps = self
-            .cluster
+        let config_maps = cluster
             .list_metadata::<ConfigMap>("")
             .await
             .map_err(|e| ScanError::Cluster(e.to_string()))?;
@@ -126,18 +162,17 @@ impl UnusedScan {
             .map(|t| format!("type!={t}"))
             .collect::<Vec<_>>()
             .join(",");
-        let secrets = self
-            .cluster
+        let secrets = cluster
             .list_metadata::<Secret>(&not_managed)
             .await
             .map_err(|e| ScanError::Cluster(e.to_string()))?;
-        let accounts: Vec<ServiceAccount> = self.all().await?;
-        let ingresses: Vec<Ingress> = self.all().await?;
-        let volumes: Vec<PersistentVolume> = self.all().await?;
-        let job_objects: Vec<Job> = self.all().await?;
-        let cron_jobs: Vec<CronJob> = self.all().await?;
+        let accounts: Vec<ServiceAccount> = all(cluster).await?;
+        let ingresses: Vec<Ingress> = all(cluster).await?;
+        let volumes: Vec<PersistentVolume> = all(cluster).await?;
+        let job_objects: Vec<Job> = all(cluster).await?;
+        let cron_jobs: Vec<CronJob> = all(cluster).await?;
 
-        let mut templates = self.caches.template_refs();
+        let mut templates = caches.template_refs();
         let mut add = |meta: &ObjectMeta, spec: Option<&PodSpec>| {
             if let (Some(ns), Some(spec)) = (meta.namespace.as_deref(), spec) {
                 templates.push(template_refs(ns, spec));
@@ -222,8 +257,7 @@ impl UnusedScan {
         }));
         let mut found = unused::unused_config(&objects, &uses, self.grace_days);
 
-        let claims: Vec<Claim> = self
-            .caches
+        let claims: Vec<Claim> = caches
             .claims
             .state()
             .iter()
@@ -244,8 +278,7 @@ impl UnusedScan {
                 })
             })
             .collect();
-        let sets: Vec<StatefulClaims> = self
-            .caches
+        let sets: Vec<StatefulClaims> = caches
             .stateful_sets
             .state()
             .iter()
@@ -336,8 +369,8 @@ impl UnusedScan {
         found.extend(unused::long_history_cron_jobs(&histories));
 
         // Services routing to nothing: ready addresses in their Endpoints.
-        let services: Vec<Service> = self.all().await?;
-        let endpoints: Vec<Endpoints> = self.all().await?;
+        let services: Vec<Service> = all(cluster).await?;
+        let endpoints: Vec<Endpoints> = all(cluster).await?;
         let ready: HashMap<(String, String), u32> = endpoints
             .iter()
             .map(|e| {
@@ -399,7 +432,7 @@ impl UnusedScan {
             .iter()
             .for_each(|c| note("ConfigMap", &c.metadata));
         secrets.iter().for_each(|s| note("Secret", &s.metadata));
-        for c in self.caches.claims.state() {
+        for c in caches.claims.state() {
             note("PersistentVolumeClaim", &c.metadata);
         }
         job_objects.iter().for_each(|j| note("Job", &j.metadata));
@@ -417,8 +450,6 @@ impl UnusedScan {
                 ((u.kind.clone(), u.namespace.clone(), u.name.clone()), u)
             })
             .collect();
-        let found: Vec<_> = unique.into_values().collect();
-        self.store.replace_unused(&found).await?;
-        Ok(found.len())
+        Ok(unique.into_values().collect())
     }
 }

@@ -299,13 +299,19 @@ impl Services {
         // filled (one down keeps its last lists), never waited on.
         self.cached().await?;
         let actor = user.actor();
+        // Nodes (stranded capacity) and cluster-wide volumes are for those who may see them.
+        let sees_cluster = decide(&actor, Action::ViewCapacity, &Target::default()).allowed();
         let (usage_rows, day_rows) = self
             .usage_memo
             .get(self.store(), now, HISTORY_DAYS, RECENT_DAYS)
             .await?
             .for_teams(teams);
+        // What the last scans found nothing uses, by cluster key.
+        let mut unused: HashMap<String, Vec<domain::unused::Unused>> = HashMap::new();
+        for (key, u) in self.store().unused_objects().await? {
+            unused.entry(key).or_default().push(u);
+        }
         let mut findings = Vec::new();
-        let mut visible = HashMap::new();
         let mut clusters = Vec::new();
         for member in self.fleet().members() {
             if !member.caches.check().ok {
@@ -325,46 +331,40 @@ impl Services {
                 days: day_rows.iter().filter(|d| d.cluster == key).collect(),
             };
             let (mut found, seen) = facts.findings();
+            // Stranded capacity, for those who may see the nodes: by the cluster's own
+            // median pod, at its rates.
+            if sees_cluster {
+                for node in super::quota::capacity_of(&member.caches).nodes {
+                    found.extend(findings::stranded_node(
+                        &node.name,
+                        node.stranded_cpu,
+                        node.stranded_memory,
+                        &facts.rates,
+                    ));
+                }
+            }
+            // What nothing uses: namespaced objects for their teams, volumes (cluster-wide)
+            // for those who may see the nodes.
+            for u in unused.remove(key).into_iter().flatten() {
+                let info = seen.get(&u.namespace);
+                if info.is_none() && !(u.namespace.is_empty() && sees_cluster) {
+                    continue;
+                }
+                found.push(findings::unused_object(
+                    &u.kind,
+                    &u.namespace,
+                    &u.name,
+                    &u.reason,
+                    u.monthly_cost,
+                    info,
+                ));
+            }
             domain::idle::on_cluster(&mut found, member.name(), is_home);
             findings.extend(found);
             if is_home {
-                visible = seen;
                 clusters.insert(0, member.name().to_owned());
             } else {
                 clusters.push(member.name().to_owned());
-            }
-        }
-        // The unused scan and stranded capacity below are the home cluster's.
-        let rates = prices.rates_for(&home, &BTreeMap::new());
-
-        // What the last scan found nothing uses: namespaced objects for their teams, volumes
-        // (cluster-wide) for those who may see the nodes.
-        let sees_cluster = decide(&actor, Action::ViewCapacity, &Target::default()).allowed();
-        for u in self.store().unused_objects().await? {
-            let info = visible.get(&u.namespace);
-            if info.is_none() && !(u.namespace.is_empty() && sees_cluster) {
-                continue;
-            }
-            findings.push(findings::unused_object(
-                &u.kind,
-                &u.namespace,
-                &u.name,
-                &u.reason,
-                u.monthly_cost,
-                info,
-            ));
-        }
-
-        // Stranded capacity, for those who may see the nodes.
-        if sees_cluster {
-            let capacity = self.cluster_capacity(user).await?;
-            for node in capacity.nodes {
-                findings.extend(findings::stranded_node(
-                    &node.name,
-                    node.stranded_cpu,
-                    node.stranded_memory,
-                    &rates,
-                ));
             }
         }
         let scanned = self.store().unused_scanned_at().await?;
@@ -436,7 +436,11 @@ impl Services {
             .split_once('/')
             .ok_or_else(|| ServiceError::BadInput("nothing to delete".to_owned()))?;
         let ns = finding.namespace.as_str();
-        let mut audit = NewEvent::by(Some(user), origin, "object.delete", Outcome::Requested);
+        // On the finding's own cluster (empty: the home cluster), whose rows carry its key.
+        let member = self.member(&finding.cluster)?;
+        let key = finding.cluster.as_str();
+        let mut audit = NewEvent::by(Some(user), origin, "object.delete", Outcome::Requested)
+            .on_cluster(member.name());
         audit.target_kind = kind.to_owned();
         audit.target_namespace = ns.to_owned();
         audit.target_name = name.to_owned();
@@ -455,7 +459,7 @@ impl Services {
         // resourceVersion as preconditions), and only if nothing refers to it now.
         let (uid, version) = self
             .store()
-            .unused_version(kind, ns, name)
+            .unused_version(key, kind, ns, name)
             .await?
             .filter(|(uid, version)| !uid.is_empty() && !version.is_empty())
             .ok_or_else(|| {
@@ -463,12 +467,13 @@ impl Services {
                     "{kind} {name} is not on the latest scan's list any more; nothing deleted"
                 ))
             })?;
-        let uses = domain::unused::Uses::gather(&self.cached().await?.template_refs(), &[], &[]);
+        let caches = self.cached_on(&member).await?;
+        let uses = domain::unused::Uses::gather(&caches.template_refs(), &[], &[]);
         if uses.refers_to(kind, ns, name) {
             audit.set_outcome(Outcome::Failure);
             audit.after = Some(serde_json::json!({ "refused": "in use now" }));
             self.store().record(&audit).await?;
-            self.store().forget_unused(kind, ns, name).await?;
+            self.store().forget_unused(key, kind, ns, name).await?;
             return Err(ServiceError::Conflict(format!(
                 "{kind} {name} is in use now (a pod or workload refers to it); nothing deleted"
             )));
@@ -484,7 +489,7 @@ impl Services {
             }),
             ..DeleteParams::background()
         };
-        let cluster = self.cluster();
+        let cluster = &member.cluster;
         let deleted = match kind {
             "ConfigMap" => {
                 cluster
@@ -519,14 +524,18 @@ impl Services {
             && status.code == 409
         {
             // Replaced or changed since the scan: not the object the report showed.
-            self.store().forget_unused(kind, ns, name).await?;
+            self.store().forget_unused(key, kind, ns, name).await?;
             return Err(ServiceError::Conflict(format!(
                 "{kind} {name} changed since the scan (or was replaced); nothing deleted — the next scan looks at it again"
             )));
         }
         deleted.map_err(|e| ServiceError::Cluster(e.to_string()))?;
-        self.store().forget_unused(kind, ns, name).await?;
-        Ok(format!("{kind} {name} deleted from {ns}"))
+        self.store().forget_unused(key, kind, ns, name).await?;
+        Ok(if key.is_empty() {
+            format!("{kind} {name} deleted from {ns}")
+        } else {
+            format!("{kind} {name} deleted from {ns} on {key}")
+        })
     }
 }
 

@@ -440,8 +440,9 @@ impl Backend for Services {
     async fn cluster_capacity(
         &self,
         user: &CurrentUser,
+        cluster: String,
     ) -> Result<domain::capacity::ClusterCapacity, Failure> {
-        Services::cluster_capacity(self, user)
+        Services::cluster_capacity(self, user, &cluster)
             .await
             .map_err(Failure::from)
     }

@@ -53,73 +53,109 @@ impl Services {
         Ok(list)
     }
 
-    /// Allocatable against requested per node, with stranded capacity (SREs, managers, admins).
+    /// Allocatable against requested per node of `cluster` (empty: the home cluster), with
+    /// stranded capacity, and every cluster's totals rolled up (SREs, managers, admins).
+    /// Another cluster's caches are read as they stand once filled: one not answering keeps
+    /// its last lists, and its line says since when.
     pub async fn cluster_capacity(
         &self,
         user: &CurrentUser,
+        cluster: &str,
     ) -> Result<domain::capacity::ClusterCapacity, ServiceError> {
         if let domain::authz::Decision::Deny(why) =
             decide(&user.actor(), Action::ViewCapacity, &Target::everything())
         {
             return Err(ServiceError::Forbidden(why));
         }
-        let caches = self.cached().await?;
-        let parsed = |q: Option<&Quantity>| {
-            q.and_then(|q| domain::quantity::parse(&q.0).ok())
-                .unwrap_or(0.0)
+        let chosen = self.member(cluster)?;
+        let shown = if chosen.name() == self.fleet().home().name() {
+            self.cached().await?
+        } else {
+            self.cached_on(&chosen).await?
         };
-        let quantity_of =
-            |m: Option<&BTreeMap<String, Quantity>>, key: &str| parsed(m.and_then(|m| m.get(key)));
-        let mut per_node: HashMap<String, (f64, f64, usize)> = HashMap::new();
-        let mut pod_requests = Vec::new();
-        for pod in caches.pods.state() {
-            if !running(&pod) {
-                continue;
-            }
-            let Some(spec) = pod.spec.as_ref() else {
+        let mut result = capacity_of(shown);
+        result.cluster = chosen.name().to_owned();
+        for member in self.fleet().members() {
+            let totals = if member.name() == chosen.name() {
+                domain::capacity::CapacityLine::of(member.name(), &result, None)
+            } else if member.caches.check().ok {
+                let c = capacity_of(&member.caches);
+                domain::capacity::CapacityLine::of(member.name(), &c, None)
+            } else {
                 continue;
             };
-            let (cpu, memory) = spec
-                .containers
-                .iter()
-                .fold((0.0, 0.0), |(c, m), container| {
-                    let requests = &container.resources.requests;
-                    (
-                        c + parsed(requests.get("cpu")),
-                        m + parsed(requests.get("memory")),
-                    )
-                });
-            pod_requests.push((cpu, memory));
-            if let Some(node) = spec.node_name.as_ref() {
-                let entry = per_node.entry(node.clone()).or_default();
-                entry.0 += cpu;
-                entry.1 += memory;
-                entry.2 += 1;
-            }
+            let stale_since = member.health().stale_since;
+            result.fleet.push(domain::capacity::CapacityLine {
+                stale_since,
+                ..totals
+            });
         }
-        let nodes: Vec<domain::capacity::NodeInput> = caches
-            .nodes
-            .state()
-            .iter()
-            .map(|node| {
-                let name = node.metadata.name.clone().unwrap_or_default();
-                let alloc = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
-                let (cpu, memory, pods) = per_node.get(&name).copied().unwrap_or_default();
-                domain::capacity::NodeInput {
-                    allocatable_cpu: quantity_of(alloc, "cpu"),
-                    allocatable_memory: quantity_of(alloc, "memory"),
-                    allocatable_pods: quantity_of(alloc, "pods"),
-                    requested_cpu: cpu,
-                    requested_memory: memory,
-                    pods,
-                    name,
-                }
-            })
-            .collect();
-        let mut result = domain::capacity::capacity(&nodes, &pod_requests);
-        result.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        if result.fleet.len() > 1 {
+            result.fleet_total = Some(domain::capacity::roll_up(&result.fleet));
+        }
         Ok(result)
     }
+}
+
+/// Allocatable against requested per node of one cluster's caches, with stranded capacity.
+pub(super) fn capacity_of(
+    caches: &crate::cluster::cache::Caches,
+) -> domain::capacity::ClusterCapacity {
+    let parsed = |q: Option<&Quantity>| {
+        q.and_then(|q| domain::quantity::parse(&q.0).ok())
+            .unwrap_or(0.0)
+    };
+    let quantity_of =
+        |m: Option<&BTreeMap<String, Quantity>>, key: &str| parsed(m.and_then(|m| m.get(key)));
+    let mut per_node: HashMap<String, (f64, f64, usize)> = HashMap::new();
+    let mut pod_requests = Vec::new();
+    for pod in caches.pods.state() {
+        if !running(&pod) {
+            continue;
+        }
+        let Some(spec) = pod.spec.as_ref() else {
+            continue;
+        };
+        let (cpu, memory) = spec
+            .containers
+            .iter()
+            .fold((0.0, 0.0), |(c, m), container| {
+                let requests = &container.resources.requests;
+                (
+                    c + parsed(requests.get("cpu")),
+                    m + parsed(requests.get("memory")),
+                )
+            });
+        pod_requests.push((cpu, memory));
+        if let Some(node) = spec.node_name.as_ref() {
+            let entry = per_node.entry(node.clone()).or_default();
+            entry.0 += cpu;
+            entry.1 += memory;
+            entry.2 += 1;
+        }
+    }
+    let nodes: Vec<domain::capacity::NodeInput> = caches
+        .nodes
+        .state()
+        .iter()
+        .map(|node| {
+            let name = node.metadata.name.clone().unwrap_or_default();
+            let alloc = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
+            let (cpu, memory, pods) = per_node.get(&name).copied().unwrap_or_default();
+            domain::capacity::NodeInput {
+                allocatable_cpu: quantity_of(alloc, "cpu"),
+                allocatable_memory: quantity_of(alloc, "memory"),
+                allocatable_pods: quantity_of(alloc, "pods"),
+                requested_cpu: cpu,
+                requested_memory: memory,
+                pods,
+                name,
+            }
+        })
+        .collect();
+    let mut result = domain::capacity::capacity(&nodes, &pod_requests);
+    result.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    result
 }
 
 /// The namespaces of one cluster `actor` may see, with their quota lines, defaults and pods.

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;
+pub mod unused;
 pub mod usage;
 pub mod usage_groups;
 

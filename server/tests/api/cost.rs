@@ -79,7 +79,7 @@ fn keys(r: &Value) -> Vec<String> {
         .collect()
 }
 
-fn close(a: f64, b: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * b.abs().max(1.0)
 }
 

@@ -12,6 +12,7 @@ use crate::common::flows::{
     call_form, draft, namespace_kubeconfig, sign_in, submit, wait_for_state,
 };
 use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
+use crate::cost::close;
 
 /// An app with `config` on the shared cluster (home, `default`) with a private second one,
 /// `second`, whose kubeconfigs name `public` when given.
@@ -136,6 +137,80 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
         // Each has its own watch caches: the private cluster's nodes are not the shared one's.
         assert!(other["namespaces"].as_u64().unwrap_or(0) >= 4, "{other}");
 
+        // Capacity per cluster: the second's nodes by its name, each cluster's totals and
+        // their sum; a core requested there moves its line alone.
+        let line = |c: &Value, name: &str| {
+            c["fleet"]
+                .as_array()
+                .and_then(|l| l.iter().find(|l| l["cluster"] == name))
+                .cloned()
+                .unwrap_or_else(|| panic!("no line for {name}: {c}"))
+        };
+        let cpu = |v: &Value, field: &str| v[field].as_f64().unwrap_or(-1.0);
+        let (status, before) = get(&app, &sam, "/api/v1/capacity?cluster=second").await;
+        assert_eq!(status, 200, "{before}");
+        assert_eq!(before["cluster"], "second");
+        let names: Vec<&Value> = before["fleet"]
+            .as_array()
+            .expect("fleet")
+            .iter()
+            .map(|l| &l["cluster"])
+            .collect();
+        assert_eq!(names, [&json!("default"), &json!("second")], "{before}");
+        let own = line(&before, "second");
+        assert_eq!(
+            own["nodes"].as_u64(),
+            before["nodes"].as_array().map(|n| n.len() as u64)
+        );
+        assert!(close(
+            cpu(&own, "allocatable_cpu"),
+            cpu(&before, "allocatable_cpu")
+        ));
+        let total = &before["fleet_total"];
+        for field in [
+            "allocatable_cpu",
+            "requested_cpu",
+            "stranded_cpu",
+            "spare_memory",
+        ] {
+            let sum = cpu(&line(&before, "default"), field) + cpu(&own, field);
+            assert!(close(cpu(total, field), sum), "{field}: {before}");
+        }
+        reserve_a_core(&second.admin_client().await, "capacityone", "payments").await;
+        crate::common::flows::wait_scheduled(&second.admin_client().await, Some("capacityone"), 1)
+            .await;
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        loop {
+            let (status, after) = get(&app, &sam, "/api/v1/capacity?cluster=second").await;
+            assert_eq!(status, 200, "{after}");
+            if close(
+                cpu(&after, "requested_cpu"),
+                cpu(&own, "requested_cpu") + 1.0,
+            ) {
+                assert!(close(
+                    cpu(&line(&after, "second"), "requested_cpu"),
+                    cpu(&after, "requested_cpu")
+                ));
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the second cluster's core never showed: {after}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        let (status, home) = get(&app, &sam, "/api/v1/capacity").await;
+        assert_eq!(
+            (status, &home["cluster"]),
+            (200, &json!("default")),
+            "{home}"
+        );
+        let (status, body) = get(&app, &sam, "/api/v1/capacity?cluster=nowhere").await;
+        assert_eq!(status, 404, "{body}");
+        let dana = sign_in(&app, "demo:dana").await;
+        let (status, body) = get(&app, &dana, "/api/v1/capacity?cluster=second").await;
+        assert_eq!(status, 403, "a developer sees no nodes: {body}");
+
         // The second control plane goes away: Berth stays ready, says which one is down and
         // since when, and pages about the home cluster still answer.
         second.stop();
@@ -182,6 +257,12 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
             !capacity["nodes"].as_array().expect("nodes").is_empty(),
             "the home cluster's nodes are still read: {capacity}"
         );
+        // The stopped one keeps its last figures, marked as of when it stopped answering.
+        assert!(
+            line(&capacity, "second")["stale_since"].is_i64(),
+            "{capacity}"
+        );
+        assert_eq!(line(&capacity, "default")["stale_since"], json!(null));
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "the page waited on the stopped cluster"
@@ -959,6 +1040,105 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         assert!(
             (repriced["default"].0 - by["default"].0).abs() < 1e-9,
             "{repriced:?} vs {by:?}"
+        );
+        app.stop().await;
+    });
+}
+
+#[test]
+fn each_clusters_unused_objects_are_found_apart_and_deleted_on_their_own_cluster() {
+    common::run(async {
+        use app::api::{ActOnIdle, IdleReport};
+        use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+        use kube::api::{Api, PostParams};
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let mut config = test_config();
+        config.usage.unused_scan = std::time::Duration::from_secs(1);
+        // Objects made a moment ago count: the test cannot wait two days.
+        config.usage.unused_grace_days = 0.0;
+        let (app, second, _dir) = two_clusters_with(&url, None, config).await;
+        app.wait_ready().await;
+        // The same namespace and ConfigMap, which nothing uses, on both clusters.
+        let home = crate::common::flows::admin_client(&app).await;
+        let other = second.admin_client().await;
+        for client in [&home, &other] {
+            let ns: Namespace = serde_json::from_value(json!({
+                "metadata": { "name": "fleetunused", "labels": { "berth.dev/team": "payments" } }
+            }))
+            .expect("namespace");
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &ns)
+                .await
+                .expect("create namespace");
+            let cm: ConfigMap = serde_json::from_value(json!({
+                "metadata": { "name": "old-settings" }, "data": { "a": "1" }
+            }))
+            .expect("config map");
+            Api::<ConfigMap>::namespaced(client.clone(), "fleetunused")
+                .create(&PostParams::default(), &cm)
+                .await
+                .expect("create config map");
+        }
+        const HERE: &str = "unused/ConfigMap/fleetunused/old-settings";
+        const THERE: &str = "second:unused/ConfigMap/fleetunused/old-settings";
+        let dana = sign_in(&app, "demo:dana").await;
+        let find = |all: &Value, id: &str| {
+            all["findings"]
+                .as_array()
+                .and_then(|f| f.iter().find(|f| f["id"] == id).cloned())
+        };
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        let seen = loop {
+            let seen = call_form(&app, &dana, IdleReport::PATH, &[]).await;
+            if find(&seen, HERE).is_some() && find(&seen, THERE).is_some() {
+                break seen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "both clusters' scans never showed: {seen:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        let there = find(&seen, THERE).expect("second's");
+        assert_eq!(there["cluster"], "second");
+        assert_eq!(there["can_act"], true);
+        assert_eq!(find(&seen, HERE).expect("home's")["cluster"], "");
+
+        // Deleting the second cluster's deletes it there only.
+        let done = call_form(&app, &dana, ActOnIdle::PATH, &[("id", THERE)]).await;
+        assert_eq!(
+            done,
+            json!("ConfigMap old-settings deleted from fleetunused on second")
+        );
+        let get = |c: &kube::Client| {
+            let api = Api::<ConfigMap>::namespaced(c.clone(), "fleetunused");
+            async move { api.get_opt("old-settings").await }
+        };
+        assert!(matches!(get(&other).await, Ok(None)), "gone from second");
+        assert!(
+            matches!(get(&home).await, Ok(Some(_))),
+            "the home cluster's is not touched"
+        );
+        let seen = call_form(&app, &dana, IdleReport::PATH, &[]).await;
+        assert!(find(&seen, THERE).is_none(), "{seen:#}");
+        assert!(find(&seen, HERE).is_some(), "{seen:#}");
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let audited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT target_cluster, outcome FROM audit_events WHERE action = 'object.delete' \
+               AND target_namespace = 'fleetunused' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(
+            audited,
+            [
+                ("second".to_owned(), "requested".to_owned()),
+                ("second".to_owned(), "success".to_owned())
+            ]
         );
         app.stop().await;
     });

@@ -77,6 +77,16 @@ pub struct Done {
     pub message: String,
 }
 
+/// Which cluster of the fleet a request is about; none names the home cluster.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct OnCluster {
+    /// The fleet's name of the cluster (the home cluster when left out).
+    #[param(max_length = 253)]
+    pub(super) cluster: Option<String>,
+}
+
 /// Where a list's page starts and how long it is.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::{Body, Caller, Params};
-use super::{Decision, PageQuery, Submitted, paged};
+use super::{Decision, OnCluster, PageQuery, Submitted, paged};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 
@@ -228,14 +228,23 @@ async fn quota_overview(
     Ok(Json(state.services.namespace_quotas(&caller.user).await?))
 }
 
-/// Node capacity: allocatable, requested and stranded (SREs, managers, admins).
+/// Node capacity of one cluster: allocatable, requested and stranded, with every cluster's
+/// totals and their sum (SREs, managers, admins).
 #[utoipa::path(get, path = "/api/v1/capacity", tag = "quota",
+    params(OnCluster),
     responses((status = 200, body = ClusterCapacity),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["read"]), ("session" = [])))]
 async fn capacity_overview(
     State(state): State<AppState>,
     caller: Caller,
+    Params(on): Params<OnCluster>,
 ) -> Result<Json<ClusterCapacity>, ApiError> {
-    Ok(Json(state.services.cluster_capacity(&caller.user).await?))
+    let cluster = on.cluster.unwrap_or_default();
+    Ok(Json(
+        state
+            .services
+            .cluster_capacity(&caller.user, &cluster)
+            .await?,
+    ))
 }

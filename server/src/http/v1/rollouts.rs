@@ -9,8 +9,8 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::Done;
 use super::extract::{Body, Caller, Params};
+use super::{Done, OnCluster};
 use crate::http::AppState;
 use crate::http::error::{ApiError, Problem};
 use crate::services::rollouts::RolloutFilter;
@@ -75,15 +75,6 @@ async fn rollout_overview(
 
 fn kind(text: &str) -> Result<WorkloadKind, ApiError> {
     WorkloadKind::parse(text).map_err(ApiError::NotFound)
-}
-
-/// Which cluster of the fleet a workload is on; none names the home cluster.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-struct OnCluster {
-    /// The fleet's name of the workload's cluster (the home cluster when left out).
-    cluster: Option<String>,
 }
 
 /// One workload: its rollout view, pods and recent events.
