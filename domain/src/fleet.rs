@@ -111,7 +111,9 @@ pub struct ClusterDraft {
     pub region: String,
     #[serde(default)]
     pub environment: String,
-    /// A kubeconfig file on Berth's machine (a mounted Secret, typically).
+    /// A kubeconfig file on Berth's machine (a mounted Secret, typically); or else
+    /// `api_server` and `token_secret`.
+    #[serde(default)]
     pub kubeconfig: String,
     /// A context of that file other than its current one.
     #[serde(default)]
@@ -119,6 +121,14 @@ pub struct ClusterDraft {
     /// The API address users reach, when it differs from the kubeconfig's.
     #[serde(default)]
     pub public_server: String,
+    /// The API address Berth uses, with a token Secret (a kubeconfig names its own).
+    #[serde(default)]
+    pub api_server: String,
+    /// `namespace/name` of a Secret on the home cluster holding `token` and `ca.crt` for the
+    /// cluster (what a ServiceAccount token Secret of it holds): credentials kept by
+    /// Kubernetes, rotated by updating the Secret.
+    #[serde(default)]
+    pub token_secret: String,
 }
 
 impl ClusterDraft {
@@ -158,10 +168,34 @@ impl ClusterDraft {
                 problem(field, "no control characters".to_owned());
             }
         }
-        if self.kubeconfig.trim().is_empty() {
+        if !self.token_secret.is_empty() {
+            if let Err(why) = parse_secret_ref(&self.token_secret) {
+                problem("token_secret", why);
+            }
+            if !self.kubeconfig.is_empty() {
+                problem(
+                    "kubeconfig",
+                    "either a kubeconfig or a token Secret, not both".to_owned(),
+                );
+            }
+            if self.api_server.is_empty() {
+                problem(
+                    "api_server",
+                    "the cluster's API address is required with a token Secret".to_owned(),
+                );
+            } else if let Err(why) = check_server(&self.api_server) {
+                problem("api_server", why);
+            }
+        } else if !self.api_server.is_empty() {
+            problem(
+                "api_server",
+                "goes with a token Secret: a kubeconfig names its own server".to_owned(),
+            );
+        } else if self.kubeconfig.trim().is_empty() {
             problem(
                 "kubeconfig",
-                "the path of a kubeconfig file on Berth's machine is required".to_owned(),
+                "the path of a kubeconfig file on Berth's machine (or a token Secret) is required"
+                    .to_owned(),
             );
         } else if !self.kubeconfig.starts_with('/') {
             problem(
@@ -192,6 +226,27 @@ impl ClusterDraft {
 /// Whether `name` could name a cluster of the fleet (a DNS label of at most 40 characters).
 pub fn valid_name(name: &str) -> bool {
     check_label(name).is_ok() && name.len() <= MAX_NAME
+}
+
+/// A token Secret's `namespace/name`: a namespace (a DNS label) and a Secret's name (a DNS
+/// subdomain).
+pub fn parse_secret_ref(text: &str) -> Result<(&str, &str), String> {
+    let shape = "namespace/name of a Secret on the home cluster, e.g. berth/us-dev-token";
+    let Some((namespace, name)) = text.split_once('/') else {
+        return Err(shape.to_owned());
+    };
+    check_label(namespace).map_err(|why| format!("the namespace: {why} ({shape})"))?;
+    let subdomain = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && check_label(part).is_ok());
+    if !subdomain {
+        return Err(format!(
+            "the name: lower-case letters, digits, '-' and '.' ({shape})"
+        ));
+    }
+    Ok((namespace, name))
 }
 
 /// An API server address users' kubectl can be given: `https://host[:port]`, nothing else.
@@ -232,6 +287,7 @@ mod tests {
             kubeconfig: "/etc/berth/clusters/us-dev.kubeconfig".to_owned(),
             context: String::new(),
             public_server: "https://us-dev.k8s.example.com:6443".to_owned(),
+            ..ClusterDraft::default()
         }
     }
 
@@ -271,6 +327,7 @@ mod tests {
             kubeconfig: "relative/path".to_owned(),
             context: String::new(),
             public_server: "http://plain".to_owned(),
+            ..ClusterDraft::default()
         };
         assert_eq!(
             fields(&d, &[]),
@@ -281,6 +338,43 @@ mod tests {
                 "kubeconfig",
                 "public_server"
             ]
+        );
+    }
+
+    #[test]
+    fn a_token_secret_goes_with_an_api_server_and_without_a_kubeconfig() {
+        let mut d = draft();
+        d.kubeconfig.clear();
+        d.token_secret = "berth/us-dev-token".to_owned();
+        d.api_server = "https://10.0.0.7:6443".to_owned();
+        assert_eq!(d.validate(&[]), Ok(()));
+        d.kubeconfig = "/etc/berth/us-dev".to_owned();
+        assert_eq!(fields(&d, &[]), ["kubeconfig"]);
+        d.kubeconfig.clear();
+        d.api_server.clear();
+        assert_eq!(fields(&d, &[]), ["api_server"]);
+        d.api_server = "http://10.0.0.7".to_owned();
+        assert_eq!(fields(&d, &[]), ["api_server"]);
+        d.api_server = "https://10.0.0.7".to_owned();
+        for bad in [
+            "token",
+            "Berth/x",
+            "berth/",
+            "/x",
+            "berth/a..b",
+            "berth/x/y",
+            "berth/<b>",
+        ] {
+            d.token_secret = bad.to_owned();
+            assert_eq!(fields(&d, &[]), ["token_secret"], "{bad}");
+        }
+        // An API address alone means nothing: a kubeconfig names its own server.
+        let mut k = draft();
+        k.api_server = "https://10.0.0.7".to_owned();
+        assert_eq!(fields(&k, &[]), ["api_server"]);
+        assert_eq!(
+            parse_secret_ref("berth/us-dev.token"),
+            Ok(("berth", "us-dev.token"))
         );
     }
 

@@ -45,6 +45,44 @@ test('an admin sees both clusters and adds and removes one with no restart', asy
   expect(errors).toEqual([]);
 });
 
+test('an admin adds a cluster through a token Secret on the home cluster', async ({ browser }) => {
+  // us-dev's ServiceAccount token and CA, as a platform team would copy them into a Secret on
+  // eu-prod (the home cluster), with kubectl.
+  const source = readFileSync(path.join(stateDir, 'berth-us-dev.kubeconfig'), 'utf8');
+  const server = /server: (\S+)/.exec(source)?.[1] ?? '';
+  const ca = Buffer.from(/certificate-authority-data: (\S+)/.exec(source)?.[1] ?? '', 'base64').toString('utf8');
+  const token = /token: (\S+)/.exec(source)?.[1] ?? '';
+  expect(server).toMatch(/^https:\/\//);
+  expect(ca).toContain('BEGIN CERTIFICATE');
+  const secret = `us-dev-token-${suffix}`;
+  const made = spawnSync('kubectl', ['--kubeconfig', path.join(stateDir, 'sandbox.kubeconfig'), '-n', 'berth',
+    'create', 'secret', 'generic', secret, `--from-literal=token=${token}`, `--from-literal=ca.crt=${ca}`],
+  { encoding: 'utf8', timeout: PATIENCE });
+  expect(made.stderr).toBe('');
+
+  const page = await signedIn(browser, 'Ada Admin', '/clusters');
+  const errors = collectErrors(page);
+  const form = page.locator('#cluster-add');
+  const name = `tok-${suffix}`.slice(0, 40);
+  await form.locator('input[name="name"]').fill(name);
+  await form.locator('input[name="token_secret"]').fill(`berth/${secret}`);
+  await form.getByRole('button', { name: 'Add cluster' }).click();
+  await expect(form.locator('.field-error[data-field="api_server"]')).toContainText('required with a token Secret');
+  await form.locator('input[name="api_server"]').fill(server);
+  await form.getByRole('button', { name: 'Add cluster' }).click();
+  await expect(page.locator('#cluster-added')).toContainText(`Added ${name}`);
+  const row = page.locator(`tr[data-cluster="${name}"]`);
+  await expect(row).toHaveAttribute('data-state', 'ok');
+  await expect(row).toContainText('registry');
+
+  await page.getByRole('button', { name: `Remove cluster ${name}` }).click();
+  await expect(page.locator('#cluster-removed')).toContainText('Removed');
+  await expect(row).toHaveCount(0);
+  spawnSync('kubectl', ['--kubeconfig', path.join(stateDir, 'sandbox.kubeconfig'), '-n', 'berth', 'delete', 'secret', secret],
+    { encoding: 'utf8', timeout: PATIENCE });
+  expect(errors).toEqual([]);
+});
+
 test('a developer onboards on us-dev and uses kubectl there with the downloaded kubeconfig', async ({ browser }) => {
   const page = await signedIn(browser, 'Dana Developer');
   const errors = collectErrors(page);

@@ -350,6 +350,8 @@ struct RawCluster {
     kubeconfig: Option<PathBuf>,
     context: Option<String>,
     public_server: Option<String>,
+    api_server: Option<String>,
+    token_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -962,18 +964,28 @@ fn validate_cluster(
         region: raw.region.clone().unwrap_or_default(),
         environment: raw.environment.clone().unwrap_or_default(),
         // Checked below: a home cluster may go without, and relative paths are fine here.
-        kubeconfig: "/".to_owned(),
+        kubeconfig: if raw.kubeconfig.is_some() || raw.token_secret.is_none() {
+            "/".to_owned()
+        } else {
+            String::new()
+        },
         context: raw.context.clone().unwrap_or_default(),
         public_server: raw.public_server.clone().unwrap_or_default(),
+        api_server: raw.api_server.clone().unwrap_or_default(),
+        token_secret: raw.token_secret.clone().unwrap_or_default(),
     };
     if let Err(errors) = draft.validate(&[]) {
         for e in errors {
             problems.push(format!("{at}.{}: {}", e.field, e.message));
         }
     }
-    if !home && raw.kubeconfig.is_none() {
+    if home && raw.token_secret.is_some() {
         problems.push(format!(
-            "{at} ({name}) has no kubeconfig: only the home cluster ([cluster]) may use Berth's in-cluster service account"
+            "{at}.token_secret: the home cluster holds the token Secrets of the others; it is reached with a kubeconfig or Berth's in-cluster service account"
+        ));
+    } else if !home && raw.kubeconfig.is_none() && raw.token_secret.is_none() {
+        problems.push(format!(
+            "{at} ({name}) has no kubeconfig nor token_secret: only the home cluster ([cluster]) may use Berth's in-cluster service account"
         ));
     }
     ClusterConfig {
@@ -984,6 +996,8 @@ fn validate_cluster(
         kubeconfig: raw.kubeconfig,
         context: raw.context,
         public_server: raw.public_server,
+        api_server: raw.api_server,
+        token_secret: raw.token_secret,
     }
 }
 
@@ -1258,6 +1272,17 @@ mod tests {
         );
         assert_eq!(config.clusters.len(), 1);
         assert_eq!(config.clusters[0].name, "us-dev");
+        // Or through a token Secret the home cluster holds, with the address to use it on.
+        let f = file(
+            "[[clusters]]\nname = \"us-dev\"\napi_server = \"https://10.0.0.7:6443\"\n\
+             token_secret = \"berth/us-dev-token\"\n",
+        );
+        let config = Config::load(Mode::Demo, Some(f.path()), &env(&[])).expect("valid");
+        assert_eq!(
+            config.clusters[0].token_secret.as_deref(),
+            Some("berth/us-dev-token")
+        );
+        assert_eq!(config.clusters[0].kubeconfig, None);
         // Unnamed, the one cluster is `default`; the environment names it too.
         let plain = Config::load(Mode::Demo, None, &env(&[])).expect("defaults");
         assert_eq!(plain.cluster.name, "default");
@@ -1268,7 +1293,10 @@ mod tests {
         let f = file(
             "[cluster]\nname = \"eu-prod\"\npublic_server = \"http://inside:6443\"\n\
              [[clusters]]\nname = \"eu-prod\"\nkubeconfig = \"/k\"\n\
-             [[clusters]]\nname = \"US\"\n",
+             [[clusters]]\nname = \"US\"\n\
+             [[clusters]]\nname = \"both\"\nkubeconfig = \"/k\"\ntoken_secret = \"berth/t\"\n\
+             api_server = \"https://k:6443\"\n\
+             [[clusters]]\nname = \"addressless\"\ntoken_secret = \"berth/t\"\n",
         );
         let err = Config::load(Mode::Demo, Some(f.path()), &env(&[])).expect_err("invalid");
         let text = err.to_string();
@@ -1277,6 +1305,8 @@ mod tests {
             "clusters[0].name: eu-prod names another cluster already",
             "clusters[1].name: only lower-case letters",
             "clusters[1] (US) has no kubeconfig",
+            "clusters[2].kubeconfig: either a kubeconfig or a token Secret, not both",
+            "clusters[3].api_server: the cluster's API address is required with a token Secret",
         ] {
             assert!(text.contains(needle), "{needle} in {text}");
         }

@@ -102,8 +102,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Error> {
             region: "us-east-1".to_owned(),
             environment: "development".to_owned(),
             kubeconfig: Some(berth_us),
-            context: None,
-            public_server: None,
+            ..crate::cluster::ClusterConfig::default()
         });
         local_clusters = vec![eu, us];
     }

@@ -145,7 +145,7 @@ pub async fn serve_with(
     let fleet = services.fleet().clone();
     for more in &config.clusters {
         let member = crate::cluster::fleet::Member::start(
-            Cluster::connect(more).await?,
+            Cluster::connect_member(more, &cluster).await?,
             crate::cluster::fleet::Profile::of(more, domain::fleet::ClusterSource::Config),
         );
         fleet.add(member);

@@ -1,5 +1,5 @@
 //! The fleet: every cluster Berth serves with its health, and for admins the registry — add a
-//! cluster by its kubeconfig, remove one — with no restart.
+//! cluster by its kubeconfig or a token Secret, remove one — with no restart.
 
 use domain::authz::Role;
 use domain::fleet::{ClusterDraft, ClusterSource, ClusterSummary};
@@ -175,7 +175,9 @@ fn AddForm(add: ServerAction<AddCluster>) -> impl IntoView {
         >
             <h2>"Add a cluster"</h2>
             <p class="muted">
-                "Berth reads the kubeconfig from its own disk (mount it from a Secret); the credentials never enter the database. The cluster must answer before it is added."
+                "Either a kubeconfig Berth reads from its own disk (mount it from a Secret), or the cluster's API address and a Secret on the home cluster holding its "
+                <code>"token"</code>" and "<code>"ca.crt"</code>
+                " (a ServiceAccount token of that cluster; updating the Secret rotates them). The credentials never enter the database. The cluster must answer before it is added."
             </p>
             <div class="tier-grid">
                 {text("name", "Name", "us-dev", |d| d.name.clone(), |d, v| d.name = v)}
@@ -184,6 +186,8 @@ fn AddForm(add: ServerAction<AddCluster>) -> impl IntoView {
                 {text("environment", "Environment", "dev", |d| d.environment.clone(), |d, v| d.environment = v)}
                 {text("kubeconfig", "Kubeconfig file", "/etc/berth/clusters/us-dev", |d| d.kubeconfig.clone(), |d, v| d.kubeconfig = v)}
                 {text("context", "Context (optional)", "", |d| d.context.clone(), |d, v| d.context = v)}
+                {text("api_server", "Or: API address Berth uses", "https://10.0.0.7:6443", |d| d.api_server.clone(), |d, v| d.api_server = v)}
+                {text("token_secret", "and token Secret (namespace/name)", "berth/us-dev-token", |d| d.token_secret.clone(), |d, v| d.token_secret = v)}
                 {text("public_server", "Public API address (optional)", "https://k8s.example.com:6443", |d| d.public_server.clone(), |d, v| d.public_server = v)}
             </div>
             <button class="button" type="submit" disabled=move || add.pending().get()>

@@ -22,6 +22,8 @@ pub struct Profile {
     pub region: String,
     pub environment: String,
     pub source: ClusterSource,
+    /// How it was connected: a token Secret's rotation connects it again the same way.
+    pub config: ClusterConfig,
 }
 
 impl Profile {
@@ -31,6 +33,7 @@ impl Profile {
             region: config.region.clone(),
             environment: config.environment.clone(),
             source,
+            config: config.clone(),
         }
     }
 }
@@ -127,13 +130,14 @@ impl Fleet {
 
     /// A fleet of one: `cluster` as the home, from configuration.
     pub fn of(cluster: Cluster) -> Fleet {
-        let profile = Profile {
-            display_name: String::new(),
-            region: String::new(),
-            environment: String::new(),
-            source: ClusterSource::Config,
+        let config = ClusterConfig {
+            name: cluster.name().to_owned(),
+            ..ClusterConfig::default()
         };
-        Fleet::new(Member::start(cluster, profile))
+        Fleet::new(Member::start(
+            cluster,
+            Profile::of(&config, ClusterSource::Config),
+        ))
     }
 
     /// The cluster a namespace request names (empty: the home one), if it is in the fleet.
@@ -298,24 +302,28 @@ pub fn config_of(draft: &domain::fleet::ClusterDraft) -> ClusterConfig {
         display_name: draft.display_name.clone(),
         region: draft.region.clone(),
         environment: draft.environment.clone(),
-        kubeconfig: Some(draft.kubeconfig.clone().into()),
+        kubeconfig: some(&draft.kubeconfig).map(Into::into),
         context: some(&draft.context),
         public_server: some(&draft.public_server),
+        api_server: some(&draft.api_server),
+        token_secret: some(&draft.token_secret),
     }
 }
 
-/// Connects a registry entry, or says why not.
+/// Connects a registry entry (a token Secret is read from the `home` cluster), or says why
+/// not.
 pub async fn connect_registered(
     draft: &domain::fleet::ClusterDraft,
+    home: &Cluster,
 ) -> Result<Member, (Unreachable, ClusterError)> {
     let config = config_of(draft);
     let profile = Profile::of(&config, ClusterSource::Registry);
-    match Cluster::connect(&config).await {
+    match Cluster::connect_member(&config, home).await {
         Ok(cluster) => Ok(Member::start(cluster, profile)),
         Err(err) => Err((
             Unreachable {
                 profile,
-                api_server: String::new(),
+                api_server: config.api_server.clone().unwrap_or_default(),
                 reason: err.to_string(),
             },
             err,

@@ -73,6 +73,10 @@ pub struct ClusterConfig {
     /// The API address users reach, for the kubeconfigs Berth hands out: inside a cluster
     /// Berth's own address is the internal service, which nobody outside can reach.
     pub public_server: Option<String>,
+    /// With `token_secret`, instead of a kubeconfig: the API address Berth uses.
+    pub api_server: Option<String>,
+    /// `namespace/name` of a Secret on the home cluster with `token` and `ca.crt` for this one.
+    pub token_secret: Option<String>,
 }
 
 impl Default for ClusterConfig {
@@ -85,6 +89,8 @@ impl Default for ClusterConfig {
             kubeconfig: None,
             context: None,
             public_server: None,
+            api_server: None,
+            token_secret: None,
         }
     }
 }
@@ -102,6 +108,8 @@ pub enum ClusterError {
     NoConfig(String),
     #[error("cannot build a Kubernetes client: {0}")]
     Client(String),
+    #[error("cannot use the token Secret {secret}: {reason}")]
+    TokenSecret { secret: String, reason: String },
 }
 
 /// A connection to the cluster's API server.
@@ -118,6 +126,9 @@ pub struct Cluster {
     ca_pem: Option<String>,
     /// The namespace Berth's own pod runs in, when it runs in the cluster.
     own_namespace: Option<String>,
+    /// The resourceVersion of the token Secret the client's credentials came from: a new one
+    /// means rotated credentials.
+    credentials_version: Option<String>,
 }
 
 /// Where the kubelet tells a pod its namespace.
@@ -136,6 +147,39 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// Builds the client; does not require the API server to answer yet (readiness reports it).
     pub async fn connect(config: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        Cluster::connect_with(config, None).await
+    }
+
+    /// Builds the client of another cluster of the fleet, whose token Secret (if it names
+    /// one) the `home` cluster holds.
+    pub async fn connect_member(
+        config: &ClusterConfig,
+        home: &Cluster,
+    ) -> Result<Cluster, ClusterError> {
+        Cluster::connect_with(config, Some(home)).await
+    }
+
+    async fn connect_with(
+        config: &ClusterConfig,
+        home: Option<&Cluster>,
+    ) -> Result<Cluster, ClusterError> {
+        if let Some(secret) = &config.token_secret {
+            let home = home.ok_or_else(|| ClusterError::TokenSecret {
+                secret: secret.clone(),
+                reason: "the home cluster cannot be reached through a Secret on itself".to_owned(),
+            })?;
+            let (kubeconfig, version) = home.token_kubeconfig(config, secret).await?;
+            let options = kube::config::KubeConfigOptions::default();
+            let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| ClusterError::TokenSecret {
+                    secret: secret.clone(),
+                    reason: e.to_string(),
+                })?;
+            let mut cluster = Cluster::of(config, kube_config)?;
+            cluster.credentials_version = Some(version);
+            return Ok(cluster);
+        }
         let options = kube::config::KubeConfigOptions {
             context: config.context.clone(),
             ..Default::default()
@@ -156,6 +200,10 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::NoConfig(e.to_string()))?,
         };
+        Cluster::of(config, kube_config)
+    }
+
+    fn of(config: &ClusterConfig, kube_config: kube::Config) -> Result<Cluster, ClusterError> {
         // Without a trailing slash, as kubeconfigs write it.
         let server = kube_config
             .cluster_url
@@ -186,7 +234,101 @@ impl Cluster {
             server,
             ca_pem,
             own_namespace,
+            credentials_version: None,
         })
+    }
+
+    /// A kubeconfig for cluster `config` from the token Secret `secret` on this (the home)
+    /// cluster, and the Secret's resourceVersion. Read by a list narrowed to its name: the
+    /// chart grants Berth a list of Secrets (the unused scan needs it) and nothing more.
+    async fn token_kubeconfig(
+        &self,
+        config: &ClusterConfig,
+        secret: &str,
+    ) -> Result<(kube::config::Kubeconfig, String), ClusterError> {
+        use base64::Engine;
+        use k8s_openapi::api::core::v1::Secret;
+        let fail = |reason: String| ClusterError::TokenSecret {
+            secret: secret.to_owned(),
+            reason,
+        };
+        let (namespace, name) = domain::fleet::parse_secret_ref(secret).map_err(fail)?;
+        let server = config
+            .api_server
+            .as_deref()
+            .ok_or_else(|| fail("no api_server to use it with".to_owned()))?;
+        let listed = kube::Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .list(&kube::api::ListParams::default().fields(&format!("metadata.name={name}")))
+            .await
+            .map_err(|e| {
+                fail(format!(
+                    "the home cluster did not give it: {}",
+                    first_line(&e.to_string())
+                ))
+            })?;
+        let found = listed.items.into_iter().next().ok_or_else(|| {
+            fail(format!(
+                "no Secret {name} in namespace {namespace} of the home cluster"
+            ))
+        })?;
+        let data = found.data.unwrap_or_default();
+        let text = |key: &str| {
+            data.get(key)
+                .map(|b| String::from_utf8_lossy(&b.0).trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| fail(format!("it has no {key}")))
+        };
+        let token = text("token")?;
+        let ca = text("ca.crt")?;
+        if !ca.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(fail("its ca.crt is not a PEM certificate".to_owned()));
+        }
+        let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{ "name": config.name, "cluster": {
+                "server": server,
+                "certificate-authority-data":
+                    base64::engine::general_purpose::STANDARD.encode(ca.as_bytes()),
+            }}],
+            "users": [{ "name": "berth", "user": { "token": token } }],
+            "contexts": [{ "name": config.name, "context": {
+                "cluster": config.name, "user": "berth",
+            }}],
+            "current-context": config.name,
+        }))
+        .map_err(|e| fail(e.to_string()))?;
+        Ok((
+            kubeconfig,
+            found.metadata.resource_version.unwrap_or_default(),
+        ))
+    }
+
+    /// The token Secret's resourceVersion now, to tell whether the credentials were rotated.
+    pub async fn token_secret_version(&self, secret: &str) -> Result<String, ClusterError> {
+        use k8s_openapi::api::core::v1::Secret;
+        let fail = |reason: String| ClusterError::TokenSecret {
+            secret: secret.to_owned(),
+            reason,
+        };
+        let (namespace, name) = domain::fleet::parse_secret_ref(secret).map_err(fail)?;
+        let listed = kube::Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .list_metadata(
+                &kube::api::ListParams::default().fields(&format!("metadata.name={name}")),
+            )
+            .await
+            .map_err(|e| fail(first_line(&e.to_string())))?;
+        listed
+            .items
+            .into_iter()
+            .next()
+            .and_then(|s| s.metadata.resource_version)
+            .ok_or_else(|| fail("it is gone".to_owned()))
+    }
+
+    /// The resourceVersion of the token Secret the credentials came from, if they did.
+    pub fn credentials_version(&self) -> Option<&str> {
+        self.credentials_version.as_deref()
     }
 
     pub fn server_url(&self) -> &str {

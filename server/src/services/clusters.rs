@@ -9,6 +9,7 @@ use domain::identity::{CurrentUser, RequestOrigin};
 use app::failure::Failure;
 
 use super::{ServiceError, Services};
+use crate::cluster::Cluster;
 use crate::cluster::fleet::{self, Fleet};
 
 impl Services {
@@ -41,14 +42,24 @@ impl Services {
                 .map(|c| c.name),
         );
         draft.validate(&taken).map_err(ServiceError::Invalid)?;
-        let member = fleet::connect_registered(&draft)
+        // A problem is the field's that leads to it: the Secret, or the file.
+        let source = if draft.token_secret.is_empty() {
+            "kubeconfig"
+        } else {
+            "token_secret"
+        };
+        let member = fleet::connect_registered(&draft, &self.fleet.home().cluster)
             .await
-            .map_err(|(_, err)| field("kubeconfig", err.to_string()))?;
+            .map_err(|(_, err)| field(source, err.to_string()))?;
         let answer = member.probe().await;
         if !answer.ok {
             member.caches.stop();
             return Err(field(
-                "kubeconfig",
+                if draft.token_secret.is_empty() {
+                    "kubeconfig"
+                } else {
+                    "api_server"
+                },
                 format!("the cluster did not answer: {}", answer.detail),
             ));
         }
@@ -137,7 +148,7 @@ impl Services {
             if self.fleet.get(&row.name).is_some() {
                 continue;
             }
-            match fleet::connect_registered(row).await {
+            match fleet::connect_registered(row, &self.fleet.home().cluster).await {
                 Ok(member) => self.fleet.add(member),
                 Err((unreachable, err)) => {
                     tracing::warn!(cluster = %row.name, error = %err, "a registered cluster cannot be connected");
@@ -156,7 +167,42 @@ impl Services {
                 self.fleet.remove(&name);
             }
         }
+        self.follow_rotated_credentials().await;
         Ok(())
+    }
+
+    /// Connects again every member whose token Secret changed since its client was built
+    /// (rotated credentials), with the same settings; its watches start over. A Secret that
+    /// cannot be read leaves the member as it is (its probe says whether it still answers).
+    async fn follow_rotated_credentials(&self) {
+        let home = self.fleet.home().cluster.clone();
+        for member in self.fleet.members() {
+            let (Some(secret), Some(used)) = (
+                member.profile.config.token_secret.as_deref(),
+                member.cluster.credentials_version(),
+            ) else {
+                continue;
+            };
+            match home.token_secret_version(secret).await {
+                Ok(now) if now == used => {}
+                Ok(_) => match Cluster::connect_member(&member.profile.config, &home).await {
+                    Ok(cluster) => {
+                        tracing::info!(
+                            cluster = member.name(),
+                            "token Secret rotated: connected again"
+                        );
+                        self.fleet
+                            .add(fleet::Member::start(cluster, member.profile.clone()));
+                    }
+                    Err(err) => {
+                        tracing::warn!(cluster = member.name(), error = %err, "rotated token Secret unusable; keeping the last client");
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!(cluster = member.name(), error = %err, "token Secret unreadable");
+                }
+            }
+        }
     }
 
     /// Follows the registry every few seconds until aborted.
@@ -198,7 +244,7 @@ fn field(name: &str, message: String) -> ServiceError {
 }
 
 /// What the audit trail keeps of an entry: everything but nothing secret (the kubeconfig is a
-/// path, its contents stay on disk).
+/// path, its contents stay on disk; the token Secret is named, its token stays in it).
 fn registry_view(draft: &ClusterDraft) -> serde_json::Value {
     serde_json::json!({
         "display_name": draft.display_name,
@@ -207,6 +253,8 @@ fn registry_view(draft: &ClusterDraft) -> serde_json::Value {
         "kubeconfig": draft.kubeconfig,
         "context": draft.context,
         "public_server": draft.public_server,
+        "api_server": draft.api_server,
+        "token_secret": draft.token_secret,
     })
 }
 

@@ -6,11 +6,35 @@ use domain::fleet::ClusterDraft;
 use super::{Store, StoreError};
 
 /// A registry row as selected: name, display name, region, environment, kubeconfig, context,
-/// public server.
-type Row = (String, String, String, String, String, String, String);
+/// public server, API server, token Secret.
+type Row = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// The columns of a [`Row`], in its order.
+const COLUMNS: &str = "name, display_name, region, environment, kubeconfig, context, \
+                       public_server, api_server, token_secret";
 
 fn draft_of(row: Row) -> ClusterDraft {
-    let (name, display_name, region, environment, kubeconfig, context, public_server) = row;
+    let (
+        name,
+        display_name,
+        region,
+        environment,
+        kubeconfig,
+        context,
+        public_server,
+        api_server,
+        token_secret,
+    ) = row;
     ClusterDraft {
         name,
         display_name,
@@ -19,18 +43,18 @@ fn draft_of(row: Row) -> ClusterDraft {
         kubeconfig,
         context,
         public_server,
+        api_server,
+        token_secret,
     }
 }
 
 impl Store {
     /// Every registered cluster, by name.
     pub async fn registered_clusters(&self) -> Result<Vec<ClusterDraft>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT name, display_name, region, environment, kubeconfig, context, public_server \
-             FROM clusters ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows: Vec<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM clusters ORDER BY name"))
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows.into_iter().map(draft_of).collect())
     }
 
@@ -43,11 +67,11 @@ impl Store {
         event: &NewEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO clusters (name, display_name, region, environment, kubeconfig, context, \
-               public_server, added_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (name) DO NOTHING",
-        )
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO clusters ({COLUMNS}, added_by) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (name) DO NOTHING"
+        ))
         .bind(&draft.name)
         .bind(&draft.display_name)
         .bind(&draft.region)
@@ -55,6 +79,8 @@ impl Store {
         .bind(&draft.kubeconfig)
         .bind(&draft.context)
         .bind(&draft.public_server)
+        .bind(&draft.api_server)
+        .bind(&draft.token_secret)
         .bind(by)
         .execute(&mut *tx)
         .await?
@@ -97,10 +123,9 @@ impl Store {
         event: impl FnOnce(&ClusterDraft) -> NewEvent,
     ) -> Result<Option<ClusterDraft>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row: Option<(String, String, String, String, String, String, String)> = sqlx::query_as(
-            "DELETE FROM clusters WHERE name = $1 RETURNING name, display_name, region, \
-                   environment, kubeconfig, context, public_server",
-        )
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "DELETE FROM clusters WHERE name = $1 RETURNING {COLUMNS}"
+        ))
         .bind(name)
         .fetch_optional(&mut *tx)
         .await?;

@@ -298,6 +298,187 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
 }
 
 #[test]
+fn a_cluster_reached_through_a_token_secret_is_served_and_follows_its_rotation() {
+    common::run(async {
+        use base64::Engine;
+        use k8s_openapi::api::core::v1::{Namespace, Secret};
+        use kube::api::{Api, Patch, PatchParams, PostParams};
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let app = TestApp::spawn(&url, test_config()).await;
+        app.wait_ready().await;
+        let second = TestCluster::private().await;
+        // What a platform team would store: the second cluster's ServiceAccount token and CA,
+        // in a Secret on the home cluster.
+        let kubeconfig: Value =
+            serde_yaml::from_str(&second.berth_kubeconfig().await).expect("kubeconfig yaml");
+        let server = kubeconfig["clusters"][0]["cluster"]["server"]
+            .as_str()
+            .expect("server")
+            .to_owned();
+        let ca = base64::engine::general_purpose::STANDARD
+            .decode(
+                kubeconfig["clusters"][0]["cluster"]["certificate-authority-data"]
+                    .as_str()
+                    .expect("ca"),
+            )
+            .expect("ca base64");
+        let token = kubeconfig["users"][0]["user"]["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let home = crate::common::flows::admin_client(&app).await;
+        let ns: Namespace =
+            serde_json::from_value(json!({ "metadata": { "name": "fleet-credentials" } }))
+                .expect("namespace");
+        Api::<Namespace>::all(home.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+        let secrets = Api::<Secret>::namespaced(home.clone(), "fleet-credentials");
+        let secret = |name: &str, token: &str, ca: Option<&[u8]>| -> Secret {
+            let mut data = serde_json::Map::new();
+            data.insert(
+                "token".to_owned(),
+                json!(base64::engine::general_purpose::STANDARD.encode(token)),
+            );
+            if let Some(ca) = ca {
+                data.insert(
+                    "ca.crt".to_owned(),
+                    json!(base64::engine::general_purpose::STANDARD.encode(ca)),
+                );
+            }
+            serde_json::from_value(json!({ "metadata": { "name": name }, "data": data }))
+                .expect("secret")
+        };
+        for made in [
+            secret("second-token", &token, Some(&ca)),
+            secret("no-ca", &token, None),
+        ] {
+            secrets
+                .create(&PostParams::default(), &made)
+                .await
+                .expect("create secret");
+        }
+        let ada = sign_in(&app, "demo:ada").await;
+        let add = |body: Value| {
+            let (app, ada) = (&app, &ada);
+            async move {
+                request(
+                    app,
+                    ada,
+                    reqwest::Method::POST,
+                    "/api/v1/clusters",
+                    Some(body),
+                )
+                .await
+            }
+        };
+
+        // A Secret that is not there, or lacks the CA, is named; nothing is registered.
+        for (name, says) in [
+            ("fleet-credentials/nowhere", "no Secret nowhere"),
+            ("fleet-credentials/no-ca", "it has no ca.crt"),
+        ] {
+            let (status, body) = add(json!({
+                "name": "tokened", "api_server": server, "token_secret": name,
+            }))
+            .await;
+            assert_eq!(status, 422, "{body}");
+            assert!(body.to_string().contains("\"token_secret\""), "{body}");
+            assert!(body.to_string().contains(says), "{says} in {body}");
+        }
+        let (status, body) = add(json!({
+            "name": "tokened", "token_secret": "fleet-credentials/second-token",
+        }))
+        .await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.to_string().contains("\"api_server\""), "{body}");
+        assert_eq!(clusters(&app, &ada).await.len(), 1);
+
+        // With both, the second cluster is served: its nodes, as it lists them.
+        let (status, body) = add(json!({
+            "name": "tokened", "display_name": "Through a token",
+            "api_server": server, "token_secret": "fleet-credentials/second-token",
+        }))
+        .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["health"]["answering"], true, "{body}");
+        let sam = sign_in(&app, "demo:sam").await;
+        let deadline = std::time::Instant::now() + common::PATIENCE;
+        loop {
+            let (status, capacity) = get(&app, &sam, "/api/v1/capacity?cluster=tokened").await;
+            if status == 200 {
+                assert_eq!(capacity["cluster"], "tokened");
+                assert!(
+                    !capacity["nodes"].as_array().expect("nodes").is_empty(),
+                    "{capacity}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the tokened cluster's caches never filled: {capacity}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let after: Value = sqlx::query_scalar(
+            "SELECT after FROM audit_events WHERE action = 'cluster.add' AND outcome = 'success'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("audit");
+        assert_eq!(after["token_secret"], "fleet-credentials/second-token");
+        assert!(
+            !after.to_string().contains(&token),
+            "the token stays in its Secret"
+        );
+
+        // Rotated to a token the second cluster does not take: Berth follows the Secret and
+        // the cluster is marked; rotated back, it answers again.
+        let rotate = |token: String| {
+            let secrets = secrets.clone();
+            async move {
+                secrets
+                    .patch(
+                        "second-token",
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({ "stringData": { "token": token } })),
+                    )
+                    .await
+                    .expect("rotate");
+            }
+        };
+        let answering = |wanted: bool| {
+            let (app, ada) = (&app, &ada);
+            async move {
+                let deadline = std::time::Instant::now() + common::PATIENCE;
+                loop {
+                    let all = clusters(app, ada).await;
+                    if named(&all, "tokened")["health"]["answering"] == wanted {
+                        return;
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "never answering={wanted}: {all:?}"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
+        };
+        rotate("not-a-token".to_owned()).await;
+        answering(false).await;
+        rotate(token.clone()).await;
+        answering(true).await;
+        store.close().await;
+        app.stop().await;
+    });
+}
+
+#[test]
 fn admins_add_and_remove_clusters_without_a_restart_and_others_may_not() {
     common::run(async {
         let pg = TestPostgres::start();
