@@ -163,7 +163,7 @@ pub async fn quota_overview() -> Result<Vec<domain::quota::NamespaceQuota>, Fail
 /// fleet's totals, for SREs, managers and admins.
 #[server(output = crate::codec::JsonText)]
 pub async fn capacity_overview(
-    cluster: String,
+    #[server(default)] cluster: String,
 ) -> Result<domain::capacity::ClusterCapacity, Failure> {
     let user = signed_in().ok_or_else(Failure::sign_in)?;
     backend()?.cluster_capacity(&user, cluster).await

@@ -165,11 +165,13 @@ pub fn needs_approval(kind: ChangeKind, current: &Plan, after: &Plan) -> bool {
 }
 
 /// The plan a change leads to, or what is wrong with it by field (`lifetime`, `tier`, `reason`).
+/// `cluster` names the namespace's cluster (a tier may be offered on some only).
 /// `expires_at` of the result is left to the caller, which knows the clock.
 pub fn plan_change(
     draft: &ChangeDraft,
     current: &Plan,
     tiers: &[Tier],
+    cluster: &str,
 ) -> Result<(ChangeKind, Plan), Vec<FieldError>> {
     let mut errors = Vec::new();
     let error = |field: &str, message: String| FieldError {
@@ -224,6 +226,10 @@ pub fn plan_change(
             Some(tier) if tier.spec == current.tier => errors.push(error(
                 "tier",
                 format!("the namespace has tier {}'s quota already", tier.name),
+            )),
+            Some(tier) if !tier.spec.offered_on(cluster) => errors.push(error(
+                "tier",
+                format!("tier {} is not offered on {cluster}", tier.name),
             )),
             Some(tier) => {
                 after.draft.tier = tier.name.clone();
@@ -340,15 +346,20 @@ mod tests {
     fn extension_follows_the_tier_and_the_approval_rules() {
         let current = plan("small", "7d", Some("2026-12-01T00:00:00Z"));
         let (kind, after) =
-            plan_change(&draft("extend", "7d", ""), &current, &seed_tiers()).expect("valid");
+            plan_change(&draft("extend", "7d", ""), &current, &seed_tiers(), "eu").expect("valid");
         assert_eq!(kind, ChangeKind::Extend);
         assert!(!needs_approval(kind, &current, &after));
-        let (_, forever) =
-            plan_change(&draft("extend", "permanent", ""), &current, &seed_tiers()).expect("ok");
+        let (_, forever) = plan_change(
+            &draft("extend", "permanent", ""),
+            &current,
+            &seed_tiers(),
+            "eu",
+        )
+        .expect("ok");
         assert!(needs_approval(kind, &current, &forever), "permanent waits");
         let large = plan("large", "7d", Some("2026-12-01T00:00:00Z"));
         let (_, longer) =
-            plan_change(&draft("extend", "7d", ""), &large, &seed_tiers()).expect("ok");
+            plan_change(&draft("extend", "7d", ""), &large, &seed_tiers(), "eu").expect("ok");
         assert!(
             needs_approval(kind, &large, &longer),
             "large tiers always wait"
@@ -359,16 +370,16 @@ mod tests {
     fn extension_refuses_what_the_tier_does_not_allow_and_permanent_namespaces() {
         let mut current = plan("small", "7d", Some("2026-12-01T00:00:00Z"));
         current.tier.lifetimes = vec![Lifetime::OneDay];
-        let errors = plan_change(&draft("extend", "30d", ""), &current, &seed_tiers())
+        let errors = plan_change(&draft("extend", "30d", ""), &current, &seed_tiers(), "eu")
             .expect_err("not allowed");
         assert_eq!(errors[0].field, "lifetime");
         assert!(errors[0].message.contains("1 day"), "{errors:?}");
         let forever = plan("small", "permanent", None);
-        let errors = plan_change(&draft("extend", "7d", ""), &forever, &seed_tiers())
+        let errors = plan_change(&draft("extend", "7d", ""), &forever, &seed_tiers(), "eu")
             .expect_err("permanent");
         assert!(errors[0].message.contains("permanent already"));
-        let errors =
-            plan_change(&draft("extend", "2w", ""), &current, &seed_tiers()).expect_err("unknown");
+        let errors = plan_change(&draft("extend", "2w", ""), &current, &seed_tiers(), "eu")
+            .expect_err("unknown");
         assert!(errors[0].message.contains("unknown lifetime"));
     }
 
@@ -376,7 +387,7 @@ mod tests {
     fn quota_growth_waits_and_shrinking_does_not() {
         let small = plan("small", "7d", None);
         let (kind, medium) =
-            plan_change(&draft("quota", "", "medium"), &small, &seed_tiers()).expect("valid");
+            plan_change(&draft("quota", "", "medium"), &small, &seed_tiers(), "eu").expect("valid");
         assert_eq!(kind, ChangeKind::Quota);
         let deltas = quota_deltas(&small.tier, &medium.tier);
         assert!(
@@ -386,8 +397,13 @@ mod tests {
         );
         assert!(needs_approval(kind, &small, &medium));
         let medium_plan = plan("medium", "7d", None);
-        let (_, back) =
-            plan_change(&draft("quota", "", "small"), &medium_plan, &seed_tiers()).expect("ok");
+        let (_, back) = plan_change(
+            &draft("quota", "", "small"),
+            &medium_plan,
+            &seed_tiers(),
+            "eu",
+        )
+        .expect("ok");
         assert!(!needs_approval(kind, &medium_plan, &back), "shrinking");
         assert_eq!(summary(kind, &medium_plan, &back), "tier medium → small");
     }
@@ -395,18 +411,27 @@ mod tests {
     #[test]
     fn quota_change_needs_a_known_and_different_tier_and_a_reason() {
         let small = plan("small", "7d", None);
-        let errors =
-            plan_change(&draft("quota", "", "small"), &small, &seed_tiers()).expect_err("same");
+        let errors = plan_change(&draft("quota", "", "small"), &small, &seed_tiers(), "eu")
+            .expect_err("same");
         assert!(errors[0].message.contains("already"));
-        let errors =
-            plan_change(&draft("quota", "", "huge"), &small, &seed_tiers()).expect_err("unknown");
+        let errors = plan_change(&draft("quota", "", "huge"), &small, &seed_tiers(), "eu")
+            .expect_err("unknown");
         assert_eq!(errors[0].field, "tier");
         let mut quiet = draft("quota", "", "medium");
         quiet.reason = "  ".to_owned();
-        let errors = plan_change(&quiet, &small, &seed_tiers()).expect_err("no reason");
+        let errors = plan_change(&quiet, &small, &seed_tiers(), "eu").expect_err("no reason");
         assert_eq!(errors[0].field, "reason");
-        let errors = plan_change(&draft("grow", "", ""), &small, &seed_tiers()).expect_err("kind");
+        let errors =
+            plan_change(&draft("grow", "", ""), &small, &seed_tiers(), "eu").expect_err("kind");
         assert_eq!(errors[0].field, "kind");
+        // A tier offered on other clusters only is no tier for this namespace.
+        let mut tiers = seed_tiers();
+        tiers[1].spec.clusters = vec!["us".to_owned()];
+        let errors =
+            plan_change(&draft("quota", "", "medium"), &small, &tiers, "eu").expect_err("not here");
+        assert_eq!(errors[0].field, "tier");
+        assert!(errors[0].message.contains("not offered on eu"));
+        assert!(plan_change(&draft("quota", "", "medium"), &small, &tiers, "us").is_ok());
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct TierSpec {
     pub default_limit_memory: String,
     pub needs_approval: bool,
     pub lifetimes: Vec<Lifetime>,
+    /// The clusters of the fleet it is offered on, by name; none: every cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
 }
 
 /// A tier as admins name and order it.
@@ -120,6 +123,11 @@ pub struct Tier {
 }
 
 impl TierSpec {
+    /// Whether a namespace on the cluster of this name may have the tier.
+    pub fn offered_on(&self, cluster: &str) -> bool {
+        self.clusters.is_empty() || self.clusters.iter().any(|c| c == cluster)
+    }
+
     /// Every problem with a tier an admin edits, one line each.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -389,6 +397,22 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
             format!("unknown tier {:?}", draft.tier),
         )),
         Some(tier) => {
+            // The draft's cluster by name (none: the home cluster, the fleet's first).
+            let cluster = if draft.cluster.is_empty() {
+                ctx.clusters.first().map_or("", String::as_str)
+            } else {
+                draft.cluster.as_str()
+            };
+            if !tier.spec.offered_on(cluster) {
+                errors.push(field_error(
+                    "tier",
+                    format!(
+                        "tier {} is not offered on {cluster}: only on {}",
+                        tier.name,
+                        tier.spec.clusters.join(", ")
+                    ),
+                ));
+            }
             // The test lifetime is config's, on every tier (or unknown, below).
             if let Some(l) = lifetime
                 && l != Lifetime::Test
@@ -805,6 +829,7 @@ pub fn seed_tiers() -> Vec<Tier> {
             default_limit_memory: "512Mi".to_owned(),
             needs_approval: false,
             lifetimes: Lifetime::ALL.to_vec(),
+            clusters: Vec::new(),
         }
     };
     let small = spec("2", "4Gi", "4", "8Gi", "20Gi", (5, 20, 5));

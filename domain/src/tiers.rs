@@ -29,6 +29,9 @@ pub struct TierDraft {
     pub needs_approval: bool,
     /// [`Lifetime::as_str`] values.
     pub lifetimes: Vec<String>,
+    /// The clusters it is offered on, by name; none: every cluster.
+    #[serde(default)]
+    pub clusters: Vec<String>,
 }
 
 impl TierDraft {
@@ -52,6 +55,7 @@ impl TierDraft {
             default_limit_memory: s.default_limit_memory.clone(),
             needs_approval: s.needs_approval,
             lifetimes: s.lifetimes.iter().map(|l| l.as_str().to_owned()).collect(),
+            clusters: s.clusters.clone(),
         }
     }
 }
@@ -161,6 +165,18 @@ pub fn tier_from_draft(draft: &TierDraft) -> Result<Tier, Vec<FieldError>> {
         }
     }
     lifetimes.sort_by_key(|l| Lifetime::ALL.iter().position(|a| a == l));
+    // Names of the fleet's clusters (whether each is in the fleet is the service's to say).
+    let mut clusters: Vec<String> = Vec::new();
+    for name in &draft.clusters {
+        let name = name.trim();
+        if !crate::fleet::valid_name(name) {
+            let shown: String = name.chars().take(40).collect();
+            errors.push(error("clusters", format!("{shown:?} is no cluster name")));
+        } else if !clusters.iter().any(|c| c == name) {
+            clusters.push(name.to_owned());
+        }
+    }
+    clusters.sort();
     let spec = TierSpec {
         requests_cpu: draft.requests_cpu.trim().to_owned(),
         requests_memory: draft.requests_memory.trim().to_owned(),
@@ -176,6 +192,7 @@ pub fn tier_from_draft(draft: &TierDraft) -> Result<Tier, Vec<FieldError>> {
         default_limit_memory: draft.default_limit_memory.trim().to_owned(),
         needs_approval: draft.needs_approval,
         lifetimes,
+        clusters,
     };
     // Quantity problems by their field; the rest (pairs, lifetimes) under `spec`.
     for (field, label) in QUANTITY_FIELDS {
@@ -254,6 +271,26 @@ mod tests {
         assert_eq!(fields(&errors), ["lifetimes", "spec", "spec"]);
         assert!(errors[1].message.contains("exceeds"), "{errors:?}");
         assert!(errors[2].message.contains("at least one lifetime"));
+    }
+
+    #[test]
+    fn clusters_are_names_kept_once_in_order() {
+        let mut d = TierDraft::of(&seed_tiers()[0]);
+        d.clusters = vec![
+            "us-dev".to_owned(),
+            " eu-prod".to_owned(),
+            "us-dev".to_owned(),
+        ];
+        let tier = tier_from_draft(&d).expect("valid");
+        assert_eq!(tier.spec.clusters, ["eu-prod", "us-dev"]);
+        assert!(tier.spec.offered_on("us-dev"));
+        assert!(!tier.spec.offered_on("ap-stage"));
+        assert!(
+            seed_tiers()[0].spec.offered_on("anywhere"),
+            "none: every cluster"
+        );
+        d.clusters = vec!["<b>".to_owned()];
+        assert_eq!(fields(&tier_from_draft(&d).expect_err("bad")), ["clusters"]);
     }
 
     #[test]

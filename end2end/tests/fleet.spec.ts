@@ -83,6 +83,37 @@ test('an admin adds a cluster through a token Secret on the home cluster', async
   expect(errors).toEqual([]);
 });
 
+test('an admin offers a tier on us-dev only, and the form lists it there alone', async ({ browser }) => {
+  const ada = await signedIn(browser, 'Ada Admin', '/tiers');
+  const errors = collectErrors(ada);
+  const tier = `us-${suffix}`;
+  const fresh = ada.locator('#tier-new');
+  const values: Record<string, string> = {
+    name: tier, description: 'US only', requests_cpu: '1', requests_memory: '1Gi', limits_cpu: '2',
+    limits_memory: '2Gi', storage: '5Gi', pvcs: '2', pods: '10', services: '2',
+    default_request_cpu: '100m', default_request_memory: '128Mi', default_limit_cpu: '500m',
+    default_limit_memory: '256Mi',
+  };
+  for (const [field, value] of Object.entries(values)) {
+    await fresh.locator(`input[name="${field}"]`).fill(value);
+  }
+  await fresh.locator('input[name="clusters"][value="us-dev"]').check();
+  await fresh.getByRole('button', { name: 'Create tier' }).click();
+  await expect(fresh.locator('.tier-saved')).toContainText(`Tier ${tier} created`);
+  const saved = ada.locator(`#tier-${tier}`);
+  await expect(saved.locator('input[name="clusters"][value="us-dev"]')).toBeChecked();
+  await expect(saved.locator('input[name="clusters"][value="eu-prod"]')).not.toBeChecked();
+
+  const dana = await signedIn(browser, 'Dana Developer');
+  const form = dana.locator('#namespace-form');
+  const option = form.locator(`select[name="tier"] option[value="${tier}"]`);
+  await expect(form.locator('select[name="tier"] option[value="small"]')).toHaveCount(1);
+  await expect(option).toHaveCount(0);
+  await form.locator('select[name="cluster"]').selectOption('us-dev');
+  await expect(option).toHaveText(`${tier} — US only`);
+  expect(errors).toEqual([]);
+});
+
 test('a developer onboards on us-dev and uses kubectl there with the downloaded kubeconfig', async ({ browser }) => {
   const page = await signedIn(browser, 'Dana Developer');
   const errors = collectErrors(page);

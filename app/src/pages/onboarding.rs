@@ -273,8 +273,16 @@ fn RequestForm(
                     .get()
                     .and_then(Result::ok)
                     .map(|c| {
+                        // The tiers offered on the chosen cluster (empty: the home one, first).
+                        let on = match cluster.get() {
+                            chosen if chosen.is_empty() => {
+                                c.clusters.first().map(|h| h.name.clone()).unwrap_or_default()
+                            }
+                            chosen => chosen,
+                        };
                         c.tiers
                             .into_iter()
+                            .filter(|t| c.clusters.len() < 2 || t.spec.offered_on(&on))
                             .map(|t| {
                                 let text = format!("{} — {}", t.name, t.description);
                                 (t.name, text)

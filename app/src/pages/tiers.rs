@@ -40,6 +40,19 @@ fn Editors() -> impl IntoView {
         lifetimes: vec!["1d".to_owned(), "7d".to_owned(), "30d".to_owned()],
         ..TierDraft::default()
     };
+    // The fleet's clusters, by name and label, a tier may be limited to.
+    let clusters = Signal::derive(move || {
+        tiers
+            .get()
+            .and_then(Result::ok)
+            .map(|c| {
+                c.clusters
+                    .into_iter()
+                    .map(|c| (c.name, c.label))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
@@ -49,7 +62,7 @@ fn Editors() -> impl IntoView {
                         Ok(choices) => choices
                             .tiers
                             .iter()
-                            .map(|t| view! { <TierEditor draft=TierDraft::of(t) existing=true reload=None /> })
+                            .map(|t| view! { <TierEditor draft=TierDraft::of(t) existing=true reload=None clusters=clusters /> })
                             .collect_view()
                             .into_any(),
                         Err(err) => view! { <p class="error">{err.to_string()}</p> }.into_any(),
@@ -57,12 +70,17 @@ fn Editors() -> impl IntoView {
             }}
         </Transition>
         <h2>"New tier"</h2>
-        <TierEditor draft=blank existing=false reload=Some(reload) />
+        <TierEditor draft=blank existing=false reload=Some(reload) clusters=clusters />
     }
 }
 
 #[component]
-fn TierEditor(draft: TierDraft, existing: bool, reload: Option<RwSignal<u64>>) -> impl IntoView {
+fn TierEditor(
+    draft: TierDraft,
+    existing: bool,
+    reload: Option<RwSignal<u64>>,
+    clusters: Signal<Vec<(String, String)>>,
+) -> impl IntoView {
     let save = ServerAction::<SaveTier>::new();
     if let Some(reload) = reload {
         Effect::new(move |_| {
@@ -142,6 +160,46 @@ fn TierEditor(draft: TierDraft, existing: bool, reload: Option<RwSignal<u64>>) -
             }
         })
         .collect_view();
+    // With a fleet, which clusters offer it (none ticked: every one).
+    let offered_on = move || {
+        let all = clusters.get();
+        (all.len() > 1).then(|| {
+            let boxes = all
+                .into_iter()
+                .map(|(name, label)| {
+                    let value = name.clone();
+                    let checked = name.clone();
+                    view! {
+                        <label class="check">
+                            <input
+                                type="checkbox"
+                                name="clusters"
+                                value=value
+                                prop:checked=move || draft.with(|d| d.clusters.contains(&checked))
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    draft.update(|d| {
+                                        d.clusters.retain(|x| x != &name);
+                                        if on {
+                                            d.clusters.push(name.clone());
+                                        }
+                                    });
+                                }
+                            />
+                            {label}
+                        </label>
+                    }
+                })
+                .collect_view();
+            view! {
+                <fieldset>
+                    <legend>"Offered on (none ticked: every cluster)"</legend>
+                    {boxes}
+                    {errors_of("clusters")}
+                </fieldset>
+            }
+        })
+    };
     view! {
         <form
             id=form_id
@@ -163,6 +221,7 @@ fn TierEditor(draft: TierDraft, existing: bool, reload: Option<RwSignal<u64>>) -
                 {lifetimes}
                 {errors_of("lifetimes")}
             </fieldset>
+            {offered_on}
             <label class="check">
                 <input
                     type="checkbox"

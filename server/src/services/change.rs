@@ -86,7 +86,12 @@ impl Services {
             ));
         }
         let tiers = self.store().tiers().await?;
-        let (kind, mut after) = match change::plan_change(&draft, &request.plan, &tiers) {
+        // The namespace's cluster by name (none: the home cluster).
+        let cluster = match request.plan.draft.cluster.as_str() {
+            "" => self.fleet().home().name().to_owned(),
+            named => named.to_owned(),
+        };
+        let (kind, mut after) = match change::plan_change(&draft, &request.plan, &tiers, &cluster) {
             Ok(planned) => planned,
             Err(errors) => return Ok(ChangeOutcome::Invalid(errors)),
         };

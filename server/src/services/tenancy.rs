@@ -73,6 +73,25 @@ impl Services {
             Ok(tier) => tier,
             Err(errors) => return Ok(TierOutcome::Invalid(errors)),
         };
+        // Offered on clusters of the fleet only: a typo would offer it nowhere.
+        let fleet = self.fleet().names();
+        let strangers: Vec<&str> = tier
+            .spec
+            .clusters
+            .iter()
+            .filter(|c| !fleet.contains(c))
+            .map(String::as_str)
+            .collect();
+        if !strangers.is_empty() {
+            return Ok(TierOutcome::Invalid(vec![domain::tenancy::FieldError {
+                field: "clusters".to_owned(),
+                message: format!(
+                    "not in the fleet: {} (the fleet: {})",
+                    strangers.join(", "),
+                    fleet.join(", ")
+                ),
+            }]));
+        }
         let mut audit = NewEvent::by(Some(user), origin, "tier.save", Outcome::Success);
         audit.target_kind = "Tier".to_owned();
         audit.target_name = tier.name.clone();

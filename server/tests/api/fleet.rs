@@ -298,6 +298,57 @@ fn both_clusters_are_served_and_one_stopping_leaves_the_other_working() {
 }
 
 #[test]
+fn a_tier_offered_on_one_cluster_is_refused_on_the_other() {
+    common::run(async {
+        use app::api::{CheckDraft, SaveTier};
+        use domain::tiers::TierDraft;
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, _second, _dir) = two_clusters(&url).await;
+        app.wait_ready().await;
+        let ada = sign_in(&app, "demo:ada").await;
+        let mut gpu = TierDraft::of(&domain::tenancy::seed_tiers()[0]);
+        gpu.name = "second-only".to_owned();
+        // A cluster not in the fleet is named, and nothing is saved.
+        gpu.clusters = vec!["second".to_owned(), "nowhere".to_owned()];
+        let answer =
+            crate::common::flows::call_json(&app, &ada, SaveTier::PATH, json!({ "draft": gpu }))
+                .await;
+        assert_eq!(answer["Invalid"][0]["field"], "clusters", "{answer}");
+        assert!(
+            answer.to_string().contains("not in the fleet: nowhere"),
+            "{answer}"
+        );
+        gpu.clusters = vec!["second".to_owned()];
+        let answer =
+            crate::common::flows::call_json(&app, &ada, SaveTier::PATH, json!({ "draft": gpu }))
+                .await;
+        assert_eq!(answer["Saved"]["created"], true, "{answer}");
+
+        // Dana may have it on the second cluster, not on the home one.
+        let dana = sign_in(&app, "demo:dana").await;
+        let mut d = draft("payments-tiered", "payments", "second-only");
+        let check =
+            crate::common::flows::call_json(&app, &dana, CheckDraft::PATH, json!({ "draft": d }))
+                .await;
+        assert_eq!(check["errors"][0]["field"], "tier", "{check}");
+        assert!(
+            check["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not offered on default"),
+            "{check}"
+        );
+        d.cluster = "second".to_owned();
+        let check =
+            crate::common::flows::call_json(&app, &dana, CheckDraft::PATH, json!({ "draft": d }))
+                .await;
+        assert_eq!(check["errors"], json!([]), "{check}");
+        app.stop().await;
+    });
+}
+
+#[test]
 fn a_cluster_reached_through_a_token_secret_is_served_and_follows_its_rotation() {
     common::run(async {
         use base64::Engine;
