@@ -40,9 +40,11 @@ fn Editors() -> impl IntoView {
         lifetimes: vec!["1d".to_owned(), "7d".to_owned(), "30d".to_owned()],
         ..TierDraft::default()
     };
-    // The fleet's clusters, by name and label, a tier may be limited to.
+    // The fleet's clusters, by name and label, a tier may be limited to: read once, apart from
+    // the tiers, so the editors a reload replaces have nothing left to follow.
+    let fleet = Resource::new(|| (), |_| onboarding_options());
     let clusters = Signal::derive(move || {
-        tiers
+        fleet
             .get()
             .and_then(Result::ok)
             .map(|c| {
@@ -221,7 +223,10 @@ fn TierEditor(
                 {lifetimes}
                 {errors_of("lifetimes")}
             </fieldset>
-            {offered_on}
+            // Within a transition: the new tier's form stands outside the one above, and the
+            // clusters come with the same answer; rendered before it is in, the server and the
+            // browser would disagree.
+            <Transition fallback=|| ()>{offered_on}</Transition>
             <label class="check">
                 <input
                     type="checkbox"
