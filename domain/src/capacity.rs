@@ -31,6 +31,44 @@ pub struct NodeCapacity {
     pub stranded_memory: f64,
 }
 
+/// Allocatable, requested, spare and stranded capacity of some nodes (CPU in cores, memory in
+/// bytes): a cluster's, or the fleet's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CapacityTotals {
+    pub allocatable_cpu: f64,
+    pub allocatable_memory: f64,
+    pub requested_cpu: f64,
+    pub requested_memory: f64,
+    pub spare_cpu: f64,
+    pub spare_memory: f64,
+    /// What is too small for the cluster's own median pod (each cluster's pods differ).
+    pub stranded_cpu: f64,
+    pub stranded_memory: f64,
+    /// Stranded as a share of allocatable, per resource, in percent.
+    pub stranded_cpu_percent: f64,
+    pub stranded_memory_percent: f64,
+}
+
+impl CapacityTotals {
+    /// Totals from what is allocatable, requested and stranded (cpu, memory): spare and the
+    /// shares follow.
+    pub fn of(allocatable: (f64, f64), requested: (f64, f64), stranded: (f64, f64)) -> Self {
+        CapacityTotals {
+            allocatable_cpu: allocatable.0,
+            allocatable_memory: allocatable.1,
+            requested_cpu: requested.0,
+            requested_memory: requested.1,
+            spare_cpu: (allocatable.0 - requested.0).max(0.0),
+            spare_memory: (allocatable.1 - requested.1).max(0.0),
+            stranded_cpu: stranded.0,
+            stranded_memory: stranded.1,
+            stranded_cpu_percent: percent(stranded.0, allocatable.0),
+            stranded_memory_percent: percent(stranded.1, allocatable.1),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterCapacity {
@@ -38,17 +76,8 @@ pub struct ClusterCapacity {
     /// The median pod's requests (CPU cores, memory bytes).
     pub median_cpu: f64,
     pub median_memory: f64,
-    pub allocatable_cpu: f64,
-    pub allocatable_memory: f64,
-    pub requested_cpu: f64,
-    pub requested_memory: f64,
-    pub spare_cpu: f64,
-    pub spare_memory: f64,
-    pub stranded_cpu: f64,
-    pub stranded_memory: f64,
-    /// Stranded as a share of allocatable, per resource, in percent.
-    pub stranded_cpu_percent: f64,
-    pub stranded_memory_percent: f64,
+    #[serde(flatten)]
+    pub totals: CapacityTotals,
     /// The cluster the nodes are of (the fleet's name for it).
     #[serde(default)]
     pub cluster: String,
@@ -66,17 +95,8 @@ pub struct ClusterCapacity {
 pub struct CapacityLine {
     pub cluster: String,
     pub nodes: usize,
-    pub allocatable_cpu: f64,
-    pub allocatable_memory: f64,
-    pub requested_cpu: f64,
-    pub requested_memory: f64,
-    pub spare_cpu: f64,
-    pub spare_memory: f64,
-    /// What is too small for the cluster's own median pod (each cluster's pods differ).
-    pub stranded_cpu: f64,
-    pub stranded_memory: f64,
-    pub stranded_cpu_percent: f64,
-    pub stranded_memory_percent: f64,
+    #[serde(flatten)]
+    pub totals: CapacityTotals,
     /// Since when (unix seconds) the cluster has not answered: its figures are as of then.
     pub stale_since: Option<i64>,
 }
@@ -86,16 +106,7 @@ impl CapacityLine {
         CapacityLine {
             cluster: cluster.to_owned(),
             nodes: c.nodes.len(),
-            allocatable_cpu: c.allocatable_cpu,
-            allocatable_memory: c.allocatable_memory,
-            requested_cpu: c.requested_cpu,
-            requested_memory: c.requested_memory,
-            spare_cpu: c.spare_cpu,
-            spare_memory: c.spare_memory,
-            stranded_cpu: c.stranded_cpu,
-            stranded_memory: c.stranded_memory,
-            stranded_cpu_percent: c.stranded_cpu_percent,
-            stranded_memory_percent: c.stranded_memory_percent,
+            totals: c.totals.clone(),
             stale_since,
         }
     }
@@ -103,23 +114,15 @@ impl CapacityLine {
 
 /// The fleet's line: every cluster's summed, its shares of the summed allocatable.
 pub fn roll_up(lines: &[CapacityLine]) -> CapacityLine {
-    let sum = |f: fn(&CapacityLine) -> f64| lines.iter().map(f).sum::<f64>();
-    let (allocatable_cpu, allocatable_memory) =
-        (sum(|l| l.allocatable_cpu), sum(|l| l.allocatable_memory));
-    let (stranded_cpu, stranded_memory) = (sum(|l| l.stranded_cpu), sum(|l| l.stranded_memory));
+    let sum = |f: fn(&CapacityTotals) -> f64| lines.iter().map(|l| f(&l.totals)).sum::<f64>();
     CapacityLine {
         cluster: String::new(),
         nodes: lines.iter().map(|l| l.nodes).sum(),
-        allocatable_cpu,
-        allocatable_memory,
-        requested_cpu: sum(|l| l.requested_cpu),
-        requested_memory: sum(|l| l.requested_memory),
-        spare_cpu: sum(|l| l.spare_cpu),
-        spare_memory: sum(|l| l.spare_memory),
-        stranded_cpu,
-        stranded_memory,
-        stranded_cpu_percent: percent(stranded_cpu, allocatable_cpu),
-        stranded_memory_percent: percent(stranded_memory, allocatable_memory),
+        totals: CapacityTotals::of(
+            (sum(|t| t.allocatable_cpu), sum(|t| t.allocatable_memory)),
+            (sum(|t| t.requested_cpu), sum(|t| t.requested_memory)),
+            (sum(|t| t.stranded_cpu), sum(|t| t.stranded_memory)),
+        ),
         stale_since: None,
     }
 }
@@ -185,25 +188,14 @@ pub fn capacity(nodes: &[NodeInput], pod_requests: &[(f64, f64)]) -> ClusterCapa
         })
         .collect();
     let sum = |f: fn(&NodeCapacity) -> f64| per_node.iter().map(f).sum::<f64>();
-    let allocatable_cpu = sum(|n| n.allocatable_cpu);
-    let allocatable_memory = sum(|n| n.allocatable_memory);
-    let requested_cpu = sum(|n| n.requested_cpu);
-    let requested_memory = sum(|n| n.requested_memory);
-    let stranded_cpu = sum(|n| n.stranded_cpu);
-    let stranded_memory = sum(|n| n.stranded_memory);
     ClusterCapacity {
         median_cpu,
         median_memory,
-        allocatable_cpu,
-        allocatable_memory,
-        requested_cpu,
-        requested_memory,
-        spare_cpu: (allocatable_cpu - requested_cpu).max(0.0),
-        spare_memory: (allocatable_memory - requested_memory).max(0.0),
-        stranded_cpu,
-        stranded_memory,
-        stranded_cpu_percent: percent(stranded_cpu, allocatable_cpu),
-        stranded_memory_percent: percent(stranded_memory, allocatable_memory),
+        totals: CapacityTotals::of(
+            (sum(|n| n.allocatable_cpu), sum(|n| n.allocatable_memory)),
+            (sum(|n| n.requested_cpu), sum(|n| n.requested_memory)),
+            (sum(|n| n.stranded_cpu), sum(|n| n.stranded_memory)),
+        ),
         nodes: per_node,
         cluster: String::new(),
         fleet: Vec::new(),
@@ -256,8 +248,8 @@ mod tests {
         assert!(c.nodes[0].stranded_cpu.abs() < 1e-9);
         assert_eq!(c.nodes[1].fits_median_pods, 4);
         assert!(c.nodes[1].stranded_memory.abs() < 1.0);
-        assert!((c.spare_cpu - 5.0).abs() < 1e-9);
-        assert!((c.stranded_memory_percent - 60.0).abs() < 1e-6);
+        assert!((c.totals.spare_cpu - 5.0).abs() < 1e-9);
+        assert!((c.totals.stranded_memory_percent - 60.0).abs() < 1e-6);
     }
 
     #[test]
@@ -275,8 +267,8 @@ mod tests {
         // 3.5 free CPU is.
         let a = capacity(&[node(4.0, 3.5)], &[(1.0, GI)]);
         let b = capacity(&[node(8.0, 4.5), node(2.0, 2.0)], &[(2.0, 2.0 * GI)]);
-        assert!((a.stranded_cpu - 0.5).abs() < 1e-9);
-        assert!((b.stranded_cpu - 1.5).abs() < 1e-9);
+        assert!((a.totals.stranded_cpu - 0.5).abs() < 1e-9);
+        assert!((b.totals.stranded_cpu - 1.5).abs() < 1e-9);
         let lines = [
             CapacityLine::of("eu", &a, None),
             CapacityLine::of("us", &b, Some(1_700_000_000)),
@@ -285,14 +277,15 @@ mod tests {
         assert_eq!(lines[1].stale_since, Some(1_700_000_000));
         let fleet = roll_up(&lines);
         assert_eq!(fleet.nodes, 3);
-        assert!((fleet.allocatable_cpu - 14.0).abs() < 1e-9);
-        assert!((fleet.requested_cpu - 10.0).abs() < 1e-9);
-        assert!((fleet.spare_cpu - 4.0).abs() < 1e-9);
-        assert!((fleet.stranded_cpu - 2.0).abs() < 1e-9);
+        let t = &fleet.totals;
+        assert!((t.allocatable_cpu - 14.0).abs() < 1e-9);
+        assert!((t.requested_cpu - 10.0).abs() < 1e-9);
+        assert!((t.spare_cpu - 4.0).abs() < 1e-9);
+        assert!((t.stranded_cpu - 2.0).abs() < 1e-9);
         // 2 of 14 CPU, not the mean of 12.5 % and 15 %.
-        assert!((fleet.stranded_cpu_percent - 200.0 / 14.0).abs() < 1e-9);
+        assert!((t.stranded_cpu_percent - 200.0 / 14.0).abs() < 1e-9);
         assert_eq!(fleet.stale_since, None);
-        assert_eq!(roll_up(&[]).stranded_cpu_percent, 0.0);
+        assert_eq!(roll_up(&[]).totals.stranded_cpu_percent, 0.0);
     }
 
     #[test]

@@ -86,6 +86,24 @@ impl TierDraft {
     pub fn text(&self, field: &str) -> String {
         self.clone().text_mut(field).cloned().unwrap_or_default()
     }
+
+    /// The list of ticked values called `field` (`lifetimes`, `clusters`), for a form that
+    /// ticks them alike.
+    pub fn ticked_mut(&mut self, field: &str) -> Option<&mut Vec<String>> {
+        match field {
+            "lifetimes" => Some(&mut self.lifetimes),
+            "clusters" => Some(&mut self.clusters),
+            _ => None,
+        }
+    }
+
+    pub fn ticked(&self, field: &str) -> &[String] {
+        match field {
+            "lifetimes" => &self.lifetimes,
+            "clusters" => &self.clusters,
+            _ => &[],
+        }
+    }
 }
 
 /// The text fields of the form: (field, label), in form order.

@@ -269,20 +269,21 @@ fn Capacity() -> impl IntoView {
     );
     crate::components::poll::every(Duration::from_secs(10), move || tick.update(|n| *n += 1));
     let render = |c: ClusterCapacity| {
-        let warn = c.stranded_cpu_percent > 10.0 || c.stranded_memory_percent > 10.0;
         let fleet = (c.fleet.len() > 1).then(|| fleet_capacity(&c));
+        let t = &c.totals;
+        let warn = t.stranded_cpu_percent > 10.0 || t.stranded_memory_percent > 10.0;
         view! {
             {fleet}
             <h3 id="capacity-cluster" data-cluster=c.cluster.clone()>{format!("Nodes of {}", c.cluster)}</h3>
             <p id="capacity-summary" class=if warn { "field-error" } else { "muted" }>
                 {format!(
                     "Requested {} of {} CPU and {} of {} memory; spare {} CPU, {}. Stranded (too small for the median pod of {} CPU / {}): {} CPU ({:.1} %), {} ({:.1} %){}",
-                    cores(c.requested_cpu), cores(c.allocatable_cpu),
-                    bytes(c.requested_memory), bytes(c.allocatable_memory),
-                    cores(c.spare_cpu), bytes(c.spare_memory),
+                    cores(t.requested_cpu), cores(t.allocatable_cpu),
+                    bytes(t.requested_memory), bytes(t.allocatable_memory),
+                    cores(t.spare_cpu), bytes(t.spare_memory),
                     cores(c.median_cpu), bytes(c.median_memory),
-                    cores(c.stranded_cpu), c.stranded_cpu_percent,
-                    bytes(c.stranded_memory), c.stranded_memory_percent,
+                    cores(t.stranded_cpu), t.stranded_cpu_percent,
+                    bytes(t.stranded_memory), t.stranded_memory_percent,
                     if warn { " — above the 10 % the seeds advise" } else { "" },
                 )}
             </p>
@@ -333,6 +334,7 @@ fn Capacity() -> impl IntoView {
 /// Every cluster's totals and the fleet's sum; a cluster's name opens its nodes.
 fn fleet_capacity(c: &ClusterCapacity) -> impl IntoView + use<> {
     let row = |l: &CapacityLine, total: bool| {
+        let t = &l.totals;
         let name = if total {
             view! { <strong>"Fleet"</strong> }.into_any()
         } else {
@@ -357,14 +359,14 @@ fn fleet_capacity(c: &ClusterCapacity) -> impl IntoView + use<> {
             >
                 <td>{name} {stale}</td>
                 <td>{l.nodes}</td>
-                <td>{format!("{} / {}", cores(l.requested_cpu), cores(l.allocatable_cpu))}</td>
-                <td>{format!("{} / {}", bytes(l.requested_memory), bytes(l.allocatable_memory))}</td>
-                <td>{format!("{} CPU, {}", cores(l.spare_cpu), bytes(l.spare_memory))}</td>
+                <td>{format!("{} / {}", cores(t.requested_cpu), cores(t.allocatable_cpu))}</td>
+                <td>{format!("{} / {}", bytes(t.requested_memory), bytes(t.allocatable_memory))}</td>
+                <td>{format!("{} CPU, {}", cores(t.spare_cpu), bytes(t.spare_memory))}</td>
                 <td>
                     {format!(
                         "{} CPU ({:.1} %), {} ({:.1} %)",
-                        cores(l.stranded_cpu), l.stranded_cpu_percent,
-                        bytes(l.stranded_memory), l.stranded_memory_percent,
+                        cores(t.stranded_cpu), t.stranded_cpu_percent,
+                        bytes(t.stranded_memory), t.stranded_memory_percent,
                     )}
                 </td>
             </tr>

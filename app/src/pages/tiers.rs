@@ -139,27 +139,12 @@ fn TierEditor(
     let lifetimes = Lifetime::ALL
         .into_iter()
         .map(|l| {
-            let value = l.as_str();
-            view! {
-                <label class="check">
-                    <input
-                        type="checkbox"
-                        name="lifetimes"
-                        value=value
-                        prop:checked=move || draft.with(|d| d.lifetimes.iter().any(|x| x == value))
-                        on:change=move |ev| {
-                            let on = event_target_checked(&ev);
-                            draft.update(|d| {
-                                d.lifetimes.retain(|x| x != value);
-                                if on {
-                                    d.lifetimes.push(value.to_owned());
-                                }
-                            });
-                        }
-                    />
-                    {l.label()}
-                </label>
-            }
+            tick_box(
+                draft,
+                "lifetimes",
+                l.as_str().to_owned(),
+                l.label().to_owned(),
+            )
         })
         .collect_view();
     // With a fleet, which clusters offer it (none ticked: every one).
@@ -168,30 +153,7 @@ fn TierEditor(
         (all.len() > 1).then(|| {
             let boxes = all
                 .into_iter()
-                .map(|(name, label)| {
-                    let value = name.clone();
-                    let checked = name.clone();
-                    view! {
-                        <label class="check">
-                            <input
-                                type="checkbox"
-                                name="clusters"
-                                value=value
-                                prop:checked=move || draft.with(|d| d.clusters.contains(&checked))
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    draft.update(|d| {
-                                        d.clusters.retain(|x| x != &name);
-                                        if on {
-                                            d.clusters.push(name.clone());
-                                        }
-                                    });
-                                }
-                            />
-                            {label}
-                        </label>
-                    }
-                })
+                .map(|(name, label)| tick_box(draft, "clusters", name, label))
                 .collect_view();
             view! {
                 <fieldset>
@@ -256,4 +218,36 @@ fn TierEditor(
         </form>
     }
     .into_any()
+}
+
+/// A box ticking `value` in or out of the draft's list `field` (`lifetimes`, `clusters`).
+fn tick_box(
+    draft: RwSignal<TierDraft>,
+    field: &'static str,
+    value: String,
+    label: String,
+) -> impl IntoView {
+    let (shown, kept) = (value.clone(), value.clone());
+    view! {
+        <label class="check">
+            <input
+                type="checkbox"
+                name=field
+                value=shown
+                prop:checked=move || draft.with(|d| d.ticked(field).contains(&kept))
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    draft.update(|d| {
+                        if let Some(list) = d.ticked_mut(field) {
+                            list.retain(|x| x != &value);
+                            if on {
+                                list.push(value.clone());
+                            }
+                        }
+                    });
+                }
+            />
+            {label}
+        </label>
+    }
 }
