@@ -153,6 +153,12 @@ impl Fleet {
         &self.home
     }
 
+    /// How Postgres keys the rows of the cluster named `name`: by its name, except the home
+    /// cluster's, which are keyed by the empty string (rows from before the fleet were its).
+    pub fn storage_key<'a>(&self, name: &'a str) -> &'a str {
+        if name == self.home.name() { "" } else { name }
+    }
+
     /// The member named `name`, if it is in the fleet.
     pub fn get(&self, name: &str) -> Option<Member> {
         if name == self.home.name() {

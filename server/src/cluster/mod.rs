@@ -247,25 +247,19 @@ impl Cluster {
         secret: &str,
     ) -> Result<(kube::config::Kubeconfig, String), ClusterError> {
         use base64::Engine;
-        use k8s_openapi::api::core::v1::Secret;
-        let fail = |reason: String| ClusterError::TokenSecret {
-            secret: secret.to_owned(),
-            reason,
-        };
-        let (namespace, name) = domain::fleet::parse_secret_ref(secret).map_err(fail)?;
+        let fail = |reason: String| token_secret_error(secret, reason);
         let server = config
             .api_server
             .as_deref()
             .ok_or_else(|| fail("no api_server to use it with".to_owned()))?;
-        let listed = kube::Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .list(&kube::api::ListParams::default().fields(&format!("metadata.name={name}")))
-            .await
-            .map_err(|e| {
-                fail(format!(
-                    "the home cluster did not give it: {}",
-                    first_line(&e.to_string())
-                ))
-            })?;
+        let (namespace, name) = domain::fleet::parse_secret_ref(secret).map_err(fail)?;
+        let (api, by_name) = self.token_secret_lookup(secret)?;
+        let listed = api.list(&by_name).await.map_err(|e| {
+            fail(format!(
+                "the home cluster did not give it: {}",
+                first_line(&e.to_string())
+            ))
+        })?;
         let found = listed.items.into_iter().next().ok_or_else(|| {
             fail(format!(
                 "no Secret {name} in namespace {namespace} of the home cluster"
@@ -306,16 +300,10 @@ impl Cluster {
 
     /// The token Secret's resourceVersion now, to tell whether the credentials were rotated.
     pub async fn token_secret_version(&self, secret: &str) -> Result<String, ClusterError> {
-        use k8s_openapi::api::core::v1::Secret;
-        let fail = |reason: String| ClusterError::TokenSecret {
-            secret: secret.to_owned(),
-            reason,
-        };
-        let (namespace, name) = domain::fleet::parse_secret_ref(secret).map_err(fail)?;
-        let listed = kube::Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .list_metadata(
-                &kube::api::ListParams::default().fields(&format!("metadata.name={name}")),
-            )
+        let fail = |reason: String| token_secret_error(secret, reason);
+        let (api, by_name) = self.token_secret_lookup(secret)?;
+        let listed = api
+            .list_metadata(&by_name)
             .await
             .map_err(|e| fail(first_line(&e.to_string())))?;
         listed
@@ -324,6 +312,26 @@ impl Cluster {
             .next()
             .and_then(|s| s.metadata.resource_version)
             .ok_or_else(|| fail("it is gone".to_owned()))
+    }
+
+    /// Where a token Secret (`namespace/name`) is read on this cluster: a list of its
+    /// namespace's Secrets narrowed to its name.
+    fn token_secret_lookup(
+        &self,
+        secret: &str,
+    ) -> Result<
+        (
+            kube::Api<k8s_openapi::api::core::v1::Secret>,
+            kube::api::ListParams,
+        ),
+        ClusterError,
+    > {
+        let (namespace, name) = domain::fleet::parse_secret_ref(secret)
+            .map_err(|why| token_secret_error(secret, why))?;
+        Ok((
+            kube::Api::namespaced(self.client.clone(), namespace),
+            kube::api::ListParams::default().fields(&format!("metadata.name={name}")),
+        ))
     }
 
     /// The resourceVersion of the token Secret the credentials came from, if they did.
@@ -387,6 +395,13 @@ impl Cluster {
                 ),
             ),
         }
+    }
+}
+
+fn token_secret_error(secret: &str, reason: String) -> ClusterError {
+    ClusterError::TokenSecret {
+        secret: secret.to_owned(),
+        reason,
     }
 }
 

@@ -92,17 +92,13 @@ impl UnusedScan {
     /// that fails keeps what its last scan found (the error is the pass's, after the others
     /// are scanned); what was found on clusters since removed is forgotten.
     pub async fn pass(&self) -> Result<usize, ScanError> {
-        let home = self.fleet.home().name().to_owned();
+        // One price for every cluster's volumes, read once a pass.
+        let storage = self.store.prices().await?.storage_gib_month;
         let mut keys = Vec::new();
         let mut found = 0;
         let mut failed = None;
         for member in self.fleet.members() {
-            // Rows of the home cluster carry the empty key.
-            let key = if member.name() == home {
-                String::new()
-            } else {
-                member.name().to_owned()
-            };
+            let key = self.fleet.storage_key(member.name()).to_owned();
             // The home cluster's caches are waited for; another's are scanned once filled.
             let ready = if key.is_empty() {
                 member.caches.ready().await
@@ -110,7 +106,7 @@ impl UnusedScan {
                 member.caches.check().ok
             };
             let scanned = if ready {
-                self.scan(&member.cluster, &member.caches).await
+                self.scan(&member.cluster, &member.caches, storage).await
             } else {
                 Err(ScanError::NotReady)
             };
@@ -133,8 +129,13 @@ impl UnusedScan {
         }
     }
 
-    /// What nothing uses on one cluster.
-    async fn scan(&self, cluster: &Cluster, caches: &Caches) -> Result<Vec<Unused>, ScanError> {
+    /// What nothing uses on one cluster, volumes priced at `storage` per GiB-month.
+    async fn scan(
+        &self,
+        cluster: &Cluster,
+        caches: &Caches,
+        storage: f64,
+    ) -> Result<Vec<Unused>, ScanError> {
         async fn all<K>(cluster: &Cluster) -> Result<Vec<K>, ScanError>
         where
             K: kube::Resource<DynamicType = ()>
@@ -149,7 +150,6 @@ impl UnusedScan {
                 .map_err(|e| ScanError::Cluster(e.to_string()))
         }
         let now = jiff::Timestamp::now().as_second() as f64;
-        let storage = self.store.prices().await?.storage_gib_month;
         // Metadata is all the scan reads of these: never hold a Secret's data (nor every
         // ConfigMap's) in memory. Secrets of the types controllers own are left out by the API
         // server itself, as the metadata does not say a Secret's type.

@@ -314,12 +314,7 @@ impl Sampler {
                     continue;
                 }
             };
-            // The home cluster's rows are keyed by the empty name (see `record_samples`).
-            let key = if member.name() == home {
-                ""
-            } else {
-                member.name()
-            };
+            let key = self.fleet.storage_key(member.name());
             self.store_member(at, key, member, &read, &mut report)
                 .await?;
             report.clusters += 1;

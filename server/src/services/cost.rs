@@ -69,11 +69,11 @@ impl Services {
             rates: &rates,
             default: prices.default,
             home: &home,
-            // The cluster asked for is read alone (its storage key: the home one's is empty).
+            // The cluster asked for is read alone, by its storage key.
             cluster: query
                 .cluster
                 .as_deref()
-                .map(|c| if c == home { "" } else { c }),
+                .map(|c| self.fleet().storage_key(c)),
             classes: grouped.then_some(&classes),
         };
         // For everything, the rows are all there is; for some teams, idle is shared against

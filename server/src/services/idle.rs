@@ -318,9 +318,9 @@ impl Services {
                 continue;
             }
             let is_home = member.name() == home;
-            // History is keyed by the cluster's storage key (the home cluster's is empty): a
-            // workload is matched to its own cluster's usage only.
-            let key = if is_home { "" } else { member.name() };
+            // History is keyed by the cluster's storage key: a workload is matched to its own
+            // cluster's usage only.
+            let key = self.fleet().storage_key(member.name());
             let facts = ClusterFacts {
                 caches: &member.caches,
                 actor: &actor,

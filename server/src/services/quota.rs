@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use domain::authz::{Action, Target, decide};
+use domain::capacity::CapacityLine;
 use domain::identity::CurrentUser;
 use domain::quota::{self, ContainerResources, NamespaceQuota, QosCounts};
 use domain::tenancy::{self, ANNOTATION_EXPIRES, LABEL_TEAM};
@@ -76,19 +77,15 @@ impl Services {
         let mut result = capacity_of(shown);
         result.cluster = chosen.name().to_owned();
         for member in self.fleet().members() {
-            let totals = if member.name() == chosen.name() {
-                domain::capacity::CapacityLine::of(member.name(), &result, None)
+            let stale_since = member.health().stale_since;
+            let line = if member.name() == chosen.name() {
+                CapacityLine::of(member.name(), &result, stale_since)
             } else if member.caches.check().ok {
-                let c = capacity_of(&member.caches);
-                domain::capacity::CapacityLine::of(member.name(), &c, None)
+                CapacityLine::of(member.name(), &capacity_of(&member.caches), stale_since)
             } else {
                 continue;
             };
-            let stale_since = member.health().stale_since;
-            result.fleet.push(domain::capacity::CapacityLine {
-                stale_since,
-                ..totals
-            });
+            result.fleet.push(line);
         }
         if result.fleet.len() > 1 {
             result.fleet_total = Some(domain::capacity::roll_up(&result.fleet));
