@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::cost::{Cost, GroupBy, UNALLOCATED};
+pub use crate::cost_tally::{StepRow, Tally};
 
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
@@ -421,7 +422,7 @@ impl ReportQuery {
     /// Where a row of this view leads, one level down: a team to its namespaces, a namespace
     /// to its workloads (same window and steps), a workload to its page. `None` for a row
     /// with nothing below it (a label's value, a claim, the unallocated rest).
-    pub fn drill_down(&self, key: &str) -> Option<String> {
+    pub fn drill_down(&self, key: &str, cluster: &str) -> Option<String> {
         if key == UNALLOCATED {
             return None;
         }
@@ -450,16 +451,31 @@ impl ReportQuery {
                 .query_string()
             )),
             GroupBy::Team => Some(below(GroupBy::Namespace, Some(key.to_owned()), None)),
-            GroupBy::Namespace => Some(below(
-                GroupBy::Workload,
-                self.team.clone(),
-                Some(format!("{key}/")),
+            // A namespace's workloads on its own cluster (the name may be another's elsewhere).
+            GroupBy::Namespace => Some(format!(
+                "/cost?{}",
+                ReportQuery {
+                    group: GroupBy::Workload,
+                    filter: Some(format!("{key}/")),
+                    cluster: (!cluster.is_empty())
+                        .then(|| cluster.to_owned())
+                        .or_else(|| self.cluster.clone()),
+                    sort: SortBy::Cost,
+                    descending: true,
+                    ..self.clone()
+                }
+                .query_string()
             )),
             GroupBy::Workload => {
                 let mut parts = key.splitn(3, '/');
                 let (namespace, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
                 let kind = crate::rollout::WorkloadKind::from_slug(kind)?;
-                Some(format!("/rollouts/{}/{namespace}/{name}", kind.slug()))
+                let on = if cluster.is_empty() {
+                    String::new()
+                } else {
+                    format!("?cluster={cluster}")
+                };
+                Some(format!("/rollouts/{}/{namespace}/{name}{on}", kind.slug()))
             }
             GroupBy::Label(_) => None,
         }
@@ -509,11 +525,28 @@ pub struct StepCost {
     pub requested: f64,
 }
 
+impl StepCost {
+    pub fn as_row(&self) -> StepRow<'_> {
+        StepRow {
+            bucket: self.bucket,
+            cluster: &self.cluster,
+            key: &self.key,
+            cost: self.cost,
+            used: self.used,
+            requested: self.requested,
+        }
+    }
+}
+
 /// One group's line of the report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportGroup {
     pub key: String,
+    /// The cluster of a namespace or workload (names are unique per cluster, so one name on
+    /// two clusters is two lines); empty for groups spanning clusters (cluster, team, label).
+    #[serde(default)]
+    pub cluster: String,
     pub cost: Cost,
     /// Its share of idle when idle is shared.
     pub idle: f64,
@@ -556,7 +589,27 @@ pub struct CostReport {
     pub clusters: Vec<String>,
 }
 
+impl ReportGroup {
+    /// How the group reads; with its cluster when one name may be on several.
+    pub fn name(&self, with_cluster: bool) -> String {
+        if with_cluster && !self.cluster.is_empty() {
+            format!("{} ({})", label(&self.key), self.cluster)
+        } else {
+            label(&self.key).to_owned()
+        }
+    }
+}
+
 impl CostReport {
+    /// Whether the groups are namespaces or workloads of more than one cluster (so a name
+    /// needs its cluster beside it).
+    pub fn groups_on_several_clusters(&self) -> bool {
+        let mut clusters = self.groups.iter().map(|g| g.cluster.as_str());
+        clusters
+            .next()
+            .is_some_and(|first| !first.is_empty() && clusters.any(|c| c != first))
+    }
+
     /// The window in words: its bounds in UTC and how much of its last day there is yet.
     pub fn window_text(&self) -> String {
         let step = self.query.step.as_str();
@@ -591,11 +644,10 @@ impl CostReport {
 /// A sum per cluster and step (unix seconds where it begins).
 pub type PerClusterStep = BTreeMap<(String, i64), f64>;
 
-/// Builds the report: `rows` are the groups' priced sums per cluster and step (already
-/// narrowed to the teams the viewer may see), `node_costs` each cluster's node cost per step
-/// and `cluster_allocated` everything allocated there per step (so a team's share of a
-/// cluster's idle is its part of all that cluster's allocation). A cluster in the query keeps
-/// that cluster's rows only.
+/// Builds the report from owned rows (the store streams its rows into a [`Tally`] instead):
+/// `rows` are the groups' priced sums per cluster and step (already narrowed to the teams the
+/// viewer may see), `node_costs` each cluster's node cost per step and `cluster_allocated`
+/// everything allocated there per step. A cluster in the query keeps that cluster's rows only.
 pub fn build(
     query: ReportQuery,
     from: i64,
@@ -604,135 +656,15 @@ pub fn build(
     node_costs: &PerClusterStep,
     cluster_allocated: &PerClusterStep,
 ) -> CostReport {
-    let rows: Vec<&StepCost> = rows
-        .iter()
-        .filter(|r| query.cluster.as_ref().is_none_or(|c| &r.cluster == c))
-        .collect();
-    let step = query.step.seconds();
-    let buckets: Vec<i64> = (0..((to - from) / step).max(0))
-        .map(|i| from + i * step)
-        .collect();
-    let index: BTreeMap<i64, usize> = buckets.iter().enumerate().map(|(i, b)| (*b, i)).collect();
-    let filter = query.filter.as_ref().map(|f| f.to_lowercase());
-    struct Acc {
-        cost: Cost,
-        used: f64,
-        requested: f64,
-        series: Vec<f64>,
-        idle_series: Vec<f64>,
+    let mut tally = Tally::new(query, from, to);
+    for row in rows {
+        tally.add(row.as_row());
     }
-    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
-    // Idle of each step per unit allocated, by cluster and step: our part of it is all of it
-    // when we are everything, else in proportion to our allocation. Worked out once per
-    // cluster and step, not per row (a fleet's month by namespace is 240,000 rows).
-    let mut idle_per_unit: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for ((cluster, bucket), node) in node_costs {
-        let (Some(&i), Some(&all)) = (
-            index.get(bucket),
-            cluster_allocated.get(&(cluster.clone(), *bucket)),
-        ) else {
-            continue;
-        };
-        if all > 0.0 {
-            idle_per_unit
-                .entry(cluster.as_str())
-                .or_insert_with(|| vec![0.0; buckets.len()])[i] = (node - all).max(0.0) / all;
-        }
-    }
-    let idle_of = |cluster: &str, i: usize, ours: f64| {
-        idle_per_unit.get(cluster).map_or(0.0, |per| per[i] * ours)
-    };
-    for row in &rows {
-        let Some(&i) = index.get(&row.bucket) else {
-            continue;
-        };
-        if filter
-            .as_ref()
-            .is_some_and(|f| !row.key.to_lowercase().contains(f.as_str()))
-        {
-            continue;
-        }
-        // Looked up before inserting: a key is cloned once per group, not once per row.
-        if !groups.contains_key(&row.key) {
-            groups.insert(
-                row.key.clone(),
-                Acc {
-                    cost: Cost::default(),
-                    used: 0.0,
-                    requested: 0.0,
-                    series: vec![0.0; buckets.len()],
-                    idle_series: vec![0.0; buckets.len()],
-                },
-            );
-        }
-        let Some(acc) = groups.get_mut(&row.key) else {
-            continue;
-        };
-        acc.cost.add(&row.cost);
-        acc.used += row.used;
-        acc.requested += row.requested;
-        acc.series[i] += row.cost.total();
-        // Idle is node capacity nothing was allocated: storage takes no share of it.
-        acc.idle_series[i] += idle_of(&row.cluster, i, row.cost.total() - row.cost.storage);
-    }
-    let mut idle_series = vec![0.0; buckets.len()];
-    let mut out: Vec<ReportGroup> = groups
-        .into_iter()
-        .map(|(key, acc)| {
-            for (i, v) in acc.idle_series.iter().enumerate() {
-                idle_series[i] += v;
-            }
-            let idle: f64 = acc.idle_series.iter().sum();
-            let series = if query.share_idle {
-                acc.series
-                    .iter()
-                    .zip(&acc.idle_series)
-                    .map(|(a, b)| a + b)
-                    .collect()
-            } else {
-                acc.series
-            };
-            let shared = if query.share_idle { idle } else { 0.0 };
-            ReportGroup {
-                total: acc.cost.total() + shared,
-                key,
-                cost: acc.cost,
-                idle: shared,
-                efficiency: (acc.requested > 0.0).then(|| acc.used / acc.requested),
-                series,
-            }
-        })
-        .collect();
-    let allocated: f64 = out.iter().map(|g| g.cost.total()).sum();
-    let idle: f64 = idle_series.iter().sum();
-    let (used, requested) = rows
-        .iter()
-        .filter(|r| {
-            filter
-                .as_ref()
-                .is_none_or(|f| r.key.to_lowercase().contains(f.as_str()))
-        })
-        .fold((0.0, 0.0), |(u, q), r| (u + r.used, q + r.requested));
-    sort(&mut out, query.sort, query.descending);
-    CostReport {
-        empty: rows.is_empty(),
-        query,
-        from,
-        to,
-        buckets,
-        groups: out,
-        allocated,
-        idle,
-        idle_series,
-        total: allocated + idle,
-        efficiency: (requested > 0.0).then(|| used / requested),
-        made_at: to,
-        only_teams: None,
-        clusters: Vec::new(),
-    }
+    tally.finish(node_costs, cluster_allocated)
 }
 
-fn sort(groups: &mut [ReportGroup], by: SortBy, descending: bool) {
+/// Groups in the asked order; ties by key, then cluster.
+pub(crate) fn sort(groups: &mut [ReportGroup], by: SortBy, descending: bool) {
     groups.sort_by(|a, b| {
         let order = match by {
             SortBy::Name => a.key.cmp(&b.key),
@@ -743,7 +675,9 @@ fn sort(groups: &mut [ReportGroup], by: SortBy, descending: bool) {
                 .total_cmp(&b.efficiency.unwrap_or(-1.0)),
         };
         let order = if descending { order.reverse() } else { order };
-        order.then_with(|| a.key.cmp(&b.key))
+        order
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| a.cluster.cmp(&b.cluster))
     });
 }
 
@@ -759,12 +693,13 @@ pub fn label(key: &str) -> &str {
 /// The table exactly as shown: one row per group in the shown order, then idle (when separate)
 /// and the total.
 pub fn csv(report: &CostReport) -> String {
-    let mut out = String::from("group,cpu,memory,gpu,storage,idle,total,efficiency\n");
+    let mut out = String::from("group,cluster,cpu,memory,gpu,storage,idle,total,efficiency\n");
     let money = |v: f64| format!("{v:.2}");
     for g in &report.groups {
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             crate::csv::field(label(&g.key)),
+            crate::csv::field(&g.cluster),
             money(g.cost.cpu),
             money(g.cost.memory),
             money(g.cost.gpu),
@@ -778,13 +713,13 @@ pub fn csv(report: &CostReport) -> String {
     }
     if !report.query.share_idle {
         out.push_str(&format!(
-            "(idle),,,,,{},{},\n",
+            "(idle),,,,,,{},{},\n",
             money(report.idle),
             money(report.idle)
         ));
     }
     out.push_str(&format!(
-        "(total),,,,,,{},{}\n",
+        "(total),,,,,,,{},{}\n",
         money(report.total),
         report
             .efficiency
@@ -851,11 +786,8 @@ pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart 
     let n = report.buckets.len();
     let mut by_total: Vec<&ReportGroup> = report.groups.iter().collect();
     by_total.sort_by(|a, b| b.total.total_cmp(&a.total));
-    let mut legend: Vec<String> = by_total
-        .iter()
-        .take(top)
-        .map(|g| label(&g.key).to_owned())
-        .collect();
+    let apart = report.groups_on_several_clusters();
+    let mut legend: Vec<String> = by_total.iter().take(top).map(|g| g.name(apart)).collect();
     let mut series: Vec<Vec<f64>> = by_total
         .iter()
         .take(top)
@@ -1172,7 +1104,7 @@ mod tests {
         );
         assert!(none.empty && none.groups.is_empty());
         // A cluster's row leads to its teams on that cluster.
-        let link = q.drill_down("us-dev").unwrap_or_default();
+        let link = q.drill_down("us-dev", "").unwrap_or_default();
         assert!(
             link.contains("by=team") && link.contains("cluster=us-dev"),
             "{link}"
@@ -1261,10 +1193,13 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "group,cpu,memory,gpu,storage,idle,total,efficiency"
+            "group,cluster,cpu,memory,gpu,storage,idle,total,efficiency"
         );
-        assert_eq!(lines[1], "\"a,b\",2.00,0.00,0.00,0.00,0.00,2.00,50%");
-        assert_eq!(lines[2], "'=cmd(),1.00,0.00,0.00,0.00,0.00,1.00,");
+        assert_eq!(
+            lines[1],
+            "\"a,b\",eu-prod,2.00,0.00,0.00,0.00,0.00,2.00,50%"
+        );
+        assert_eq!(lines[2], "'=cmd(),eu-prod,1.00,0.00,0.00,0.00,0.00,1.00,");
         assert_eq!(lines.len(), 5, "groups, idle, total");
     }
 
@@ -1296,29 +1231,33 @@ mod tests {
         let by_team =
             ReportQuery::from_params(&params(&[("by", "team"), ("window", "30d")])).expect("q");
         let to_namespaces = by_team
-            .drill_down("payments")
+            .drill_down("payments", "")
             .expect("a team has namespaces");
         assert!(to_namespaces.starts_with("/cost?"), "{to_namespaces}");
         assert!(to_namespaces.contains("by=namespace"), "{to_namespaces}");
         assert!(to_namespaces.contains("team=payments"), "{to_namespaces}");
         assert!(to_namespaces.contains("window=30d"), "{to_namespaces}");
-        assert_eq!(by_team.drill_down(UNALLOCATED), None);
+        assert_eq!(by_team.drill_down(UNALLOCATED, ""), None);
         let by_namespace = ReportQuery::default();
-        let to_workloads = by_namespace.drill_down("payments-prod").expect("workloads");
+        let to_workloads = by_namespace
+            .drill_down("payments-prod", "us-dev")
+            .expect("workloads");
         assert!(to_workloads.contains("by=workload"), "{to_workloads}");
         assert!(
             to_workloads.contains("filter=payments-prod%2F"),
             "{to_workloads}"
         );
+        // On the namespace's own cluster: the name may be another namespace elsewhere.
+        assert!(to_workloads.contains("cluster=us-dev"), "{to_workloads}");
         let by_workload = ReportQuery::from_params(&params(&[("by", "workload")])).expect("q");
         assert_eq!(
             by_workload
-                .drill_down("payments-prod/StatefulSet/ledger")
+                .drill_down("payments-prod/StatefulSet/ledger", "eu-prod")
                 .as_deref(),
-            Some("/rollouts/statefulset/payments-prod/ledger")
+            Some("/rollouts/statefulset/payments-prod/ledger?cluster=eu-prod")
         );
         assert_eq!(
-            by_workload.drill_down("payments-prod/PersistentVolumeClaim/data"),
+            by_workload.drill_down("payments-prod/PersistentVolumeClaim/data", "eu-prod"),
             None
         );
     }

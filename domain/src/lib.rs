@@ -12,6 +12,7 @@ pub mod capacity;
 pub mod change;
 pub mod cost;
 pub mod cost_report;
+pub mod cost_tally;
 pub mod csv;
 pub mod expiry;
 pub mod failures;

@@ -356,10 +356,17 @@ pub fn validate(draft: &NamespaceDraft, ctx: &DraftContext<'_>) -> Vec<FieldErro
         Err(message) => errors.push(field_error("name", message)),
         Ok(()) if (ctx.taken)(&draft.name) => errors.push(field_error(
             "name",
-            format!(
-                "{} is taken (in the cluster or by an open request)",
-                draft.name
-            ),
+            if draft.cluster.is_empty() {
+                format!(
+                    "{} is taken (in the cluster or by an open request)",
+                    draft.name
+                )
+            } else {
+                format!(
+                    "{} is taken on {} (in the cluster or by an open request)",
+                    draft.name, draft.cluster
+                )
+            },
         )),
         Ok(()) => {}
     }
@@ -971,6 +978,13 @@ mod tests {
         let errors = check(&d, &["payments"], false);
         assert_eq!(fields(&errors), ["name"]);
         assert!(errors[0].message.contains("taken"));
+        // Names are unique per cluster: the message says on which.
+        d.cluster = "us-dev".to_owned();
+        let errors = check(&d, &["payments"], false);
+        assert_eq!(
+            errors[0].message,
+            "checkout is taken on us-dev (in the cluster or by an open request)"
+        );
     }
 
     #[test]

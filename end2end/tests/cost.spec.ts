@@ -53,13 +53,13 @@ test('a manager groups, widens, sorts and exports the cost report', async ({ bro
   // Named after the view it holds, so two exports never overwrite each other.
   expect(download.suggestedFilename()).toMatch(/^berth-cost-[0-9a-z-]+-by-[a-z]+.*\.csv$/);
   const csv = readFileSync(await download.path(), 'utf8').trim().split('\n');
-  expect(csv[0]).toBe('group,cpu,memory,gpu,storage,idle,total,efficiency');
+  expect(csv[0]).toBe('group,cluster,cpu,memory,gpu,storage,idle,total,efficiency');
   const csvRows = csv
     .slice(1)
     .filter((l) => !l.startsWith('(idle)') && !l.startsWith('(total)'))
     .map((l) => {
       const f = l.split(',');
-      return [f[0], f[6]];
+      return [f[0], f[7]];
     });
   expect(csvRows).toEqual(sorted);
   // Mike sets payments a budget it is already over: the forecast says so.
@@ -118,7 +118,7 @@ test('a window is the same hours by day and by hour, says so, and each row leads
   const keys = await mike.locator('#cost-table tbody tr.cost-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-key') ?? ''));
   expect(keys.every((k) => k.startsWith('payments-prod/'))).toBe(true);
   await mike.locator('#cost-table tr[data-key="payments-prod/Deployment/api"] a.drill').click();
-  await expect(mike).toHaveURL('/rollouts/deployment/payments-prod/api');
+  await expect(mike).toHaveURL('/rollouts/deployment/payments-prod/api?cluster=eu-prod');
   await expect(mike.locator('#workload-title')).toHaveText('api');
   expect(errors).toEqual([]);
 });

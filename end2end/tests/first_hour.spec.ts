@@ -74,7 +74,7 @@ test('a failing kubeconfig download says why inside the page, and the app stays'
   const page = await signedIn(browser, 'Dana Developer', '/onboarding');
   const name = `dl-${suffix}`;
   await requestNamespace(page, name, '1d');
-  const row = page.locator(`#request-${name}`);
+  const row = page.locator(`#requests-table tr[data-namespace="${name}"]`);
   // The cluster's signer is down: the server answers with a Problem.
   await page.route(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig$/, (route) =>
     route.fulfill({
@@ -132,8 +132,8 @@ test('the namespace form scolds only what was touched, in its own words, and sta
   await expect(name).toHaveValue('');
   await expect(form.locator('textarea[name="purpose"]')).toHaveValue('');
   await expect(form.locator('.field-error')).toHaveCount(0);
-  await expect(page.locator(`#request-${fresh}`)).toHaveAttribute('data-state', 'ready');
-  await expect(page.locator(`#request-${fresh} td.expires`)).not.toHaveText('never');
+  await expect(page.locator(`#requests-table tr[data-namespace="${fresh}"]`)).toHaveAttribute('data-state', 'ready');
+  await expect(page.locator(`#requests-table tr[data-namespace="${fresh}"] td.expires`)).not.toHaveText('never');
 });
 
 test('a cost link with a parameter the report does not know says so', async ({ browser }) => {
@@ -285,10 +285,10 @@ test('a developer signs in, asks for a namespace and downloads its kubeconfig wi
   const answer = page.locator('#submit-answer');
   await expect(answer).toContainText('approved');
   await expect(answer).toBeFocused();
-  const row = page.locator(`#request-${name}`);
+  const row = page.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(row).toHaveAttribute('data-state', 'ready');
 
-  await tabTo(page, `#request-${name} button.download`, 200);
+  await tabTo(page, `#requests-table tr[data-namespace="${name}"] button.download`, 200);
   const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
   expect(download.suggestedFilename()).toBe(`${name}.kubeconfig`);
   expect(errors).toEqual([]);

@@ -114,6 +114,54 @@ test('an admin offers a tier on us-dev only, and the form lists it there alone',
   expect(errors).toEqual([]);
 });
 
+test('one name is a namespace on each cluster, each row with its own kubeconfig', async ({ browser }) => {
+  const page = await signedIn(browser, 'Dana Developer');
+  const errors = collectErrors(page);
+  const name = `dana-twice-${suffix}`;
+  const form = page.locator('#namespace-form');
+  const ask = async (cluster: string) => {
+    await form.locator('select[name="cluster"]').selectOption(cluster);
+    await form.locator('input[name="name"]').fill(name);
+    await form.locator('textarea[name="purpose"]').fill('Same service, both regions');
+    await form.locator('input[name="cost_centre"]').fill('CC-1042');
+  };
+  const rowOn = (cluster: string) =>
+    page.locator(`#requests-table tr[data-namespace="${name}"][data-cluster="${cluster}"]`);
+  for (const cluster of ['us-dev', 'eu-prod']) {
+    await ask(cluster);
+    await expect(form.locator('.field-error')).toHaveCount(0);
+    await page.getByRole('button', { name: 'Request namespace' }).click();
+    await expect(page.locator('#submit-result')).toContainText('approved');
+    await expect(rowOn(cluster)).toHaveAttribute('data-state', 'ready');
+  }
+  await expect(page.locator(`#requests-table tr[data-namespace="${name}"]`)).toHaveCount(2);
+  // A third on us-dev is refused on its name, saying where it is taken.
+  await ask('us-dev');
+  await expect(form.locator('.field-error[data-field="name"]')).toContainText(`${name} is taken on us-dev`);
+
+  const kubectl = (kubeconfig: string, ...args: string[]) =>
+    spawnSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8', timeout: PATIENCE });
+  for (const cluster of ['eu-prod', 'us-dev']) {
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      rowOn(cluster).getByRole('button', { name: 'Download kubeconfig' }).click(),
+    ]);
+    const file = await download.path();
+    expect(kubectl(file, 'config', 'current-context').stdout.trim()).toBe(`${name}@${cluster}`);
+    // Each reaches its own cluster's namespace: a ConfigMap made through one is only there.
+    const made = kubectl(file, 'create', 'configmap', `from-${cluster}`);
+    expect(made.stderr).toBe('');
+  }
+  const admin = (cluster: string) =>
+    path.join(stateDir, cluster === 'us-dev' ? 'sandbox-us-dev.kubeconfig' : 'sandbox.kubeconfig');
+  for (const cluster of ['eu-prod', 'us-dev']) {
+    const listed = kubectl(admin(cluster), 'get', 'configmaps', '-n', name, '-o', 'name');
+    expect(listed.stdout).toContain(`configmap/from-${cluster}`);
+    expect(listed.stdout).not.toContain(`configmap/from-${cluster === 'us-dev' ? 'eu-prod' : 'us-dev'}`);
+  }
+  expect(errors).toEqual([]);
+});
+
 test('a developer onboards on us-dev and uses kubectl there with the downloaded kubeconfig', async ({ browser }) => {
   const page = await signedIn(browser, 'Dana Developer');
   const errors = collectErrors(page);
@@ -131,7 +179,7 @@ test('a developer onboards on us-dev and uses kubectl there with the downloaded 
   await expect(form.locator('.field-error')).toHaveCount(0);
   await page.getByRole('button', { name: 'Request namespace' }).click();
   await expect(page.locator('#submit-result')).toContainText('approved');
-  const row = page.locator(`#request-${name}`);
+  const row = page.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(row).toHaveAttribute('data-state', 'ready');
   await expect(row.locator('td.cluster')).toHaveText('us-dev');
 

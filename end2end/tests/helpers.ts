@@ -54,7 +54,7 @@ export async function requestNamespace(page: Page, name: string, lifetime: strin
   await expect(page.locator('#namespace-form .field-error')).toHaveCount(0);
   await page.getByRole('button', { name: 'Request namespace' }).click();
   await expect(page.locator('#submit-result')).toContainText('approved');
-  await expect(page.locator(`#request-${name}`)).toHaveAttribute('data-state', 'ready');
+  await expect(page.locator(`#requests-table tr[data-namespace="${name}"]`)).toHaveAttribute('data-state', 'ready');
 }
 
 // Unique per run, so a retry never meets its own earlier request.

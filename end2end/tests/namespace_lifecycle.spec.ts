@@ -9,11 +9,11 @@ test('a developer extends a namespace and asks for more quota, which a manager a
   const errors = collectErrors(dana);
   const name = `dana-grow-${suffix}`;
   await requestNamespace(dana, name, '7d');
-  const row = dana.locator(`#request-${name}`);
+  const row = dana.locator(`#requests-table tr[data-namespace="${name}"]`);
   const expiresBefore = (await row.locator('td.expires').innerText()).trim();
 
   // An extension of a small tier is granted and applied at once.
-  const form = dana.locator(`#change-${name}`);
+  const form = dana.locator(`#requests-table tr[data-namespace="${name}"] .change-form form`);
   await row.getByText('Extend or change quota').click();
   await form.locator('select[name="kind"]').selectOption('extend');
   await form.locator('select[name="lifetime"]').selectOption('7d');
@@ -39,9 +39,9 @@ test('a developer extends a namespace and asks for more quota, which a manager a
 
   const mike = await signedIn(browser, 'Mike Manager');
   // The demo's own requests: seeded granted ones are provisioned, the large one waits for Mike.
-  await expect(mike.locator('#request-payments-sandbox')).toHaveAttribute('data-state', 'ready');
-  await expect(mike.locator('#request-payments-perf')).toHaveAttribute('data-state', 'pending');
-  await expect(mike.locator('#request-payments-hotfix .expiry-warning')).toContainText('expires in');
+  await expect(mike.locator('#requests-table tr[data-namespace="payments-sandbox"]')).toHaveAttribute('data-state', 'ready');
+  await expect(mike.locator('#requests-table tr[data-namespace="payments-perf"]')).toHaveAttribute('data-state', 'pending');
+  await expect(mike.locator('#requests-table tr[data-namespace="payments-hotfix"] .expiry-warning')).toContainText('expires in');
   const mikes = mike.locator(`.change-row[data-namespace="${name}"][data-state="pending"]`);
   await mikes.getByPlaceholder('reason').fill('launch week');
   await mikes.getByRole('button', { name: 'Approve' }).click();
@@ -62,7 +62,7 @@ test('a namespace with a one-minute test lifetime is deleted by the reconciler a
   const dana = await signedIn(browser, 'Dana Developer');
   const name = `dana-brief-${suffix}`;
   await requestNamespace(dana, name, 'test');
-  const row = dana.locator(`#request-${name}`);
+  const row = dana.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(row.locator('.expiry-warning')).toBeVisible();
   await expect(row).toHaveAttribute('data-state', 'expired');
 

@@ -39,7 +39,7 @@ test('a developer asks for a small 7-day namespace, previews it and watches it b
   await expect(page.locator('#submit-result')).toContainText('approved');
 
   // The table follows provisioning without a reload.
-  const row = page.locator(`#request-${name}`);
+  const row = page.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(row).toHaveAttribute('data-state', 'ready');
   await expect(row).toContainText('7 days');
   await expect(row).toContainText('berth: tier small needs no approval');
@@ -117,14 +117,14 @@ test('a manager approves a large-tier request of their team', async ({ browser }
   await expect(dana.locator('#approval-note')).toContainText('A manager of the team approves');
   await dana.getByRole('button', { name: 'Request namespace' }).click();
   await expect(dana.locator('#submit-result')).toContainText('pending');
-  const danasRow = dana.locator(`#request-${name}`);
+  const danasRow = dana.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(danasRow).toHaveAttribute('data-state', 'pending');
   // Not granted yet: its lifetime starts when it is ready, and it does not read "never".
   await expect(danasRow.locator('td.expires')).toHaveText('7 days after it is ready');
   await expect(danasRow.getByRole('button', { name: 'Approve' })).toHaveCount(0);
 
   const mike = await signedIn(browser, 'Mike Manager');
-  const row = mike.locator(`#request-${name}`);
+  const row = mike.locator(`#requests-table tr[data-namespace="${name}"]`);
   await expect(row).toHaveAttribute('data-state', 'pending');
   await row.getByPlaceholder('reason').fill('sized for the launch');
   await row.getByRole('button', { name: 'Approve' }).click();

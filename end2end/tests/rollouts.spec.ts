@@ -12,7 +12,7 @@ test('a new image rolls out live, with findings, and a rollback from the page is
   await requestNamespace(dana, name, '7d');
   const [download] = await Promise.all([
     dana.waitForEvent('download'),
-    dana.locator(`#request-${name}`).getByRole('button', { name: 'Download kubeconfig' }).click(),
+    dana.locator(`#requests-table tr[data-namespace="${name}"]`).getByRole('button', { name: 'Download kubeconfig' }).click(),
   ]);
   const file = await download.path();
   const kubectl = (...args: string[]) =>

@@ -307,6 +307,7 @@ fn Table(r: CostReport) -> impl IntoView {
         GroupBy::Label(l) => format!("Label {l}"),
     };
     let hourly = q.step == Step::Hourly;
+    let apart = r.groups_on_several_clusters();
     view! {
         <table class="table cost-table" tabindex="0" id="cost-table" data-hourly=hourly.to_string()>
             <thead>
@@ -325,12 +326,14 @@ fn Table(r: CostReport) -> impl IntoView {
                 {r.groups
                     .iter()
                     .map(|g| view! {
-                        <tr class="cost-row" data-key=g.key.clone()>
+                        <tr class="cost-row" data-key=g.key.clone() data-cluster=g.cluster.clone()>
                             <td>
-                                {match q.drill_down(&g.key) {
+                                {match q.drill_down(&g.key, &g.cluster) {
                                     Some(href) => view! { <a class="drill" href=href>{cost_report::label(&g.key).to_owned()}</a> }.into_any(),
                                     None => cost_report::label(&g.key).to_owned().into_any(),
                                 }}
+                                // One name may be a namespace on each cluster: say whose.
+                                {apart.then(|| view! { <span class="muted group-cluster">{format!(" on {}", g.cluster)}</span> })}
                             </td>
                             <td class="num">{money(g.cost.cpu)}</td>
                             <td class="num">{money(g.cost.memory)}</td>

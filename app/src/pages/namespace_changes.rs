@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use domain::change::{ChangeDraft, ChangeKind, ChangeOutcome, ChangeState, ChangeView};
-use domain::tenancy::{Lifetime, RequestView};
+use domain::tenancy::{Lifetime, RequestView, Tier};
 use leptos::prelude::*;
 
 use crate::api::{DecideChange, RequestChange, list_namespace_changes};
@@ -23,11 +23,12 @@ fn state_class(state: ChangeState) -> &'static str {
 #[derive(Clone, Copy, Debug)]
 pub struct ChangeAsked(pub RwSignal<Option<String>>);
 
-/// The form on a ready namespace's row. `tiers` are the tier names to offer.
+/// The form on a ready namespace's row. `tiers` are every tier; it offers those its
+/// namespace's cluster has.
 #[component]
 pub fn ChangeForm(
     request: RequestView,
-    tiers: Signal<Vec<String>>,
+    tiers: Signal<Vec<Tier>>,
     action: ServerAction<RequestChange>,
 ) -> impl IntoView {
     let extendable = !request.extend_options.is_empty();
@@ -52,7 +53,8 @@ pub fn ChangeForm(
     let request_id = request.id.clone();
     let mine = request.id.clone();
     let asked = Signal::derive(move || asked_for.with(|a| a.as_deref() == Some(mine.as_str())));
-    let name = request.name.clone();
+    let form_id = format!("change-form-{}", request.id);
+    let cluster = request.cluster.clone();
     let lifetimes = request.extend_options.clone();
     let answer = move || {
         asked
@@ -80,7 +82,7 @@ pub fn ChangeForm(
         <details class="change-form">
             <summary>"Extend or change quota"</summary>
             <form
-                id=format!("change-{name}")
+                id=form_id
                 class="stacked"
                 on:submit=move |ev| {
                     ev.prevent_default();
@@ -136,6 +138,8 @@ pub fn ChangeForm(
                             tiers
                                 .get()
                                 .into_iter()
+                                .filter(|t| t.spec.offered_on(&cluster))
+                                .map(|t| t.name)
                                 .map(|t| {
                                     let selected = t == tier.get_untracked();
                                     view! { <option value=t.clone() selected=selected>{t.clone()}</option> }

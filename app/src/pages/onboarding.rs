@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use domain::tenancy::{
     DraftCheck, FieldError, Lifetime, NamespaceDraft, RequestState, RequestView, SubmitOutcome,
+    Tier,
 };
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -421,7 +422,7 @@ fn RequestsTable(
         choices
             .get()
             .and_then(Result::ok)
-            .map(|c| c.tiers.into_iter().map(|t| t.name).collect())
+            .map(|c| c.tiers)
             .unwrap_or_default()
     });
     // The server renders once; the page then keeps itself current while anything moves.
@@ -501,10 +502,11 @@ fn RequestRow(
     request: RequestView,
     decide: ServerAction<DecideRequest>,
     change: ServerAction<RequestChange>,
-    tiers: Signal<Vec<String>>,
+    tiers: Signal<Vec<Tier>>,
 ) -> impl IntoView {
     let id = request.id.clone();
-    let row_id = format!("request-{}", request.name);
+    // By request: one name may be a namespace on each cluster, and again after it expired.
+    let row_id = format!("request-{id}");
     let decision = match (&request.decided_by, &request.decision_reason) {
         (Some(by), Some(why)) => format!("{by}: {why}"),
         (Some(by), None) => by.clone(),
@@ -525,7 +527,11 @@ fn RequestRow(
     let download = request.can_download.then(|| {
         view! {
             <Download
-                action=format!("/api/v1/namespaces/{}/kubeconfig", request.name)
+                // The cluster too: a name is unique per cluster, not across the fleet.
+                action=format!(
+                    "/api/v1/namespaces/{}/kubeconfig?cluster={}",
+                    request.name, request.cluster
+                )
                 label="Download kubeconfig"
                 class="link-button download"
             />
@@ -535,7 +541,12 @@ fn RequestRow(
         .can_change
         .then(|| view! { <ChangeForm request=request.clone() tiers=tiers action=change /> });
     view! {
-        <tr id=row_id data-state=request.state.as_str()>
+        <tr
+            id=row_id
+            data-namespace=request.name.clone()
+            data-cluster=request.cluster.clone()
+            data-state=request.state.as_str()
+        >
             <td>
                 <strong>{request.name.clone()}</strong>
                 {download}

@@ -17,7 +17,7 @@ use super::error::{ApiError, Problem};
 
 /// A kubeconfig for a namespace Berth made (a new short-lived certificate, or OIDC).
 #[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/kubeconfig", tag = "namespaces",
-    params(("namespace" = String, Path)),
+    params(("namespace" = String, Path), super::v1::OnCluster),
     responses((status = 200, description = "A kubeconfig (YAML)", body = serde_json::Value, content_type = "application/yaml"),
         (status = "default", body = Problem, content_type = "application/problem+json")),
     security(("token" = ["namespaces"]), ("session" = [])))]
@@ -26,13 +26,14 @@ pub async fn download(
     user: Option<Extension<SignedIn>>,
     Extension(origin): Extension<RequestOrigin>,
     Path(namespace): Path<String>,
+    super::v1::extract::Params(on): super::v1::extract::Params<super::v1::OnCluster>,
 ) -> Response {
     let Some(Extension(SignedIn(user))) = user else {
         return ApiError::Unauthenticated.into_response();
     };
     match state
         .services
-        .namespace_kubeconfig(&user, &origin, &namespace)
+        .namespace_kubeconfig(&user, &origin, on.cluster.as_deref(), &namespace)
         .await
     {
         Ok(file) => attachment(file),

@@ -684,6 +684,8 @@ async fn cost(client: &Client, format: Format, a: CostArgs) -> Result<(), Plugin
         &report,
         &[
             a.by.as_str(),
+            // A namespace's or workload's (one name may be on several); empty otherwise.
+            "cluster",
             "cpu",
             "memory",
             "storage",
@@ -698,6 +700,7 @@ async fn cost(client: &Client, format: Format, a: CostArgs) -> Result<(), Plugin
                 .map(|g| {
                     vec![
                         cell(&g["key"]),
+                        cell(&g["cluster"]),
                         money(&g["cost"]["cpu"]),
                         money(&g["cost"]["memory"]),
                         money(&g["cost"]["storage"]),
@@ -711,11 +714,13 @@ async fn cost(client: &Client, format: Format, a: CostArgs) -> Result<(), Plugin
                 String::new(),
                 String::new(),
                 String::new(),
+                String::new(),
                 money(&r["idle"]),
                 String::new(),
             ]);
             rows.push(vec![
                 "(total)".to_owned(),
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),

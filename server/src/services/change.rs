@@ -123,7 +123,13 @@ impl Services {
                 (ChangeState::Pending, None, None)
             };
         let id = new_change_id();
-        let mut audit = namespace_event(user, origin, &request.name, "namespace.change.request");
+        let mut audit = namespace_event(
+            user,
+            origin,
+            &cluster,
+            &request.name,
+            "namespace.change.request",
+        );
         audit.before = Some(
             serde_json::json!({ "tier": request.plan.draft.tier, "expires_at": request.plan.expires_at }),
         );
@@ -221,7 +227,13 @@ impl Services {
         } else {
             "namespace.change.deny"
         };
-        let mut audit = namespace_event(user, origin, &row.namespace, action);
+        let mut audit = namespace_event(
+            user,
+            origin,
+            &row.plan.draft.cluster,
+            &row.namespace,
+            action,
+        );
         audit.before = Some(serde_json::json!({ "change": row.id, "state": "pending" }));
         let mut detail = serde_json::json!({
             "kind": row.kind.as_str(),
@@ -247,13 +259,15 @@ impl Services {
     }
 }
 
+/// An event about a namespace on `cluster` (its fleet name; a name is unique per cluster).
 fn namespace_event(
     user: &CurrentUser,
     origin: &RequestOrigin,
+    cluster: &str,
     namespace: &str,
     action: &str,
 ) -> NewEvent {
-    let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success);
+    let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success).on_cluster(cluster);
     audit.target_kind = "Namespace".to_owned();
     audit.target_namespace = namespace.to_owned();
     audit.target_name = namespace.to_owned();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::cost::Prices;
-use domain::cost_report::{self, CostReport, PerClusterStep, ReportQuery};
+use domain::cost_report::{CostReport, ReportQuery, Tally};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::version::Precondition;
 
@@ -62,6 +62,10 @@ impl Services {
             self.store().usage_groups_fresh(&matchers, &home),
         )?;
         let classes = prices.class_rates();
+        let cluster_key = query
+            .cluster
+            .as_deref()
+            .map(|c| self.fleet().storage_key(c).to_owned());
         let q = CostQuery {
             from,
             to,
@@ -70,20 +74,20 @@ impl Services {
             default: prices.default,
             home: &home,
             // The cluster asked for is read alone, by its storage key.
-            cluster: query
-                .cluster
-                .as_deref()
-                .map(|c| self.fleet().storage_key(c)),
+            cluster: cluster_key.as_deref(),
             classes: grouped.then_some(&classes),
         };
         // For everything, the rows are all there is; for some teams, idle is shared against
         // everything allocated on each cluster, read from the node totals.
         let everything = matches!(scope, TeamScope::All) && query.filter.is_none();
-        // Independent reads, side by side: the small ones hide behind the large one.
-        let (mut rows, volumes, node_costs, allocated) = tokio::try_join!(
-            self.store().step_costs(&q, &query.group, scope),
+        // Independent reads, side by side: the small ones hide behind the large one, whose
+        // rows are added up as they arrive.
+        let group = query.group.clone();
+        let tally = Tally::new(query, from, to);
+        let (mut tally, volumes, node_costs, allocated) = tokio::try_join!(
+            self.store().step_costs(&q, &group, scope, tally),
             self.store()
-                .volume_costs(&q, &query.group, scope, prices.storage_gib_month),
+                .volume_costs(&q, &group, scope, prices.storage_gib_month),
             self.store().node_costs(&q),
             async {
                 if everything {
@@ -93,17 +97,12 @@ impl Services {
                 }
             },
         )?;
-        rows.extend(volumes);
-        let allocated = allocated.unwrap_or_else(|| {
-            let mut per_step = PerClusterStep::new();
-            for r in &rows {
-                // Idle is node capacity: storage is no part of what shares it.
-                *per_step.entry((r.cluster.clone(), r.bucket)).or_default() +=
-                    r.cost.total() - r.cost.storage;
-            }
-            per_step
-        });
-        let mut report = cost_report::build(query, from, to, &rows, &node_costs, &allocated);
+        for volume in &volumes {
+            tally.add(volume.as_row());
+        }
+        // For everything, the rows are all there is: they are what idle is shared against.
+        let allocated = allocated.unwrap_or_else(|| tally.allocated());
+        let mut report = tally.finish(&node_costs, &allocated);
         report.made_at = now;
         report.only_teams = only_teams;
         report.clusters = self.fleet().names();

@@ -22,30 +22,52 @@ pub struct KubeconfigFile {
 }
 
 impl Services {
-    /// The cluster a namespace lives on: its request's, or the home cluster for namespaces
-    /// made before the fleet (names are unique across the fleet).
-    async fn cluster_of(&self, namespace: &str) -> Result<crate::cluster::Cluster, ServiceError> {
-        let named = self
-            .store()
-            .live_request_cluster(namespace)
-            .await?
-            .unwrap_or_default();
-        self.fleet().cluster_named(&named).ok_or_else(|| {
-            ServiceError::Cluster(format!(
-                "{namespace} lives on cluster {named}, which is not in the fleet now"
-            ))
-        })
+    /// The cluster a namespace lives on: the one named (a fleet name), or else its live
+    /// request's (the home cluster for namespaces made before the fleet). Names are unique per
+    /// cluster, so a name on several clusters must be given its cluster.
+    async fn cluster_of(
+        &self,
+        namespace: &str,
+        cluster: Option<&str>,
+    ) -> Result<crate::cluster::Cluster, ServiceError> {
+        let named = match cluster.filter(|c| !c.is_empty()) {
+            Some(named) => named.to_owned(),
+            None => {
+                let home = self.fleet().home().name().to_owned();
+                let mut held: Vec<String> = self
+                    .store()
+                    .live_request_clusters(namespace)
+                    .await?
+                    .into_iter()
+                    .map(|c| if c.is_empty() { home.clone() } else { c })
+                    .collect();
+                held.sort();
+                held.dedup();
+                if held.len() > 1 {
+                    return Err(ServiceError::BadInput(format!(
+                        "{namespace} lives on {}: name the cluster (?cluster=)",
+                        held.join(" and ")
+                    )));
+                }
+                held.pop().unwrap_or(home)
+            }
+        };
+        self.fleet()
+            .cluster_named(&named)
+            .ok_or_else(|| ServiceError::NotFound(format!("no cluster {named} in the fleet")))
     }
 
-    /// A kubeconfig for one namespace Berth made, for `user`.
+    /// A kubeconfig for one namespace Berth made on `cluster` (left out: the one holding that
+    /// name), for `user`.
     pub async fn namespace_kubeconfig(
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
+        cluster: Option<&str>,
         namespace: &str,
     ) -> Result<KubeconfigFile, ServiceError> {
         let doc = self
-            .namespace_kubeconfig_doc(user, origin, namespace)
+            .namespace_kubeconfig_doc(user, origin, cluster, namespace)
             .await?;
         Ok(KubeconfigFile {
             file_name: format!("{namespace}.kubeconfig"),
@@ -62,7 +84,8 @@ impl Services {
         user: &CurrentUser,
         origin: &RequestOrigin,
     ) -> Result<KubeconfigFile, ServiceError> {
-        let mut names: Vec<String> = Vec::new();
+        // (cluster, namespace): the same name may be a berth on two clusters.
+        let mut names: Vec<(String, String)> = Vec::new();
         for member in self.fleet().members() {
             if !member.caches.check().ok {
                 continue;
@@ -76,7 +99,7 @@ impl Services {
                     && team.is_some_and(|t| user.teams.contains(t))
                     && let Some(name) = ns.metadata.name.clone()
                 {
-                    names.push(name);
+                    names.push((member.name().to_owned(), name));
                 }
             }
         }
@@ -88,11 +111,14 @@ impl Services {
             )));
         }
         let mut docs = Vec::new();
-        for name in &names {
-            match self.namespace_kubeconfig_doc(user, origin, name).await {
+        for (cluster, name) in &names {
+            match self
+                .namespace_kubeconfig_doc(user, origin, Some(cluster), name)
+                .await
+            {
                 Ok(doc) => docs.push(doc),
                 Err(ServiceError::BadInput(why)) => {
-                    tracing::info!(namespace = %name, %why, "left out of the combined kubeconfig");
+                    tracing::info!(namespace = %name, %cluster, %why, "left out of the combined kubeconfig");
                 }
                 Err(err) => return Err(err),
             }
@@ -112,12 +138,13 @@ impl Services {
         &self,
         user: &CurrentUser,
         origin: &RequestOrigin,
+        cluster: Option<&str>,
         namespace: &str,
     ) -> Result<serde_json::Value, ServiceError> {
         // Reserved names are fine to look up; only malformed ones are refused here.
         domain::tenancy::check_label(namespace)
             .map_err(|e| ServiceError::BadInput(format!("{namespace:?}: {e}")))?;
-        let cluster = self.cluster_of(namespace).await?;
+        let cluster = self.cluster_of(namespace, cluster).await?;
         let ns = cluster
             .namespace(namespace)
             .await

@@ -110,28 +110,38 @@ impl Services {
         }
     }
 
-    /// Whether a namespace of that name exists in any cluster or a live request holds it.
-    /// Names are unique across the fleet for now: the quota, cost, access and audit views
-    /// still know a namespace by its name alone.
-    async fn name_taken(&self, name: &str) -> Result<bool, ServiceError> {
+    /// Whether a namespace of that name exists on `cluster` (a fleet name; empty: the home
+    /// cluster) or a live request holds it there. Names are unique per cluster: the same name
+    /// on two clusters is two namespaces. A cluster outside the fleet takes no name (validation
+    /// refuses the cluster itself).
+    async fn name_taken(&self, name: &str, cluster: &str) -> Result<bool, ServiceError> {
         if tenancy::check_name(name, self.reserved()).is_err() {
             // Not a name the API server would take a lookup for; validation says why.
             return Ok(false);
         }
-        if self.store().name_held(name).await? {
+        let home = self.fleet().home();
+        let on_home = cluster.is_empty() || cluster == home.name();
+        let cluster = if on_home { home.name() } else { cluster };
+        if self.store().name_held(name, cluster, on_home).await? {
             return Ok(true);
         }
-        // From the watch cache: the form asks on every keystroke. A namespace made in the
-        // instant since is caught by the provisioner, which never applies into one it did
-        // not make.
-        self.cached().await?;
-        let key = kube::runtime::reflector::ObjectRef::new(name);
-        // Another cluster's cache is read as it stands: one down must not stall the form.
-        Ok(self
+        let Some(member) = self
             .fleet()
             .members()
-            .iter()
-            .any(|m| m.caches.namespaces.get(&key).is_some()))
+            .into_iter()
+            .find(|m| m.name() == cluster)
+        else {
+            return Ok(false);
+        };
+        // From the watch cache: the form asks on every keystroke. A namespace made in the
+        // instant since is caught by the provisioner, which never applies into one it did
+        // not make. The home cluster's cache is waited for; another's is read as it stands,
+        // so one down never stalls the form.
+        if on_home {
+            self.cached().await?;
+        }
+        let key = kube::runtime::reflector::ObjectRef::new(name);
+        Ok(member.caches.namespaces.get(&key).is_some())
     }
 
     /// Field errors of a draft, and (when name, team, tier and lifetime are valid) the plan it
@@ -143,7 +153,7 @@ impl Services {
         request_id: &str,
     ) -> Result<(Vec<FieldError>, Option<Plan>), ServiceError> {
         let tiers = self.store().tiers().await?;
-        let taken = self.name_taken(&draft.name).await?;
+        let taken = self.name_taken(&draft.name, &draft.cluster).await?;
         let clusters = self.fleet().names();
         let errors = tenancy::validate(
             draft,

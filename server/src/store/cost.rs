@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::cost::{Cost, GroupBy, Prices, Rates};
-use domain::cost_report::{PerClusterStep, Step, StepCost};
+use domain::cost_report::{PerClusterStep, ReportQuery, Step, StepCost, StepRow, Tally};
 use sqlx::Row;
 
 use super::{Store, StoreError};
@@ -49,6 +49,11 @@ impl CostQuery<'_> {
         }
     }
 
+    /// The fleet name of a cluster's storage key, borrowed.
+    fn named_str<'s>(&'s self, key: &'s str) -> &'s str {
+        if key.is_empty() { self.home } else { key }
+    }
+
     /// A row's group key as the report shows it: by cluster, its fleet name.
     fn group_key(&self, by: &GroupBy, key: String) -> String {
         if *by == GroupBy::Cluster {
@@ -60,6 +65,7 @@ impl CostQuery<'_> {
 }
 
 const GIB: &str = "1073741824.0";
+const DAY: i64 = 86_400;
 
 /// The SQL of a group's key (fixed fragments: nothing from the request is spliced in; a label
 /// key is bound as `$11`).
@@ -96,21 +102,29 @@ fn group_sql(by: &GroupBy) -> Option<(&'static str, &'static str, &'static str)>
     }
 }
 
-/// One row of priced sums as both cost queries answer it: bucket, cluster, key, cpu, memory,
-/// gpu, used, requested, by position (a fleet's month by namespace is 240,000 rows: no name
-/// lookups per column).
-fn step_cost(
+/// Adds one row of priced sums as both cost queries answer it (bucket, cluster, key, cpu,
+/// memory, gpu, used, requested, by position) to `tally`: a fleet's month by namespace is
+/// 240,000 rows, so no name lookups per column and no string copied per row.
+fn tally_row(
     row: &sqlx::postgres::PgRow,
     q: &CostQuery<'_>,
     by: &GroupBy,
-) -> Result<StepCost, sqlx::Error> {
+    tally: &mut Tally,
+) -> Result<(), sqlx::Error> {
     let amount = |i: usize| -> Result<f64, sqlx::Error> {
         Ok(row.try_get::<Option<f64>, _>(i)?.unwrap_or(0.0))
     };
-    Ok(StepCost {
+    let cluster = q.named_str(row.try_get(1)?);
+    let key: &str = row.try_get(2)?;
+    tally.add(StepRow {
         bucket: row.try_get(0)?,
-        cluster: q.named(row.try_get(1)?),
-        key: q.group_key(by, row.try_get(2)?),
+        cluster,
+        // By cluster, the key is the cluster's storage key: its fleet name, as the row's.
+        key: if *by == GroupBy::Cluster {
+            cluster
+        } else {
+            key
+        },
         cost: Cost {
             cpu: amount(3)?,
             memory: amount(4)?,
@@ -119,24 +133,25 @@ fn step_cost(
         },
         used: amount(6)?,
         requested: amount(7)?,
-    })
+    });
+    Ok(())
 }
 
-/// Runs `query` and turns each row into a [`StepCost`] as it arrives, so decoding overlaps
-/// Postgres still summing.
-async fn step_costs_of<'q>(
+/// Runs `query` and adds each row to `tally` as it arrives, so adding overlaps Postgres still
+/// summing.
+async fn tally_rows<'q>(
     pool: &sqlx::PgPool,
     query: Bound<'q>,
     q: &CostQuery<'_>,
     by: &GroupBy,
-) -> Result<Vec<StepCost>, StoreError> {
+    mut tally: Tally,
+) -> Result<Tally, StoreError> {
     use futures::TryStreamExt;
     let mut rows = query.fetch(pool);
-    let mut out = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        out.push(step_cost(&row, q, by)?);
+        tally_row(&row, q, by, &mut tally)?;
     }
-    Ok(out)
+    Ok(tally)
 }
 
 /// The FROM clause and per-row sums of a step: daily rows carry their sums, hourly rows are
@@ -221,15 +236,19 @@ const RATES: &str = "WITH rates AS (SELECT * FROM unnest($1::text[], $2::text[],
                      $3::float8[], $4::float8[], $5::float8[]) AS r(cluster, node, cpu, mem, gpu))";
 
 impl Store {
-    /// Priced sums per step, cluster and group of the containers in `teams`.
+    /// Priced sums per step, cluster and group of the containers in `teams`, added to
+    /// `tally`.
     pub async fn step_costs(
         &self,
         q: &CostQuery<'_>,
         by: &GroupBy,
         teams: TeamScope<'_>,
-    ) -> Result<Vec<StepCost>, StoreError> {
+        tally: Tally,
+    ) -> Result<Tally, StoreError> {
         if let (Step::Daily, Some(classes), Some(group)) = (q.step, q.classes, group_sql(by)) {
-            return self.grouped_step_costs(q, classes, group, by, teams).await;
+            return self
+                .grouped_step_costs(q, classes, group, by, teams, tally)
+                .await;
         }
         let (from, bucket, sums) = source(q.step);
         // Parameters after the common ten: the label key (when grouping by one), the teams.
@@ -253,7 +272,7 @@ impl Store {
         if let Some(label) = label {
             query = query.bind(label);
         }
-        step_costs_of(self.pool(), bind_scope(query, teams, q), q, by).await
+        tally_rows(self.pool(), bind_scope(query, teams, q), q, by, tally).await
     }
 
     /// [`Store::step_costs`] by day from the day sums per price class (of namespaces, or of
@@ -265,7 +284,8 @@ impl Store {
         (table, columns, key): (&'static str, &'static str, &'static str),
         by: &GroupBy,
         teams: TeamScope<'_>,
-    ) -> Result<Vec<StepCost>, StoreError> {
+        tally: Tally,
+    ) -> Result<Tally, StoreError> {
         let filter = scope_filter("g", 6, teams, q);
         // Arrays count from 1; class 0 is the default rates.
         let (cpu, mem, gpu) = (
@@ -291,7 +311,7 @@ impl Store {
             .bind(column(|r| r.gpu_hour))
             .bind(q.from as f64)
             .bind(q.to as f64);
-        step_costs_of(self.pool(), bind_scope(query, teams, q), q, by).await
+        tally_rows(self.pool(), bind_scope(query, teams, q), q, by, tally).await
     }
 
     /// Storage cost per step, cluster and group: bound claims by requested size at the storage
@@ -742,19 +762,29 @@ impl Store {
             cluster: None,
             classes: grouped.then_some(&classes),
         };
-        let mut spend: BTreeMap<String, f64> = BTreeMap::new();
+        // Whole days around [from, to): the sums are per day.
+        let tally = Tally::new(
+            ReportQuery {
+                group: GroupBy::Team,
+                step: Step::Daily,
+                ..ReportQuery::default()
+            },
+            from - from.rem_euclid(DAY),
+            to + (DAY - to.rem_euclid(DAY)) % DAY,
+        );
+        let mut tally = self.step_costs(&q, &GroupBy::Team, teams, tally).await?;
         let volumes = self
             .volume_costs(&q, &GroupBy::Team, teams, prices.storage_gib_month)
             .await?;
-        for row in self
-            .step_costs(&q, &GroupBy::Team, teams)
-            .await?
-            .into_iter()
-            .chain(volumes)
-        {
-            *spend.entry(row.key).or_default() += row.cost.total();
+        for volume in &volumes {
+            tally.add(volume.as_row());
         }
-        Ok(spend)
+        let report = tally.finish(&PerClusterStep::new(), &PerClusterStep::new());
+        Ok(report
+            .groups
+            .into_iter()
+            .map(|g| (g.key, g.cost.total()))
+            .collect())
     }
 
     /// Teams that have any usage recorded.

@@ -198,29 +198,39 @@ impl Store {
         Ok(created)
     }
 
-    /// Whether a live request (not denied, not failed) holds `name`.
-    pub async fn name_held(&self, name: &str) -> Result<bool, StoreError> {
+    /// Whether a live request (not denied, not failed) holds `name` on `cluster` (a fleet
+    /// name); on the home cluster, requests from before the fleet (naming none) count too.
+    pub async fn name_held(
+        &self,
+        name: &str,
+        cluster: &str,
+        home: bool,
+    ) -> Result<bool, StoreError> {
         let held: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM namespace_requests \
-             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired'))",
+             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired') \
+               AND coalesce(plan->'draft'->>'cluster', '') IN ($2, CASE WHEN $3 THEN '' END))",
         )
         .bind(name)
+        .bind(cluster)
+        .bind(home)
         .fetch_one(self.pool())
         .await?;
         Ok(held)
     }
 
-    /// The cluster the live request holding `name` named (empty for requests from before the
-    /// fleet); `None` when no live request holds it.
-    pub async fn live_request_cluster(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let cluster: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT plan->'draft'->>'cluster' FROM namespace_requests \
-             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired') LIMIT 1",
+    /// The clusters whose live requests hold `name` (empty for requests from before the
+    /// fleet), in name order: none, one, or several (names are unique per cluster).
+    pub async fn live_request_clusters(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let clusters: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT coalesce(plan->'draft'->>'cluster', '') AS cluster \
+             FROM namespace_requests \
+             WHERE name = $1 AND state NOT IN ('denied', 'failed', 'expired') ORDER BY 1",
         )
         .bind(name)
-        .fetch_optional(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        Ok(cluster.map(Option::unwrap_or_default))
+        Ok(clusters)
     }
 
     /// Stores a request and its audit event together. `Conflict` when a live request already
@@ -259,8 +269,8 @@ impl Store {
             Ok(row) => row,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
                 return Err(StoreError::Conflict(format!(
-                    "{} is taken by another open request",
-                    new.plan.draft.name
+                    "{} is taken on {} by another open request",
+                    new.plan.draft.name, new.plan.draft.cluster
                 )));
             }
             Err(e) => return Err(e.into()),

@@ -224,7 +224,7 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "group,cpu,memory,gpu,storage,idle,total,efficiency"
+            "group,cluster,cpu,memory,gpu,storage,idle,total,efficiency"
         );
         for (line, g) in lines[1..3]
             .iter()
@@ -233,7 +233,7 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
             let fields: Vec<&str> = line.split(',').collect();
             assert_eq!(Some(fields[0]), g["key"].as_str());
             assert_eq!(
-                fields[6],
+                fields[7],
                 format!("{:.2}", g["total"].as_f64().unwrap_or(0.0))
             );
         }

@@ -9,7 +9,7 @@ use reqwest::header::{COOKIE, ORIGIN};
 use serde_json::{Value, json};
 
 use crate::common::flows::{
-    call_form, draft, namespace_kubeconfig, sign_in, submit, wait_for_state,
+    call_form, call_json, draft, namespace_kubeconfig, sign_in, submit, wait_for_state,
 };
 use crate::common::{self, TestApp, TestCluster, TestPostgres, test_config};
 use crate::cost::close;
@@ -777,11 +777,13 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
                 .expect("read")
                 .is_none()
         );
-        // The name is the fleet's now: not free on the home cluster either.
-        let mut again = draft("payments-fleet", "payments", "small");
-        again.cluster = "default".to_owned();
-        let taken = submit(&app, &dana, &again).await.to_string();
-        assert!(taken.contains("taken"), "{taken}");
+        // The name is the second cluster's now (`a_name_is_unique_per_cluster…` makes it on
+        // both).
+        let taken = submit(&app, &dana, &there).await.to_string();
+        assert!(
+            taken.contains("payments-fleet is taken on second"),
+            "{taken}"
+        );
 
         // The kubeconfig names the second cluster: its server, a context of its name, a
         // certificate its own CA signed; kubectl 1.37 works with it there.
@@ -941,6 +943,154 @@ fn a_developer_onboards_on_the_second_cluster_and_uses_kubectl_there() {
         assert!(
             matches!(verdict, domain::audit::Verdict::Intact { .. }),
             "{verdict:?}"
+        );
+        app.stop().await;
+    });
+}
+
+/// Polls until the request for `name` on `cluster` is ready: its id.
+async fn ready_on(app: &TestApp, cookie: &str, name: &str, cluster: &str) -> String {
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    loop {
+        let listed = common::flows::requests(app, cookie).await;
+        let row = listed
+            .iter()
+            .find(|r| r["name"] == name && r["cluster"] == cluster);
+        if let Some(row) = row.filter(|r| r["state"] == "Ready") {
+            return row["id"].as_str().expect("id").to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} on {cluster} never became ready: {row:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[test]
+fn a_name_is_unique_per_cluster_so_one_name_can_be_a_namespace_on_each() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::Api;
+    common::run(async {
+        let pg = TestPostgres::start();
+        let url = pg.database("berth_test").await;
+        let (app, second, _dir) = two_clusters(&url).await;
+        app.wait_ready().await;
+        let dana = sign_in(&app, "demo:dana").await;
+        let mut there = draft("shop-twice", "payments", "small");
+        there.cluster = "second".to_owned();
+        submit(&app, &dana, &there).await;
+        let on_second = ready_on(&app, &dana, "shop-twice", "second").await;
+        // The same name on the home cluster is another namespace, not a clash.
+        let here = draft("shop-twice", "payments", "small");
+        let check = call_json(
+            &app,
+            &dana,
+            app::api::CheckDraft::PATH,
+            json!({ "draft": here }),
+        )
+        .await;
+        assert_eq!(check["errors"], json!([]), "{check}");
+        submit(&app, &dana, &here).await;
+        let on_home = ready_on(&app, &dana, "shop-twice", "default").await;
+        assert_ne!(on_home, on_second);
+        // A third on either cluster is refused, naming the cluster, and nothing is stored.
+        for (draft, cluster) in [(&there, "second"), (&here, "default")] {
+            let taken = submit(&app, &dana, draft).await.to_string();
+            assert!(
+                taken.contains(&format!("shop-twice is taken on {cluster}")),
+                "{taken}"
+            );
+        }
+        let rows = common::flows::requests(&app, &dana).await;
+        assert_eq!(rows.iter().filter(|r| r["name"] == "shop-twice").count(), 2);
+        // Each control plane holds its own, made by its own request.
+        let request_of = |ns: Namespace| {
+            ns.metadata
+                .labels
+                .and_then(|l| l.get("berth.dev/request").cloned())
+        };
+        let second_ns = Api::<Namespace>::all(second.admin_client().await)
+            .get("shop-twice")
+            .await
+            .expect("on the second cluster");
+        assert_eq!(request_of(second_ns), Some(on_second.clone()));
+        let home_ns = Api::<Namespace>::all(TestCluster::shared().await.admin_client().await)
+            .get("shop-twice")
+            .await
+            .expect("on the home cluster");
+        assert_eq!(request_of(home_ns), Some(on_home.clone()));
+
+        // A kubeconfig must name its cluster now; each names its own server.
+        let kubeconfig = "/api/v1/namespaces/shop-twice/kubeconfig";
+        let download = |query: &'static str| {
+            let path = format!("{kubeconfig}{query}");
+            let (app, dana) = (&app, &dana);
+            async move { request(app, dana, reqwest::Method::POST, &path, None).await }
+        };
+        let (status, why) = download("").await;
+        assert_eq!(status, 400, "{why}");
+        assert!(
+            why.to_string()
+                .contains("shop-twice lives on default and second"),
+            "{why}"
+        );
+        let (status, text) = download("?cluster=second").await;
+        assert_eq!(status, 200, "{text}");
+        let text = text.as_str().expect("yaml").to_owned();
+        assert!(
+            text.contains("server: https://second.example.com:6443"),
+            "{text}"
+        );
+        assert!(
+            text.contains("current-context: shop-twice@second"),
+            "{text}"
+        );
+        let (status, text) = download("?cluster=default").await;
+        assert_eq!(status, 200, "{text}");
+        assert!(
+            text.to_string()
+                .contains("current-context: shop-twice@default"),
+            "{text}"
+        );
+        let (status, why) = download("?cluster=mars-1").await;
+        assert_eq!(status, 404, "{why}");
+
+        // A change of the second's namespace is audited on the second cluster.
+        let asked = call_json(
+            &app,
+            &dana,
+            app::api::RequestChange::PATH,
+            json!({ "draft": {
+                "request_id": on_second, "kind": "extend", "lifetime": "7d",
+                "tier": "", "reason": "still needed",
+            }}),
+        )
+        .await;
+        assert!(asked.to_string().contains("nc-"), "{asked}");
+        let store = server::store::Store::connect(&url, &test_config().database)
+            .await
+            .expect("store");
+        let audited: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, target_cluster FROM audit_events \
+             WHERE target_name = 'shop-twice' AND action LIKE 'namespace.%' ORDER BY seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .expect("audit");
+        let change: Vec<&(String, String)> = audited
+            .iter()
+            .filter(|(a, _)| a == "namespace.change.request")
+            .collect();
+        assert_eq!(change.len(), 1, "{audited:?}");
+        assert_eq!(change[0].1, "second");
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|(a, c)| a == "namespace.provision" && c == "default")
+                .count(),
+            1,
+            "{audited:?}"
         );
         app.stop().await;
     });
@@ -1146,12 +1296,10 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         // alike), which the history must keep apart.
         let home_admin = crate::common::flows::admin_client(&app).await;
         reserve_a_core(&home_admin, "fleetcost-home", "fleetcost").await;
-        reserve_a_core(
-            &second.admin_client().await,
-            "fleetcost-second",
-            "fleetcost",
-        )
-        .await;
+        let second_admin = second.admin_client().await;
+        reserve_a_core(&second_admin, "fleetcost-second", "fleetcost").await;
+        // The home cluster's namespace name on the second too: another namespace.
+        reserve_a_core(&second_admin, "fleetcost-home", "fleetcost").await;
 
         // The server's own sampler reads both clusters; the home cluster's rows keep the empty
         // key of the history from before the fleet.
@@ -1161,17 +1309,21 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
             let seen: Vec<(String, String, i64)> = sqlx::query_as(
                 "SELECT c.namespace, c.cluster, count(s.*) FROM usage_containers c \
                  JOIN usage_samples s ON s.container_id = c.id \
-                 WHERE c.namespace LIKE 'fleetcost-%' GROUP BY 1, 2 ORDER BY 1",
+                 WHERE c.namespace LIKE 'fleetcost-%' GROUP BY 1, 2 ORDER BY 1, 2",
             )
             .fetch_all(&db)
             .await
             .expect("query");
-            if seen.len() == 2 && seen.iter().all(|(_, _, n)| *n >= 2) {
+            if seen.len() == 3 && seen.iter().all(|(_, _, n)| *n >= 2) {
                 assert_eq!(
                     seen.iter()
                         .map(|(ns, c, _)| (ns.as_str(), c.as_str()))
                         .collect::<Vec<_>>(),
-                    [("fleetcost-home", ""), ("fleetcost-second", "second")]
+                    [
+                        ("fleetcost-home", ""),
+                        ("fleetcost-home", "second"),
+                        ("fleetcost-second", "second")
+                    ]
                 );
                 break;
             }
@@ -1221,11 +1373,56 @@ fn a_managers_cost_report_shows_each_cluster_and_their_sum_at_each_clusters_pric
         let total = fleet["total"].as_f64().unwrap_or_default();
         assert!((sum - total).abs() < 1e-6, "{sum} vs {total}");
         assert_eq!(fleet["clusters"], json!(["default", "second"]));
+        // By namespace across the fleet, one name on two clusters is two lines, each with its
+        // cluster, each of its own cluster's cost; their sum is the team's.
+        let by_namespace = report("/api/v1/cost?by=namespace&window=24h&idle=share").await;
+        let lines: Vec<(&str, &str, f64)> = by_namespace["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter(|g| {
+                g["key"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("fleetcost-"))
+            })
+            .map(|g| {
+                (
+                    g["key"].as_str().unwrap_or_default(),
+                    g["cluster"].as_str().unwrap_or_default(),
+                    g["total"].as_f64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut named: Vec<(&str, &str)> = lines.iter().map(|(k, c, _)| (*k, *c)).collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                ("fleetcost-home", "default"),
+                ("fleetcost-home", "second"),
+                ("fleetcost-second", "second")
+            ],
+            "{by_namespace}"
+        );
+        assert!(lines.iter().all(|(_, _, total)| *total > 0.0), "{lines:?}");
+        let by_team = groups_of(&report("/api/v1/cost?by=team&window=24h&idle=share").await);
+        let sum: f64 = lines.iter().map(|(_, _, total)| total).sum();
+        assert!(
+            (sum - by_team["fleetcost"].1).abs() < 1e-6,
+            "{sum} vs {by_team:?}"
+        );
         // One cluster's view: its namespaces only.
         let one = report("/api/v1/cost?by=namespace&window=24h&cluster=second").await;
         let namespaces = groups_of(&one);
         assert!(namespaces.contains_key("fleetcost-second"), "{one}");
-        assert!(!namespaces.contains_key("fleetcost-home"), "{one}");
+        assert!(
+            one["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .all(|g| g["cluster"] == "second"),
+            "{one}"
+        );
         let (status, body) = get(&app, &mike, "/api/v1/cost?cluster=%3Cb%3E").await;
         assert_eq!(status, 422, "{body}");
 

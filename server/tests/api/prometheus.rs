@@ -267,7 +267,7 @@ fn history_the_sampler_never_saw_is_read_from_prometheus() {
             .unwrap_or_else(|| panic!("no shop row in\n{csv}"));
         let cpu_cost: f64 = shop
             .split(',')
-            .nth(1)
+            .nth(2)
             .and_then(|v| v.parse().ok())
             .expect("cpu");
         assert!((cpu_cost - 0.5 * ran * 0.031611).abs() < 0.01, "{shop}");
