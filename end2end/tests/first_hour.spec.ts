@@ -76,7 +76,7 @@ test('a failing kubeconfig download says why inside the page, and the app stays'
   await requestNamespace(page, name, '1d');
   const row = page.locator(`#requests-table tr[data-namespace="${name}"]`);
   // The cluster's signer is down: the server answers with a Problem.
-  await page.route(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig$/, (route) =>
+  await page.route(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig(\?.*)?$/, (route) =>
     route.fulfill({
       status: 503,
       contentType: 'application/problem+json',
@@ -94,7 +94,7 @@ test('a failing kubeconfig download says why inside the page, and the app stays'
   await expect(page).toHaveURL('/onboarding');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Onboarding');
 
-  await page.unroute(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig$/);
+  await page.unroute(/\/api\/v1\/namespaces\/[^/]+\/kubeconfig(\?.*)?$/);
   const [download] = await Promise.all([
     page.waitForEvent('download'),
     row.getByRole('button', { name: 'Download kubeconfig' }).click(),

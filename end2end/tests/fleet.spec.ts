@@ -120,18 +120,23 @@ test('one name is a namespace on each cluster, each row with its own kubeconfig'
   const name = `dana-twice-${suffix}`;
   const form = page.locator('#namespace-form');
   const ask = async (cluster: string) => {
-    await form.locator('select[name="cluster"]').selectOption(cluster);
+    // The home cluster is the form's empty value.
+    await form.locator('select[name="cluster"]').selectOption(cluster === 'eu-prod' ? '' : cluster);
     await form.locator('input[name="name"]').fill(name);
     await form.locator('textarea[name="purpose"]').fill('Same service, both regions');
     await form.locator('input[name="cost_centre"]').fill('CC-1042');
   };
   const rowOn = (cluster: string) =>
     page.locator(`#requests-table tr[data-namespace="${name}"][data-cluster="${cluster}"]`);
+  const result = page.locator('#submit-result');
   for (const cluster of ['us-dev', 'eu-prod']) {
     await ask(cluster);
     await expect(form.locator('.field-error')).toHaveCount(0);
+    const before = (await result.count()) > 0 ? await result.innerText() : '';
     await page.getByRole('button', { name: 'Request namespace' }).click();
-    await expect(page.locator('#submit-result')).toContainText('approved');
+    // The second answer names the same namespace: wait for it to be a new one.
+    await expect(result).not.toHaveText(before);
+    await expect(result).toContainText('approved');
     await expect(rowOn(cluster)).toHaveAttribute('data-state', 'ready');
   }
   await expect(page.locator(`#requests-table tr[data-namespace="${name}"]`)).toHaveCount(2);
