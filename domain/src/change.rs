@@ -250,6 +250,9 @@ pub struct ChangeView {
     pub id: String,
     pub request_id: String,
     pub namespace: String,
+    /// The namespace's cluster (its fleet name): a name is unique per cluster only.
+    #[serde(default)]
+    pub cluster: String,
     pub team: String,
     pub kind: ChangeKind,
     pub state: ChangeState,

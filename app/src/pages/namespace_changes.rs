@@ -258,8 +258,17 @@ fn ChangeRow(change: ChangeView, decide: ServerAction<DecideChange>) -> impl Int
         }
     });
     view! {
-        <tr id=format!("change-{}", change.id) class="change-row" data-namespace=change.namespace.clone() data-state=change.state.as_str()>
-            <td><strong>{change.namespace.clone()}</strong></td>
+        <tr
+            id=format!("change-{}", change.id)
+            class="change-row"
+            data-namespace=change.namespace.clone()
+            data-cluster=change.cluster.clone()
+            data-state=change.state.as_str()
+        >
+            <td>
+                <strong>{change.namespace.clone()}</strong>
+                <span class="muted">{format!(" on {}", change.cluster)}</span>
+            </td>
             <td>{change.summary.clone()} {quota}</td>
             <td>{change.reason.clone()}</td>
             <td>{change.requester.clone()}</td>

@@ -186,11 +186,12 @@ impl Services {
             .namespace_changes(super::request_scope(user), &user.id, after, limit + 1)
             .await?;
         let actor = user.actor();
+        let home = self.fleet().home().name().to_owned();
         Ok(Page::of(rows, limit, |row| row.cursor.clone()).map(|row| {
             let can_decide = row.state == ChangeState::Pending
                 && row.requester_id != user.id
                 && decide(&actor, actions(row.kind).1, &Target::team(&row.team)).allowed();
-            view(row, can_decide)
+            view(row, can_decide, &home)
         }))
     }
 
@@ -255,7 +256,7 @@ impl Services {
         if approve {
             self.wake_provisioner();
         }
-        Ok(view(decided, false))
+        Ok(view(decided, false, self.fleet().home().name()))
     }
 }
 
@@ -274,8 +275,14 @@ fn namespace_event(
     audit
 }
 
-fn view(row: ChangeRow, can_decide: bool) -> ChangeView {
+/// A change as pages show it; `home` names the cluster of namespaces from before the fleet.
+fn view(row: ChangeRow, can_decide: bool, home: &str) -> ChangeView {
+    let cluster = match row.plan.draft.cluster.as_str() {
+        "" => home.to_owned(),
+        named => named.to_owned(),
+    };
     ChangeView {
+        cluster,
         id: row.id,
         request_id: row.request_id,
         namespace: row.namespace,

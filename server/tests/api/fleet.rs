@@ -1068,6 +1068,15 @@ fn a_name_is_unique_per_cluster_so_one_name_can_be_a_namespace_on_each() {
         )
         .await;
         assert!(asked.to_string().contains("nc-"), "{asked}");
+        let changes = call_form(&app, &dana, app::api::ListNamespaceChanges::PATH, &[]).await;
+        let listed = changes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["request_id"] == on_second.as_str())
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(listed["cluster"], "second", "{changes}");
         let store = server::store::Store::connect(&url, &test_config().database)
             .await
             .expect("store");
