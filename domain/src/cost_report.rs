@@ -420,8 +420,9 @@ impl ReportQuery {
     }
 
     /// Where a row of this view leads, one level down: a team to its namespaces, a namespace
-    /// to its workloads (same window and steps), a workload to its page. `None` for a row
-    /// with nothing below it (a label's value, a claim, the unallocated rest).
+    /// to its workloads (same window and steps), a workload to its page; a namespace's and a
+    /// workload's on the row's own `cluster`. `None` for a row with nothing below it (a
+    /// label's value, a claim, the unallocated rest).
     pub fn drill_down(&self, key: &str, cluster: &str) -> Option<String> {
         if key == UNALLOCATED {
             return None;

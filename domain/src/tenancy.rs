@@ -206,6 +206,18 @@ pub struct NamespaceDraft {
     pub cluster: String,
 }
 
+impl NamespaceDraft {
+    /// The cluster it is for, by fleet name: `home` when it names none (the form's first
+    /// choice, and requests from before the fleet).
+    pub fn cluster_or<'a>(&'a self, home: &'a str) -> &'a str {
+        if self.cluster.is_empty() {
+            home
+        } else {
+            &self.cluster
+        }
+    }
+}
+
 /// A message for one form field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -969,6 +981,14 @@ mod tests {
         for good in ["a", "payments-1", "9lives", "a-b-c"] {
             assert!(check_name(good, no_extra).is_ok(), "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn a_draft_naming_no_cluster_is_the_home_clusters() {
+        let mut d = draft();
+        assert_eq!(d.cluster_or("eu-prod"), "eu-prod");
+        d.cluster = "us-dev".to_owned();
+        assert_eq!(d.cluster_or("eu-prod"), "us-dev");
     }
 
     #[test]

@@ -86,11 +86,11 @@ impl Services {
             ));
         }
         let tiers = self.store().tiers().await?;
-        // The namespace's cluster by name (none: the home cluster).
-        let cluster = match request.plan.draft.cluster.as_str() {
-            "" => self.fleet().home().name().to_owned(),
-            named => named.to_owned(),
-        };
+        let cluster = request
+            .plan
+            .draft
+            .cluster_or(self.fleet().home().name())
+            .to_owned();
         let (kind, mut after) = match change::plan_change(&draft, &request.plan, &tiers, &cluster) {
             Ok(planned) => planned,
             Err(errors) => return Ok(ChangeOutcome::Invalid(errors)),
@@ -231,7 +231,7 @@ impl Services {
         let mut audit = namespace_event(
             user,
             origin,
-            &row.plan.draft.cluster,
+            row.plan.draft.cluster_or(self.fleet().home().name()),
             &row.namespace,
             action,
         );
@@ -277,12 +277,8 @@ fn namespace_event(
 
 /// A change as pages show it; `home` names the cluster of namespaces from before the fleet.
 fn view(row: ChangeRow, can_decide: bool, home: &str) -> ChangeView {
-    let cluster = match row.plan.draft.cluster.as_str() {
-        "" => home.to_owned(),
-        named => named.to_owned(),
-    };
     ChangeView {
-        cluster,
+        cluster: row.plan.draft.cluster_or(home).to_owned(),
         id: row.id,
         request_id: row.request_id,
         namespace: row.namespace,

@@ -361,7 +361,7 @@ impl Services {
             "namespace.deny"
         };
         let mut audit = NewEvent::by(Some(user), origin, action, Outcome::Success)
-            .on_cluster(&request.plan.draft.cluster);
+            .on_cluster(request.plan.draft.cluster_or(self.fleet().home().name()));
         audit.target_kind = "Namespace".to_owned();
         audit.target_namespace = request.name.clone();
         audit.target_name = request.name.clone();
@@ -393,12 +393,7 @@ fn view(
     can_download: bool,
     can_change: bool,
 ) -> RequestView {
-    // Requests from before the fleet name no cluster: they are the home cluster's.
-    let cluster = if row.plan.draft.cluster.is_empty() {
-        home.to_owned()
-    } else {
-        row.plan.draft.cluster.clone()
-    };
+    let cluster = row.plan.draft.cluster_or(home).to_owned();
     let extend_options = if row.plan.expires_at.is_some() {
         row.plan
             .tier
