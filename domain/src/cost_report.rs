@@ -75,6 +75,11 @@ pub struct ReportQuery {
     pub filter: Option<String>,
     pub sort: SortBy,
     pub descending: bool,
+    /// Every group's series per step (`series=all`); else only those of the groups the chart
+    /// draws, the rest summed in [`CostReport::other_series`] (a fleet's month by namespace
+    /// is 8,000 lines: their totals are one row each, their days 240,000).
+    #[serde(default)]
+    pub all_series: bool,
 }
 
 impl Default for ReportQuery {
@@ -89,6 +94,7 @@ impl Default for ReportQuery {
             filter: None,
             sort: SortBy::Cost,
             descending: true,
+            all_series: false,
         }
     }
 }
@@ -163,9 +169,9 @@ pub fn format_time(unix: i64) -> String {
 }
 
 /// Every parameter a view has.
-pub const PARAMS: [&str; 12] = [
+pub const PARAMS: [&str; 13] = [
     "by", "label", "window", "from", "to", "step", "idle", "team", "cluster", "filter", "sort",
-    "order",
+    "order", "series",
 ];
 
 impl ReportQuery {
@@ -288,6 +294,12 @@ impl ReportQuery {
                 }
             };
         }
+        q.all_series = get("series").as_deref() == Some("all");
+        if let Some(s) = get("series").filter(|s| s != "all" && s != "chart") {
+            problems.push(format!(
+                "series are \"all\" the groups' or the \"chart\"'s, not {s:?}"
+            ));
+        }
         q.descending = get("order").as_deref() != Some("asc");
         if let Some(o) = get("order").filter(|o| o != "asc" && o != "desc") {
             problems.push(format!("order is asc or desc, not {o:?}"));
@@ -407,6 +419,9 @@ impl ReportQuery {
             "order",
             if self.descending { "desc" } else { "asc" }.to_owned(),
         ));
+        if self.all_series {
+            out.push(("series", "all".to_owned()));
+        }
         out
     }
 
@@ -553,7 +568,9 @@ pub struct ReportGroup {
     pub idle: f64,
     pub total: f64,
     pub efficiency: Option<f64>,
-    /// Total per step, aligned with [`CostReport::buckets`].
+    /// Total per step, aligned with [`CostReport::buckets`]; empty for a group the chart
+    /// does not draw unless every series was asked for (its steps are in
+    /// [`CostReport::other_series`]).
     pub series: Vec<f64>,
 }
 
@@ -572,6 +589,10 @@ pub struct CostReport {
     pub idle: f64,
     /// Idle per step.
     pub idle_series: Vec<f64>,
+    /// Per step, the groups whose series are left out: with the groups' series, everything
+    /// shown (and idle's share of it when shared).
+    #[serde(default)]
+    pub other_series: Vec<f64>,
     /// allocated + idle.
     pub total: f64,
     pub efficiency: Option<f64>,
@@ -783,22 +804,79 @@ pub struct Chart {
     pub ticks: Vec<Tick>,
 }
 
+/// How many groups the chart draws apart (the rest are "other").
+pub const CHART_LINES: usize = 8;
+
+/// Which groups the chart draws apart: the `n` largest by total, ties in the report's order.
+pub fn chart_lines(groups: &[ReportGroup], n: usize) -> Vec<usize> {
+    let mut by_total: Vec<usize> = (0..groups.len()).collect();
+    by_total.sort_by(|a, b| groups[*b].total.total_cmp(&groups[*a].total));
+    by_total.truncate(n);
+    by_total
+}
+
+/// Keeps the series of the groups the chart draws (all of them when `all`) and returns the
+/// others' summed per step.
+pub(crate) fn chart_series_only(groups: &mut [ReportGroup], steps: usize, all: bool) -> Vec<f64> {
+    let mut other = vec![0.0; steps];
+    if all {
+        return other;
+    }
+    let drawn = chart_lines(groups, CHART_LINES);
+    for (i, g) in groups.iter_mut().enumerate() {
+        if drawn.contains(&i) {
+            continue;
+        }
+        for (o, v) in other.iter_mut().zip(&g.series) {
+            *o += v;
+        }
+        g.series = Vec::new();
+    }
+    other
+}
+
+/// Each cluster's idle per unit allocated, per step: its nodes' cost less everything
+/// allocated there, over that allocation (nothing when nothing was allocated).
+pub fn idle_per_unit(
+    node_costs: &PerClusterStep,
+    cluster_allocated: &PerClusterStep,
+) -> PerClusterStep {
+    cluster_allocated
+        .iter()
+        .filter(|(_, all)| **all > 0.0)
+        .filter_map(|(at, all)| {
+            let node = node_costs.get(at)?;
+            Some((at.clone(), (node - all).max(0.0) / all))
+        })
+        .collect()
+}
+
 pub fn chart(report: &CostReport, top: usize, width: f64, height: f64) -> Chart {
     let n = report.buckets.len();
-    let mut by_total: Vec<&ReportGroup> = report.groups.iter().collect();
-    by_total.sort_by(|a, b| b.total.total_cmp(&a.total));
+    let drawn = chart_lines(&report.groups, top);
     let apart = report.groups_on_several_clusters();
-    let mut legend: Vec<String> = by_total.iter().take(top).map(|g| g.name(apart)).collect();
-    let mut series: Vec<Vec<f64>> = by_total
+    let mut legend: Vec<String> = drawn
         .iter()
-        .take(top)
-        .map(|g| g.series.clone())
+        .map(|i| report.groups[*i].name(apart))
         .collect();
-    if by_total.len() > top {
-        let mut other = vec![0.0; n];
-        for g in by_total.iter().skip(top) {
-            for (i, v) in g.series.iter().enumerate() {
-                other[i] += v;
+    let mut series: Vec<Vec<f64>> = drawn
+        .iter()
+        .map(|i| {
+            let mut s = report.groups[*i].series.clone();
+            s.resize(n, 0.0);
+            s
+        })
+        .collect();
+    if report.groups.len() > drawn.len() {
+        // What the report summed already, and any series it kept beyond those drawn here.
+        let mut other = report.other_series.clone();
+        other.resize(n, 0.0);
+        for (i, g) in report.groups.iter().enumerate() {
+            if drawn.contains(&i) {
+                continue;
+            }
+            for (o, v) in other.iter_mut().zip(&g.series) {
+                *o += v;
             }
         }
         legend.push("other".to_owned());
@@ -943,6 +1021,7 @@ mod tests {
             filter: Some("web & co".to_owned()),
             sort: SortBy::Efficiency,
             descending: false,
+            all_series: true,
         };
         let back: BTreeMap<String, String> = q
             .to_params()

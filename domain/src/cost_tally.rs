@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 
 use crate::cost::{Cost, GroupBy};
-use crate::cost_report::{CostReport, PerClusterStep, ReportGroup, ReportQuery, sort};
+use crate::cost_report::{
+    CostReport, PerClusterStep, ReportGroup, ReportQuery, chart_series_only, idle_per_unit, sort,
+};
 
 /// One row of priced sums, borrowed from wherever it was read.
 #[derive(Clone, Copy, Debug)]
@@ -184,6 +186,7 @@ impl Tally {
             .collect();
         // Idle of each step per unit allocated, per cluster: our part of it is all of it when
         // we are everything, else in proportion to our allocation.
+        let ratios = idle_per_unit(node_costs, cluster_allocated);
         let idle_per_unit: Vec<Vec<f64>> = self
             .clusters
             .iter()
@@ -191,11 +194,10 @@ impl Tally {
                 buckets
                     .iter()
                     .map(|bucket| {
-                        let at = (cluster.clone(), *bucket);
-                        match (node_costs.get(&at), cluster_allocated.get(&at)) {
-                            (Some(node), Some(&all)) if all > 0.0 => (node - all).max(0.0) / all,
-                            _ => 0.0,
-                        }
+                        ratios
+                            .get(&(cluster.clone(), *bucket))
+                            .copied()
+                            .unwrap_or(0.0)
                     })
                     .collect()
             })
@@ -245,6 +247,7 @@ impl Tally {
         let allocated: f64 = out.iter().map(|g| g.cost.total()).sum();
         let idle: f64 = idle_series.iter().sum();
         sort(&mut out, self.query.sort, self.query.descending);
+        let other_series = chart_series_only(&mut out, self.steps, self.query.all_series);
         CostReport {
             empty: self.rows == 0,
             query: self.query,
@@ -255,6 +258,7 @@ impl Tally {
             allocated,
             idle,
             idle_series,
+            other_series,
             total: allocated + idle,
             efficiency: (self.requested > 0.0).then(|| self.used / self.requested),
             made_at: self.to,

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod capacity;
 pub mod change;
 pub mod cost;
+pub mod cost_lines;
 pub mod cost_report;
 pub mod cost_tally;
 pub mod csv;

@@ -218,7 +218,7 @@ fn Shown(r: CostReport) -> impl IntoView {
 
 #[component]
 fn Chart(r: CostReport) -> impl IntoView {
-    let c = cost_report::chart(&r, 8, 800.0, 220.0);
+    let c = cost_report::chart(&r, cost_report::CHART_LINES, 800.0, 220.0);
     let idle_index = (!r.query.share_idle).then(|| c.legend.len() - 1);
     let colour = move |i: usize| {
         if Some(i) == idle_index {

@@ -6,8 +6,9 @@ use domain::audit::{NewEvent, Outcome};
 use std::collections::BTreeMap;
 
 use domain::authz::{Action, Decision, Role, Target, decide};
-use domain::cost::Prices;
-use domain::cost_report::{CostReport, ReportQuery, Tally};
+use domain::cost::{Prices, Rates};
+use domain::cost_lines::Lines;
+use domain::cost_report::{CostReport, ReportQuery, Tally, idle_per_unit};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::version::Precondition;
 
@@ -80,20 +81,56 @@ impl Services {
         // For everything, the rows are all there is; for some teams, idle is shared against
         // everything allocated on each cluster, read from the node totals.
         let everything = matches!(scope, TeamScope::All) && query.filter.is_none();
+        let mut report = match q.classes {
+            Some(classes)
+                if crate::store::cost_lines::by_lines(&q, &query.group)
+                    && readable_by_lines(&query) =>
+            {
+                self.cost_by_lines(
+                    query,
+                    &q,
+                    classes,
+                    scope,
+                    everything,
+                    prices.storage_gib_month,
+                )
+                .await?
+            }
+            _ => {
+                self.cost_by_steps(query, &q, scope, everything, prices.storage_gib_month)
+                    .await?
+            }
+        };
+        report.made_at = now;
+        report.only_teams = only_teams;
+        report.clusters = self.fleet().names();
+        Ok(report)
+    }
+
+    /// The report from every group's steps, added up as they arrive.
+    async fn cost_by_steps(
+        &self,
+        query: ReportQuery,
+        q: &CostQuery<'_>,
+        scope: TeamScope<'_>,
+        everything: bool,
+        storage_gib_month: f64,
+    ) -> Result<CostReport, ServiceError> {
+        let (from, to) = (q.from, q.to);
         // Independent reads, side by side: the small ones hide behind the large one, whose
         // rows are added up as they arrive.
         let group = query.group.clone();
         let tally = Tally::new(query, from, to);
         let (mut tally, volumes, node_costs, allocated) = tokio::try_join!(
-            self.store().step_costs(&q, &group, scope, tally),
+            self.store().step_costs(q, &group, scope, tally),
             self.store()
-                .volume_costs(&q, &group, scope, prices.storage_gib_month),
-            self.store().node_costs(&q),
+                .volume_costs(q, &group, scope, storage_gib_month),
+            self.store().node_costs(q),
             async {
                 if everything {
                     Ok(None)
                 } else {
-                    self.store().allocated_per_step(&q).await.map(Some)
+                    self.store().allocated_per_step(q).await.map(Some)
                 }
             },
         )?;
@@ -102,11 +139,59 @@ impl Services {
         }
         // For everything, the rows are all there is: they are what idle is shared against.
         let allocated = allocated.unwrap_or_else(|| tally.allocated());
-        let mut report = tally.finish(&node_costs, &allocated);
-        report.made_at = now;
-        report.only_teams = only_teams;
-        report.clusters = self.fleet().names();
-        Ok(report)
+        Ok(tally.finish(&node_costs, &allocated))
+    }
+
+    /// The report from each group's sums over the window (a fleet's month by namespace is
+    /// 8,000 lines but 240,000 daily sums): first what each cluster and day allocated, so
+    /// each line's share of idle is summed with it; then the days of the lines the chart
+    /// draws.
+    async fn cost_by_lines(
+        &self,
+        query: ReportQuery,
+        q: &CostQuery<'_>,
+        classes: &[Rates],
+        scope: TeamScope<'_>,
+        everything: bool,
+        storage_gib_month: f64,
+    ) -> Result<CostReport, ServiceError> {
+        let group = query.group.clone();
+        let (steps, volumes, node_costs, allocated) = tokio::try_join!(
+            self.store().step_allocations(q, classes, scope),
+            self.store()
+                .volume_costs(q, &group, scope, storage_gib_month),
+            self.store().node_costs(q),
+            async {
+                if everything {
+                    Ok(None)
+                } else {
+                    self.store().allocated_per_step(q).await.map(Some)
+                }
+            },
+        )?;
+        // For everything, what is shown is all there is: it is what idle is shared against.
+        let allocated = allocated.unwrap_or_else(|| {
+            steps
+                .iter()
+                .map(|s| ((s.cluster.clone(), s.bucket), s.allocated))
+                .collect()
+        });
+        let ratios = idle_per_unit(&node_costs, &allocated);
+        let mut lines = Lines::new(query, q.from, q.to, ratios.clone());
+        for s in &steps {
+            lines.add_step(s.bucket, &s.cluster, s.allocated, s.rows);
+        }
+        for volume in &volumes {
+            lines.add_volume(volume.as_row());
+        }
+        self.store()
+            .line_sums(q, classes, &group, scope, &ratios, &mut lines)
+            .await?;
+        let mut ranked = lines.rank();
+        self.store()
+            .drawn_series(q, classes, &group, scope, &mut ranked)
+            .await?;
+        Ok(ranked.finish())
     }
 
     /// The pricing file (everyone may read what prices the reports use).
@@ -154,6 +239,13 @@ impl Services {
             })
             .await
     }
+}
+
+/// Whether a view can be read line by line: its lines are summed in Postgres, so a filter on
+/// their names (matched in Rust, as the steps' report matches it) or every line's series
+/// need the steps.
+fn readable_by_lines(query: &ReportQuery) -> bool {
+    query.filter.is_none() && !query.all_series
 }
 
 /// The version of the prices a reader is given (`ETag`) and a writer names (`If-Match`).

@@ -50,8 +50,13 @@ impl CostQuery<'_> {
     }
 
     /// The fleet name of a cluster's storage key, borrowed.
-    fn named_str<'s>(&'s self, key: &'s str) -> &'s str {
+    pub(super) fn named_str<'s>(&'s self, key: &'s str) -> &'s str {
         if key.is_empty() { self.home } else { key }
+    }
+
+    /// The storage key of a cluster's fleet name (the home cluster's is empty).
+    pub(super) fn storage_key<'s>(&'s self, name: &'s str) -> &'s str {
+        if name == self.home { "" } else { name }
     }
 
     /// A row's group key as the report shows it: by cluster, its fleet name.
@@ -64,7 +69,7 @@ impl CostQuery<'_> {
     }
 }
 
-const GIB: &str = "1073741824.0";
+pub(super) const GIB: &str = "1073741824.0";
 const DAY: i64 = 86_400;
 
 /// The SQL of a group's key (fixed fragments: nothing from the request is spliced in; a label
@@ -83,7 +88,7 @@ fn key_sql(by: &GroupBy) -> &'static str {
 /// key; none by a label (those sums keep no pod labels). The columns are a prefix of the
 /// table's key, so the sums stream off its index in order with no sort; a workload whose
 /// team changed on a day is two rows with one key, which the report adds up.
-fn group_sql(by: &GroupBy) -> Option<(&'static str, &'static str, &'static str)> {
+pub(super) fn group_sql(by: &GroupBy) -> Option<(&'static str, &'static str, &'static str)> {
     const NAMESPACES: &str = "usage_daily_namespaces";
     match by {
         GroupBy::Cluster => Some((NAMESPACES, "", "g.cluster")),
@@ -191,11 +196,16 @@ fn source(step: Step) -> (&'static str, &'static str, String) {
     }
 }
 
-type Bound<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+pub(super) type Bound<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 /// The WHERE conditions narrowing rows (alias `row`) to some teams and to one cluster, as
 /// parameters from `$next` on; [`bind_scope`] binds them in the same order.
-fn scope_filter(row: &str, mut next: usize, teams: TeamScope<'_>, q: &CostQuery<'_>) -> String {
+pub(super) fn scope_filter(
+    row: &str,
+    mut next: usize,
+    teams: TeamScope<'_>,
+    q: &CostQuery<'_>,
+) -> String {
     let mut filter = String::new();
     if let TeamScope::Teams(_) = teams {
         filter = format!(" AND {row}.team = ANY(${next}::text[])");
@@ -207,7 +217,11 @@ fn scope_filter(row: &str, mut next: usize, teams: TeamScope<'_>, q: &CostQuery<
     filter
 }
 
-fn bind_scope<'q>(mut query: Bound<'q>, teams: TeamScope<'_>, q: &CostQuery<'_>) -> Bound<'q> {
+pub(super) fn bind_scope<'q>(
+    mut query: Bound<'q>,
+    teams: TeamScope<'_>,
+    q: &CostQuery<'_>,
+) -> Bound<'q> {
     if let TeamScope::Teams(t) = teams {
         query = query.bind(t.to_vec());
     }
@@ -293,17 +307,44 @@ impl Store {
             "($2::float8[])[g.class + 1]",
             "($3::float8[])[g.class + 1]",
         );
-        let sql = format!(
-            "SELECT extract(epoch FROM g.day::timestamp)::int8 AS bucket, g.cluster AS cluster, \
-               {key} AS key, sum(g.cpu_alloc * {cpu}) AS cpu, \
-               sum(g.memory_alloc / {GIB} * {mem}) AS memory, sum(g.gpu_hours * {gpu}) AS gpu, \
-               sum(g.cpu_used * {cpu} + g.memory_used / {GIB} * {mem}) AS used, \
-               sum(g.cpu_requested * {cpu} + g.memory_requested / {GIB} * {mem}) AS requested \
-             FROM {table} g \
-             WHERE g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
-               AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date{filter} \
-             GROUP BY g.day, g.cluster{columns}"
-        );
+        let days = "g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
+                    AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date";
+        let sql = if matches!(by, GroupBy::Cluster | GroupBy::Team) {
+            // Few groups: summed per class first and priced after, a few multiplications per
+            // group and day rather than per row (a third faster). Many groups (namespaces,
+            // workloads) make too many sums per class to hash, so those are priced per row.
+            let (cpu, mem, gpu) = (
+                "($1::float8[])[class + 1]",
+                "($2::float8[])[class + 1]",
+                "($3::float8[])[class + 1]",
+            );
+            format!(
+                "SELECT bucket, cluster, key, sum(cpu * {cpu}) AS cpu, \
+                   sum(memory / {GIB} * {mem}) AS memory, sum(gpu * {gpu}) AS gpu, \
+                   sum(cpu_used * {cpu} + memory_used / {GIB} * {mem}) AS used, \
+                   sum(cpu_requested * {cpu} + memory_requested / {GIB} * {mem}) AS requested \
+                 FROM (SELECT extract(epoch FROM g.day::timestamp)::int8 AS bucket, \
+                         g.cluster AS cluster, {key} AS key, g.class AS class, \
+                         sum(g.cpu_alloc) AS cpu, sum(g.memory_alloc) AS memory, \
+                         sum(g.gpu_hours) AS gpu, sum(g.cpu_used) AS cpu_used, \
+                         sum(g.memory_used) AS memory_used, \
+                         sum(g.cpu_requested) AS cpu_requested, \
+                         sum(g.memory_requested) AS memory_requested \
+                       FROM {table} g WHERE {days}{filter} \
+                       GROUP BY g.day, g.cluster{columns}, g.class) s \
+                 GROUP BY bucket, cluster, key"
+            )
+        } else {
+            format!(
+                "SELECT extract(epoch FROM g.day::timestamp)::int8 AS bucket, g.cluster AS cluster, \
+                   {key} AS key, sum(g.cpu_alloc * {cpu}) AS cpu, \
+                   sum(g.memory_alloc / {GIB} * {mem}) AS memory, sum(g.gpu_hours * {gpu}) AS gpu, \
+                   sum(g.cpu_used * {cpu} + g.memory_used / {GIB} * {mem}) AS used, \
+                   sum(g.cpu_requested * {cpu} + g.memory_requested / {GIB} * {mem}) AS requested \
+                 FROM {table} g WHERE {days}{filter} \
+                 GROUP BY g.day, g.cluster{columns}"
+            )
+        };
         let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
         let query = sqlx::query(&sql)
             .bind(column(|r| r.cpu_core_hour))

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod change;
 pub mod clusters;
 pub mod cost;
+pub mod cost_lines;
 pub mod identity;
 pub mod local_postgres;
 pub mod tenancy;

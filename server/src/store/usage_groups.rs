@@ -253,6 +253,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Counted now, not at autovacuum's leisure: the reports' plans rest on how many lines
+        // the sums hold (migration 0033), and they are read as soon as they are fresh.
+        sqlx::query("ANALYZE usage_daily_groups, usage_daily_namespaces")
+            .execute(self.pool())
+            .await?;
         Ok(Some(written))
     }
 }

@@ -351,33 +351,104 @@ fn the_cost_report_prices_history_and_shows_each_viewer_their_share() {
                 2.0 * 0.5 * HOURS * rate,
             )
         };
+        // Read line by line (each line's week summed in Postgres with its share of idle), with
+        // idle apart and shared.
+        let views: Vec<Value> = ["namespace", "team", "workload", "cluster"]
+            .iter()
+            .flat_map(|by| {
+                ["separate", "share"].map(|idle| json!({ "by": by, "window": "7d", "idle": idle }))
+            })
+            .collect();
         let mut grouped = Vec::new();
-        for by in ["namespace", "team", "workload", "cluster"] {
-            let r = report(&app, &mike, json!({ "by": by, "window": "7d" })).await;
-            assert!(by != "namespace" || cpu_at(&r, 0.08), "{r}");
+        for view in &views {
+            let r = report(&app, &mike, view.clone()).await;
+            assert!(view["by"] != "namespace" || cpu_at(&r, 0.08), "{r}");
             grouped.push(r);
         }
+        // Every series asked for: the same lines, each with its days, adding up to what the
+        // chart's lines and "other" add up to.
+        let mut all = views[0].clone();
+        all["series"] = json!("all");
+        let all = report(&app, &mike, all).await;
+        assert_eq!(keys(&all), keys(&grouped[0]));
+        let steps = |r: &Value| -> Vec<f64> {
+            let mut sums: Vec<f64> = r["other_series"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| v.as_f64().unwrap_or(0.0))
+                .collect();
+            sums.resize(7, 0.0);
+            for g in r["groups"].as_array().into_iter().flatten() {
+                for (i, v) in g["series"].as_array().into_iter().flatten().enumerate() {
+                    if let Some(s) = sums.get_mut(i) {
+                        *s += v.as_f64().unwrap_or(0.0);
+                    }
+                }
+            }
+            sums
+        };
+        assert!(
+            all["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .all(|g| g["series"].as_array().map(Vec::len) == Some(7)),
+            "{all}"
+        );
+        for (a, b) in steps(&all).iter().zip(steps(&grouped[0])) {
+            assert!(close(*a, b), "{all} vs {}", grouped[0]);
+        }
+        assert!(steps(&all).iter().sum::<f64>() > 0.0);
         // Forgotten (as when the matchers change): the container days answer the same.
         sqlx::query("DELETE FROM usage_groups_mark")
             .execute(store.pool())
             .await
             .expect("forget the groups");
-        for (by, fast) in ["namespace", "team", "workload", "cluster"]
-            .iter()
-            .zip(&grouped)
-        {
-            let slow = report(&app, &mike, json!({ "by": by, "window": "7d" })).await;
-            assert_eq!(keys(&slow), keys(fast), "{by}");
+        let number = |v: &Value| v.as_f64().unwrap_or(-1.0);
+        let numbers =
+            |v: &Value| -> Vec<f64> { v.as_array().into_iter().flatten().map(number).collect() };
+        for (view, fast) in views.iter().zip(&grouped) {
+            let slow = report(&app, &mike, view.clone()).await;
+            assert_eq!(keys(&slow), keys(fast), "{view}");
+            for field in ["total", "idle", "allocated"] {
+                assert!(
+                    close(number(&slow[field]), number(&fast[field])),
+                    "{view} {field}: {slow} vs {fast}"
+                );
+            }
+            for field in ["idle_series", "other_series"] {
+                let (a, b) = (numbers(&slow[field]), numbers(&fast[field]));
+                assert_eq!(a.len(), b.len(), "{view} {field}");
+                assert!(
+                    a.iter().zip(&b).all(|(a, b)| close(*a, *b)),
+                    "{view} {field}: {a:?} vs {b:?}"
+                );
+            }
             for (a, b) in slow["groups"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .zip(fast["groups"].as_array().into_iter().flatten())
             {
-                let total = |g: &Value| g["total"].as_f64().unwrap_or(-1.0);
-                assert!(close(total(a), total(b)), "{by}: {a} vs {b}");
+                for field in ["total", "idle"] {
+                    assert!(
+                        close(number(&a[field]), number(&b[field])),
+                        "{view}: {a} vs {b}"
+                    );
+                }
+                let (sa, sb) = (numbers(&a["series"]), numbers(&b["series"]));
+                assert_eq!(sa.len(), sb.len(), "{view}: {a} vs {b}");
+                assert!(
+                    sa.iter().zip(&sb).all(|(a, b)| close(*a, *b)),
+                    "{view}: {a} vs {b}"
+                );
             }
         }
+        assert!(
+            grouped.iter().any(|r| number(&r["idle"]) > 0.0),
+            "some idle to share"
+        );
         // A new rate for the same nodes re-prices the sums as they are: nothing summed again.
         store
             .keep_usage_groups(&classed.matchers(), &home)

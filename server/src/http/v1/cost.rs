@@ -38,7 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 struct ReportParams {
     /// `24h`, `7d` (default), `30d`, or `custom` with `from` and `to`.
     window: Option<String>,
-    /// Rows by `namespace` (default), `team`, `workload` or `label` (with `label`).
+    /// Rows by `namespace` (default), `cluster`, `team`, `workload` or `label` (with `label`).
     by: Option<String>,
     /// The label key rows are grouped by, with `by=label`.
     label: Option<String>,
@@ -54,6 +54,9 @@ struct ReportParams {
     from: Option<String>,
     /// With `window=custom`: the last day, `YYYY-MM-DD`.
     to: Option<String>,
+    /// `chart` (default): each step of the 8 rows the chart draws, the others' summed in
+    /// `other_series`; `all`: every row's steps (slower over a fleet's month).
+    series: Option<String>,
 }
 
 async fn report(
