@@ -146,6 +146,21 @@ test("the demo prices its nodes by instance type and its month is not one day co
   expect(days.length).toBeGreaterThan(20);
   // Weekends (dev and load-test namespaces scaled down), newcomers and growth: many levels.
   expect(new Set(days).size).toBeGreaterThan(3);
+
+  // The chart draws the eight largest namespaces apart and the rest as "other", whose bars
+  // are the report's other_series, day by day.
+  await ada.goto('/cost?window=30d&by=namespace');
+  await expect(ada.locator('#cost-chart .legend li').nth(8)).toHaveText('other');
+  const other: number[] = await ada.evaluate(async () => {
+    const r = await (await fetch('/api/v1/cost?window=30d&by=namespace')).json();
+    return r.other_series.filter((v: number) => v > 0).map((v: number) => Math.round(v * 100) / 100);
+  });
+  const bars = await ada
+    .locator('#cost-chart rect[data-series="8"] title')
+    .evaluateAll((titles) => titles.map((t) => Number((t.textContent ?? '').replace(/^.*\$/, '').replace(/,/g, ''))));
+  expect(bars.length).toBeGreaterThan(20);
+  // Today's bar grows while the demo runs; the days before it are settled.
+  expect(bars.slice(0, -1)).toEqual(other.slice(0, -1));
 });
 
 test('a Job that ran seconds pays for seconds, not for the month', async ({ browser }) => {
