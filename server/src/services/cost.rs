@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use domain::authz::{Action, Decision, Role, Target, decide};
 use domain::cost::{Prices, Rates};
 use domain::cost_lines::Lines;
-use domain::cost_report::{CostReport, ReportQuery, Tally, idle_per_unit};
+use domain::cost_report::{CostReport, PerClusterStep, ReportQuery, Tally, idle_per_unit};
 use domain::identity::{CurrentUser, RequestOrigin};
 use domain::version::Precondition;
 
@@ -107,6 +107,20 @@ impl Services {
         Ok(report)
     }
 
+    /// Everything allocated per cluster and step, from the node totals, when the report
+    /// shows less than everything (for everything, what it reads is all there is).
+    async fn allocated_unless_everything(
+        &self,
+        q: &CostQuery<'_>,
+        everything: bool,
+    ) -> Result<Option<PerClusterStep>, crate::store::StoreError> {
+        if everything {
+            Ok(None)
+        } else {
+            self.store().allocated_per_step(q).await.map(Some)
+        }
+    }
+
     /// The report from every group's steps, added up as they arrive.
     async fn cost_by_steps(
         &self,
@@ -126,13 +140,7 @@ impl Services {
             self.store()
                 .volume_costs(q, &group, scope, storage_gib_month),
             self.store().node_costs(q),
-            async {
-                if everything {
-                    Ok(None)
-                } else {
-                    self.store().allocated_per_step(q).await.map(Some)
-                }
-            },
+            self.allocated_unless_everything(q, everything),
         )?;
         for volume in &volumes {
             tally.add(volume.as_row());
@@ -161,13 +169,7 @@ impl Services {
             self.store()
                 .volume_costs(q, &group, scope, storage_gib_month),
             self.store().node_costs(q),
-            async {
-                if everything {
-                    Ok(None)
-                } else {
-                    self.store().allocated_per_step(q).await.map(Some)
-                }
-            },
+            self.allocated_unless_everything(q, everything),
         )?;
         // For everything, what is shown is all there is: it is what idle is shared against.
         let allocated = allocated.unwrap_or_else(|| {

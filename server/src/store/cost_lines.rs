@@ -157,12 +157,7 @@ impl Store {
             let key: &str = row.try_get("key")?;
             lines.add_line(LineRow {
                 cluster,
-                // By cluster, the key is the cluster's storage key: its fleet name, as the row's.
-                key: if *by == GroupBy::Cluster {
-                    cluster
-                } else {
-                    key
-                },
+                key,
                 cost: Cost {
                     cpu: amount("cpu")?,
                     memory: amount("memory")?,
