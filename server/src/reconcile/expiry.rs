@@ -92,7 +92,7 @@ impl Expirer {
         let mut deleted = 0;
         for request in self.store.due_expiries(50).await? {
             if request.state == RequestState::Ready {
-                let intent = event(&request, "namespace.expire");
+                let intent = event(&request, "namespace.expire", self.fleet.home().name());
                 if !self
                     .store
                     .advance_expiry(
@@ -107,7 +107,7 @@ impl Expirer {
                 }
             }
             let gone = self.delete_if_ours(&request).await?;
-            let done = event(&request, "namespace.delete");
+            let done = event(&request, "namespace.delete", self.fleet.home().name());
             self.store
                 .advance_expiry(
                     &request.id,
@@ -195,8 +195,8 @@ impl Expirer {
     }
 }
 
-fn event(request: &RequestRow, action: &str) -> NewEvent {
-    let mut event = system_event("expiry", request, action, "success");
+fn event(request: &RequestRow, action: &str, home: &str) -> NewEvent {
+    let mut event = system_event("expiry", request, action, "success", home);
     event.before = Some(serde_json::json!({ "expires_at": request.expires_at }));
     event
 }

@@ -164,12 +164,19 @@ async fn end_stale_holder(conn: &mut PgConnection, key: i64) -> Result<(), Store
     Ok(())
 }
 
-/// An audit event Berth records itself about a namespace request; `who` names the loop.
-pub fn system_event(who: &str, request: &RequestRow, action: &str, outcome: &str) -> NewEvent {
+/// An audit event Berth records itself about a namespace request; `who` names the loop. A
+/// request from before the fleet names no cluster: it is `home`'s.
+pub fn system_event(
+    who: &str,
+    request: &RequestRow,
+    action: &str,
+    outcome: &str,
+    home: &str,
+) -> NewEvent {
     NewEvent {
         actor_display: format!("Berth {who}"),
         request_id: request.id.clone(),
-        target_cluster: request.plan.draft.cluster.clone(),
+        target_cluster: request.plan.draft.cluster_or(home).to_owned(),
         ..system_event_for(&request.name, action, outcome)
     }
 }

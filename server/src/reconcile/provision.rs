@@ -82,7 +82,10 @@ impl Provisioner {
             self.store.start_provisioning(&request.id).await?;
             let attempts = request.attempts + 1;
             let (outcome, event) = match self.apply_all(&request.plan).await {
-                Ok(()) => (ProvisionOutcome::Ready, Some(event(&request, None))),
+                Ok(()) => (
+                    ProvisionOutcome::Ready,
+                    Some(event(&request, None, self.fleet.home().name())),
+                ),
                 Err(err) if err.is_transient() && attempts < MAX_ATTEMPTS => {
                     tracing::info!(request = %request.id, error = %err, attempts, "provisioning will be retried");
                     (
@@ -97,7 +100,11 @@ impl Provisioner {
                     ProvisionOutcome::Failed {
                         error: err.to_string(),
                     },
-                    Some(event(&request, Some(err.to_string()))),
+                    Some(event(
+                        &request,
+                        Some(err.to_string()),
+                        self.fleet.home().name(),
+                    )),
                 ),
             };
             self.store
@@ -141,7 +148,13 @@ impl Provisioner {
             };
             self.store
                 .finish_namespace_change(&change, outcome, |state, error| {
-                    change_event(&change, before.as_ref(), state, error)
+                    change_event(
+                        &change,
+                        before.as_ref(),
+                        state,
+                        error,
+                        self.fleet.home().name(),
+                    )
                 })
                 .await?;
         }
@@ -211,6 +224,7 @@ fn change_event(
     before: Option<&Plan>,
     state: ChangeState,
     error: Option<&str>,
+    home: &str,
 ) -> NewEvent {
     let outcome = if state == ChangeState::Applied {
         "success"
@@ -219,6 +233,7 @@ fn change_event(
     };
     let mut event = NewEvent {
         request_id: change.request_id.clone(),
+        target_cluster: change.plan.draft.cluster_or(home).to_owned(),
         ..system_event_for(&change.namespace, "namespace.change.apply", outcome)
     };
     let mut after = before
@@ -233,16 +248,16 @@ fn change_event(
 }
 
 /// The audit event of a provisioning result.
-fn event(request: &RequestRow, error: Option<String>) -> NewEvent {
+fn event(request: &RequestRow, error: Option<String>, home: &str) -> NewEvent {
     let outcome = if error.is_none() {
         "success"
     } else {
         "failure"
     };
-    let mut event = system_event("provisioner", request, "namespace.provision", outcome);
+    let mut event = system_event("provisioner", request, "namespace.provision", outcome, home);
     event.before = Some(serde_json::json!({ "state": request.state.as_str() }));
     event.after = Some(serde_json::json!({
-        "cluster": request.plan.draft.cluster,
+        "cluster": request.plan.draft.cluster_or(home),
         "state": if error.is_none() { "ready" } else { "failed" },
         "objects": tenancy::manifests(&request.plan)
             .iter()

@@ -255,13 +255,19 @@ fn extensions_and_quota_changes_follow_approval_rules_and_reach_the_cluster() {
         let store = Store::connect(&app.database_url, &common::test_config().database)
             .await
             .expect("store");
-        let rows: Vec<(String, String, Value)> = sqlx::query_as(
-            "SELECT action, outcome, after FROM audit_events \
+        let rows: Vec<(String, String, Value, String)> = sqlx::query_as(
+            "SELECT action, outcome, after, target_cluster FROM audit_events \
              WHERE action LIKE 'namespace.change.%' ORDER BY seq",
         )
         .fetch_all(store.pool())
         .await
         .expect("audit");
+        // The requests name no cluster: every step, the provisioner's too, names the home one.
+        assert!(
+            rows.iter().all(|r| r.3 == "default"),
+            "{:?}",
+            rows.iter().map(|r| (&r.0, &r.3)).collect::<Vec<_>>()
+        );
         let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
         assert_eq!(
             actions,

@@ -707,14 +707,14 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
             kept.metadata.deletion_timestamp.is_none(),
             "not Berth's: left alone"
         );
-        let actions: Vec<(String, String)> = sqlx::query_as(
-            "SELECT action, request_id FROM audit_events WHERE actor_id = 'berth' \
+        let events: Vec<(String, String)> = sqlx::query_as(
+            "SELECT action, target_cluster FROM audit_events WHERE actor_id = 'berth' \
              AND action LIKE 'namespace.%' AND request_id = 'nr-brief00001' ORDER BY seq",
         )
         .fetch_all(store.pool())
         .await
         .expect("audit");
-        let actions: Vec<&str> = actions.iter().map(|(a, _)| a.as_str()).collect();
+        let actions: Vec<&str> = events.iter().map(|(a, _)| a.as_str()).collect();
         assert_eq!(
             actions,
             [
@@ -722,6 +722,11 @@ fn expired_namespaces_are_deleted_and_audited_but_only_berths_own() {
                 "namespace.expire",
                 "namespace.delete"
             ]
+        );
+        // The request names no cluster (as before the fleet): its events name the home one.
+        assert!(
+            events.iter().all(|(_, cluster)| cluster == "default"),
+            "{events:?}"
         );
     });
 }
