@@ -246,6 +246,30 @@ fn bind_common<'q>(query: Bound<'q>, q: &CostQuery<'_>) -> Bound<'q> {
         .bind(q.to as f64)
 }
 
+/// The rates of a row's price class, from the class rates bound first ($1–$3) by
+/// [`bind_classes`] (arrays count from 1; class 0 is the default rates).
+pub(super) const CLASS_CPU: &str = "($1::float8[])[class + 1]";
+pub(super) const CLASS_MEM: &str = "($2::float8[])[class + 1]";
+pub(super) const CLASS_GPU: &str = "($3::float8[])[class + 1]";
+
+/// Binds the class rates as three arrays, first ($1–$3).
+pub(super) fn bind_classes<'q>(query: Bound<'q>, classes: &[Rates]) -> Bound<'q> {
+    let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
+    query
+        .bind(column(|r| r.cpu_core_hour))
+        .bind(column(|r| r.memory_gib_hour))
+        .bind(column(|r| r.gpu_hour))
+}
+
+/// The day sums (alias `g`) in the window, bound as parameters `$from` and `$from + 1`.
+pub(super) fn window_days(from: usize) -> String {
+    format!(
+        "g.day >= (to_timestamp(${from}) AT TIME ZONE 'UTC')::date \
+         AND g.day < (to_timestamp(${}) AT TIME ZONE 'UTC')::date",
+        from + 1
+    )
+}
+
 const RATES: &str = "WITH rates AS (SELECT * FROM unnest($1::text[], $2::text[], \
                      $3::float8[], $4::float8[], $5::float8[]) AS r(cluster, node, cpu, mem, gpu))";
 
@@ -301,23 +325,12 @@ impl Store {
         tally: Tally,
     ) -> Result<Tally, StoreError> {
         let filter = scope_filter("g", 6, teams, q);
-        // Arrays count from 1; class 0 is the default rates.
-        let (cpu, mem, gpu) = (
-            "($1::float8[])[g.class + 1]",
-            "($2::float8[])[g.class + 1]",
-            "($3::float8[])[g.class + 1]",
-        );
-        let days = "g.day >= (to_timestamp($4) AT TIME ZONE 'UTC')::date \
-                    AND g.day < (to_timestamp($5) AT TIME ZONE 'UTC')::date";
+        let (cpu, mem, gpu) = (CLASS_CPU, CLASS_MEM, CLASS_GPU);
+        let days = window_days(4);
         let sql = if matches!(by, GroupBy::Cluster | GroupBy::Team) {
             // Few groups: summed per class first and priced after, a few multiplications per
             // group and day rather than per row (a third faster). Many groups (namespaces,
             // workloads) make too many sums per class to hash, so those are priced per row.
-            let (cpu, mem, gpu) = (
-                "($1::float8[])[class + 1]",
-                "($2::float8[])[class + 1]",
-                "($3::float8[])[class + 1]",
-            );
             format!(
                 "SELECT bucket, cluster, key, sum(cpu * {cpu}) AS cpu, \
                    sum(memory / {GIB} * {mem}) AS memory, sum(gpu * {gpu}) AS gpu, \
@@ -345,11 +358,7 @@ impl Store {
                  GROUP BY g.day, g.cluster{columns}"
             )
         };
-        let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
-        let query = sqlx::query(&sql)
-            .bind(column(|r| r.cpu_core_hour))
-            .bind(column(|r| r.memory_gib_hour))
-            .bind(column(|r| r.gpu_hour))
+        let query = bind_classes(sqlx::query(&sql), classes)
             .bind(q.from as f64)
             .bind(q.to as f64);
         tally_rows(self.pool(), bind_scope(query, teams, q), q, by, tally).await

@@ -7,7 +7,10 @@ use domain::cost_lines::{LineRow, Lines, Ranked};
 use domain::cost_report::{PerClusterStep, StepRow};
 use sqlx::Row;
 
-use super::cost::{Bound, CostQuery, GIB, TeamScope, bind_scope, group_sql, scope_filter};
+use super::cost::{
+    CLASS_CPU as CPU, CLASS_GPU as GPU, CLASS_MEM as MEM, CostQuery, GIB, TeamScope, bind_classes,
+    bind_scope, group_sql, scope_filter, window_days as days,
+};
 use super::{Store, StoreError};
 
 /// What everything shown allocated on a cluster in a day (storage aside), of how many rows.
@@ -27,29 +30,6 @@ pub fn by_lines(q: &CostQuery<'_>, by: &GroupBy) -> bool {
     q.step == domain::cost_report::Step::Daily
         && q.classes.is_some()
         && matches!(by, GroupBy::Namespace | GroupBy::Workload)
-}
-
-/// The class rates as three arrays, bound first ($1–$3), and their SQL by a row's class
-/// (arrays count from 1; class 0 is the default rates).
-fn bind_classes<'q>(query: Bound<'q>, classes: &[Rates]) -> Bound<'q> {
-    let column = |f: fn(&Rates) -> f64| classes.iter().map(f).collect::<Vec<_>>();
-    query
-        .bind(column(|r| r.cpu_core_hour))
-        .bind(column(|r| r.memory_gib_hour))
-        .bind(column(|r| r.gpu_hour))
-}
-
-const CPU: &str = "($1::float8[])[class + 1]";
-const MEM: &str = "($2::float8[])[class + 1]";
-const GPU: &str = "($3::float8[])[class + 1]";
-
-/// The days in the window, as parameters `$from` and `$from + 1`.
-fn days(from: usize) -> String {
-    format!(
-        "g.day >= (to_timestamp(${from}) AT TIME ZONE 'UTC')::date \
-         AND g.day < (to_timestamp(${}) AT TIME ZONE 'UTC')::date",
-        from + 1
-    )
 }
 
 impl Store {
